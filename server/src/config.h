@@ -1,0 +1,89 @@
+// The server's configuration: one JSON file (see config/dev.json) for what an
+// operator sets, environment variables for secrets. Institution name, links,
+// contact phone and hours are configuration, never code (SPEC §2).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "renkei/service_calendar.h"
+
+namespace renkei::server {
+
+struct InstitutionProfile {
+  std::string name = "ミレ信用組合";
+  std::string terms_url;       // API利用規定
+  std::string faq_url;         // よくあるご質問
+  std::string contact_phone;   // お問い合わせ先
+  std::string contact_hours;   // e.g. 平日の9時～17時
+  std::string copyright;       // footer line
+};
+
+// A registered app (the manual's "XXX事業者").
+struct ClientConfig {
+  std::string id;
+  std::string display_name;              // shown on ⑥: "<name>が以下の許可を求めています。"
+  std::vector<std::string> redirect_uris;  // exact match only
+  std::string secret_env;                // env var holding the secret; empty = public client
+  bool enabled = true;
+};
+
+struct ServerConfig {
+  // --- listening ---
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string issuer = "http://127.0.0.1:8080";  // RFC 8414/9207 issuer, our base URL
+  int worker_threads = 16;
+  int max_in_flight = 256;           // more concurrent requests answer busy
+  int rate_limit_per_minute = 300;   // per client IP, customer and token endpoints
+  std::size_t max_body_bytes = 16 * 1024;
+  std::string tls_cert_file;         // both set → HTTPS
+  std::string tls_key_file;
+  // --- storage ---
+  std::string database = "var/renkei.db";  // SQLite file; ":memory:" for tests
+  bool seed_demo_data = true;              // create the demo data set on first start
+  // --- modes ---
+  bool dev_mode = false;        // simulator endpoints, demo app page
+  bool movable_clock = false;   // the admin API may move the server's clock (dev only)
+  std::string web_root = "web"; // static files of the customer's screens
+  // --- rules ---
+  InstitutionProfile profile;
+  int lockout_limit = 5;
+  int authorization_days = 30;
+  int call_window_seconds = 120;
+  int flow_idle_seconds = 900;
+  int code_ttl_seconds = 60;
+  int access_token_seconds = 900;
+  std::vector<std::string> call_pool = {"0120000001", "0120000002", "0120000003"};
+  std::vector<MaintenanceWindow> maintenance;
+  std::vector<ClientConfig> clients;
+  // --- mail ---
+  std::string mail_transport = "maildir";  // "maildir" or "smtp"
+  std::string maildir = "var/mail";
+  std::string smtp_url;                    // smtp://host:port
+  std::string mail_from = "noreply@renkei.invalid";
+  int mail_max_attempts = 10;
+  // --- secrets (from the environment only) ---
+  std::string pin_hmac_key;          // RENKEI_PIN_KEY
+  std::string webhook_secret;        // RENKEI_WEBHOOK_SECRET
+  std::string admin_token_digest;    // sha256 hex of RENKEI_ADMIN_TOKEN
+  std::map<std::string, std::string> client_secrets;  // client id → secret (from secret_env)
+};
+
+// Reads the JSON file at `path` and the secrets from `env` (name → value; pass
+// the process environment in main, a map in tests). On error returns nullopt
+// and sets *error to a one-line reason. In dev_mode missing secrets get fixed
+// development values (printed as such); otherwise they are required.
+std::optional<ServerConfig> load_config(const std::string& path,
+                                        const std::map<std::string, std::string>& env,
+                                        std::string* error);
+// Same from JSON text (tests).
+std::optional<ServerConfig> parse_config(std::string_view json_text,
+                                         const std::map<std::string, std::string>& env,
+                                         std::string* error);
+// The process environment as a map.
+std::map<std::string, std::string> process_environment();
+
+}  // namespace renkei::server

@@ -1,0 +1,62 @@
+// Translating between HTTP and the core: one JSON error envelope for every
+// endpoint (code, message from the core's catalog, field(s)), safe JSON body
+// parsing, cookies, the client's address and security headers.
+#pragma once
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "renkei/error.h"
+#include "renkei/fields.h"
+
+namespace renkei::server {
+
+// Writes body as application/json; charset=utf-8 with `status`.
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+// The error envelope (renkei::error_envelope) with the catalog's HTTP status.
+void send_error(httplib::Response& res, ErrorCode code, const std::vector<FieldError>& fields = {},
+                bool show_required_dialog = false);
+
+// Parses the request body as a JSON object. On failure writes the error
+// (bad_request: wrong content type, not UTF-8, malformed, too deep, not an
+// object) to res and returns nullopt.
+std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res);
+// Reads a string member; nullopt when absent or not a string.
+std::optional<std::string> json_string(const nlohmann::json& obj, const char* key);
+
+// The value of cookie `name`, or "" (a malformed Cookie header yields "").
+std::string cookie_value(const httplib::Request& req, const std::string& name);
+struct CookieOptions {
+  bool secure = false;        // set when served over TLS
+  std::string same_site = "Lax";
+  std::string path = "/";
+  int max_age_seconds = -1;   // -1: session cookie; 0: delete
+};
+// Appends a Set-Cookie header; always HttpOnly.
+void set_cookie(httplib::Response& res, const std::string& name, const std::string& value,
+                const CookieOptions& options);
+
+// The peer's IP address (not X-Forwarded-For: we are not behind a proxy we trust).
+std::string client_ip(const httplib::Request& req);
+// A header value cut to `max` bytes and stripped of control characters (for logs).
+std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max = 256);
+
+// Security headers for every response: CSP (no inline script), nosniff,
+// frame-ancestors none, referrer policy, no-store for API responses.
+void add_security_headers(httplib::Response& res, bool api_response);
+
+// application/x-www-form-urlencoded body → map (last value wins, duplicate
+// keys reported via *duplicate). Used by /token and /revoke (RFC 6749 §3.2).
+std::map<std::string, std::string> form_params(const httplib::Request& req, bool* duplicate);
+
+// Percent-encoding for query strings (RFC 3986 unreserved kept).
+std::string url_encode(std::string_view s);
+// Appends query parameters to a redirect URI (which may already have a query).
+std::string with_query(const std::string& uri,
+                       const std::vector<std::pair<std::string, std::string>>& params);
+
+}  // namespace renkei::server

@@ -1,0 +1,24 @@
+// The authorization server's side of a completed or cancelled flow: called by
+// the flow API inside the transaction that completes the flow.
+#pragma once
+
+#include <string>
+
+#include "app.h"
+#include "storage.h"
+
+namespace renkei::server {
+
+// Creates the grant (authorization period from config), a single-use code
+// (code_ttl_seconds) bound to client, redirect URI and PKCE challenge, and
+// returns the redirect URL: redirect_uri?code=…&state=…&iss=… (RFC 9207).
+std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
+                                std::int64_t account_id, UnixSeconds now);
+// redirect_uri?error=access_denied&state=…&iss=… for 中止する / 拒否する.
+std::string denial_redirect(const App& app, const FlowRecord& flow);
+
+// Creates a new flow for a validated authorization request and returns the
+// session cookie value (the caller sets the cookie). Used by /authorize.
+std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow);
+
+}  // namespace renkei::server

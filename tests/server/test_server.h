@@ -1,0 +1,103 @@
+// A real server on a thread for integration tests, in the manner of
+// cpp-httplib's own tests: start, wait until ready, talk with httplib::Client,
+// stop and join. Storage is SQLite in memory; the clock is manual.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "app.h"
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "renkei/time.h"
+#include "routes.h"
+
+namespace renkei::server::testing {
+
+inline constexpr const char* kTestPinKey = "test-pin-key";
+inline constexpr const char* kTestWebhookSecret = "test-webhook-secret";
+inline constexpr const char* kTestAdminToken = "test-admin-token";
+inline constexpr const char* kDemoRedirect = "http://127.0.0.1:9/callback";
+inline constexpr const char* kConfidentialSecret = "conf-app-secret";
+
+// Wednesday 2026-11-25 10:00 JST: the service is open.
+inline UnixSeconds open_instant() { return from_jst({2026, 11, 25}, 10, 0, 0); }
+
+inline ServerConfig test_config() {
+  ServerConfig c;
+  c.host = "127.0.0.1";
+  c.port = 0;
+  c.database = ":memory:";
+  c.dev_mode = true;
+  c.seed_demo_data = true;
+  c.worker_threads = 8;
+  c.rate_limit_per_minute = 100000;
+  c.pin_hmac_key = kTestPinKey;
+  c.webhook_secret = kTestWebhookSecret;
+  c.admin_token_digest = sha256_hex(kTestAdminToken);
+  c.mail_transport = "maildir";
+  c.maildir = "";  // tests that deliver mail set their own folder
+  c.web_root = std::string(std::getenv("RENKEI_SOURCE_DIR") ? std::getenv("RENKEI_SOURCE_DIR")
+                                                              : ".") +
+               "/web";
+  c.call_pool = {"0120000001"};
+  ClientConfig demo;
+  demo.id = "demo-app";
+  demo.display_name = "デモ家計簿アプリ";
+  demo.redirect_uris = {kDemoRedirect};
+  c.clients.push_back(demo);
+  ClientConfig conf;
+  conf.id = "conf-app";
+  conf.display_name = "機密クライアント";
+  conf.redirect_uris = {"https://app.example/cb"};
+  conf.secret_env = "CONF_APP_SECRET";
+  c.clients.push_back(conf);
+  c.client_secrets["conf-app"] = kConfidentialSecret;
+  return c;
+}
+
+class TestServer {
+ public:
+  explicit TestServer(ServerConfig config = test_config(), UnixSeconds now = open_instant())
+      : clock_(std::make_shared<ManualClock>(now)) {
+    std::string error;
+    app_ = make_app(std::move(config), clock_, &error);
+    if (!app_) throw std::runtime_error("make_app: " + error);
+    server_ = build_server(*app_);
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    if (port_ <= 0) throw std::runtime_error("bind failed");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~TestServer() {
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+
+  App& app() { return *app_; }
+  ManualClock& clock() { return *clock_; }
+  int port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+
+ private:
+  std::shared_ptr<ManualClock> clock_;
+  std::unique_ptr<App> app_;
+  std::unique_ptr<httplib::Server> server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace renkei::server::testing
