@@ -51,6 +51,7 @@ class ServiceCalendar {
   // following chains of overlapping or adjoining closures.
   UnixSeconds next_open(UnixSeconds t) const;
   // Every closure that intersects [from, to), ordered by start then kind.
+  // Looks at most 400 days past `from`: a longer range is cut to [from, from + 400 days).
   std::vector<Closure> closures_between(UnixSeconds from, UnixSeconds to) const;
 
   const std::vector<MaintenanceWindow>& extra_windows() const { return extra_; }
