@@ -19,6 +19,9 @@ std::string denial_redirect(const App& app, const FlowRecord& flow);
 
 // Creates a new flow for a validated authorization request and returns the
 // session cookie value (the caller sets the cookie). Used by /authorize.
-std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow);
+// Fills the new flow's id, session digest, CSRF token and state (start_flow at
+// app.now()); *flow_id, when given, receives the new flow's id.
+std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow,
+                              std::string* flow_id = nullptr);
 
 }  // namespace renkei::server
