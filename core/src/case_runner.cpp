@@ -523,7 +523,8 @@ json bad_request(std::string detail) {
 
 std::string run_case(std::string_view json_line) {
   auto parsed = parse_json(json_line);
-  if (!parsed) return dump_json(bad_request("not a JSON object (or too large or too deep)"));
+  if (!parsed)
+    return dump_json(bad_request("not valid JSON, larger than 1 MiB, or nested deeper than 32"));
   const json& c = *parsed;
   if (!c.is_object()) return dump_json(bad_request("a case must be a JSON object"));
 
