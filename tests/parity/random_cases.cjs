@@ -210,6 +210,13 @@ function specialInstant(rng) {
   return midnightJst + rng.int(0, 24 * 3600 - 1) - (rng.chance(0.1) ? DAY : 0);
 }
 
+// Far from 1990–2100, where a 32-bit long or size_t in the WASM build would
+// show: the wire's limits (1900, 9999), 2^31 and 2^32 seconds, before 1970.
+function extremeInstant(rng) {
+  const base = rng.pick([-2208988800, 253402300799, 2 ** 31, 2 ** 32, -(2 ** 31), 0, -1, 1e11]);
+  return base + rng.int(-2 * DAY, 2 * DAY);
+}
+
 function instantValue(rng, t) {
   return rng.weighted([
     [4, () => iso(t, 540)],
@@ -317,7 +324,8 @@ function normalizeCase(rng) {
 }
 
 function calendarCase(rng) {
-  const t = rng.chance(0.6) ? randomInstant(rng) : specialInstant(rng);
+  const t = rng.weighted([[60, () => randomInstant(rng)], [35, () => specialInstant(rng)],
+    [5, () => extremeInstant(rng)]])();
   const c = { kind: 'calendar', at: instantValue(rng, t) };
   if (rng.chance(0.2)) c.until = instantValue(rng, t + rng.int(-DAY, 40 * DAY));
   if (rng.chance(0.2)) c.extra = extraWindows(rng, t);
@@ -334,7 +342,7 @@ function lockState(rng, now) {
 }
 
 function lockoutCase(rng) {
-  const now = randomInstant(rng);
+  const now = rng.chance(0.95) ? randomInstant(rng) : extremeInstant(rng);
   const c = { kind: 'lockout', now: instantValue(rng, now),
     action: rng.weighted([[5, 'failure'], [2, 'success'], [3, 'check'], [0.2, 'reset']]) };
   if (!rng.chance(0.1)) c.state = lockState(rng, now);
@@ -441,7 +449,7 @@ function flowCase(rng) {
   // Mostly open hours (so the screens' own rules run), sometimes any instant.
   const now = rng.chance(0.75)
     ? Date.UTC(rng.int(1995, 2090), rng.int(0, 11), rng.int(1, 28)) / 1000 - JST + rng.int(9, 17) * 3600 + rng.int(0, 3599)
-    : randomInstant(rng);
+    : rng.chance(0.9) ? randomInstant(rng) : extremeInstant(rng);
   const screen = rng.weighted([[2, 'account_entry'], [4, 'customer_entry'], [2, 'phone_confirm'],
     [5, 'call_wait'], [3, 'pin_entry'], [2, 'consent'], [0.5, 'completed'], [0.5, 'cancelled'], [0.5, 'expired']]);
   const c = { kind: 'flow', now: instantValue(rng, now) };
