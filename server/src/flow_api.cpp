@@ -1,1 +1,420 @@
-// placeholder: implemented by its owner
+// The customer's screens ①–⑥ over HTTP (docs/http-api.md "Customer flow").
+// Each POST is one call of renkei::step inside one storage transaction: the
+// flow, the records the step needs, the account's lock state, the audit row
+// and (on consent) the grant and the result mail are read and written
+// together, so the lockout count stays exact under parallel attempts.
+#include <filesystem>
+#include <stdexcept>
+#include <type_traits>
+#include <variant>
+
+#include "crypto.h"
+#include "flow_session.h"
+#include "http_util.h"
+#include "mail.h"
+#include "oauth.h"
+#include "records.h"
+#include "renkei/json.h"
+#include "routes.h"
+
+namespace renkei::server {
+namespace {
+
+using nlohmann::json;
+
+// The POST endpoints of the six screens.
+enum class FlowStep { account, customer, phone, confirm_call, pin, consent, cancel };
+
+// What a request body said, before any record was consulted.
+struct StepInput {
+  AccountForm account;
+  CustomerForm customer;
+  PinForm pin;
+  ConsentForm consent;
+};
+
+// The body's members for the step; nullopt for members of the wrong type
+// (bad_request). Missing members are empty: the core reports them as required.
+std::optional<StepInput> parse_step_input(FlowStep step, const json& body) {
+  StepInput in;
+  switch (step) {
+    case FlowStep::account: {
+      auto form = account_form_from_json(body);
+      if (!form) return std::nullopt;
+      in.account = std::move(*form);
+      break;
+    }
+    case FlowStep::customer: {
+      auto form = customer_form_from_json(body);
+      if (!form) return std::nullopt;
+      in.customer = std::move(*form);
+      break;
+    }
+    case FlowStep::pin: {
+      auto it = body.find("pin");
+      if (it != body.end()) {
+        if (!it->is_string()) return std::nullopt;
+        in.pin.pin = it->get<std::string>();
+      }
+      break;
+    }
+    case FlowStep::consent: {
+      auto it = body.find("consent");
+      if (it != body.end()) {
+        if (!it->is_boolean()) return std::nullopt;
+        in.consent.consent = it->get<bool>();
+      }
+      break;
+    }
+    case FlowStep::phone:
+    case FlowStep::confirm_call:
+    case FlowStep::cancel:
+      break;
+  }
+  return in;
+}
+
+std::string_view step_wire_name(FlowStep step) {
+  switch (step) {
+    case FlowStep::account:
+      return "submit_account";
+    case FlowStep::customer:
+      return "submit_customer";
+    case FlowStep::phone:
+      return "confirm_phone";
+    case FlowStep::confirm_call:
+      return "confirm_call";
+    case FlowStep::pin:
+      return "submit_pin";
+    case FlowStep::consent:
+      return "submit_consent";
+    case FlowStep::cancel:
+      return "cancel";
+  }
+  return "unknown";
+}
+
+std::string outcome_name(const std::optional<ErrorCode>& error) {
+  return error ? std::string(wire_name(*error)) : std::string("ok");
+}
+
+// One operation-log row (SPEC §9). Only masked phone numbers; never the PIN.
+AuditRecord audit_row(const FlowRecord& flow, const httplib::Request& req, std::string_view step,
+                      std::string outcome, UnixSeconds now) {
+  AuditRecord a;
+  a.at = now;
+  a.flow_id = flow.flow_id;
+  a.step = std::string(step);
+  a.outcome = std::move(outcome);
+  a.account = flow.state.account ? account_key(*flow.state.account) : std::string();
+  a.name_kana = flow.state.name_kana;
+  a.masked_phone = flow.state.phone.empty() ? std::string() : mask_phone(flow.state.phone);
+  a.client_id = flow.client_id;
+  a.ip = client_ip(req);
+  a.user_agent = header_for_log(req, "User-Agent");
+  a.actor = "customer";
+  return a;
+}
+
+void count_step(App& app, std::string_view step, const std::string& outcome) {
+  app.metrics().count("renkei_flow_steps_total",
+                      "step=\"" + std::string(step) + "\",outcome=\"" + outcome + "\"");
+}
+
+// An error answer: the envelope plus the flow's public view.
+void send_flow_error(httplib::Response& res, ErrorCode code, const FlowState& state,
+                     UnixSeconds now, const std::vector<FieldError>& fields = {},
+                     bool show_required_dialog = false) {
+  json body = error_envelope(code, fields, show_required_dialog);
+  body["flow"] = public_view_json(state, now);
+  send_json(res, http_status(code), body);
+}
+
+json profile_json(const InstitutionProfile& p) {
+  return json{{"name", p.name},
+              {"terms_url", p.terms_url},
+              {"faq_url", p.faq_url},
+              {"contact_phone", p.contact_phone},
+              {"contact_hours", p.contact_hours},
+              {"copyright", p.copyright}};
+}
+
+// GET /api/flow
+void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
+  const UnixSeconds now = app.now();
+  std::unique_ptr<StoreTx> tx = app.store().begin();
+  std::optional<FlowRecord> flow = load_session_flow(*tx, req);
+  if (!flow) {
+    send_error(res, ErrorCode::session_expired);
+    return;
+  }
+  // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
+  if (!is_terminal(flow->state.screen) &&
+      now - flow->state.last_activity > app.flow_config().idle_timeout_seconds) {
+    flow->state.screen = Screen::expired;
+    flow->updated_at = now;
+    tx->update_flow(*flow);
+    tx->append_audit(audit_row(*flow, req, "view", "session_expired", now));
+    if (!tx->commit()) throw StorageError("commit failed");
+    send_flow_error(res, ErrorCode::session_expired, flow->state, now);
+    return;
+  }
+  std::optional<ClientRecord> client = tx->find_client(flow->client_id);
+  json body{{"flow", public_view_json(flow->state, now)},
+            {"csrf_token", flow->csrf_token},
+            {"client", json{{"id", flow->client_id},
+                            {"display_name", client ? client->display_name : flow->client_id}}},
+            {"profile", profile_json(app.config().profile)},
+            {"authorization_days", app.config().authorization_days},
+            {"dev_mode", app.config().dev_mode}};
+  send_json(res, 200, body);
+}
+
+// One POST of screens ①–⑥ once the body has been parsed.
+void run_step(App& app, const httplib::Request& req, httplib::Response& res, FlowStep step,
+              StepInput input) {
+  const UnixSeconds now = app.now();
+  const FlowConfig config = app.flow_config();
+  std::unique_ptr<StoreTx> tx = app.store().begin();
+
+  std::optional<FlowRecord> loaded = load_session_flow(*tx, req);
+  if (!loaded) {
+    count_step(app, step_wire_name(step), "session_expired");
+    send_error(res, ErrorCode::session_expired);
+    return;
+  }
+  FlowRecord flow = std::move(*loaded);
+  const FlowState before = flow.state;
+
+  if (!csrf_valid(req, flow)) {
+    AuditRecord a = audit_row(flow, req, step_wire_name(step), "forbidden", now);
+    a.detail = "csrf token missing or wrong";
+    tx->append_audit(a);
+    tx->commit();  // only the log row: the flow is left as it was
+    count_step(app, step_wire_name(step), "forbidden");
+    send_error(res, ErrorCode::forbidden);
+    return;
+  }
+
+  // The event, with what the records say when the screen is the one that asks.
+  std::optional<std::int64_t> lock_account;  // the account whose lock this step reads
+  std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
+  std::optional<ErrorCode> refusal;          // refused before the core is asked
+  FlowEvent event = Cancel{};
+  switch (step) {
+    case FlowStep::account:
+      event = SubmitAccount{std::move(input.account)};
+      break;
+    case FlowStep::customer: {
+      SubmitCustomer e{std::move(input.customer), IdentityCheck::mismatch, {}};
+      if (before.screen == Screen::customer_entry && before.account) {
+        FormResult form = validate_customer_form(e.form, jst_date(now));
+        if (form.ok()) {
+          typed = customer_info_from(form);
+          std::optional<AccountRecord> record;
+          e.check = check_identity(*tx, *before.account, *typed, &record);
+          if (record && e.check != IdentityCheck::account_not_eligible) {
+            lock_account = record->id;
+            e.lock = tx->load_lock(record->id);
+          }
+        }
+      }
+      event = std::move(e);
+      break;
+    }
+    case FlowStep::phone: {
+      ConfirmPhone e;
+      if (before.screen == Screen::phone_confirm) {
+        const std::vector<std::string>& pool = app.config().call_pool;
+        if (pool.empty()) throw std::runtime_error("call pool is empty");
+        e.dialled_number = pool[static_cast<std::size_t>(random_below(pool.size()))];
+      }
+      event = std::move(e);
+      break;
+    }
+    case FlowStep::confirm_call:
+      event = ConfirmCall{};
+      break;
+    case FlowStep::pin: {
+      SubmitPin e{std::move(input.pin), PinCheck::mismatch, {}};
+      if (before.screen == Screen::pin_entry && flow.account_id) {
+        FormResult form = validate_pin_form(e.form);
+        if (form.ok()) {
+          std::optional<AccountRecord> account = tx->account_by_id(*flow.account_id);
+          if (!account || account->status != AccountStatus::active || !account->cash_card_issued) {
+            refusal = ErrorCode::account_not_eligible;  // closed or moved since ②
+          } else {
+            lock_account = account->id;
+            e.lock = tx->load_lock(account->id);
+            e.check = check_pin(*account, app.config().pin_hmac_key, form.value(Field::pin));
+          }
+        }
+      }
+      event = std::move(e);
+      break;
+    }
+    case FlowStep::consent: {
+      if (before.screen == Screen::consent && input.consent.consent) {
+        std::optional<ClientRecord> client = tx->find_client(flow.client_id);
+        if (!client || !client->enabled) refusal = ErrorCode::service_unavailable;
+      }
+      event = SubmitConsent{input.consent};
+      break;
+    }
+    case FlowStep::cancel:
+      event = Cancel{};
+      break;
+  }
+
+  FlowTransition t{before, {}};
+  if (refusal) {
+    t.outcome.error = refusal;
+  } else {
+    t = renkei::step(before, event, now, config);
+  }
+  const FlowOutcome& outcome = t.outcome;
+  flow.state = t.state;
+  flow.updated_at = now;
+
+  if (outcome.lock_update && lock_account) tx->save_lock(*lock_account, *outcome.lock_update);
+
+  std::string new_session;  // set when ② rotated the session id
+  std::string redirect_to;
+  bool mail_enqueued = false;
+  if (outcome.accepted) {
+    if (std::holds_alternative<SubmitCustomer>(event)) {
+      flow.account_id = lock_account;
+      new_session = random_token();
+      flow.session_digest = secret_digest(new_session);
+      flow.csrf_token = random_token();
+    } else if (std::holds_alternative<SubmitConsent>(event)) {
+      if (!flow.account_id) throw std::logic_error("consent without a verified account");
+      std::optional<ClientRecord> client = tx->find_client(flow.client_id);
+      redirect_to = issue_authorization(*tx, app, flow, *flow.account_id, now);
+      enqueue_result_mail(*tx, app, flow, client ? client->display_name : flow.client_id, now);
+      mail_enqueued = true;
+    } else if (std::holds_alternative<Cancel>(event)) {
+      redirect_to = denial_redirect(app, flow);
+    }
+  }
+  // Back on ① (call_expired): nothing established so far carries over.
+  if (flow.state.screen == Screen::account_entry) flow.account_id.reset();
+
+  const std::string outcome_code = outcome_name(outcome.error);
+  AuditRecord audit = audit_row(flow, req, event_wire_name(event), outcome_code, now);
+  if (before.account) audit.account = account_key(*before.account);
+  if (typed) {  // ② as typed (normalized): the log records every attempt
+    audit.name_kana = typed->name_kana;
+    audit.masked_phone = mask_phone(typed->phone);
+  } else if (!before.phone.empty()) {
+    audit.masked_phone = mask_phone(before.phone);
+    audit.name_kana = before.name_kana;
+  }
+  if (outcome.lock_update && outcome.lock_update->locked_until) {
+    audit.detail = "locked until " + format_jst(*outcome.lock_update->locked_until);
+  }
+
+  tx->update_flow(flow);
+  tx->append_audit(audit);
+  if (!tx->commit()) throw StorageError("commit failed");
+  tx.reset();
+
+  if (mail_enqueued) app.notify_mail();
+  count_step(app, event_wire_name(event), outcome_code);
+  if (outcome.error == ErrorCode::locked_now) app.metrics().count("renkei_lockouts_total");
+  if (flow.state.screen == Screen::completed) app.metrics().count("renkei_flows_completed_total");
+
+  if (outcome.error) {
+    send_flow_error(res, *outcome.error, flow.state, now, outcome.field_errors,
+                    outcome.show_required_dialog);
+    return;
+  }
+  json body{{"flow", public_view_json(flow.state, now)}};
+  if (!new_session.empty()) {
+    set_cookie(res, kSessionCookie, new_session, session_cookie_options(app));
+    body["csrf_token"] = flow.csrf_token;
+  }
+  if (!redirect_to.empty()) body["redirect_to"] = redirect_to;
+  send_json(res, 200, body);
+}
+
+void post_step(App& app, const httplib::Request& req, httplib::Response& res, FlowStep step) {
+  add_security_headers(res, true);
+  if (!origin_allowed(app, req)) {
+    count_step(app, step_wire_name(step), "forbidden");
+    send_error(res, ErrorCode::forbidden);
+    return;
+  }
+  std::optional<json> body = json_body(req, res);
+  if (!body) {
+    count_step(app, step_wire_name(step), "bad_request");
+    return;
+  }
+  std::optional<StepInput> input = parse_step_input(step, *body);
+  if (!input) {
+    count_step(app, step_wire_name(step), "bad_request");
+    send_error(res, ErrorCode::bad_request);
+    return;
+  }
+  try {
+    run_step(app, req, res, step, std::move(*input));
+  } catch (const std::exception&) {
+    // Storage or an internal failure: the transaction rolled back; no details out.
+    count_step(app, step_wire_name(step), "system_error");
+    send_error(res, ErrorCode::system_error);
+  }
+}
+
+// The customer's pages: <web_root>/flow at /flow/, <web_root>/static at
+// /static/ and <web_root>/wasm at /wasm/ (httplib refuses ".." in paths). A
+// web root without a flow/ folder but with an index.html is /flow/ itself.
+void mount_static_files(httplib::Server& server, const std::string& web_root) {
+  namespace fs = std::filesystem;
+  const httplib::Headers headers = {
+      {"Content-Security-Policy",
+       "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+       "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+      {"X-Frame-Options", "DENY"},
+  };
+  std::error_code ec;
+  bool flow_mounted = false;
+  for (const char* name : {"flow", "static", "wasm"}) {
+    fs::path dir = fs::path(web_root) / name;
+    if (fs::is_directory(dir, ec)) {
+      bool ok = server.set_mount_point(std::string("/") + name + "/", dir.string(), headers);
+      if (ok && std::string_view(name) == "flow") flow_mounted = true;
+    }
+  }
+  if (!flow_mounted && fs::is_regular_file(fs::path(web_root) / "index.html", ec)) {
+    server.set_mount_point("/flow/", web_root, headers);
+  }
+}
+
+}  // namespace
+
+void register_flow_routes(httplib::Server& server, App& app) {
+  server.Get("/api/flow", [&app](const httplib::Request& req, httplib::Response& res) {
+    add_security_headers(res, true);
+    try {
+      get_flow(app, req, res);
+    } catch (const std::exception&) {
+      send_error(res, ErrorCode::system_error);
+    }
+  });
+  const std::pair<const char*, FlowStep> posts[] = {
+      {"/api/flow/account", FlowStep::account}, {"/api/flow/customer", FlowStep::customer},
+      {"/api/flow/phone", FlowStep::phone},     {"/api/flow/call/confirm", FlowStep::confirm_call},
+      {"/api/flow/pin", FlowStep::pin},         {"/api/flow/consent", FlowStep::consent},
+      {"/api/flow/cancel", FlowStep::cancel},
+  };
+  for (const auto& [path, step] : posts) {
+    server.Post(path, [&app, step = step](const httplib::Request& req, httplib::Response& res) {
+      post_step(app, req, res, step);
+    });
+  }
+  mount_static_files(server, app.config().web_root);
+}
+
+}  // namespace renkei::server

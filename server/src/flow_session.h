@@ -1,0 +1,89 @@
+// The customer's session, shared by the flow API and the development call
+// simulator: the cookie that names a flow, the CSRF token and the Origin check
+// (docs/http-api.md "Customer flow").
+#pragma once
+
+#include <httplib.h>
+
+#include <optional>
+#include <string>
+
+#include "app.h"
+#include "crypto.h"
+#include "http_util.h"
+#include "storage.h"
+
+namespace renkei::server {
+
+inline constexpr const char* kSessionCookie = "renkei_session";
+inline constexpr const char* kCsrfHeader = "X-CSRF-Token";
+
+namespace session_detail {
+
+inline std::string lower_ascii(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+// "scheme://host[:port]" in lower case, without a default port.
+inline std::string normalized_origin(const std::string& scheme, std::string host) {
+  host = lower_ascii(std::move(host));
+  if (scheme == "http" && host.size() > 3 && host.ends_with(":80")) host.resize(host.size() - 3);
+  if (scheme == "https" && host.size() > 4 && host.ends_with(":443")) host.resize(host.size() - 4);
+  return scheme + "://" + host;
+}
+
+// The origin of a URL such as the issuer ("https://bank.example/renkei" →
+// "https://bank.example"), or "" when it has no scheme.
+inline std::string origin_of_url(const std::string& url) {
+  std::size_t sep = url.find("://");
+  if (sep == std::string::npos) return "";
+  std::string scheme = lower_ascii(url.substr(0, sep));
+  std::size_t end = url.find_first_of("/?#", sep + 3);
+  return normalized_origin(
+      scheme, url.substr(sep + 3, end == std::string::npos ? std::string::npos : end - sep - 3));
+}
+
+}  // namespace session_detail
+
+// True when the request carries no Origin header, or one naming this server:
+// the configured issuer's origin, or the origin the browser addressed (scheme
+// of this listener + Host header). A foreign page cannot produce either.
+inline bool origin_allowed(const App& app, const httplib::Request& req) {
+  if (!req.has_header("Origin")) return true;
+  const std::string origin = req.get_header_value("Origin");
+  if (origin.empty() || origin == "null") return false;
+  std::string given = session_detail::origin_of_url(origin);
+  if (given.empty()) return false;
+  if (given == session_detail::origin_of_url(app.config().issuer)) return true;
+  if (!req.has_header("Host")) return false;
+  const std::string scheme = app.config().tls_cert_file.empty() ? "http" : "https";
+  return given == session_detail::normalized_origin(scheme, req.get_header_value("Host"));
+}
+
+// The flow named by the request's session cookie, or nullopt (no cookie,
+// unknown or rotated-away session).
+inline std::optional<FlowRecord> load_session_flow(StoreTx& tx, const httplib::Request& req) {
+  const std::string cookie = cookie_value(req, kSessionCookie);
+  if (cookie.empty()) return std::nullopt;
+  return tx.flow_by_session(secret_digest(cookie));
+}
+
+// X-CSRF-Token equals the flow's token (compared in constant time).
+inline bool csrf_valid(const httplib::Request& req, const FlowRecord& flow) {
+  if (flow.csrf_token.empty() || !req.has_header(kCsrfHeader)) return false;
+  return constant_time_equal(req.get_header_value(kCsrfHeader), flow.csrf_token);
+}
+
+// Options of the session cookie: Secure when this server speaks TLS.
+inline CookieOptions session_cookie_options(const App& app) {
+  CookieOptions o;
+  o.secure = !app.config().tls_cert_file.empty();
+  o.same_site = "Lax";
+  o.path = "/";
+  return o;
+}
+
+}  // namespace renkei::server
