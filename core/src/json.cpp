@@ -18,10 +18,11 @@ using nlohmann::json;
 // Input larger than this is refused before parsing.
 constexpr std::size_t kMaxJsonBytes = 1024 * 1024;
 
-// Instants outside 1900-01-01 .. 9999-12-31 are refused: nothing real lives
-// there, and it keeps every sum of an instant and a duration far from overflow.
-constexpr UnixSeconds kMinInstant = -2208988800;   // 1900-01-01T00:00:00Z
-constexpr UnixSeconds kMaxInstant = 253402300799;  // 9999-12-31T23:59:59Z
+// Instants outside 1900-01-01 .. 9999-12-01 (JST) are refused: nothing real
+// lives there, every instant stays a four-digit year in format_jst even after
+// a call window or an idle timeout is added, and no sum can overflow.
+constexpr UnixSeconds kMinInstant = -2209021200;   // 1900-01-01T00:00:00+09:00
+constexpr UnixSeconds kMaxInstant = 253399590000;  // 9999-12-01T00:00:00+09:00
 
 // The member `key` of an object, or nullptr (also when j is not an object).
 const json* member(const json& j, const char* key) {

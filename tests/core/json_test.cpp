@@ -299,6 +299,14 @@ TEST(JsonDecode, Instants) {
   EXPECT_FALSE(instant_from_json(json(INT64_MAX)));
   EXPECT_FALSE(instant_from_json(json(INT64_MIN)));
   EXPECT_FALSE(instant_from_json(json(UINT64_MAX)));
+  // The range: 1900-01-01 to 9999-12-01 in JST, so format_jst always gives a
+  // four-digit year that parses back, even plus a window or timeout.
+  EXPECT_TRUE(instant_from_json(json("1900-01-01T00:00:00+09:00")));
+  EXPECT_FALSE(instant_from_json(json("1899-12-31T23:59:59+09:00")));
+  EXPECT_TRUE(instant_from_json(json("9999-12-01T00:00:00+09:00")));
+  EXPECT_FALSE(instant_from_json(json("9999-12-01T00:00:01+09:00")));
+  const UnixSeconds last = *instant_from_json(json("9999-12-01T00:00:00+09:00"));
+  EXPECT_EQ(parse_iso_instant(format_jst(last + 30 * kSecondsPerDay)), last + 30 * kSecondsPerDay);
 }
 
 // ----- parsing hostile text -----
