@@ -179,14 +179,35 @@ std::string account_label(StoreTx& tx, std::int64_t account_id) {
 
 // ---------- /authorize ----------
 
+// How often each key occurs in the raw query. Counted here because httplib
+// silently merges a repeated identical key=value pair, and RFC 6749 §3.1 says
+// no parameter may be sent twice.
+std::map<std::string, int> raw_query_key_counts(const httplib::Request& req) {
+  std::map<std::string, int> counts;
+  std::size_t q = req.target.find('?');
+  if (q == std::string::npos) return counts;
+  std::string_view rest(req.target);
+  rest.remove_prefix(q + 1);
+  while (!rest.empty()) {
+    std::size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    if (auto key = form_decode(pair.substr(0, pair.find('=')))) ++counts[*key];
+  }
+  return counts;
+}
+
 // A query parameter that must appear at most once.
 struct QueryParam {
   std::optional<std::string> value;  // nullopt when absent or repeated
   bool repeated = false;
 };
-QueryParam query_param(const httplib::Request& req, const char* key) {
+QueryParam query_param(const httplib::Request& req, const std::map<std::string, int>& counts,
+                       const char* key) {
   QueryParam p;
   std::size_t n = req.get_param_value_count(key);
+  if (auto it = counts.find(key); it != counts.end() && it->second > 1) n = 2;
   if (n > 1) {
     p.repeated = true;
   } else if (n == 1) {
@@ -216,8 +237,9 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
 
   // 1. Who is asking and where the answer goes. Until both are known to be
   // registered, nothing is redirected anywhere (RFC 6749 §4.1.2.1).
-  QueryParam client_id = query_param(req, "client_id");
-  QueryParam redirect_uri = query_param(req, "redirect_uri");
+  const std::map<std::string, int> counts = raw_query_key_counts(req);
+  QueryParam client_id = query_param(req, counts, "client_id");
+  QueryParam redirect_uri = query_param(req, counts, "redirect_uri");
   std::optional<ClientRecord> client;
   if (client_id.value) {
     auto tx = app.store().begin();
@@ -249,11 +271,11 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
 
   // 3. The rest of the request: errors go back to the app (RFC 6749 §4.1.2.1,
   // RFC 9207 iss). state is echoed only when it is well-formed.
-  QueryParam state = query_param(req, "state");
-  QueryParam response_type = query_param(req, "response_type");
-  QueryParam challenge = query_param(req, "code_challenge");
-  QueryParam method = query_param(req, "code_challenge_method");
-  QueryParam scope = query_param(req, "scope");
+  QueryParam state = query_param(req, counts, "state");
+  QueryParam response_type = query_param(req, counts, "response_type");
+  QueryParam challenge = query_param(req, counts, "code_challenge");
+  QueryParam method = query_param(req, counts, "code_challenge_method");
+  QueryParam scope = query_param(req, counts, "scope");
   const bool state_ok = state.value && is_valid_state(*state.value);
 
   std::string problem;

@@ -1,1 +1,710 @@
+// The authorization server over real HTTP: /authorize validation, the
+// metadata document, /token (codes, PKCE, refresh rotation, client
+// authentication), /revoke, and the authorization period.
 #include <gtest/gtest.h>
+
+#include <string>
+
+#include "oauth_test_support.h"
+
+namespace renkei::server::testing {
+namespace {
+
+class OAuthTest : public ::testing::Test {
+ protected:
+  TestServer server_;
+  httplib::Client http_ = server_.client();
+
+  void expect_oauth_error(const httplib::Result& r, int status, const std::string& error) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    auto j = json_of(r);
+    ASSERT_TRUE(j.is_object()) << r->body;
+    EXPECT_EQ(j.value("error", ""), error) << r->body;
+    EXPECT_TRUE(j.contains("error_description")) << r->body;
+    EXPECT_TRUE(j.contains("code")) << r->body;
+    EXPECT_TRUE(j.contains("message")) << r->body;
+    EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
+  }
+};
+
+// ---------- /authorize ----------
+
+TEST_F(OAuthTest, AuthorizeStartsAFlowWithASessionCookie) {
+  Pkce pkce = make_pkce();
+  AuthorizeRequest req;
+  req.challenge = pkce.challenge;
+  req.scope = "accounts.read";
+  auto r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+  std::string cookie = set_cookie_header(*r, "renkei_session");
+  ASSERT_FALSE(cookie.empty());
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("SameSite=Lax"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("Path=/"), std::string::npos) << cookie;
+  EXPECT_EQ(cookie.find("Secure"), std::string::npos) << "no TLS configured: " << cookie;
+  std::string session = cookie_value_of(*r, "renkei_session");
+  EXPECT_GE(session.size(), 43u);
+
+  auto tx = server_.app().store().begin();
+  auto flow = tx->flow_by_session(secret_digest(session));
+  ASSERT_TRUE(flow);
+  EXPECT_EQ(flow->client_id, "demo-app");
+  EXPECT_EQ(flow->redirect_uri, kDemoRedirect);
+  EXPECT_EQ(flow->oauth_state, kDemoState);
+  EXPECT_EQ(flow->code_challenge, pkce.challenge);
+  EXPECT_EQ(flow->scope, "accounts.read");
+  EXPECT_EQ(flow->state.screen, Screen::account_entry);
+  EXPECT_FALSE(flow->csrf_token.empty());
+  EXPECT_NE(flow->session_digest, session) << "only the digest is stored";
+
+  AuditQuery q;
+  q.flow_id = flow->flow_id;
+  auto audit = tx->query_audit(q);
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].step, "authorize");
+  EXPECT_EQ(audit[0].outcome, "ok");
+  EXPECT_EQ(audit[0].client_id, "demo-app");
+}
+
+TEST_F(OAuthTest, AuthorizeWithoutScopeIsAccepted) {
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  auto r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+}
+
+TEST_F(OAuthTest, UnknownClientOrRedirectUriIsNeverRedirected) {
+  const std::string challenge = make_pkce().challenge;
+  struct Case {
+    std::string name, client_id, redirect_uri;
+  };
+  const std::vector<Case> cases = {
+      {"unknown client", "evil-app", kDemoRedirect},
+      {"missing client", "", kDemoRedirect},
+      {"missing redirect", "demo-app", ""},
+      {"trailing slash", "demo-app", std::string(kDemoRedirect) + "/"},
+      {"prefix of registered", "demo-app", "http://127.0.0.1:9/call"},
+      {"registered as prefix", "demo-app", std::string(kDemoRedirect) + "/extra"},
+      {"extra query", "demo-app", std::string(kDemoRedirect) + "?x=1"},
+      {"fragment", "demo-app", std::string(kDemoRedirect) + "#x"},
+      {"scheme case", "demo-app", "HTTP://127.0.0.1:9/callback"},
+      {"path case", "demo-app", "http://127.0.0.1:9/Callback"},
+      {"other port", "demo-app", "http://127.0.0.1:90/callback"},
+      {"another client's uri", "demo-app", kConfidentialRedirect},
+      {"attacker", "demo-app", "https://attacker.example/callback"},
+  };
+  for (const auto& c : cases) {
+    AuthorizeRequest req;
+    req.client_id = c.client_id;
+    req.redirect_uri = c.redirect_uri;
+    req.challenge = challenge;
+    auto r = http_.Get(authorize_path(req).c_str());
+    ASSERT_TRUE(r) << c.name;
+    EXPECT_EQ(r->status, 400) << c.name;
+    EXPECT_FALSE(r->has_header("Location")) << c.name;
+    EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty()) << c.name;
+    auto j = json_of(r);
+    ASSERT_TRUE(j.is_object()) << c.name << ": " << r->body;
+    EXPECT_EQ(j["error"]["code"], "bad_request") << c.name;
+  }
+  // The same parameter twice cannot be trusted either.
+  auto r = http_.Get(("/authorize?response_type=code&client_id=demo-app&client_id=demo-app"
+                      "&redirect_uri=" +
+                      url_encode(kDemoRedirect) + "&state=s&code_challenge=" + challenge +
+                      "&code_challenge_method=S256")
+                         .c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_FALSE(r->has_header("Location"));
+}
+
+TEST_F(OAuthTest, OtherRequestErrorsGoBackToTheAppWithInvalidRequest) {
+  const std::string challenge = make_pkce().challenge;
+  struct Case {
+    std::string name;
+    AuthorizeRequest req;
+  };
+  std::vector<Case> cases;
+  auto base = [&] {
+    AuthorizeRequest r;
+    r.challenge = challenge;
+    return r;
+  };
+  {
+    auto r = base();
+    r.challenge = "";
+    cases.push_back({"missing code_challenge", r});
+  }
+  {
+    auto r = base();
+    r.method = "plain";
+    cases.push_back({"plain method", r});
+  }
+  {
+    auto r = base();
+    r.method = "";
+    cases.push_back({"missing method (defaults to plain)", r});
+  }
+  {
+    auto r = base();
+    r.method = "s256";
+    cases.push_back({"method case", r});
+  }
+  {
+    auto r = base();
+    r.challenge = challenge.substr(0, 42);
+    cases.push_back({"short challenge", r});
+  }
+  {
+    auto r = base();
+    r.challenge = challenge.substr(0, 42) + "=";
+    cases.push_back({"challenge with padding", r});
+  }
+  {
+    auto r = base();
+    r.response_type = "token";
+    cases.push_back({"implicit grant", r});
+  }
+  {
+    auto r = base();
+    r.response_type = "";
+    cases.push_back({"missing response_type", r});
+  }
+  {
+    auto r = base();
+    r.scope = "accounts.write";
+    cases.push_back({"unknown scope", r});
+  }
+  {
+    auto r = base();
+    r.scope = "accounts.read openid";
+    cases.push_back({"extra scope", r});
+  }
+  for (const auto& c : cases) {
+    auto r = http_.Get(authorize_path(c.req).c_str());
+    ASSERT_TRUE(r) << c.name;
+    EXPECT_EQ(r->status, 302) << c.name;
+    std::string location = r->get_header_value("Location");
+    EXPECT_EQ(without_query(location), kDemoRedirect) << c.name;
+    auto q = query_of(location);
+    EXPECT_EQ(q["error"], "invalid_request") << c.name;
+    EXPECT_FALSE(q["error_description"].empty()) << c.name;
+    EXPECT_EQ(q["state"], kDemoState) << c.name;
+    EXPECT_EQ(q["iss"], server_.app().config().issuer) << c.name;
+    EXPECT_EQ(q.count("code"), 0u) << c.name;
+    EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty()) << c.name;
+  }
+}
+
+TEST_F(OAuthTest, StateIsRequired) {
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  req.state = "";
+  auto r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  auto q = query_of(r->get_header_value("Location"));
+  EXPECT_EQ(q["error"], "invalid_request");
+  EXPECT_EQ(q.count("state"), 0u);
+  EXPECT_EQ(q["iss"], server_.app().config().issuer);
+}
+
+TEST_F(OAuthTest, RepeatedParameterIsInvalidRequest) {
+  const std::string challenge = make_pkce().challenge;
+  auto r = http_.Get(("/authorize?response_type=code&client_id=demo-app&redirect_uri=" +
+                      url_encode(kDemoRedirect) + "&state=s1&code_challenge=" + challenge +
+                      "&code_challenge=" + challenge + "&code_challenge_method=S256")
+                         .c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  auto q = query_of(r->get_header_value("Location"));
+  EXPECT_EQ(q["error"], "invalid_request");
+  EXPECT_EQ(q["state"], "s1");
+}
+
+TEST_F(OAuthTest, DisabledClientGoesToOurPageWithServiceUnavailable) {
+  {
+    auto tx = server_.app().store().begin();
+    auto client = tx->find_client("demo-app");
+    ASSERT_TRUE(client);
+    client->enabled = false;
+    tx->upsert_client(*client);
+    ASSERT_TRUE(tx->commit());
+  }
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  auto r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/?error=service_unavailable");
+  EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty());
+
+  // An unregistered redirect URI is still a 400, disabled or not.
+  req.redirect_uri = "https://attacker.example/cb";
+  r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_FALSE(r->has_header("Location"));
+}
+
+TEST_F(OAuthTest, OutOfHoursGoesToOurPage) {
+  server_.clock().set(from_jst({2026, 11, 25}, 4, 2, 0));  // daily 04:00–04:05
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  auto r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 302);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/?error=out_of_hours");
+  EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty());
+
+  server_.clock().set(from_jst({2026, 11, 25}, 4, 5, 0));
+  r = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+}
+
+// ---------- metadata ----------
+
+TEST_F(OAuthTest, MetadataDocument) {
+  auto r = http_.Get("/.well-known/oauth-authorization-server");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  auto j = json_of(r);
+  const std::string iss = server_.app().config().issuer;
+  EXPECT_EQ(j["issuer"], iss);
+  EXPECT_EQ(j["authorization_endpoint"], iss + "/authorize");
+  EXPECT_EQ(j["token_endpoint"], iss + "/token");
+  EXPECT_EQ(j["revocation_endpoint"], iss + "/revoke");
+  EXPECT_EQ(j["response_types_supported"], nlohmann::json({"code"}));
+  EXPECT_EQ(j["code_challenge_methods_supported"], nlohmann::json({"S256"}));
+  EXPECT_EQ(j["grant_types_supported"], nlohmann::json({"authorization_code", "refresh_token"}));
+  EXPECT_EQ(j["scopes_supported"], nlohmann::json({"accounts.read"}));
+  EXPECT_EQ(j["authorization_response_iss_parameter_supported"], true);
+  auto methods = j["token_endpoint_auth_methods_supported"];
+  EXPECT_NE(std::find(methods.begin(), methods.end(), "client_secret_basic"), methods.end());
+  EXPECT_NE(std::find(methods.begin(), methods.end(), "client_secret_post"), methods.end());
+  EXPECT_NE(std::find(methods.begin(), methods.end(), "none"), methods.end());
+}
+
+// ---------- the code and its exchange ----------
+
+TEST_F(OAuthTest, IssuedRedirectCarriesCodeStateAndIss) {
+  Pkce pkce = make_pkce();
+  std::string url = complete_flow_directly(server_, "demo-app", kDemoRedirect, pkce.challenge,
+                                           "state with spaces&amp");
+  EXPECT_EQ(without_query(url), kDemoRedirect);
+  auto q = query_of(url);
+  EXPECT_GE(q["code"].size(), 43u);
+  EXPECT_EQ(q["state"], "state with spaces&amp");
+  EXPECT_EQ(q["iss"], server_.app().config().issuer);
+}
+
+TEST_F(OAuthTest, CodeExchangeReturnsBearerTokens) {
+  auto a = demo_authorization(server_);
+  auto r = exchange_code(http_, a.code, a.pkce.verifier);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
+  EXPECT_NE(r->get_header_value("Content-Type").find("application/json"), std::string::npos);
+  auto j = json_of(r);
+  EXPECT_EQ(j["token_type"], "Bearer");
+  EXPECT_EQ(j["expires_in"], server_.app().config().access_token_seconds);
+  EXPECT_EQ(j["scope"], "accounts.read");
+  EXPECT_GE(j["access_token"].get<std::string>().size(), 43u);
+  EXPECT_GE(j["refresh_token"].get<std::string>().size(), 43u);
+  EXPECT_NE(j["access_token"], j["refresh_token"]);
+
+  auto tx = server_.app().store().begin();
+  auto access = tx->find_token(secret_digest(j["access_token"].get<std::string>()));
+  ASSERT_TRUE(access);
+  EXPECT_EQ(access->kind, TokenKind::access);
+  EXPECT_EQ(access->client_id, "demo-app");
+  auto grant = tx->find_grant(access->grant_id);
+  ASSERT_TRUE(grant);
+  EXPECT_EQ(grant->expires_at - grant->created_at,
+            server_.app().config().authorization_days * kSecondsPerDay);
+}
+
+TEST_F(OAuthTest, WrongVerifierIsInvalidGrant) {
+  auto a = demo_authorization(server_);
+  auto r = exchange_code(http_, a.code, make_pkce().verifier);
+  expect_oauth_error(r, 400, "invalid_grant");
+  // A malformed verifier is a malformed request.
+  a = demo_authorization(server_);
+  r = exchange_code(http_, a.code, "short");
+  expect_oauth_error(r, 400, "invalid_request");
+}
+
+TEST_F(OAuthTest, WrongRedirectUriIsInvalidGrant) {
+  auto a = demo_authorization(server_);
+  auto r =
+      exchange_code(http_, a.code, a.pkce.verifier, "demo-app", std::string(kDemoRedirect) + "/");
+  expect_oauth_error(r, 400, "invalid_grant");
+}
+
+TEST_F(OAuthTest, CodeOfAnotherClientIsInvalidGrant) {
+  auto a = demo_authorization(server_);
+  auto r = post_form(http_, "/token",
+                     {{"grant_type", "authorization_code"},
+                      {"code", a.code},
+                      {"redirect_uri", kDemoRedirect},
+                      {"code_verifier", a.pkce.verifier}},
+                     {{"Authorization", "Basic " + base64url_encode("conf-app:") + "x"}});
+  // A malformed Basic header is a failed client authentication…
+  expect_oauth_error(r, 401, "invalid_client");
+  httplib::Client conf = server_.client();
+  conf.set_basic_auth("conf-app", kConfidentialSecret);
+  r = post_form(conf, "/token",
+                {{"grant_type", "authorization_code"},
+                 {"code", a.code},
+                 {"redirect_uri", kDemoRedirect},
+                 {"code_verifier", a.pkce.verifier}});
+  // …and a well-authenticated client cannot use another client's code.
+  expect_oauth_error(r, 400, "invalid_grant");
+}
+
+TEST_F(OAuthTest, UnknownCodeIsInvalidGrant) {
+  auto r = exchange_code(http_, random_token(), make_pkce().verifier);
+  expect_oauth_error(r, 400, "invalid_grant");
+}
+
+TEST_F(OAuthTest, ExpiredCodeIsInvalidGrant) {
+  auto a = demo_authorization(server_);
+  server_.clock().advance(61);
+  auto r = exchange_code(http_, a.code, a.pkce.verifier);
+  expect_oauth_error(r, 400, "invalid_grant");
+}
+
+TEST_F(OAuthTest, CodeJustBeforeExpiryIsAccepted) {
+  auto a = demo_authorization(server_);
+  server_.clock().advance(59);
+  auto r = exchange_code(http_, a.code, a.pkce.verifier);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(OAuthTest, ReplayedCodeRevokesTheGrantAndItsTokens) {
+  auto a = demo_authorization(server_);
+  auto first = exchange_code(http_, a.code, a.pkce.verifier);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200);
+  auto tokens = json_of(first);
+  const std::string access = tokens["access_token"];
+  const std::string refresh = tokens["refresh_token"];
+  auto ok = api_get(http_, "/api/v1/account/balance", access);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+
+  auto second = exchange_code(http_, a.code, a.pkce.verifier);
+  expect_oauth_error(second, 400, "invalid_grant");
+
+  auto api = api_get(http_, "/api/v1/account/balance", access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
+  expect_oauth_error(refresh_tokens(http_, refresh), 400, "invalid_grant");
+
+  auto tx = server_.app().store().begin();
+  auto token = tx->find_token(secret_digest(access));
+  ASSERT_TRUE(token);
+  EXPECT_TRUE(token->revoked);
+  auto grant = tx->find_grant(token->grant_id);
+  ASSERT_TRUE(grant);
+  EXPECT_TRUE(grant->revoked_at.has_value());
+  EXPECT_EQ(grant->revoked_by, "code_replay");
+  AuditQuery q;
+  q.flow_id = grant->flow_id;
+  q.outcome = "code_replay";
+  EXPECT_EQ(tx->query_audit(q).size(), 1u);
+}
+
+TEST_F(OAuthTest, RefreshRotatesAndTheOldRefreshTokenIsRefused) {
+  Tokens t = demo_tokens(server_);
+  server_.clock().advance(600);
+  auto r = refresh_tokens(http_, t.refresh);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json_of(r);
+  EXPECT_EQ(j["token_type"], "Bearer");
+  EXPECT_EQ(j["scope"], "accounts.read");
+  const std::string new_access = j["access_token"];
+  const std::string new_refresh = j["refresh_token"];
+  EXPECT_NE(new_access, t.access);
+  EXPECT_NE(new_refresh, t.refresh);
+  auto api = api_get(http_, "/api/v1/account", new_access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200) << api->body;
+
+  // The old one is refused; as it can only come from a copy, the grant goes
+  // with it (refresh token reuse detection) and the new tokens stop working.
+  expect_oauth_error(refresh_tokens(http_, t.refresh), 400, "invalid_grant");
+  expect_oauth_error(refresh_tokens(http_, new_refresh), 400, "invalid_grant");
+  api = api_get(http_, "/api/v1/account", new_access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
+}
+
+TEST_F(OAuthTest, RefreshTokenOfAnotherClientOrAnAccessTokenIsRefused) {
+  Tokens t = demo_tokens(server_);
+  httplib::Client conf = server_.client();
+  conf.set_basic_auth("conf-app", kConfidentialSecret);
+  expect_oauth_error(
+      post_form(conf, "/token", {{"grant_type", "refresh_token"}, {"refresh_token", t.refresh}}),
+      400, "invalid_grant");
+  expect_oauth_error(refresh_tokens(http_, t.access), 400, "invalid_grant");
+  // Neither attempt touched the real refresh token.
+  auto r = refresh_tokens(http_, t.refresh);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(OAuthTest, AuthorizationPeriodEndsAfterThirtyDays) {
+  Tokens t = demo_tokens(server_);
+  const std::int64_t period = 30 * kSecondsPerDay;
+  // Ten seconds before the end, a refresh still works and its access token
+  // does not outlive the grant.
+  server_.clock().advance(period - 10);
+  auto r = refresh_tokens(http_, t.refresh);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = json_of(r);
+  EXPECT_EQ(j["expires_in"], 10);
+  const std::string access = j["access_token"];
+  const std::string refresh = j["refresh_token"];
+  auto api = api_get(http_, "/api/v1/account", access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200) << api->body;
+
+  server_.clock().advance(11);  // 30 days + 1 s after consent
+  expect_oauth_error(refresh_tokens(http_, refresh), 400, "invalid_grant");
+  api = api_get(http_, "/api/v1/account", access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
+}
+
+TEST_F(OAuthTest, RefreshAfterThirtyDaysAndOneSecondIsRefused) {
+  Tokens t = demo_tokens(server_);
+  server_.clock().advance(30 * kSecondsPerDay + 1);
+  expect_oauth_error(refresh_tokens(http_, t.refresh), 400, "invalid_grant");
+  auto api = api_get(http_, "/api/v1/account/balance", t.access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
+}
+
+// ---------- request form ----------
+
+TEST_F(OAuthTest, TokenRequestShapeErrors) {
+  auto a = demo_authorization(server_);
+  // JSON is not a token request.
+  auto r = http_.Post("/token", R"({"grant_type":"authorization_code"})", "application/json");
+  expect_oauth_error(r, 400, "invalid_request");
+  // Repeated parameters.
+  r = http_.Post("/token",
+                 "grant_type=authorization_code&code=" + a.code + "&code=" + a.code +
+                     "&client_id=demo-app&redirect_uri=" + url_encode(kDemoRedirect) +
+                     "&code_verifier=" + a.pkce.verifier,
+                 "application/x-www-form-urlencoded");
+  expect_oauth_error(r, 400, "invalid_request");
+  // Unknown grant type.
+  r = post_form(http_, "/token", {{"grant_type", "password"}, {"client_id", "demo-app"}});
+  expect_oauth_error(r, 400, "unsupported_grant_type");
+  // Missing grant type.
+  r = post_form(http_, "/token", {{"client_id", "demo-app"}});
+  expect_oauth_error(r, 400, "invalid_request");
+  // Missing code verifier (PKCE is mandatory).
+  r = post_form(http_, "/token",
+                {{"grant_type", "authorization_code"},
+                 {"code", a.code},
+                 {"redirect_uri", kDemoRedirect},
+                 {"client_id", "demo-app"}});
+  expect_oauth_error(r, 400, "invalid_request");
+  // None of this burnt the code.
+  r = exchange_code(http_, a.code, a.pkce.verifier);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(OAuthTest, ErrorsCarryTheCatalogCodeAndMessage) {
+  auto r = exchange_code(http_, random_token(), make_pkce().verifier);
+  ASSERT_TRUE(r);
+  auto j = json_of(r);
+  EXPECT_EQ(j["code"], std::string(wire_name(ErrorCode::forbidden)));
+  EXPECT_EQ(j["message"], std::string(message_ja(ErrorCode::forbidden)));
+  // error_description is ASCII (RFC 6749 §5.2).
+  for (char c : j["error_description"].get<std::string>()) {
+    EXPECT_TRUE(c >= 0x20 && c <= 0x7e);
+  }
+}
+
+// ---------- client authentication ----------
+
+class ConfidentialClientTest : public OAuthTest {
+ protected:
+  Authorization conf_authorization() {
+    Authorization a;
+    a.pkce = make_pkce();
+    std::string url =
+        complete_flow_directly(server_, "conf-app", kConfidentialRedirect, a.pkce.challenge);
+    a.code = query_of(url)["code"];
+    return a;
+  }
+  std::vector<std::pair<std::string, std::string>> code_params(const Authorization& a) {
+    return {{"grant_type", "authorization_code"},
+            {"code", a.code},
+            {"redirect_uri", kConfidentialRedirect},
+            {"code_verifier", a.pkce.verifier}};
+  }
+};
+
+TEST_F(ConfidentialClientTest, HttpBasic) {
+  auto a = conf_authorization();
+  httplib::Client conf = server_.client();
+  conf.set_basic_auth("conf-app", kConfidentialSecret);
+  auto r = post_form(conf, "/token", code_params(a));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(ConfidentialClientTest, ClientSecretPost) {
+  auto a = conf_authorization();
+  auto params = code_params(a);
+  params.emplace_back("client_id", "conf-app");
+  params.emplace_back("client_secret", kConfidentialSecret);
+  auto r = post_form(http_, "/token", params);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(ConfidentialClientTest, WrongOrMissingSecretIsInvalidClient) {
+  auto a = conf_authorization();
+  httplib::Client basic = server_.client();
+  basic.set_basic_auth("conf-app", "wrong-secret");
+  auto r = post_form(basic, "/token", code_params(a));
+  expect_oauth_error(r, 401, "invalid_client");
+  EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Basic realm=\"renkei\"");
+  EXPECT_EQ(json_of(r)["code"], "unauthorized");
+
+  auto params = code_params(a);
+  params.emplace_back("client_id", "conf-app");
+  auto wrong_post = params;
+  wrong_post.emplace_back("client_secret", std::string(kConfidentialSecret) + "x");
+  expect_oauth_error(post_form(http_, "/token", wrong_post), 401, "invalid_client");
+  // client_id alone: a confidential client must authenticate.
+  expect_oauth_error(post_form(http_, "/token", params), 401, "invalid_client");
+  // Unknown client.
+  auto unknown = code_params(a);
+  unknown.emplace_back("client_id", "nobody");
+  expect_oauth_error(post_form(http_, "/token", unknown), 401, "invalid_client");
+  // Two methods at once.
+  httplib::Client both = server_.client();
+  both.set_basic_auth("conf-app", kConfidentialSecret);
+  auto with_secret = code_params(a);
+  with_secret.emplace_back("client_secret", kConfidentialSecret);
+  expect_oauth_error(post_form(both, "/token", with_secret), 400, "invalid_request");
+
+  // The failed attempts did not consume the code.
+  httplib::Client good = server_.client();
+  good.set_basic_auth("conf-app", kConfidentialSecret);
+  r = post_form(good, "/token", code_params(a));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(ConfidentialClientTest, PublicClientMustNotSendASecret) {
+  auto a = demo_authorization(server_);
+  auto r = post_form(http_, "/token",
+                     {{"grant_type", "authorization_code"},
+                      {"code", a.code},
+                      {"redirect_uri", kDemoRedirect},
+                      {"client_id", "demo-app"},
+                      {"client_secret", "anything"},
+                      {"code_verifier", a.pkce.verifier}});
+  expect_oauth_error(r, 401, "invalid_client");
+}
+
+TEST_F(ConfidentialClientTest, DisabledClientGetsNoTokens) {
+  auto a = demo_authorization(server_);
+  {
+    auto tx = server_.app().store().begin();
+    auto client = tx->find_client("demo-app");
+    ASSERT_TRUE(client);
+    client->enabled = false;
+    tx->upsert_client(*client);
+    ASSERT_TRUE(tx->commit());
+  }
+  auto r = exchange_code(http_, a.code, a.pkce.verifier);
+  expect_oauth_error(r, 400, "unauthorized_client");
+  EXPECT_EQ(json_of(r)["code"], "service_unavailable");
+}
+
+// ---------- revocation ----------
+
+TEST_F(OAuthTest, RevokingAnAccessTokenEndsOnlyThatToken) {
+  Tokens t = demo_tokens(server_);
+  auto r = post_form(
+      http_, "/revoke",
+      {{"token", t.access}, {"token_type_hint", "access_token"}, {"client_id", "demo-app"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  auto api = api_get(http_, "/api/v1/account", t.access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
+  auto again = refresh_tokens(http_, t.refresh);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+}
+
+TEST_F(OAuthTest, RevokingTheRefreshTokenEndsTheGrant) {
+  Tokens t = demo_tokens(server_);
+  // A wrong hint is only a hint (RFC 7009 §2.1).
+  auto r = post_form(
+      http_, "/revoke",
+      {{"token", t.refresh}, {"token_type_hint", "access_token"}, {"client_id", "demo-app"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  auto api = api_get(http_, "/api/v1/account", t.access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
+  expect_oauth_error(refresh_tokens(http_, t.refresh), 400, "invalid_grant");
+
+  auto tx = server_.app().store().begin();
+  auto token = tx->find_token(secret_digest(t.refresh));
+  ASSERT_TRUE(token);
+  auto grant = tx->find_grant(token->grant_id);
+  ASSERT_TRUE(grant);
+  EXPECT_TRUE(grant->revoked_at.has_value());
+  EXPECT_EQ(grant->revoked_by, "app");
+}
+
+TEST_F(OAuthTest, RevokeAnswers200ForUnknownTokensAndIgnoresOtherClientsTokens) {
+  auto r = post_form(http_, "/revoke", {{"token", "no-such-token"}, {"client_id", "demo-app"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  Tokens t = demo_tokens(server_);
+  httplib::Client conf = server_.client();
+  conf.set_basic_auth("conf-app", kConfidentialSecret);
+  r = post_form(conf, "/revoke", {{"token", t.refresh}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto api = api_get(http_, "/api/v1/account", t.access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200) << "another client cannot revoke demo-app's tokens";
+}
+
+TEST_F(OAuthTest, RevokeRequiresClientAuthentication) {
+  Tokens t = demo_tokens(server_);
+  httplib::Client conf = server_.client();
+  conf.set_basic_auth("conf-app", "wrong");
+  expect_oauth_error(post_form(conf, "/revoke", {{"token", t.refresh}}), 401, "invalid_client");
+  expect_oauth_error(post_form(http_, "/revoke", {{"token", t.refresh}}), 401, "invalid_client");
+  expect_oauth_error(post_form(http_, "/revoke", {{"client_id", "demo-app"}}), 400,
+                     "invalid_request");
+}
+
+}  // namespace
+}  // namespace renkei::server::testing
