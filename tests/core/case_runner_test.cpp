@@ -86,7 +86,9 @@ TEST(CaseRunner, FieldKind) {
     SCOPED_TRACE(r.line);
     json j = run(r.line);
     ASSERT_FALSE(is_bad_request(j)) << j.dump();
-    if (r.value) EXPECT_EQ(j["value"], r.value);
+    if (r.value) {
+      EXPECT_EQ(j["value"], r.value);
+    }
     EXPECT_EQ(j["ok"], r.ok);
     std::vector<std::string> codes;
     for (const auto& e : j["errors"]) codes.push_back(e["code"].get<std::string>());
