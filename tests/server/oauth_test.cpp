@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "oauth_test_support.h"
 
@@ -420,6 +422,40 @@ TEST_F(OAuthTest, ReplayedCodeRevokesTheGrantAndItsTokens) {
   q.flow_id = grant->flow_id;
   q.outcome = "code_replay";
   EXPECT_EQ(tx->query_audit(q).size(), 1u);
+}
+
+TEST_F(OAuthTest, ParallelExchangesOfOneCodeYieldOneSuccessAndThenRevocation) {
+  auto a = demo_authorization(server_);
+  constexpr int kClients = 6;
+  std::vector<int> statuses(kClients, 0);
+  std::vector<std::string> bodies(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      httplib::Client c = server_.client();
+      auto r = exchange_code(c, a.code, a.pkce.verifier);
+      if (r) {
+        statuses[i] = r->status;
+        bodies[i] = r->body;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int ok = 0;
+  std::string access;
+  for (int i = 0; i < kClients; ++i) {
+    if (statuses[i] == 200) {
+      ++ok;
+      access = nlohmann::json::parse(bodies[i])["access_token"];
+    } else {
+      EXPECT_EQ(statuses[i], 400) << bodies[i];
+    }
+  }
+  EXPECT_EQ(ok, 1);
+  // The losers were replays: the winner's token is withdrawn too.
+  auto api = api_get(http_, "/api/v1/account", access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 401);
 }
 
 TEST_F(OAuthTest, RefreshRotatesAndTheOldRefreshTokenIsRefused) {
