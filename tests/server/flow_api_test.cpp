@@ -385,6 +385,43 @@ TEST(FlowApi, CancelWorksOutOfHours) {
   EXPECT_EQ(a.screen(), "cancelled");
 }
 
+// ------------------------- manual table ② その他: system error, switched off
+
+TEST(FlowApi, InternalFailureIsSystemErrorWithoutDetails) {
+  ServerConfig cfg = test_config();
+  cfg.call_pool.clear();  // ③ cannot pick a number: an internal failure
+  TestServer ts(cfg);
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
+  Answer a = fc.post("/api/flow/phone");
+  EXPECT_EQ(a.status, 500);
+  EXPECT_EQ(a.code(), "system_error");
+  EXPECT_EQ(a.body["error"]["message"],
+            "調整のため連絡ができなくなりました。 "
+            "なお、お急ぎの場合は本サービスのお問合せ窓口へご照会下さい。");
+  EXPECT_EQ(a.body.dump().find("pool"), std::string::npos);
+  EXPECT_EQ(fc.get().screen(), "phone_confirm");  // rolled back
+}
+
+TEST(FlowApi, ConsentForASwitchedOffAppIsServiceUnavailable) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_consent());
+  {
+    auto tx = ts.app().store().begin();
+    std::optional<ClientRecord> client = tx->find_client("demo-app");
+    ASSERT_TRUE(client.has_value());
+    client->enabled = false;
+    tx->upsert_client(*client);
+    ASSERT_TRUE(tx->commit());
+  }
+  Answer a = fc.post("/api/flow/consent", {{"consent", true}});
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(a.code(), "service_unavailable");
+  EXPECT_EQ(a.screen(), "consent");
+  EXPECT_FALSE(a.body.contains("redirect_to"));
+}
+
 // ---------------------------------------------------------- cancel
 
 class CancelAt : public ::testing::TestWithParam<const char*> {};
