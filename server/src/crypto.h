@@ -3,6 +3,8 @@
 // digests), the PIN's keyed hash, webhook signatures and PKCE.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
