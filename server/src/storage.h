@@ -28,6 +28,8 @@ namespace renkei::server {
 
 enum class AccountStatus { active, closed, moved };
 std::string_view account_status_wire_name(AccountStatus s);
+// The status for a wire name ("active", "closed", "moved"), or nullopt.
+std::optional<AccountStatus> account_status_from_wire(std::string_view name);
 
 struct CustomerRecord {
   std::string id;                    // the credit union's customer number

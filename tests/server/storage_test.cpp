@@ -1,1 +1,723 @@
+// The SQLite store: every StoreTx method round-trips, transactions roll back
+// unless committed, codes are single use, call events are idempotent, and the
+// lockout count is exact under parallel transactions.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "renkei/flow.h"
+#include "storage.h"
+
+namespace renkei::server {
+namespace {
+
+constexpr UnixSeconds kT0 = 1'795'000'000;  // 2026-11-18, an arbitrary instant
+
+CustomerRecord sample_customer(const std::string& id = "C9001") {
+  return {id, "ﾃｽﾄ ﾀﾛｳ", "1980-01-02", {"09000000001", "0300000002"}};
+}
+
+AccountRecord sample_account(const std::string& customer_id = "C9001",
+                             const std::string& number = "7654321") {
+  AccountRecord a;
+  a.customer_id = customer_id;
+  a.ref = AccountRef{"115", AccountType::ordinary, number};
+  a.status = AccountStatus::active;
+  a.cash_card_issued = true;
+  a.balance_yen = 123'456;
+  a.pin_digest = "digest";
+  return a;
+}
+
+FlowRecord sample_flow(const std::string& id) {
+  FlowRecord f;
+  f.flow_id = id;
+  f.session_digest = "session-" + id;
+  f.csrf_token = "csrf-" + id;
+  f.client_id = "demo-app";
+  f.redirect_uri = "http://127.0.0.1:9/callback";
+  f.oauth_state = "xyz";
+  f.code_challenge = "E9Melhoa2OwvFrEMQJ7hWc7lpx2zdjVzL7lbZQ7Afxs";
+  f.scope = "accounts.read";
+  f.state = start_flow(kT0);
+  f.client_ip = "127.0.0.1";
+  f.user_agent = "test";
+  f.created_at = kT0;
+  f.updated_at = kT0;
+  return f;
+}
+
+GrantRecord sample_grant(const std::string& id, std::int64_t account_id, UnixSeconds created) {
+  GrantRecord g;
+  g.id = id;
+  g.client_id = "demo-app";
+  g.account_id = account_id;
+  g.scope = "accounts.read";
+  g.flow_id = "flow-" + id;
+  g.created_at = created;
+  g.expires_at = created + 30 * 86400;
+  return g;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = open_sqlite_store(":memory:"); }
+
+  // A committed customer and account; returns the account id.
+  std::int64_t add_account(const std::string& customer = "C9001",
+                           const std::string& number = "7654321") {
+    auto tx = store_->begin();
+    tx->upsert_customer(sample_customer(customer));
+    const auto id = tx->upsert_account(sample_account(customer, number));
+    EXPECT_TRUE(tx->commit());
+    return id;
+  }
+
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, CustomersRoundTripWithTheirPhonesInOrder) {
+  auto tx = store_->begin();
+  EXPECT_FALSE(tx->find_customer("C9001"));
+  tx->upsert_customer(sample_customer());
+  auto c = tx->find_customer("C9001");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, "C9001");
+  EXPECT_EQ(c->name_kana, "ﾃｽﾄ ﾀﾛｳ");
+  EXPECT_EQ(c->birth_date, "1980-01-02");
+  EXPECT_EQ(c->phones, (std::vector<std::string>{"09000000001", "0300000002"}));
+  // Replacing replaces the phones too.
+  CustomerRecord changed = sample_customer();
+  changed.phones = {"08011112222"};
+  changed.name_kana = "ﾍﾝｺｳ";
+  tx->upsert_customer(changed);
+  c = tx->find_customer("C9001");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->name_kana, "ﾍﾝｺｳ");
+  EXPECT_EQ(c->phones, std::vector<std::string>{"08011112222"});
+}
+
+TEST_F(StoreTest, AccountsRoundTripAndUpsertKeepsTheId) {
+  auto tx = store_->begin();
+  tx->upsert_customer(sample_customer());
+  EXPECT_EQ(tx->count_accounts(), 0);
+  AccountRecord a = sample_account();
+  const auto id = tx->upsert_account(a);
+  EXPECT_GT(id, 0);
+  EXPECT_EQ(tx->count_accounts(), 1);
+
+  auto found = tx->find_account(a.ref);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->id, id);
+  EXPECT_EQ(found->customer_id, "C9001");
+  EXPECT_EQ(found->ref, a.ref);
+  EXPECT_EQ(found->status, AccountStatus::active);
+  EXPECT_TRUE(found->cash_card_issued);
+  EXPECT_EQ(found->balance_yen, 123'456);
+  EXPECT_EQ(found->pin_digest, "digest");
+
+  a.status = AccountStatus::moved;
+  a.cash_card_issued = false;
+  a.balance_yen = 0;
+  a.pin_digest = "";
+  EXPECT_EQ(tx->upsert_account(a), id);
+  EXPECT_EQ(tx->count_accounts(), 1);
+  auto by_id = tx->account_by_id(id);
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->status, AccountStatus::moved);
+  EXPECT_FALSE(by_id->cash_card_issued);
+  EXPECT_EQ(by_id->pin_digest, "");
+
+  // The type is part of the key.
+  AccountRef savings = a.ref;
+  savings.type = AccountType::savings;
+  EXPECT_FALSE(tx->find_account(savings));
+  EXPECT_FALSE(tx->account_by_id(id + 100));
+}
+
+TEST_F(StoreTest, AnAccountNeedsItsCustomer) {
+  auto tx = store_->begin();
+  EXPECT_THROW(tx->upsert_account(sample_account("nobody")), StorageError);
+}
+
+TEST_F(StoreTest, AccountStatusWireNames) {
+  for (auto s : {AccountStatus::active, AccountStatus::closed, AccountStatus::moved}) {
+    EXPECT_EQ(account_status_from_wire(account_status_wire_name(s)), s);
+  }
+  EXPECT_EQ(account_status_wire_name(AccountStatus::moved), "moved");
+  EXPECT_FALSE(account_status_from_wire("Active"));
+}
+
+TEST_F(StoreTest, LedgerIsNewestFirstWithinTheRangeAndPages) {
+  const auto id = add_account();
+  const auto other = add_account("C9002", "1111111");
+  auto tx = store_->begin();
+  const char* dates[] = {"2026-08-01", "2026-08-15", "2026-08-15", "2026-09-01", "2026-10-01"};
+  std::int64_t balance = 1000;
+  for (const char* d : dates) {
+    balance += 100;
+    tx->add_ledger_entry({0, id, d, "ATM", 100, balance});
+  }
+  tx->add_ledger_entry({0, other, "2026-08-20", "ｷﾕｳﾖ", 5, 5});
+
+  auto all = tx->ledger(id, "2026-01-01", "2026-12-31", 50, 0);
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0].date, "2026-10-01");
+  EXPECT_EQ(all[0].balance_after_yen, 1500);
+  EXPECT_EQ(all[0].description, "ATM");
+  EXPECT_EQ(all[0].amount_yen, 100);
+  EXPECT_EQ(all[0].account_id, id);
+  EXPECT_EQ(all[4].date, "2026-08-01");
+  EXPECT_GT(all[1].id, all[2].id);
+  EXPECT_GT(all[2].id, all[3].id);  // same day: later entry first
+
+  auto range = tx->ledger(id, "2026-08-15", "2026-09-01", 50, 0);
+  ASSERT_EQ(range.size(), 3u);  // both ends inclusive
+  EXPECT_EQ(range.front().date, "2026-09-01");
+  EXPECT_EQ(range.back().date, "2026-08-15");
+
+  auto page1 = tx->ledger(id, "2026-01-01", "2026-12-31", 2, 0);
+  ASSERT_EQ(page1.size(), 2u);
+  auto page2 = tx->ledger(id, "2026-01-01", "2026-12-31", 2, page1.back().id);
+  ASSERT_EQ(page2.size(), 2u);
+  auto page3 = tx->ledger(id, "2026-01-01", "2026-12-31", 2, page2.back().id);
+  ASSERT_EQ(page3.size(), 1u);
+  EXPECT_EQ(page1[0].id, all[0].id);
+  EXPECT_EQ(page2[0].id, all[2].id);
+  EXPECT_EQ(page3[0].id, all[4].id);
+  EXPECT_TRUE(tx->ledger(id, "2026-01-01", "2026-12-31", 0, 0).empty());
+  EXPECT_EQ(tx->ledger(other, "2026-01-01", "2026-12-31", 50, 0).size(), 1u);
+}
+
+TEST_F(StoreTest, LocksRoundTripAndList) {
+  const auto a = add_account();
+  const auto b = add_account("C9002", "1111111");
+  auto tx = store_->begin();
+  EXPECT_EQ(tx->load_lock(a), LockState{});
+  EXPECT_TRUE(tx->list_locks().empty());
+  tx->save_lock(a, LockState{3, std::nullopt});
+  tx->save_lock(b, LockState{5, kT0 + 3600});
+  EXPECT_EQ(tx->load_lock(a), (LockState{3, std::nullopt}));
+  EXPECT_EQ(tx->load_lock(b), (LockState{5, kT0 + 3600}));
+  auto locks = tx->list_locks();
+  ASSERT_EQ(locks.size(), 2u);
+  EXPECT_EQ(locks[0].first, a);
+  EXPECT_EQ(locks[1].second.locked_until, kT0 + 3600);
+  tx->save_lock(a, LockState{});  // reset: no longer listed
+  locks = tx->list_locks();
+  ASSERT_EQ(locks.size(), 1u);
+  EXPECT_EQ(locks[0].first, b);
+}
+
+TEST_F(StoreTest, RollsBackUnlessCommitted) {
+  {
+    auto tx = store_->begin();
+    tx->upsert_customer(sample_customer());
+    tx->upsert_account(sample_account());
+    AuditRecord r;
+    r.at = kT0;
+    r.flow_id = "f";
+    r.step = "step";
+    r.outcome = "ok";
+    tx->append_audit(r);
+    // no commit
+  }
+  auto tx = store_->begin();
+  EXPECT_EQ(tx->count_accounts(), 0);
+  EXPECT_FALSE(tx->find_customer("C9001"));
+  EXPECT_TRUE(tx->query_audit({}).empty());
+}
+
+TEST_F(StoreTest, CommitMakesChangesVisibleAndEndsTheTransaction) {
+  {
+    auto tx = store_->begin();
+    tx->upsert_customer(sample_customer());
+    EXPECT_TRUE(tx->commit());
+    EXPECT_FALSE(tx->commit());  // already finished
+    EXPECT_THROW(tx->count_accounts(), StorageError);
+  }
+  auto tx = store_->begin();
+  EXPECT_TRUE(tx->find_customer("C9001"));
+}
+
+TEST_F(StoreTest, NestedBeginOnOneThreadThrowsInsteadOfDeadlocking) {
+  auto tx = store_->begin();
+  EXPECT_THROW(store_->begin(), StorageError);
+}
+
+TEST_F(StoreTest, FlowsRoundTripWithTheCoreState) {
+  const auto account_id = add_account();
+  auto tx = store_->begin();
+  FlowRecord f = sample_flow("flow-1");
+  tx->insert_flow(f);
+  auto got = tx->flow_by_session("session-flow-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->flow_id, "flow-1");
+  EXPECT_EQ(got->csrf_token, "csrf-flow-1");
+  EXPECT_EQ(got->client_id, "demo-app");
+  EXPECT_EQ(got->redirect_uri, f.redirect_uri);
+  EXPECT_EQ(got->oauth_state, "xyz");
+  EXPECT_EQ(got->code_challenge, f.code_challenge);
+  EXPECT_EQ(got->scope, "accounts.read");
+  EXPECT_EQ(got->state, f.state);
+  EXPECT_FALSE(got->account_id);
+  EXPECT_EQ(got->client_ip, "127.0.0.1");
+  EXPECT_EQ(got->user_agent, "test");
+  EXPECT_EQ(got->created_at, kT0);
+  EXPECT_EQ(got->updated_at, kT0);
+
+  // Rotation of the session and a state deep in the flow.
+  f.session_digest = "rotated";
+  f.account_id = account_id;
+  f.state.screen = Screen::call_wait;
+  f.state.account = AccountRef{"115", AccountType::ordinary, "7654321"};
+  f.state.identity_verified = true;
+  f.state.name_kana = "ﾃｽﾄ ﾀﾛｳ";
+  f.state.email = "a@example.jp";
+  f.state.phone = "09000000001";
+  f.state.call = CallWindow{"0120000001", kT0 + 10, kT0 + 130, std::nullopt};
+  f.updated_at = kT0 + 10;
+  tx->update_flow(f);
+  EXPECT_FALSE(tx->flow_by_session("session-flow-1"));
+  got = tx->flow_by_session("rotated");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->state, f.state);
+  EXPECT_EQ(got->account_id, account_id);
+  got = tx->flow_by_id("flow-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->session_digest, "rotated");
+  EXPECT_FALSE(tx->flow_by_id("nope"));
+
+  EXPECT_THROW(tx->update_flow(sample_flow("unknown")), StorageError);
+  EXPECT_THROW(tx->insert_flow(sample_flow("flow-1")), StorageError);  // duplicate id
+}
+
+TEST_F(StoreTest, FlowsWaitingForACallByDialledNumberAndWindow) {
+  auto tx = store_->begin();
+  auto waiting = [&](const std::string& id, const std::string& dialled, UnixSeconds opened) {
+    FlowRecord f = sample_flow(id);
+    f.state.screen = Screen::call_wait;
+    f.state.call = CallWindow{dialled, opened, opened + 120, std::nullopt};
+    tx->insert_flow(f);
+  };
+  waiting("a", "0120000001", kT0);
+  waiting("b", "0120000002", kT0);
+  waiting("c", "0120000001", kT0 + 60);
+  // On ③ with a stale window from an earlier attempt: not waiting.
+  FlowRecord d = sample_flow("d");
+  d.state.screen = Screen::pin_entry;
+  d.state.call = CallWindow{"0120000001", kT0, kT0 + 120, kT0 + 5};
+  tx->insert_flow(d);
+
+  auto ids = [&](UnixSeconds now) {
+    std::vector<std::string> out;
+    for (const auto& f : tx->flows_waiting_for_call("0120000001", now)) out.push_back(f.flow_id);
+    return out;
+  };
+  EXPECT_EQ(ids(kT0 - 1), std::vector<std::string>{});
+  EXPECT_EQ(ids(kT0), std::vector<std::string>{"a"});
+  EXPECT_EQ(ids(kT0 + 60), (std::vector<std::string>{"c", "a"}));   // newest window first
+  EXPECT_EQ(ids(kT0 + 120), (std::vector<std::string>{"c", "a"}));  // the end still counts
+  EXPECT_EQ(ids(kT0 + 121), std::vector<std::string>{"c"});
+  EXPECT_EQ(ids(kT0 + 181), std::vector<std::string>{});
+  EXPECT_TRUE(tx->flows_waiting_for_call("0120000009", kT0).empty());
+}
+
+TEST_F(StoreTest, IdleFlowsAreDeletedAndRecentOnesListed) {
+  auto tx = store_->begin();
+  for (int i = 0; i < 5; ++i) {
+    FlowRecord f = sample_flow("f" + std::to_string(i));
+    f.updated_at = kT0 + i * 100;
+    tx->insert_flow(f);
+  }
+  auto recent = tx->recent_flows(kT0 + 200, 10);
+  ASSERT_EQ(recent.size(), 3u);
+  EXPECT_EQ(recent[0].flow_id, "f4");
+  EXPECT_EQ(tx->recent_flows(kT0, 2).size(), 2u);
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200), 2);  // f0, f1
+  EXPECT_FALSE(tx->flow_by_id("f1"));
+  EXPECT_TRUE(tx->flow_by_id("f2"));
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200), 0);
+}
+
+TEST_F(StoreTest, ClientsRoundTrip) {
+  auto tx = store_->begin();
+  EXPECT_FALSE(tx->find_client("demo-app"));
+  ClientRecord c{"demo-app", "家計簿アプリ", {"http://a/cb", "http://b/cb"}, "", true};
+  tx->upsert_client(c);
+  tx->upsert_client({"conf-app", "Conf", {"https://c/cb"}, "abc123", false});
+  auto got = tx->find_client("demo-app");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->display_name, "家計簿アプリ");
+  EXPECT_EQ(got->redirect_uris, (std::vector<std::string>{"http://a/cb", "http://b/cb"}));
+  EXPECT_EQ(got->secret_digest, "");
+  EXPECT_TRUE(got->enabled);
+  c.redirect_uris = {"http://z/cb"};
+  c.enabled = false;
+  tx->upsert_client(c);
+  auto all = tx->list_clients();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, "conf-app");
+  EXPECT_EQ(all[0].secret_digest, "abc123");
+  EXPECT_FALSE(all[0].enabled);
+  EXPECT_EQ(all[1].redirect_uris, std::vector<std::string>{"http://z/cb"});
+  EXPECT_FALSE(all[1].enabled);
+}
+
+TEST_F(StoreTest, CodesAreSingleUse) {
+  {
+    auto tx = store_->begin();
+    tx->insert_code({"code-digest", "demo-app", "http://a/cb", "challenge", "grant-1", kT0 + 60});
+    EXPECT_FALSE(tx->consume_code("other"));
+    auto first = tx->consume_code("code-digest");
+    ASSERT_TRUE(first);
+    EXPECT_FALSE(first->used);
+    EXPECT_EQ(first->client_id, "demo-app");
+    EXPECT_EQ(first->redirect_uri, "http://a/cb");
+    EXPECT_EQ(first->code_challenge, "challenge");
+    EXPECT_EQ(first->grant_id, "grant-1");
+    EXPECT_EQ(first->expires_at, kT0 + 60);
+    auto second = tx->consume_code("code-digest");
+    ASSERT_TRUE(second);
+    EXPECT_TRUE(second->used);  // a replay
+    EXPECT_TRUE(tx->commit());
+  }
+  auto tx2 = store_->begin();
+  EXPECT_TRUE(tx2->consume_code("code-digest")->used);
+}
+
+TEST_F(StoreTest, GrantsRoundTrip) {
+  const auto account = add_account();
+  auto tx = store_->begin();
+  GrantRecord g = sample_grant("grant-1", account, kT0);
+  tx->insert_grant(g);
+  tx->insert_grant(sample_grant("grant-2", account, kT0 + 5));
+  auto got = tx->find_grant("grant-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->client_id, "demo-app");
+  EXPECT_EQ(got->account_id, account);
+  EXPECT_EQ(got->scope, "accounts.read");
+  EXPECT_EQ(got->flow_id, "flow-grant-1");
+  EXPECT_EQ(got->created_at, kT0);
+  EXPECT_EQ(got->expires_at, kT0 + 30 * 86400);
+  EXPECT_FALSE(got->revoked_at);
+  EXPECT_FALSE(got->last_used_at);
+  EXPECT_EQ(got->revoked_by, "");
+  g.revoked_at = kT0 + 100;
+  g.last_used_at = kT0 + 50;
+  g.revoked_by = "staff:tanaka";
+  tx->update_grant(g);
+  got = tx->find_grant("grant-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->revoked_at, kT0 + 100);
+  EXPECT_EQ(got->last_used_at, kT0 + 50);
+  EXPECT_EQ(got->revoked_by, "staff:tanaka");
+  auto list = tx->grants_for_account(account);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, "grant-2");  // newest first
+  EXPECT_FALSE(tx->find_grant("none"));
+  EXPECT_THROW(tx->update_grant(sample_grant("none", account, kT0)), StorageError);
+}
+
+TEST_F(StoreTest, TokensRoundTripAndRevoke) {
+  auto tx = store_->begin();
+  tx->insert_token({"t-access", TokenKind::access, "g1", "demo-app", kT0 + 900, false});
+  tx->insert_token({"t-refresh", TokenKind::refresh, "g1", "demo-app", kT0 + 86400, false});
+  tx->insert_token({"t-other", TokenKind::access, "g2", "demo-app", kT0 + 900, false});
+  auto t = tx->find_token("t-refresh");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->kind, TokenKind::refresh);
+  EXPECT_EQ(t->grant_id, "g1");
+  EXPECT_EQ(t->client_id, "demo-app");
+  EXPECT_EQ(t->expires_at, kT0 + 86400);
+  EXPECT_FALSE(t->revoked);
+  EXPECT_EQ(tx->find_token("t-access")->kind, TokenKind::access);
+
+  tx->revoke_token("t-other");
+  EXPECT_TRUE(tx->find_token("t-other")->revoked);
+  EXPECT_FALSE(tx->find_token("t-access")->revoked);
+  tx->revoke_tokens_of_grant("g1");
+  EXPECT_TRUE(tx->find_token("t-access")->revoked);
+  EXPECT_TRUE(tx->find_token("t-refresh")->revoked);
+  tx->revoke_token("unknown");  // no-op
+  EXPECT_FALSE(tx->find_token("unknown"));
+}
+
+TEST_F(StoreTest, MailOutbox) {
+  auto tx = store_->begin();
+  MailRecord m;
+  m.to = "a@example.jp";
+  m.subject = "API連携認証のお知らせ";
+  m.body = "本文\n二行目";
+  m.flow_id = "flow-1";
+  m.created_at = kT0;
+  m.next_attempt_at = kT0;
+  const auto id1 = tx->enqueue_mail(m);
+  m.next_attempt_at = kT0 + 100;
+  const auto id2 = tx->enqueue_mail(m);
+  EXPECT_NE(id1, id2);
+
+  auto due = tx->due_mails(kT0, 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, id1);
+  EXPECT_EQ(due[0].to, "a@example.jp");
+  EXPECT_EQ(due[0].subject, m.subject);
+  EXPECT_EQ(due[0].body, m.body);
+  EXPECT_EQ(due[0].state, MailState::pending);
+  EXPECT_EQ(tx->due_mails(kT0 + 100, 10).size(), 2u);
+  EXPECT_EQ(tx->due_mails(kT0 + 100, 1).size(), 1u);
+
+  MailRecord sent = due[0];
+  sent.state = MailState::sent;
+  sent.attempts = 1;
+  sent.sent_at = kT0 + 1;
+  tx->update_mail(sent);
+  MailRecord failed = *tx->mail_by_id(id2);
+  failed.state = MailState::failed;
+  failed.attempts = 10;
+  failed.last_error = "550 mailbox unavailable";
+  tx->update_mail(failed);
+  EXPECT_TRUE(tx->due_mails(kT0 + 1000, 10).empty());  // neither is pending
+
+  auto got = tx->mail_by_id(id1);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->state, MailState::sent);
+  EXPECT_EQ(got->attempts, 1);
+  EXPECT_EQ(got->sent_at, kT0 + 1);
+  EXPECT_EQ(tx->mail_by_id(id2)->last_error, "550 mailbox unavailable");
+  auto list = tx->list_mails(10);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, id2);  // newest first
+  EXPECT_FALSE(tx->mail_by_id(id2 + 100));
+}
+
+TEST_F(StoreTest, AuditQueryFilters) {
+  auto tx = store_->begin();
+  auto add = [&](UnixSeconds at, const char* flow, const char* outcome, const char* account) {
+    AuditRecord r;
+    r.at = at;
+    r.flow_id = flow;
+    r.step = "submit_customer";
+    r.outcome = outcome;
+    r.account = account;
+    r.name_kana = "ﾃﾞｰﾀ ｻﾄﾙ";
+    r.masked_phone = "*******3333";
+    r.client_id = "demo-app";
+    r.ip = "127.0.0.1";
+    r.user_agent = "ua";
+    r.actor = "customer";
+    r.detail = "d";
+    tx->append_audit(r);
+  };
+  add(kT0 + 0, "f1", "ok", "115-ordinary-1100026");
+  add(kT0 + 10, "f1", "auth_mismatch", "115-ordinary-1100026");
+  add(kT0 + 20, "f2", "auth_mismatch", "001-savings-0000123");
+  add(kT0 + 30, "f2", "ok", "001-savings-0000123");
+  add(kT0 + 40, "f3", "locked", "115-ordinary-1100026");
+
+  auto all = tx->query_audit({});
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0].at, kT0 + 40);  // newest first
+  EXPECT_EQ(all[0].flow_id, "f3");
+  EXPECT_EQ(all[0].step, "submit_customer");
+  EXPECT_EQ(all[0].name_kana, "ﾃﾞｰﾀ ｻﾄﾙ");
+  EXPECT_EQ(all[0].masked_phone, "*******3333");
+  EXPECT_EQ(all[0].client_id, "demo-app");
+  EXPECT_EQ(all[0].ip, "127.0.0.1");
+  EXPECT_EQ(all[0].user_agent, "ua");
+  EXPECT_EQ(all[0].actor, "customer");
+  EXPECT_EQ(all[0].detail, "d");
+
+  AuditQuery q;
+  q.account = "115-ordinary-1100026";
+  EXPECT_EQ(tx->query_audit(q).size(), 3u);
+  q.outcome = "auth_mismatch";
+  ASSERT_EQ(tx->query_audit(q).size(), 1u);
+  EXPECT_EQ(tx->query_audit(q)[0].flow_id, "f1");
+
+  AuditQuery by_flow;
+  by_flow.flow_id = "f2";
+  EXPECT_EQ(tx->query_audit(by_flow).size(), 2u);
+  by_flow.outcome = "ok";
+  EXPECT_EQ(tx->query_audit(by_flow).size(), 1u);
+
+  AuditQuery by_outcome;
+  by_outcome.outcome = "auth_mismatch";
+  EXPECT_EQ(tx->query_audit(by_outcome).size(), 2u);
+
+  AuditQuery by_time;
+  by_time.from = kT0 + 10;
+  by_time.to = kT0 + 30;  // both inclusive
+  EXPECT_EQ(tx->query_audit(by_time).size(), 3u);
+  by_time.from.reset();
+  EXPECT_EQ(tx->query_audit(by_time).size(), 4u);
+
+  AuditQuery page;
+  page.limit = 2;
+  auto p1 = tx->query_audit(page);
+  ASSERT_EQ(p1.size(), 2u);
+  page.before_id = p1.back().id;
+  auto p2 = tx->query_audit(page);
+  ASSERT_EQ(p2.size(), 2u);
+  EXPECT_LT(p2[0].id, p1[1].id);
+  page.before_id = p2.back().id;
+  EXPECT_EQ(tx->query_audit(page).size(), 1u);
+
+  AuditQuery none;
+  none.account = "999-ordinary-0000000";
+  EXPECT_TRUE(tx->query_audit(none).empty());
+  AuditQuery zero;
+  zero.limit = 0;
+  EXPECT_TRUE(tx->query_audit(zero).empty());
+}
+
+TEST_F(StoreTest, CallEventsAreIdempotent) {
+  auto tx = store_->begin();
+  CallEventRecord e{"call-1", std::string("09011113333"), "0120000001", kT0, "flow-1", "ok"};
+  EXPECT_TRUE(tx->insert_call_event(e));
+  CallEventRecord again = e;
+  again.outcome = "call_not_matched";
+  EXPECT_FALSE(tx->insert_call_event(again));
+  auto got = tx->find_call_event("call-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->caller, "09011113333");
+  EXPECT_EQ(got->dialled, "0120000001");
+  EXPECT_EQ(got->received_at, kT0);
+  EXPECT_EQ(got->flow_id, "flow-1");
+  EXPECT_EQ(got->outcome, "ok");  // the first one stays
+
+  // Withheld caller ID is stored as absent, not as "".
+  EXPECT_TRUE(
+      tx->insert_call_event({"call-2", std::nullopt, "0120000001", kT0, "", "call_withheld"}));
+  got = tx->find_call_event("call-2");
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->caller);
+  EXPECT_FALSE(tx->find_call_event("call-3"));
+}
+
+TEST_F(StoreTest, MaintenanceWindows) {
+  auto tx = store_->begin();
+  EXPECT_TRUE(tx->list_maintenance().empty());
+  const auto late = tx->add_maintenance({kT0 + 7200, kT0 + 9000, "システム更新"});
+  const auto early = tx->add_maintenance({kT0, kT0 + 600, "臨時"});
+  auto list = tx->list_maintenance();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0], (MaintenanceWindow{kT0, kT0 + 600, "臨時"}));  // by start
+  EXPECT_EQ(list[1], (MaintenanceWindow{kT0 + 7200, kT0 + 9000, "システム更新"}));
+  auto with_ids = tx->list_maintenance_with_ids();
+  ASSERT_EQ(with_ids.size(), 2u);
+  EXPECT_EQ(with_ids[0].first, early);
+  EXPECT_EQ(with_ids[1].first, late);
+  EXPECT_TRUE(tx->remove_maintenance(early));
+  EXPECT_FALSE(tx->remove_maintenance(early));
+  EXPECT_EQ(tx->list_maintenance().size(), 1u);
+}
+
+TEST_F(StoreTest, LockCountIsExactUnderParallelTransactions) {
+  const auto account = add_account();
+  constexpr int kThreads = 16;
+  constexpr int kRounds = 10;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      for (int r = 0; r < kRounds; ++r) {
+        auto tx = store_->begin();
+        LockState s = tx->load_lock(account);
+        std::this_thread::yield();  // invite an interleaving, should there be one
+        s.failures += 1;
+        tx->save_lock(account, s);
+        ASSERT_TRUE(tx->commit());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto tx = store_->begin();
+  EXPECT_EQ(tx->load_lock(account).failures, kThreads * kRounds);
+}
+
+TEST_F(StoreTest, ParallelRolledBackTransactionsLeaveNoTrace) {
+  const auto account = add_account();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      auto tx = store_->begin();
+      tx->save_lock(account, LockState{100 + i, std::nullopt});
+      if (i % 2 == 0) {
+        ASSERT_TRUE(tx->commit());
+      }
+      // odd threads roll back
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto tx = store_->begin();
+  EXPECT_EQ(tx->load_lock(account).failures % 2, 0);  // only even writers committed
+}
+
+TEST(FileStore, DataSurvivesReopeningAndTheSchemaIsReused) {
+  const auto dir =
+      std::filesystem::temp_directory_path() /
+      ("renkei-store-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+       "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id())));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "renkei.db").string();
+  std::int64_t id = 0;
+  {
+    auto store = open_sqlite_store(path);
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer());
+    id = tx->upsert_account(sample_account());
+    tx->save_lock(id, LockState{2, std::nullopt});
+    tx->insert_flow(sample_flow("persisted"));
+    ASSERT_TRUE(tx->commit());
+  }
+  EXPECT_TRUE(std::filesystem::exists(path));
+  {
+    auto store = open_sqlite_store(path);  // schema exists: opened, not recreated
+    auto tx = store->begin();
+    EXPECT_EQ(tx->count_accounts(), 1);
+    auto a = tx->find_account(sample_account().ref);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->id, id);
+    EXPECT_EQ(tx->load_lock(id).failures, 2);
+    ASSERT_TRUE(tx->flow_by_id("persisted"));
+    EXPECT_EQ(tx->flow_by_id("persisted")->state, sample_flow("persisted").state);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FileStore, ANewerSchemaIsRefused) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("renkei-schema-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "renkei.db").string();
+  open_sqlite_store(path).reset();  // creates schema version 1
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  try {
+    open_sqlite_store(path);
+    ADD_FAILURE() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FileStore, AnUnopenablePathThrowsStorageError) {
+  EXPECT_THROW(open_sqlite_store("/nonexistent-dir/for/sure/renkei.db"), StorageError);
+}
+
+}  // namespace
+}  // namespace renkei::server
