@@ -392,6 +392,9 @@ FieldResult check_birth_date(std::string_view year, std::string_view month, std:
   } else {
     y = 0;
     for (char c : yr.value) y = *y * 10 + (c - '0');
+    // Checked here, not with the whole date, so that the year is reported even
+    // when the month or day is also wrong.
+    if (*y < kMinBirthYear) r.errors.push_back({Field::birth_year, ErrorCode::date_out_of_range});
   }
 
   // 月 and 日 come from selects: anything but a number in range is a bad request
@@ -418,7 +421,7 @@ FieldResult check_birth_date(std::string_view year, std::string_view month, std:
   r.value = yr.value + "-" + two_digits(*m) + "-" + two_digits(*d);
   const CivilDate date{*y, *m, *d};
   if (*y < kMinBirthYear) {
-    r.errors.push_back({Field::birth_year, ErrorCode::date_out_of_range});
+    // already reported on the year
   } else if (!is_valid_civil_date(date)) {
     r.errors.push_back({Field::birth_date, ErrorCode::invalid_date});
   } else if (date > today) {

@@ -583,6 +583,11 @@ TEST(CheckBirthDate, Table) {
       // before 1900
       {"1899", "12", "31", "1899-12-31", {{F::birth_year, E::date_out_of_range}}},
       {"0000", "01", "01", "0000-01-01", {{F::birth_year, E::date_out_of_range}}},
+      // the year is reported even when month and day are wrong too
+      {"1899", "13", "32", "",
+       {{F::birth_year, E::date_out_of_range},
+        {F::birth_month, E::invalid_format},
+        {F::birth_day, E::invalid_format}}},
       // year shape
       {"90", "01", "01", "", {{F::birth_year, E::invalid_format}}},
       {"19900", "01", "01", "", {{F::birth_year, E::invalid_format}}},
