@@ -72,6 +72,10 @@ struct ServerConfig {
   std::map<std::string, std::string> client_secrets;  // client id → secret (from secret_env)
 };
 
+// The admin token used in dev_mode when RENKEI_ADMIN_TOKEN is not set
+// (development only; the development console signs in with it).
+inline constexpr const char* kDevAdminToken = "renkei-development-admin-token";
+
 // Reads the JSON file at `path` and the secrets from `env` (name → value; pass
 // the process environment in main, a map in tests). On error returns nullopt
 // and sets *error to a one-line reason. In dev_mode missing secrets get fixed

@@ -1,1 +1,357 @@
+// The configuration file and the secrets from the environment.
+#include "config.h"
+
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "crypto.h"
+#include "renkei/time.h"
+
+namespace renkei::server {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+Env prod_env() {
+  return {{"RENKEI_PIN_KEY", "pin-key-0123456789abcdef"},
+          {"RENKEI_WEBHOOK_SECRET", "webhook-0123456789abcdef"},
+          {"RENKEI_ADMIN_TOKEN", "admin-token-0123456789"}};
+}
+
+std::optional<ServerConfig> parse(const std::string& text, const Env& env, std::string* error) {
+  return parse_config(text, env, error);
+}
+
+// Expects a parse error mentioning `fragment`.
+void expect_error(const std::string& text, const std::string& fragment,
+                  const Env& env = prod_env()) {
+  std::string error;
+  auto c = parse(text, env, &error);
+  EXPECT_FALSE(c.has_value()) << text;
+  EXPECT_NE(error.find(fragment), std::string::npos) << "error was: " << error << "\nfor: " << text;
+}
+
+TEST(Config, EmptyObjectGivesDefaultsWithSecretsFromEnv) {
+  std::string error;
+  auto c = parse("{}", prod_env(), &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->issuer, "http://127.0.0.1:8080");
+  EXPECT_FALSE(c->dev_mode);
+  EXPECT_EQ(c->lockout_limit, 5);
+  EXPECT_EQ(c->authorization_days, 30);
+  EXPECT_EQ(c->pin_hmac_key, "pin-key-0123456789abcdef");
+  EXPECT_EQ(c->webhook_secret, "webhook-0123456789abcdef");
+  // Only the digest of the admin token is kept.
+  EXPECT_EQ(c->admin_token_digest, sha256_hex("admin-token-0123456789"));
+}
+
+TEST(Config, ReadsEveryField) {
+  const std::string text = R"({
+    "host": "0.0.0.0", "port": 9443, "issuer": "https://renkei.example.jp",
+    "worker_threads": 4, "max_in_flight": 10, "rate_limit_per_minute": 60,
+    "max_body_bytes": 2048, "tls_cert_file": "c.pem", "tls_key_file": "k.pem",
+    "database": "/var/lib/renkei/r.db", "seed_demo_data": false,
+    "dev_mode": false, "movable_clock": false, "web_root": "/srv/web",
+    "profile": {"name": "テスト信用組合", "terms_url": "https://x.example/t",
+                "faq_url": "https://x.example/f", "contact_phone": "03-0000-0000",
+                "contact_hours": "平日の9時～17時", "copyright": "(c) T"},
+    "lockout_limit": 3, "authorization_days": 14, "call_window_seconds": 90,
+    "flow_idle_seconds": 600, "code_ttl_seconds": 30, "access_token_seconds": 300,
+    "call_pool": ["0120111111", "08001112222"],
+    "maintenance": [{"start": "2026-12-01T01:00:00+09:00", "end": "2026-12-01T03:00:00+09:00",
+                     "label": "臨時メンテナンス"}],
+    "clients": [{"id": "kakeibo", "display_name": "家計簿", "redirect_uris": ["https://k.example/cb"],
+                 "secret_env": "KAKEIBO_SECRET", "enabled": false}],
+    "mail_transport": "smtp", "maildir": "m", "smtp_url": "smtp://mail.example:25",
+    "mail_from": "no-reply@renkei.example.jp", "mail_max_attempts": 4
+  })";
+  Env env = prod_env();
+  env["KAKEIBO_SECRET"] = "kakeibo-secret-0123456789";
+  std::string error;
+  auto c = parse(text, env, &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->host, "0.0.0.0");
+  EXPECT_EQ(c->port, 9443);
+  EXPECT_EQ(c->issuer, "https://renkei.example.jp");
+  EXPECT_EQ(c->worker_threads, 4);
+  EXPECT_EQ(c->max_in_flight, 10);
+  EXPECT_EQ(c->rate_limit_per_minute, 60);
+  EXPECT_EQ(c->max_body_bytes, 2048u);
+  EXPECT_EQ(c->tls_cert_file, "c.pem");
+  EXPECT_EQ(c->tls_key_file, "k.pem");
+  EXPECT_EQ(c->database, "/var/lib/renkei/r.db");
+  EXPECT_FALSE(c->seed_demo_data);
+  EXPECT_EQ(c->web_root, "/srv/web");
+  EXPECT_EQ(c->profile.name, "テスト信用組合");
+  EXPECT_EQ(c->profile.terms_url, "https://x.example/t");
+  EXPECT_EQ(c->profile.faq_url, "https://x.example/f");
+  EXPECT_EQ(c->profile.contact_phone, "03-0000-0000");
+  EXPECT_EQ(c->profile.contact_hours, "平日の9時～17時");
+  EXPECT_EQ(c->profile.copyright, "(c) T");
+  EXPECT_EQ(c->lockout_limit, 3);
+  EXPECT_EQ(c->authorization_days, 14);
+  EXPECT_EQ(c->call_window_seconds, 90);
+  EXPECT_EQ(c->flow_idle_seconds, 600);
+  EXPECT_EQ(c->code_ttl_seconds, 30);
+  EXPECT_EQ(c->access_token_seconds, 300);
+  EXPECT_EQ(c->call_pool, (std::vector<std::string>{"0120111111", "08001112222"}));
+  ASSERT_EQ(c->maintenance.size(), 1u);
+  EXPECT_EQ(c->maintenance[0].start, from_jst({2026, 12, 1}, 1, 0, 0));
+  EXPECT_EQ(c->maintenance[0].end, from_jst({2026, 12, 1}, 3, 0, 0));
+  EXPECT_EQ(c->maintenance[0].label, "臨時メンテナンス");
+  ASSERT_EQ(c->clients.size(), 1u);
+  EXPECT_EQ(c->clients[0].id, "kakeibo");
+  EXPECT_EQ(c->clients[0].display_name, "家計簿");
+  EXPECT_EQ(c->clients[0].redirect_uris, (std::vector<std::string>{"https://k.example/cb"}));
+  EXPECT_EQ(c->clients[0].secret_env, "KAKEIBO_SECRET");
+  EXPECT_FALSE(c->clients[0].enabled);
+  EXPECT_EQ(c->client_secrets.at("kakeibo"), "kakeibo-secret-0123456789");
+  EXPECT_EQ(c->mail_transport, "smtp");
+  EXPECT_EQ(c->smtp_url, "smtp://mail.example:25");
+  EXPECT_EQ(c->mail_from, "no-reply@renkei.example.jp");
+  EXPECT_EQ(c->mail_max_attempts, 4);
+}
+
+TEST(Config, IssuerFollowsHostAndPortUnlessSet) {
+  std::string error;
+  auto c = parse(R"({"port": 9000})", prod_env(), &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->issuer, "http://127.0.0.1:9000");
+}
+
+TEST(Config, UnknownKeysAreErrors) {
+  expect_error(R"({"lockout_limt": 3})", "unknown key \"lockout_limt\"");
+  expect_error(R"({"profile": {"nmae": "x"}})", "unknown key \"profile.nmae\"");
+  expect_error(R"({"clients": [{"id": "a", "display_name": "A",
+                   "redirect_uris": ["https://a.example/cb"], "secret": "x"}]})",
+               "unknown key \"clients[0].secret\"");
+  expect_error(R"({"maintenance": [{"start": "2026-12-01T01:00:00Z",
+                   "end": "2026-12-01T02:00:00Z", "why": "x"}]})",
+               "maintenance[0].why");
+}
+
+TEST(Config, SecretsInTheFileAreRefused) {
+  expect_error(R"({"pin_hmac_key": "x"})", "secret");
+  expect_error(R"({"admin_token": "x"})", "environment");
+}
+
+TEST(Config, WrongTypesNameTheKey) {
+  expect_error(R"({"port": "8080"})", "\"port\" must be an integer");
+  expect_error(R"({"port": 80.5})", "\"port\" must be an integer");
+  expect_error(R"({"dev_mode": "yes"})", "\"dev_mode\" must be true or false");
+  expect_error(R"({"dev_mode": 1})", "\"dev_mode\"");
+  expect_error(R"({"host": 127})", "\"host\" must be a string");
+  expect_error(R"({"profile": {"name": 1}})", "\"profile.name\" must be a string");
+  expect_error(R"({"profile": "x"})", "\"profile\" must be an object");
+  expect_error(R"({"call_pool": "0120000001"})", "\"call_pool\" must be an array");
+  expect_error(R"({"call_pool": [120000001]})", "\"call_pool\" must be an array of strings");
+  expect_error(R"({"clients": {}})", "\"clients\" must be an array");
+  expect_error(R"({"clients": [{"id": "a", "display_name": "A", "redirect_uris": "x"}]})",
+               "clients[0].redirect_uris");
+  expect_error(R"({"clients": [{"id": "a", "display_name": "A",
+                   "redirect_uris": ["https://a.example/cb"], "enabled": "no"}]})",
+               "clients[0].enabled");
+  expect_error(R"({"maintenance": [{"start": 1, "end": 2}]})", "maintenance[0].start");
+}
+
+TEST(Config, MalformedTextIsAnError) {
+  expect_error("{", "not valid JSON");
+  expect_error("[]", "JSON object");
+  expect_error("", "not valid JSON");
+  expect_error(R"({"host": "a", "host": "b"} x)", "not valid JSON");
+}
+
+TEST(Config, RangesAreChecked) {
+  expect_error(R"({"port": -1})", "\"port\" must be between 0 and 65535");
+  expect_error(R"({"port": 65536})", "\"port\" must be between 0 and 65535");
+  std::string error;
+  EXPECT_TRUE(parse(R"({"port": 0})", prod_env(), &error)) << error;
+  EXPECT_TRUE(parse(R"({"port": 65535})", prod_env(), &error)) << error;
+  for (const char* key :
+       {"worker_threads", "max_in_flight", "rate_limit_per_minute", "max_body_bytes",
+        "lockout_limit", "authorization_days", "call_window_seconds", "flow_idle_seconds",
+        "code_ttl_seconds", "access_token_seconds", "mail_max_attempts"}) {
+    expect_error(std::string("{\"") + key + "\": 0}",
+                 std::string("\"") + key + "\" must be between");
+    expect_error(std::string("{\"") + key + "\": -5}", std::string("\"") + key + "\"");
+  }
+  expect_error(R"({"port": 18446744073709551615})", "\"port\" must be between");
+}
+
+TEST(Config, CallPoolMustHoldTenOrElevenDigitNumbers) {
+  expect_error(R"({"call_pool": []})", "\"call_pool\" must not be empty");
+  expect_error(R"({"call_pool": ["012000001"]})", "10 or 11 digits");
+  expect_error(R"({"call_pool": ["012000000011"]})", "10 or 11 digits");
+  expect_error(R"({"call_pool": ["0120-000-001"]})", "10 or 11 digits");
+  expect_error(R"({"call_pool": ["1120000001"]})", "starting with 0");
+  expect_error(R"({"call_pool": ["0120000001", "0120000001"]})", "twice");
+  std::string error;
+  EXPECT_TRUE(parse(R"({"call_pool": ["0120000001", "08000000001"]})", prod_env(), &error))
+      << error;
+}
+
+TEST(Config, RedirectUrisMustBeAbsoluteHttpsWithoutFragment) {
+  auto client = [](const std::string& uri) {
+    return R"({"clients": [{"id": "a", "display_name": "A", "redirect_uris": [")" + uri +
+           R"("]}]})";
+  };
+  std::string error;
+  EXPECT_TRUE(parse(client("https://app.example/cb?x=1"), prod_env(), &error)) << error;
+  // http for loopback hosts only (native apps, RFC 8252), unless dev_mode.
+  EXPECT_TRUE(parse(client("http://127.0.0.1:9/cb"), prod_env(), &error)) << error;
+  EXPECT_TRUE(parse(client("http://localhost/cb"), prod_env(), &error)) << error;
+  EXPECT_TRUE(parse(client("http://[::1]:8000/cb"), prod_env(), &error)) << error;
+  expect_error(client("http://app.example/cb"), "must use https");
+  expect_error(client("https://app.example/cb#frag"), "without fragment");
+  expect_error(client("/relative/cb"), "absolute");
+  expect_error(client("app.example/cb"), "absolute");
+  expect_error(client("ftp://app.example/cb"), "absolute");
+  expect_error(client("javascript:alert(1)"), "absolute");
+  expect_error(client("https:///cb"), "absolute");
+  expect_error(client("https://user@app.example/cb"), "absolute");
+  expect_error(client("https://app.example/c b"), "absolute");
+
+  Env env = prod_env();
+  std::string dev = R"({"dev_mode": true, "clients": [{"id": "a", "display_name": "A",
+                       "redirect_uris": ["http://app.example/cb"]}]})";
+  EXPECT_TRUE(parse(dev, env, &error)) << error;
+}
+
+TEST(Config, ClientsAreChecked) {
+  expect_error(R"({"clients": [{"display_name": "A", "redirect_uris": ["https://a.example/"]}]})",
+               "clients[0].id");
+  expect_error(R"({"clients": [{"id": "a", "redirect_uris": ["https://a.example/"]}]})",
+               "clients[0].display_name");
+  expect_error(R"({"clients": [{"id": "a", "display_name": "A", "redirect_uris": []}]})",
+               "clients[0].redirect_uris");
+  expect_error(R"({"clients": [
+                    {"id": "a", "display_name": "A", "redirect_uris": ["https://a.example/"]},
+                    {"id": "a", "display_name": "B", "redirect_uris": ["https://b.example/"]}]})",
+               "twice");
+}
+
+TEST(Config, MaintenanceWindowsAreIsoInstants) {
+  expect_error(R"({"maintenance": [{"start": "2026-12-01 01:00", "end": "2026-12-01T02:00:00Z"}]})",
+               "maintenance[0].start");
+  expect_error(
+      R"({"maintenance": [{"start": "2026-12-01T01:00:00Z", "end": "2026-12-01T02:00:00"}]})",
+      "maintenance[0].end");
+  expect_error(
+      R"({"maintenance": [{"start": "2026-12-01T02:00:00Z", "end": "2026-12-01T01:00:00Z"}]})",
+      "after start");
+  expect_error(R"({"maintenance": {}})", "\"maintenance\" must be an array");
+}
+
+TEST(Config, OtherConsistencyChecks) {
+  expect_error(R"({"tls_cert_file": "c.pem"})", "set together");
+  expect_error(R"({"movable_clock": true})", "only with \"dev_mode\"");
+  expect_error(R"({"mail_transport": "sendmail"})", "mail_transport");
+  expect_error(R"({"mail_transport": "smtp", "smtp_url": "http://x"})", "smtp_url");
+  expect_error(R"({"mail_from": "nobody"})", "mail_from");
+  expect_error(R"({"mail_from": "a@b.example\r\nBcc: x@y"})", "mail_from");
+  expect_error(R"({"issuer": "https://x.example/"})", "issuer");
+  expect_error(R"({"issuer": "http://renkei.example.jp"})", "https");
+  expect_error(R"({"host": ""})", "host");
+  expect_error(R"({"database": ""})", "database");
+}
+
+TEST(Config, MissingSecretsAreErrorsOutsideDevMode) {
+  for (const char* name : {"RENKEI_PIN_KEY", "RENKEI_WEBHOOK_SECRET", "RENKEI_ADMIN_TOKEN"}) {
+    Env env = prod_env();
+    env.erase(name);
+    expect_error("{}", name, env);
+    env[name] = "";
+    expect_error("{}", name, env);
+    env[name] = "short";
+    expect_error("{}", std::string(name) + " must be at least", env);
+  }
+  expect_error(R"({"clients": [{"id": "c", "display_name": "C",
+                   "redirect_uris": ["https://c.example/cb"], "secret_env": "C_SECRET"}]})",
+               "C_SECRET");
+}
+
+TEST(Config, DevModeFillsMissingSecretsWithFixedDevelopmentValues) {
+  std::string error;
+  const std::string text = R"({"dev_mode": true, "clients": [{"id": "c", "display_name": "C",
+      "redirect_uris": ["https://c.example/cb"], "secret_env": "C_SECRET"}]})";
+  ::testing::internal::CaptureStderr();
+  auto a = parse(text, {}, &error);
+  std::string warning = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(a) << error;
+  auto b = parse(text, {}, &error);
+  ASSERT_TRUE(b) << error;
+  EXPECT_FALSE(a->pin_hmac_key.empty());
+  EXPECT_FALSE(a->webhook_secret.empty());
+  EXPECT_EQ(a->admin_token_digest, sha256_hex(kDevAdminToken));
+  EXPECT_FALSE(a->client_secrets.at("c").empty());
+  // Fixed: a restart keeps PIN digests valid.
+  EXPECT_EQ(a->pin_hmac_key, b->pin_hmac_key);
+  EXPECT_EQ(a->client_secrets, b->client_secrets);
+  // The warning names the variables, says "development only", and leaks no value.
+  EXPECT_NE(warning.find("RENKEI_PIN_KEY"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("C_SECRET"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("development only"), std::string::npos) << warning;
+  EXPECT_EQ(warning.find(a->pin_hmac_key), std::string::npos) << warning;
+  EXPECT_EQ(warning.find(kDevAdminToken), std::string::npos) << warning;
+
+  // A secret that is set wins over the development value; short is fine in dev.
+  Env env{{"RENKEI_PIN_KEY", "k"}};
+  auto c = parse(R"({"dev_mode": true})", env, &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->pin_hmac_key, "k");
+}
+
+TEST(Config, DevJsonIsValid) {
+  const char* root = std::getenv("RENKEI_SOURCE_DIR");
+  std::string path = std::string(root ? root : ".") + "/config/dev.json";
+  std::string error;
+  ::testing::internal::CaptureStderr();
+  auto c = load_config(path, {}, &error);
+  ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(c) << error;
+  EXPECT_TRUE(c->dev_mode);
+  EXPECT_TRUE(c->movable_clock);
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->database, "var/renkei.db");
+  EXPECT_EQ(c->maildir, "var/mail");
+  EXPECT_EQ(c->profile.name, "ミレ信用組合");
+  EXPECT_EQ(c->profile.contact_phone, "06-6374-3021");
+  EXPECT_EQ(c->profile.contact_hours, "平日の9時～17時");
+  EXPECT_EQ(c->call_pool.size(), 3u);
+  ASSERT_EQ(c->clients.size(), 1u);
+  EXPECT_EQ(c->clients[0].id, "demo-app");
+  EXPECT_EQ(c->clients[0].display_name, "デモ家計簿アプリ");
+  EXPECT_EQ(c->clients[0].redirect_uris[0], "http://127.0.0.1:8080/demo/callback");
+}
+
+TEST(Config, LoadConfigReportsUnreadableFileAndNamesThePath) {
+  std::string error;
+  EXPECT_FALSE(load_config("/nonexistent/renkei.json", prod_env(), &error));
+  EXPECT_NE(error.find("/nonexistent/renkei.json"), std::string::npos);
+
+  std::string path = ::testing::TempDir() + "renkei_config_test.json";
+  {
+    std::ofstream out(path);
+    out << R"({"port": "x"})";
+  }
+  EXPECT_FALSE(load_config(path, prod_env(), &error));
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  EXPECT_NE(error.find("\"port\""), std::string::npos) << error;
+}
+
+TEST(Config, ProcessEnvironmentReadsVariables) {
+  ::setenv("RENKEI_CONFIG_TEST_VAR", "a=b", 1);
+  auto env = process_environment();
+  EXPECT_EQ(env.at("RENKEI_CONFIG_TEST_VAR"), "a=b");
+  ::unsetenv("RENKEI_CONFIG_TEST_VAR");
+}
+
+}  // namespace
+}  // namespace renkei::server
