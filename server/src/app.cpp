@@ -1,1 +1,105 @@
-// placeholder: implemented by its owner
+// The shared state of the server and its start-up: open the store, seed the
+// demo data, register the configured clients, load the calendar.
+#include "app.h"
+
+#include <exception>
+#include <filesystem>
+
+#include "crypto.h"
+#include "records.h"
+
+namespace renkei::server {
+
+App::App(ServerConfig config, std::unique_ptr<Store> store, std::shared_ptr<Clock> clock)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      clock_(std::move(clock)),
+      calendar_(config_.maintenance) {}
+
+ServiceCalendar App::calendar() const {
+  std::lock_guard<std::mutex> lock(calendar_mutex_);
+  return calendar_;
+}
+
+void App::reload_calendar() {
+  // Configured windows first, then the ones staff announced (stored).
+  std::vector<MaintenanceWindow> windows = config_.maintenance;
+  {
+    auto tx = store_->begin();
+    auto stored = tx->list_maintenance();
+    windows.insert(windows.end(), stored.begin(), stored.end());
+  }
+  ServiceCalendar fresh(std::move(windows));
+  std::lock_guard<std::mutex> lock(calendar_mutex_);
+  calendar_ = std::move(fresh);
+}
+
+FlowConfig App::flow_config() const {
+  FlowConfig fc;
+  fc.call_window_seconds = config_.call_window_seconds;
+  fc.idle_timeout_seconds = config_.flow_idle_seconds;
+  fc.lockout = LockoutPolicy(config_.lockout_limit);
+  fc.calendar = calendar();
+  return fc;
+}
+
+namespace {
+
+// Registers the configured clients. The configuration owns a client's name,
+// redirect URIs and secret; its `enabled` flag is shared with staff:
+//  - a new client takes the configured flag;
+//  - an existing client stays switched off if staff switched it off (a
+//    restart must not silently reconnect an app staff disconnected), and
+//    "enabled": false in the file switches it off (persisted);
+//  - switching an app back on is staff's action (admin API), never a restart.
+// Clients in the store that the file no longer lists are left as they are.
+void register_clients(StoreTx& tx, const ServerConfig& config) {
+  for (const auto& c : config.clients) {
+    ClientRecord rec;
+    rec.id = c.id;
+    rec.display_name = c.display_name;
+    rec.redirect_uris = c.redirect_uris;
+    auto secret = config.client_secrets.find(c.id);
+    if (!c.secret_env.empty() && secret != config.client_secrets.end()) {
+      rec.secret_digest = secret_digest(secret->second);
+    }
+    auto existing = tx.find_client(c.id);
+    rec.enabled = c.enabled && (!existing || existing->enabled);
+    tx.upsert_client(rec);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
+                              std::string* error) {
+  auto fail = [&](const std::string& why) -> std::unique_ptr<App> {
+    if (error) *error = why;
+    return nullptr;
+  };
+  try {
+    if (config.database != ":memory:") {
+      std::filesystem::path parent = std::filesystem::path(config.database).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+      if (ec) return fail("cannot create " + parent.string() + ": " + ec.message());
+    }
+    std::unique_ptr<Store> store = open_sqlite_store(config.database);
+    if (!store) return fail("cannot open the database " + config.database);
+    if (config.seed_demo_data) {
+      seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
+    }
+    {
+      auto tx = store->begin();
+      register_clients(*tx, config);
+      if (!tx->commit()) return fail("cannot register the configured clients");
+    }
+    auto app = std::make_unique<App>(std::move(config), std::move(store), std::move(clock));
+    app->reload_calendar();
+    return app;
+  } catch (const std::exception& e) {
+    return fail(std::string("storage: ") + e.what());
+  }
+}
+
+}  // namespace renkei::server
