@@ -1,1 +1,375 @@
-// placeholder: implemented by its owner
+// The HTTP server: cpp-httplib tuned as TOOLCHAIN.md measured it, the
+// middleware every route shares, and the operations endpoints.
+//
+// Middleware, in the order httplib runs it for one request (all on the same
+// worker thread, which is why the per-request state is thread_local):
+//   pre-routing   request id, start time; per-IP rate limit (429 busy) and the
+//                 in-flight limit (503 busy) for everything but /healthz, /metrics
+//   handler       a route, or the error handler for 4xx/5xx without a body,
+//                 or the exception handler (system_error, nothing leaked)
+//   post-routing  security headers, X-Request-Id, metrics, one JSON log line
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+#include "crypto.h"
+#include "http_util.h"
+#include "renkei/json.h"
+#include "routes.h"
+
+namespace renkei::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using httplib::Request;
+using httplib::Response;
+using HandlerResponse = httplib::Server::HandlerResponse;
+
+constexpr int kListenBacklog = 1024;
+constexpr std::size_t kKeepAliveMaxCount = 100000;
+constexpr time_t kReadTimeoutSeconds = 10;
+constexpr time_t kWriteTimeoutSeconds = 10;
+
+// A token bucket per client IP: `per_minute` requests a minute on average,
+// bursts up to the same number. Sharded to keep lock contention low.
+class RateLimiter {
+ public:
+  explicit RateLimiter(int per_minute)
+      : capacity_(per_minute), per_second_(static_cast<double>(per_minute) / 60.0) {}
+
+  // True when the request may proceed; otherwise *retry_after_seconds says
+  // when the next token is due.
+  bool allow(const std::string& ip, Clock::time_point now, int* retry_after_seconds) {
+    Shard& shard = shards_[std::hash<std::string>{}(ip) % shards_.size()];
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (shard.buckets.size() > kMaxBucketsPerShard) prune(shard, now);
+    auto [it, inserted] = shard.buckets.try_emplace(ip, Bucket{capacity_, now});
+    Bucket& b = it->second;
+    if (!inserted) {
+      b.tokens = std::min(capacity_, b.tokens + seconds(now - b.last) * per_second_);
+      b.last = now;
+    }
+    if (b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      return true;
+    }
+    *retry_after_seconds = static_cast<int>((1.0 - b.tokens) / per_second_) + 1;
+    return false;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point last;
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Bucket> buckets;
+  };
+  static constexpr std::size_t kMaxBucketsPerShard = 4096;
+  static double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+  // Forgets buckets that have refilled completely (they equal a fresh one).
+  void prune(Shard& shard, Clock::time_point now) {
+    for (auto it = shard.buckets.begin(); it != shard.buckets.end();) {
+      const Bucket& b = it->second;
+      if (b.tokens + seconds(now - b.last) * per_second_ >= capacity_) {
+        it = shard.buckets.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  const double capacity_;
+  const double per_second_;
+  std::array<Shard, 16> shards_;
+};
+
+// Shared by the middleware lambdas; owned by them (and so by the server).
+struct ServerState {
+  explicit ServerState(const ServerConfig& c)
+      : limiter(c.rate_limit_per_minute), id_prefix(random_token(6)) {}
+  RateLimiter limiter;
+  std::atomic<int> in_flight{0};
+  std::atomic<int> listen_fd{-1};
+  std::atomic<std::uint64_t> next_request{0};
+  const std::string id_prefix;
+  std::string next_id() { return id_prefix + "-" + std::to_string(++next_request); }
+};
+
+// What pre-routing learned about the request being served on this thread.
+struct RequestState {
+  bool active = false;   // pre-routing ran for this request
+  bool counted = false;  // it holds a slot of the in-flight limit
+  Clock::time_point start;
+  std::string id;
+};
+thread_local RequestState t_request;
+
+bool is_unlimited_path(const std::string& path) {
+  return path == "/healthz" || path == "/metrics";
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Responses that must never be cached: everything but static files.
+bool is_api_response(const Request& req, const Response& res) {
+  if (starts_with(res.get_header_value("Content-Type"), "application/json")) return true;
+  for (std::string_view p : {"/api/", "/admin/api", "/token", "/revoke", "/authorize",
+                             "/telephony/", "/dev/", "/healthz", "/metrics", "/.well-known/"}) {
+    if (starts_with(req.path, p)) return true;
+  }
+  return false;
+}
+
+// A bounded label for metrics: at most three path segments; segments that look
+// like ids (digits or long) collapse to ":id"; unmatched paths to one value.
+std::string route_label(const std::string& path, int status) {
+  if (status == 404) return "unmatched";
+  std::string out;
+  std::size_t pos = 1;
+  for (int depth = 0; depth < 3 && pos <= path.size(); ++depth) {
+    std::size_t end = path.find('/', pos);
+    std::string seg = path.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    bool id_like = seg.size() > 32;
+    for (char c : seg) {
+      if (c >= '0' && c <= '9') id_like = true;
+    }
+    std::string clean;
+    for (char c : seg) {
+      bool ok =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
+      clean += ok ? c : '_';
+    }
+    out += "/" + (id_like ? std::string(":id") : clean);
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return out.empty() ? "/" : out;
+}
+
+std::string method_label(const std::string& m) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (m == known) return m;
+  }
+  return "other";
+}
+
+std::string utc_now_iso_ms() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string truncated(const std::string& s, std::size_t max) {
+  return s.size() <= max ? s : s.substr(0, max);
+}
+
+// One line to stderr in a single write, so lines of parallel requests do not
+// interleave.
+void write_log_line(const nlohmann::json& line) {
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+void answer_busy(Response& res, const Request& req, int status, int retry_after) {
+  send_error(res, ErrorCode::busy);
+  res.status = status;
+  res.set_header("Retry-After", std::to_string(retry_after));
+  // The body of a refused request was not read: the connection cannot carry
+  // another request after it.
+  if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
+    res.set_header("Connection", "close");
+  }
+}
+
+ErrorCode code_for_status(int status) {
+  switch (status) {
+    case 401:
+      return ErrorCode::unauthorized;
+    case 403:
+      return ErrorCode::forbidden;
+    case 404:
+      return ErrorCode::not_found;
+    case 503:
+      return ErrorCode::busy;
+    default:
+      return status >= 500 ? ErrorCode::system_error : ErrorCode::bad_request;
+  }
+}
+
+void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state) {
+  const int max_in_flight = app.config().max_in_flight;
+
+  svr.set_pre_routing_handler([state, max_in_flight, &app](const Request& req, Response& res) {
+    RequestState& t = t_request;
+    t = RequestState{};
+    t.active = true;
+    t.start = Clock::now();
+    t.id = state->next_id();
+    if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
+    int retry_after = 1;
+    if (!state->limiter.allow(client_ip(req), t.start, &retry_after)) {
+      answer_busy(res, req, 429, retry_after);
+      app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
+      return HandlerResponse::Handled;
+    }
+    if (state->in_flight.fetch_add(1) + 1 > max_in_flight) {
+      state->in_flight.fetch_sub(1);
+      answer_busy(res, req, 503, 1);
+      app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");
+      return HandlerResponse::Handled;
+    }
+    t.counted = true;
+    return HandlerResponse::Unhandled;
+  });
+
+  // Only responses without a body: a handler that answered with its own
+  // envelope (or page) keeps it.
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+    if (!res.body.empty()) return HandlerResponse::Unhandled;
+    int status = res.status;
+    send_error(res, code_for_status(status));
+    res.status = status;  // keep 404, 405, 413, 414 …
+    return HandlerResponse::Handled;
+  }));
+
+  svr.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    write_log_line({{"time", utc_now_iso_ms()},
+                    {"event", "exception"},
+                    {"id", t_request.id},
+                    {"path", truncated(req.path, 200)},
+                    {"what", truncated(what, 300)}});
+    // Nothing the handler prepared (cookies, partial bodies) goes out.
+    res.headers.clear();
+    res.body.clear();
+    send_error(res, ErrorCode::system_error);
+  });
+
+  svr.set_post_routing_handler([state, &app](const Request& req, Response& res) {
+    RequestState t = std::move(t_request);
+    t_request = RequestState{};
+    if (t.counted) state->in_flight.fetch_sub(1);
+    double seconds = t.active ? std::chrono::duration<double>(Clock::now() - t.start).count() : 0.0;
+    std::string id = t.active ? t.id : state->next_id();
+
+    res.set_header("X-Request-Id", id);
+    add_security_headers(res, is_api_response(req, res));
+
+    std::string method = method_label(req.method);
+    std::string route = route_label(req.path, res.status);
+    Metrics& m = app.metrics();
+    m.count("renkei_http_requests_total", "method=\"" + method + "\",route=\"" + route +
+                                              "\",status=\"" + std::to_string(res.status) + "\"");
+    if (t.active) {
+      m.observe("renkei_http_request_duration_seconds",
+                "method=\"" + method + "\",route=\"" + route + "\"", seconds);
+    }
+    m.set_gauge("renkei_http_in_flight", "", state->in_flight.load());
+
+    // The path only: query strings carry codes and tokens. Never bodies.
+    write_log_line({{"time", utc_now_iso_ms()},
+                    {"id", id},
+                    {"method", truncated(req.method, 16)},
+                    {"path", truncated(req.path, 200)},
+                    {"status", res.status},
+                    {"ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1e3},
+                    {"ip", truncated(client_ip(req), 64)}});
+  });
+}
+
+}  // namespace
+
+void register_ops_routes(httplib::Server& server, App& app) {
+  // Liveness and readiness: the store answers a trivial transaction.
+  server.Get("/healthz", [&app](const Request&, Response& res) {
+    try {
+      auto tx = app.store().begin();
+      tx->count_accounts();
+      send_json(res, 200, {{"status", "ok"}});
+    } catch (const std::exception&) {
+      nlohmann::json body = error_envelope(ErrorCode::system_error);
+      body["status"] = "unavailable";
+      send_json(res, 503, body);
+    }
+  });
+  server.Get("/metrics", [&app](const Request&, Response& res) {
+    res.set_content(app.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+std::unique_ptr<httplib::Server> build_server(App& app) {
+  const ServerConfig& cfg = app.config();
+  std::unique_ptr<httplib::Server> svr;
+  if (!cfg.tls_cert_file.empty() && !cfg.tls_key_file.empty()) {
+    svr = std::make_unique<httplib::SSLServer>(cfg.tls_cert_file.c_str(), cfg.tls_key_file.c_str());
+  } else {
+    svr = std::make_unique<httplib::Server>();
+  }
+  auto state = std::make_shared<ServerState>(cfg);
+
+  // Debian's precompiled cpp-httplib ignores the compile-time tuning macros;
+  // only these runtime settings count (TOOLCHAIN.md).
+  svr->set_tcp_nodelay(true);
+  svr->set_keep_alive_max_count(kKeepAliveMaxCount);
+  svr->set_read_timeout(kReadTimeoutSeconds, 0);
+  svr->set_write_timeout(kWriteTimeoutSeconds, 0);
+  svr->set_payload_max_length(cfg.max_body_bytes);
+  // Replaces httplib's default options (which add SO_REUSEPORT: two servers on
+  // one port would share it silently) and remembers the listening socket.
+  svr->set_socket_options([state](socket_t fd) {
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    state->listen_fd.store(fd);
+  });
+  // httplib creates the task queue at the start of listen_after_bind(), after
+  // bind and listen(fd, 5): the moment to raise the backlog on the bound
+  // socket, whoever called bind (main or the test harness).
+  const int threads = cfg.worker_threads;
+  svr->new_task_queue = [state, threads]() -> httplib::TaskQueue* {
+    int fd = state->listen_fd.load();
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 &&
+        accepting) {
+      ::listen(fd, kListenBacklog);
+    }
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+
+  install_middleware(*svr, app, state);
+
+  register_flow_routes(*svr, app);
+  register_telephony_routes(*svr, app);
+  register_oauth_routes(*svr, app);
+  register_account_routes(*svr, app);
+  register_ops_routes(*svr, app);
+  register_admin_routes(*svr, app);
+  return svr;
+}
+
+}  // namespace renkei::server

@@ -1,1 +1,357 @@
+// Metrics (Prometheus text) and the operations side of the HTTP server:
+// /healthz, /metrics, security headers, the error envelope for 404/413 and
+// exceptions, the in-flight and per-IP limits answering busy.
+#include "metrics.h"
+
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "renkei/json.h"
+#include "test_server.h"
+
+namespace renkei::server {
+namespace {
+
+using nlohmann::json;
+using testing::test_config;
+using testing::TestServer;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(Metrics, CountersAndGaugesRenderInTextFormat) {
+  Metrics m;
+  m.count("renkei_flow_steps_total", "step=\"submit_pin\",outcome=\"ok\"");
+  m.count("renkei_flow_steps_total", "step=\"submit_pin\",outcome=\"ok\"");
+  m.count("renkei_flow_steps_total", "step=\"submit_pin\",outcome=\"auth_mismatch\"", 3);
+  m.count("renkei_plain_total");
+  m.set_gauge("renkei_in_flight", "", 7);
+  m.set_gauge("renkei_in_flight", "", 2);
+  std::string text = m.render();
+  EXPECT_TRUE(contains(text, "# TYPE renkei_flow_steps_total counter\n")) << text;
+  EXPECT_TRUE(contains(text, "renkei_flow_steps_total{step=\"submit_pin\",outcome=\"ok\"} 2\n"))
+      << text;
+  EXPECT_TRUE(
+      contains(text, "renkei_flow_steps_total{step=\"submit_pin\",outcome=\"auth_mismatch\"} 3\n"))
+      << text;
+  EXPECT_TRUE(contains(text, "renkei_plain_total 1\n")) << text;
+  EXPECT_TRUE(contains(text, "# TYPE renkei_in_flight gauge\nrenkei_in_flight 2\n")) << text;
+  // Every line ends with a newline (the format requires the last one too).
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(Metrics, HistogramHasCumulativeBucketsFromOneMillisecondToTenSeconds) {
+  Metrics m;
+  m.observe("renkei_http_request_duration_seconds", "route=\"/x\"", 0.0005);
+  m.observe("renkei_http_request_duration_seconds", "route=\"/x\"", 0.003);
+  m.observe("renkei_http_request_duration_seconds", "route=\"/x\"", 0.3);
+  m.observe("renkei_http_request_duration_seconds", "route=\"/x\"", 60);
+  std::string t = m.render();
+  const std::string b = "renkei_http_request_duration_seconds_bucket{route=\"/x\",le=";
+  EXPECT_TRUE(contains(t, "# TYPE renkei_http_request_duration_seconds histogram\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"0.001\"} 1\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"0.0025\"} 1\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"0.005\"} 2\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"0.25\"} 2\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"0.5\"} 3\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"10\"} 3\n")) << t;
+  EXPECT_TRUE(contains(t, b + "\"+Inf\"} 4\n")) << t;
+  EXPECT_TRUE(contains(t, "renkei_http_request_duration_seconds_count{route=\"/x\"} 4\n")) << t;
+  EXPECT_TRUE(contains(t, "renkei_http_request_duration_seconds_sum{route=\"/x\"} 60.3035\n")) << t;
+  // Buckets appear in increasing order.
+  EXPECT_LT(t.find(b + "\"0.001\""), t.find(b + "\"0.0025\""));
+  EXPECT_LT(t.find(b + "\"5\""), t.find(b + "\"10\""));
+  EXPECT_LT(t.find(b + "\"10\""), t.find(b + "\"+Inf\""));
+}
+
+TEST(Metrics, HistogramWithoutLabels) {
+  Metrics m;
+  m.observe("h", "", 0.02);
+  std::string t = m.render();
+  EXPECT_TRUE(contains(t, "h_bucket{le=\"0.025\"} 1\n")) << t;
+  EXPECT_TRUE(contains(t, "h_bucket{le=\"0.01\"} 0\n")) << t;
+  EXPECT_TRUE(contains(t, "h_count 1\n")) << t;
+}
+
+TEST(Metrics, ConcurrentUpdatesAreNotLost) {
+  Metrics m;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&m] {
+      for (int j = 0; j < 10000; ++j) {
+        m.count("c");
+        m.observe("h", "", 0.001);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::string text = m.render();
+  EXPECT_TRUE(contains(text, "c 40000\n")) << text;
+  EXPECT_TRUE(contains(text, "h_count 40000\n")) << text;
+}
+
+// ---------- the server's operations surface ----------
+
+class OpsTest : public ::testing::Test {
+ protected:
+  TestServer server_;
+};
+
+TEST_F(OpsTest, HealthzAnswersOk) {
+  auto cli = server_.client();
+  auto res = cli.Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  auto body = parse_json(res->body);
+  ASSERT_TRUE(body);
+  EXPECT_EQ((*body)["status"], "ok");
+}
+
+TEST_F(OpsTest, MetricsCountRequests) {
+  auto cli = server_.client();
+  ASSERT_TRUE(cli.Get("/healthz"));
+  ASSERT_TRUE(cli.Get("/no/such/page"));
+  auto res = cli.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(contains(res->get_header_value("Content-Type"), "text/plain; version=0.0.4"));
+  EXPECT_TRUE(contains(
+      res->body, "renkei_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"))
+      << res->body;
+  EXPECT_TRUE(contains(res->body, "route=\"unmatched\",status=\"404\"} 1")) << res->body;
+  EXPECT_TRUE(contains(res->body,
+                       "renkei_http_request_duration_seconds_bucket{method=\"GET\","
+                       "route=\"/healthz\",le=\"0.001\"}"))
+      << res->body;
+}
+
+TEST_F(OpsTest, SecurityHeadersAndRequestIdOnEveryResponse) {
+  auto cli = server_.client();
+  for (const char* path : {"/healthz", "/no/such/page"}) {
+    auto res = cli.Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+    EXPECT_TRUE(res->has_header("Content-Security-Policy")) << path;
+    EXPECT_TRUE(res->has_header("Referrer-Policy")) << path;
+    EXPECT_EQ(res->get_header_value("Cache-Control"), "no-store") << path;
+    EXPECT_FALSE(res->get_header_value("X-Request-Id").empty()) << path;
+  }
+  auto a = cli.Get("/healthz");
+  auto b = cli.Get("/healthz");
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->get_header_value("X-Request-Id"), b->get_header_value("X-Request-Id"));
+}
+
+TEST_F(OpsTest, UnknownPathIsTheJsonEnvelope) {
+  auto cli = server_.client();
+  auto res = cli.Get("/no/such/page");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  EXPECT_TRUE(contains(res->get_header_value("Content-Type"), "application/json"));
+  auto body = parse_json(res->body);
+  ASSERT_TRUE(body) << res->body;
+  EXPECT_EQ((*body)["error"]["code"], "not_found");
+  EXPECT_EQ((*body)["error"]["message"], std::string(message_ja(ErrorCode::not_found)));
+}
+
+TEST_F(OpsTest, OversizedBodyIs413BadRequestNot500) {
+  auto cli = server_.client();
+  std::string big(server_.app().config().max_body_bytes + 1, 'x');
+  auto res = cli.Post("/api/flow/account", big, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  auto body = parse_json(res->body);
+  ASSERT_TRUE(body) << res->body;
+  EXPECT_EQ((*body)["error"]["code"], "bad_request");
+  // The connection (or a new one) still serves.
+  auto again = cli.Get("/healthz");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+}
+
+// A server built like TestServer, with test-only routes added before it
+// listens: a slow one (held until released), a throwing one, and one that
+// answers 400 with its own body.
+class RouteServer {
+ public:
+  explicit RouteServer(ServerConfig config)
+      : clock_(std::make_shared<ManualClock>(testing::open_instant())) {
+    std::string error;
+    app_ = make_app(std::move(config), clock_, &error);
+    if (!app_) throw std::runtime_error(error);
+    server_ = build_server(*app_);
+    server_->Get("/test/slow", [this](const httplib::Request&, httplib::Response& res) {
+      entered_.store(true);
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this] { return released_; });
+      res.set_content("slow", "text/plain");
+    });
+    auto fast = [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("fast", "text/plain");
+    };
+    server_->Get("/test/fast", fast);
+    server_->Post("/test/fast", fast);
+    server_->Get("/test/throw", [](const httplib::Request&, httplib::Response& res) -> void {
+      res.set_header("Set-Cookie", "leak=1");
+      throw std::runtime_error("secret internal detail");
+    });
+    server_->Get("/test/own400", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 400;
+      res.set_content("<p>own page</p>", "text/html");
+    });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    if (port_ <= 0) throw std::runtime_error("bind failed");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~RouteServer() {
+    release_slow();
+    server_->stop();
+    thread_.join();
+  }
+  RouteServer(const RouteServer&) = delete;
+  RouteServer& operator=(const RouteServer&) = delete;
+
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+  void wait_until_slow_entered() {
+    while (!entered_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  void release_slow() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+  App& app() { return *app_; }
+
+ private:
+  std::shared_ptr<ManualClock> clock_;
+  std::unique_ptr<App> app_;
+  std::unique_ptr<httplib::Server> server_;
+  std::atomic<bool> entered_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(OpsRoutes, ExceptionBecomesSystemErrorWithNothingLeaked) {
+  RouteServer server(test_config());
+  auto cli = server.client();
+  auto res = cli.Get("/test/throw");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  auto body = parse_json(res->body);
+  ASSERT_TRUE(body) << res->body;
+  EXPECT_EQ((*body)["error"]["code"], "system_error");
+  EXPECT_FALSE(contains(res->body, "secret internal detail"));
+  EXPECT_FALSE(res->has_header("Set-Cookie"));
+  EXPECT_FALSE(res->has_header("EXCEPTION_WHAT"));
+  EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
+}
+
+TEST(OpsRoutes, ErrorHandlerKeepsAHandlersOwnBody) {
+  RouteServer server(test_config());
+  auto cli = server.client();
+  auto res = cli.Get("/test/own400");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(res->body, "<p>own page</p>");
+}
+
+TEST(OpsRoutes, OverTheInFlightLimitTheNextRequestIsBusy) {
+  ServerConfig config = test_config();
+  config.max_in_flight = 1;
+  RouteServer server(config);
+  auto slow = std::async(std::launch::async, [&server] {
+    auto cli = server.client();
+    return cli.Get("/test/slow");
+  });
+  server.wait_until_slow_entered();
+
+  auto cli = server.client();
+  auto busy = cli.Get("/test/fast");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+  auto body = parse_json(busy->body);
+  ASSERT_TRUE(body) << busy->body;
+  EXPECT_EQ((*body)["error"]["code"], "busy");
+  EXPECT_EQ((*body)["error"]["message"], std::string(message_ja(ErrorCode::busy)));
+
+  // A refused POST leaves its body unread: the connection must not be reused.
+  auto busy_post = cli.Post("/test/fast", std::string(1000, 'x'), "text/plain");
+  ASSERT_TRUE(busy_post);
+  EXPECT_EQ(busy_post->status, 503);
+
+  // Health and metrics stay reachable while busy.
+  auto health = cli.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  server.release_slow();
+  auto slow_res = slow.get();
+  ASSERT_TRUE(slow_res);
+  EXPECT_EQ(slow_res->status, 200);
+  EXPECT_EQ(slow_res->body, "slow");
+
+  // The slot is free again.
+  auto ok = cli.Get("/test/fast");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto ok_post = cli.Post("/test/fast", std::string(1000, 'x'), "text/plain");
+  ASSERT_TRUE(ok_post);
+  EXPECT_EQ(ok_post->status, 200);
+
+  auto metrics = cli.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_TRUE(contains(metrics->body, "renkei_http_shed_total{reason=\"in_flight\"} 2"))
+      << metrics->body;
+}
+
+TEST(OpsRoutes, PerIpRateLimitAnswers429Busy) {
+  ServerConfig config = test_config();
+  config.rate_limit_per_minute = 3;
+  RouteServer server(config);
+  auto cli = server.client();
+  for (int i = 0; i < 3; ++i) {
+    auto res = cli.Get("/test/fast");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << i;
+  }
+  auto limited = cli.Get("/test/fast");
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429);
+  auto body = parse_json(limited->body);
+  ASSERT_TRUE(body) << limited->body;
+  EXPECT_EQ((*body)["error"]["code"], "busy");
+  // 3 a minute: the next token is due in about 20 s.
+  int retry_after = std::stoi(limited->get_header_value("Retry-After"));
+  EXPECT_GE(retry_after, 1);
+  EXPECT_LE(retry_after, 21);
+  // Health checks and scrapes are not limited.
+  auto health = cli.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto metrics = cli.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+}
+
+}  // namespace
+}  // namespace renkei::server
