@@ -1,35 +1,21 @@
 #!/usr/bin/env bash
-# The main job. For now: the core's command-line demo. Each case in
-# tests/parity/demo.jsonl goes through the native renkei-cases CLI (the same
-# run_case the WASM module exposes) and is shown with its result.
-# (A later issue replaces this with the HTTP server.)
+# The main job: install what is missing, build the native server, and run it
+# with the development configuration (config/dev.json: dev mode, movable
+# clock, 127.0.0.1:8080). The first start creates var/ with the SQLite
+# database and the demo data set; result mails land in var/mail (maildir).
+# Ctrl-C (SIGINT) or SIGTERM stops it gracefully.
 #
-#   bash scripts/start.sh
+#   bash scripts/start.sh [extra renkei-server options, e.g. --port 8081]
+#
+# The core's command-line demo of the earlier version is still available:
+#   build/native/tools/renkei-cases <tests/parity/demo.jsonl
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
 cmake --preset native >/dev/null
-cmake --build --preset native -j2 --target renkei-cases
+cmake --build --preset native -j2 --target renkei-server renkei-cases
 
-demo=tests/parity/demo.jsonl
-# Prints each case (its "id" as the title) and its result, indented.
-read -r -d '' show_results <<'PY' || true
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    cases = [line for line in f.read().splitlines() if line.strip()]
-results = sys.stdin.read().splitlines()
-for i, (case, result) in enumerate(zip(cases, results), 1):
-    c, r = json.loads(case), json.loads(result)
-    title = c.pop("id", "") if isinstance(c, dict) else ""
-    if isinstance(r, dict):
-        r.pop("id", None)
-    print(f"\n=== {i}. {title}")
-    print("case:  ", json.dumps(c, ensure_ascii=False))
-    print("result:", json.dumps(r, ensure_ascii=False, indent=2).replace("\n", "\n        "))
-if len(cases) != len(results):
-    sys.exit(f"{len(cases)} cases but {len(results)} results")
-PY
-
-build/native/tools/renkei-cases <"$demo" | python3 -c "$show_results" "$demo"
+# exec: the server receives the signals directly (graceful shutdown).
+exec build/native/server/renkei-server --config config/dev.json "$@"
