@@ -430,11 +430,21 @@ TEST_P(CancelAt, RedirectsWithAccessDenied) {
   const std::string screen = GetParam();
   TestServer ts;
   FlowClient fc(ts);
-  if (screen == "customer_entry") ASSERT_NO_FATAL_FAILURE(fc.to_customer_entry());
-  if (screen == "phone_confirm") ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
-  if (screen == "call_wait") ASSERT_NO_FATAL_FAILURE(fc.to_call_wait());
-  if (screen == "pin_entry") ASSERT_NO_FATAL_FAILURE(fc.to_pin_entry());
-  if (screen == "consent") ASSERT_NO_FATAL_FAILURE(fc.to_consent());
+  if (screen == "customer_entry") {
+    ASSERT_NO_FATAL_FAILURE(fc.to_customer_entry());
+  }
+  if (screen == "phone_confirm") {
+    ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
+  }
+  if (screen == "call_wait") {
+    ASSERT_NO_FATAL_FAILURE(fc.to_call_wait());
+  }
+  if (screen == "pin_entry") {
+    ASSERT_NO_FATAL_FAILURE(fc.to_pin_entry());
+  }
+  if (screen == "consent") {
+    ASSERT_NO_FATAL_FAILURE(fc.to_consent());
+  }
   ASSERT_EQ(fc.get().screen(), screen);
   Answer a = fc.post("/api/flow/cancel");
   ASSERT_EQ(a.status, 200) << a.body.dump();
