@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
 
+#include "app.h"
+#include "clock.h"
 #include "crypto.h"
 #include "renkei/time.h"
+#include "storage.h"
 
 namespace renkei::server {
 namespace {
@@ -351,6 +355,115 @@ TEST(Config, ProcessEnvironmentReadsVariables) {
   auto env = process_environment();
   EXPECT_EQ(env.at("RENKEI_CONFIG_TEST_VAR"), "a=b");
   ::unsetenv("RENKEI_CONFIG_TEST_VAR");
+}
+
+// ---------- make_app: what the configuration does to the store ----------
+
+class MakeAppTest : public ::testing::Test {
+ protected:
+  MakeAppTest() {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("renkei_make_app_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    config_.database = (dir_ / "sub" / "renkei.db").string();  // parent created by make_app
+    config_.dev_mode = true;
+    config_.seed_demo_data = true;
+    config_.pin_hmac_key = "k";
+    ClientConfig pub{"pub", "公開アプリ", {"https://pub.example/cb"}, "", true};
+    ClientConfig conf{"conf", "機密アプリ", {"https://conf.example/cb"}, "CONF_SECRET", true};
+    config_.clients = {pub, conf};
+    config_.client_secrets["conf"] = "conf-secret";
+  }
+  ~MakeAppTest() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<App> start() {
+    std::string error;
+    auto app = make_app(config_, std::make_shared<ManualClock>(kOpen), &error);
+    EXPECT_TRUE(app) << error;
+    return app;
+  }
+  static std::optional<ClientRecord> client(App& app, const std::string& id) {
+    auto tx = app.store().begin();
+    return tx->find_client(id);
+  }
+
+  static constexpr UnixSeconds kOpen = 1795568400;  // Wed 2026-11-25 10:00 JST
+  std::filesystem::path dir_;
+  ServerConfig config_;
+};
+
+TEST_F(MakeAppTest, RegistersClientsWithSecretDigestsAndSeedsDemoData) {
+  auto app = start();
+  ASSERT_TRUE(app);
+  auto pub = client(*app, "pub");
+  ASSERT_TRUE(pub);
+  EXPECT_EQ(pub->display_name, "公開アプリ");
+  EXPECT_EQ(pub->redirect_uris, (std::vector<std::string>{"https://pub.example/cb"}));
+  EXPECT_TRUE(pub->secret_digest.empty());
+  EXPECT_TRUE(pub->enabled);
+  auto conf = client(*app, "conf");
+  ASSERT_TRUE(conf);
+  EXPECT_EQ(conf->secret_digest, sha256_hex("conf-secret"));  // never the secret itself
+  auto tx = app->store().begin();
+  EXPECT_GT(tx->count_accounts(), 0);
+}
+
+TEST_F(MakeAppTest, StaffSwitchOffSurvivesARestartAndTheFileCanSwitchOff) {
+  {
+    auto app = start();
+    ASSERT_TRUE(app);
+    auto tx = app->store().begin();
+    auto pub = tx->find_client("pub");
+    ASSERT_TRUE(pub);
+    pub->enabled = false;  // staff disconnected the app
+    tx->upsert_client(*pub);
+    ASSERT_TRUE(tx->commit());
+  }
+  config_.clients[0].display_name = "新しい名前";
+  config_.clients[1].enabled = false;
+  auto app = start();
+  ASSERT_TRUE(app);
+  auto pub = client(*app, "pub");
+  ASSERT_TRUE(pub);
+  EXPECT_FALSE(pub->enabled);                  // not silently reconnected
+  EXPECT_EQ(pub->display_name, "新しい名前");  // the file owns the name
+  auto conf = client(*app, "conf");
+  ASSERT_TRUE(conf);
+  EXPECT_FALSE(conf->enabled);
+}
+
+TEST_F(MakeAppTest, CalendarCombinesConfiguredAndAnnouncedWindows) {
+  UnixSeconds at = kOpen;
+  config_.maintenance = {MaintenanceWindow{at + 3600, at + 7200, "設定"}};
+  config_.lockout_limit = 3;
+  config_.call_window_seconds = 90;
+  config_.flow_idle_seconds = 600;
+  auto app = start();
+  ASSERT_TRUE(app);
+  EXPECT_TRUE(app->calendar().is_open(at));
+  EXPECT_FALSE(app->calendar().is_open(at + 3600));
+  {
+    auto tx = app->store().begin();
+    tx->add_maintenance(MaintenanceWindow{at + 100, at + 200, "告知"});
+    ASSERT_TRUE(tx->commit());
+  }
+  EXPECT_TRUE(app->calendar().is_open(at + 150));  // cached until reloaded
+  app->reload_calendar();
+  EXPECT_FALSE(app->calendar().is_open(at + 150));
+  EXPECT_FALSE(app->calendar().is_open(at + 3600));  // the configured one stays
+  FlowConfig fc = app->flow_config();
+  EXPECT_EQ(fc.lockout.limit(), 3);
+  EXPECT_EQ(fc.call_window_seconds, 90);
+  EXPECT_EQ(fc.idle_timeout_seconds, 600);
+  EXPECT_FALSE(fc.calendar.is_open(at + 150));
+}
+
+TEST_F(MakeAppTest, UnusableDatabasePathIsAnErrorNotACrash) {
+  config_.database = "/proc/renkei-no-such-dir/renkei.db";
+  std::string error;
+  auto app = make_app(config_, std::make_shared<ManualClock>(kOpen), &error);
+  EXPECT_FALSE(app);
+  EXPECT_FALSE(error.empty());
 }
 
 }  // namespace
