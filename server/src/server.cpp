@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -194,10 +195,26 @@ void answer_busy(Response& res, const Request& req, int status, int retry_after)
   res.status = status;
   res.set_header("Retry-After", std::to_string(retry_after));
   // The body of a refused request was not read: the connection cannot carry
-  // another request after it.
+  // another request after it. "Connection: close" tells the client so (httplib
+  // 0.11.4 decides about closing before routing; it drops the connection after
+  // its keep-alive wait, and the unread bytes only ever reach this client).
   if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
     res.set_header("Connection", "close");
   }
+}
+
+// The Content-Length the client declared (0 when absent or malformed; httplib
+// rejects a malformed one itself).
+std::size_t declared_length(const Request& req) {
+  if (!req.has_header("Content-Length")) return 0;
+  const std::string v = req.get_header_value("Content-Length");
+  std::size_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return 0;
+    if (n > SIZE_MAX / 10 - 10) return SIZE_MAX;  // absurdly large
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return n;
 }
 
 ErrorCode code_for_status(int status) {
@@ -218,28 +235,38 @@ ErrorCode code_for_status(int status) {
 void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state) {
   const int max_in_flight = app.config().max_in_flight;
 
-  svr.set_pre_routing_handler([state, max_in_flight, &app](const Request& req, Response& res) {
-    RequestState& t = t_request;
-    t = RequestState{};
-    t.active = true;
-    t.start = Clock::now();
-    t.id = state->next_id();
-    if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
-    int retry_after = 1;
-    if (!state->limiter.allow(client_ip(req), t.start, &retry_after)) {
-      answer_busy(res, req, 429, retry_after);
-      app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
-      return HandlerResponse::Handled;
-    }
-    if (state->in_flight.fetch_add(1) + 1 > max_in_flight) {
-      state->in_flight.fetch_sub(1);
-      answer_busy(res, req, 503, 1);
-      app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");
-      return HandlerResponse::Handled;
-    }
-    t.counted = true;
-    return HandlerResponse::Unhandled;
-  });
+  const std::size_t max_body_bytes = app.config().max_body_bytes;
+  svr.set_pre_routing_handler(
+      [state, max_in_flight, max_body_bytes, &app](const Request& req, Response& res) {
+        RequestState& t = t_request;
+        t = RequestState{};
+        t.active = true;
+        t.start = Clock::now();
+        t.id = state->next_id();
+        if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
+        // A declared body over the limit is refused before httplib would read
+        // (and discard) all of it.
+        if (declared_length(req) > max_body_bytes) {
+          send_error(res, ErrorCode::bad_request);
+          res.status = 413;
+          res.set_header("Connection", "close");
+          return HandlerResponse::Handled;
+        }
+        int retry_after = 1;
+        if (!state->limiter.allow(client_ip(req), t.start, &retry_after)) {
+          answer_busy(res, req, 429, retry_after);
+          app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
+          return HandlerResponse::Handled;
+        }
+        if (state->in_flight.fetch_add(1) + 1 > max_in_flight) {
+          state->in_flight.fetch_sub(1);
+          answer_busy(res, req, 503, 1);
+          app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");
+          return HandlerResponse::Handled;
+        }
+        t.counted = true;
+        return HandlerResponse::Unhandled;
+      });
 
   // Only responses without a body: a handler that answered with its own
   // envelope (or page) keeps it.

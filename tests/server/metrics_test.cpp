@@ -3,6 +3,12 @@
 // exceptions, the in-flight and per-IP limits answering busy.
 #include "metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -176,6 +182,36 @@ TEST_F(OpsTest, OversizedBodyIs413BadRequestNot500) {
   auto again = cli.Get("/healthz");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200);
+}
+
+TEST_F(OpsTest, HugeDeclaredBodyIsRefusedBeforeItIsRead) {
+  // Headers promise 100 MB; none of it is sent. The answer must come at once
+  // (not after a read timeout) and say 413 in our envelope.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(server_.port()));
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string request =
+      "POST /api/flow/account HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+    response.append(buf, static_cast<std::size_t>(n));
+    if (response.find("\r\n\r\n") != std::string::npos && response.find("}}") != std::string::npos)
+      break;
+  }
+  ::close(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 413", 0), 0u) << response;
+  EXPECT_TRUE(contains(response, "Connection: close")) << response;
+  EXPECT_TRUE(contains(response, "\"code\":\"bad_request\"")) << response;
 }
 
 // A server built like TestServer, with test-only routes added before it
