@@ -1172,8 +1172,9 @@ class SqliteStore final : public Store {
     }
     // PostgreSQL: BEGIN, and SELECT … FOR UPDATE on the rows to be changed.
     conn_.exec("BEGIN IMMEDIATE", "begin");
+    auto tx = std::make_unique<SqliteTx>(*this, std::move(lock));
     owner_.store(std::this_thread::get_id());
-    return std::make_unique<SqliteTx>(*this, std::move(lock));
+    return tx;
   }
 
   Connection& connection() { return conn_; }

@@ -679,6 +679,17 @@ TEST(FileStore, DataSurvivesReopeningAndTheSchemaIsReused) {
   }
   EXPECT_TRUE(std::filesystem::exists(path));
   {
+    // WAL is a property of the file: another connection sees it.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  {
     auto store = open_sqlite_store(path);  // schema exists: opened, not recreated
     auto tx = store->begin();
     EXPECT_EQ(tx->count_accounts(), 1);
