@@ -1,0 +1,681 @@
+// API連携認証: the customer's screens ①–⑥ in the browser.
+//
+// This file only connects the DOM to the WASM core and to the server
+// (docs/http-api.md). It spells no rule and no message: normalization, field
+// checks and every message come from the core (renkei_core.js, a "catalog"
+// case at start, "field"/"form" cases while typing and on 次へ); the server
+// re-checks everything and answers with the same codes.
+(function () {
+  'use strict';
+
+  const $ = (id) => document.getElementById(id);
+  const SCREENS = ['account_entry', 'customer_entry', 'phone_confirm', 'call_wait', 'pin_entry',
+    'consent', 'cancelled', 'message'];
+  // Codes shown while the customer is still typing (a character that can never
+  // be right); the rest wait for blur or 次へ so half-typed input is not nagged.
+  const SHOW_WHILE_TYPING = new Set(['invalid_character', 'control_character', 'too_long',
+    'invalid_utf8', 'invalid_mark_position']);
+  // Which form each field belongs to, and the message line under it.
+  const FIELDS = {
+    branch: { form: 'account', msg: 'branch-msg' },
+    account_type: { form: 'account', msg: 'account_type-msg' },
+    account_number: { form: 'account', msg: 'account_number-msg' },
+    name_kana: { form: 'customer', msg: 'name_kana-msg' },
+    birth_year: { form: 'customer', msg: 'birth-msg' },
+    birth_month: { form: 'customer', msg: 'birth-msg' },
+    birth_day: { form: 'customer', msg: 'birth-msg' },
+    phone: { form: 'customer', msg: 'phone-msg' },
+    email: { form: 'customer', msg: 'email-msg' },
+    email_confirm: { form: 'customer', msg: 'email_confirm-msg' },
+    pin: { form: 'pin', msg: 'pin-msg' },
+    consent: { form: 'consent', msg: 'consent-msg' },
+  };
+  const BIRTH = ['birth_year', 'birth_month', 'birth_day'];
+  const ENDPOINTS = {
+    account: '/api/flow/account',
+    customer: '/api/flow/customer',
+    pin: '/api/flow/pin',
+    consent: '/api/flow/consent',
+  };
+
+  const state = {
+    run: null,          // (case object) → result object, from the WASM core
+    catalog: null,
+    messages: new Map(),
+    csrf: '',
+    view: null,
+    screen: '',
+    devMode: false,
+    busy: false,
+    timer: 0,
+    afterExpiry: null,  // the view to show when the customer goes back to ①
+    dirty: new Set(),
+    composing: new Set(),
+  };
+
+  // ----- the WASM core -----------------------------------------------------
+
+  async function loadCore() {
+    if (typeof window.createRenkeiCore !== 'function') throw new Error('renkei_core.js missing');
+    const meta = document.querySelector('meta[name="renkei-wasm"]');
+    const wasmUrl = meta ? meta.content : '/static/wasm/renkei_core.wasm';
+    const module = await window.createRenkeiCore({
+      locateFile: (file) => (file.endsWith('.wasm') ? wasmUrl : file),
+    });
+    return (c) => JSON.parse(module.runCase(JSON.stringify(c)));
+  }
+
+  function core(c) {
+    if (!state.run) return null;
+    try {
+      return state.run(c);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function messageFor(code, fallback) {
+    return state.messages.get(code) || fallback || '';
+  }
+
+  // Today in JST (UTC+9, no DST): the core's birth-date check needs it.
+  function todayJst() {
+    return new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+  }
+
+  // ----- announcements and the dialog ---------------------------------------
+
+  function announce(text) {
+    const live = $('live');
+    live.textContent = '';
+    // A fresh text node so that the same message is announced again.
+    window.setTimeout(() => { live.textContent = text; }, 50);
+  }
+
+  let dialogReturn = null;
+  function openDialog(title, message, ok, returnTo) {
+    const d = $('dialog');
+    $('dialog-title').textContent = title || '';
+    $('dialog-message').textContent = message || '';
+    $('dialog-ok').textContent = ok || 'OK';
+    dialogReturn = returnTo || document.activeElement;
+    if (d.open) d.close();
+    if (typeof d.showModal === 'function') {
+      d.showModal();
+    } else {
+      d.setAttribute('open', '');
+    }
+    $('dialog-ok').focus();
+  }
+
+  function dialogTexts() {
+    const r = state.catalog && state.catalog.required_dialog;
+    return r || { title: '', message: '', ok: 'OK' };
+  }
+
+  // ----- field messages ------------------------------------------------------
+
+  function control(name) {
+    return $(name);
+  }
+
+  function setFieldErrors(names, errors) {
+    // names: the fields this check covered; errors: the core's [{field, code, message}].
+    const lines = new Map();
+    for (const n of names) {
+      const c = control(n);
+      if (c) c.setAttribute('aria-invalid', 'false');
+      if (FIELDS[n]) lines.set(FIELDS[n].msg, '');
+    }
+    for (const e of errors) {
+      const targets = e.field === 'birth_date' ? BIRTH : [e.field];
+      for (const t of targets) {
+        const c = control(t);
+        if (c) c.setAttribute('aria-invalid', 'true');
+        const msgId = FIELDS[t] && FIELDS[t].msg;
+        if (msgId && !lines.get(msgId)) lines.set(msgId, messageFor(e.code, e.message));
+      }
+    }
+    for (const [id, text] of lines) $(id).textContent = text;
+  }
+
+  function clearForm(form) {
+    for (const [name, f] of Object.entries(FIELDS)) {
+      if (f.form !== form) continue;
+      const c = control(name);
+      if (!c) continue;
+      if (c.type === 'checkbox') c.checked = false;
+      else if (c.tagName === 'SELECT') c.selectedIndex = 0;
+      else c.value = '';
+      c.setAttribute('aria-invalid', 'false');
+      $(f.msg).textContent = '';
+      state.dirty.delete(name);
+    }
+  }
+
+  // Writes the core's normalized value back, keeping the caret's distance from the end.
+  function writeBack(input, value) {
+    if (typeof value !== 'string' || input.value === value) return;
+    if (value === '' && input.value !== '') return;
+    const fromEnd = input.value.length - (input.selectionEnd == null ? input.value.length : input.selectionEnd);
+    input.value = value;
+    if (document.activeElement === input && input.setSelectionRange && input.type !== 'email') {
+      const pos = Math.max(0, value.length - fromEnd);
+      try { input.setSelectionRange(pos, pos); } catch (e) { /* not a text input */ }
+    }
+  }
+
+  // Runs the core's check of one field (the birth date as a whole).
+  // mode: 'typing' (show only hopeless characters), 'blur' or 'submit'.
+  function checkField(name, mode) {
+    if (!state.run || !FIELDS[name]) return;
+    let names = [name];
+    let c;
+    if (BIRTH.includes(name)) {
+      names = BIRTH;
+      c = { kind: 'field', field: 'birth_date', year: $('birth_year').value,
+        month: $('birth_month').value, day: $('birth_day').value, today: todayJst() };
+      if (mode !== 'typing') {
+        const n = core({ kind: 'normalize', mode: 'ascii', value: $('birth_year').value });
+        if (n && !n.error) writeBack($('birth_year'), n.text);
+      }
+    } else if (name === 'consent') {
+      c = { kind: 'field', field: 'consent', value: $('consent').checked };
+    } else if (name === 'email_confirm') {
+      c = { kind: 'field', field: 'email_confirm', email: $('email').value, value: $('email_confirm').value };
+    } else {
+      c = { kind: 'field', field: name, value: control(name).value };
+    }
+    const r = core(c);
+    if (!r || !Array.isArray(r.errors)) return;
+    const input = control(name);
+    // 'typing': no write-back, hopeless characters only; 'compose': the IME
+    // committed or text was pasted: write back, still only hopeless characters;
+    // 'blur': write back, everything once the field was touched.
+    if (mode !== 'typing' && r.value !== undefined && input.tagName === 'INPUT' &&
+        input.type !== 'checkbox' && !BIRTH.includes(name)) {
+      writeBack(input, r.value);
+    }
+    let errors = r.errors;
+    const shown = names.some((n) => control(n) && control(n).getAttribute('aria-invalid') === 'true');
+    if ((mode === 'typing' || mode === 'compose') && !shown) errors = errors.filter((e) => SHOW_WHILE_TYPING.has(e.code));
+    if (mode === 'blur' && !shown && !state.dirty.has(name)) errors = [];
+    setFieldErrors(names, errors);
+    // The confirmation depends on the address: keep its message current.
+    if (name === 'email' && $('email_confirm').value !== '') checkField('email_confirm', mode === 'blur' ? 'blur' : 'typing');
+  }
+
+  function wireField(name) {
+    const el = control(name);
+    if (!el) return;
+    el.addEventListener('compositionstart', () => state.composing.add(name));
+    el.addEventListener('compositionend', () => {
+      state.composing.delete(name);
+      state.dirty.add(name);
+      // The IME has committed: now the text may be normalized and shown back.
+      checkField(name, 'compose');
+    });
+    el.addEventListener('input', (ev) => {
+      if (el.tagName === 'SELECT' || el.type === 'checkbox') return;  // see 'change'
+      if (ev.isComposing || state.composing.has(name)) return;
+      state.dirty.add(name);
+      const t = ev.inputType || '';
+      // Pasted or autofilled text is normalized at once; typed text on blur.
+      const pasted = t.startsWith('insertFromPaste') || t === 'insertReplacementText' || t === '';
+      checkField(name, pasted ? 'compose' : 'typing');
+    });
+    el.addEventListener('change', () => {
+      state.dirty.add(name);
+      if (el.tagName === 'SELECT' || el.type === 'checkbox') checkField(name, 'blur');
+    });
+    el.addEventListener('blur', () => {
+      if (state.composing.has(name)) return;
+      checkField(name, 'blur');
+    });
+  }
+
+  // ----- talking to the server ---------------------------------------------
+
+  function setBusy(busy) {
+    state.busy = busy;
+    $('main').setAttribute('aria-busy', busy ? 'true' : 'false');
+  }
+
+  async function api(path, body) {
+    const init = body === undefined
+      ? { method: 'GET', credentials: 'same-origin', headers: { Accept: 'application/json' } }
+      : {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': state.csrf },
+        body: JSON.stringify(body),
+      };
+    let json = null;
+    let status = 0;
+    try {
+      const res = await fetch(path, init);
+      status = res.status;
+      json = await res.json();
+    } catch (e) {
+      json = null;
+    }
+    if (!json || typeof json !== 'object') json = { error: { code: status === 503 ? 'busy' : 'system_error' } };
+    if (typeof json.csrf_token === 'string' && json.csrf_token) state.csrf = json.csrf_token;
+    return json;
+  }
+
+  async function post(path, body) {
+    if (state.busy) return null;
+    setBusy(true);
+    try {
+      return await api(path, body);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  // ----- screens -------------------------------------------------------------
+
+  function setAlert(screen, text) {
+    const a = $('alert-' + screen);
+    if (!a) return;
+    a.textContent = text || '';
+    a.hidden = !text;
+  }
+
+  function showScreen(name, title, screenId) {
+    const changed = state.screen !== name;
+    for (const s of SCREENS) $('screen-' + s).hidden = s !== name;
+    state.screen = name;
+    if (title) document.title = title;
+    $('screen-id').textContent = screenId || '';
+    $('screen-id-line').hidden = !screenId;
+    $('main').setAttribute('aria-busy', 'false');
+    if (changed) {
+      const h1 = $('screen-' + name).querySelector('h1');
+      if (h1 && document.readyState !== 'loading' && state.started) h1.focus();
+    }
+    return changed;
+  }
+
+  function screenInfo(wire) {
+    const list = state.catalog ? state.catalog.screens : [];
+    return list.find((s) => s.screen === wire) || null;
+  }
+
+  function showMessage(code, fallbackText, titleScreen) {
+    const info = titleScreen ? screenInfo(titleScreen) : null;
+    if (info) $('message-title').textContent = info.title;
+    $('alert-message').textContent = messageFor(code, fallbackText);
+    showScreen('message', info ? info.title : document.title, '');
+  }
+
+  function fillView(view) {
+    const account = view.account || {};
+    for (const el of document.querySelectorAll('[data-view]')) {
+      const key = el.getAttribute('data-view');
+      el.textContent = key === 'masked_phone' ? (view.masked_phone || '') : (account[key] || '');
+    }
+  }
+
+  function stopCountdown() {
+    if (state.timer) window.clearInterval(state.timer);
+    state.timer = 0;
+  }
+
+  function startCountdown(secondsLeft) {
+    stopCountdown();
+    const end = Date.now() + Math.max(0, secondsLeft) * 1000;
+    const out = $('seconds-left');
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+      if (out.textContent !== String(left)) out.textContent = String(left);
+      if (left === 0) stopCountdown();
+    };
+    tick();
+    state.timer = window.setInterval(tick, 250);
+  }
+
+  function render(view) {
+    state.view = view;
+    fillView(view);
+    const screen = view.screen;
+    if (screen !== 'call_wait') stopCountdown();
+    switch (screen) {
+      case 'account_entry':
+      case 'customer_entry':
+      case 'phone_confirm':
+      case 'pin_entry':
+      case 'consent': {
+        if (showScreen(screen, view.title, view.screen_id)) setAlert(screen, '');
+        if (screen === 'consent') $('consent-submit').disabled = !$('consent').checked;
+        break;
+      }
+      case 'call_wait': {
+        const changed = showScreen(screen, view.title, view.screen_id);
+        const call = view.call || {};
+        const link = $('dialled-link');
+        link.textContent = call.dialled_number || '';
+        link.href = 'tel:' + (call.dialled_number || '');
+        if (changed) {
+          setAlert(screen, '');
+          $('call-status').hidden = true;
+          $('call-actions').hidden = false;
+          $('call-restart').hidden = true;
+          const sim = document.querySelector('[data-action="simulate-call"]');
+          if (sim) sim.disabled = false;
+        }
+        $('dev-tools').hidden = !state.devMode;
+        if (typeof call.seconds_left === 'number') startCountdown(call.seconds_left);
+        break;
+      }
+      case 'cancelled':
+        showScreen('cancelled', view.title, view.screen_id);
+        break;
+      case 'completed':
+        showMessage('', '', 'completed');
+        $('alert-message').hidden = true;
+        break;
+      default:  // expired
+        showMessage('session_expired', '', 'expired');
+        $('alert-message').hidden = false;
+        break;
+    }
+  }
+
+  // A server's error answer on the current screen: field messages, the required
+  // dialog, or the message at the top of the screen and in the dialog.
+  function showError(err, view) {
+    const code = err.code || 'system_error';
+    const text = messageFor(code, err.message);
+    const screen = state.screen;
+    if (code === 'call_pending') {
+      const s = $('call-status');
+      s.textContent = text;
+      s.hidden = false;
+      setAlert(screen, '');
+      announce(text);
+      if (view) render(view);
+      return;
+    }
+    if (code === 'call_expired') {
+      stopCountdown();
+      $('seconds-left').textContent = '0';
+      $('call-status').hidden = true;
+      setAlert('call_wait', text);
+      $('call-actions').hidden = true;
+      $('dev-tools').hidden = true;
+      $('call-restart').hidden = false;
+      state.afterExpiry = view || null;
+      $('call-restart').querySelector('button').focus();
+      return;
+    }
+    if (view && view.screen && view.screen !== screen) {
+      render(view);
+      if (view.screen === 'expired' || view.screen === 'completed') {
+        $('alert-message').textContent = text;
+        $('alert-message').hidden = false;
+        return;
+      }
+    } else if (!view && (code === 'session_expired' || code === 'forbidden')) {
+      showMessage(code, err.message, 'expired');
+      $('alert-message').hidden = false;
+      return;
+    }
+    const fields = Array.isArray(err.fields) ? err.fields : (err.field ? [{ field: err.field, code, message: err.message }] : []);
+    if (fields.length) {
+      const names = Object.keys(FIELDS).filter((n) => FIELDS[n].form === formOf(state.screen));
+      setFieldErrors(names, fields);
+    }
+    const dlg = dialogTexts();
+    if (err.dialog) {
+      openDialog(err.dialog.title, err.dialog.message, err.dialog.ok, firstInvalid());
+      return;
+    }
+    if (fields.length && FIELD_CODES().has(code)) {
+      const f = firstInvalid();
+      if (f) f.focus();
+      announce(text);
+      return;
+    }
+    setAlert(state.screen, text);
+    openDialog(dlg.title, text, dlg.ok, firstInvalid() || $('alert-' + state.screen));
+  }
+
+  function FIELD_CODES() {
+    const s = new Set();
+    if (state.catalog) for (const c of state.catalog.codes) if (c.field_error) s.add(c.code);
+    return s;
+  }
+
+  function formOf(screen) {
+    return { account_entry: 'account', customer_entry: 'customer', pin_entry: 'pin', consent: 'consent' }[screen] || '';
+  }
+
+  function firstInvalid() {
+    const section = $('screen-' + state.screen);
+    return section ? section.querySelector('[aria-invalid="true"]') : null;
+  }
+
+  async function handleAnswer(json) {
+    if (!json) return;
+    if (json.error) {
+      showError(json.error, json.flow || null);
+      return;
+    }
+    if (json.redirect_to && json.flow && json.flow.screen === 'cancelled') {
+      const link = $('return-link');
+      link.href = json.redirect_to;
+      link.hidden = false;
+      render(json.flow);
+      return;
+    }
+    if (json.redirect_to) {
+      window.location.assign(json.redirect_to);
+      return;
+    }
+    if (json.flow) {
+      setAlert(state.screen, '');
+      render(json.flow);
+    }
+  }
+
+  // ----- forms and buttons -------------------------------------------------
+
+  function formValues(form) {
+    switch (form) {
+      case 'account':
+        return { branch: $('branch').value, account_type: $('account_type').value, account_number: $('account_number').value };
+      case 'customer':
+        return {
+          name_kana: $('name_kana').value, birth_year: $('birth_year').value, birth_month: $('birth_month').value,
+          birth_day: $('birth_day').value, phone: $('phone').value, email: $('email').value, email_confirm: $('email_confirm').value,
+        };
+      case 'pin':
+        return { pin: $('pin').value };
+      default:
+        return { consent: $('consent').checked };
+    }
+  }
+
+  async function submitForm(form) {
+    if (state.busy) return;
+    const raw = formValues(form);
+    let body = raw;
+    if (state.run) {
+      const c = { kind: 'form', screen: form, form: raw };
+      if (form === 'customer') c.today = todayJst();
+      const r = core(c);
+      if (r && Array.isArray(r.errors)) {
+        const names = Object.keys(FIELDS).filter((n) => FIELDS[n].form === form);
+        for (const n of names) state.dirty.add(n);
+        if (r.values) {
+          for (const n of names) {
+            const el = control(n);
+            if (el && el.tagName === 'INPUT' && el.type !== 'checkbox' && typeof r.values[n] === 'string') writeBack(el, r.values[n]);
+          }
+        }
+        setFieldErrors(names, r.errors);
+        if (!r.ok) {
+          const err = r.summary && r.summary.error;
+          if (r.show_required_dialog && err && err.dialog) {
+            openDialog(err.dialog.title, err.dialog.message, err.dialog.ok, firstInvalid());
+          } else {
+            const f = firstInvalid();
+            if (f) f.focus();
+            if (r.errors[0]) announce(messageFor(r.errors[0].code, r.errors[0].message));
+          }
+          return;
+        }
+        body = {};
+        for (const k of Object.keys(raw)) body[k] = r.values && typeof r.values[k] === 'string' ? r.values[k] : raw[k];
+        if (form === 'consent') body = { consent: raw.consent };
+      }
+    }
+    const answer = await post(ENDPOINTS[form], body);
+    await handleAnswer(answer);
+  }
+
+  async function onAction(action, button) {
+    switch (action) {
+      case 'cancel':
+        await handleAnswer(await post('/api/flow/cancel', {}));
+        break;
+      case 'phone':
+        await handleAnswer(await post('/api/flow/phone', {}));
+        break;
+      case 'confirm-call':
+        await handleAnswer(await post('/api/flow/call/confirm', {}));
+        break;
+      case 'simulate-call': {
+        const answer = await post('/dev/simulate-call', {});
+        if (!answer) break;
+        if (answer.error) {
+          showError(answer.error, answer.flow || null);
+        } else if (answer.outcome && answer.outcome !== 'ok') {
+          setAlert('call_wait', messageFor(answer.outcome, ''));
+        } else {
+          button.disabled = true;
+          $('call-actions').querySelector('[data-action="confirm-call"]').focus();
+        }
+        break;
+      }
+      case 'restart': {
+        const view = state.afterExpiry;
+        state.afterExpiry = null;
+        for (const f of ['account', 'customer', 'pin', 'consent']) clearForm(f);
+        if (view) render(view);
+        else await start();
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  function fillSelect(id, last) {
+    const sel = $(id);
+    for (let i = 1; i <= last; i += 1) {
+      const v = String(i).padStart(2, '0');
+      const o = document.createElement('option');
+      o.value = v;
+      o.textContent = v;
+      sel.appendChild(o);
+    }
+    sel.value = '01';
+  }
+
+  function applyProfile(json) {
+    const p = json.profile || {};
+    $('institution-name').textContent = p.name || '';
+    const link = (id, url) => {
+      const a = $(id);
+      if (url) a.href = url;
+      a.parentElement.hidden = !url;
+    };
+    link('terms-link', p.terms_url);
+    link('faq-link', p.faq_url);
+    $('contact-phone').textContent = p.contact_phone || '';
+    link('contact-link', p.contact_phone ? 'tel:' + p.contact_phone : '');
+    $('copyright').textContent = p.copyright || '';
+    const name = (json.client && json.client.display_name) || '';
+    for (const el of document.querySelectorAll('.client-name')) el.textContent = name;
+    if (json.authorization_days !== undefined) $('authorization-days').textContent = String(json.authorization_days);
+    state.devMode = json.dev_mode === true;
+  }
+
+  async function start() {
+    const json = await api('/api/flow');
+    if (json.profile) applyProfile(json);
+    if (json.error) {
+      if (json.flow) render(json.flow);
+      if (!json.flow || json.flow.screen === 'expired') {
+        showMessage(json.error.code, json.error.message, 'expired');
+        $('alert-message').hidden = false;
+      }
+      return;
+    }
+    render(json.flow);
+  }
+
+  async function main() {
+    fillSelect('birth_month', 12);
+    fillSelect('birth_day', 31);
+    for (const name of Object.keys(FIELDS)) wireField(name);
+    for (const [form, endpoint] of Object.entries(ENDPOINTS)) {
+      void endpoint;
+      $('form-' + form).addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        submitForm(form);
+      });
+    }
+    $('consent').addEventListener('change', () => {
+      $('consent-submit').disabled = !$('consent').checked;
+    });
+    document.addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-action]');
+      if (!b) return;
+      ev.preventDefault();
+      onAction(b.getAttribute('data-action'), b);
+    });
+    $('dialog').addEventListener('close', () => {
+      const back = dialogReturn;
+      dialogReturn = null;
+      if (back && typeof back.focus === 'function' && document.contains(back)) {
+        if (back.classList.contains('alert')) back.setAttribute('tabindex', '-1');
+        back.focus();
+      }
+    });
+
+    try {
+      state.run = await loadCore();
+      state.catalog = core({ kind: 'catalog' });
+      if (state.catalog && Array.isArray(state.catalog.codes)) {
+        for (const c of state.catalog.codes) state.messages.set(c.code, c.message);
+      }
+    } catch (e) {
+      state.run = null;  // the server still checks everything and sends its messages
+    }
+
+    const params = new URLSearchParams(window.location.search);
+    const errorCode = params.get('error');
+    if (errorCode) {
+      // /authorize sent the customer here: out of hours, or the service is off.
+      const known = state.catalog && state.catalog.codes.find((c) => c.code === errorCode && !c.field_error);
+      const json = await api('/api/flow');
+      if (json.profile) applyProfile(json);
+      showMessage(known ? errorCode : 'system_error', '', '');
+      $('alert-message').hidden = false;
+      state.started = true;
+      return;
+    }
+    await start();
+    state.started = true;
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', main);
+  } else {
+    main();
+  }
+}());
