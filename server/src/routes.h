@@ -21,6 +21,11 @@ void register_ops_routes(httplib::Server& server, App& app);
 // Admin API (/admin/api/...), bearer admin token. (Issue: operator console.)
 void register_admin_routes(httplib::Server& server, App& app);
 
+// The customer's pages (/flow/), their assets and the WASM core (/static/,
+// /static/wasm/), and in dev mode the demo app (/demo/), from config.web_root:
+// ETag, Cache-Control, gzip, no path traversal.
+void register_static_routes(httplib::Server& server, App& app);
+
 // Builds a server with every route, the middleware (security headers, in-flight
 // and per-IP limits answering busy, the JSON error envelope for 404/500 and
 // exceptions → system_error) and the tuned socket settings (TOOLCHAIN.md).
