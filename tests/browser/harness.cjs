@@ -1,0 +1,185 @@
+'use strict';
+// Shared by the browser tests: starts the real server binary on a free port
+// with a temp database and tests/browser/test-config.json, launches Debian's
+// chromium through playwright-core (TOOLCHAIN.md), and offers the helpers the
+// scenarios share (screenshots at 375 and 1280 px, the axe-core scan).
+//
+// Environment:
+//   RENKEI_SERVER_BIN   the server binary (default build/native/server/renkei-server)
+//   RENKEI_WASM_DIR     renkei_core.js/.wasm (default build/wasm)
+//   RENKEI_CHROMIUM     the browser (default /usr/bin/chromium)
+//   RENKEI_ARTIFACTS    screenshots go to <this>/screenshots (default test-artifacts)
+
+const fs = require('node:fs');
+const os = require('node:os');
+const net = require('node:net');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const SERVER_BIN = process.env.RENKEI_SERVER_BIN || path.join(REPO, 'build', 'native', 'server', 'renkei-server');
+const WASM_DIR = process.env.RENKEI_WASM_DIR || path.join(REPO, 'build', 'wasm');
+const CHROMIUM = process.env.RENKEI_CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = path.resolve(REPO, process.env.RENKEI_ARTIFACTS || 'test-artifacts');
+const SCREENSHOTS = path.join(ARTIFACTS, 'screenshots');
+
+// The headless flags that work on our machines (TOOLCHAIN.md "Browser tests").
+// playwright adds --headless itself and gives every launch a fresh temporary
+// --user-data-dir (it refuses one in args; launchPersistentContext is the
+// other way), so no profile, cookie or cache survives between runs.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts renkei-server with the test config plus `overrides` (and extra
+// environment variables `env`); resolves to { base, port, dir, stop(), log() }.
+async function startServer(overrides = {}, env = {}) {
+  if (!fs.existsSync(SERVER_BIN)) {
+    throw new Error(`server binary not found: ${SERVER_BIN} (build the native preset or set RENKEI_SERVER_BIN)`);
+  }
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'renkei-browser-'));
+  const config = JSON.parse(fs.readFileSync(path.join(__dirname, 'test-config.json'), 'utf8'));
+  Object.assign(config, {
+    port,
+    issuer: base,
+    database: path.join(dir, 'renkei.db'),
+    maildir: path.join(dir, 'mail'),
+    web_root: path.join(REPO, 'web'),
+  });
+  config.clients = config.clients.map((c) => ({ ...c, redirect_uris: [`${base}/demo/callback`] }));
+  Object.assign(config, overrides);
+  const configPath = path.join(dir, 'config.json');
+  fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
+
+  let output = '';
+  const child = spawn(SERVER_BIN, ['--config', configPath], {
+    cwd: dir,
+    env: { ...process.env, RENKEI_WASM_DIR: WASM_DIR, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (chunk) => {
+    output += chunk.toString();
+    if (output.length > 200000) output = output.slice(-100000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (exited) throw new Error(`renkei-server exited (${JSON.stringify(exited)}):\n${output}`);
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) break;
+    } catch (e) { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`renkei-server did not answer /healthz within 20 s:\n${output}`);
+    }
+    await sleep(100);
+  }
+
+  return {
+    base,
+    port,
+    dir,
+    log: () => output,
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const until = Date.now() + 5000;
+        while (!exited && Date.now() < until) await sleep(50);
+        if (!exited) child.kill('SIGKILL');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launchBrowser() {
+  const { chromium } = require('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+// A fresh context and page; console errors and page errors are collected so
+// that a test can assert the page ran clean (CSP refusals show up there).
+async function newPage(browser, width = 375) {
+  const context = await browser.newContext({
+    viewport: { width, height: 900 },
+    locale: 'ja-JP',
+    timezoneId: 'Asia/Tokyo',
+  });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', (m) => {
+    // An API's error status (403, 409, 410 …) is logged by chromium too: expected.
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of/.test(m.text())) {
+      page.problems.push(`console: ${m.text()}`);
+    }
+  });
+  page.on('pageerror', (e) => page.problems.push(`pageerror: ${e.message}`));
+  page.setDefaultTimeout(15000);
+  return { context, page };
+}
+
+let axeSource = null;
+// Runs axe-core in the page (WCAG 2.x A/AA and best practices). The source is
+// evaluated through the devtools protocol, which the page's CSP does not
+// govern, so the page keeps its real CSP while it is scanned.
+async function axeViolations(page) {
+  if (!axeSource) axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  const loaded = await page.evaluate(() => typeof window.axe === 'object');
+  if (!loaded) await page.evaluate(`${axeSource};void 0`);
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    });
+    return r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5),
+    }));
+  });
+  return result;
+}
+
+// Screenshots of the current screen at 375 and 1280 px (full page), then back
+// to the width the page had.
+async function screenshots(page, name) {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const before = page.viewportSize();
+  for (const width of [375, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize(before);
+}
+
+module.exports = {
+  REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS,
+  startServer, launchBrowser, newPage, axeViolations, screenshots, sleep,
+};

@@ -1,0 +1,136 @@
+'use strict';
+// The static side of the server (server/src/static_routes.cpp) over plain HTTP:
+// the WASM module's type, compression and caching, the HTML's versioned asset
+// URLs, refused traversal in every spelling, and no demo app outside dev mode.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const zlib = require('node:zlib');
+const fs = require('node:fs');
+const path = require('node:path');
+const http = require('node:http');
+const h = require('./harness.cjs');
+
+let server;
+
+test.before(async () => {
+  server = await h.startServer();
+});
+
+test.after(async () => {
+  if (server) await server.stop();
+});
+
+// node's fetch decompresses by itself; undici exposes the raw encoding header.
+async function get(p, headers = {}) {
+  const res = await fetch(server.base + p, { headers, redirect: 'manual' });
+  const body = Buffer.from(await res.arrayBuffer());
+  return { res, body };
+}
+
+test('the WASM module: application/wasm, gzip, ETag, 304, immutable only when versioned', async () => {
+  const onDisk = fs.readFileSync(path.join(h.WASM_DIR, 'renkei_core.wasm'));
+  const plain = await get('/static/wasm/renkei_core.wasm', { 'Accept-Encoding': 'identity' });
+  assert.equal(plain.res.status, 200);
+  assert.equal(plain.res.headers.get('content-type'), 'application/wasm');
+  assert.ok(plain.body.equals(onDisk), 'identity body is the file');
+  assert.equal(plain.res.headers.get('cache-control'), 'no-cache');
+  const etag = plain.res.headers.get('etag');
+  assert.match(etag, /^W\/"[0-9a-f]{16}"$/);
+
+  // Ask for gzip explicitly and look at the bytes undici hands back decoded.
+  const gz = await fetch(`${server.base}/static/wasm/renkei_core.wasm?v=abc`, { headers: { 'Accept-Encoding': 'gzip' } });
+  assert.equal(gz.headers.get('content-encoding'), 'gzip');
+  assert.equal(gz.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.match(gz.headers.get('vary') || '', /Accept-Encoding/);
+  const decoded = Buffer.from(await gz.arrayBuffer());
+  assert.ok(decoded.equals(onDisk), 'gzip decodes to the file');
+  assert.ok(Number(gz.headers.get('content-length')) < onDisk.length / 1.5, 'compressed on the wire');
+  assert.ok(zlib.gzipSync(onDisk).length > 0);
+
+  const again = await get('/static/wasm/renkei_core.wasm', { 'If-None-Match': etag });
+  assert.equal(again.res.status, 304);
+  assert.equal(again.body.length, 0);
+  // The placeholder version of an unrewritten page is no version at all.
+  const dev = await get('/static/wasm/renkei_core.wasm?v=dev');
+  assert.equal(dev.res.headers.get('cache-control'), 'no-cache');
+});
+
+test('renkei_core.js and only the two module files come from the WASM folder', async () => {
+  const js = await get('/static/wasm/renkei_core.js');
+  assert.equal(js.res.status, 200);
+  assert.match(js.res.headers.get('content-type'), /^text\/javascript/);
+  const other = await get('/static/wasm/CMakeCache.txt');
+  assert.equal(other.res.status, 404);
+  assert.equal(JSON.parse(other.body).error.code, 'not_found');
+});
+
+test('the flow page: no-cache HTML whose asset URLs carry content versions', async () => {
+  const { res, body } = await get('/flow/');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/html/);
+  assert.equal(res.headers.get('cache-control'), 'no-cache');
+  assert.match(res.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/);
+  const html = body.toString('utf8');
+  assert.doesNotMatch(html, /\?v=dev/, 'every placeholder was replaced');
+  for (const asset of ['/static/flow.css', '/static/flow.js', '/static/wasm/renkei_core.js', '/static/wasm/renkei_core.wasm']) {
+    assert.match(html, new RegExp(`${asset.replace(/\./g, '\\.')}\\?v=[0-9a-f]{16}`), asset);
+  }
+  const redirect = await get('/flow?error=out_of_hours');
+  assert.equal(redirect.res.status, 301);
+  assert.equal(redirect.res.headers.get('location'), '/flow/?error=out_of_hours');
+});
+
+// The path exactly as written: fetch() would resolve "%2e%2e" segments itself.
+function rawGet(p) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: server.port, path: p }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+  });
+}
+
+test('traversal in any spelling is refused with the JSON envelope', async () => {
+  const attempts = [
+    '/static/../config/dev.json',
+    '/static/%2e%2e/%2e%2e/config/dev.json',
+    '/static/%2E%2E%2Fconfig%2Fdev.json',
+    '/static/wasm/..%2f..%2fCMakeCache.txt',
+    '/flow/%2e%2e/%2e%2e/server/src/config.cpp',
+    '/flow/..%5c..%5cconfig%5cdev.json',
+    '/static/flow.css%00.html',
+    '/static/.hidden',
+    '/demo/%2e%2e/flow/index.html',
+    '/static//etc/passwd',
+  ];
+  for (const p of attempts) {
+    const { status, headers, body } = await rawGet(p);
+    assert.ok([400, 404].includes(status), `${p}: ${status}`);
+    assert.match(headers['content-type'] || '', /application\/json/, p);
+    const j = JSON.parse(body.toString('utf8'));
+    assert.ok(['bad_request', 'not_found'].includes(j.error.code), `${p}: ${j.error.code}`);
+    assert.doesNotMatch(body.toString('utf8'), /dev_mode|#include|root:/, p);
+  }
+});
+
+test('the demo app exists in dev mode only', async () => {
+  const dev = await get('/demo/callback');
+  assert.equal(dev.res.status, 200);
+  const prod = await h.startServer({ dev_mode: false, movable_clock: false }, {
+    RENKEI_PIN_KEY: 'browser-test-pin-key-0123456789abcdef',
+    RENKEI_WEBHOOK_SECRET: 'browser-test-webhook-secret-0123456789',
+    RENKEI_ADMIN_TOKEN: 'browser-test-admin-token-0123456789',
+  });
+  try {
+    const res = await fetch(`${prod.base}/demo/`);
+    assert.equal(res.status, 404);
+    assert.equal((await res.json()).error.code, 'not_found');
+    const flow = await fetch(`${prod.base}/flow/`);
+    assert.equal(flow.status, 200);
+  } finally {
+    await prod.stop();
+  }
+});
