@@ -396,6 +396,11 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
   register_account_routes(*svr, app);
   register_ops_routes(*svr, app);
   register_admin_routes(*svr, app);
+  // Static files come from register_static_routes alone (ETag, caching,
+  // traversal checks). httplib's mount points would win over any route, so
+  // any mount set above is removed first.
+  for (const char* mount : {"/flow/", "/static/", "/wasm/"}) svr->remove_mount_point(mount);
+  register_static_routes(*svr, app);
   return svr;
 }
 
