@@ -3,7 +3,6 @@
 // flow, the records the step needs, the account's lock state, the audit row
 // and (on consent) the grant and the result mail are read and written
 // together, so the lockout count stays exact under parallel attempts.
-#include <filesystem>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
@@ -145,7 +144,11 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
   std::unique_ptr<StoreTx> tx = app.store().begin();
   std::optional<FlowRecord> flow = load_session_flow(*tx, req);
   if (!flow) {
-    send_error(res, ErrorCode::session_expired);
+    // The page still needs the institution's name, links and contact number to
+    // show the message (e.g. /flow/?error=out_of_hours arrives without a flow).
+    json body = error_envelope(ErrorCode::session_expired);
+    body["profile"] = profile_json(app.config().profile);
+    send_json(res, http_status(ErrorCode::session_expired), body);
     return;
   }
   // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
@@ -365,33 +368,6 @@ void post_step(App& app, const httplib::Request& req, httplib::Response& res, Fl
   }
 }
 
-// The customer's pages: <web_root>/flow at /flow/, <web_root>/static at
-// /static/ and <web_root>/wasm at /wasm/ (httplib refuses ".." in paths). A
-// web root without a flow/ folder but with an index.html is /flow/ itself.
-void mount_static_files(httplib::Server& server, const std::string& web_root) {
-  namespace fs = std::filesystem;
-  const httplib::Headers headers = {
-      {"Content-Security-Policy",
-       "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-       "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
-      {"X-Content-Type-Options", "nosniff"},
-      {"Referrer-Policy", "no-referrer"},
-      {"X-Frame-Options", "DENY"},
-  };
-  std::error_code ec;
-  bool flow_mounted = false;
-  for (const char* name : {"flow", "static", "wasm"}) {
-    fs::path dir = fs::path(web_root) / name;
-    if (fs::is_directory(dir, ec)) {
-      bool ok = server.set_mount_point(std::string("/") + name + "/", dir.string(), headers);
-      if (ok && std::string_view(name) == "flow") flow_mounted = true;
-    }
-  }
-  if (!flow_mounted && fs::is_regular_file(fs::path(web_root) / "index.html", ec)) {
-    server.set_mount_point("/flow/", web_root, headers);
-  }
-}
-
 }  // namespace
 
 void register_flow_routes(httplib::Server& server, App& app) {
@@ -414,7 +390,6 @@ void register_flow_routes(httplib::Server& server, App& app) {
       post_step(app, req, res, step);
     });
   }
-  mount_static_files(server, app.config().web_root);
 }
 
 }  // namespace renkei::server
