@@ -397,9 +397,8 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
   register_ops_routes(*svr, app);
   register_admin_routes(*svr, app);
   // Static files come from register_static_routes alone (ETag, caching,
-  // traversal checks). httplib's mount points would win over any route, so
-  // any mount set above is removed first.
-  for (const char* mount : {"/flow/", "/static/", "/wasm/"}) svr->remove_mount_point(mount);
+  // traversal checks); nothing may use httplib mount points, which would win
+  // over every route.
   register_static_routes(*svr, app);
   return svr;
 }
