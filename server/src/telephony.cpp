@@ -12,6 +12,7 @@
 #include "records.h"
 #include "renkei/json.h"
 #include "routes.h"
+#include "telephony.h"
 
 namespace renkei::server {
 namespace {
@@ -241,6 +242,12 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
 }
 
 }  // namespace
+
+CallMatch place_simulated_call(App& app, const std::string& caller, const std::string& dialled,
+                               const httplib::Request& req, std::string_view note) {
+  CallAnswer answer = process_call(app, "sim-" + random_token(12), caller, dialled, req, note);
+  return CallMatch{answer.matched, answer.outcome};
+}
 
 void register_telephony_routes(httplib::Server& server, App& app) {
   server.Post("/telephony/calls", [&app](const httplib::Request& req, httplib::Response& res) {
