@@ -710,16 +710,21 @@ void get_grants(Ctx& ctx) {
             json{{"account", account_summary(account->ref)}, {"grants", std::move(grants)}});
 }
 
-void post_revoke_grant(Ctx& ctx) {
-  const std::string id = ctx.req.matches[1];
-  if (!is_valid_text_id(id)) {
+// The path's id and the body's reason of an action on one record (grant,
+// client); false when either is bad (the error is already written).
+bool read_id_and_reason(Ctx& ctx, std::string* id, std::string* reason) {
+  *id = ctx.req.matches[1];
+  if (!is_valid_text_id(*id)) {
     send_bad(ctx.res, "id");
-    return;
+    return false;
   }
   std::optional<json> body = action_body(ctx.req, ctx.res);
-  if (!body) return;
-  std::string reason;
-  if (!read_reason(*body, ctx.res, &reason)) return;
+  return body && read_reason(*body, ctx.res, reason);
+}
+
+void post_revoke_grant(Ctx& ctx) {
+  std::string id, reason;
+  if (!read_id_and_reason(ctx, &id, &reason)) return;
   const UnixSeconds now = ctx.app.now();
   std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
   std::optional<GrantRecord> grant = tx->find_grant(id);
@@ -759,15 +764,8 @@ void get_clients(Ctx& ctx) {
 }
 
 void post_client_switch(Ctx& ctx, bool enable) {
-  const std::string id = ctx.req.matches[1];
-  if (!is_valid_text_id(id)) {
-    send_bad(ctx.res, "id");
-    return;
-  }
-  std::optional<json> body = action_body(ctx.req, ctx.res);
-  if (!body) return;
-  std::string reason;
-  if (!read_reason(*body, ctx.res, &reason)) return;
+  std::string id, reason;
+  if (!read_id_and_reason(ctx, &id, &reason)) return;
   const UnixSeconds now = ctx.app.now();
   std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
   std::optional<ClientRecord> client = tx->find_client(id);
