@@ -15,6 +15,8 @@ packages=(
   # native build and tests
   build-essential cmake g++ git ca-certificates pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the fuzz preset: clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   nlohmann-json3-dev libcpp-httplib-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   # the WASM build (emcc 3.1.6); its JS optimizer needs Debian's acorn
   emscripten node-acorn
