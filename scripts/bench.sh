@@ -53,16 +53,17 @@ if [[ -z "${SKIP_WASM:-}" ]]; then
 fi
 
 summaries=()
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
 run_load() {  # label, then the load benchmark's arguments
   local label="$1"
   shift
   step "load: ${label}: renkei_load_bench $*"
-  local out
   # A failed flow makes the program exit 1; the figures are still wanted.
-  out="$("$bench" "$@" | tee /dev/stderr)" || true
+  "$bench" "$@" | tee "$out" || true
   local line
-  line="$(grep '^SUMMARY ' <<<"$out" | tail -1 | cut -d' ' -f2-)"
-  [[ -n "$line" ]] && summaries+=("${label}"$'\t'"${line}")
+  line="$(grep '^SUMMARY ' "$out" | tail -1 | cut -d' ' -f2-)"
+  if [[ -n "$line" ]]; then summaries+=("${label}"$'\t'"${line}"); fi
 }
 
 run_load "bare cpp-httplib, trivial GET" --trivial --clients 8 --seconds "$TRIVIAL_SECONDS"
