@@ -11,7 +11,9 @@
 //   node tests/parity/check_parity.cjs --random 20 --seed 1 --emit   # print the cases only
 //
 // Options: --show N (differences to show, default 5), --save FILE (write the
-// cases that were run, one per line, e.g. to turn a failing seed into vectors).
+// cases that were run, one per line, e.g. to turn a failing seed into vectors),
+// --expected FILE (a reviewed golden file: both outputs must also equal it,
+// line for line, so that "identical" cannot mean "identically wrong").
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -25,7 +27,7 @@ function usage(msg) {
   if (msg) process.stderr.write(`check_parity: ${msg}\n`);
   process.stderr.write(
     'usage: check_parity.cjs [--native PATH] [--wasm-dir DIR] ' +
-      '(--vectors FILE | --random N [--seed S]) [--show N] [--save FILE] [--emit]\n');
+      '(--vectors FILE [--expected FILE] | --random N [--seed S]) [--show N] [--save FILE] [--emit]\n');
   process.exit(2);
 }
 
@@ -45,6 +47,7 @@ function parseArgs(argv) {
       case '--seed': opts.seed = Number(next()); break;
       case '--show': opts.show = Number(next()); break;
       case '--save': opts.save = next(); break;
+      case '--expected': opts.expected = next(); break;
       case '--emit': opts.emit = true; break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${a}`);
@@ -106,19 +109,27 @@ async function main() {
   const native = runNative(opts.native || defaultNative(), cases);
   const core = await loadCore(opts.wasmDir);
 
+  const expected = opts.expected !== undefined ? splitLines(fs.readFileSync(opts.expected)) : null;
+  if (expected && expected.length !== cases.length) {
+    process.stdout.write(`${opts.expected} has ${expected.length} lines for ${cases.length} cases\n`);
+    return 1;
+  }
+
   let identical = 0;
   const diffs = [];
   for (let i = 0; i < cases.length; i++) {
     const w = Buffer.from(core.runCase(cases[i]), 'utf8');
     const n = native[i];
-    if (n !== undefined && n.equals(w)) {
+    const e = expected ? expected[i] : undefined;
+    if (n !== undefined && n.equals(w) && (!expected || n.equals(e))) {
       identical++;
     } else {
-      diffs.push({ i, input: cases[i], native: n, wasm: w });
+      diffs.push({ i, input: cases[i], native: n, wasm: w, expected: e });
     }
   }
   const what = opts.vectors !== undefined ? opts.vectors : `random, seed ${opts.seed}`;
-  process.stdout.write(`parity: ${cases.length} cases, ${identical} identical (${what})\n`);
+  const against = expected ? ' to each other and to the golden file' : '';
+  process.stdout.write(`parity: ${cases.length} cases, ${identical} identical${against} (${what})\n`);
   if (native.length !== cases.length) {
     process.stdout.write(`native printed ${native.length} lines for ${cases.length} cases\n`);
   }
@@ -126,7 +137,8 @@ async function main() {
     process.stdout.write(
       `\n--- case ${d.i + 1}\ninput:  ${clip(d.input.toString('utf8'))}\n` +
         `native: ${d.native === undefined ? '(no line)' : clip(d.native.toString('utf8'))}\n` +
-        `wasm:   ${clip(d.wasm.toString('utf8'))}\n`);
+        `wasm:   ${clip(d.wasm.toString('utf8'))}\n` +
+        (d.expected === undefined ? '' : `golden: ${clip(d.expected.toString('utf8'))}\n`));
   }
   if (diffs.length > opts.show) process.stdout.write(`\n… and ${diffs.length - opts.show} more\n`);
   return diffs.length === 0 && native.length === cases.length ? 0 : 1;
