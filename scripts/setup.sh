@@ -26,6 +26,9 @@ packages=(
   python3 python3-aiosmtpd
   # browser tests (headless) with Japanese glyphs; HTTP load tests
   chromium fonts-ipafont-gothic wrk
+  # the console (issue 5): apt-get source unpacks imgui's source package with
+  # dpkg-dev; pyftsubset (fonttools) subsets IPAGothic for the console
+  dpkg-dev python3-fonttools
 )
 # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package:
 # ask for Debian's only when no npm comes with the installed node.
@@ -50,6 +53,20 @@ as_root() {
   fi
 }
 
+# The console's WASM build takes Dear ImGui's sources from Debian's source
+# package (scripts/fetch-imgui.sh): apt needs a deb-src entry for the same
+# suites as the binary entries. Written once, beside Debian's own file.
+deb_src_list=/etc/apt/sources.list.d/renkei-deb-src.sources
+need_update=0
+if [[ -f /etc/apt/sources.list.d/debian.sources && ! -f "$deb_src_list" ]] &&
+   ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
+   ! grep -qs '^deb-src' /etc/apt/sources.list; then
+  echo "setup.sh: adding deb-src entries ($deb_src_list) for the imgui sources"
+  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources |
+    as_root tee "$deb_src_list" >/dev/null
+  need_update=1
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   is_installed "$p" || missing+=("$p")
@@ -65,6 +82,7 @@ if ((${#missing[@]})); then
   fi
 else
   echo "setup.sh: all ${#packages[@]} Debian packages present"
+  if ((need_update)); then as_root apt-get update -q; fi
 fi
 
 # JavaScript dependencies of the repository (none yet; later: playwright-core …).
