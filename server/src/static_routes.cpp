@@ -4,6 +4,11 @@
 //                      <web_root>/../build/wasm (the wasm preset's output)
 //   /static/…          <web_root>/static
 //   /demo/…            <web_root>/demo, development mode only
+//   /console/…         <web_root>/console, the operator console's page (issue 5);
+//                      its module and font (renkei_console.js/.wasm,
+//                      renkei_console_font.ttf) come from the wasm folder. Served
+//                      in every mode: the page holds nothing; the admin API it
+//                      calls is what asks for the token.
 //
 // Caching: HTML is "no-cache" (always revalidated with its ETag); an asset
 // asked for with a version query (?v=…) is immutable for a year. An HTML page
@@ -72,6 +77,7 @@ std::string_view mime_type(const fs::path& p) {
   if (ext == ".svg") return "image/svg+xml";
   if (ext == ".png") return "image/png";
   if (ext == ".ico") return "image/x-icon";
+  if (ext == ".ttf") return "font/ttf";
   if (ext == ".txt") return "text/plain; charset=utf-8";
   return "";
 }
@@ -169,9 +175,10 @@ class StaticFiles {
     }
     res.status = 200;
     res.set_header("Content-Type", std::string(type));
-    // httplib compresses the text types itself when the client accepts it.
+    // httplib compresses the text types itself when the client accepts it;
+    // the module and the console's font are gzipped here.
     if (httplib::detail::encoding_type(req, res) != httplib::detail::EncodingType::None ||
-        !accepts_gzip(req) || type != "application/wasm") {
+        !accepts_gzip(req) || (type != "application/wasm" && type != "font/ttf")) {
       res.body = std::move(body);
       return;
     }
@@ -320,10 +327,12 @@ void register_static_routes(httplib::Server& server, App& app) {
   server.Get(R"(/flow/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
     files->serve(req, res, files->web_root() / "flow", req.matches[1], false);
   });
-  // Only the two products of the wasm preset are served from its folder.
+  // Only the products of the wasm preset are served from its folder: the
+  // core module and the console's module and font.
   server.Get(R"(/static/wasm/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
     const std::string name = req.matches[1];
-    if (name != "renkei_core.js" && name != "renkei_core.wasm") {
+    if (name != "renkei_core.js" && name != "renkei_core.wasm" && name != "renkei_console.js" &&
+        name != "renkei_console.wasm" && name != "renkei_console_font.ttf") {
       send_error(res, is_safe_relative(name) ? ErrorCode::not_found : ErrorCode::bad_request);
       return;
     }
@@ -331,6 +340,10 @@ void register_static_routes(httplib::Server& server, App& app) {
   });
   server.Get(R"(/static/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
     files->serve(req, res, files->web_root() / "static", req.matches[1], false);
+  });
+  server.Get("/console", redirect_to_folder);
+  server.Get(R"(/console/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
+    files->serve(req, res, files->web_root() / "console", req.matches[1], false);
   });
   if (files->dev_mode()) {
     server.Get("/demo", redirect_to_folder);
