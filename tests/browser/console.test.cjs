@@ -4,7 +4,9 @@
 // renkei_console.js/.wasm served at /console/. The test logs in with the
 // development admin token, opens every view and photographs it into
 // test-artifacts/console/, lifts a lock and revokes a grant by clicking the
-// console like staff would, and checks each effect through the admin API.
+// console like staff would (then places a simulated call, switches a client
+// off and on, announces and removes a maintenance window and moves the clock),
+// and checks each effect through the admin API.
 //
 // Clicks go to the rectangles the console reports through its read-only probe
 // (window.renkeiConsoleProbe(): the view, the last action, where each named
@@ -241,7 +243,7 @@ test.after(async () => {
   if (server) await server.stop();
 });
 
-test('console: log in, every view, lift a lock and revoke a grant by clicking', async (t) => {
+test('console: log in, every view, lift a lock, revoke a grant and the other actions by clicking', async (t) => {
   if (skipReason) {
     t.skip(skipReason);
     return;
@@ -336,11 +338,60 @@ test('console: log in, every view, lift a lock and revoke a grant by clicking', 
     assert.ok(dev.items['dev_call_row:0'], 'the flow waiting at ④ is listed');
     assert.ok(dev.items['clock:3600'], 'the movable clock can be moved');
 
+    // Development: the waiting flow gets its simulated call.
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'dev_call_row:0');
+    await actionDone(page, count, 'dev_call');
+
+    // Clients: switch the demo app off and on again, each with a reason.
+    await openView(page, 'clients');
+    await waitProbe(page, (s) => s.loaded.clients && s.items['client_toggle:demo-app'], 'the clients');
+    for (const [name, enabled] of [['disable_client', false], ['enable_client', true]]) {
+      await typeInto(page, 'client_reason', `${name} by the console test`);
+      count = (await probe(page)).last_action.count;
+      await clickItem(page, 'client_toggle:demo-app');
+      await actionDone(page, count, name);
+      const clients = await admin('GET', 'clients');
+      assert.equal(clients.json.clients.find((c) => c.id === 'demo-app').enabled, enabled, name);
+      if (!enabled) await shot(page, '11-clients-disabled');
+    }
+
+    // Calendar: announce a maintenance window, then remove it.
+    await openView(page, 'calendar');
+    await waitProbe(page, (s) => s.loaded.calendar, 'the windows');
+    await typeInto(page, 'window_start', '2026-12-10T01:00:00+09:00');
+    await typeInto(page, 'window_end', '2026-12-10T03:00:00+09:00');
+    await typeInto(page, 'window_label', 'console test window');
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'window_add');
+    await actionDone(page, count, 'add_window');
+    const added = (await admin('GET', 'calendar/windows')).json.windows.find((w) => w.label === 'console test window');
+    assert.ok(added, 'the window was announced');
+    await waitProbe(page, (s) => s.items[`window_remove:${added.id}`], 'the new window listed');
+    await shot(page, '12-calendar-window');
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, `window_remove:${added.id}`);
+    await actionDone(page, count, 'remove_window');
+    const windows = (await admin('GET', 'calendar/windows')).json.windows;
+    assert.ok(!windows.some((w) => w.id === added.id), 'the window was removed');
+
+    // Development: move the clock an hour ahead.
+    await openView(page, 'dev');
+    const offsetBefore = (await admin('GET', 'status')).json.clock_offset_seconds;
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'clock:3600');
+    await actionDone(page, count, 'advance_clock');
+    const offsetAfter = (await admin('GET', 'status')).json.clock_offset_seconds;
+    assert.equal(offsetAfter - offsetBefore, 3600, 'the clock moved one hour');
+
     // Both actions are in the operation log with the staff member's name.
     const audit = await admin('GET', 'audit?limit=50');
     const steps = audit.json.records.filter((r) => r.actor === `staff:${STAFF}`).map((r) => r.step);
     assert.ok(steps.includes('admin.lift_lock'), JSON.stringify(steps));
-    assert.ok(steps.includes('admin.revoke_grant'), JSON.stringify(steps));
+    for (const step of ['admin.revoke_grant', 'admin.simulate_call', 'admin.disable_client', 'admin.enable_client',
+      'admin.add_window', 'admin.remove_window', 'admin.advance_clock']) {
+      assert.ok(steps.includes(step), `${step} in ${JSON.stringify(steps)}`);
+    }
     const lift = audit.json.records.find((r) => r.step === 'admin.lift_lock');
     assert.match(lift.detail, /customer called the branch/);
 
