@@ -2,9 +2,11 @@
 // to the toll-free numbers as a signed webhook; a call from the registered
 // number to the assigned number inside the window verifies the flow. The call
 // is never answered: the provider rejects it after 2–3 rings.
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "crypto.h"
 #include "flow_session.h"
@@ -96,7 +98,15 @@ CallAnswer process_call(App& app, const std::string& call_id,
 
   const IncomingCall call{caller, dialled};
   std::optional<FlowRecord> matched;
-  for (FlowRecord& flow : tx->flows_waiting_for_call(dialled, now)) {
+  // A flow whose call is already verified would accept this call too (a second
+  // call changes nothing in the core), so flows still waiting go first: two
+  // customers sharing a phone and an assigned number must not leave one of them
+  // stuck on call_pending.
+  std::vector<FlowRecord> waiting = tx->flows_waiting_for_call(dialled, now);
+  std::stable_partition(waiting.begin(), waiting.end(), [](const FlowRecord& f) {
+    return !(f.state.call && f.state.call->verified_at);
+  });
+  for (FlowRecord& flow : waiting) {
     FlowTransition t = step(flow.state, call, now, config);
     if (!t.outcome.accepted) continue;
     flow.state = t.state;

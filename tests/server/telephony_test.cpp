@@ -213,6 +213,19 @@ TEST_F(Telephony, TheFirstFlowTheCallVerifiesWins) {
   EXPECT_EQ(verified, 1);
 }
 
+// Found by the load benchmark: with two flows on one phone and one assigned
+// number, the second call went to the flow that was already verified, leaving
+// the other on call_pending.
+TEST_F(Telephony, SecondCallGoesToTheFlowStillWaiting) {
+  FlowClient second(ts);
+  ASSERT_NO_FATAL_FAILURE(second.to_call_wait());
+  EXPECT_EQ(send_call(ts, call_body("c-first", kPhone)).body["matched"], true);
+  EXPECT_EQ(send_call(ts, call_body("c-second", kPhone)).body["matched"], true);
+  for (FlowClient* f : {&fc, &second}) {
+    EXPECT_EQ(f->get().body["flow"]["call"]["verified"], true);
+  }
+}
+
 TEST_F(Telephony, SimulatorNeedsSessionAndCsrf) {
   Answer no_csrf = fc.post_raw("/dev/simulate-call", "{}", "application/json", {}, false);
   EXPECT_EQ(no_csrf.status, 403);
