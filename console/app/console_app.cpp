@@ -91,15 +91,21 @@ void cell_wrapped(const std::string& s) {
   ImGui::PopTextWrapPos();
 }
 
+// Columns as wide as their content; the last one takes the rest of the width
+// (details, error texts), so no column is squeezed to a letter a line.
 constexpr ImGuiTableFlags kTableFlags = ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg |
-                                        ImGuiTableFlags_SizingStretchProp |
+                                        ImGuiTableFlags_SizingFixedFit |
                                         ImGuiTableFlags_ScrollY;
 
 bool begin_table(const char* id, int columns, std::initializer_list<const char*> headers,
                  float height = 0.0f) {
   if (!ImGui::BeginTable(id, columns, kTableFlags, ImVec2(0.0f, height))) return false;
   ImGui::TableSetupScrollFreeze(0, 1);
-  for (const char* h : headers) ImGui::TableSetupColumn(h);
+  int i = 0;
+  for (const char* h : headers) {
+    const bool last = ++i == static_cast<int>(headers.size());
+    ImGui::TableSetupColumn(h, last ? ImGuiTableColumnFlags_WidthStretch : ImGuiTableColumnFlags_None);
+  }
   ImGui::TableHeadersRow();
   return true;
 }
@@ -398,7 +404,7 @@ void ConsoleApp::draw_funnel() {
   ImGui::SameLine();
   ImGui::PlotHistogram("##left", left.data(), static_cast<int>(left.size()), 0,
                        "離脱 (①〜⑥)", 0.0f, top * 1.1f, ImVec2(plot_w, 110.0f));
-  if (begin_table("funnel_table", 6, {"画面", "到達", "離脱", "エラー (件数)", "離脱の理由", "完了率"})) {
+  if (begin_table("funnel_table", 6, {"画面", "到達", "離脱", "到達率", "離脱の理由", "エラー (件数)"})) {
     static const char* kCircled[] = {"①", "②", "③", "④", "⑤", "⑥"};
     int i = 0;
     const long long first = screens.empty() ? 0 : num(screens[0], "reached");
@@ -415,12 +421,12 @@ void ConsoleApp::draw_funnel() {
       for (const auto& [code, n] : member(s, "stopped_by").items()) {
         stopped += code + " ×" + std::to_string(n.is_number() ? n.get<long long>() : 0) + "\n";
       }
-      cell_wrapped(errors.empty() ? "—" : errors);
-      cell_wrapped(stopped.empty() ? "—" : stopped);
       char pct[32];
       std::snprintf(pct, sizeof pct, "%.0f%%",
                     first > 0 ? 100.0 * static_cast<double>(num(s, "reached")) / static_cast<double>(first) : 0.0);
       cell(pct);
+      cell_wrapped(stopped.empty() ? "—" : stopped);
+      cell_wrapped(errors.empty() ? "—" : errors);
       ++i;
     }
     ImGui::EndTable();
@@ -660,22 +666,26 @@ void ConsoleApp::draw_audit() {
   panel_state("操作ログ", audit_.loading && !a.is_object(), audit_.error);
   if (!a.is_object()) return;
   const json& records = member(a, "records");
-  if (begin_table("audit_table", 9,
-                  {"日時", "ステップ", "結果", "口座", "お名前（カナ）", "電話", "アプリ", "実行者", "詳細"})) {
+  // Related fields share a cell (one per line) so that the details keep a
+  // readable width.
+  if (begin_table("audit_table", 5,
+                  {"日時", "ステップ・結果", "口座・お名前（カナ）・電話", "アプリ・実行者", "詳細・フロー"})) {
     for (const json& r : records) {
       ImGui::TableNextRow();
       cell(short_time(member(r, "at")));
-      cell(str(r, "step"));
-      const std::string outcome = str(r, "outcome");
       ImGui::TableNextColumn();
+      text(str(r, "step"));
+      const std::string outcome = str(r, "outcome");
       ImGui::TextColored(outcome == "ok" ? kGreen : kAmber, "%s", outcome.c_str());
       if (ImGui::IsItemHovered() && outcome != "ok") ImGui::SetTooltip("%s", code_text(outcome).c_str());
-      cell(str(r, "account"));
-      cell(str(r, "name_kana"));
-      cell(str(r, "masked_phone"));
-      cell(str(r, "client_id"));
-      cell(str(r, "actor"));
-      cell_wrapped(str(r, "detail") + (str(r, "flow_id").empty() ? "" : "  flow " + str(r, "flow_id")));
+      ImGui::TableNextColumn();
+      text(str(r, "account", "—"));
+      if (!str(r, "name_kana").empty()) text(str(r, "name_kana"));
+      if (!str(r, "masked_phone").empty()) text(str(r, "masked_phone"));
+      ImGui::TableNextColumn();
+      if (!str(r, "client_id").empty()) text(str(r, "client_id"));
+      text(str(r, "actor"));
+      cell_wrapped(str(r, "detail") + (str(r, "flow_id").empty() ? "" : "\nflow " + str(r, "flow_id")));
     }
     ImGui::EndTable();
   }
@@ -819,15 +829,17 @@ void ConsoleApp::draw_dev() {
   }
   probe("dev_call");
   ImGui::EndDisabled();
-  // Recent flows whose phone was confirmed: candidates for a call.
-  std::vector<std::pair<std::string, std::string>> waiting;  // flow id, masked phone / time
+  // Candidates for a call: flows whose newest accepted step is ③'s
+  // confirm_phone (rows come newest first), i.e. now waiting on ④.
+  std::vector<std::pair<std::string, std::string>> waiting;  // flow id, time and masked phone
   std::set<std::string> seen;
   for (const json& r : member(dev_flows_.data, "records")) {
     const std::string flow = str(r, "flow_id");
-    if (str(r, "step") != "confirm_phone" || flow.empty() || !seen.insert(flow).second) continue;
+    if (flow.empty() || !seen.insert(flow).second) continue;
+    if (str(r, "step") != "confirm_phone" || str(r, "actor").rfind("staff:", 0) == 0) continue;
     waiting.emplace_back(flow, short_time(member(r, "at")) + "  " + str(r, "masked_phone"));
   }
-  text("直近15分に電話番号を確認したフロー:");
+  text("④で着信を待っているフロー（直近15分）:");
   if (begin_table("dev_flows", 3, {"フローID", "確認日時・電話", "操作"}, 150.0f)) {
     int i = 0;
     for (const auto& [flow, info] : waiting) {
