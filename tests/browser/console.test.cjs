@@ -403,3 +403,31 @@ test('console: log in, every view, lift a lock, revoke a grant and the other act
     await context.close();
   }
 });
+
+test('console: served at /console/ in every mode, module and font from the wasm folder', async (t) => {
+  if (skipReason) {
+    t.skip(skipReason);
+    return;
+  }
+  const folder = await fetch(`${server.base}/console`, { redirect: 'manual' });
+  assert.equal(folder.status, 301);
+  assert.equal(new URL(folder.headers.get('location'), server.base).pathname, '/console/');
+  const page = await fetch(`${server.base}/console/`);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.doesNotMatch(html, /<script>|<style>|style=/, 'no inline script or style (CSP)');
+  assert.match(html, /\/static\/wasm\/renkei_console\.js\?v=[0-9a-f]{16}/, 'the module is named with its content hash');
+  for (const [file, type] of [['renkei_console.wasm', 'application/wasm'], ['renkei_console_font.ttf', 'font/ttf']]) {
+    const res = await fetch(`${server.base}/static/wasm/${file}`, { headers: { 'Accept-Encoding': 'gzip' } });
+    assert.equal(res.status, 200, file);
+    assert.equal(res.headers.get('content-type'), type);
+    assert.equal(res.headers.get('content-encoding'), 'gzip', `${file} is sent gzipped`);
+    assert.equal((await res.arrayBuffer()).byteLength, fs.statSync(path.join(h.WASM_DIR, file)).size);
+  }
+  // Nothing else of the wasm folder is served.
+  const other = await fetch(`${server.base}/static/wasm/CMakeCache.txt`);
+  assert.equal(other.status, 404);
+  // The page is harmless without the token; the API it calls is not open.
+  const api = await fetch(`${server.base}/admin/api/status`);
+  assert.equal(api.status, 401);
+});
