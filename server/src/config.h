@@ -35,8 +35,11 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string issuer = "http://127.0.0.1:8080";  // RFC 8414/9207 issuer, our base URL
-  int worker_threads = 16;
-  int max_in_flight = 256;           // more concurrent requests answer busy
+  // httplib 0.11.4 keeps a worker thread for the whole life of a keep-alive
+  // connection, so threads must outnumber the requests we let in at once, or
+  // idle connections starve new ones (found by the load benchmark).
+  int worker_threads = 64;
+  int max_in_flight = 48;            // more concurrent requests answer busy
   int rate_limit_per_minute = 300;   // per client IP, customer and token endpoints
   std::size_t max_body_bytes = 16 * 1024;
   std::string tls_cert_file;         // both set → HTTPS

@@ -38,6 +38,9 @@ using HandlerResponse = httplib::Server::HandlerResponse;
 constexpr int kListenBacklog = 1024;
 constexpr std::size_t kKeepAliveMaxCount = 100000;
 constexpr time_t kReadTimeoutSeconds = 10;
+// An idle keep-alive connection holds a worker thread (httplib 0.11.4); the
+// default 5 s let idle browsers starve new customers under load.
+constexpr time_t kKeepAliveIdleSeconds = 2;
 constexpr time_t kWriteTimeoutSeconds = 10;
 
 // A token bucket per client IP: `per_minute` requests a minute on average,
@@ -363,6 +366,7 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
   // only these runtime settings count (TOOLCHAIN.md).
   svr->set_tcp_nodelay(true);
   svr->set_keep_alive_max_count(kKeepAliveMaxCount);
+  svr->set_keep_alive_timeout(kKeepAliveIdleSeconds);
   svr->set_read_timeout(kReadTimeoutSeconds, 0);
   svr->set_write_timeout(kWriteTimeoutSeconds, 0);
   svr->set_payload_max_length(cfg.max_body_bytes);
