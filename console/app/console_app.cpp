@@ -2,7 +2,6 @@
 
 #include <renkei/error.h>
 #include <renkei/fields.h>
-#include <renkei/forms.h>
 #include <renkei/service_calendar.h>
 #include <renkei/time.h>
 
@@ -24,7 +23,6 @@ constexpr double kRefreshSeconds = 3.0;
 // looked up before, a reason used before).
 constexpr ImGuiInputTextFlags kEditFlags = ImGuiInputTextFlags_AutoSelectAll;
 constexpr float kNavWidth = 190.0f;
-constexpr float kStatusHeight = 58.0f;
 
 struct ViewInfo {
   View view;
@@ -358,7 +356,6 @@ void ConsoleApp::draw_view(float width, float height) {
   ImGui::Begin((std::string(title) + "###view").c_str(), nullptr,
                ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
   draw_status_line();
-  (void)kStatusHeight;
   switch (view_) {
     case View::funnel: draw_funnel(); break;
     case View::accounts: draw_accounts(); break;
