@@ -1,6 +1,7 @@
 #include "http_util.h"
 
 #include <cstdint>
+#include <set>
 
 #include "renkei/json.h"
 
@@ -147,6 +148,49 @@ void replace_header(httplib::Response& res, const std::string& name, const std::
   res.set_header(name, value);
 }
 
+// Finds an object that names the same key twice. nlohmann keeps one of the
+// values silently; another parser (a proxy, a log pipeline) may keep the
+// other, so such a body is refused rather than guessed at.
+class DuplicateKeyFinder final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool duplicate = false;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (!keys_.empty() && !keys_.back().insert(k).second) duplicate = true;
+    return !duplicate;  // stop at the first one
+  }
+  bool end_object() override {
+    if (!keys_.empty()) keys_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+};
+
+bool has_duplicate_keys(std::string_view text) {
+  DuplicateKeyFinder finder;
+  nlohmann::json::sax_parse(text.begin(), text.end(), &finder, nlohmann::json::input_format_t::json,
+                            /*strict=*/true,
+                            /*ignore_comments=*/false);
+  return finder.duplicate;
+}
+
 }  // namespace
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
@@ -170,7 +214,7 @@ std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Re
     return std::nullopt;
   }
   std::optional<nlohmann::json> j = parse_json(req.body, kMaxJsonDepth);
-  if (!j || !j->is_object()) {
+  if (!j || !j->is_object() || has_duplicate_keys(req.body)) {
     send_error(res, ErrorCode::bad_request);
     return std::nullopt;
   }

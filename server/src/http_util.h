@@ -22,8 +22,8 @@ void send_error(httplib::Response& res, ErrorCode code, const std::vector<FieldE
                 bool show_required_dialog = false);
 
 // Parses the request body as a JSON object. On failure writes the error
-// (bad_request: wrong content type, not UTF-8, malformed, too deep, not an
-// object) to res and returns nullopt.
+// (bad_request: wrong content type, not UTF-8, malformed, too deep, a key
+// repeated in one object, not an object) to res and returns nullopt.
 std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res);
 // Reads a string member; nullopt when absent or not a string.
 std::optional<std::string> json_string(const nlohmann::json& obj, const char* key);
