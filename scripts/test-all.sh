@@ -26,5 +26,19 @@ step "native (preset native)"
 cmake --preset native
 cmake --build --preset native -j2
 
+# The whole suite once more under AddressSanitizer and UndefinedBehaviorSanitizer
+# (preset asan: Debug, no benchmarks, no WASM/browser tests), then a short run of
+# every fuzzer. Both come before the native tests so that the native ctest
+# summary stays the last thing printed.
+step "ASan+UBSan (preset asan)"
+asan_start=$SECONDS
+cmake --preset asan
+cmake --build --preset asan -j2
+ctest --preset asan -j2
+printf 'asan build and tests: %d s\n' "$((SECONDS - asan_start))"
+
+step "fuzz smoke (scripts/fuzz.sh, 20 s per target)"
+bash scripts/fuzz.sh --seconds 20
+
 step "tests (ctest --preset native)"
 ctest --preset native -j2
