@@ -301,12 +301,15 @@ std::string header_for_log(const httplib::Request& req, const char* name, std::s
   return out;
 }
 
-void add_security_headers(httplib::Response& res, bool api_response) {
+void add_security_headers(httplib::Response& res, bool api_response, bool over_tls) {
   replace_header(res, "Content-Security-Policy", kContentSecurityPolicy);
   replace_header(res, "X-Content-Type-Options", "nosniff");
   replace_header(res, "Referrer-Policy", "no-referrer");
   replace_header(res, "X-Frame-Options", "DENY");
   if (api_response) replace_header(res, "Cache-Control", "no-store");
+  // Only over TLS: a browser ignores it on plain HTTP, and it must not pin a
+  // development server on http:// to HTTPS.
+  if (over_tls) replace_header(res, "Strict-Transport-Security", "max-age=31536000");
 }
 
 std::map<std::string, std::string> form_params(const httplib::Request& req, bool* duplicate) {

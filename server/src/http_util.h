@@ -46,8 +46,9 @@ std::string client_ip(const httplib::Request& req);
 std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max = 256);
 
 // Security headers for every response: CSP (no inline script), nosniff,
-// frame-ancestors none, referrer policy, no-store for API responses.
-void add_security_headers(httplib::Response& res, bool api_response);
+// frame-ancestors none, referrer policy, no-store for API responses, and HSTS
+// for responses sent over TLS.
+void add_security_headers(httplib::Response& res, bool api_response, bool over_tls = false);
 
 // application/x-www-form-urlencoded body → map (last value wins, duplicate
 // keys reported via *duplicate). Used by /token and /revoke (RFC 6749 §3.2).

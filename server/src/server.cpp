@@ -308,7 +308,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     std::string id = t.active ? t.id : state->next_id();
 
     res.set_header("X-Request-Id", id);
-    add_security_headers(res, is_api_response(req, res));
+    add_security_headers(res, is_api_response(req, res), /*over_tls=*/req.ssl != nullptr);
 
     std::string method = method_label(req.method);
     std::string route = route_label(req.path, res.status);
