@@ -50,6 +50,9 @@ function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// The admin token a dev-mode server uses when RENKEI_ADMIN_TOKEN is unset
+// (kDevAdminToken in server/src/config.h).
+const DEV_ADMIN_TOKEN = 'renkei-development-admin-token';
 
 // Starts renkei-server with the test config plus `overrides` (and extra
 // environment variables `env`); resolves to { base, port, dir, stop(), log() }.
@@ -102,10 +105,36 @@ async function startServer(overrides = {}, env = {}) {
     await sleep(100);
   }
 
+  // Every closure of the service calendar (SPEC §6) lies between 23:50 and
+  // 08:00 JST, so 10:00 JST is open on every day of the year. Near those hours
+  // a dev server's movable clock is set to 10:00 JST of the same day, so that
+  // the flows run whatever the real time (CI may run at night in Japan).
+  const jstNow = new Date(Date.now() + 9 * 3600 * 1000);
+  const minuteOfDay = jstNow.getUTCHours() * 60 + jstNow.getUTCMinutes();
+  let clockMoved = false;
+  if (config.dev_mode && config.movable_clock && (minuteOfDay >= 23 * 60 + 30 || minuteOfDay < 8 * 60 + 30)) {
+    const day = jstNow.toISOString().slice(0, 10);
+    const res = await fetch(`${base}/admin/api/dev/clock`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${env.RENKEI_ADMIN_TOKEN || process.env.RENKEI_ADMIN_TOKEN || DEV_ADMIN_TOKEN}`,
+        'X-Renkei-Staff': 'browser-tests',
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({ set: `${day}T10:00:00+09:00` }),
+    });
+    if (!res.ok) {
+      child.kill('SIGKILL');
+      throw new Error(`could not move the server's clock into service hours: ${res.status} ${await res.text()}`);
+    }
+    clockMoved = true;
+  }
+
   return {
     base,
     port,
     dir,
+    clockMoved,
     log: () => output,
     async stop() {
       if (!exited) {
