@@ -12,6 +12,9 @@
 //   renkei_load_bench --url http://127.0.0.1:8080 [...]     a running dev-mode server
 //   renkei_load_bench --trivial [...]   bare cpp-httplib, one trivial route (same client code)
 //   renkei_load_bench --healthz [...]   our server's GET /healthz (middleware + one read tx)
+//   renkei_load_bench --hold-flows 10000 [--url URL --server-pid PID]
+//       starts that many flows, drives each to screen ④ (call_wait) and leaves
+//       it open, then reports the server's VmRSS (docs/performance.md, memory)
 //
 // In process the server is the real one (make_app + build_server, so the same
 // socket tuning as renkei-server), on a SQLite file in a fresh temporary
@@ -57,7 +60,7 @@ namespace rs = renkei::server;
 
 // ---------------------------------------------------------------- options
 
-enum class Mode { flows, trivial, healthz };
+enum class Mode { flows, trivial, healthz, hold };
 
 struct Options {
   Mode mode = Mode::flows;
@@ -73,6 +76,8 @@ struct Options {
   bool keep = false;  // keep the temporary folder
   std::string client_id = "demo-app";
   std::string redirect_uri;  // default: the test harness's, or <url>/demo/callback
+  int server_pid = 0;         // --url: read this process's VmRSS (/proc/PID/status)
+  double settle_seconds = 3;  // --hold-flows: wait this long before the last RSS reading
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -82,7 +87,8 @@ struct Options {
       "usage: renkei_load_bench [--clients N] [--flows M | --seconds S]\n"
       "         [--database PATH] [--server-threads T] [--call-pool K] [--no-mail] [--keep]\n"
       "         [--url http://127.0.0.1:PORT [--client-id ID] [--redirect-uri URI]]\n"
-      "         [--trivial | --healthz] [--max-seconds S]\n",
+      "         [--trivial | --healthz] [--max-seconds S]\n"
+      "       renkei_load_bench --hold-flows N [--clients C] [--url URL --server-pid PID]\n",
       why);
   std::exit(2);
 }
@@ -124,6 +130,13 @@ Options parse_options(int argc, char** argv) {
       o.mode = Mode::trivial;
     } else if (a == "--healthz") {
       o.mode = Mode::healthz;
+    } else if (a == "--hold-flows") {
+      o.mode = Mode::hold;
+      o.flows = static_cast<long>(number(1));
+    } else if (a == "--server-pid") {
+      o.server_pid = static_cast<int>(number(1));
+    } else if (a == "--settle-seconds") {
+      o.settle_seconds = number(0);
     } else if (a == "--call-pool") {
       o.call_pool = static_cast<int>(number(1));
     } else if (a == "--no-mail") {
@@ -139,6 +152,8 @@ Options parse_options(int argc, char** argv) {
   if (o.clients > 512) usage("--clients at most 512");
   if (o.mode == Mode::trivial && !o.url.empty()) usage("--trivial runs its own server");
   if (o.seconds > o.max_seconds) o.max_seconds = o.seconds;
+  if (o.mode == Mode::hold && o.seconds > 0) usage("--hold-flows takes a count, not --seconds");
+  if (o.server_pid > 0 && o.url.empty()) usage("--server-pid goes with --url");
   return o;
 }
 
@@ -162,8 +177,10 @@ bool parse_loopback_url(const std::string& url, std::string* host, int* port) {
 
 // ---------------------------------------------------------------- memory
 
-long proc_status_kb(const char* key) {
-  std::ifstream in("/proc/self/status");
+// A field of /proc/<pid>/status in kB (pid 0: this process); -1 if absent.
+long proc_status_kb(const char* key, int pid = 0) {
+  std::ifstream in(pid > 0 ? "/proc/" + std::to_string(pid) + "/status"
+                           : std::string("/proc/self/status"));
   std::string line;
   const std::string prefix = std::string(key) + ":";
   while (std::getline(in, line)) {
@@ -195,15 +212,17 @@ enum Step {
   kWholeFlow,
   kTrivial,
   kHealthz,
+  kHeldFlow,
   kStepCount
 };
 constexpr const char* kStepNames[kStepCount] = {
     "GET /authorize",     "GET /api/flow",  "POST account ①", "POST customer ②", "POST phone ③",
     "POST simulate-call", "POST confirm ④", "POST pin ⑤",     "POST consent ⑥",  "POST /token",
-    "GET balance",        "whole flow",     "GET /trivial",   "GET /healthz"};
+    "GET balance",        "whole flow",     "GET /trivial",   "GET /healthz",   "flow to ④ (held)"};
 constexpr const char* kStepKeys[kStepCount] = {
     "authorize", "flow",    "account", "customer", "phone",      "simulate", "confirm",
-    "pin",       "consent", "token",   "balance",  "whole_flow", "trivial",  "healthz"};
+    "pin",       "consent", "token",   "balance",  "whole_flow", "trivial",  "healthz",
+    "held_flow"};
 
 struct Stats {
   std::vector<std::int64_t> micros[kStepCount];  // latency of every attempt
@@ -352,8 +371,10 @@ class Driver {
     return expect(step, r, 200).has_value();
   }
 
-  // One complete flow for demo account kAccounts[index % n]. True if every step succeeded.
-  bool run_flow(long index) {
+  // One complete flow for demo account kAccounts[index % n]. True if every step
+  // succeeded. With stop_at_call_wait, stops once the flow waits for the call
+  // on ④ and leaves it open on the server (--hold-flows).
+  bool run_flow(long index, bool stop_at_call_wait = false) {
     const DemoAccount& acc = kAccounts[static_cast<std::size_t>(index) % kAccountCount];
     session_.clear();
     csrf_.clear();
@@ -402,6 +423,7 @@ class Driver {
       return false;
     }
     if (!post(kPhone, "/api/flow/phone", json::object(), "call_wait")) return false;
+    if (stop_at_call_wait) return true;
 
     // ④ The simulator calls from the account's phone to the assigned number;
     // the server verifies the newest flow waiting for that (caller, number).
@@ -592,11 +614,14 @@ RunResult run_clients(const Options& o, const Target& target) {
           case Mode::healthz:
             ok = driver.get_ok("/healthz", kHealthz);
             break;
+          case Mode::hold:
+            ok = driver.run_flow(i, /*stop_at_call_wait=*/true);
+            break;
         }
         if (ok) {
           ++stats.flows_ok;
-          if (o.mode == Mode::flows) {
-            stats.micros[kWholeFlow].push_back(
+          if (o.mode == Mode::flows || o.mode == Mode::hold) {
+            stats.micros[o.mode == Mode::hold ? kHeldFlow : kWholeFlow].push_back(
                 std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0)
                     .count());
           }
@@ -661,6 +686,8 @@ const char* mode_name(Mode m) {
       return "trivial";
     case Mode::healthz:
       return "healthz";
+    case Mode::hold:
+      return "hold";
   }
   return "?";
 }
@@ -668,7 +695,7 @@ const char* mode_name(Mode m) {
 void print_report(const Options& o, const RunResult& run, const std::string& where, long rss_before,
                   long rss_started, long rss_after) {
   const Stats& s = run.stats;
-  const bool flows = o.mode == Mode::flows;
+  const bool flows = o.mode == Mode::flows || o.mode == Mode::hold;
   const double per_s = static_cast<double>(s.flows_ok) / run.seconds;
   const double req_per_s = static_cast<double>(s.requests) / run.seconds;
   std::printf("\n== renkei_load_bench: %s, %s, %d clients ==\n", mode_name(o.mode), where.c_str(),
@@ -708,12 +735,23 @@ void print_report(const Options& o, const RunResult& run, const std::string& whe
     std::printf("errors (step status code: count):\n");
     for (const auto& [k, v] : s.errors) std::printf("  %s: %ld\n", k.c_str(), v);
   }
-  if (rss_before >= 0) {
+  if (rss_before >= 0 && o.url.empty()) {
     std::printf(
         "memory (whole process: server + client threads): VmRSS before start %s, after start "
         "%s, after run %s; VmHWM %s\n",
         mib(rss_before).c_str(), mib(rss_started).c_str(), mib(rss_after).c_str(),
         mib(proc_status_kb("VmHWM")).c_str());
+  } else if (rss_before >= 0) {
+    std::printf("memory (server pid %d): VmRSS before the run %s, after the run %s; VmHWM %s\n",
+                o.server_pid, mib(rss_before).c_str(), mib(rss_after).c_str(),
+                mib(proc_status_kb("VmHWM", o.server_pid)).c_str());
+  }
+  if (o.mode == Mode::hold && rss_before >= 0 && s.flows_ok > 0) {
+    std::printf("held %ld flows open on ④ call_wait: %s memory %+.1f MiB, %.0f bytes per flow\n",
+                s.flows_ok, o.url.empty() ? "process (server + finished client threads)" : "server",
+                static_cast<double>(rss_after - rss_started) / 1024.0,
+                static_cast<double>(rss_after - rss_started) * 1024.0 /
+                    static_cast<double>(s.flows_ok));
   }
   long errors = 0;
   for (const auto& [k, v] : s.errors) errors += v;
@@ -825,6 +863,9 @@ int run_in_process(const Options& o) {
     }
     rss_started = proc_status_kb("VmRSS");
     run = run_clients(o, target);
+    if (o.mode == Mode::hold) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(o.settle_seconds));
+    }
     rss_after = proc_status_kb("VmRSS");
     if (mail) {
       mail->stop();
@@ -864,8 +905,13 @@ int run_against_url(const Options& o) {
   target.redirect_uri = o.redirect_uri.empty() ? "http://" + target.host + ":" +
                                                      std::to_string(target.port) + "/demo/callback"
                                                : o.redirect_uri;
+  const long rss_before = o.server_pid > 0 ? proc_status_kb("VmRSS", o.server_pid) : -1;
   RunResult run = run_clients(o, target);
-  print_report(o, run, o.url, -1, -1, -1);
+  if (o.mode == Mode::hold) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.settle_seconds));
+  }
+  const long rss_after = o.server_pid > 0 ? proc_status_kb("VmRSS", o.server_pid) : -1;
+  print_report(o, run, o.url, rss_before, rss_before, rss_after);
   for (const auto& [k, v] : run.stats.errors) {
     if (k.find(" 429 ") != std::string::npos) {
       std::printf(

@@ -1,0 +1,76 @@
+# Sourced by the benchmark scripts (bench-reference.sh, bench-sustained.sh,
+# bench-memory.sh): starts one renkei-server process on 127.0.0.1 for a load
+# run and stops it again.
+#
+#   source scripts/bench-server.sh
+#   renkei_start [extra jq-free JSON overrides as KEY=JSON ...]
+#   → RENKEI_PID, RENKEI_PORT, RENKEI_URL, RENKEI_DIR (temp folder: config,
+#     database, maildir, server.log)
+#   renkei_rss_kb            VmRSS of the server in kB
+#   renkei_stop
+#
+# The config is tests/browser/test-config.json (dev mode: /dev/simulate-call;
+# movable clock) with: a free port, a fresh database and maildir in a temp
+# folder (ext4 under $TMPDIR: fsync costs are real), the production defaults
+# for worker_threads (64) and max_in_flight (48) unless overridden, a
+# rate limit far above the load (every client is 127.0.0.1), and a call pool
+# of 64 numbers (as renkei_load_bench in process; see finding 3 of
+# docs/performance.md). The movable clock is then set to 10:00 JST on a
+# Wednesday through POST /admin/api/dev/clock with the dev admin token
+# (kDevAdminToken in server/src/config.h), so every run is inside service hours.
+
+RENKEI_SERVER_BIN="${RENKEI_SERVER_BIN:-build/native/server/renkei-server}"
+RENKEI_DEV_ADMIN_TOKEN="renkei-development-admin-token"
+RENKEI_OPEN_TIME="${RENKEI_OPEN_TIME:-2026-11-25T10:00:00+09:00}"
+
+renkei_start() {
+  local repo
+  repo="$(pwd)"
+  RENKEI_DIR="$(mktemp -d "${TMPDIR:-/tmp}/renkei-bench-server-XXXXXX")"
+  RENKEI_PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});')"
+  RENKEI_URL="http://127.0.0.1:${RENKEI_PORT}"
+  node - "$repo" "$RENKEI_DIR" "$RENKEI_PORT" "$@" <<'JS'
+const fs = require('fs');
+const [repo, dir, port, ...overrides] = process.argv.slice(2);
+const c = JSON.parse(fs.readFileSync(`${repo}/tests/browser/test-config.json`, 'utf8'));
+const base = `http://127.0.0.1:${port}`;
+Object.assign(c, {
+  port: Number(port), issuer: base, database: `${dir}/renkei.db`, maildir: `${dir}/mail`,
+  web_root: `${repo}/web`, worker_threads: 64, max_in_flight: 48, rate_limit_per_minute: 100000000,
+  call_pool: Array.from({ length: 64 }, (_, i) => `0120${String(i + 1).padStart(6, '0')}`),
+});
+c.clients[0].redirect_uris = [`${base}/demo/callback`];
+for (const o of overrides) { const eq = o.indexOf('='); c[o.slice(0, eq)] = JSON.parse(o.slice(eq + 1)); }
+fs.writeFileSync(`${dir}/config.json`, JSON.stringify(c, null, 2));
+JS
+  (cd "$RENKEI_DIR" && exec "$repo/$RENKEI_SERVER_BIN" --config "$RENKEI_DIR/config.json" \
+     >"$RENKEI_DIR/server.out" 2>"$RENKEI_DIR/server.log") &
+  RENKEI_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$RENKEI_URL/healthz" 2>/dev/null; then break; fi
+    if ! kill -0 "$RENKEI_PID" 2>/dev/null; then
+      echo "renkei-server exited:"; cat "$RENKEI_DIR/server.out" "$RENKEI_DIR/server.log"; return 1
+    fi
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null -X POST "$RENKEI_URL/admin/api/dev/clock" \
+    -H "Authorization: Bearer $RENKEI_DEV_ADMIN_TOKEN" -H 'X-Renkei-Staff: bench' \
+    -H 'Content-Type: application/json' -d "{\"set\":\"$RENKEI_OPEN_TIME\"}" ||
+    { echo "could not set the server's clock"; return 1; }
+  echo "renkei-server pid $RENKEI_PID at $RENKEI_URL (folder $RENKEI_DIR)"
+}
+
+renkei_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/${1:-$RENKEI_PID}/status" 2>/dev/null || echo -1; }
+
+renkei_stop() {
+  if [[ -n "${RENKEI_PID:-}" ]] && kill -0 "$RENKEI_PID" 2>/dev/null; then
+    kill -TERM "$RENKEI_PID"
+    local i
+    for i in $(seq 1 50); do kill -0 "$RENKEI_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$RENKEI_PID" 2>/dev/null && kill -KILL "$RENKEI_PID"
+    wait "$RENKEI_PID" 2>/dev/null || true
+  fi
+  RENKEI_PID=
+  if [[ -n "${RENKEI_DIR:-}" && -z "${KEEP:-}" ]]; then rm -rf "$RENKEI_DIR"; fi
+}
