@@ -16,6 +16,9 @@
 #
 #   bash scripts/bench-sustained.sh
 #   SUSTAINED_CLIENTS=256 SUSTAINED_SECONDS=60 bash scripts/bench-sustained.sh   (the defaults)
+#   SUSTAINED_LOAD_ARGS=--honor-retry-after bash scripts/bench-sustained.sh
+#       (clients wait Retry-After after a busy answer, as a customer would;
+#        without it they start the next flow at once: the worst case)
 #   BUILD_DIR=build/h-perf NO_BUILD=1 bash scripts/bench-sustained.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,10 +60,10 @@ sample() {
 }
 sample 0 | tee "$work/samples"
 
-step "load: $CLIENTS clients for $SECONDS_RUN s"
+step "load: $CLIENTS clients for $SECONDS_RUN s ${SUSTAINED_LOAD_ARGS:-}"
 start_ns=$(date +%s%N)
 "$bench" --url "$RENKEI_URL" --clients "$CLIENTS" --seconds "$SECONDS_RUN" \
-  --max-seconds "$((SECONDS_RUN + 20))" >"$work/load.out" 2>&1 &
+  --max-seconds "$((SECONDS_RUN + 20))" ${SUSTAINED_LOAD_ARGS:-} >"$work/load.out" 2>&1 &
 LOAD_PID=$!
 while kill -0 "$LOAD_PID" 2>/dev/null; do
   sleep "$SAMPLE"

@@ -4,7 +4,9 @@
 // Middleware, in the order httplib runs it for one request (all on the same
 // worker thread, which is why the per-request state is thread_local):
 //   pre-routing   request id, start time; per-IP rate limit (429 busy) and the
-//                 in-flight limit (503 busy) for everything but /healthz, /metrics
+//                 in-flight limit (503 busy) for everything but /healthz, /metrics;
+//                 a new flow (GET /authorize) only gets the lower half of the
+//                 in-flight slots, so flows under way can finish (see below)
 //   handler       a route, or the error handler for 4xx/5xx without a body,
 //                 or the exception handler (system_error, nothing leaked)
 //   post-routing  security headers, X-Request-Id, metrics, one JSON log line
@@ -12,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -122,6 +125,16 @@ bool is_unlimited_path(const std::string& path) {
   return path == "/healthz" || path == "/metrics";
 }
 
+// Admission under overload (found by scripts/bench-sustained.sh): with one
+// limit for every request, 256 clients on 2 cores filled the in-flight slots
+// with new flows (GET /authorize, itself a write), whose later steps then
+// answered busy; 48 of 8,491 started flows finished in 60 s (0.8 flows/s,
+// against about 100 without overload). A new flow is therefore admitted only
+// while fewer than half the slots are taken; the other half is kept for the
+// steps of flows already under way, the token exchange and the API.
+bool starts_new_flow(const Request& req) { return req.path == "/authorize"; }
+int new_flow_limit(int max_in_flight) { return std::max(1, max_in_flight / 2); }
+
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
@@ -197,13 +210,21 @@ void answer_busy(Response& res, const Request& req, int status, int retry_after)
   send_error(res, ErrorCode::busy);
   res.status = status;
   res.set_header("Retry-After", std::to_string(retry_after));
-  // The body of a refused request was not read: the connection cannot carry
-  // another request after it. "Connection: close" tells the client so (httplib
-  // 0.11.4 decides about closing before routing; it drops the connection after
-  // its keep-alive wait, and the unread bytes only ever reach this client).
-  if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) {
-    res.set_header("Connection", "close");
-  }
+  // "Connection: close" on every busy answer, for two reasons:
+  // - The body of a refused request was not read: the connection cannot carry
+  //   another request after it (httplib 0.11.4 decides about closing before
+  //   routing; it drops the connection after its keep-alive wait, and the
+  //   unread bytes only ever reach this client).
+  // - httplib keeps one worker thread per connection for the connection's
+  //   whole life. Under overload (scripts/bench-sustained.sh: 256 clients,
+  //   64 workers) the connections that had a worker kept it, retrying into
+  //   busy answers, while the others waited unanswered in httplib's queue until
+  //   their clients timed out (15 s) and reconnected, leaving the dead sockets
+  //   queued: open descriptors grew by one per waiting client every 15 s for
+  //   as long as the overload lasted. Closing after busy frees the worker for
+  //   the next waiting connection, so every client gets an answer in turn.
+  (void)req;
+  res.set_header("Connection", "close");
 }
 
 // The Content-Length the client declared (0 when absent or malformed; httplib
@@ -261,7 +282,8 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
           app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
           return HandlerResponse::Handled;
         }
-        if (state->in_flight.fetch_add(1) + 1 > max_in_flight) {
+        const int limit = starts_new_flow(req) ? new_flow_limit(max_in_flight) : max_in_flight;
+        if (state->in_flight.fetch_add(1) + 1 > limit) {
           state->in_flight.fetch_sub(1);
           answer_busy(res, req, 503, 1);
           app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");

@@ -78,6 +78,7 @@ struct Options {
   std::string redirect_uri;  // default: the test harness's, or <url>/demo/callback
   int server_pid = 0;         // --url: read this process's VmRSS (/proc/PID/status)
   double settle_seconds = 3;  // --hold-flows: wait this long before the last RSS reading
+  bool honor_retry_after = false;  // after a busy answer, wait Retry-After before the next flow
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -87,7 +88,7 @@ struct Options {
       "usage: renkei_load_bench [--clients N] [--flows M | --seconds S]\n"
       "         [--database PATH] [--server-threads T] [--call-pool K] [--no-mail] [--keep]\n"
       "         [--url http://127.0.0.1:PORT [--client-id ID] [--redirect-uri URI]]\n"
-      "         [--trivial | --healthz] [--max-seconds S]\n"
+      "         [--trivial | --healthz] [--max-seconds S] [--honor-retry-after]\n"
       "       renkei_load_bench --hold-flows N [--clients C] [--url URL --server-pid PID]\n",
       why);
   std::exit(2);
@@ -135,6 +136,8 @@ Options parse_options(int argc, char** argv) {
       o.flows = static_cast<long>(number(1));
     } else if (a == "--server-pid") {
       o.server_pid = static_cast<int>(number(1));
+    } else if (a == "--honor-retry-after") {
+      o.honor_retry_after = true;
     } else if (a == "--settle-seconds") {
       o.settle_seconds = number(0);
     } else if (a == "--call-pool") {
@@ -493,6 +496,9 @@ class Driver {
     auto t0 = SteadyClock::now();
     httplib::Result r = request();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0);
+    if (r && (r->status == 503 || r->status == 429)) {
+      busy_retry_after_ = std::max(1, std::atoi(r->get_header_value("Retry-After").c_str()));
+    }
     stats_.micros[step].push_back(us.count());
     ++stats_.requests;
     return r;
@@ -571,6 +577,13 @@ class Driver {
     return false;
   }
 
+  int busy_retry_after_ = 0;  // Retry-After of the last busy answer, 0 if none since
+
+ public:
+  // Seconds the last busy answer asked to wait (0: none); resets.
+  int take_busy() { return std::exchange(busy_retry_after_, 0); }
+
+ private:
   const Target& target_;
   Stats& stats_;
   httplib::Client http_;
@@ -627,6 +640,16 @@ RunResult run_clients(const Options& o, const Target& target) {
           }
         } else {
           ++stats.flows_failed;
+          // A customer told "busy" comes back later, not at once.
+          if (int wait = driver.take_busy(); wait > 0 && o.honor_retry_after) {
+            const auto stop = timed_run ? soft_stop : hard_stop;
+            const auto wake = SteadyClock::now() + std::chrono::seconds(wait);
+            if (wake < stop) {
+              std::this_thread::sleep_until(wake);
+            } else {
+              std::this_thread::sleep_until(stop);
+            }
+          }
         }
       }
     });

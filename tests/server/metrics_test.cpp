@@ -360,6 +360,91 @@ TEST(OpsRoutes, OverTheInFlightLimitTheNextRequestIsBusy) {
       << metrics->body;
 }
 
+// Regression (scripts/bench-sustained.sh, 256 clients on 2 cores): new flows
+// took every in-flight slot and the steps of started flows answered busy, so
+// almost no flow finished. GET /authorize now gets only the lower half of
+// the slots; the rest stays open to requests of flows under way.
+TEST(OpsRoutes, UnderOverloadNewFlowsAreShedBeforeFlowsUnderWay) {
+  ServerConfig config = test_config();
+  config.max_in_flight = 2;  // new flows: 1 slot
+  RouteServer server(config);
+  auto slow = std::async(std::launch::async, [&server] {
+    auto cli = server.client();
+    return cli.Get("/test/slow");
+  });
+  server.wait_until_slow_entered();
+
+  auto cli = server.client();
+  auto authorize = cli.Get(
+      "/authorize?response_type=code&client_id=demo-app&state=s&code_challenge_method=S256");
+  ASSERT_TRUE(authorize);
+  EXPECT_EQ(authorize->status, 503);
+  EXPECT_EQ(authorize->get_header_value("Retry-After"), "1");
+  auto body = parse_json(authorize->body);
+  ASSERT_TRUE(body) << authorize->body;
+  EXPECT_EQ((*body)["error"]["code"], "busy");
+
+  // Another request (a step of a flow under way, the token endpoint, the API)
+  // still gets the second slot.
+  auto fast = cli.Get("/test/fast");
+  ASSERT_TRUE(fast);
+  EXPECT_EQ(fast->status, 200);
+
+  server.release_slow();
+  auto slow_res = slow.get();
+  ASSERT_TRUE(slow_res);
+  EXPECT_EQ(slow_res->status, 200);
+
+  // Nothing in flight: a new flow is admitted again (not busy; the request
+  // itself is incomplete, so the handler answers it).
+  auto again = cli.Get(
+      "/authorize?response_type=code&client_id=demo-app&state=s&code_challenge_method=S256");
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->status, 503);
+  auto metrics = cli.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_TRUE(contains(metrics->body, "renkei_http_shed_total{reason=\"in_flight\"} 1"))
+      << metrics->body;
+}
+
+// Regression (scripts/bench-sustained.sh, 256 clients on 64 workers): a
+// keep-alive connection that got a busy answer kept its worker thread, so
+// connections waiting in httplib's queue got no answer at all until their
+// clients timed out. A busy answer now closes the connection, and the worker
+// serves the next waiting connection at once.
+TEST(OpsRoutes, ABusyAnswerClosesTheConnectionSoWaitingClientsGetTheirTurn) {
+  ServerConfig config = test_config();
+  config.max_in_flight = 1;
+  config.worker_threads = 2;  // one for the slow request, one for everything else
+  RouteServer server(config);
+  auto slow = std::async(std::launch::async, [&server] {
+    auto cli = server.client();
+    return cli.Get("/test/slow");
+  });
+  server.wait_until_slow_entered();
+
+  auto first = server.client();
+  first.set_keep_alive(true);
+  auto busy = first.Get("/test/fast");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->get_header_value("Connection"), "close");
+
+  // Before the fix the first client's connection held the second worker for
+  // the keep-alive wait (2 s), and this one waited past its 1 s timeout.
+  auto second = server.client();
+  second.set_read_timeout(1, 0);
+  second.set_connection_timeout(1, 0);
+  auto answered = second.Get("/test/fast");
+  ASSERT_TRUE(answered) << httplib::to_string(answered.error());
+  EXPECT_EQ(answered->status, 503);
+
+  server.release_slow();
+  auto slow_res = slow.get();
+  ASSERT_TRUE(slow_res);
+  EXPECT_EQ(slow_res->status, 200);
+}
+
 TEST(OpsRoutes, PerIpRateLimitAnswers429Busy) {
   ServerConfig config = test_config();
   config.rate_limit_per_minute = 3;
