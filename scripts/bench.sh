@@ -12,6 +12,10 @@
 #   bash scripts/bench.sh
 #   LOAD_CLIENTS="1 8 32" LOAD_SECONDS=15 bash scripts/bench.sh     (the defaults)
 #   SKIP_CORE=1 SKIP_WASM=1 DIAGNOSTICS=0 bash scripts/bench.sh     (load only)
+#   EXTRA=1 bash scripts/bench.sh   then also, against a real renkei-server process:
+#     scripts/bench-reference.sh  (vs panva's oidc-provider, same node client),
+#     scripts/bench-memory.sh     (VmRSS with 10,000 flows in progress),
+#     scripts/bench-sustained.sh  (60 s, 256 clients: busy answers, RSS, recovery)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -113,3 +117,13 @@ for (const r of out) console.log(r.map((c, i) => c + " ".repeat(w[i] - [...c].le
 console.log("\nok/s: flows/s for flow runs, requests/s otherwise; p50/p99/max: whole flow " +
             "(or one request); RSS: whole process (server + client threads).");
 '
+
+if [[ -n "${EXTRA:-}" ]]; then
+  step "reference server comparison (scripts/bench-reference.sh)"
+  bash scripts/bench-reference.sh
+  step "memory with 10,000 flows in progress (scripts/bench-memory.sh)"
+  bash scripts/bench-memory.sh
+  step "sustained load above capacity (scripts/bench-sustained.sh)"
+  bash scripts/bench-sustained.sh
+  SUSTAINED_LOAD_ARGS=--honor-retry-after bash scripts/bench-sustained.sh
+fi

@@ -362,11 +362,11 @@ TEST(OpsRoutes, OverTheInFlightLimitTheNextRequestIsBusy) {
 
 // Regression (scripts/bench-sustained.sh, 256 clients on 2 cores): new flows
 // took every in-flight slot and the steps of started flows answered busy, so
-// almost no flow finished. GET /authorize now gets only the lower half of
+// almost no flow finished. GET /authorize now gets only three quarters of
 // the slots; the rest stays open to requests of flows under way.
 TEST(OpsRoutes, UnderOverloadNewFlowsAreShedBeforeFlowsUnderWay) {
   ServerConfig config = test_config();
-  config.max_in_flight = 2;  // new flows: 1 slot
+  config.max_in_flight = 2;  // new flows: 1 slot (3/4 of 2, rounded down)
   RouteServer server(config);
   auto slow = std::async(std::launch::async, [&server] {
     auto cli = server.client();
