@@ -44,11 +44,11 @@ step "hold $HOLD_FLOWS flows on ④ with $HOLD_CLIENTS clients"
 "$bench" --url "$RENKEI_URL" --server-pid "$RENKEI_PID" --hold-flows "$HOLD_FLOWS" \
   --clients "$HOLD_CLIENTS" --max-seconds 110 || true
 grep -E '^Vm(RSS|HWM|Data)|^Threads' "/proc/$RENKEI_PID/status"
-db_kb=$(du -ck "$RENKEI_DIR"/renkei.db* | tail -1 | cut -f1)
+db_kb=$(du -ck "$RENKEI_DB"* | tail -1 | cut -f1)
 printf 'database with -wal/-shm: %s kB\n' "$db_kb"
 if command -v sqlite3 >/dev/null; then
   printf 'flows in the database by screen: '
-  sqlite3 "$RENKEI_DIR/renkei.db" "SELECT group_concat(screen || ' ' || n, ', ') FROM (SELECT screen, count(*) AS n FROM flows GROUP BY screen);" 2>/dev/null || echo '?'
+  sqlite3 "$RENKEI_DB" "SELECT group_concat(screen || ' ' || n, ', ') FROM (SELECT screen, count(*) AS n FROM flows GROUP BY screen);" 2>/dev/null || echo '?'
 fi
 renkei_stop
 

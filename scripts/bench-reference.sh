@@ -12,6 +12,8 @@
 #   bash scripts/bench-reference.sh
 #   REF_CLIENTS="1 8 32" REF_SECONDS=10 bash scripts/bench-reference.sh   (the defaults)
 #   BUILD_DIR=build/h-perf NO_BUILD=1 bash scripts/bench-reference.sh   (an existing build)
+#   RENKEI_DB_DIR=/dev/shm bash scripts/bench-reference.sh   (our database on tmpfs: no fsync,
+#       closer to oidc-provider's in-memory adapter; a diagnostic only)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD_DIR="${BUILD_DIR:-build/native}"

@@ -15,7 +15,8 @@
 # for worker_threads (64) and max_in_flight (48) unless overridden, a
 # rate limit far above the load (every client is 127.0.0.1), and a call pool
 # of 64 numbers (as renkei_load_bench in process; see finding 3 of
-# docs/performance.md). The movable clock is then set to 10:00 JST on a
+# docs/performance.md). RENKEI_DB_DIR=/dev/shm puts the database on tmpfs
+# instead (no fsync cost: a diagnostic, not a production setting). The movable clock is then set to 10:00 JST on a
 # Wednesday through POST /admin/api/dev/clock with the dev admin token
 # (kDevAdminToken in server/src/config.h), so every run is inside service hours.
 
@@ -29,13 +30,16 @@ renkei_start() {
   RENKEI_DIR="$(mktemp -d "${TMPDIR:-/tmp}/renkei-bench-server-XXXXXX")"
   RENKEI_PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});')"
   RENKEI_URL="http://127.0.0.1:${RENKEI_PORT}"
-  node - "$repo" "$RENKEI_DIR" "$RENKEI_PORT" "$@" <<'JS'
+  local dbdir="$RENKEI_DIR"
+  if [[ -n "${RENKEI_DB_DIR:-}" ]]; then dbdir="$(mktemp -d "$RENKEI_DB_DIR/renkei-bench-db-XXXXXX")"; fi
+  RENKEI_DB="$dbdir/renkei.db"
+  node - "$repo" "$RENKEI_DIR" "$RENKEI_PORT" "$RENKEI_DB" "$@" <<'JS'
 const fs = require('fs');
-const [repo, dir, port, ...overrides] = process.argv.slice(2);
+const [repo, dir, port, db, ...overrides] = process.argv.slice(2);
 const c = JSON.parse(fs.readFileSync(`${repo}/tests/browser/test-config.json`, 'utf8'));
 const base = `http://127.0.0.1:${port}`;
 Object.assign(c, {
-  port: Number(port), issuer: base, database: `${dir}/renkei.db`, maildir: `${dir}/mail`,
+  port: Number(port), issuer: base, database: db, maildir: `${dir}/mail`,
   web_root: `${repo}/web`, worker_threads: 64, max_in_flight: 48, rate_limit_per_minute: 100000000,
   call_pool: Array.from({ length: 64 }, (_, i) => `0120${String(i + 1).padStart(6, '0')}`),
 });
@@ -72,5 +76,8 @@ renkei_stop() {
     wait "$RENKEI_PID" 2>/dev/null || true
   fi
   RENKEI_PID=
-  if [[ -n "${RENKEI_DIR:-}" && -z "${KEEP:-}" ]]; then rm -rf "$RENKEI_DIR"; fi
+  if [[ -n "${RENKEI_DIR:-}" && -z "${KEEP:-}" ]]; then
+    rm -rf "$RENKEI_DIR"
+    if [[ -n "${RENKEI_DB_DIR:-}" && -n "${RENKEI_DB:-}" ]]; then rm -rf "$(dirname "$RENKEI_DB")"; fi
+  fi
 }
