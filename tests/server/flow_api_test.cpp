@@ -363,6 +363,47 @@ TEST(FlowApi, ParallelWrongAttemptsCountExactlyTheLimit) {
   EXPECT_TRUE(lock.locked_until.has_value());
 }
 
+// ② and ⑤ share one count per account (SPEC §5): wrong PINs and wrong identity
+// data sent at the same moment from twelve sessions still lock at exactly the
+// limit, and nothing slips through.
+TEST(FlowApi, ParallelWrongPinsAndIdentitiesShareOneExactCount) {
+  constexpr int kEach = 6;
+  TestServer ts;
+  std::vector<std::unique_ptr<FlowClient>> at_pin, at_customer;
+  for (int i = 0; i < kEach; ++i) {
+    at_pin.push_back(std::make_unique<FlowClient>(ts));
+    ASSERT_NO_FATAL_FAILURE(at_pin.back()->to_pin_entry());
+    at_customer.push_back(std::make_unique<FlowClient>(ts));
+    ASSERT_NO_FATAL_FAILURE(at_customer.back()->to_customer_entry());
+  }
+  ASSERT_EQ(lock_of(ts, demo_account()), LockState{});  // the passed ② checks reset it
+  std::mutex m;
+  std::map<std::string, int> codes;
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2 * kEach; ++i) {
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < 2 * kEach) std::this_thread::yield();
+      const auto k = static_cast<std::size_t>(i / 2);
+      Answer a = i % 2 == 0 ? at_pin[k]->pin("9999")
+                            : at_customer[k]->customer(customer_with("birth_day", "11"));
+      std::lock_guard<std::mutex> lock(m);
+      ++codes[a.code()];
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(codes["auth_mismatch"], 4);
+  EXPECT_EQ(codes["locked_now"], 1);
+  EXPECT_EQ(codes["locked"], 2 * kEach - 5);
+  EXPECT_EQ(codes.size(), 3u);
+  LockState lock = lock_of(ts, demo_account());
+  EXPECT_EQ(lock.failures, 5);
+  EXPECT_TRUE(lock.locked_until.has_value());
+  // The right PIN on a session at ⑤ is refused too while the lock holds.
+  EXPECT_EQ(at_pin[0]->pin(kPin).code(), "locked");
+}
+
 // ------------------------------------ manual table ② その他: hours
 
 TEST(FlowApi, OutOfHoursAt0402Jst) {
