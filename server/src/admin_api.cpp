@@ -991,26 +991,24 @@ void post_dev_call(Ctx& ctx) {
     send_bad(ctx.res, "flow_id");
     return;
   }
-  std::string caller, dialled;
+  std::optional<FlowRecord> waiting;
   {
-    const UnixSeconds now = ctx.app.now();
     std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-    std::optional<FlowRecord> flow = tx->flow_by_id(*flow_id);
-    if (!flow) {
-      send_error(ctx.res, ErrorCode::not_found);
-      return;
-    }
-    if (flow->state.screen != Screen::call_wait || !flow->state.call || flow->state.phone.empty()) {
-      json err = error_envelope(ErrorCode::invalid_step);
-      err["flow"] = public_view_json(flow->state, now);
-      send_json(ctx.res, http_status(ErrorCode::invalid_step), err);
-      return;
-    }
-    caller = flow->state.phone;
-    dialled = flow->state.call->dialled_number;
+    waiting = tx->flow_by_id(*flow_id);
   }  // the read ends before the call's own transaction
-  CallMatch match =
-      place_simulated_call(ctx.app, caller, dialled, ctx.req, " simulated by staff:" + ctx.staff);
+  if (!waiting) {
+    send_error(ctx.res, ErrorCode::not_found);
+    return;
+  }
+  std::optional<CallMatch> placed =
+      place_simulated_call(ctx.app, *waiting, ctx.req, " simulated by staff:" + ctx.staff);
+  if (!placed) {
+    json err = error_envelope(ErrorCode::invalid_step);
+    err["flow"] = public_view_json(waiting->state, ctx.app.now());
+    send_json(ctx.res, http_status(ErrorCode::invalid_step), err);
+    return;
+  }
+  const CallMatch& match = *placed;
   const UnixSeconds now = ctx.app.now();
   std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
   std::optional<FlowRecord> flow = tx->flow_by_id(*flow_id);
@@ -1020,7 +1018,7 @@ void post_dev_call(Ctx& ctx) {
   if (flow) {
     a.client_id = flow->client_id;
     a.account = flow->state.account ? account_key(*flow->state.account) : std::string();
-    a.masked_phone = mask_phone(caller);
+    a.masked_phone = mask_phone(waiting->state.phone);
   }
   tx->append_audit(a);
   json answer{{"matched", match.matched}, {"outcome", match.outcome}};

@@ -84,9 +84,11 @@ std::string lower_ascii(std::string s) {
 
 // Matches one call against the flows waiting on ④ and records it, all in one
 // transaction. Idempotent on call_id: a call seen before gets its first answer.
+// `preferred_flow_id` (simulated calls only) is tried before any other flow.
 CallAnswer process_call(App& app, const std::string& call_id,
                         const std::optional<std::string>& caller, const std::string& dialled,
-                        const httplib::Request& req, std::string_view note) {
+                        const httplib::Request& req, std::string_view note,
+                        const std::string& preferred_flow_id = "") {
   const UnixSeconds now = app.now();
   const FlowConfig config = app.flow_config();
   std::unique_ptr<StoreTx> tx = app.store().begin();
@@ -106,6 +108,10 @@ CallAnswer process_call(App& app, const std::string& call_id,
   std::stable_partition(waiting.begin(), waiting.end(), [](const FlowRecord& f) {
     return !(f.state.call && f.state.call->verified_at);
   });
+  if (!preferred_flow_id.empty()) {
+    std::stable_partition(waiting.begin(), waiting.end(),
+                          [&](const FlowRecord& f) { return f.flow_id == preferred_flow_id; });
+  }
   for (FlowRecord& flow : waiting) {
     FlowTransition t = step(flow.state, call, now, config);
     if (!t.outcome.accepted) continue;
@@ -211,7 +217,8 @@ void handle_webhook(App& app, const httplib::Request& req, httplib::Response& re
 }
 
 // POST /dev/simulate-call (dev mode only): a call from the flow's registered
-// number to its assigned number, through the same matching as the webhook.
+// number to its assigned number, through the same matching as the webhook
+// (this session's flow tried first: place_simulated_call).
 void handle_simulate(App& app, const httplib::Request& req, httplib::Response& res) {
   add_security_headers(res, true);
   if (!origin_allowed(app, req)) {
@@ -220,9 +227,8 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
   }
   if (!json_body(req, res)) return;
   try {
-    std::string caller, dialled;
+    std::optional<FlowRecord> waiting;
     {
-      const UnixSeconds now = app.now();
       std::unique_ptr<StoreTx> tx = app.store().begin();
       std::optional<FlowRecord> flow = load_session_flow(*tx, req);
       if (!flow) {
@@ -233,19 +239,16 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
         send_error(res, ErrorCode::forbidden);
         return;
       }
-      if (flow->state.screen != Screen::call_wait || !flow->state.call ||
-          flow->state.phone.empty()) {
-        json body = error_envelope(ErrorCode::invalid_step);
-        body["flow"] = public_view_json(flow->state, now);
-        send_json(res, http_status(ErrorCode::invalid_step), body);
-        return;
-      }
-      caller = flow->state.phone;
-      dialled = flow->state.call->dialled_number;
-    }  // the read transaction ends before process_call starts its own
-    CallAnswer answer =
-        process_call(app, "sim-" + random_token(12), caller, dialled, req, " simulated");
-    send_json(res, 200, answer_json(answer));
+      waiting = std::move(*flow);
+    }  // the read transaction ends before the call's own transaction starts
+    std::optional<CallMatch> match = place_simulated_call(app, *waiting, req, " simulated");
+    if (!match) {
+      json body = error_envelope(ErrorCode::invalid_step);
+      body["flow"] = public_view_json(waiting->state, app.now());
+      send_json(res, http_status(ErrorCode::invalid_step), body);
+      return;
+    }
+    send_json(res, 200, answer_json(CallAnswer{match->matched, match->outcome}));
   } catch (const std::exception&) {
     send_error(res, ErrorCode::system_error);
   }
@@ -253,9 +256,13 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
 
 }  // namespace
 
-CallMatch place_simulated_call(App& app, const std::string& caller, const std::string& dialled,
-                               const httplib::Request& req, std::string_view note) {
-  CallAnswer answer = process_call(app, "sim-" + random_token(12), caller, dialled, req, note);
+std::optional<CallMatch> place_simulated_call(App& app, const FlowRecord& flow,
+                                              const httplib::Request& req, std::string_view note) {
+  if (flow.state.screen != Screen::call_wait || !flow.state.call || flow.state.phone.empty()) {
+    return std::nullopt;
+  }
+  CallAnswer answer = process_call(app, "sim-" + random_token(12), flow.state.phone,
+                                   flow.state.call->dialled_number, req, note, flow.flow_id);
   return CallMatch{answer.matched, answer.outcome};
 }
 

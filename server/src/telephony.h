@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,11 +20,14 @@ struct CallMatch {
   std::string outcome;   // "ok" or an ErrorCode wire name (call_not_matched, …)
 };
 
-// A simulated call (development only) from `caller` to `dialled`, with a
-// fresh "sim-…" call id, matched against the flows waiting on ④ in one
-// transaction; `note` is appended to the audit row's detail. Throws
+// A simulated call (development only) for `flow`: from its registered phone
+// to its assigned number, with a fresh "sim-…" call id, through the same
+// matching as a real call, except that `flow` itself is tried first (the
+// simulator stands in for this customer's own call; a real call cannot say
+// which of two flows on one phone it is for). `note` is appended to the audit
+// row's detail. nullopt when the flow is not waiting on ④. Throws
 // StorageError when the store fails.
-CallMatch place_simulated_call(App& app, const std::string& caller, const std::string& dialled,
-                               const httplib::Request& req, std::string_view note);
+std::optional<CallMatch> place_simulated_call(App& app, const FlowRecord& flow,
+                                              const httplib::Request& req, std::string_view note);
 
 }  // namespace renkei::server

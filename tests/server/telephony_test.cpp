@@ -226,6 +226,21 @@ TEST_F(Telephony, SecondCallGoesToTheFlowStillWaiting) {
   }
 }
 
+// Found by the crash-safety test: with several flows on one phone waiting on
+// one number, a simulated call could verify another session's flow, and the
+// customer who "called" stayed on call_pending.
+TEST_F(Telephony, SimulatedCallVerifiesTheCallersOwnFlow) {
+  FlowClient second(ts);
+  ASSERT_NO_FATAL_FAILURE(second.to_call_wait());
+  FlowClient third(ts);
+  ASSERT_NO_FATAL_FAILURE(third.to_call_wait());
+  EXPECT_EQ(third.simulate_call().body["matched"], true);
+  EXPECT_EQ(third.get().body["flow"]["call"]["verified"], true);
+  EXPECT_EQ(second.simulate_call().body["matched"], true);
+  EXPECT_EQ(second.get().body["flow"]["call"]["verified"], true);
+  EXPECT_EQ(fc.get().body["flow"]["call"]["verified"], false);
+}
+
 TEST_F(Telephony, SimulatorNeedsSessionAndCsrf) {
   Answer no_csrf = fc.post_raw("/dev/simulate-call", "{}", "application/json", {}, false);
   EXPECT_EQ(no_csrf.status, 403);
