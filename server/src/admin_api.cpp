@@ -252,10 +252,12 @@ std::optional<AccountRef> account_ref_of(const std::string& branch, const std::s
   return AccountRef{b.value, *at, n.value};
 }
 
-std::optional<AccountRef> account_ref_from_query(const Request& req, Response& res) {
-  std::optional<std::string> branch = query_value(req, "branch");
-  std::optional<std::string> type = query_value(req, "type");
-  std::optional<std::string> number = query_value(req, "number");
+// The account named by branch, type and number (from the query or the body);
+// nullopt with the error written when one is missing or wrong.
+std::optional<AccountRef> account_ref_named(const std::optional<std::string>& branch,
+                                            const std::optional<std::string>& type,
+                                            const std::optional<std::string>& number,
+                                            Response& res) {
   if (!branch || !type || !number) {
     send_bad(res, !branch ? "branch" : !type ? "type" : "number");
     return std::nullopt;
@@ -266,18 +268,14 @@ std::optional<AccountRef> account_ref_from_query(const Request& req, Response& r
   return ref;
 }
 
+std::optional<AccountRef> account_ref_from_query(const Request& req, Response& res) {
+  return account_ref_named(query_value(req, "branch"), query_value(req, "type"),
+                           query_value(req, "number"), res);
+}
+
 std::optional<AccountRef> account_ref_from_body(const json& body, Response& res) {
-  std::optional<std::string> branch = json_string(body, "branch");
-  std::optional<std::string> type = json_string(body, "type");
-  std::optional<std::string> number = json_string(body, "number");
-  if (!branch || !type || !number) {
-    send_bad(res, !branch ? "branch" : !type ? "type" : "number");
-    return std::nullopt;
-  }
-  std::string bad;
-  std::optional<AccountRef> ref = account_ref_of(*branch, *type, *number, &bad);
-  if (!ref) send_bad(res, bad);
-  return ref;
+  return account_ref_named(json_string(body, "branch"), json_string(body, "type"),
+                           json_string(body, "number"), res);
 }
 
 // ---------- writing answers ----------
