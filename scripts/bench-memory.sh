@@ -25,16 +25,8 @@ HOLD_FLOWS="${HOLD_FLOWS:-10000}"
 HOLD_CLIENTS="${HOLD_CLIENTS:-16}"
 bench="$BUILD_DIR/tests/renkei_load_bench"
 
-step() { printf '\n==> %s\n' "$*"; }
-step "machine"
-printf 'nproc: %s\ncpu: %s\nload average: %s\ncommit: %s\n' "$(nproc)" \
-  "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-if [[ -z "${NO_BUILD:-}" ]]; then
-  step "build ($BUILD_DIR)"
-  if [[ "$BUILD_DIR" == build/native ]]; then cmake --preset native >/dev/null; fi
-  cmake --build "$BUILD_DIR" -j2 --target renkei-server renkei_load_bench
-fi
+bench_machine
+bench_build renkei-server renkei_load_bench
 trap renkei_stop EXIT
 
 step "start renkei-server"

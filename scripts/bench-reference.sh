@@ -23,17 +23,8 @@ source scripts/bench-server.sh
 REF_CLIENTS="${REF_CLIENTS:-1 8 32}"
 REF_SECONDS="${REF_SECONDS:-10}"
 
-step() { printf '\n==> %s\n' "$*"; }
-step "machine"
-printf 'nproc: %s\ncpu: %s\nload average: %s\nnode: %s\ncommit: %s\n' "$(nproc)" \
-  "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)" "$(node --version)" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-
-if [[ -z "${NO_BUILD:-}" ]]; then
-  step "build renkei-server ($BUILD_DIR)"
-  if [[ "$BUILD_DIR" == build/native ]]; then cmake --preset native >/dev/null; fi
-  cmake --build "$BUILD_DIR" -j2 --target renkei-server
-fi
+bench_machine
+bench_build renkei-server
 if [[ ! -d node_modules/oidc-provider ]]; then
   step "npm install (oidc-provider)"
   npm install --no-audit --no-fund

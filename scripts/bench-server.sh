@@ -20,6 +20,23 @@
 # Wednesday through POST /admin/api/dev/clock with the dev admin token
 # (kDevAdminToken in server/src/config.h), so every run is inside service hours.
 
+# Shared by the scripts: a section heading, the machine the figures come
+# from, and building the named targets in $BUILD_DIR unless NO_BUILD is set.
+step() { printf '\n==> %s\n' "$*"; }
+bench_machine() {
+  step "machine"
+  printf 'nproc: %s\ncpu: %s\nload average: %s\nnode: %s\ncommit: %s\n' "$(nproc)" \
+    "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$(node --version)" \
+    "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+}
+bench_build() {
+  [[ -n "${NO_BUILD:-}" ]] && return 0
+  step "build $* ($BUILD_DIR)"
+  if [[ "$BUILD_DIR" == build/native ]]; then cmake --preset native >/dev/null; fi
+  cmake --build "$BUILD_DIR" -j2 --target "$@"
+}
+
 RENKEI_SERVER_BIN="${RENKEI_SERVER_BIN:-build/native/server/renkei-server}"
 RENKEI_DEV_ADMIN_TOKEN="renkei-development-admin-token"
 RENKEI_OPEN_TIME="${RENKEI_OPEN_TIME:-2026-11-25T10:00:00+09:00}"
