@@ -599,22 +599,46 @@ GrantResult refresh(App& app, StoreTx& tx, const httplib::Request& req, const Fo
   return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
 }
 
+// What /token and /revoke start with: the form, and the client authenticated
+// inside the request's transaction. On failure the error is answered (and a
+// failed authentication logged as `step`) and nullopt returned.
+struct ClientRequest {
+  Form form;
+  std::unique_ptr<StoreTx> tx;
+  ClientRecord client;
+};
+std::optional<ClientRequest> authenticated_client_request(App& app, const httplib::Request& req,
+                                                          httplib::Response& res, const char* step,
+                                                          UnixSeconds now) {
+  ClientRequest r;
+  if (auto e = read_form(req, &r.form)) {
+    send_oauth_error(res, *e);
+    return std::nullopt;
+  }
+  Credentials cred;
+  if (auto e = read_credentials(req, r.form, &cred)) {
+    send_oauth_error(res, *e);
+    return std::nullopt;
+  }
+  r.tx = app.store().begin();
+  if (auto e = authenticate_client(*r.tx, cred, &r.client)) {
+    write_audit(*r.tx, req, now,
+                facts(step, std::string(wire_name(e->code)), "", "app", e->description));
+    r.tx->commit();
+    send_oauth_error(res, *e);
+    return std::nullopt;
+  }
+  return r;
+}
+
 void handle_token(App& app, const httplib::Request& req, httplib::Response& res) {
   const UnixSeconds now = app.now();
-  Form form;
-  if (auto e = read_form(req, &form)) return send_oauth_error(res, *e);
-  Credentials cred;
-  if (auto e = read_credentials(req, form, &cred)) return send_oauth_error(res, *e);
+  std::optional<ClientRequest> r = authenticated_client_request(app, req, res, "token", now);
+  if (!r) return;
+  const Form& form = r->form;
+  StoreTx* tx = r->tx.get();
+  const ClientRecord& client = r->client;
   auto grant_type = form_value(form, "grant_type");
-
-  auto tx = app.store().begin();
-  ClientRecord client;
-  if (auto e = authenticate_client(*tx, cred, &client)) {
-    write_audit(*tx, req, now,
-                facts("token", std::string(wire_name(e->code)), "", "app", e->description));
-    tx->commit();
-    return send_oauth_error(res, *e);
-  }
   GrantResult result;
   if (!grant_type) {
     result.error = invalid_request("grant_type is required");
@@ -643,20 +667,11 @@ void handle_token(App& app, const httplib::Request& req, httplib::Response& res)
 // to another client: nothing is revealed and nothing happens).
 void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res) {
   const UnixSeconds now = app.now();
-  Form form;
-  if (auto e = read_form(req, &form)) return send_oauth_error(res, *e);
-  Credentials cred;
-  if (auto e = read_credentials(req, form, &cred)) return send_oauth_error(res, *e);
-  auto presented = form_value(form, "token");
-
-  auto tx = app.store().begin();
-  ClientRecord client;
-  if (auto e = authenticate_client(*tx, cred, &client)) {
-    write_audit(*tx, req, now,
-                facts("revoke", std::string(wire_name(e->code)), "", "app", e->description));
-    tx->commit();
-    return send_oauth_error(res, *e);
-  }
+  std::optional<ClientRequest> r = authenticated_client_request(app, req, res, "revoke", now);
+  if (!r) return;
+  StoreTx* tx = r->tx.get();
+  const ClientRecord& client = r->client;
+  auto presented = form_value(r->form, "token");
   if (!presented) return send_oauth_error(res, invalid_request("token is required"));
   // token_type_hint is only a hint (RFC 7009 §2.1): both kinds are looked up anyway.
   auto token = tx->find_token(secret_digest(*presented));
