@@ -407,8 +407,9 @@ void ConsoleApp::draw_funnel() {
     const long long first = screens.empty() ? 0 : num(screens[0], "reached");
     for (const json& s : screens) {
       ImGui::TableNextRow();
-      cell_wrapped(std::string(i < 6 ? kCircled[i] : "") + " " + str(s, "screen_id") + " " +
-                   str(s, "title"));
+      // Unwrapped: fixed-fit sizing makes the column as wide as the title.
+      cell(std::string(i < 6 ? kCircled[i] : "") + " " + str(s, "screen_id") + " " +
+           str(s, "title"));
       cell(std::to_string(num(s, "reached")));
       cell(std::to_string(num(s, "left")));
       std::string errors, stopped;
@@ -422,7 +423,7 @@ void ConsoleApp::draw_funnel() {
       std::snprintf(pct, sizeof pct, "%.0f%%",
                     first > 0 ? 100.0 * static_cast<double>(num(s, "reached")) / static_cast<double>(first) : 0.0);
       cell(pct);
-      cell_wrapped(stopped.empty() ? "—" : stopped);
+      cell(stopped.empty() ? "—" : stopped);
       cell_wrapped(errors.empty() ? "—" : errors);
       ++i;
     }
