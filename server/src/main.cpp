@@ -150,6 +150,10 @@ void print_banner(const ServerConfig& c, int port) {
   if (c.dev_mode) {
     std::printf("Renkei listening on %s — start a flow at %s/demo/\n", listen.c_str(),
                 base.c_str());
+    std::printf(
+        "  operator console: %s/console/ (admin token: RENKEI_ADMIN_TOKEN, or the "
+        "development token in server/src/config.h)\n",
+        base.c_str());
     for (const auto& client : c.clients) {
       if (!client.secret_env.empty() || client.redirect_uris.empty()) continue;
       std::string verifier = random_token(32);
