@@ -625,16 +625,21 @@ void get_funnel(Ctx& ctx) {
 
 // ---------- accounts and locks ----------
 
+// The stored account for `ref`; nullopt with not_found answered when none.
+std::optional<AccountRecord> find_account_or_404(StoreTx& tx, const AccountRef& ref,
+                                                 Response& res) {
+  std::optional<AccountRecord> account = tx.find_account(ref);
+  if (!account) send_error(res, ErrorCode::not_found);
+  return account;
+}
+
 void get_account(Ctx& ctx) {
   std::optional<AccountRef> ref = account_ref_from_query(ctx.req, ctx.res);
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
   std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<AccountRecord> account = tx->find_account(*ref);
-  if (!account) {
-    send_error(ctx.res, ErrorCode::not_found);
-    return;
-  }
+  std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
+  if (!account) return;
   std::optional<CustomerRecord> customer = tx->find_customer(account->customer_id);
   json phones = json::array();
   if (customer) {
@@ -667,11 +672,8 @@ void post_lift_lock(Ctx& ctx) {
   if (!read_reason(*body, ctx.res, &reason)) return;
   const UnixSeconds now = ctx.app.now();
   std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<AccountRecord> account = tx->find_account(*ref);
-  if (!account) {
-    send_error(ctx.res, ErrorCode::not_found);
-    return;
-  }
+  std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
+  if (!account) return;
   const LockoutPolicy policy(ctx.app.config().lockout_limit);
   const LockState before = policy.effective(tx->load_lock(account->id), now);
   tx->save_lock(account->id, LockoutPolicy::lifted());
@@ -695,11 +697,8 @@ void get_grants(Ctx& ctx) {
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
   std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<AccountRecord> account = tx->find_account(*ref);
-  if (!account) {
-    send_error(ctx.res, ErrorCode::not_found);
-    return;
-  }
+  std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
+  if (!account) return;
   json grants = json::array();
   for (const GrantRecord& g : tx->grants_for_account(account->id)) {
     grants.push_back(grant_json(*tx, g, now));
