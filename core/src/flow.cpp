@@ -163,8 +163,13 @@ FlowTransition on_submit_customer(const FlowState& s, const SubmitCustomer& e, U
   next.name_kana = std::move(info.name_kana);
   next.email = std::move(info.email);
   next.phone = std::move(info.phone);
+  // The count is not reset: only a correct PIN at ⑤ does that (SPEC §5,
+  // amended). A reset here would let someone who passes ② and ④ wipe the PIN
+  // failures of ⑤ with each new flow and guess the 4-digit PIN without limit.
+  // Only a lock that has lifted by itself is written back as lifted.
   FlowTransition t = advance(std::move(next), Screen::phone_confirm, now);
-  t.outcome.lock_update = config.lockout.on_success(e.lock, now);
+  const LockState effective = config.lockout.effective(e.lock, now);
+  if (!(effective == e.lock)) t.outcome.lock_update = effective;
   return t;
 }
 

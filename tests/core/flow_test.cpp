@@ -202,7 +202,9 @@ TEST(FlowAccount, FormErrorsStayOnAccountEntry) {
 
 // ----- ② -----
 
-TEST(FlowCustomer, MatchGoesToPhoneConfirmAndResetsTheCount) {
+// SPEC §5 (amended): a correct ② leaves the failure count alone; only a
+// correct PIN resets it (else PIN guesses could be wiped by each new flow).
+TEST(FlowCustomer, MatchGoesToPhoneConfirmAndKeepsTheCount) {
   Driver d = at(Screen::customer_entry);
   FlowOutcome o = d.apply(customer(IdentityCheck::match, LockState{3, std::nullopt}));
   EXPECT_TRUE(o.accepted);
@@ -212,9 +214,7 @@ TEST(FlowCustomer, MatchGoesToPhoneConfirmAndResetsTheCount) {
   EXPECT_EQ(d.state.phone, kPhone);
   EXPECT_EQ(d.state.name_kana, "ﾃﾞｰﾀ ｻﾄﾙ");
   EXPECT_EQ(d.state.email, "taro@example.jp");
-  ASSERT_TRUE(o.lock_update);
-  EXPECT_EQ(o.lock_update->failures, 0);
-  EXPECT_FALSE(o.lock_update->locked_until);
+  EXPECT_FALSE(o.lock_update);
 }
 
 struct CustomerErrorRow {
@@ -292,6 +292,7 @@ TEST(FlowCustomer, LockLiftsAtMidnightJst) {
   o = next.apply(customer(IdentityCheck::match, lock));
   EXPECT_TRUE(o.accepted);
   EXPECT_EQ(next.state.screen, Screen::phone_confirm);
+  EXPECT_EQ(o.lock_update, LockState{});  // the lifted lock is written back as lifted
 }
 
 TEST(FlowCustomer, FormErrorsComeBeforeTheRecordCheck) {
@@ -361,6 +362,40 @@ TEST(FlowLockout, FailuresOfCustomerAndPinCountTogether) {
   EXPECT_EQ(o.error, ErrorCode::locked);
   EXPECT_EQ(a.state.screen, Screen::pin_entry);
   EXPECT_FALSE(a.state.pin_verified);
+}
+
+// Security finding (SPEC §5 amended): PIN failures of one flow are not wiped
+// by the next flow's correct ②. Four wrong PINs, a new flow, a correct ②, a
+// wrong PIN: the 5th failure locks.
+TEST(FlowLockout, AlternatingFlowsWithWrongPinsLockAtTheLimit) {
+  LockState lock;
+  Driver first = at(Screen::pin_entry);
+  for (int i = 0; i < 4; ++i) {
+    FlowOutcome o = first.apply(pin(PinCheck::mismatch, lock));
+    ASSERT_EQ(o.error, ErrorCode::auth_mismatch);
+    lock = *o.lock_update;
+  }
+  Driver second = at(Screen::customer_entry);
+  FlowOutcome o = second.apply(customer(IdentityCheck::match, lock));
+  ASSERT_TRUE(o.accepted);
+  EXPECT_FALSE(o.lock_update);  // the four failures stand
+  ASSERT_TRUE(second.apply(ConfirmPhone{kTollFree}).accepted);
+  ASSERT_TRUE(second.apply(matching_call()).accepted);
+  ASSERT_TRUE(second.apply(ConfirmCall{}).accepted);
+  ASSERT_EQ(second.state.screen, Screen::pin_entry);
+  o = second.apply(pin(PinCheck::mismatch, lock));
+  EXPECT_EQ(o.error, ErrorCode::locked_now);
+  ASSERT_TRUE(o.lock_update);
+  EXPECT_EQ(o.lock_update->failures, 5);
+  EXPECT_TRUE(o.lock_update->locked_until);
+}
+
+// Only the correct PIN resets the count.
+TEST(FlowLockout, OnlyACorrectPinResetsTheCount) {
+  Driver d = at(Screen::pin_entry);
+  FlowOutcome o = d.apply(pin(PinCheck::match, {4, std::nullopt}));
+  ASSERT_TRUE(o.accepted);
+  EXPECT_EQ(o.lock_update, (LockState{0, std::nullopt}));
 }
 
 TEST(FlowLockout, PinFailureReachingTheLimitIsLockedNow) {

@@ -136,7 +136,9 @@ struct FlowTransition {
 //     ② SubmitCustomer (today = JST date of now): form errors stay; then
 //        account_not_eligible; then a lock in force → locked (B84); mismatch →
 //        LockoutPolicy::on_failure (auth_mismatch / locked_now, lock_update);
-//        match → ③ with identity_verified, lock_update = on_success.
+//        match → ③ with identity_verified; the count is not reset (SPEC §5,
+//        amended 2026-11-30): lock_update only when a lock has lifted by
+//        itself (LockoutPolicy::effective differs from the stored state).
 //     ③ ConfirmPhone: opens the CallWindow (now .. now + call_window_seconds) → ④.
 //     ④ IncomingCall: withheld → call_withheld; outside [opened_at, expires_at]
 //        → call_expired; other caller or dialled number → call_not_matched;
@@ -145,7 +147,7 @@ struct FlowTransition {
 //        fact cleared (the manual: 120秒経過後の「確定する」は無効); verified → ⑤;
 //        otherwise call_pending, stay.
 //     ⑤ SubmitPin: form errors; a lock in force → locked; mismatch → on_failure;
-//        match → ⑥, lock_update = on_success.
+//        match → ⑥, lock_update = on_success (the only reset of the count).
 //     ⑥ SubmitConsent: unchecked → consent_required on Field::consent; checked →
 //        completed.
 //     Cancel on any non-terminal screen → cancelled (accepted, no error).

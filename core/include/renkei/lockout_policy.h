@@ -1,5 +1,6 @@
-// The lockout rule of screens ② and ⑤ (SPEC §5): consecutive failures of the
-// identity check and of the PIN check count together per account; the failure
+// The lockout rule of screens ② and ⑤ (SPEC §5): failures of the identity
+// check and of the PIN check count together per account until a correct PIN
+// resets them; the failure
 // that reaches the limit locks API連携認証 for that account until 0:00 JST of the
 // next day. Pure: the server persists LockState atomically.
 #pragma once
@@ -36,7 +37,8 @@ class LockoutPolicy {
   };
   // One more failed check at `now`.
   FailureOutcome on_failure(const LockState& stored, UnixSeconds now) const;
-  // A passed check: the count starts again from zero (a lock in force stays).
+  // The whole identity proven (a correct PIN at ⑤): the count starts again
+  // from zero (a lock in force stays). A correct ② alone never calls this.
   LockState on_success(const LockState& stored, UnixSeconds now) const;
   // Staff lifted the lock early.
   static LockState lifted() { return LockState{}; }
