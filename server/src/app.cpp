@@ -86,8 +86,19 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     }
     std::unique_ptr<Store> store = open_sqlite_store(config.database);
     if (!store) return fail("cannot open the database " + config.database);
-    if (config.seed_demo_data) {
+    if (config.seed_demo_data && config.dev_mode) {
       seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
+    }
+    if (!config.dev_mode) {
+      // The demo customers' PINs are in the README: a production server must
+      // never serve them (security finding, issue 12).
+      auto tx = store->begin();
+      if (holds_demo_data(*tx)) {
+        return fail("the database " + config.database +
+                    " holds the demo data set, whose PINs are published; a production server "
+                    "(dev_mode off) refuses it. Use a new database for production, or "
+                    "\"dev_mode\": true for development.");
+      }
     }
     {
       auto tx = store->begin();

@@ -242,6 +242,10 @@ bool validate(Reader& r, const ServerConfig& c) {
   if (c.tls_cert_file.empty() != c.tls_key_file.empty())
     return r.fail("config: \"tls_cert_file\" and \"tls_key_file\" must be set together");
   if (c.database.empty()) return r.fail("config: \"database\" must not be empty");
+  if (c.seed_demo_data && !c.dev_mode)
+    return r.fail(
+        "config: \"seed_demo_data\" is allowed only with \"dev_mode\" (the demo PINs are "
+        "published)");
   if (c.movable_clock && !c.dev_mode)
     return r.fail("config: \"movable_clock\" is allowed only with \"dev_mode\"");
   if (c.call_pool.empty()) return r.fail("config: \"call_pool\" must not be empty");
@@ -307,6 +311,13 @@ bool read_secrets(Reader& r, const std::map<std::string, std::string>& env, Serv
       !secret("RENKEI_ADMIN_TOKEN", kDevAdminToken, &admin_token))
     return false;
   c->admin_token_digest = sha256_hex(admin_token);
+  // Optional: a token for the metrics scraper alone (the admin token works too).
+  const std::string metrics_token = env_value(env, "RENKEI_METRICS_TOKEN");
+  if (!metrics_token.empty() && !c->dev_mode && metrics_token.size() < kMinSecretLength) {
+    return r.fail("config: environment variable RENKEI_METRICS_TOKEN must be at least " +
+                  std::to_string(kMinSecretLength) + " characters");
+  }
+  c->metrics_token_digest = metrics_token.empty() ? std::string() : sha256_hex(metrics_token);
   c->client_secrets.clear();
   for (const auto& cl : c->clients) {
     if (cl.secret_env.empty()) continue;
@@ -369,7 +380,12 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
                                               "maildir",
                                               "smtp_url",
                                               "mail_from",
-                                              "mail_max_attempts"};
+                                              "mail_max_attempts",
+                                              "flow_retention_days",
+                                              "call_event_retention_days",
+                                              "audit_retention_days",
+                                              "purge_interval_seconds",
+                                              "metrics_public"};
   for (const char* secret_key :
        {"pin_hmac_key", "webhook_secret", "admin_token", "admin_token_digest", "client_secrets"}) {
     if (j.contains(secret_key)) {
@@ -404,8 +420,15 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
       r.read_strings(j, w, "call_pool", &c.call_pool) &&
       r.read(j, w, "mail_transport", &c.mail_transport) && r.read(j, w, "maildir", &c.maildir) &&
       r.read(j, w, "smtp_url", &c.smtp_url) && r.read(j, w, "mail_from", &c.mail_from) &&
-      r.read_int(j, w, "mail_max_attempts", 1, 1000, &c.mail_max_attempts);
+      r.read_int(j, w, "mail_max_attempts", 1, 1000, &c.mail_max_attempts) &&
+      r.read_int(j, w, "flow_retention_days", 1, 3650, &c.flow_retention_days) &&
+      r.read_int(j, w, "call_event_retention_days", 1, 3650, &c.call_event_retention_days) &&
+      r.read_int(j, w, "audit_retention_days", 1, 36500, &c.audit_retention_days) &&
+      r.read_int(j, w, "purge_interval_seconds", 1, 86400, &c.purge_interval_seconds) &&
+      r.read(j, w, "metrics_public", &c.metrics_public);
   if (!ok) return std::nullopt;
+  // The demo data set only where it was asked for in development.
+  if (!j.contains("seed_demo_data")) c.seed_demo_data = c.dev_mode;
   c.max_body_bytes = static_cast<std::size_t>(body_bytes);
   // The issuer follows host and port unless set explicitly.
   if (!j.contains("issuer")) c.issuer = "http://" + c.host + ":" + std::to_string(c.port);

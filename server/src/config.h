@@ -46,7 +46,10 @@ struct ServerConfig {
   std::string tls_key_file;
   // --- storage ---
   std::string database = "var/renkei.db";  // SQLite file; ":memory:" for tests
-  bool seed_demo_data = true;              // create the demo data set on first start
+  // Create the demo data set on first start. Development only: the demo PINs
+  // are published, so outside dev_mode it is refused (and its default follows
+  // dev_mode), and a production server refuses a database that holds it.
+  bool seed_demo_data = false;
   // --- modes ---
   bool dev_mode = false;        // simulator endpoints, demo app page
   bool movable_clock = false;   // the admin API may move the server's clock (dev only)
@@ -62,6 +65,16 @@ struct ServerConfig {
   std::vector<std::string> call_pool = {"0120000001", "0120000002", "0120000003"};
   std::vector<MaintenanceWindow> maintenance;
   std::vector<ClientConfig> clients;
+  // --- retention (the purge job deletes older rows; days) ---
+  int flow_retention_days = 7;          // flows (name, e-mail, phone) after their last step
+  int call_event_retention_days = 30;   // telephony call events (masked caller only)
+  int audit_retention_days = 1825;      // the operation log (5 years)
+  int purge_interval_seconds = 3600;    // how often the purge job runs
+  // --- operations ---
+  // /metrics without a token. Outside dev_mode it needs "Authorization: Bearer"
+  // with RENKEI_METRICS_TOKEN or the admin token unless this is set (for a
+  // scraper on a private network that cannot send a token).
+  bool metrics_public = false;
   // --- mail ---
   std::string mail_transport = "maildir";  // "maildir" or "smtp"
   std::string maildir = "var/mail";
@@ -72,6 +85,7 @@ struct ServerConfig {
   std::string pin_hmac_key;          // RENKEI_PIN_KEY
   std::string webhook_secret;        // RENKEI_WEBHOOK_SECRET
   std::string admin_token_digest;    // sha256 hex of RENKEI_ADMIN_TOKEN
+  std::string metrics_token_digest;  // sha256 hex of RENKEI_METRICS_TOKEN (optional)
   std::map<std::string, std::string> client_secrets;  // client id → secret (from secret_env)
 };
 

@@ -15,6 +15,7 @@
 #include "records.h"
 #include "renkei/json.h"
 #include "routes.h"
+#include "telephony.h"
 
 namespace renkei::server {
 namespace {
@@ -142,7 +143,7 @@ json profile_json(const InstitutionProfile& p) {
 void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
   const UnixSeconds now = app.now();
   std::unique_ptr<StoreTx> tx = app.store().begin();
-  std::optional<FlowRecord> flow = load_session_flow(*tx, req);
+  std::optional<FlowRecord> flow = load_session_flow(app, *tx, req);
   if (!flow) {
     // The page still needs the institution's name, links and contact number to
     // show the message (e.g. /flow/?error=out_of_hours arrives without a flow).
@@ -180,7 +181,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   const FlowConfig config = app.flow_config();
   std::unique_ptr<StoreTx> tx = app.store().begin();
 
-  std::optional<FlowRecord> loaded = load_session_flow(*tx, req);
+  std::optional<FlowRecord> loaded = load_session_flow(app, *tx, req);
   if (!loaded) {
     count_step(app, step_wire_name(step), "session_expired");
     send_error(res, ErrorCode::session_expired);
@@ -230,7 +231,12 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
       if (before.screen == Screen::phone_confirm) {
         const std::vector<std::string>& pool = app.config().call_pool;
         if (pool.empty()) throw std::runtime_error("call pool is empty");
-        e.dialled_number = pool[static_cast<std::size_t>(random_below(pool.size()))];
+        std::optional<std::string> number = pick_call_number(*tx, pool, flow, now);
+        if (number) {
+          e.dialled_number = std::move(*number);
+        } else {
+          refusal = ErrorCode::busy;  // every number waits for this phone's other flows
+        }
       }
       event = std::move(e);
       break;
@@ -334,7 +340,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   }
   json body{{"flow", public_view_json(flow.state, now)}};
   if (!new_session.empty()) {
-    set_cookie(res, kSessionCookie, new_session, session_cookie_options(app));
+    set_cookie(res, session_cookie_name(app), new_session, session_cookie_options(app));
     body["csrf_token"] = flow.csrf_token;
   }
   if (!redirect_to.empty()) body["redirect_to"] = redirect_to;

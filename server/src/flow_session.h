@@ -15,7 +15,13 @@
 
 namespace renkei::server {
 
+// The session cookie's name over plain HTTP (development, tests behind a
+// TLS-terminating proxy that sets no TLS here).
 inline constexpr const char* kSessionCookie = "renkei_session";
+// Its name when this server speaks TLS: the __Host- prefix makes browsers
+// refuse it unless it is Secure, has Path=/ and no Domain, so a cookie planted
+// from a sibling subdomain can neither take its name nor shadow it.
+inline constexpr const char* kSecureSessionCookie = "__Host-renkei_session";
 inline constexpr const char* kCsrfHeader = "X-CSRF-Token";
 
 namespace session_detail {
@@ -48,25 +54,28 @@ inline std::string origin_of_url(const std::string& url) {
 
 }  // namespace session_detail
 
-// True when the request carries no Origin header, or one naming this server:
-// the configured issuer's origin, or the origin the browser addressed (scheme
-// of this listener + Host header). A foreign page cannot produce either.
+// True when the request carries no Origin header, or the configured issuer's
+// origin. Never the Host header: a DNS-rebinding page (evil.example resolving
+// to this server) sends "Origin: http://evil.example" with "Host: evil.example",
+// which a Host comparison would let through (security finding, issue 12).
 inline bool origin_allowed(const App& app, const httplib::Request& req) {
   if (!req.has_header("Origin")) return true;
   const std::string origin = req.get_header_value("Origin");
   if (origin.empty() || origin == "null") return false;
-  std::string given = session_detail::origin_of_url(origin);
-  if (given.empty()) return false;
-  if (given == session_detail::origin_of_url(app.config().issuer)) return true;
-  if (!req.has_header("Host")) return false;
-  const std::string scheme = app.config().tls_cert_file.empty() ? "http" : "https";
-  return given == session_detail::normalized_origin(scheme, req.get_header_value("Host"));
+  const std::string given = session_detail::origin_of_url(origin);
+  return !given.empty() && given == session_detail::origin_of_url(app.config().issuer);
 }
 
 // The flow named by the request's session cookie, or nullopt (no cookie,
 // unknown or rotated-away session).
-inline std::optional<FlowRecord> load_session_flow(StoreTx& tx, const httplib::Request& req) {
-  const std::string cookie = cookie_value(req, kSessionCookie);
+// The session cookie's name on this server (see kSecureSessionCookie).
+inline const char* session_cookie_name(const App& app) {
+  return app.config().tls_cert_file.empty() ? kSessionCookie : kSecureSessionCookie;
+}
+
+inline std::optional<FlowRecord> load_session_flow(const App& app, StoreTx& tx,
+                                                   const httplib::Request& req) {
+  const std::string cookie = cookie_value(req, session_cookie_name(app));
   if (cookie.empty()) return std::nullopt;
   return tx.flow_by_session(secret_digest(cookie));
 }

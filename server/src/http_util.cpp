@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <set>
 
+#include "crypto.h"
 #include "renkei/json.h"
 
 namespace renkei::server {
@@ -275,6 +276,29 @@ void set_cookie(httplib::Response& res, const std::string& name, const std::stri
 
 std::string client_ip(const httplib::Request& req) {
   return req.remote_addr;
+}
+
+std::string bearer_credential(const httplib::Request& req) {
+  if (req.get_header_value_count("Authorization") != 1) return "";
+  const std::string h = req.get_header_value("Authorization");
+  if (h.size() <= 7) return "";
+  std::string scheme = h.substr(0, 7);
+  for (char& c : scheme) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return scheme == "bearer " ? h.substr(7) : std::string();
+}
+
+bool bearer_matches_any(const httplib::Request& req,
+                        std::initializer_list<std::string_view> digests) {
+  const std::string presented = bearer_credential(req);
+  // Digest whatever was presented, so the time taken says nothing.
+  const std::string digest = secret_digest(presented);
+  bool match = false;
+  for (std::string_view expected : digests) {
+    match |= !expected.empty() && constant_time_equal(digest, expected);
+  }
+  return match && !presented.empty();
 }
 
 std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max) {

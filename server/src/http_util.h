@@ -42,6 +42,14 @@ void set_cookie(httplib::Response& res, const std::string& name, const std::stri
 
 // The peer's IP address (not X-Forwarded-For: we are not behind a proxy we trust).
 std::string client_ip(const httplib::Request& req);
+// The credential of a single "Authorization: Bearer <credential>" header (the
+// scheme in any case); "" when the header is missing, repeated, empty or of
+// another scheme. For staff and operator tokens; the account API checks the
+// stricter RFC 6750 token syntax itself.
+std::string bearer_credential(const httplib::Request& req);
+// True when the request's bearer credential digests (secret_digest) to one of
+// `digests`. Every digest is compared in constant time, empty ones never match.
+bool bearer_matches_any(const httplib::Request& req, std::initializer_list<std::string_view> digests);
 // A header value cut to `max` bytes and stripped of control characters (for logs).
 std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max = 256);
 

@@ -31,6 +31,7 @@
 #include "http_util.h"
 #include "mail.h"
 #include "records.h"
+#include "retention.h"
 #include "routes.h"
 #include "storage.h"
 
@@ -228,6 +229,8 @@ int main(int argc, char** argv) {
   MailWorker mail_worker(*app, make_transport(cfg));
   app->on_mail_enqueued = [&mail_worker] { mail_worker.wake(); };
   mail_worker.start();
+  RetentionWorker retention_worker(*app);
+  retention_worker.start();
 
   auto server = build_server(*app);
   if (!server->is_valid()) {
@@ -260,6 +263,7 @@ int main(int argc, char** argv) {
   if (!stopping.exchange(true)) ::kill(::getpid(), SIGTERM);  // wakes sigwait
   signal_thread.join();
   mail_worker.stop();
+  retention_worker.stop();
   app->on_mail_enqueued = nullptr;
   server.reset();
   app.reset();  // closes the store

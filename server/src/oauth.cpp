@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "crypto.h"
+#include "flow_session.h"
 #include "http_util.h"
 #include "records.h"
 #include "renkei/error.h"
@@ -32,14 +33,9 @@
 namespace renkei::server {
 namespace {
 
-constexpr const char* kSessionCookie = "renkei_session";
 constexpr const char* kScope = "accounts.read";
 constexpr std::size_t kMaxStateLength = 512;
 constexpr const char* kBasicChallenge = "Basic realm=\"renkei\"";
-
-bool tls_configured(const ServerConfig& c) {
-  return !c.tls_cert_file.empty() && !c.tls_key_file.empty();
-}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -325,9 +321,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     no_store(res);
     return;
   }
-  CookieOptions options;
-  options.secure = tls_configured(app.config());
-  set_cookie(res, kSessionCookie, cookie, options);
+  set_cookie(res, session_cookie_name(app), cookie, session_cookie_options(app));
   res.set_redirect("/flow/", 302);
   app.metrics().count("renkei_authorize_total", "outcome=\"ok\"");
 }
@@ -427,16 +421,21 @@ std::optional<OAuthError> read_credentials(const httplib::Request& req, const Fo
 std::optional<OAuthError> authenticate_client(StoreTx& tx, const Credentials& cred,
                                               ClientRecord* out) {
   auto client = tx.find_client(cred.client_id);
-  // Digest the presented secret whatever happens, so timing says little.
-  std::string presented = secret_digest(cred.secret.value_or(""));
-  if (!client) return invalid_client("unknown client");
-  if (!client->secret_digest.empty()) {
-    if (!cred.secret || !constant_time_equal(presented, client->secret_digest)) {
-      return invalid_client("client authentication failed");
-    }
-  } else if (cred.secret && !cred.secret->empty()) {
-    return invalid_client("public client must not send a secret");
+  // Digest the presented secret and compare it whatever happens, so that
+  // neither the answer nor its timing tells an unknown client id from a known
+  // one: an unknown client, a wrong secret and a secret sent by a public
+  // client all get the same invalid_client (security finding, issue 12).
+  static const std::string kNoClientDigest = secret_digest("renkei: no such client");
+  const std::string presented = secret_digest(cred.secret.value_or(""));
+  bool authenticated = false;
+  if (!client) {
+    (void)constant_time_equal(presented, kNoClientDigest);
+  } else if (!client->secret_digest.empty()) {
+    authenticated = cred.secret && constant_time_equal(presented, client->secret_digest);
+  } else {
+    authenticated = !cred.secret || cred.secret->empty();
   }
+  if (!authenticated) return invalid_client("client authentication failed");
   if (!client->enabled) {
     return OAuthError{"unauthorized_client", ErrorCode::service_unavailable, 400,
                       "client is disabled"};

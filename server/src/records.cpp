@@ -286,11 +286,8 @@ void add_history(StoreTx& tx, std::int64_t account_id, const DemoAccountPlan& pl
 
 }  // namespace
 
-bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& today) {
-  auto tx = store.begin();
-  if (tx->count_accounts() > 0) return false;
-
-  const std::vector<CustomerRecord> customers = {
+std::vector<CustomerRecord> demo_customers() {
+  return {
       {"C0001", "ﾃﾞｰﾀ ｻﾄﾙ", "1985-04-12", {"09011113333", "0612345678"}},
       {"C0002", "ﾔﾏﾀﾞ ﾊﾅｺ", "1990-12-01", {"08022224444"}},
       {"C0003", "ｽｽﾞｷ ｲﾁﾛｳ", "1972-07-07", {"07033335555"}},
@@ -298,7 +295,23 @@ bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& t
       {"C0005", "ｻﾄｳ ﾐｷ", "2000-01-01", {"06012345678"}},
       {"C0006", "ｺﾊﾞﾔｼ ｹﾝ", "1995-05-05", {"09055556666"}},
   };
-  for (const auto& c : customers) tx->upsert_customer(c);
+}
+
+bool holds_demo_data(StoreTx& tx) {
+  for (const CustomerRecord& demo : demo_customers()) {
+    std::optional<CustomerRecord> stored = tx.find_customer(demo.id);
+    if (stored && stored->name_kana == demo.name_kana && stored->birth_date == demo.birth_date) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& today) {
+  auto tx = store.begin();
+  if (tx->count_accounts() > 0) return false;
+
+  for (const auto& c : demo_customers()) tx->upsert_customer(c);
 
   auto make = [&](const char* customer, const char* branch, AccountType type, const char* number,
                   AccountStatus status, bool card, std::string_view pin) {

@@ -38,6 +38,9 @@ std::string account_key(const AccountRef& ref);
 // per person, a moved one, a closed one, one without a cash card; ~3 months of
 // transactions ending at `today`) if the store has no accounts. Returns true if created.
 bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& today);
+// True when the store holds one of the demo customers (same customer number,
+// name and birth date): its published PINs make it unfit for production.
+bool holds_demo_data(StoreTx& tx);
 
 // Imports accounts from CSV (header line required):
 // customer_id,name_kana,birth_date,phones,branch,type,number,status,cash_card,balance,pin

@@ -371,7 +371,17 @@ void register_ops_routes(httplib::Server& server, App& app) {
       send_json(res, 503, body);
     }
   });
-  server.Get("/metrics", [&app](const Request&, Response& res) {
+  // Metrics name flows, clients and outcomes: outside dev_mode only a scraper
+  // with the metrics token (or staff with the admin token) may read them,
+  // unless the operator declared the port private (metrics_public).
+  server.Get("/metrics", [&app](const Request& req, Response& res) {
+    const ServerConfig& c = app.config();
+    const bool open = c.dev_mode || c.metrics_public;
+    if (!open && !bearer_matches_any(req, {c.metrics_token_digest, c.admin_token_digest})) {
+      send_error(res, ErrorCode::unauthorized);
+      res.set_header("WWW-Authenticate", "Bearer realm=\"renkei-metrics\"");
+      return;
+    }
     res.set_content(app.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }

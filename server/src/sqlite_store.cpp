@@ -32,6 +32,7 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "renkei/json.h"
 #include "storage.h"
@@ -59,7 +60,19 @@ std::optional<AccountStatus> account_status_from_wire(std::string_view name) {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// Schema changes after version 1, in order: entry i takes a database from
+// version i + 1 to version i + 2. A database of an older version is upgraded
+// when it is opened, inside the same transaction as the version bump.
+const std::vector<std::vector<const char*>>& migrations() {
+  static const std::vector<std::vector<const char*>> steps = {
+      // 2: call_events keeps the caller masked, never the number (issue 12).
+      {"ALTER TABLE call_events RENAME COLUMN caller TO caller_masked",
+       "UPDATE call_events SET caller_masked = '*****' || substr(caller_masked, -4)"
+       " WHERE caller_masked IS NOT NULL"},
+  };
+  return steps;
+}
+const int kSchemaVersion = 1 + static_cast<int>(migrations().size());
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
@@ -216,7 +229,7 @@ constexpr const char* kSchema[] = {
 
     "CREATE TABLE IF NOT EXISTS call_events ("
     " provider_call_id TEXT PRIMARY KEY,"
-    " caller TEXT,"
+    " caller_masked TEXT,"
     " dialled TEXT NOT NULL,"
     " received_at BIGINT NOT NULL,"
     " flow_id TEXT NOT NULL,"
@@ -1048,24 +1061,37 @@ class SqliteTx final : public StoreTx {
 
   bool insert_call_event(const CallEventRecord& e) override {
     return query(
-               "INSERT INTO call_events (provider_call_id, caller, dialled, received_at, flow_id,"
-               " outcome) VALUES (?, ?, ?, ?, ?, ?)"
+               "INSERT INTO call_events (provider_call_id, caller_masked, dialled, received_at,"
+               " flow_id, outcome) VALUES (?, ?, ?, ?, ?, ?)"
                " ON CONFLICT (provider_call_id) DO NOTHING",
                "insert_call_event")
-               .binds(e.provider_call_id, e.caller, e.dialled, e.received_at, e.flow_id, e.outcome)
+               .binds(e.provider_call_id, e.caller_masked, e.dialled, e.received_at, e.flow_id,
+                      e.outcome)
                .run() == 1;
+  }
+
+  int delete_call_events_before(UnixSeconds before) override {
+    return query("DELETE FROM call_events WHERE received_at < ?", "delete_call_events_before")
+        .binds(before)
+        .run();
+  }
+
+  int delete_audit_before(UnixSeconds before) override {
+    return query("DELETE FROM audit WHERE occurred_at < ?", "delete_audit_before")
+        .binds(before)
+        .run();
   }
 
   std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) override {
     Query q = query(
-        "SELECT provider_call_id, caller, dialled, received_at, flow_id, outcome"
+        "SELECT provider_call_id, caller_masked, dialled, received_at, flow_id, outcome"
         " FROM call_events WHERE provider_call_id = ?",
         "find_call_event");
     q.binds(provider_call_id);
     if (!q.step()) return std::nullopt;
     CallEventRecord e;
     e.provider_call_id = q.text(0);
-    e.caller = q.opt_text(1);
+    e.caller_masked = q.opt_text(1);
     e.dialled = q.text(2);
     e.received_at = q.int64(3);
     e.flow_id = q.text(4);
@@ -1156,6 +1182,9 @@ class SqliteStore final : public Store {
     if (!in_memory) conn_.exec("PRAGMA journal_mode = WAL", "journal_mode");
     conn_.exec("PRAGMA synchronous = FULL", "synchronous");
     conn_.exec("PRAGMA foreign_keys = ON", "foreign_keys");
+    // Purged rows (names, e-mail addresses, masked numbers) are overwritten
+    // where that costs no extra I/O, rather than left in free pages.
+    conn_.exec("PRAGMA secure_delete = FAST", "secure_delete");
     create_schema();
   }
 
@@ -1190,15 +1219,28 @@ class SqliteStore final : public Store {
         Query q(conn_, "SELECT MAX(version) FROM schema_version", "schema");
         if (q.step()) version = q.opt_int64(0);
       }
+      if (version && *version < 1) {
+        throw StorageError("storage: the database has an unknown schema version " +
+                           std::to_string(*version));
+      }
       if (version && *version > kSchemaVersion) {
         throw StorageError("storage: the database has schema version " + std::to_string(*version) +
                            ", newer than this server's " + std::to_string(kSchemaVersion));
+      }
+      if (version) {
+        for (std::int64_t v = *version; v < kSchemaVersion; ++v) {
+          for (const char* sql : migrations()[static_cast<std::size_t>(v - 1)]) {
+            conn_.exec(sql, "migration");
+          }
+        }
       }
       for (const char* ddl : kSchema) conn_.exec(ddl, "schema");
       if (!version) {
         Query(conn_, "INSERT INTO schema_version (version) VALUES (?)", "schema")
             .binds(kSchemaVersion)
             .run();
+      } else if (*version < kSchemaVersion) {
+        Query(conn_, "UPDATE schema_version SET version = ?", "schema").binds(kSchemaVersion).run();
       }
       conn_.exec("COMMIT", "schema");
     } catch (...) {

@@ -165,10 +165,11 @@ struct AuditQuery {
 };
 
 // An incoming call as the telephony provider reported it (idempotency key:
-// provider_call_id).
+// provider_call_id). The caller's number itself is never kept: matching is
+// done before the call is recorded, and the log needs only the masked form.
 struct CallEventRecord {
   std::string provider_call_id;
-  std::optional<std::string> caller;  // nullopt = withheld
+  std::optional<std::string> caller_masked;  // "*****3333"; nullopt = withheld
   std::string dialled;
   UnixSeconds received_at = 0;
   std::string flow_id;         // the flow it was matched to, or ""
@@ -246,6 +247,11 @@ class StoreTx {
   // telephony: false when provider_call_id was seen before (idempotency)
   virtual bool insert_call_event(const CallEventRecord& e) = 0;
   virtual std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) = 0;
+
+  // retention (the purge job): each deletes rows older than `before` and
+  // returns how many. Flows count from their last step.
+  virtual int delete_call_events_before(UnixSeconds before) = 0;
+  virtual int delete_audit_before(UnixSeconds before) = 0;
 
   // announced maintenance windows (staff), on top of the configured ones
   virtual std::vector<MaintenanceWindow> list_maintenance() = 0;

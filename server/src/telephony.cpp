@@ -99,27 +99,33 @@ CallAnswer process_call(App& app, const std::string& call_id,
   }
 
   const IncomingCall call{caller, dialled};
-  std::optional<FlowRecord> matched;
-  // A flow whose call is already verified would accept this call too (a second
-  // call changes nothing in the core), so flows still waiting go first: two
-  // customers sharing a phone and an assigned number must not leave one of them
-  // stuck on call_pending.
-  std::vector<FlowRecord> waiting = tx->flows_waiting_for_call(dialled, now);
-  std::stable_partition(waiting.begin(), waiting.end(), [](const FlowRecord& f) {
-    return !(f.state.call && f.state.call->verified_at);
-  });
-  if (!preferred_flow_id.empty()) {
-    std::stable_partition(waiting.begin(), waiting.end(),
-                          [&](const FlowRecord& f) { return f.flow_id == preferred_flow_id; });
-  }
-  for (FlowRecord& flow : waiting) {
+  // Every flow this call would verify. pick_call_number gives one phone's flows
+  // different numbers, so there is at most one; should there still be more
+  // (the pool was shrunk under waiting flows), a real call cannot say which of
+  // them it is for: it verifies none, and the operation log says why. Only the
+  // simulator, which stands in for one session's own call, names its flow.
+  std::vector<std::pair<FlowRecord, FlowTransition>> accepting;
+  for (FlowRecord& flow : tx->flows_waiting_for_call(dialled, now)) {
     FlowTransition t = step(flow.state, call, now, config);
-    if (!t.outcome.accepted) continue;
+    if (t.outcome.accepted) accepting.emplace_back(std::move(flow), std::move(t));
+  }
+  if (!preferred_flow_id.empty()) {
+    auto own = std::find_if(accepting.begin(), accepting.end(),
+                            [&](const auto& a) { return a.first.flow_id == preferred_flow_id; });
+    if (own != accepting.end()) {
+      auto chosen = std::move(*own);
+      accepting.clear();
+      accepting.push_back(std::move(chosen));
+    }
+  }
+  const bool ambiguous = accepting.size() > 1;
+  std::optional<FlowRecord> matched;
+  if (accepting.size() == 1) {
+    auto& [flow, t] = accepting.front();
     flow.state = t.state;
     flow.updated_at = now;
     tx->update_flow(flow);
     matched = std::move(flow);
-    break;  // the first flow the call verifies wins
   }
   CallAnswer answer;
   answer.matched = matched.has_value();
@@ -129,7 +135,8 @@ CallAnswer process_call(App& app, const std::string& call_id,
 
   CallEventRecord event;
   event.provider_call_id = call_id;
-  event.caller = caller;
+  // Only what the operation log needs: the caller masked, never the number.
+  event.caller_masked = caller ? std::optional<std::string>(mask_phone(*caller)) : std::nullopt;
   event.dialled = dialled;
   event.received_at = now;
   event.flow_id = matched ? matched->flow_id : std::string();
@@ -151,6 +158,13 @@ CallAnswer process_call(App& app, const std::string& call_id,
   a.actor = "telephony";
   a.detail = "call_id=" + call_id + " dialled=" + mask_phone(dialled) +
              (caller ? "" : " withheld") + std::string(note);
+  if (ambiguous) {
+    a.detail += " ambiguous: " + std::to_string(accepting.size()) +
+                " flows for this phone wait on this number; none verified (flows";
+    for (const auto& [flow, t] : accepting) a.detail += " " + flow.flow_id;
+    a.detail += ")";
+    app.metrics().count("renkei_telephony_ambiguous_calls_total");
+  }
   if (matched) {
     a.flow_id = matched->flow_id;
     a.account = matched->state.account ? account_key(*matched->state.account) : std::string();
@@ -230,7 +244,7 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
     std::optional<FlowRecord> waiting;
     {
       std::unique_ptr<StoreTx> tx = app.store().begin();
-      std::optional<FlowRecord> flow = load_session_flow(*tx, req);
+      std::optional<FlowRecord> flow = load_session_flow(app, *tx, req);
       if (!flow) {
         send_error(res, ErrorCode::session_expired);
         return;
@@ -255,6 +269,20 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
 }
 
 }  // namespace
+
+std::optional<std::string> pick_call_number(StoreTx& tx, const std::vector<std::string>& pool,
+                                            const FlowRecord& flow, UnixSeconds now) {
+  std::vector<const std::string*> free;
+  for (const std::string& number : pool) {
+    bool taken = false;
+    for (const FlowRecord& other : tx.flows_waiting_for_call(number, now)) {
+      taken |= other.flow_id != flow.flow_id && other.state.phone == flow.state.phone;
+    }
+    if (!taken) free.push_back(&number);
+  }
+  if (free.empty()) return std::nullopt;
+  return *free[static_cast<std::size_t>(random_below(free.size()))];
+}
 
 std::optional<CallMatch> place_simulated_call(App& app, const FlowRecord& flow,
                                               const httplib::Request& req, std::string_view note) {

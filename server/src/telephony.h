@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "app.h"
 
@@ -19,6 +20,15 @@ struct CallMatch {
   bool matched = false;  // it verified a flow waiting on ④
   std::string outcome;   // "ok" or an ErrorCode wire name (call_not_matched, …)
 };
+
+// Screen ③'s toll-free number (SPEC §7): a random number of `pool` on which
+// no other flow for the same registered phone is waiting on ④, so that a call
+// from that phone can only ever be for one flow (security finding, issue 12:
+// an attacker's flow on the victim's number took the victim's call). nullopt
+// when every number of the pool is taken for this phone: the customer is
+// told busy and tries again once one of those windows has closed.
+std::optional<std::string> pick_call_number(StoreTx& tx, const std::vector<std::string>& pool,
+                                            const FlowRecord& flow, UnixSeconds now);
 
 // A simulated call (development only) for `flow`: from its registered phone
 // to its assigned number, with a fresh "sim-…" call id, through the same

@@ -428,10 +428,9 @@ class Driver {
     if (!post(kPhone, "/api/flow/phone", json::object(), "call_wait")) return false;
     if (stop_at_call_wait) return true;
 
-    // ④ The simulator calls from the account's phone to the assigned number;
-    // the server verifies the newest flow waiting for that (caller, number).
-    // Several clients use the same demo account at once, so that may be
-    // another client's flow: then our confirm answers call_pending (409), and
+    // ④ The simulator calls from the account's phone to the assigned number
+    // and verifies this session's own flow (other flows of the same phone
+    // never share its number). Should confirm still answer call_pending (409),
     // we call again, as a customer whose call did not register would.
     bool confirmed = false;
     for (int attempt = 0; attempt < kMaxCallAttempts && !confirmed; ++attempt) {
@@ -840,10 +839,10 @@ int run_in_process(const Options& o) {
   cfg.worker_threads = o.server_threads > 0 ? o.server_threads : production.worker_threads;
   cfg.max_in_flight = production.max_in_flight;
   // The demo data has four eligible phones, so many flows of one phone wait
-  // for a call at once, which real customers (one flow each) never do; the
-  // simulated call then verifies whichever of them the server lists first
-  // (see run_flow). A larger pool than the dev config's 3 numbers keeps that
-  // artifact small; --call-pool 3 shows it.
+  // for a call at once, which real customers (one flow each) never do. A flow
+  // is never given a number another flow of its phone waits on (③ answers
+  // busy when none is left), so the pool must hold more numbers than the
+  // flows of one phone in flight: 64 by default (--call-pool).
   cfg.call_pool.clear();
   for (int i = 1; i <= o.call_pool; ++i) {
     char number[16];

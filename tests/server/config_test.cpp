@@ -12,6 +12,7 @@
 #include "app.h"
 #include "clock.h"
 #include "crypto.h"
+#include "records.h"
 #include "renkei/time.h"
 #include "storage.h"
 
@@ -73,7 +74,9 @@ TEST(Config, ReadsEveryField) {
     "clients": [{"id": "kakeibo", "display_name": "家計簿", "redirect_uris": ["https://k.example/cb"],
                  "secret_env": "KAKEIBO_SECRET", "enabled": false}],
     "mail_transport": "smtp", "maildir": "m", "smtp_url": "smtp://mail.example:25",
-    "mail_from": "no-reply@renkei.example.jp", "mail_max_attempts": 4
+    "mail_from": "no-reply@renkei.example.jp", "mail_max_attempts": 4,
+    "flow_retention_days": 3, "call_event_retention_days": 10, "audit_retention_days": 400,
+    "purge_interval_seconds": 600, "metrics_public": true
   })";
   Env env = prod_env();
   env["KAKEIBO_SECRET"] = "kakeibo-secret-0123456789";
@@ -120,6 +123,46 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(c->smtp_url, "smtp://mail.example:25");
   EXPECT_EQ(c->mail_from, "no-reply@renkei.example.jp");
   EXPECT_EQ(c->mail_max_attempts, 4);
+  EXPECT_EQ(c->flow_retention_days, 3);
+  EXPECT_EQ(c->call_event_retention_days, 10);
+  EXPECT_EQ(c->audit_retention_days, 400);
+  EXPECT_EQ(c->purge_interval_seconds, 600);
+  EXPECT_TRUE(c->metrics_public);
+}
+
+// Security finding (issue 12): with dev_mode off and only port, database and
+// maildir configured, the server seeded the demo customers, whose PINs the
+// README publishes. Now the demo data set follows dev_mode and is refused
+// outside it.
+TEST(Config, ProductionConfigSeedsNoDemoDataAndRefusesToBeToldTo) {
+  std::string error;
+  auto prod = parse(R"({"port": 8443, "database": "/var/lib/renkei/r.db", "maildir": "/var/mail"})",
+                    prod_env(), &error);
+  ASSERT_TRUE(prod) << error;
+  EXPECT_FALSE(prod->seed_demo_data);
+  EXPECT_FALSE(ServerConfig{}.seed_demo_data);  // the built-in defaults (no --config)
+  expect_error(R"({"seed_demo_data": true})", "only with \"dev_mode\"");
+  auto dev = parse(R"({"dev_mode": true})", {}, &error);
+  ASSERT_TRUE(dev) << error;
+  EXPECT_TRUE(dev->seed_demo_data);
+  auto dev_without = parse(R"({"dev_mode": true, "seed_demo_data": false})", {}, &error);
+  ASSERT_TRUE(dev_without) << error;
+  EXPECT_FALSE(dev_without->seed_demo_data);
+}
+
+TEST(Config, MetricsTokenIsOptionalKeptAsADigestAndLongEnough) {
+  std::string error;
+  auto none = parse("{}", prod_env(), &error);
+  ASSERT_TRUE(none) << error;
+  EXPECT_TRUE(none->metrics_token_digest.empty());
+  EXPECT_FALSE(none->metrics_public);
+  Env env = prod_env();
+  env["RENKEI_METRICS_TOKEN"] = "metrics-token-0123456789";
+  auto with = parse("{}", env, &error);
+  ASSERT_TRUE(with) << error;
+  EXPECT_EQ(with->metrics_token_digest, sha256_hex("metrics-token-0123456789"));
+  env["RENKEI_METRICS_TOKEN"] = "short";
+  expect_error("{}", "RENKEI_METRICS_TOKEN must be at least", env);
 }
 
 TEST(Config, IssuerFollowsHostAndPortUnlessSet) {
@@ -456,6 +499,31 @@ TEST_F(MakeAppTest, CalendarCombinesConfiguredAndAnnouncedWindows) {
   EXPECT_EQ(fc.call_window_seconds, 90);
   EXPECT_EQ(fc.idle_timeout_seconds, 600);
   EXPECT_FALSE(fc.calendar.is_open(at + 150));
+}
+
+// Security finding (issue 12): production started with the demo customers.
+TEST_F(MakeAppTest, ProductionRefusesADatabaseThatHoldsTheDemoAccounts) {
+  {
+    auto dev = start();  // development seeds the demo data set
+    ASSERT_TRUE(dev);
+  }
+  config_.dev_mode = false;
+  config_.seed_demo_data = false;
+  std::string error;
+  auto app = make_app(config_, std::make_shared<ManualClock>(kOpen), &error);
+  EXPECT_FALSE(app);
+  EXPECT_NE(error.find("demo data set"), std::string::npos) << error;
+  EXPECT_NE(error.find(config_.database), std::string::npos) << error;
+}
+
+TEST_F(MakeAppTest, ProductionNeverSeedsTheDemoData) {
+  config_.dev_mode = false;
+  config_.seed_demo_data = true;  // cannot come from a file (config refuses it); ignored anyway
+  auto app = start();
+  ASSERT_TRUE(app);
+  auto tx = app->store().begin();
+  EXPECT_EQ(tx->count_accounts(), 0);
+  EXPECT_FALSE(holds_demo_data(*tx));
 }
 
 TEST_F(MakeAppTest, UnusableDatabasePathIsAnErrorNotACrash) {

@@ -60,8 +60,12 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
         with open(os.path.join(REPO, "tests/browser/test-config.json")) as f:
             config = json.load(f)
+        # Every client uses one demo customer (one phone), and a flow is never
+        # given a pool number another flow of the same phone waits on: flows
+        # left waiting on ④ at each kill must not use up the pool.
         config.update(port=port, issuer=self.base, database=os.path.join(workdir, "renkei.db"),
-                      maildir=os.path.join(workdir, "mail"), web_root=os.path.join(REPO, "web"))
+                      maildir=os.path.join(workdir, "mail"), web_root=os.path.join(REPO, "web"),
+                      call_pool=[f"0120{i:06d}" for i in range(1, 65)])
         for c in config["clients"]:
             c["redirect_uris"] = [f"{self.base}/demo/callback"]
         self.redirect = f"{self.base}/demo/callback"
@@ -181,9 +185,8 @@ def run_flow(port, redirect, tid, n, ledger, stop):
             return  # leave this flow in flight
         st, body, h = call(port, "POST", path, payload,
                            headers={"Cookie": f"renkei_session={cookie}", "X-CSRF-Token": csrf})
-        # The clients share one customer (one phone) and the pool has three
-        # numbers: two of their flows can wait on the same number, and one
-        # simulated call verifies one of them. Call again, as a customer would.
+        # The simulator verifies this session's own flow; should a call still
+        # not register, call again, as a customer would.
         for _ in range(5):
             if not (st == 409 and isinstance(body, dict) and
                     body.get("error", {}).get("code") == "call_pending"):

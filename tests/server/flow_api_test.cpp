@@ -238,12 +238,12 @@ TEST(FlowApi, WrongBirthDateOrPhoneIsAuthMismatch) {
   EXPECT_EQ(b.code(), "auth_mismatch");
   EXPECT_EQ(lock_of(ts, demo_account()).failures, 2);
   // The name is not matched (FAQ 2-Q4) and the second registered number works;
-  // success resets the count.
+  // a correct ② does not reset the count (SPEC §5 amended: only a correct PIN).
   json other = customer_with("phone", "0612345678");
   other["name_kana"] = "ﾍﾞﾂ ﾅﾏｴ";
   Answer ok = fc.customer(other);
   EXPECT_EQ(ok.status, 200) << ok.body.dump();
-  EXPECT_EQ(lock_of(ts, demo_account()).failures, 0);
+  EXPECT_EQ(lock_of(ts, demo_account()).failures, 2);
 }
 
 TEST(FlowApi, WrongPinIsAuthMismatch) {
@@ -288,6 +288,34 @@ TEST(FlowApi, FifthFailureIsLockedNowThenB84EvenWithTheRightData) {
   ASSERT_TRUE(lock.locked_until.has_value());
   EXPECT_EQ(*lock.locked_until, from_jst({2026, 11, 26}));
   EXPECT_NE(ts.app().metrics().render().find("renkei_lockouts_total"), std::string::npos);
+}
+
+// Security finding (issue 12, SPEC §5 amended): a correct ② reset the count,
+// so four wrong PINs, a new flow, a correct ② and four more wrong PINs never
+// locked the account (the admin API showed failures: 4 after 8 wrong PINs).
+// Only a correct PIN resets it now.
+TEST(FlowApi, AlternatingFlowsWithWrongPinsLockAtTheLimit) {
+  TestServer ts;
+  FlowClient first(ts);
+  ASSERT_NO_FATAL_FAILURE(first.to_pin_entry());
+  for (const char* guess : {"0000", "1111", "2222", "3333"}) {
+    EXPECT_EQ(first.pin(guess).code(), "auth_mismatch") << guess;
+  }
+  EXPECT_EQ(lock_of(ts, demo_account()).failures, 4);
+  // A new flow: a correct ② and ④ leave the four failures standing.
+  FlowClient second(ts);
+  ASSERT_NO_FATAL_FAILURE(second.to_pin_entry());
+  EXPECT_EQ(lock_of(ts, demo_account()).failures, 4);
+  Answer fifth = second.pin("4444");
+  EXPECT_EQ(fifth.code(), "locked_now");
+  LockState lock = lock_of(ts, demo_account());
+  EXPECT_EQ(lock.failures, 5);
+  ASSERT_TRUE(lock.locked_until.has_value());
+  // And a third flow is refused at ②, the right PIN included.
+  FlowClient third(ts);
+  ASSERT_NO_FATAL_FAILURE(third.to_customer_entry());
+  EXPECT_EQ(third.customer().code(), "locked");
+  EXPECT_EQ(second.pin(kPin).code(), "locked");
 }
 
 TEST(FlowApi, IdentityAndPinFailuresCountTogether) {
@@ -541,9 +569,31 @@ TEST(FlowApi, ForeignOriginIsForbiddenOwnOriginIsFine) {
       fc.post_raw("/api/flow/account", body, "application/json", {{"Origin", "null"}});
   EXPECT_EQ(null_origin.code(), "forbidden");
   EXPECT_EQ(fc.get().screen(), "account_entry");
-  Answer own =
-      fc.post_raw("/api/flow/account", body, "application/json", {{"Origin", ts.base_url()}});
+  // The configured issuer's origin (not the address the test dialled).
+  Answer own = fc.post_raw("/api/flow/account", body, "application/json",
+                           {{"Origin", ts.app().config().issuer}});
   EXPECT_EQ(own.status, 200) << own.body.dump();
+}
+
+// Security finding (issue 12): the Origin was compared with the Host header,
+// so a DNS-rebinding page, whose Origin and Host name the attacker's domain
+// resolving to this server, passed. Only the issuer's origin passes now.
+TEST(FlowApi, DnsRebindingOriginMatchingOnlyTheHostIsForbidden) {
+  TestServer ts;
+  FlowClient fc(ts);
+  const std::string body =
+      json{{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}}.dump();
+  Answer rebound = fc.post_raw("/api/flow/account", body, "application/json",
+                               {{"Origin", "http://rebind.example:" + std::to_string(ts.port())},
+                                {"Host", "rebind.example:" + std::to_string(ts.port())}});
+  EXPECT_EQ(rebound.status, 403);
+  EXPECT_EQ(rebound.code(), "forbidden");
+  // The address the server was reached at is not its issuer either.
+  ASSERT_NE(ts.base_url(), ts.app().config().issuer);
+  Answer dialled =
+      fc.post_raw("/api/flow/account", body, "application/json", {{"Origin", ts.base_url()}});
+  EXPECT_EQ(dialled.code(), "forbidden");
+  EXPECT_EQ(fc.get().screen(), "account_entry");
 }
 
 TEST(FlowApi, SessionIdAndCsrfRotateAfterCustomerScreen) {

@@ -140,6 +140,47 @@ TEST_F(OpsTest, MetricsCountRequests) {
       << res->body;
 }
 
+// Security finding (issue 12): /metrics answered anyone in production too.
+// Outside dev_mode it needs the metrics token or the admin token.
+TEST(OpsRoutes, MetricsOutsideDevModeNeedTheMetricsOrAdminToken) {
+  ServerConfig c = test_config();
+  c.dev_mode = false;
+  c.seed_demo_data = false;
+  c.metrics_token_digest = sha256_hex("metrics-token-0123456789");
+  TestServer ts(c);
+  auto cli = ts.client();
+  auto anonymous = cli.Get("/metrics");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_FALSE(contains(anonymous->body, "renkei_http_requests_total"));
+  EXPECT_EQ(anonymous->get_header_value("WWW-Authenticate"), "Bearer realm=\"renkei-metrics\"");
+  auto wrong = cli.Get("/metrics", {{"Authorization", "Bearer not-the-token"}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto scraper = cli.Get("/metrics", {{"Authorization", "Bearer metrics-token-0123456789"}});
+  ASSERT_TRUE(scraper);
+  EXPECT_EQ(scraper->status, 200);
+  EXPECT_TRUE(contains(scraper->body, "renkei_http_requests_total")) << scraper->body;
+  auto staff = cli.Get("/metrics", {{"Authorization", std::string("Bearer ") + testing::kTestAdminToken}});
+  ASSERT_TRUE(staff);
+  EXPECT_EQ(staff->status, 200);
+  // /healthz stays open for the load balancer.
+  auto health = cli.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(OpsRoutes, MetricsPublicOpensThemOnPurpose) {
+  ServerConfig c = test_config();
+  c.dev_mode = false;
+  c.seed_demo_data = false;
+  c.metrics_public = true;
+  TestServer ts(c);
+  auto res = ts.client().Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
 TEST_F(OpsTest, SecurityHeadersAndRequestIdOnEveryResponse) {
   auto cli = server_.client();
   for (const char* path : {"/healthz", "/no/such/page"}) {

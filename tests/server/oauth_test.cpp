@@ -650,6 +650,29 @@ TEST_F(ConfidentialClientTest, WrongOrMissingSecretIsInvalidClient) {
   EXPECT_EQ(r->status, 200) << r->body;
 }
 
+// Security finding (issue 12): /token said "unknown client" for an unknown
+// client id and "client authentication failed" for a wrong secret, which let
+// anyone enumerate the registered clients. Every way of failing answers alike.
+TEST_F(ConfidentialClientTest, UnknownClientAndWrongSecretAnswerAlike) {
+  auto a = conf_authorization();
+  auto answer_for = [&](const std::string& id, const std::string& secret) {
+    httplib::Client c = server_.client();
+    c.set_basic_auth(id, secret);
+    auto r = post_form(c, "/token", code_params(a));
+    EXPECT_TRUE(r);
+    return r ? std::make_pair(r->status, r->body) : std::make_pair(0, std::string());
+  };
+  const auto unknown = answer_for("nobody", "some-secret");
+  const auto wrong = answer_for("conf-app", "wrong-secret");
+  const auto public_with_secret = answer_for("demo-app", "some-secret");
+  EXPECT_EQ(unknown.first, 401);
+  EXPECT_EQ(unknown, wrong);
+  EXPECT_EQ(unknown, public_with_secret);
+  EXPECT_NE(unknown.second.find("client authentication failed"), std::string::npos)
+      << unknown.second;
+  EXPECT_EQ(unknown.second.find("unknown"), std::string::npos) << unknown.second;
+}
+
 TEST_F(ConfidentialClientTest, PublicClientMustNotSendASecret) {
   auto a = demo_authorization(server_);
   auto r = post_form(http_, "/token",

@@ -579,14 +579,14 @@ TEST_F(StoreTest, AuditQueryFilters) {
 
 TEST_F(StoreTest, CallEventsAreIdempotent) {
   auto tx = store_->begin();
-  CallEventRecord e{"call-1", std::string("09011113333"), "0120000001", kT0, "flow-1", "ok"};
+  CallEventRecord e{"call-1", std::string("*****3333"), "0120000001", kT0, "flow-1", "ok"};
   EXPECT_TRUE(tx->insert_call_event(e));
   CallEventRecord again = e;
   again.outcome = "call_not_matched";
   EXPECT_FALSE(tx->insert_call_event(again));
   auto got = tx->find_call_event("call-1");
   ASSERT_TRUE(got);
-  EXPECT_EQ(got->caller, "09011113333");
+  EXPECT_EQ(got->caller_masked, "*****3333");
   EXPECT_EQ(got->dialled, "0120000001");
   EXPECT_EQ(got->received_at, kT0);
   EXPECT_EQ(got->flow_id, "flow-1");
@@ -597,8 +597,41 @@ TEST_F(StoreTest, CallEventsAreIdempotent) {
       tx->insert_call_event({"call-2", std::nullopt, "0120000001", kT0, "", "call_withheld"}));
   got = tx->find_call_event("call-2");
   ASSERT_TRUE(got);
-  EXPECT_FALSE(got->caller);
+  EXPECT_FALSE(got->caller_masked);
   EXPECT_FALSE(tx->find_call_event("call-3"));
+}
+
+// Retention (issue 12): the purge job's deletions take exactly the older rows.
+TEST_F(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsAndFlows) {
+  auto tx = store_->begin();
+  ASSERT_TRUE(tx->insert_call_event({"old", std::string("*****3333"), "0120000001", kT0 - 10, "",
+                                     "call_not_matched"}));
+  ASSERT_TRUE(tx->insert_call_event({"new", std::nullopt, "0120000001", kT0, "", "call_withheld"}));
+  AuditRecord a;
+  a.at = kT0 - 10;
+  a.step = "old";
+  a.outcome = "ok";
+  tx->append_audit(a);
+  a.at = kT0;
+  a.step = "new";
+  tx->append_audit(a);
+  FlowRecord old_flow = sample_flow("old-flow");
+  old_flow.updated_at = kT0 - 10;
+  tx->insert_flow(old_flow);
+  FlowRecord new_flow = sample_flow("new-flow");
+  new_flow.updated_at = kT0;
+  tx->insert_flow(new_flow);
+
+  EXPECT_EQ(tx->delete_call_events_before(kT0), 1);
+  EXPECT_EQ(tx->delete_audit_before(kT0), 1);
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0), 1);
+  EXPECT_FALSE(tx->find_call_event("old"));
+  EXPECT_TRUE(tx->find_call_event("new"));
+  std::vector<AuditRecord> rows = tx->query_audit(AuditQuery{});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].step, "new");
+  EXPECT_FALSE(tx->flow_by_id("old-flow"));
+  EXPECT_TRUE(tx->flow_by_id("new-flow"));
 }
 
 TEST_F(StoreTest, MaintenanceWindows) {
@@ -722,6 +755,63 @@ TEST(FileStore, ANewerSchemaIsRefused) {
     ADD_FAILURE() << "expected StorageError";
   } catch (const StorageError& e) {
     EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Schema 1 kept the caller's full number in call_events; opening such a
+// database upgrades it to schema 2, which keeps it masked (issue 12).
+TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("renkei-migration-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "renkei.db").string();
+  {
+    // The parts of schema 1 that changed, as a version-1 server left them.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE schema_version (version BIGINT NOT NULL);"
+        "INSERT INTO schema_version (version) VALUES (1);"
+        "CREATE TABLE call_events (provider_call_id TEXT PRIMARY KEY, caller TEXT,"
+        " dialled TEXT NOT NULL, received_at BIGINT NOT NULL, flow_id TEXT NOT NULL,"
+        " outcome TEXT NOT NULL);"
+        "INSERT INTO call_events VALUES ('c-1', '09011113333', '0120000001', 100, 'f', 'ok');"
+        "INSERT INTO call_events VALUES ('c-2', NULL, '0120000001', 101, '', 'call_withheld');";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  {
+    auto store = open_sqlite_store(path);
+    auto tx = store->begin();
+    auto c1 = tx->find_call_event("c-1");
+    ASSERT_TRUE(c1);
+    EXPECT_EQ(c1->caller_masked, "*****3333");
+    EXPECT_EQ(c1->outcome, "ok");
+    auto c2 = tx->find_call_event("c-2");
+    ASSERT_TRUE(c2);
+    EXPECT_FALSE(c2->caller_masked);
+    EXPECT_GT(tx->count_accounts() + 1, 0);  // the other tables were created
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(st, 0), 2);
+    EXPECT_NE(sqlite3_step(st), SQLITE_ROW);  // one row
+    sqlite3_finalize(st);
+    // No full number anywhere in the file's table any more.
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM call_events WHERE caller_masked LIKE '090%'",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
   }
   std::filesystem::remove_all(dir);
 }

@@ -201,44 +201,117 @@ TEST_F(Telephony, AuditLogsTheCallWithMaskedNumbersOnly) {
   EXPECT_EQ(calls, 2);
 }
 
-TEST_F(Telephony, TheFirstFlowTheCallVerifiesWins) {
-  FlowClient second(ts);
-  ASSERT_NO_FATAL_FAILURE(second.to_call_wait());
-  Answer call = send_call(ts, call_body("c-two", kPhone));
-  EXPECT_EQ(call.body["matched"], true);
-  int verified = 0;
-  for (FlowClient* f : {&fc, &second}) {
-    verified += f->get().body["flow"]["call"]["verified"] == true ? 1 : 0;
-  }
-  EXPECT_EQ(verified, 1);
+// A server whose pool has `numbers` toll-free numbers (0120000001, …).
+ServerConfig config_with_pool(int numbers) {
+  ServerConfig c = test_config();
+  c.call_pool.clear();
+  for (int i = 1; i <= numbers; ++i) c.call_pool.push_back("012000000" + std::to_string(i));
+  return c;
 }
 
-// Found by the load benchmark: with two flows on one phone and one assigned
-// number, the second call went to the flow that was already verified, leaving
-// the other on call_pending.
-TEST_F(Telephony, SecondCallGoesToTheFlowStillWaiting) {
-  FlowClient second(ts);
-  ASSERT_NO_FATAL_FAILURE(second.to_call_wait());
-  EXPECT_EQ(send_call(ts, call_body("c-first", kPhone)).body["matched"], true);
-  EXPECT_EQ(send_call(ts, call_body("c-second", kPhone)).body["matched"], true);
-  for (FlowClient* f : {&fc, &second}) {
-    EXPECT_EQ(f->get().body["flow"]["call"]["verified"], true);
+std::string assigned_number(FlowClient& fc) {
+  FlowRecord f = fc.stored();
+  return f.state.call ? f.state.call->dialled_number : std::string();
+}
+
+// Puts `fc`'s flow, waiting on ④, on `number` behind the server's back: what
+// pick_call_number never does, but a pool shrunk under waiting flows can leave.
+void force_onto_number(TestServer& ts, FlowClient& fc, const std::string& number) {
+  FlowRecord f = fc.stored();
+  ASSERT_TRUE(f.state.call);
+  f.state.call->dialled_number = number;
+  auto tx = ts.app().store().begin();
+  tx->update_flow(f);
+  ASSERT_TRUE(tx->commit());
+}
+
+// Security finding (issue 12): a victim's flow and, pressed later, an
+// attacker's flow for the same registered phone waited on the same pool
+// number, and the victim's call verified the attacker's (newest) flow. At ③ a
+// flow is never given a number another flow for its phone waits on.
+TEST(TelephonyPool, ASecondFlowForTheSamePhoneNeverGetsTheNumberTheFirstWaitsOn) {
+  TestServer ts(config_with_pool(3));
+  for (int round = 0; round < 10; ++round) {  // the pick is random: try it often
+    SCOPED_TRACE(round);
+    FlowClient victim(ts);
+    ASSERT_NO_FATAL_FAILURE(victim.to_call_wait());
+    FlowClient attacker(ts);
+    ASSERT_NO_FATAL_FAILURE(attacker.to_call_wait());
+    const std::string victims = assigned_number(victim);
+    ASSERT_NE(victims, assigned_number(attacker));
+    // The victim's call verifies the victim's flow, and only that.
+    Answer call =
+        send_call(ts, call_body("c-" + std::to_string(round), kPhone, victims));
+    EXPECT_EQ(call.body["matched"], true);
+    EXPECT_EQ(victim.get().body["flow"]["call"]["verified"], true);
+    EXPECT_EQ(attacker.get().body["flow"]["call"]["verified"], false);
+    ASSERT_EQ(victim.post("/api/flow/cancel").status, 200);
+    ASSERT_EQ(attacker.post("/api/flow/cancel").status, 200);
   }
+}
+
+TEST(TelephonyPool, WhenEveryNumberWaitsForThisPhoneConfirmPhoneIsBusy) {
+  TestServer ts(config_with_pool(1));
+  FlowClient first(ts);
+  ASSERT_NO_FATAL_FAILURE(first.to_call_wait());
+  FlowClient second(ts);
+  ASSERT_NO_FATAL_FAILURE(second.to_phone_confirm());
+  Answer busy = second.post("/api/flow/phone");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.code(), "busy");
+  EXPECT_EQ(second.get().screen(), "phone_confirm");  // nothing lost: try again later
+  // Once the first flow's window has closed, the number is free again.
+  ts.clock().advance(121);
+  Answer again = second.post("/api/flow/phone");
+  EXPECT_EQ(again.status, 200) << again.body.dump();
+  EXPECT_EQ(again.screen(), "call_wait");
+}
+
+// If a call could still verify two flows (a pool shrunk under waiting flows),
+// it verifies neither, and the operation log says so.
+TEST(TelephonyPool, AnAmbiguousCallVerifiesNeitherFlowAndIsLogged) {
+  TestServer ts(config_with_pool(2));
+  FlowClient a(ts);
+  ASSERT_NO_FATAL_FAILURE(a.to_call_wait());
+  FlowClient b(ts);
+  ASSERT_NO_FATAL_FAILURE(b.to_call_wait());
+  const std::string number = assigned_number(a);
+  ASSERT_NO_FATAL_FAILURE(force_onto_number(ts, b, number));
+  Answer call = send_call(ts, call_body("c-ambiguous", kPhone, number));
+  EXPECT_EQ(call.status, 200);
+  EXPECT_EQ(call.body["matched"], false);
+  EXPECT_EQ(call.body["outcome"], "call_not_matched");
+  EXPECT_EQ(a.get().body["flow"]["call"]["verified"], false);
+  EXPECT_EQ(b.get().body["flow"]["call"]["verified"], false);
+  bool logged = false;
+  for (const AuditRecord& r : all_audit(ts)) {
+    if (r.step == "incoming_call" && r.detail.find("ambiguous") != std::string::npos) {
+      logged = r.detail.find(a.flow_id()) != std::string::npos &&
+               r.detail.find(b.flow_id()) != std::string::npos && r.flow_id.empty();
+    }
+  }
+  EXPECT_TRUE(logged);
 }
 
 // Found by the crash-safety test: with several flows on one phone waiting on
-// one number, a simulated call could verify another session's flow, and the
-// customer who "called" stayed on call_pending.
-TEST_F(Telephony, SimulatedCallVerifiesTheCallersOwnFlow) {
+// one number, a simulated call could verify another session's flow. The
+// simulator stands in for its own session's call, so it is never ambiguous.
+TEST(TelephonyPool, SimulatedCallVerifiesTheCallersOwnFlow) {
+  TestServer ts(config_with_pool(3));
+  FlowClient first(ts);
+  ASSERT_NO_FATAL_FAILURE(first.to_call_wait());
   FlowClient second(ts);
   ASSERT_NO_FATAL_FAILURE(second.to_call_wait());
   FlowClient third(ts);
   ASSERT_NO_FATAL_FAILURE(third.to_call_wait());
+  const std::string number = assigned_number(first);
+  ASSERT_NO_FATAL_FAILURE(force_onto_number(ts, second, number));
+  ASSERT_NO_FATAL_FAILURE(force_onto_number(ts, third, number));
   EXPECT_EQ(third.simulate_call().body["matched"], true);
   EXPECT_EQ(third.get().body["flow"]["call"]["verified"], true);
   EXPECT_EQ(second.simulate_call().body["matched"], true);
   EXPECT_EQ(second.get().body["flow"]["call"]["verified"], true);
-  EXPECT_EQ(fc.get().body["flow"]["call"]["verified"], false);
+  EXPECT_EQ(first.get().body["flow"]["call"]["verified"], false);
 }
 
 TEST_F(Telephony, SimulatorNeedsSessionAndCsrf) {

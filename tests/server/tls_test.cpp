@@ -165,12 +165,12 @@ class TlsBrowser {
  private:
   httplib::Headers headers(bool with_csrf) const {
     httplib::Headers h;
-    if (!session_.empty()) h.emplace("Cookie", "renkei_session=" + session_);
+    if (!session_.empty()) h.emplace("Cookie", "__Host-renkei_session=" + session_);
     if (with_csrf && !csrf_.empty()) h.emplace("X-CSRF-Token", csrf_);
     return h;
   }
   void take(const httplib::Response& r) {
-    std::string v = cookie_value_of(r, "renkei_session");
+    std::string v = cookie_value_of(r, "__Host-renkei_session");
     if (!v.empty()) session_ = v;
     json j = json::parse(r.body, nullptr, false);
     if (j.is_object() && j.contains("csrf_token") && j["csrf_token"].is_string()) {
@@ -249,12 +249,44 @@ TEST_F(TlsTest, AuthorizeSetsSecureSessionCookie) {
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   ASSERT_EQ(r->status, 302) << r->body;
   EXPECT_EQ(r->get_header_value("Location"), "/flow/");
-  const std::string cookie = set_cookie_header(*r, "renkei_session");
+  const std::string cookie = set_cookie_header(*r, "__Host-renkei_session");
   ASSERT_FALSE(cookie.empty());
   EXPECT_NE(cookie.find("; Secure"), std::string::npos) << cookie;
   EXPECT_NE(cookie.find("; HttpOnly"), std::string::npos) << cookie;
   EXPECT_NE(cookie.find("; SameSite=Lax"), std::string::npos) << cookie;
+  // What the __Host- prefix demands of the cookie, or browsers drop it.
+  EXPECT_NE(cookie.find("; Path=/"), std::string::npos) << cookie;
+  EXPECT_EQ(cookie.find("Domain="), std::string::npos) << cookie;
   EXPECT_EQ(r->get_header_value("Strict-Transport-Security"), "max-age=31536000");
+}
+
+// Security finding (issue 12): over TLS the session cookie was plain
+// "renkei_session", and the first of two cookies of that name won, so a cookie
+// planted from a sibling subdomain (Domain=.bank.example) could take the
+// session's place. Now only "__Host-renkei_session" is read.
+TEST_F(TlsTest, CookiePlantedFromASiblingSubdomainCannotShadowTheSession) {
+  TlsBrowser browser(https());
+  auto start = browser.get(demo_authorize_path());
+  ASSERT_TRUE(start) << httplib::to_string(start.error());
+  const std::string own = browser.session();
+  ASSERT_FALSE(own.empty());
+  // An attacker's own flow, whose cookie it plants under the plain name.
+  TlsBrowser attacker(https());
+  ASSERT_TRUE(attacker.get(demo_authorize_path()));
+  ASSERT_TRUE(attacker.post("/api/flow/account", {{"branch", "115"},
+                                                  {"account_type", "ordinary"},
+                                                  {"account_number", "1100026"}}));
+  const std::string planted = attacker.session();
+  ASSERT_FALSE(planted.empty());
+  auto r = https()->Get("/api/flow", {{"Cookie", "renkei_session=" + planted +
+                                                     "; __Host-renkei_session=" + own}});
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(screen_of(r), "account_entry");  // the customer's own flow, not the attacker's
+  // The planted cookie alone is no session at all over TLS.
+  auto only_planted = https()->Get("/api/flow", {{"Cookie", "renkei_session=" + planted}});
+  ASSERT_TRUE(only_planted);
+  EXPECT_EQ(only_planted->status, 410) << only_planted->body;  // session_expired
 }
 
 TEST_F(TlsTest, RotatedCookieAfterCustomerEntryIsSecure) {
@@ -282,7 +314,7 @@ TEST_F(TlsTest, RotatedCookieAfterCustomerEntryIsSecure) {
   ASSERT_TRUE(customer) << httplib::to_string(customer.error());
   ASSERT_EQ(customer->status, 200) << customer->body;
   ASSERT_EQ(screen_of(customer), "phone_confirm");
-  const std::string rotated = set_cookie_header(*customer, "renkei_session");
+  const std::string rotated = set_cookie_header(*customer, "__Host-renkei_session");
   ASSERT_FALSE(rotated.empty()) << "no rotated session cookie after ②";
   EXPECT_NE(browser.session(), first);
   EXPECT_NE(rotated.find("; Secure"), std::string::npos) << rotated;
