@@ -194,7 +194,9 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
     AuditRecord a = audit_row(flow, req, step_wire_name(step), "forbidden", now);
     a.detail = "csrf token missing or wrong";
     tx->append_audit(a);
-    tx->commit();  // only the log row: the flow is left as it was
+    // Only the log row: the flow is left as it was. A log row that cannot be
+    // written is a system_error, never a silent gap in the operation log.
+    if (!tx->commit()) throw StorageError("commit failed");
     count_step(app, step_wire_name(step), "forbidden");
     send_error(res, ErrorCode::forbidden);
     return;

@@ -437,7 +437,11 @@ int MailWorker::run_once() {
     }
     auto tx = app_.store().begin();
     tx->update_mail(m);
-    tx->commit();
+    if (!tx->commit()) {
+      // The mail stays claimed until kClaimSeconds pass, then is attempted
+      // again: a sent mail may go out twice, but none is lost.
+      log_line("mail " + std::to_string(m.id) + ": its state could not be stored");
+    }
   }
   return sent;
 }

@@ -223,7 +223,9 @@ void audit_authorize(App& app, const httplib::Request& req, UnixSeconds now, std
   write_audit(
       *tx, req, now,
       facts("authorize", std::move(outcome), std::move(client_id), "customer", std::move(detail)));
-  tx->commit();
+  // The server's exception handler answers system_error: no answer goes out
+  // whose operation-log row was lost.
+  if (!tx->commit()) throw StorageError("commit failed");
 }
 
 void handle_authorize(App& app, const httplib::Request& req, httplib::Response& res) {
@@ -623,7 +625,7 @@ std::optional<ClientRequest> authenticated_client_request(App& app, const httpli
   if (auto e = authenticate_client(*r.tx, cred, &r.client)) {
     write_audit(*r.tx, req, now,
                 facts(step, std::string(wire_name(e->code)), "", "app", e->description));
-    r.tx->commit();
+    if (!r.tx->commit()) throw StorageError("commit failed");
     send_oauth_error(res, *e);
     return std::nullopt;
   }

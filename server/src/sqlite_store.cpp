@@ -567,7 +567,7 @@ class SqliteTx final : public StoreTx {
   SqliteTx(SqliteStore& store, std::unique_lock<std::mutex> lock);
   ~SqliteTx() override;
 
-  bool commit() override;
+  [[nodiscard]] bool commit() override;
 
   std::optional<AccountRecord> find_account(const AccountRef& ref) override {
     Query q = query("SELECT " RENKEI_ACCOUNT_COLUMNS

@@ -181,8 +181,10 @@ struct CallEventRecord {
 class StoreTx {
  public:
   virtual ~StoreTx() = default;  // rolls back unless committed
-  // Makes every change of this transaction durable. False on failure.
-  virtual bool commit() = 0;
+  // Makes every change of this transaction durable. False on failure, and then
+  // nothing of the transaction happened: a caller must never answer as if it
+  // had (hence [[nodiscard]]; the HTTP layer throws StorageError → system_error).
+  [[nodiscard]] virtual bool commit() = 0;
 
   // records
   virtual std::optional<AccountRecord> find_account(const AccountRef& ref) = 0;

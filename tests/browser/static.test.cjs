@@ -119,7 +119,8 @@ test('traversal in any spelling is refused with the JSON envelope', async () => 
 test('the demo app exists in dev mode only', async () => {
   const dev = await get('/demo/callback');
   assert.equal(dev.res.status, 200);
-  const prod = await h.startServer({ dev_mode: false, movable_clock: false }, {
+  // Production: no demo data either (a config asking for it is refused).
+  const prod = await h.startServer({ dev_mode: false, movable_clock: false, seed_demo_data: false }, {
     RENKEI_PIN_KEY: 'browser-test-pin-key-0123456789abcdef',
     RENKEI_WEBHOOK_SECRET: 'browser-test-webhook-secret-0123456789',
     RENKEI_ADMIN_TOKEN: 'browser-test-admin-token-0123456789',
