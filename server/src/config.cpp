@@ -384,6 +384,7 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
                                               "flow_retention_days",
                                               "call_event_retention_days",
                                               "audit_retention_days",
+                                              "mail_retention_days",
                                               "purge_interval_seconds",
                                               "metrics_public"};
   for (const char* secret_key :
@@ -424,6 +425,7 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
       r.read_int(j, w, "flow_retention_days", 1, 3650, &c.flow_retention_days) &&
       r.read_int(j, w, "call_event_retention_days", 1, 3650, &c.call_event_retention_days) &&
       r.read_int(j, w, "audit_retention_days", 1, 36500, &c.audit_retention_days) &&
+      r.read_int(j, w, "mail_retention_days", 1, 3650, &c.mail_retention_days) &&
       r.read_int(j, w, "purge_interval_seconds", 1, 86400, &c.purge_interval_seconds) &&
       r.read(j, w, "metrics_public", &c.metrics_public);
   if (!ok) return std::nullopt;

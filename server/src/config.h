@@ -69,6 +69,7 @@ struct ServerConfig {
   int flow_retention_days = 7;          // flows (name, e-mail, phone) after their last step
   int call_event_retention_days = 30;   // telephony call events (masked caller only)
   int audit_retention_days = 1825;      // the operation log (5 years)
+  int mail_retention_days = 30;         // result mails (address, name) once sent or failed
   int purge_interval_seconds = 3600;    // how often the purge job runs
   // --- operations ---
   // /metrics without a token. Outside dev_mode it needs "Authorization: Bearer"
@@ -88,6 +89,13 @@ struct ServerConfig {
   std::string metrics_token_digest;  // sha256 hex of RENKEI_METRICS_TOKEN (optional)
   std::map<std::string, std::string> client_secrets;  // client id → secret (from secret_env)
 };
+
+// True when customers reach this server over HTTPS: it speaks TLS itself, or
+// its issuer is https (TLS terminated by a proxy in front of it). Secure
+// cookies, the __Host- cookie name and HSTS follow this, not the listener.
+inline bool served_over_https(const ServerConfig& c) {
+  return !c.tls_cert_file.empty() || c.issuer.rfind("https://", 0) == 0;
+}
 
 // The admin token used in dev_mode when RENKEI_ADMIN_TOKEN is not set
 // (development only; the development console signs in with it).

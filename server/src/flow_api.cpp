@@ -206,6 +206,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   std::optional<std::int64_t> lock_account;  // the account whose lock this step reads
   std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
   std::optional<ErrorCode> refusal;          // refused before the core is asked
+  std::string refusal_detail;                // why, for the operation log
   FlowEvent event = Cancel{};
   switch (step) {
     case FlowStep::account:
@@ -237,7 +238,12 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
         if (number) {
           e.dialled_number = std::move(*number);
         } else {
-          refusal = ErrorCode::busy;  // every number waits for this phone's other flows
+          // Every number waits for this phone's other flows. Told apart from
+          // load shedding in the log and the metrics: many flows for one phone
+          // at once is what someone holding a victim's ② data would do.
+          refusal = ErrorCode::busy;
+          refusal_detail = "every pool number waits for another flow of this phone";
+          app.metrics().count("renkei_call_pool_exhausted_total");
         }
       }
       event = std::move(e);
@@ -324,6 +330,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   if (outcome.lock_update && outcome.lock_update->locked_until) {
     audit.detail = "locked until " + format_jst(*outcome.lock_update->locked_until);
   }
+  if (!refusal_detail.empty()) audit.detail = refusal_detail;
 
   tx->update_flow(flow);
   tx->append_audit(audit);

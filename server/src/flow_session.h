@@ -15,10 +15,10 @@
 
 namespace renkei::server {
 
-// The session cookie's name over plain HTTP (development, tests behind a
-// TLS-terminating proxy that sets no TLS here).
+// The session cookie's name over plain HTTP (development and tests).
 inline constexpr const char* kSessionCookie = "renkei_session";
-// Its name when this server speaks TLS: the __Host- prefix makes browsers
+// Its name when customers come over HTTPS (served_over_https: TLS here or in
+// a proxy in front of an https issuer): the __Host- prefix makes browsers
 // refuse it unless it is Secure, has Path=/ and no Domain, so a cookie planted
 // from a sibling subdomain can neither take its name nor shadow it.
 inline constexpr const char* kSecureSessionCookie = "__Host-renkei_session";
@@ -66,13 +66,13 @@ inline bool origin_allowed(const App& app, const httplib::Request& req) {
   return !given.empty() && given == session_detail::origin_of_url(app.config().issuer);
 }
 
-// The flow named by the request's session cookie, or nullopt (no cookie,
-// unknown or rotated-away session).
 // The session cookie's name on this server (see kSecureSessionCookie).
 inline const char* session_cookie_name(const App& app) {
-  return app.config().tls_cert_file.empty() ? kSessionCookie : kSecureSessionCookie;
+  return served_over_https(app.config()) ? kSecureSessionCookie : kSessionCookie;
 }
 
+// The flow named by the request's session cookie, or nullopt (no cookie,
+// unknown or rotated-away session).
 inline std::optional<FlowRecord> load_session_flow(const App& app, StoreTx& tx,
                                                    const httplib::Request& req) {
   const std::string cookie = cookie_value(req, session_cookie_name(app));
@@ -86,10 +86,10 @@ inline bool csrf_valid(const httplib::Request& req, const FlowRecord& flow) {
   return constant_time_equal(req.get_header_value(kCsrfHeader), flow.csrf_token);
 }
 
-// Options of the session cookie: Secure when this server speaks TLS.
+// Options of the session cookie: Secure when customers reach us over HTTPS.
 inline CookieOptions session_cookie_options(const App& app) {
   CookieOptions o;
-  o.secure = !app.config().tls_cert_file.empty();
+  o.secure = served_over_https(app.config());
   o.same_site = "Lax";
   o.path = "/";
   return o;

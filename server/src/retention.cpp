@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <string>
 
 #include "storage.h"
@@ -12,10 +13,32 @@ namespace renkei::server {
 namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
+// Rows deleted per transaction: the single writer is held for milliseconds,
+// never for the whole backlog (the first purge after an upgrade may find
+// months of flows).
+constexpr int kBatch = 500;
 
 void log_line(const std::string& text) {
   std::string line = "renkei: retention: " + text + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+// Deletes in batches of kBatch, one transaction each, until a batch comes
+// back short. Returns how many rows went.
+int delete_in_batches(Store& store, const std::function<int(StoreTx&)>& one_batch) {
+  int total = 0;
+  for (;;) {
+    auto tx = store.begin();
+    const int n = one_batch(*tx);
+    if (!tx->commit()) throw StorageError("storage: purge commit failed");
+    total += n;
+    if (n < kBatch) return total;
+  }
+}
+
+std::string describe(const PurgeCounts& n) {
+  return "flows=" + std::to_string(n.flows) + " call_events=" + std::to_string(n.call_events) +
+         " audit=" + std::to_string(n.audit) + " mails=" + std::to_string(n.mails);
 }
 
 }  // namespace
@@ -23,28 +46,40 @@ void log_line(const std::string& text) {
 PurgeCounts purge_expired(App& app) {
   const ServerConfig& c = app.config();
   const UnixSeconds now = app.now();
+  Store& store = app.store();
   PurgeCounts n;
-  auto tx = app.store().begin();
-  n.flows = tx->delete_flows_idle_since(now - c.flow_retention_days * kSecondsPerDay);
-  n.call_events = tx->delete_call_events_before(now - c.call_event_retention_days * kSecondsPerDay);
-  n.audit = tx->delete_audit_before(now - c.audit_retention_days * kSecondsPerDay);
-  if (n.flows + n.call_events + n.audit > 0) {
-    // The purge itself is on the record (and outlives what it deleted).
-    AuditRecord a;
-    a.at = now;
-    a.step = "purge";
-    a.outcome = "ok";
-    a.actor = "system";
-    a.detail = "flows=" + std::to_string(n.flows) +
-               " call_events=" + std::to_string(n.call_events) +
-               " audit=" + std::to_string(n.audit);
-    tx->append_audit(a);
+  const UnixSeconds flows_before = now - c.flow_retention_days * kSecondsPerDay;
+  const UnixSeconds calls_before = now - c.call_event_retention_days * kSecondsPerDay;
+  const UnixSeconds audit_before = now - c.audit_retention_days * kSecondsPerDay;
+  const UnixSeconds mails_before = now - c.mail_retention_days * kSecondsPerDay;
+  n.flows = delete_in_batches(
+      store, [&](StoreTx& tx) { return tx.delete_flows_idle_since(flows_before, kBatch); });
+  n.call_events = delete_in_batches(
+      store, [&](StoreTx& tx) { return tx.delete_call_events_before(calls_before, kBatch); });
+  n.audit = delete_in_batches(
+      store, [&](StoreTx& tx) { return tx.delete_audit_before(audit_before, kBatch); });
+  n.mails = delete_in_batches(
+      store, [&](StoreTx& tx) { return tx.delete_finished_mails_before(mails_before, kBatch); });
+  if (n.total() > 0) {
+    {
+      // The purge itself is on the record (and outlives what it deleted).
+      auto tx = store.begin();
+      AuditRecord a;
+      a.at = now;
+      a.step = "purge";
+      a.outcome = "ok";
+      a.actor = "system";
+      a.detail = describe(n);
+      tx->append_audit(a);
+      if (!tx->commit()) throw StorageError("storage: purge commit failed");
+    }
+    store.checkpoint();  // the deleted rows leave the write-ahead log too
   }
-  if (!tx->commit()) throw StorageError("storage: purge commit failed");
   Metrics& m = app.metrics();
   m.count("renkei_purged_rows_total", "kind=\"flows\"", n.flows);
   m.count("renkei_purged_rows_total", "kind=\"call_events\"", n.call_events);
   m.count("renkei_purged_rows_total", "kind=\"audit\"", n.audit);
+  m.count("renkei_purged_rows_total", "kind=\"mails\"", n.mails);
   return n;
 }
 
@@ -61,10 +96,7 @@ void RetentionWorker::start() {
       lock.unlock();
       try {
         PurgeCounts n = purge_expired(app_);
-        if (n.flows + n.call_events + n.audit > 0) {
-          log_line("purged flows=" + std::to_string(n.flows) + " call_events=" +
-                   std::to_string(n.call_events) + " audit=" + std::to_string(n.audit));
-        }
+        if (n.total() > 0) log_line("purged " + describe(n));
       } catch (const std::exception& e) {
         log_line(e.what());  // tried again at the next interval
       }

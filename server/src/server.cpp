@@ -121,6 +121,33 @@ struct RequestState {
 };
 thread_local RequestState t_request;
 
+// DNS rebinding (issue 12, found by review): a page on evil.example whose
+// name is made to resolve to this server is same-origin with it and sends
+// "Host: evil.example". Only the issuer's host, "localhost" and IP literals
+// (which no rebinding page can send) are served; a request without Host
+// (HTTP/1.0) is no browser's.
+bool host_allowed(const ServerConfig& c, const Request& req) {
+  if (!req.has_header("Host")) return true;
+  std::string host = req.get_header_value("Host");
+  for (char& ch : host) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  if (host.starts_with("[")) return true;  // an IPv6 literal
+  if (std::size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  if (host.empty()) return false;
+  if (host == "localhost") return true;
+  if (host.find_first_not_of("0123456789.") == std::string::npos) return true;  // IPv4
+  std::string issuer_host = c.issuer;
+  if (std::size_t sep = issuer_host.find("://"); sep != std::string::npos) {
+    issuer_host.erase(0, sep + 3);
+  }
+  issuer_host.resize(std::min(issuer_host.size(), issuer_host.find_first_of(":/?#")));
+  for (char& ch : issuer_host) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  return host == issuer_host;
+}
+
 bool is_unlimited_path(const std::string& path) {
   return path == "/healthz" || path == "/metrics";
 }
@@ -269,6 +296,11 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         t.active = true;
         t.start = Clock::now();
         t.id = state->next_id();
+        if (!host_allowed(app.config(), req)) {
+          send_error(res, ErrorCode::forbidden);
+          app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
+          return HandlerResponse::Handled;
+        }
         if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
         // A declared body over the limit is refused before httplib would read
         // (and discard) all of it.
@@ -332,7 +364,8 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     std::string id = t.active ? t.id : state->next_id();
 
     res.set_header("X-Request-Id", id);
-    add_security_headers(res, is_api_response(req, res), /*over_tls=*/req.ssl != nullptr);
+    add_security_headers(res, is_api_response(req, res),
+                         /*over_tls=*/req.ssl != nullptr || served_over_https(app.config()));
 
     std::string method = method_label(req.method);
     std::string route = route_label(req.path, res.status);
@@ -378,6 +411,7 @@ void register_ops_routes(httplib::Server& server, App& app) {
     const ServerConfig& c = app.config();
     const bool open = c.dev_mode || c.metrics_public;
     if (!open && !bearer_matches_any(req, {c.metrics_token_digest, c.admin_token_digest})) {
+      app.metrics().count("renkei_metrics_refused_total");  // guesses leave a trace
       send_error(res, ErrorCode::unauthorized);
       res.set_header("WWW-Authenticate", "Bearer realm=\"renkei-metrics\"");
       return;

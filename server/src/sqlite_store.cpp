@@ -67,7 +67,10 @@ const std::vector<std::vector<const char*>>& migrations() {
   static const std::vector<std::vector<const char*>> steps = {
       // 2: call_events keeps the caller masked, never the number (issue 12).
       {"ALTER TABLE call_events RENAME COLUMN caller TO caller_masked",
-       "UPDATE call_events SET caller_masked = '*****' || substr(caller_masked, -4)"
+       // Five * and the last four, as mask_phone; a number of four digits or
+       // fewer (a service number) keeps none of its digits.
+       "UPDATE call_events SET caller_masked = CASE WHEN length(caller_masked) > 4"
+       " THEN '*****' || substr(caller_masked, -4) ELSE '*****' END"
        " WHERE caller_masked IS NOT NULL"},
   };
   return steps;
@@ -786,9 +789,12 @@ class SqliteTx final : public StoreTx {
     return out;
   }
 
-  int delete_flows_idle_since(UnixSeconds before) override {
-    return query("DELETE FROM flows WHERE updated_at < ?", "delete_flows_idle_since")
-        .binds(before)
+  int delete_flows_idle_since(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM flows WHERE flow_id IN"
+               " (SELECT flow_id FROM flows WHERE updated_at < ? LIMIT ?)",
+               "delete_flows_idle_since")
+        .binds(before, limit)
         .run();
   }
 
@@ -1070,15 +1076,30 @@ class SqliteTx final : public StoreTx {
                .run() == 1;
   }
 
-  int delete_call_events_before(UnixSeconds before) override {
-    return query("DELETE FROM call_events WHERE received_at < ?", "delete_call_events_before")
-        .binds(before)
+  int delete_call_events_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM call_events WHERE provider_call_id IN"
+               " (SELECT provider_call_id FROM call_events WHERE received_at < ? LIMIT ?)",
+               "delete_call_events_before")
+        .binds(before, limit)
         .run();
   }
 
-  int delete_audit_before(UnixSeconds before) override {
-    return query("DELETE FROM audit WHERE occurred_at < ?", "delete_audit_before")
-        .binds(before)
+  int delete_audit_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM audit WHERE id IN"
+               " (SELECT id FROM audit WHERE occurred_at < ? ORDER BY id LIMIT ?)",
+               "delete_audit_before")
+        .binds(before, limit)
+        .run();
+  }
+
+  int delete_finished_mails_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
+               " AND state <> ? ORDER BY id LIMIT ?)",
+               "delete_finished_mails_before")
+        .binds(before, mail_state_wire_name(MailState::pending), limit)
         .run();
   }
 
@@ -1204,6 +1225,21 @@ class SqliteStore final : public Store {
     auto tx = std::make_unique<SqliteTx>(*this, std::move(lock));
     owner_.store(std::this_thread::get_id());
     return tx;
+  }
+
+  void checkpoint() override {
+    if (owner_.load() == std::this_thread::get_id()) {
+      throw StorageError("storage: checkpoint inside a transaction");
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    // TRUNCATE copies every committed page into the main file (where
+    // secure_delete has zeroed the deleted rows) and empties the WAL, whose
+    // frames would otherwise still hold the deleted rows' old pages.
+    int log_frames = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(conn_.db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                             &log_frames, &copied);
+    if (rc != SQLITE_OK) fail(conn_.db(), "wal_checkpoint");
   }
 
   Connection& connection() { return conn_; }

@@ -215,8 +215,8 @@ class StoreTx {
   // Flows on ④ waiting for a call to `dialled` from `caller` whose window covers `now`.
   virtual std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
                                                          UnixSeconds now) = 0;
-  // Deletes flows not updated since `before`; returns how many.
-  virtual int delete_flows_idle_since(UnixSeconds before) = 0;
+  // Deletes at most `limit` flows not updated since `before`; returns how many.
+  virtual int delete_flows_idle_since(UnixSeconds before, int limit) = 0;
   virtual std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) = 0;
 
   // OAuth
@@ -250,10 +250,13 @@ class StoreTx {
   virtual bool insert_call_event(const CallEventRecord& e) = 0;
   virtual std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) = 0;
 
-  // retention (the purge job): each deletes rows older than `before` and
-  // returns how many. Flows count from their last step.
-  virtual int delete_call_events_before(UnixSeconds before) = 0;
-  virtual int delete_audit_before(UnixSeconds before) = 0;
+  // retention (the purge job): each deletes at most `limit` rows older than
+  // `before` and returns how many (the job deletes in batches, so that one
+  // purge never holds the writer for long). Flows count from their last step,
+  // mails from when they were written; a mail still pending is never deleted.
+  virtual int delete_call_events_before(UnixSeconds before, int limit) = 0;
+  virtual int delete_audit_before(UnixSeconds before, int limit) = 0;
+  virtual int delete_finished_mails_before(UnixSeconds before, int limit) = 0;
 
   // announced maintenance windows (staff), on top of the configured ones
   virtual std::vector<MaintenanceWindow> list_maintenance() = 0;
@@ -269,6 +272,10 @@ class Store {
   // Never returns null: on a storage failure it throws StorageError, which the
   // HTTP layer answers with system_error.
   virtual std::unique_ptr<StoreTx> begin() = 0;
+  // After deletions of personal data: makes the deleted rows leave any
+  // write-ahead file as well (SQLite: wal_checkpoint(TRUNCATE)). Outside any
+  // transaction. Throws StorageError on failure.
+  virtual void checkpoint() = 0;
 };
 
 struct StorageError : std::runtime_error {

@@ -76,6 +76,7 @@ TEST(Config, ReadsEveryField) {
     "mail_transport": "smtp", "maildir": "m", "smtp_url": "smtp://mail.example:25",
     "mail_from": "no-reply@renkei.example.jp", "mail_max_attempts": 4,
     "flow_retention_days": 3, "call_event_retention_days": 10, "audit_retention_days": 400,
+    "mail_retention_days": 20,
     "purge_interval_seconds": 600, "metrics_public": true
   })";
   Env env = prod_env();
@@ -126,6 +127,7 @@ TEST(Config, ReadsEveryField) {
   EXPECT_EQ(c->flow_retention_days, 3);
   EXPECT_EQ(c->call_event_retention_days, 10);
   EXPECT_EQ(c->audit_retention_days, 400);
+  EXPECT_EQ(c->mail_retention_days, 20);
   EXPECT_EQ(c->purge_interval_seconds, 600);
   EXPECT_TRUE(c->metrics_public);
 }

@@ -370,10 +370,21 @@ std::vector<Row> catalog() {
        400, "bad_request"},
       {"nul_in_path", S::none,
        [](const Ctx&, TestServer&) {
-         return std::string("GET /api/flow\0/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-                            57);
+         return std::string(
+             "GET /api/flow\0/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             65);
        },
        400, "bad_request"},
+      // Found by review (issue 12): a DNS-rebinding page names its own domain in
+      // Host; with the published development admin token it could drive the
+      // admin API of a developer's server.
+      {"foreign_host_dns_rebinding", S::none,
+       [](const Ctx&, TestServer&) {
+         return std::string(
+             "GET /admin/api/status HTTP/1.1\r\nHost: rebind.example:8080\r\n"
+             "Authorization: Bearer test-admin-token\r\nConnection: close\r\n\r\n");
+       },
+       403, "forbidden"},
       {"nul_in_header_value", S::account_entry,
        [](const Ctx& c, TestServer&) {
          return request("POST", "/api/flow/account",
@@ -956,7 +967,7 @@ TEST_F(HostileRequests, StalledClientDoesNotBlockOthers) {
   int fd = connect_to(server_.port());
   ASSERT_GE(fd, 0);
   std::string partial =
-      "POST /api/flow/account HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{";
+      "POST /api/flow/account HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{";
   ASSERT_GT(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL), 0);
   RawReply fast = exchange(server_.port(), request("GET", "/healthz"));
   EXPECT_EQ(fast.status, 200);

@@ -170,6 +170,36 @@ TEST(OpsRoutes, MetricsOutsideDevModeNeedTheMetricsOrAdminToken) {
   EXPECT_EQ(health->status, 200);
 }
 
+// Found by review (issue 12): only the Origin was checked, so a DNS-rebinding
+// page (its own name resolving to this server, same-origin with it) could
+// read any GET and, in development, use the published admin token. Only the
+// issuer's host, localhost and IP literals are served.
+TEST(OpsRoutes, AForeignHostIsRefusedSoDnsRebindingReachesNothing) {
+  ServerConfig c = test_config();
+  c.issuer = "https://renkei.example.jp";
+  TestServer ts(c);
+  auto cli = ts.client();
+  const httplib::Headers admin = {{"Authorization", std::string("Bearer ") + testing::kTestAdminToken}};
+  for (const char* host : {"rebind.example", "rebind.example:8080", "renkei.example.jp.evil.example",
+                           "localhost.evil.example", "127.0.0.1.nip.example"}) {
+    httplib::Headers h = admin;
+    h.emplace("Host", host);
+    auto r = cli.Get("/admin/api/status", h);
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 403) << host;
+    EXPECT_TRUE(contains(r->body, "\"forbidden\"")) << host;
+  }
+  for (const char* host : {"renkei.example.jp", "RENKEI.example.jp:443", "127.0.0.1", "localhost:8080",
+                           "[::1]:8080"}) {
+    httplib::Headers h = admin;
+    h.emplace("Host", host);
+    auto r = cli.Get("/admin/api/status", h);
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 200) << host;
+  }
+  EXPECT_TRUE(contains(ts.app().metrics().render(), "renkei_http_refused_total{reason=\"host\"} 5"));
+}
+
 TEST(OpsRoutes, MetricsPublicOpensThemOnPurpose) {
   ServerConfig c = test_config();
   c.dev_mode = false;

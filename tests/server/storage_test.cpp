@@ -340,10 +340,12 @@ TEST_F(StoreTest, IdleFlowsAreDeletedAndRecentOnesListed) {
   ASSERT_EQ(recent.size(), 3u);
   EXPECT_EQ(recent[0].flow_id, "f4");
   EXPECT_EQ(tx->recent_flows(kT0, 2).size(), 2u);
-  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200), 2);  // f0, f1
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 1), 1);  // a batch of one: f0 or f1
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 10), 1);  // the other
+  EXPECT_FALSE(tx->flow_by_id("f0"));
   EXPECT_FALSE(tx->flow_by_id("f1"));
   EXPECT_TRUE(tx->flow_by_id("f2"));
-  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200), 0);
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 10), 0);
 }
 
 TEST_F(StoreTest, ClientsRoundTrip) {
@@ -602,7 +604,7 @@ TEST_F(StoreTest, CallEventsAreIdempotent) {
 }
 
 // Retention (issue 12): the purge job's deletions take exactly the older rows.
-TEST_F(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsAndFlows) {
+TEST_F(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsFlowsAndFinishedMails) {
   auto tx = store_->begin();
   ASSERT_TRUE(tx->insert_call_event({"old", std::string("*****3333"), "0120000001", kT0 - 10, "",
                                      "call_not_matched"}));
@@ -622,9 +624,32 @@ TEST_F(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsAndFlows) {
   new_flow.updated_at = kT0;
   tx->insert_flow(new_flow);
 
-  EXPECT_EQ(tx->delete_call_events_before(kT0), 1);
-  EXPECT_EQ(tx->delete_audit_before(kT0), 1);
-  EXPECT_EQ(tx->delete_flows_idle_since(kT0), 1);
+  MailRecord mail;
+  mail.to = "taro@example.jp";
+  mail.subject = "s";
+  mail.body = "b";
+  mail.flow_id = "old-flow";
+  mail.created_at = kT0 - 10;
+  mail.next_attempt_at = kT0 - 10;
+  const std::int64_t pending_id = tx->enqueue_mail(mail);  // never delivered yet: kept
+  const std::int64_t sent_id = tx->enqueue_mail(mail);
+  MailRecord sent = *tx->mail_by_id(sent_id);
+  sent.state = MailState::sent;
+  sent.sent_at = kT0 - 5;
+  tx->update_mail(sent);
+  mail.created_at = kT0;
+  const std::int64_t young_id = tx->enqueue_mail(mail);
+  MailRecord young = *tx->mail_by_id(young_id);
+  young.state = MailState::failed;
+  tx->update_mail(young);
+
+  EXPECT_EQ(tx->delete_call_events_before(kT0, 10), 1);
+  EXPECT_EQ(tx->delete_audit_before(kT0, 10), 1);
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0, 10), 1);
+  EXPECT_EQ(tx->delete_finished_mails_before(kT0, 10), 1);
+  EXPECT_TRUE(tx->mail_by_id(pending_id));
+  EXPECT_FALSE(tx->mail_by_id(sent_id));
+  EXPECT_TRUE(tx->mail_by_id(young_id));
   EXPECT_FALSE(tx->find_call_event("old"));
   EXPECT_TRUE(tx->find_call_event("new"));
   std::vector<AuditRecord> rows = tx->query_audit(AuditQuery{});
@@ -778,7 +803,8 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
         " dialled TEXT NOT NULL, received_at BIGINT NOT NULL, flow_id TEXT NOT NULL,"
         " outcome TEXT NOT NULL);"
         "INSERT INTO call_events VALUES ('c-1', '09011113333', '0120000001', 100, 'f', 'ok');"
-        "INSERT INTO call_events VALUES ('c-2', NULL, '0120000001', 101, '', 'call_withheld');";
+        "INSERT INTO call_events VALUES ('c-2', NULL, '0120000001', 101, '', 'call_withheld');"
+        "INSERT INTO call_events VALUES ('c-3', '110', '0120000001', 102, '', 'call_not_matched');";
     ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
     sqlite3_close(db);
   }
@@ -792,6 +818,9 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     auto c2 = tx->find_call_event("c-2");
     ASSERT_TRUE(c2);
     EXPECT_FALSE(c2->caller_masked);
+    auto c3 = tx->find_call_event("c-3");  // a short number keeps none of its digits
+    ASSERT_TRUE(c3);
+    EXPECT_EQ(c3->caller_masked, "*****");
     EXPECT_GT(tx->count_accounts() + 1, 0);  // the other tables were created
   }
   {

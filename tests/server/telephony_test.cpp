@@ -260,6 +260,15 @@ TEST(TelephonyPool, WhenEveryNumberWaitsForThisPhoneConfirmPhoneIsBusy) {
   EXPECT_EQ(busy.status, 503);
   EXPECT_EQ(busy.code(), "busy");
   EXPECT_EQ(second.get().screen(), "phone_confirm");  // nothing lost: try again later
+  // Told apart from load shedding in the operation log and the metrics.
+  bool logged = false;
+  for (const AuditRecord& r : all_audit(ts)) {
+    logged |= r.flow_id == second.flow_id() && r.outcome == "busy" &&
+              r.detail.find("every pool number") != std::string::npos;
+  }
+  EXPECT_TRUE(logged);
+  EXPECT_NE(ts.app().metrics().render().find("renkei_call_pool_exhausted_total 1"),
+            std::string::npos);
   // Once the first flow's window has closed, the number is free again.
   ts.clock().advance(121);
   Answer again = second.post("/api/flow/phone");

@@ -342,5 +342,23 @@ TEST(PlainHttpTest, SessionCookieIsNotSecureAndNoHsts) {
   EXPECT_FALSE(r->has_header("Strict-Transport-Security"));
 }
 
+// Found by review (issue 12): behind a TLS-terminating proxy (an https issuer,
+// no TLS files here) the cookie was plain renkei_session without Secure, and
+// no HSTS: the shadowing fix did not apply where most banks would deploy.
+TEST(PlainHttpTest, BehindATlsProxyAnHttpsIssuerGetsTheHostCookieAndHsts) {
+  ServerConfig c = test_config();
+  c.issuer = "https://renkei.example.jp";
+  TestServer server(c);
+  auto http = server.client();
+  auto r = http.Get(demo_authorize_path().c_str());
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  ASSERT_EQ(r->status, 302) << r->body;
+  const std::string cookie = set_cookie_header(*r, "__Host-renkei_session");
+  ASSERT_FALSE(cookie.empty());
+  EXPECT_NE(cookie.find("; Secure"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("; Path=/"), std::string::npos) << cookie;
+  EXPECT_EQ(r->get_header_value("Strict-Transport-Security"), "max-age=31536000");
+}
+
 }  // namespace
 }  // namespace renkei::server::testing
