@@ -302,12 +302,16 @@ int call_seconds_left(const FlowState& state, UnixSeconds now) {
   return static_cast<int>(std::min<UnixSeconds>(left, 365 * kSecondsPerDay));
 }
 
+bool is_idle_expired(const FlowState& state, UnixSeconds now, const FlowConfig& config) {
+  return !is_terminal(state.screen) && now - state.last_activity > config.idle_timeout_seconds;
+}
+
 FlowTransition step(const FlowState& state, const FlowEvent& event, UnixSeconds now,
                     const FlowConfig& config) {
   // 1. terminal states accept nothing.
   if (is_terminal(state.screen)) return refuse(state, ErrorCode::invalid_step);
   // 2. idle too long.
-  if (now - state.last_activity > config.idle_timeout_seconds) {
+  if (is_idle_expired(state, now, config)) {
     FlowTransition t{state, {}};
     t.state.screen = Screen::expired;
     t.outcome.error = ErrorCode::session_expired;

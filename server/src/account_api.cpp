@@ -85,7 +85,7 @@ std::optional<Refusal> authenticate(StoreTx& tx, const httplib::Request& req, Un
   if (!client->enabled) return Refusal{ErrorCode::service_unavailable, ""};
   auto account = tx.account_by_id(grant->account_id);
   // SPEC §8: a closed or moved account is no longer served under its old number.
-  if (!account || account->status != AccountStatus::active) {
+  if (!account || !serves_account_data(standing_of(*account))) {
     return Refusal{ErrorCode::account_not_eligible, ""};
   }
   *out = Caller{*grant, *client, *account};

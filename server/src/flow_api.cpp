@@ -153,8 +153,7 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
     return;
   }
   // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
-  if (!is_terminal(flow->state.screen) &&
-      now - flow->state.last_activity > app.flow_config().idle_timeout_seconds) {
+  if (is_idle_expired(flow->state, now, app.flow_config())) {
     flow->state.screen = Screen::expired;
     flow->updated_at = now;
     tx->update_flow(*flow);
@@ -258,7 +257,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
         FormResult form = validate_pin_form(e.form);
         if (form.ok()) {
           std::optional<AccountRecord> account = tx->account_by_id(*flow.account_id);
-          if (!account || account->status != AccountStatus::active || !account->cash_card_issued) {
+          if (!account || !eligible_for_linking(standing_of(*account))) {
             refusal = ErrorCode::account_not_eligible;  // closed or moved since ②
           } else {
             lock_account = account->id;

@@ -17,14 +17,16 @@ namespace renkei::server {
 
 // ---------- screens ② and ⑤ ----------
 
+AccountStanding standing_of(const AccountRecord& a) {
+  return AccountStanding{a.status == AccountStatus::active, a.cash_card_issued};
+}
+
 IdentityCheck check_identity(StoreTx& tx, const AccountRef& account, const CustomerInfo& info,
                              std::optional<AccountRecord>* found) {
   if (found) found->reset();
   std::optional<AccountRecord> a = tx.find_account(account);
   // Only 普通/貯蓄 exist in AccountType, so "type not handled" cannot reach here.
-  if (!a || a->status != AccountStatus::active || !a->cash_card_issued) {
-    return IdentityCheck::account_not_eligible;
-  }
+  if (!a || !eligible_for_linking(standing_of(*a))) return IdentityCheck::account_not_eligible;
   const std::optional<CustomerRecord> c = tx.find_customer(a->customer_id);
   if (!c) return IdentityCheck::account_not_eligible;
   // The account is eligible: from here on a wrong answer counts towards the

@@ -10,9 +10,12 @@
 
 namespace renkei::server {
 
-// ② : the account must exist, be active, be 普通/貯蓄 and have a cash card
-// (else account_not_eligible); then birth date and phone (one of the
-// registered numbers) must match (else mismatch). The name is not matched.
+// What the core's eligibility rules (renkei/flow.h) need of a record.
+AccountStanding standing_of(const AccountRecord& a);
+
+// ② : the account must exist and be eligible_for_linking (core) (else
+// account_not_eligible); then birth date and phone (one of the registered
+// numbers) must match (else mismatch). The name is not matched.
 IdentityCheck check_identity(StoreTx& tx, const AccountRef& account, const CustomerInfo& info,
                              std::optional<AccountRecord>* found);
 // ⑤ : keyed hash of the PIN compared in constant time.

@@ -332,6 +332,34 @@ TEST(FlowCustomer, BirthDateIsCheckedAgainstTodayInJst) {
   EXPECT_TRUE(o.accepted);
 }
 
+// ----- account standing (SPEC §4, §8) -----
+
+TEST(AccountStanding, EligibilityAndServingAreOneRuleEach) {
+  struct Row {
+    bool in_use, card, linkable, served;
+  };
+  const Row rows[] = {
+      {true, true, true, true},     // an account in use with a card
+      {true, false, false, true},   // no cash card: cannot link, a grant still reads
+      {false, true, false, false},  // closed or moved
+      {false, false, false, false},
+  };
+  for (const Row& r : rows) {
+    const AccountStanding a{r.in_use, r.card};
+    EXPECT_EQ(eligible_for_linking(a), r.linkable) << r.in_use << r.card;
+    EXPECT_EQ(serves_account_data(a), r.served) << r.in_use << r.card;
+  }
+}
+
+TEST(FlowIdle, ExpiresOnlyPastTheTimeoutAndNeverWhenOver) {
+  FlowConfig cfg = config();
+  FlowState s = start_flow(kT0);
+  EXPECT_FALSE(is_idle_expired(s, kT0 + cfg.idle_timeout_seconds, cfg));
+  EXPECT_TRUE(is_idle_expired(s, kT0 + cfg.idle_timeout_seconds + 1, cfg));
+  s.screen = Screen::completed;  // a flow that is over does not expire again
+  EXPECT_FALSE(is_idle_expired(s, kT0 + 100000, cfg));
+}
+
 // ----- lockout across ② and ⑤ -----
 
 TEST(FlowLockout, FailuresOfCustomerAndPinCountTogether) {

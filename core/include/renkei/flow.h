@@ -74,6 +74,26 @@ struct FlowConfig {
   ServiceCalendar calendar{};
 };
 
+// What the credit union's records say about an account, as far as the rules
+// below need it (the server reads it from its records source).
+struct AccountStanding {
+  bool in_use = false;            // not closed, not moved to another branch
+  bool cash_card_issued = false;  // the card whose PIN ⑤ checks
+};
+
+// SPEC §4 account_not_eligible: API連携認証 links only an account in use with a
+// cash card issued (⑤ checks that card's PIN). The type (普通/貯蓄) is checked
+// on ① by the account form; an unknown account has no standing at all.
+constexpr bool eligible_for_linking(const AccountStanding& a) {
+  return a.in_use && a.cash_card_issued;
+}
+
+// SPEC §8: the account API serves a granted account while it is in use; a
+// closed or moved account is no longer served under its old number. (A card
+// cancelled after consent does not end the grant: the customer's consent
+// stands until it expires or is revoked.)
+constexpr bool serves_account_data(const AccountStanding& a) { return a.in_use; }
+
 // What the credit union's records said about ②'s data.
 enum class IdentityCheck {
   match,                 // account eligible, birth date and phone match
@@ -154,6 +174,10 @@ struct FlowTransition {
 //  Accepted customer events set last_activity = now.
 FlowTransition step(const FlowState& state, const FlowEvent& event, UnixSeconds now,
                     const FlowConfig& config);
+
+// Rule 2 of step(): a flow not yet over whose last customer action lies more
+// than idle_timeout_seconds before `now` has expired (session_expired).
+bool is_idle_expired(const FlowState& state, UnixSeconds now, const FlowConfig& config);
 
 // A new flow started at `now` (screen ①).
 FlowState start_flow(UnixSeconds now);
