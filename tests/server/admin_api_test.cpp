@@ -242,7 +242,7 @@ TEST_F(AdminApiTest, AccountLookupShowsMaskedPhonesLockAndGrants) {
   EXPECT_EQ(a.body["account"]["key"], "115-ordinary-1100026");
   EXPECT_EQ(a.body["account"]["status"], "active");
   EXPECT_EQ(a.body["account"]["cash_card_issued"], true);
-  EXPECT_EQ(a.body["account"]["masked_phones"], json::array({"*******3333", "******5678"}));
+  EXPECT_EQ(a.body["account"]["masked_phones"], json::array({"*****3333", "*****5678"}));
   EXPECT_EQ(a.body["lock"]["locked"], false);
   EXPECT_EQ(a.body["lock"]["failures"], 0);
   EXPECT_EQ(a.body["lock"]["limit"], 5);

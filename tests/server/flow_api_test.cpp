@@ -688,7 +688,7 @@ TEST(FlowApi, HappyPathThroughConsentRedirectsWithCodeAndQueuesTheMail) {
   TestServer ts;
   FlowClient fc(ts);
   ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
-  EXPECT_EQ(fc.get().body["flow"]["masked_phone"], "*******3333");
+  EXPECT_EQ(fc.get().body["flow"]["masked_phone"], "*****3333");
   Answer phone = fc.post("/api/flow/phone");
   ASSERT_EQ(phone.status, 200);
   EXPECT_EQ(phone.body["flow"]["call"]["dialled_number"], kPoolNumber);
@@ -767,7 +767,7 @@ TEST(FlowApi, AuditHasEveryStepButNeverThePinOrTheFullPhone) {
       found = true;
       EXPECT_EQ(r.account, "115-ordinary-1100026");
       EXPECT_EQ(r.name_kana, "ﾃﾞｰﾀ ｻﾄﾙ");
-      EXPECT_EQ(r.masked_phone, "*******3333");
+      EXPECT_EQ(r.masked_phone, "*****3333");
       EXPECT_EQ(r.client_id, "demo-app");
       EXPECT_EQ(r.flow_id, fc.flow_id());
       EXPECT_EQ(r.ip, "127.0.0.1");
