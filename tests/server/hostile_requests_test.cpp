@@ -692,7 +692,7 @@ std::vector<Row> catalog() {
          q.replace(q.find("response_type=code"), 18, "response_type=token");
          return request("GET", authorize_query(q + "&state=s"));
        },
-       302, "", redirect_error("invalid_request")},
+       302, "", redirect_error("unsupported_response_type")},
       {"authorize_state_with_crlf_not_reflected", S::none,
        [](const Ctx&, TestServer&) {
          return request(

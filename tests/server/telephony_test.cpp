@@ -194,7 +194,7 @@ TEST_F(Telephony, AuditLogsTheCallWithMaskedNumbersOnly) {
       EXPECT_EQ(r.account, "115-ordinary-1100026");
       EXPECT_EQ(r.client_id, "demo-app");
     } else {
-      EXPECT_EQ(r.masked_phone, "*******4444");
+      EXPECT_EQ(r.masked_phone, "*****4444");
       EXPECT_TRUE(r.flow_id.empty());
     }
   }
