@@ -653,6 +653,33 @@ TEST_F(AdminApiTest, TheFunnelCountsScreensOutcomesAndWhereFlowsStopped) {
   }
 }
 
+TEST_F(AdminApiTest, TheFunnelSaysWhyFlowsThatLeftForTheAppStopped) {
+  // Out of hours at /authorize: the flow starts so that the customer can leave.
+  const UnixSeconds open = ts_.clock().now();
+  ts_.clock().set(from_jst(jst_date(open), 4, 2, 0));
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  FlowBrowser closed(ts_);
+  ASSERT_TRUE(closed.authorize(authorize_path(req)));
+  closed.get_flow();
+  ASSERT_EQ(closed.post("/api/flow/leave", {{"reason", "out_of_hours"}}).first, 200);
+  ts_.clock().set(open);
+  // Busy on the page, then 連携元画面へ without a refusal in the log.
+  FlowClient busy(ts_);
+  ASSERT_EQ(busy.post("/api/flow/leave", {{"reason", "busy"}}).status, 200);
+
+  ts_.clock().advance(10);
+  Answer a = get("/admin/api/funnel?from=" + url_encode(format_jst(open - 86400)));
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.body["started"], 0);
+  EXPECT_EQ(a.body["authorize_refused"]["out_of_hours"], 1);
+  EXPECT_EQ(a.body["flows"], 2);
+  const json& s = a.body["screens"];
+  EXPECT_EQ(s[0]["left"], 2);
+  EXPECT_EQ(s[0]["stopped_by"]["out_of_hours"], 1) << s[0].dump();
+  EXPECT_EQ(s[0]["stopped_by"]["left"], 1) << s[0].dump();
+}
+
 // ---------- development mode ----------
 
 TEST_F(AdminApiTest, ASimulatedCallVerifiesAWaitingFlow) {
