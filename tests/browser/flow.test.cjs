@@ -724,3 +724,45 @@ test('④ on a 375×667 phone: 0120-000-00x with a plain-digit tel: link, 確定
     assert.ok(after.y >= 0 && after.y + after.height <= 667);
   }, 375);
 });
+
+test('a switched-off app: the message and 連携元画面へ (temporarily_unavailable), in the flow and at /authorize', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withOwnServer({}, async (own) => {
+    const admin = (action) => fetch(`${own.base}/admin/api/clients/demo-app/${action}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${process.env.RENKEI_ADMIN_TOKEN || h.DEV_ADMIN_TOKEN}`,
+        'X-Renkei-Staff': 'browser-tests', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: 'browser test' }),
+    });
+    await withPage(t, async (page) => {
+      await toCustomer(page);
+      assert.equal((await admin('disable')).status, 200);
+      await fillCustomer(page, DEMO.customer);
+      await page.click('#form-customer button[type=submit]');
+      assert.equal((await dialogText(page)).message, messages.get('service_unavailable'));
+      await closeDialog(page);
+      assert.ok(await page.isVisible('#screen-customer_entry #trouble-leave'));
+      assert.ok(await page.isHidden('#trouble-retry'));
+      assert.ok(await page.isHidden('#reopening'));
+      await record(page, '2-SOA202-service_unavailable', PHONE_AND_DESKTOP);
+      const request = callbackRequest(page);
+      await page.click('#trouble-leave');
+      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /temporarily_unavailable/);
+    });
+    await withPage(t, async (page) => {
+      await page.goto(`${server.base}/demo/`);
+      await page.click('#start');
+      await page.waitForSelector(visible('message'));
+      assert.match(page.url(), /\/flow\/\?error=service_unavailable$/);
+      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('service_unavailable'));
+      await record(page, 'service_unavailable-authorize', PHONE_AND_DESKTOP);
+      const request = callbackRequest(page);
+      await page.click('#trouble-leave');
+      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /temporarily_unavailable/);
+    });
+  });
+});

@@ -497,6 +497,7 @@
     const code = err.code || 'system_error';
     const text = messageFor(code, err.message);
     const screen = state.screen;
+    if (!WAY_BACK.has(code)) hideTrouble();  // shown again below for its codes
     // A wrong (or refused) PIN is never left in the field.
     if (screen === 'pin_entry') $('pin').value = '';
     if (code === 'call_pending') {
@@ -589,6 +590,7 @@
     }
     if (json.flow) {
       setAlert(state.screen, '');
+      hideTrouble();
       render(json.flow);
     }
   }
