@@ -498,8 +498,9 @@
     const text = messageFor(code, err.message);
     const screen = state.screen;
     if (!WAY_BACK.has(code)) hideTrouble();  // shown again below for its codes
-    // A wrong (or refused) PIN is never left in the field.
-    if (screen === 'pin_entry') $('pin').value = '';
+    // A wrong (or refused) PIN is never left in the field; after busy or a
+    // system error it stays for 再試行する.
+    if (screen === 'pin_entry' && !WAY_BACK.has(code)) $('pin').value = '';
     if (code === 'call_pending') {
       const s = $('call-status');
       s.textContent = text;
@@ -577,6 +578,7 @@
       showError(json.error, json.flow || null, json.service);
       return;
     }
+    state.lastRequest = null;  // nothing to retry (and no PIN kept in memory)
     if (json.redirect_to && json.flow && json.flow.screen === 'cancelled') {
       const link = $('return-link');
       link.href = json.redirect_to;
