@@ -4,6 +4,7 @@
 // maps each code point to exactly one; every rule's value is clean UTF-8.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "fuzz_check.h"
@@ -51,6 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_field_result(renkei::check_pin(in));
   check_field_result(renkei::check_birth_date(in, in, in, renkei::CivilDate{2026, 11, 25}));
   (void)renkei::is_whatwg_valid_email(in);
-  (void)renkei::mask_phone(in);
+  const std::string masked = renkei::mask_phone(in);
+  FUZZ_CHECK(in.empty() ? masked.empty() : masked.rfind("*****", 0) == 0);
+  const std::string grouped = renkei::group_tollfree(in);
+  FUZZ_CHECK(grouped == in || grouped.size() == in.size() + 2);
   return 0;
 }

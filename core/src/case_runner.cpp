@@ -16,6 +16,7 @@
 #include "renkei/normalize.h"
 #include "renkei/service_calendar.h"
 #include "renkei/time.h"
+#include "renkei/ui_text.h"
 
 // Like json.cpp, nothing here may throw (the WASM build has no exceptions):
 // every member is looked up with find() and type-checked before get<>().
@@ -449,6 +450,22 @@ Result<json> run_mask(const json& c) {
   return json{{"masked", mask_phone(phone.value())}};
 }
 
+Result<json> run_tollfree(const json& c) {
+  auto number = text_input(c, "number");
+  if (!number.ok()) return fail(number.detail());
+  return json{{"number", number.value()}, {"display", group_tollfree(number.value())}};
+}
+
+Result<json> run_reopening(const json& c) {
+  auto at = instant_input(c, "at");
+  if (!at.ok()) return fail(at.detail());
+  auto reopens = instant_input(c, "reopens_at");
+  if (!reopens.ok()) return fail(reopens.detail());
+  return json{{"at", format_jst(at.value())},
+              {"reopens_at", format_jst(reopens.value())},
+              {"text", reopening_message_ja(at.value(), reopens.value())}};
+}
+
 Result<json> run_message(const json& c) {
   const json* name = member(c, "code");
   if (!name || !name->is_string()) return fail("\"code\" must be an error code's wire name");
@@ -487,7 +504,13 @@ json catalog() {
   for (auto t : {AccountType::ordinary, AccountType::savings}) {
     types.push_back(json{{"type", account_type_wire_name(t)}, {"label", account_type_label_ja(t)}});
   }
+  json labels = json::object();
+  for (int i = 0; i < kUiLabelCount; ++i) {
+    auto l = static_cast<UiLabel>(i);
+    labels[std::string(ui_label_wire_name(l))] = ui_label_ja(l);
+  }
   return json{{"codes", std::move(codes)},
+              {"labels", std::move(labels)},
               {"fields", std::move(fields)},
               {"screens", std::move(screens)},
               {"account_types", std::move(types)},
@@ -508,6 +531,8 @@ Result<json> dispatch(const std::string& kind, const json& c) {
   if (kind == "lockout") return run_lockout(c);
   if (kind == "flow") return run_flow(c);
   if (kind == "mask") return run_mask(c);
+  if (kind == "tollfree") return run_tollfree(c);
+  if (kind == "reopening") return run_reopening(c);
   if (kind == "message") return run_message(c);
   if (kind == "catalog") return catalog();
   return fail("unknown \"kind\"");

@@ -151,9 +151,21 @@ bool is_email_label(std::string_view label) {
   return true;
 }
 
-// The e-mail cleaning shared by the address and its confirmation.
+// The e-mail cleaning shared by the address and its confirmation (SPEC §3,
+// amended 2026-11-30). First what WHATWG's value sanitization of
+// <input type=email> does: line breaks (LF, CR) removed wherever they are,
+// then ASCII whitespace (TAB, LF, FF, CR, space) trimmed at both ends. Only
+// then the encoding and control-character checks (a TAB inside the address is
+// still an error), full width → half width, and the spaces that U+3000 became
+// trimmed too. LF and CR bytes never occur inside a UTF-8 sequence, so they
+// can be removed before the encoding is checked.
 Normalized clean_email(std::string_view input) {
-  Normalized n = to_halfwidth_ascii(input);
+  std::string kept;
+  kept.reserve(input.size());
+  for (char c : input) {
+    if (c != '\n' && c != '\r') kept.push_back(c);
+  }
+  Normalized n = to_halfwidth_ascii(trim_ascii_whitespace(kept));
   if (!n.error) n.text = trim_ascii_whitespace(n.text);
   return n;
 }

@@ -105,15 +105,35 @@ CustomerInfo customer_info_from(const FormResult& valid_customer_form) {
 }
 
 std::string mask_phone(std::string_view phone) {
-  const std::size_t n = count_code_points(phone);
-  if (n <= 4) return std::string(n, '*');
-  // Keep the bytes of the last 4 code points; everything before becomes '*'.
+  constexpr std::string_view kStars = "*****";
+  if (phone.empty()) return {};
+  if (count_code_points(phone) <= 4) return std::string(kStars);
+  // Keep the bytes of the last 4 code points; everything before becomes "*****".
   std::size_t keep_from = phone.size();
   for (std::size_t seen = 0; seen < 4 && keep_from > 0;) {
     --keep_from;
     if ((static_cast<unsigned char>(phone[keep_from]) & 0xC0) != 0x80) ++seen;
   }
-  return std::string(n - 4, '*') + std::string(phone.substr(keep_from));
+  return std::string(kStars) + std::string(phone.substr(keep_from));
+}
+
+std::string group_tollfree(std::string_view number) {
+  const auto digits = [](std::string_view s) {
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+    }
+    return true;
+  };
+  if (!digits(number)) return std::string(number);
+  if (number.size() == 10 && number.substr(0, 4) == "0120") {
+    return std::string(number.substr(0, 4)) + "-" + std::string(number.substr(4, 3)) + "-" +
+           std::string(number.substr(7));
+  }
+  if (number.size() == 11 && number.substr(0, 4) == "0800") {
+    return std::string(number.substr(0, 4)) + "-" + std::string(number.substr(4, 3)) + "-" +
+           std::string(number.substr(7));
+  }
+  return std::string(number);
 }
 
 }  // namespace renkei

@@ -487,6 +487,17 @@ void replay(Funnel& f, FlowTrace& t, const std::string& step, const std::string&
     if (ok) t.cancelled = true;
     return;
   }
+  // /authorize while closed or switched off starts the flow all the same (so
+  // that the customer can leave for the app): that is why it stopped.
+  if (step == "authorize") {
+    if (!ok) t.last_error = outcome;
+    return;
+  }
+  // 連携元画面へ (SPEC §8a): the flow ends for the refusal shown before it.
+  if (step == "leave") {
+    if (ok && t.last_error.empty()) t.last_error = "left";
+    return;
+  }
   if (step == "view") {
     if (outcome == wire_name(ErrorCode::session_expired)) t.expired = true;
     return;

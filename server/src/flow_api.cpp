@@ -14,6 +14,7 @@
 #include "oauth.h"
 #include "records.h"
 #include "renkei/json.h"
+#include "renkei/ui_text.h"
 #include "routes.h"
 #include "telephony.h"
 
@@ -22,8 +23,21 @@ namespace {
 
 using nlohmann::json;
 
-// The POST endpoints of the six screens.
-enum class FlowStep { account, customer, phone, confirm_call, pin, consent, cancel };
+// The POST endpoints of the six screens, and leave: 連携元画面へ from a screen
+// where the customer cannot go on (SPEC §8a).
+enum class FlowStep { account, customer, phone, confirm_call, pin, consent, cancel, leave };
+
+// Why the customer leaves for the app (POST /api/flow/leave {"reason"}), and
+// the RFC 6749 §4.1.2.1 error the app receives for it.
+std::optional<std::string_view> leave_error(std::string_view reason) {
+  if (reason == wire_name(ErrorCode::out_of_hours) ||
+      reason == wire_name(ErrorCode::service_unavailable) ||
+      reason == wire_name(ErrorCode::busy)) {
+    return "temporarily_unavailable";
+  }
+  if (reason == wire_name(ErrorCode::system_error)) return "server_error";
+  return std::nullopt;
+}
 
 // What a request body said, before any record was consulted.
 struct StepInput {
@@ -31,6 +45,7 @@ struct StepInput {
   CustomerForm customer;
   PinForm pin;
   ConsentForm consent;
+  std::string leave_reason;  // one of leave_error()'s reasons
 };
 
 // The body's members for the step; nullopt for members of the wrong type
@@ -66,6 +81,13 @@ std::optional<StepInput> parse_step_input(FlowStep step, const json& body) {
       }
       break;
     }
+    case FlowStep::leave: {
+      auto it = body.find("reason");
+      if (it == body.end() || !it->is_string()) return std::nullopt;
+      in.leave_reason = it->get<std::string>();
+      if (!leave_error(in.leave_reason)) return std::nullopt;
+      break;
+    }
     case FlowStep::phone:
     case FlowStep::confirm_call:
     case FlowStep::cancel:
@@ -90,6 +112,8 @@ std::string_view step_wire_name(FlowStep step) {
       return "submit_consent";
     case FlowStep::cancel:
       return "cancel";
+    case FlowStep::leave:
+      return "leave";
   }
   return "unknown";
 }
@@ -121,12 +145,26 @@ void count_step(App& app, std::string_view step, const std::string& outcome) {
                       "step=\"" + std::string(step) + "\",outcome=\"" + outcome + "\"");
 }
 
-// An error answer: the envelope plus the flow's public view.
-void send_flow_error(httplib::Response& res, ErrorCode code, const FlowState& state,
-                     UnixSeconds now, const std::vector<FieldError>& fields = {},
+// While the service is closed: when it opens again (SPEC §8a), as instants
+// for the page's WASM core and as the core's sentence; null while open.
+json service_hours_json(const App& app, UnixSeconds now) {
+  const ServiceCalendar calendar = app.calendar();
+  if (calendar.is_open(now)) return nullptr;
+  const UnixSeconds reopens = calendar.next_open(now);
+  return json{{"at", format_jst(now)},
+              {"reopens_at", format_jst(reopens)},
+              {"reopening", reopening_message_ja(now, reopens)}};
+}
+
+// An error answer: the envelope plus the flow's public view (and, for
+// out_of_hours, when the service opens again).
+void send_flow_error(const App& app, httplib::Response& res, ErrorCode code,
+                     const FlowState& state, UnixSeconds now,
+                     const std::vector<FieldError>& fields = {},
                      bool show_required_dialog = false) {
   json body = error_envelope(code, fields, show_required_dialog);
   body["flow"] = public_view_json(state, now);
+  if (code == ErrorCode::out_of_hours) body["service"] = service_hours_json(app, now);
   send_json(res, http_status(code), body);
 }
 
@@ -149,6 +187,7 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
     // show the message (e.g. /flow/?error=out_of_hours arrives without a flow).
     json body = error_envelope(ErrorCode::session_expired);
     body["profile"] = profile_json(app.config().profile);
+    body["service"] = service_hours_json(app, now);
     send_json(res, http_status(ErrorCode::session_expired), body);
     return;
   }
@@ -159,7 +198,7 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
     tx->update_flow(*flow);
     tx->append_audit(audit_row(*flow, req, "view", "session_expired", now));
     if (!tx->commit()) throw StorageError("commit failed");
-    send_flow_error(res, ErrorCode::session_expired, flow->state, now);
+    send_flow_error(app, res, ErrorCode::session_expired, flow->state, now);
     return;
   }
   std::optional<ClientRecord> client = tx->find_client(flow->client_id);
@@ -169,7 +208,8 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
                             {"display_name", client ? client->display_name : flow->client_id}}},
             {"profile", profile_json(app.config().profile)},
             {"authorization_days", app.config().authorization_days},
-            {"dev_mode", app.config().dev_mode}};
+            {"dev_mode", app.config().dev_mode},
+            {"service", service_hours_json(app, now)}};
   send_json(res, 200, body);
 }
 
@@ -206,6 +246,13 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
   std::optional<ErrorCode> refusal;          // refused before the core is asked
   std::string refusal_detail;                // why, for the operation log
+  // The app switched off (SPEC §8a): every step but the ways out answers
+  // service_unavailable, from /authorize (which started the flow so that the
+  // page can lead back to the app) to 許可する.
+  if (step != FlowStep::cancel && step != FlowStep::leave) {
+    std::optional<ClientRecord> client = tx->find_client(flow.client_id);
+    if (!client || !client->enabled) refusal = ErrorCode::service_unavailable;
+  }
   FlowEvent event = Cancel{};
   switch (step) {
     case FlowStep::account:
@@ -230,7 +277,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
     }
     case FlowStep::phone: {
       ConfirmPhone e;
-      if (before.screen == Screen::phone_confirm) {
+      if (before.screen == Screen::phone_confirm && !refusal) {
         const std::vector<std::string>& pool = app.config().call_pool;
         if (pool.empty()) throw std::runtime_error("call pool is empty");
         std::optional<std::string> number = pick_call_number(*tx, pool, flow, now);
@@ -269,15 +316,11 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
       event = std::move(e);
       break;
     }
-    case FlowStep::consent: {
-      if (before.screen == Screen::consent && input.consent.consent) {
-        std::optional<ClientRecord> client = tx->find_client(flow.client_id);
-        if (!client || !client->enabled) refusal = ErrorCode::service_unavailable;
-      }
+    case FlowStep::consent:
       event = SubmitConsent{input.consent};
       break;
-    }
     case FlowStep::cancel:
+    case FlowStep::leave:  // the core's Cancel: the flow ends; only the app's error differs
       event = Cancel{};
       break;
   }
@@ -309,6 +352,8 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
       redirect_to = issue_authorization(*tx, app, flow, *flow.account_id, now);
       enqueue_result_mail(*tx, app, flow, client ? client->display_name : flow.client_id, now);
       mail_enqueued = true;
+    } else if (step == FlowStep::leave) {
+      redirect_to = error_redirect(app, flow, *leave_error(input.leave_reason));
     } else if (std::holds_alternative<Cancel>(event)) {
       redirect_to = denial_redirect(app, flow);
     }
@@ -317,7 +362,13 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   if (flow.state.screen == Screen::account_entry) flow.account_id.reset();
 
   const std::string outcome_code = outcome_name(outcome.error);
-  AuditRecord audit = audit_row(flow, req, event_wire_name(event), outcome_code, now);
+  const std::string_view step_name =
+      step == FlowStep::leave ? step_wire_name(step) : event_wire_name(event);
+  AuditRecord audit = audit_row(flow, req, step_name, outcome_code, now);
+  if (step == FlowStep::leave) {
+    audit.detail = "reason=" + input.leave_reason + " error=" +
+                   std::string(*leave_error(input.leave_reason));
+  }
   if (before.account) audit.account = account_key(*before.account);
   if (typed) {  // ② as typed (normalized): the log records every attempt
     audit.name_kana = typed->name_kana;
@@ -337,12 +388,12 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   tx.reset();
 
   if (mail_enqueued) app.notify_mail();
-  count_step(app, event_wire_name(event), outcome_code);
+  count_step(app, step_name, outcome_code);
   if (outcome.error == ErrorCode::locked_now) app.metrics().count("renkei_lockouts_total");
   if (flow.state.screen == Screen::completed) app.metrics().count("renkei_flows_completed_total");
 
   if (outcome.error) {
-    send_flow_error(res, *outcome.error, flow.state, now, outcome.field_errors,
+    send_flow_error(app, res, *outcome.error, flow.state, now, outcome.field_errors,
                     outcome.show_required_dialog);
     return;
   }
@@ -397,7 +448,7 @@ void register_flow_routes(httplib::Server& server, App& app) {
       {"/api/flow/account", FlowStep::account}, {"/api/flow/customer", FlowStep::customer},
       {"/api/flow/phone", FlowStep::phone},     {"/api/flow/call/confirm", FlowStep::confirm_call},
       {"/api/flow/pin", FlowStep::pin},         {"/api/flow/consent", FlowStep::consent},
-      {"/api/flow/cancel", FlowStep::cancel},
+      {"/api/flow/cancel", FlowStep::cancel},   {"/api/flow/leave", FlowStep::leave},
   };
   for (const auto& [path, step] : posts) {
     server.Post(path, [&app, step = step](const httplib::Request& req, httplib::Response& res) {

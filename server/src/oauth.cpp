@@ -259,15 +259,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     return;
   }
 
-  // 2. Conditions the customer should see on our own page.
-  auto to_flow_page = [&](ErrorCode code) {
-    audit_authorize(app, req, now, std::string(wire_name(code)), client->id);
-    res.set_redirect(with_query("/flow/", {{"error", std::string(wire_name(code))}}), 302);
-  };
-  if (!client->enabled) return to_flow_page(ErrorCode::service_unavailable);
-  if (!app.calendar().is_open(now)) return to_flow_page(ErrorCode::out_of_hours);
-
-  // 3. The rest of the request: errors go back to the app (RFC 6749 §4.1.2.1,
+  // 2. The rest of the request: errors go back to the app (RFC 6749 §4.1.2.1,
   // RFC 9207 iss). state is echoed only when it is well-formed.
   QueryParam state = query_param(req, counts, "state");
   QueryParam response_type = query_param(req, counts, "response_type");
@@ -276,6 +268,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
   QueryParam scope = query_param(req, counts, "scope");
   const bool state_ok = state.value && is_valid_state(*state.value);
 
+  std::string error = "invalid_request";
   std::string problem;
   if (state.repeated || response_type.repeated || challenge.repeated || method.repeated ||
       scope.repeated) {
@@ -284,23 +277,39 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     problem = "state is required";
   } else if (!state_ok) {
     problem = "state must be 1 to 512 printable ASCII characters";
-  } else if (response_type.value != "code") {
+  } else if (!response_type.value || response_type.value->empty()) {
+    problem = "response_type is required";
+  } else if (*response_type.value != "code") {
+    error = "unsupported_response_type";
     problem = "response_type must be code";
   } else if (method.value != "S256") {
     problem = "code_challenge_method must be S256";
   } else if (!challenge.value || !is_valid_s256_challenge(*challenge.value)) {
     problem = "code_challenge must be 43 base64url characters";
   } else if (scope.value && !scope.value->empty() && !is_valid_scope(*scope.value)) {
+    error = "invalid_scope";
     problem = "scope must be accounts.read";
   }
   if (!problem.empty()) {
-    std::vector<std::pair<std::string, std::string>> q = {{"error", "invalid_request"},
+    std::vector<std::pair<std::string, std::string>> q = {{"error", error},
                                                           {"error_description", problem}};
     if (state_ok) q.emplace_back("state", *state.value);
     q.emplace_back("iss", app.config().issuer);
-    audit_authorize(app, req, now, bad, client->id, problem);
+    audit_authorize(app, req, now, bad, client->id, error + ": " + problem);
     res.set_redirect(with_query(*redirect_uri.value, q), 302);
     return;
+  }
+
+  // 3. Conditions the customer should see on our own page: the app switched
+  // off, or the service closed (SPEC §6). The flow is started all the same, so
+  // that the page can offer 連携元画面へ back to this validated redirect URI
+  // with state and iss (SPEC §8a, POST /api/flow/leave); while the condition
+  // lasts every step of it answers the same error.
+  std::optional<ErrorCode> on_our_page;
+  if (!client->enabled) {
+    on_our_page = ErrorCode::service_unavailable;
+  } else if (!app.calendar().is_open(now)) {
+    on_our_page = ErrorCode::out_of_hours;
   }
 
   // 4. Start the customer's flow.
@@ -315,7 +324,8 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
   auto tx = app.store().begin();
   std::string flow_id;
   std::string cookie = start_flow_record(*tx, app, flow, &flow_id);
-  AuditFacts started = facts("authorize", "ok", client->id, "customer");
+  AuditFacts started = facts("authorize", on_our_page ? std::string(wire_name(*on_our_page)) : "ok",
+                             client->id, "customer");
   started.flow_id = flow_id;
   write_audit(*tx, req, now, std::move(started));
   if (!tx->commit()) {
@@ -324,6 +334,12 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     return;
   }
   set_cookie(res, session_cookie_name(app), cookie, session_cookie_options(app));
+  if (on_our_page) {
+    const std::string code(wire_name(*on_our_page));
+    res.set_redirect(with_query("/flow/", {{"error", code}}), 302);
+    app.metrics().count("renkei_authorize_total", "outcome=\"" + code + "\"");
+    return;
+  }
   res.set_redirect("/flow/", 302);
   app.metrics().count("renkei_authorize_total", "outcome=\"ok\"");
 }
@@ -761,9 +777,15 @@ std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& f
 }
 
 std::string denial_redirect(const App& app, const FlowRecord& flow) {
-  return with_query(
-      flow.redirect_uri,
-      {{"error", "access_denied"}, {"state", flow.oauth_state}, {"iss", app.config().issuer}});
+  return error_redirect(app, flow, "access_denied");
+}
+
+std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error) {
+  // Only ever the flow's own redirect URI: /authorize stored it after an exact
+  // match with the client's registered ones, together with the app's state.
+  return with_query(flow.redirect_uri, {{"error", std::string(error)},
+                                        {"state", flow.oauth_state},
+                                        {"iss", app.config().issuer}});
 }
 
 std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow, std::string* flow_id) {

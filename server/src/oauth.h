@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "app.h"
 #include "storage.h"
@@ -16,6 +17,10 @@ std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& f
                                 std::int64_t account_id, UnixSeconds now);
 // redirect_uri?error=access_denied&state=…&iss=… for 中止する / 拒否する.
 std::string denial_redirect(const App& app, const FlowRecord& flow);
+// redirect_uri?error=<error>&state=…&iss=… (RFC 6749 §4.1.2.1, RFC 9207) to
+// the flow's own redirect URI, e.g. temporarily_unavailable when the customer
+// leaves a closed service for the app (SPEC §8a).
+std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error);
 
 // Creates a new flow for a validated authorization request and returns the
 // session cookie value (the caller sets the cookie). Used by /authorize.

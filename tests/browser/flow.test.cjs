@@ -78,10 +78,11 @@ async function withPage(t, fn, width = 375) {
   }
 }
 
-// Screenshots at both widths and an axe scan with no violations.
+// Screenshots at both widths (or the given ones) and an axe scan with no violations.
 const scanned = new Set();
-async function record(page, name) {
-  await h.screenshots(page, name);
+const PHONE_AND_DESKTOP = [320, 375, 1280];
+async function record(page, name, widths) {
+  await h.screenshots(page, name, widths);
   const key = name.replace(/-(error|dialog|pending|expired)$/, '');
   if (scanned.has(name)) return;
   scanned.add(name);
@@ -214,7 +215,7 @@ test('happy path: demo app → ①–⑥ → back to the app with the account sh
     // ③: the masked registered number.
     await page.waitForSelector(visible('phone_confirm'));
     assert.equal((await page.textContent('#screen-id')).trim(), 'SOA208');
-    assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(), '*******3333');
+    assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(), '*****3333');
     await record(page, '3-SOA208');
     await page.click('[data-action="phone"]');
 
@@ -222,8 +223,8 @@ test('happy path: demo app → ①–⑥ → back to the app with the account sh
     await page.waitForSelector(visible('call_wait'));
     assert.equal((await page.textContent('#screen-id')).trim(), 'SOA209');
     const dialled = (await page.textContent('#dialled-link')).trim();
-    assert.match(dialled, /^0120\d{6}$/);
-    assert.equal(await page.getAttribute('#dialled-link', 'href'), `tel:${dialled}`);
+    assert.match(dialled, /^0120-\d{3}-\d{3}$/, 'grouped as read in Japan');
+    assert.equal(await page.getAttribute('#dialled-link', 'href'), `tel:${dialled.replace(/-/g, '')}`);
     const left = Number(await page.textContent('#seconds-left'));
     assert.ok(left > 100 && left <= 120, `countdown starts near 120 (${left})`);
     assert.ok(await page.isVisible('[data-action="simulate-call"]'), 'dev mode shows the simulator');
@@ -372,15 +373,28 @@ test('lock: the 5th wrong attempt locks, the next one answers B84', async (t) =>
   await withPage(t, async (page) => {
     await toCustomer(page, LOCKABLE);
     await fillCustomer(page, LOCKABLE.customer);
-    const expected = ['auth_mismatch', 'auth_mismatch', 'auth_mismatch', 'auth_mismatch', 'locked_now', 'locked'];
+    const expected = ['auth_mismatch', 'auth_mismatch', 'auth_mismatch', 'auth_mismatch', 'locked_now'];
     for (const [i, code] of expected.entries()) {
       await page.click('#form-customer button[type=submit]');
       const d = await dialogText(page);
       assert.equal(d.message, messages.get(code), `attempt ${i + 1}: ${code}`);
       await closeDialog(page);
     }
+    // No further attempt from this screen (SPEC §8a); 中止する stays.
+    assert.ok(await page.isDisabled('#form-customer button[type=submit]'));
+    assert.ok(await page.isDisabled('#name_kana'));
+    assert.ok(await page.isEnabled('#screen-customer_entry [data-action="cancel"]'));
+  });
+  await withPage(t, async (page) => {
+    await toCustomer(page, LOCKABLE);
+    await fillCustomer(page, LOCKABLE.customer);
+    await page.click('#form-customer button[type=submit]');
+    assert.equal((await dialogText(page)).message, messages.get('locked'));
+    await closeDialog(page);
     const alert = (await page.textContent('#alert-customer_entry')).trim();
     assert.equal(alert, 'ただ今お取扱いできません。詳しくは本サービスのお問合せ窓口へご照会下さい。 理由コードはB84です。');
+    assert.ok(await page.isDisabled('#form-customer button[type=submit]'));
+    assert.ok(await page.isDisabled('#birth_day'));
     await record(page, '2-SOA202-locked');
   });
 });
@@ -462,3 +476,293 @@ for (const code of ['out_of_hours', 'service_unavailable']) {
     });
   });
 }
+
+// ---------------------------------------------------------------------------
+// No dead ends (SPEC §8a) and the screens on a phone (issue 11).
+
+// A server of the test's own (its clock, its locks), swapped in for `server`.
+async function withOwnServer(overrides, fn) {
+  const own = await h.startServer(overrides);
+  const saved = server;
+  server = own;
+  try {
+    await fn(own);
+  } finally {
+    server = saved;
+    await own.stop();
+  }
+}
+
+// The URL the page navigates to when it leaves for the demo app (the demo
+// page then takes the query out of the address bar).
+function callbackRequest(page) {
+  return page.waitForRequest((r) => r.url().includes('/demo/callback'), { timeout: 15000 });
+}
+
+function core1(c) {
+  return JSON.parse(core.runCase(JSON.stringify(c)));
+}
+
+test('out of hours at /authorize: the reopening time and 連携元画面へ → temporarily_unavailable', async (t) => {
+  await withOwnServer({}, async (own) => {
+    const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+    await h.setClock(own, `${day}T04:02:00+09:00`);  // daily 04:00–04:05 (SPEC §6)
+    const expected = core1({ kind: 'reopening', at: `${day}T04:02:00+09:00`, reopens_at: `${day}T04:05:00+09:00` }).text;
+    assert.equal(expected, '4時05分から再開します。');
+    await withPage(t, async (page) => {
+      await page.goto(`${server.base}/demo/`);
+      await page.click('#start');
+      await page.waitForSelector(visible('message'));
+      assert.match(page.url(), /\/flow\/\?error=out_of_hours$/);
+      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('out_of_hours'));
+      await page.waitForSelector('#reopening:not([hidden])');
+      assert.equal((await page.textContent('#reopening')).trim(), expected);
+      assert.ok(await page.isVisible('#trouble-leave'));
+      assert.equal((await page.textContent('#trouble-leave')).trim(), '連携元画面へ');
+      assert.ok(await page.isHidden('#trouble-retry'), 'no retry while closed');
+      await record(page, 'out_of_hours-authorize', PHONE_AND_DESKTOP);
+      const request = callbackRequest(page);
+      await page.click('#trouble-leave');
+      const url = new URL((await request).url());
+      assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
+      assert.equal(url.searchParams.get('iss'), server.base);
+      assert.ok(url.searchParams.get('state'));
+      // The demo app checked state and iss before showing the error.
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /temporarily_unavailable/);
+    });
+  });
+});
+
+test('out of hours during the flow: the message, the reopening time and the way back', async (t) => {
+  await withOwnServer({}, async (own) => {
+    const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+    await h.setClock(own, `${day}T10:00:00+09:00`);
+    await withPage(t, async (page) => {
+      await toCustomer(page);
+      await h.setClock(own, `${day}T04:01:00+09:00`);
+      await fillCustomer(page, DEMO.customer);
+      await page.click('#form-customer button[type=submit]');
+      assert.equal((await dialogText(page)).message, messages.get('out_of_hours'));
+      await closeDialog(page);
+      assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('out_of_hours'));
+      assert.equal((await page.textContent('#screen-customer_entry #reopening')).trim(), '4時05分から再開します。');
+      await record(page, '2-SOA202-out_of_hours', PHONE_AND_DESKTOP);
+      const request = callbackRequest(page);
+      await page.click('#trouble-leave');
+      const url = new URL((await request).url());
+      assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /temporarily_unavailable/);
+    });
+  });
+});
+
+test('call_expired on ④: 最初に戻る and 中止する (access_denied)', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withOwnServer({ call_window_seconds: 3 }, async () => {
+    await withPage(t, async (page) => {
+      await toCall(page);
+      await page.waitForFunction(() => document.getElementById('seconds-left').textContent === '0', null, { timeout: 10000 });
+      await h.sleep(1200);
+      await page.click('[data-action="confirm-call"]');
+      await page.waitForSelector('#call-restart:not([hidden])');
+      assert.equal((await page.textContent('#alert-call_wait')).trim(), messages.get('call_expired'));
+      assert.equal((await page.textContent('#call-expired-cancel')).trim(), '中止する');
+      assert.ok(await page.isVisible('#call-restart [data-action="restart"]'));
+      await record(page, '4-SOA209-expired-cancel', PHONE_AND_DESKTOP);
+      await page.click('#call-expired-cancel');
+      await page.waitForSelector(visible('cancelled'));
+      await page.click('#return-link');
+      await page.waitForURL(/\/demo\/callback/);
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /キャンセル/);
+    });
+  });
+});
+
+test('⑤: a wrong PIN empties the field; locked_now and locked disable the PIN and 次へ, 中止する works', async (t) => {
+  if (skipIfClosed(t)) return;
+  // Its own server: the demo customer's lock must not reach the other tests.
+  await withOwnServer({}, async () => {
+    const second = await h.newPage(browser, 375);  // a parallel flow, at ⑤ before the lock
+    try {
+      await toPin(second.page);
+      await withPage(t, async (page) => {
+        await toPin(page);
+        for (let i = 1; i <= 5; i += 1) {
+          await page.fill('#pin', '9999');
+          await page.click('#form-pin button[type=submit]');
+          const code = i < 5 ? 'auth_mismatch' : 'locked_now';
+          assert.equal((await dialogText(page)).message, messages.get(code), `attempt ${i}`);
+          await closeDialog(page);
+          assert.equal(await page.inputValue('#pin'), '', `attempt ${i}: the rejected PIN is gone`);
+          if (i === 1) await record(page, '5-SOA211-mismatch', PHONE_AND_DESKTOP);
+        }
+        assert.ok(await page.isDisabled('#pin'), 'no further PIN can be typed');
+        assert.ok(await page.isDisabled('#form-pin button[type=submit]'));
+        assert.ok(await page.isEnabled('#screen-pin_entry [data-action="cancel"]'));
+        await record(page, '5-SOA211-locked_now', PHONE_AND_DESKTOP);
+        await page.click('#screen-pin_entry [data-action="cancel"]');
+        await page.waitForSelector(visible('cancelled'));
+        await page.click('#return-link');
+        await page.waitForURL(/\/demo\/callback/);
+        await page.waitForSelector('#error:not([hidden])');
+        assert.match(await page.textContent('#error'), /キャンセル/);
+      });
+      // The other flow, still on ⑤: the right PIN now answers B84 and locks the form too.
+      const p2 = second.page;
+      await p2.fill('#pin', DEMO.pin);
+      await p2.click('#form-pin button[type=submit]');
+      assert.equal((await dialogText(p2)).message, messages.get('locked'));
+      await closeDialog(p2);
+      assert.equal(await p2.inputValue('#pin'), '');
+      assert.ok(await p2.isDisabled('#pin'));
+      assert.ok(await p2.isDisabled('#form-pin button[type=submit]'));
+      await record(p2, '5-SOA211-locked', PHONE_AND_DESKTOP);
+      await p2.click('#screen-pin_entry [data-action="cancel"]');
+      await p2.waitForSelector(visible('cancelled'));
+      assert.deepEqual(p2.problems, []);
+    } finally {
+      await second.context.close();
+    }
+  });
+});
+
+test('busy: 再試行する sends the request again; system_error: 連携元画面へ → server_error', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withPage(t, async (page) => {
+    await startFlow(page);
+    // The server sheds the first request of ① (as its in-flight limit does).
+    let shed = 0;
+    await page.route('**/api/flow/account', async (route) => {
+      if (shed === 0) {
+        shed += 1;
+        await route.fulfill({ status: 503, contentType: 'application/json', headers: { 'Retry-After': '1' },
+          body: JSON.stringify({ error: { code: 'busy', message: messages.get('busy') } }) });
+      } else {
+        await route.continue();
+      }
+    });
+    await submitAccount(page, DEMO.account);
+    assert.equal((await dialogText(page)).message, messages.get('busy'));
+    await closeDialog(page);
+    assert.equal((await page.textContent('#alert-account_entry')).trim(), messages.get('busy'));
+    assert.ok(await page.isVisible('#trouble-retry'));
+    assert.ok(await page.isVisible('#trouble-leave'));
+    assert.equal((await page.textContent('#trouble-retry')).trim(), core1({ kind: 'catalog' }).labels.retry);
+    await record(page, '1-SOA201-busy', PHONE_AND_DESKTOP);
+    await page.click('#trouble-retry');
+    await page.waitForSelector(visible('customer_entry'));
+    assert.equal(shed, 1);
+    assert.ok(await page.isHidden('#trouble'));
+
+    // ② → ③, then an internal failure at 電話番号の決定.
+    await fillCustomer(page, DEMO.customer);
+    await page.click('#form-customer button[type=submit]');
+    await page.waitForSelector(visible('phone_confirm'));
+    await page.route('**/api/flow/phone', (route) => route.fulfill({ status: 500, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'system_error', message: messages.get('system_error') } }) }));
+    await page.click('[data-action="phone"]');
+    assert.equal((await dialogText(page)).message, messages.get('system_error'));
+    await closeDialog(page);
+    assert.ok(await page.isVisible('#screen-phone_confirm #trouble-retry'));
+    await record(page, '3-SOA208-system_error', PHONE_AND_DESKTOP);
+    const request = callbackRequest(page);
+    await page.click('#trouble-leave');
+    const url = new URL((await request).url());
+    assert.equal(url.searchParams.get('error'), 'server_error');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.textContent('#error'), /server_error/);
+  });
+});
+
+test('②: 西暦 [年] [月] [日] stay on one line at 320 and 375 px', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withPage(t, async (page) => {
+    await toCustomer(page);
+    for (const width of [320, 375]) {
+      await page.setViewportSize({ width, height: 800 });
+      const boxes = await page.evaluate(() => [...document.querySelectorAll('.date-row > *')].map((el) => {
+        const r = el.getBoundingClientRect();
+        return { text: el.textContent.trim() || el.id, top: r.top, bottom: r.bottom, right: r.right };
+      }));
+      assert.equal(boxes.length, 7);
+      const boxTops = boxes.map((b) => b.top);
+      const control = boxes.find((b) => b.text === 'birth_year');
+      // One line: every item starts above the bottom of the year box (a wrapped
+      // 「日」 or select would start below it).
+      for (const b of boxes) assert.ok(b.top < control.bottom && b.bottom > control.top, `${width}px: ${b.text} on the line (${JSON.stringify(boxTops)})`);
+      const row = await page.evaluate(() => document.querySelector('.date-row').getBoundingClientRect().right);
+      for (const b of boxes) assert.ok(b.right <= row + 0.5, `${width}px: ${b.text} inside the row`);
+      // The selects still show their two digits whole.
+      const clipped = await page.evaluate(() => [...document.querySelectorAll('.date-row select, .date-row input')]
+        .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.id));
+      assert.deepEqual(clipped, [], `${width}px: nothing clipped`);
+    }
+    await page.fill('#birth_year', '1985');
+    await record(page, '2-SOA202-birth-row', PHONE_AND_DESKTOP);
+  }, 320);
+});
+
+test('④ on a 375×667 phone: 0120-000-00x with a plain-digit tel: link, 確定する in view', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withPage(t, async (page) => {
+    await page.setViewportSize({ width: 375, height: 667 });
+    await toCall(page);
+    const digits = (await page.getAttribute('#dialled-link', 'href')).replace(/^tel:/, '');
+    assert.match(digits, /^0120\d{6}$/, 'the tel: link keeps the plain digits');
+    assert.equal((await page.textContent('#dialled-link')).trim(), core1({ kind: 'tollfree', number: digits }).display);
+    assert.match((await page.textContent('#dialled-link')).trim(), /^0120-000-00[1-3]$/);
+    assert.equal(await page.evaluate(() => window.scrollY), 0, 'nothing scrolled');
+    const box = await page.locator('#call-actions [data-action="confirm-call"]').boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 667, `確定する in the 667 px viewport (${JSON.stringify(box)})`);
+    await record(page, '4-SOA209-phone', PHONE_AND_DESKTOP);
+    // Still reachable and in view after scrolling to the notes.
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    const after = await page.locator('#call-actions [data-action="confirm-call"]').boundingBox();
+    assert.ok(after.y >= 0 && after.y + after.height <= 667);
+  }, 375);
+});
+
+test('a switched-off app: the message and 連携元画面へ (temporarily_unavailable), in the flow and at /authorize', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withOwnServer({}, async (own) => {
+    const admin = (action) => fetch(`${own.base}/admin/api/clients/demo-app/${action}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${process.env.RENKEI_ADMIN_TOKEN || h.DEV_ADMIN_TOKEN}`,
+        'X-Renkei-Staff': 'browser-tests', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: 'browser test' }),
+    });
+    await withPage(t, async (page) => {
+      await toCustomer(page);
+      assert.equal((await admin('disable')).status, 200);
+      await fillCustomer(page, DEMO.customer);
+      await page.click('#form-customer button[type=submit]');
+      assert.equal((await dialogText(page)).message, messages.get('service_unavailable'));
+      await closeDialog(page);
+      assert.ok(await page.isVisible('#screen-customer_entry #trouble-leave'));
+      assert.ok(await page.isHidden('#trouble-retry'));
+      assert.ok(await page.isHidden('#reopening'));
+      await record(page, '2-SOA202-service_unavailable', PHONE_AND_DESKTOP);
+      const request = callbackRequest(page);
+      await page.click('#trouble-leave');
+      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /temporarily_unavailable/);
+    });
+    await withPage(t, async (page) => {
+      await page.goto(`${server.base}/demo/`);
+      await page.click('#start');
+      await page.waitForSelector(visible('message'));
+      assert.match(page.url(), /\/flow\/\?error=service_unavailable$/);
+      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('service_unavailable'));
+      await record(page, 'service_unavailable-authorize', PHONE_AND_DESKTOP);
+      const request = callbackRequest(page);
+      await page.click('#trouble-leave');
+      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      await page.waitForSelector('#error:not([hidden])');
+      assert.match(await page.textContent('#error'), /temporarily_unavailable/);
+    });
+  });
+});

@@ -196,19 +196,33 @@ async function axeViolations(page) {
   return result;
 }
 
-// Screenshots of the current screen at 375 and 1280 px (full page), then back
-// to the width the page had.
-async function screenshots(page, name) {
+// Screenshots of the current screen at 375 and 1280 px (or the given widths;
+// full page), then back to the size the page had.
+async function screenshots(page, name, widths = [375, 1280]) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const before = page.viewportSize();
-  for (const width of [375, 1280]) {
+  for (const width of widths) {
     await page.setViewportSize({ width, height: 900 });
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize(before);
 }
 
+// Sets a dev server's movable clock (docs/admin-api.md) to an ISO 8601 instant.
+async function setClock(srv, iso) {
+  const res = await fetch(`${srv.base}/admin/api/dev/clock`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${process.env.RENKEI_ADMIN_TOKEN || DEV_ADMIN_TOKEN}`,
+      'X-Renkei-Staff': 'browser-tests',
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify({ set: iso }),
+  });
+  if (!res.ok) throw new Error(`could not set the server's clock: ${res.status} ${await res.text()}`);
+}
+
 module.exports = {
-  REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS,
-  startServer, launchBrowser, newPage, axeViolations, screenshots, sleep,
+  REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS, DEV_ADMIN_TOKEN,
+  startServer, launchBrowser, newPage, axeViolations, screenshots, setClock, sleep,
 };

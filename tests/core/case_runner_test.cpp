@@ -30,14 +30,29 @@ bool is_bad_request(const json& j) {
          j["error"].value("code", "") == "bad_request";
 }
 
+TEST(CaseRunner, TollfreeReopeningAndLabelsForThePage) {
+  json j = run(R"({"kind":"tollfree","number":"0120000001"})");
+  EXPECT_EQ(j["display"], "0120-000-001");
+  j = run(R"({"kind":"tollfree","number":"08001234567"})");
+  EXPECT_EQ(j["display"], "0800-123-4567");
+  EXPECT_TRUE(is_bad_request(run(R"({"kind":"tollfree"})")));
+  j = run(R"({"kind":"reopening","at":"2026-11-25T04:02:00+09:00","reopens_at":"2026-11-25T04:05:00+09:00"})");
+  EXPECT_EQ(j["text"], "4時05分から再開します。");
+  EXPECT_TRUE(is_bad_request(run(R"({"kind":"reopening","at":"2026-11-25T04:02:00+09:00"})")));
+  j = run(R"({"kind":"catalog"})");
+  EXPECT_EQ(j["labels"]["back_to_app"], "連携元画面へ");
+  EXPECT_EQ(j["labels"]["cancel"], "中止する");
+  EXPECT_TRUE(j["labels"]["retry"].is_string());
+}
+
 TEST(CaseRunner, EchoesIdAndKind) {
   json j = run(R"({"id":"m-1","kind":"mask","phone":"09011113333"})");
   EXPECT_EQ(j["id"], "m-1");
   EXPECT_EQ(j["kind"], "mask");
-  EXPECT_EQ(j["masked"], "*******3333");
+  EXPECT_EQ(j["masked"], "*****3333");
   j = run(R"({"id":7,"kind":"mask","phone":"3333"})");
   EXPECT_EQ(j["id"], 7);
-  EXPECT_EQ(j["masked"], "****");
+  EXPECT_EQ(j["masked"], "*****");
   j = run(R"({"kind":"mask","phone":""})");
   EXPECT_FALSE(j.contains("id"));
 }
@@ -221,7 +236,7 @@ TEST(CaseRunner, FlowKindWalksTheWholeFlow) {
     EXPECT_EQ(j["view"]["screen"], screens[i]);
     if (i == 2) {
       EXPECT_EQ(j["view"]["call"]["seconds_left"], 120);
-      EXPECT_EQ(j["view"]["masked_phone"], "*******3333");
+      EXPECT_EQ(j["view"]["masked_phone"], "*****3333");
     }
     state = j["state"];
   }

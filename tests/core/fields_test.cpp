@@ -469,8 +469,36 @@ TEST(CheckEmail, Table) {
                 {"taro￥@b", "taro\\@b", ErrorCode::invalid_format},
                 // encoding
                 {"taro@\xC0\xAF", "", ErrorCode::invalid_utf8},
-                {"taro@example.jp\r\n", "", ErrorCode::control_character},
-                {"\ttaro@example.jp", "", ErrorCode::control_character},
+            });
+}
+
+// SPEC §3 (amended 2026-11-30): what WHATWG's value sanitization of
+// <input type=email> does comes first: line breaks removed, ASCII whitespace
+// trimmed at both ends; only control characters left inside are errors.
+TEST(CheckEmail, WhitespaceAndLineBreaksAreCleanedLikeInputTypeEmail) {
+  run_table(Field::email, check_email,
+            {
+                {"taro@example.com\t", "taro@example.com", std::nullopt},
+                {"taro@example.com\n", "taro@example.com", std::nullopt},
+                {"taro@example.com\r\n", "taro@example.com", std::nullopt},
+                {"taro@example.com\f", "taro@example.com", std::nullopt},
+                {"\ttaro@example.com", "taro@example.com", std::nullopt},
+                {"\r\n taro@example.com \t\n", "taro@example.com", std::nullopt},
+                {" \t\n\f\r", "", ErrorCode::required},
+                // line breaks are removed inside too (WHATWG "strip newlines")
+                {"taro@exam\nple.com", "taro@example.com", std::nullopt},
+                {"ta\r\nro@example.com", "taro@example.com", std::nullopt},
+                // full width after the trimming, then its spaces trimmed too
+                {"\tｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ　\n", "taro@example.com", std::nullopt},
+                // other control characters stay errors, inside or at the ends
+                {"taro@exam\tple.com", "", ErrorCode::control_character},
+                {"taro@example.com\v", "", ErrorCode::control_character},
+                {"taro@example.com\x01", "", ErrorCode::control_character},
+                {std::string("taro@example.com\0", 17), "", ErrorCode::control_character},
+                {"taro@example.com\x7F", "", ErrorCode::control_character},
+                {"\xC2\x85taro@example.com", "", ErrorCode::control_character},  // NEL is not trimmed
+                // still an encoding error when the bytes are broken
+                {"taro@example.com\xE3\x81\n", "", ErrorCode::invalid_utf8},
             });
 }
 
@@ -501,7 +529,15 @@ TEST(CheckEmailConfirm, Table) {
       {"a b@c", "a  b@c", "a  b@c", ErrorCode::email_mismatch},
       // the confirmation's own encoding
       {"taro@example.jp", "taro@example.jp\xE3\x81", "", ErrorCode::invalid_utf8},
-      {"taro@example.jp", "taro@example.jp\n", "", ErrorCode::control_character},
+      {"taro@example.jp", "taro@example.jp\x01", "", ErrorCode::control_character},
+      {"taro@example.jp", "taro@exam\tple.jp", "", ErrorCode::control_character},
+      // cleaned like the address (SPEC §3, amended): line breaks and edge whitespace
+      {"taro@example.jp", "taro@example.jp\n", "taro@example.jp", std::nullopt},
+      {"taro@example.jp", "\ttaro@example.jp\r\n", "taro@example.jp", std::nullopt},
+      {"taro@example.jp\t", "taro@example.jp", "taro@example.jp", std::nullopt},
+      {"taro@example.jp\n", "taro@exa\nmple.jp", "taro@example.jp", std::nullopt},
+      {"taro@example.jp", "\t\n", "", ErrorCode::required},
+      {"taro@example.jp", "jiro@example.jp\t", "jiro@example.jp", ErrorCode::email_mismatch},
   };
   for (const auto& r : rows) {
     const FieldResult res = check_email_confirm(r.email, r.confirm);

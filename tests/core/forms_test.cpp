@@ -203,7 +203,9 @@ TEST(ValidateCustomerForm, SingleProblems) {
       {[](CustomerForm& f) { f.email = ""; }, {"email:required"}},
       {[](CustomerForm& f) { f.phone = "090\xE3\x81"; }, {"phone:invalid_utf8"}},
       // an undecodable address is not compared with its confirmation
-      {[](CustomerForm& f) { f.email = "satoru@example.jp\n"; }, {"email:control_character"}},
+      {[](CustomerForm& f) { f.email = "satoru@exam\tple.jp"; }, {"email:control_character"}},
+      // a trailing line break is cleaned away as <input type=email> does (SPEC §3)
+      {[](CustomerForm& f) { f.email = "satoru@example.jp\n"; }, {}},
   };
   for (std::size_t i = 0; i < rows.size(); ++i) {
     CustomerForm f = good_customer();
@@ -273,22 +275,43 @@ TEST(FormResult, SummaryAndDialog) {
 
 // ------------------------------------------------------------ mask_phone ---
 
-TEST(MaskPhone, Table) {
+TEST(MaskPhone, FiveStarsAndTheLastFourWhateverTheLength) {
+  // SPEC ③ (amended 2026-11-30): exactly five '*' and the last 4 digits.
   const std::vector<std::pair<std::string, std::string>> rows = {
       {"000003333", "*****3333"},  // the manual's example
-      {"09012343333", "*******3333"},
-      {"0312345678", "******5678"},
-      {"12345", "*2345"},
-      {"1234", "****"},
-      {"123", "***"},
-      {"1", "*"},
+      {"09011113333", "*****3333"},  // 11 digits: still five stars
+      {"0312345678", "*****5678"},   // 10 digits
+      {"060123456789", "*****6789"},  // longer than any number today
+      {"12345", "*****2345"},
+      {"1234", "*****"},  // 4 or fewer: nothing shown, not even the length
+      {"123", "*****"},
+      {"1", "*****"},
       {"", ""},
   };
   for (const auto& [in, out] : rows) EXPECT_EQ(mask_phone(in), out) << in;
-  // Never shows more than the last 4 digits of a real number.
+  // Never shows more than the last 4 digits, and the length says nothing.
   const std::string masked = mask_phone("09012345678");
   EXPECT_EQ(masked.find("0901234"), std::string::npos);
-  EXPECT_EQ(masked.size(), 11u);
+  EXPECT_EQ(masked.size(), mask_phone("0312345678").size());
+}
+
+// -------------------------------------------------------- group_tollfree ---
+
+TEST(GroupTollfree, Table) {
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"0120000001", "0120-000-001"},
+      {"0120123456", "0120-123-456"},
+      {"08001234567", "0800-123-4567"},
+      // not a toll-free number of the two kinds: unchanged
+      {"012000001", "012000001"},      // too short for 0120
+      {"01200000011", "01200000011"},  // too long for 0120
+      {"0800123456", "0800123456"},    // too short for 0800
+      {"0312345678", "0312345678"},
+      {"0120-000-001", "0120-000-001"},  // already grouped: not digits, unchanged
+      {"0120００0001", "0120００0001"},
+      {"", ""},
+  };
+  for (const auto& [in, out] : rows) EXPECT_EQ(group_tollfree(in), out) << in;
 }
 
 }  // namespace

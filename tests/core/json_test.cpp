@@ -119,7 +119,7 @@ TEST(JsonPublicView, NeverShowsThePhoneTheMailOrTheName) {
     EXPECT_EQ(v["screen"], screen_wire_name(s.screen));
     EXPECT_EQ(v["screen_id"], screen_id(s.screen));
     EXPECT_EQ(v["title"], screen_title_ja(s.screen));
-    EXPECT_EQ(v["masked_phone"], s.phone.empty() ? "" : "*******3333");
+    EXPECT_EQ(v["masked_phone"], s.phone.empty() ? "" : "*****3333");
     EXPECT_EQ(v["call"].is_null(), s.screen != Screen::call_wait);
   }
 }
@@ -130,7 +130,7 @@ TEST(JsonPublicView, CallWaitShowsTheNumberAndSecondsLeft) {
   ASSERT_EQ(waiting.screen, Screen::call_wait);
   EXPECT_EQ(
       dump_json(public_view_json(waiting, kT0 + 41)),
-      R"({"account":{"branch":"115","number":"1100026","type":"savings","type_label":"貯蓄預金"},"call":{"dialled_number":"0120111111","expires_at":"2026-11-25T10:02:21+09:00","seconds_left":100,"verified":false},"masked_phone":"*******3333","screen":"call_wait","screen_id":"SOA209","title":"API連携認証（電話番号認証）"})");
+      R"({"account":{"branch":"115","number":"1100026","type":"savings","type_label":"貯蓄預金"},"call":{"dialled_number":"0120111111","expires_at":"2026-11-25T10:02:21+09:00","seconds_left":100,"verified":false},"masked_phone":"*****3333","screen":"call_wait","screen_id":"SOA209","title":"API連携認証（電話番号認証）"})");
   EXPECT_EQ(public_view_json(states[4], kT0 + 41)["call"]["verified"], true);
 }
 

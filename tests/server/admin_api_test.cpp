@@ -242,7 +242,7 @@ TEST_F(AdminApiTest, AccountLookupShowsMaskedPhonesLockAndGrants) {
   EXPECT_EQ(a.body["account"]["key"], "115-ordinary-1100026");
   EXPECT_EQ(a.body["account"]["status"], "active");
   EXPECT_EQ(a.body["account"]["cash_card_issued"], true);
-  EXPECT_EQ(a.body["account"]["masked_phones"], json::array({"*******3333", "******5678"}));
+  EXPECT_EQ(a.body["account"]["masked_phones"], json::array({"*****3333", "*****5678"}));
   EXPECT_EQ(a.body["lock"]["locked"], false);
   EXPECT_EQ(a.body["lock"]["failures"], 0);
   EXPECT_EQ(a.body["lock"]["limit"], 5);
@@ -559,7 +559,7 @@ TEST_F(AdminApiTest, TheOperationLogIsSearchableAndPaged) {
   EXPECT_EQ(a.body["records"][0]["step"], "submit_customer");  // newest first
   EXPECT_EQ(a.body["records"][0]["outcome"], "auth_mismatch");
   EXPECT_EQ(a.body["records"][0]["name_kana"], "ﾃﾞｰﾀ ｻﾄﾙ");
-  EXPECT_EQ(a.body["records"][0]["masked_phone"], "*******8888");
+  EXPECT_EQ(a.body["records"][0]["masked_phone"], "*****8888");
   EXPECT_EQ(a.body["records"][0]["at"], format_jst(ts_.clock().now()));
   EXPECT_TRUE(a.body["next_before"].is_null());
   EXPECT_EQ(a.body.dump().find("09099998888"), std::string::npos);
@@ -651,6 +651,33 @@ TEST_F(AdminApiTest, TheFunnelCountsScreensOutcomesAndWhereFlowsStopped) {
     Answer b = get(std::string("/admin/api/funnel?") + bad);
     EXPECT_EQ(b.status, 400) << bad;
   }
+}
+
+TEST_F(AdminApiTest, TheFunnelSaysWhyFlowsThatLeftForTheAppStopped) {
+  // Out of hours at /authorize: the flow starts so that the customer can leave.
+  const UnixSeconds open = ts_.clock().now();
+  ts_.clock().set(from_jst(jst_date(open), 4, 2, 0));
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  FlowBrowser closed(ts_);
+  ASSERT_TRUE(closed.authorize(authorize_path(req)));
+  closed.get_flow();
+  ASSERT_EQ(closed.post("/api/flow/leave", {{"reason", "out_of_hours"}}).first, 200);
+  ts_.clock().set(open);
+  // Busy on the page, then 連携元画面へ without a refusal in the log.
+  FlowClient busy(ts_);
+  ASSERT_EQ(busy.post("/api/flow/leave", {{"reason", "busy"}}).status, 200);
+
+  ts_.clock().advance(10);
+  Answer a = get("/admin/api/funnel?from=" + url_encode(format_jst(open - 86400)));
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.body["started"], 0);
+  EXPECT_EQ(a.body["authorize_refused"]["out_of_hours"], 1);
+  EXPECT_EQ(a.body["flows"], 2);
+  const json& s = a.body["screens"];
+  EXPECT_EQ(s[0]["left"], 2);
+  EXPECT_EQ(s[0]["stopped_by"]["out_of_hours"], 1) << s[0].dump();
+  EXPECT_EQ(s[0]["stopped_by"]["left"], 1) << s[0].dump();
 }
 
 // ---------- development mode ----------

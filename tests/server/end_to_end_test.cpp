@@ -65,7 +65,7 @@ TEST(EndToEndTest, FromAuthorizeToTransactions) {
                                                                {"email_confirm", kEmail}});
   ASSERT_EQ(status, 200) << body.dump();
   EXPECT_EQ(body["flow"]["screen"], "phone_confirm");
-  EXPECT_EQ(body["flow"]["masked_phone"], "*******3333");
+  EXPECT_EQ(body["flow"]["masked_phone"], "*****3333");
   EXPECT_NE(browser.session(), session_before);
 
   // ③ 電話番号の決定
@@ -162,7 +162,7 @@ TEST(EndToEndTest, FromAuthorizeToTransactions) {
     if (rec.step == "submit_customer") {
       EXPECT_EQ(rec.account, "115-ordinary-1100026");
       EXPECT_EQ(rec.name_kana, "ﾃﾞｰﾀ ｻﾄﾙ");
-      EXPECT_EQ(rec.masked_phone, "*******3333");
+      EXPECT_EQ(rec.masked_phone, "*****3333");
       EXPECT_EQ(rec.outcome, "ok");
     }
   }

@@ -442,8 +442,65 @@ TEST(FlowApi, OutOfHoursAt0402Jst) {
   EXPECT_EQ(a.code(), "out_of_hours");
   EXPECT_EQ(a.body["error"]["message"], "ただ今の時間はサービスを行っていません。 ご了承下さい。");
   EXPECT_EQ(a.screen(), "account_entry");
+  // When the service opens again (SPEC §8a): the instants and the core's text.
+  EXPECT_EQ(a.body["service"]["at"], "2026-11-25T04:02:00+09:00");
+  EXPECT_EQ(a.body["service"]["reopens_at"], "2026-11-25T04:05:00+09:00");
+  EXPECT_EQ(a.body["service"]["reopening"], "4時05分から再開します。");
   ts.clock().set(from_jst({2026, 11, 25}, 4, 6, 0));
-  EXPECT_EQ(fc.account().status, 200);
+  Answer open = fc.account();
+  EXPECT_EQ(open.status, 200);
+  EXPECT_TRUE(fc.get().body["service"].is_null());
+}
+
+TEST(FlowApi, EveryStepOfASwitchedOffAppIsServiceUnavailableButLeaveWorks) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
+  {
+    auto tx = ts.app().store().begin();
+    std::optional<ClientRecord> client = tx->find_client("demo-app");
+    ASSERT_TRUE(client.has_value());
+    client->enabled = false;
+    tx->upsert_client(*client);
+    ASSERT_TRUE(tx->commit());
+  }
+  Answer a = fc.post("/api/flow/phone");
+  EXPECT_EQ(a.status, 503);
+  EXPECT_EQ(a.code(), "service_unavailable");
+  EXPECT_EQ(a.screen(), "phone_confirm");
+  Answer left = fc.post("/api/flow/leave", {{"reason", "service_unavailable"}});
+  ASSERT_EQ(left.status, 200) << left.body.dump();
+  EXPECT_EQ(left.screen(), "cancelled");
+  const std::string to = left.body.value("redirect_to", "");
+  EXPECT_EQ(to.rfind(std::string(kDemoRedirect) + "?", 0), 0u) << to;
+  EXPECT_NE(to.find("error=temporarily_unavailable"), std::string::npos) << to;
+  EXPECT_NE(to.find("state=" + fc.oauth_state()), std::string::npos) << to;
+  // The operation log says why the customer left.
+  bool logged = false;
+  for (const AuditRecord& r : all_audit(ts)) {
+    if (r.step == "leave" && r.flow_id == fc.flow_id()) {
+      logged = true;
+      EXPECT_EQ(r.outcome, "ok");
+      EXPECT_NE(r.detail.find("reason=service_unavailable"), std::string::npos) << r.detail;
+    }
+  }
+  EXPECT_TRUE(logged);
+}
+
+TEST(FlowApi, LeaveAfterASystemErrorGivesTheAppServerError) {
+  ServerConfig cfg = test_config();
+  cfg.call_pool.clear();  // ③ cannot pick a number: an internal failure
+  TestServer ts(cfg);
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
+  ASSERT_EQ(fc.post("/api/flow/phone").code(), "system_error");
+  Answer left = fc.post("/api/flow/leave", {{"reason", "system_error"}});
+  ASSERT_EQ(left.status, 200) << left.body.dump();
+  EXPECT_NE(left.body.value("redirect_to", "").find("error=server_error"), std::string::npos);
+  // Leave needs the CSRF token like every other step.
+  FlowClient other(ts);
+  other.set_csrf("wrong");
+  EXPECT_EQ(other.post("/api/flow/leave", {{"reason", "busy"}}).code(), "forbidden");
 }
 
 TEST(FlowApi, CancelWorksOutOfHours) {
@@ -738,7 +795,7 @@ TEST(FlowApi, HappyPathThroughConsentRedirectsWithCodeAndQueuesTheMail) {
   TestServer ts;
   FlowClient fc(ts);
   ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
-  EXPECT_EQ(fc.get().body["flow"]["masked_phone"], "*******3333");
+  EXPECT_EQ(fc.get().body["flow"]["masked_phone"], "*****3333");
   Answer phone = fc.post("/api/flow/phone");
   ASSERT_EQ(phone.status, 200);
   EXPECT_EQ(phone.body["flow"]["call"]["dialled_number"], kPoolNumber);
@@ -817,7 +874,7 @@ TEST(FlowApi, AuditHasEveryStepButNeverThePinOrTheFullPhone) {
       found = true;
       EXPECT_EQ(r.account, "115-ordinary-1100026");
       EXPECT_EQ(r.name_kana, "ﾃﾞｰﾀ ｻﾄﾙ");
-      EXPECT_EQ(r.masked_phone, "*******3333");
+      EXPECT_EQ(r.masked_phone, "*****3333");
       EXPECT_EQ(r.client_id, "demo-app");
       EXPECT_EQ(r.flow_id, fc.flow_id());
       EXPECT_EQ(r.ip, "127.0.0.1");

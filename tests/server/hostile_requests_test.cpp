@@ -521,6 +521,29 @@ std::vector<Row> catalog() {
       {"cancel_body_string", S::account_entry,
        [](const Ctx& c, TestServer&) { return flow_post(c, "/api/flow/cancel", "\"x\""); }, 400,
        "bad_request"},
+      {"leave_without_reason", S::account_entry,
+       [](const Ctx& c, TestServer&) { return flow_post(c, "/api/flow/leave", "{}"); }, 400,
+       "bad_request"},
+      {"leave_unknown_reason", S::account_entry,
+       [](const Ctx& c, TestServer&) {
+         return flow_post(c, "/api/flow/leave", R"({"reason":"access_denied"})");
+       },
+       400, "bad_request"},
+      {"leave_reason_array", S::account_entry,
+       [](const Ctx& c, TestServer&) {
+         return flow_post(c, "/api/flow/leave", R"({"reason":["busy"]})");
+       },
+       400, "bad_request"},
+      {"leave_redirect_uri_injected_is_ignored", S::account_entry,
+       [](const Ctx& c, TestServer&) {
+         return flow_post(c, "/api/flow/leave",
+                          R"({"reason":"busy","redirect_uri":"https://attacker.example/"})");
+       },
+       200, "",
+       [](const RawReply& r) {
+         EXPECT_EQ(r.body.find("attacker"), std::string::npos) << r.body;
+         EXPECT_NE(r.body.find("error=temporarily_unavailable"), std::string::npos) << r.body;
+       }},
       // ---- session, CSRF, origin ----
       {"flow_post_without_csrf", S::account_entry,
        [](const Ctx& c, TestServer&) {
@@ -703,7 +726,7 @@ std::vector<Row> catalog() {
          q.replace(q.find("response_type=code"), 18, "response_type=token");
          return request("GET", authorize_query(q + "&state=s"));
        },
-       302, "", redirect_error("invalid_request")},
+       302, "", redirect_error("unsupported_response_type")},
       {"authorize_state_with_crlf_not_reflected", S::none,
        [](const Ctx&, TestServer&) {
          return request(

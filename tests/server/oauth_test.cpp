@@ -169,23 +169,8 @@ TEST_F(OAuthTest, OtherRequestErrorsGoBackToTheAppWithInvalidRequest) {
   }
   {
     auto r = base();
-    r.response_type = "token";
-    cases.push_back({"implicit grant", r});
-  }
-  {
-    auto r = base();
     r.response_type = "";
     cases.push_back({"missing response_type", r});
-  }
-  {
-    auto r = base();
-    r.scope = "accounts.write";
-    cases.push_back({"unknown scope", r});
-  }
-  {
-    auto r = base();
-    r.scope = "accounts.read openid";
-    cases.push_back({"extra scope", r});
   }
   for (const auto& c : cases) {
     auto r = http_.Get(authorize_path(c.req).c_str());
@@ -201,6 +186,54 @@ TEST_F(OAuthTest, OtherRequestErrorsGoBackToTheAppWithInvalidRequest) {
     EXPECT_EQ(q.count("code"), 0u) << c.name;
     EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty()) << c.name;
   }
+}
+
+// RFC 6749 §4.1.2.1: once client and redirect URI are valid, an unsupported
+// response_type and an unknown scope have error codes of their own, and go
+// back to the app with state and iss like every other request error.
+TEST_F(OAuthTest, UnsupportedResponseTypeAndInvalidScopeHaveTheirOwnCodes) {
+  const std::string challenge = make_pkce().challenge;
+  struct Case {
+    std::string name;
+    std::string response_type;
+    std::optional<std::string> scope;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"implicit grant", "token", std::nullopt, "unsupported_response_type"},
+      {"hybrid", "code id_token", std::nullopt, "unsupported_response_type"},
+      {"case", "Code", std::nullopt, "unsupported_response_type"},
+      {"unknown scope", "code", "accounts.write", "invalid_scope"},
+      {"extra scope", "code", "accounts.read openid", "invalid_scope"},
+      {"scope with a trailing space", "code", "accounts.read ", "invalid_scope"},
+  };
+  for (const auto& c : cases) {
+    AuthorizeRequest req;
+    req.challenge = challenge;
+    req.response_type = c.response_type;
+    req.scope = c.scope;
+    auto r = http_.Get(authorize_path(req).c_str());
+    ASSERT_TRUE(r) << c.name;
+    EXPECT_EQ(r->status, 302) << c.name;
+    const std::string location = r->get_header_value("Location");
+    EXPECT_EQ(without_query(location), kDemoRedirect) << c.name;
+    auto q = query_of(location);
+    EXPECT_EQ(q["error"], c.error) << c.name;
+    EXPECT_FALSE(q["error_description"].empty()) << c.name;
+    EXPECT_EQ(q["state"], kDemoState) << c.name;
+    EXPECT_EQ(q["iss"], server_.app().config().issuer) << c.name;
+    EXPECT_EQ(q.count("code"), 0u) << c.name;
+    EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty()) << c.name;
+  }
+  // Still never redirected anywhere unless client and redirect URI are valid.
+  AuthorizeRequest wrong;
+  wrong.challenge = challenge;
+  wrong.response_type = "token";
+  wrong.redirect_uri = "https://attacker.example/cb";
+  auto r = http_.Get(authorize_path(wrong).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_FALSE(r->has_header("Location"));
 }
 
 TEST_F(OAuthTest, StateIsRequired) {
@@ -244,7 +277,24 @@ TEST_F(OAuthTest, DisabledClientGoesToOurPageWithServiceUnavailable) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 302);
   EXPECT_EQ(r->get_header_value("Location"), "/flow/?error=service_unavailable");
-  EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty());
+  // The flow is started so that the page can lead back to the app (SPEC §8a)…
+  FlowBrowser customer(server_);
+  ASSERT_TRUE(customer.authorize(authorize_path(req)));
+  ASSERT_FALSE(customer.session().empty());
+  auto view = customer.get_flow();
+  EXPECT_EQ(view["flow"]["screen"], "account_entry");
+  // …but none of its steps goes on while the app is switched off.
+  auto [status, body] = customer.post("/api/flow/account", {{"branch", "115"},
+                                                            {"account_type", "ordinary"},
+                                                            {"account_number", "1100026"}});
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(body["error"]["code"], "service_unavailable");
+  auto [left, answer] = customer.post("/api/flow/leave", {{"reason", "service_unavailable"}});
+  EXPECT_EQ(left, 200) << answer.dump();
+  const std::string to = answer.value("redirect_to", "");
+  EXPECT_EQ(without_query(to), kDemoRedirect);
+  EXPECT_EQ(query_of(to)["error"], "temporarily_unavailable");
+  EXPECT_EQ(query_of(to)["state"], kDemoState);
 
   // An unregistered redirect URI is still a 400, disabled or not.
   req.redirect_uri = "https://attacker.example/cb";
@@ -262,12 +312,111 @@ TEST_F(OAuthTest, OutOfHoursGoesToOurPage) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 302);
   EXPECT_EQ(r->get_header_value("Location"), "/flow/?error=out_of_hours");
-  EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty());
+  EXPECT_FALSE(set_cookie_header(*r, "renkei_session").empty());  // the way back (SPEC §8a)
 
   server_.clock().set(from_jst({2026, 11, 25}, 4, 5, 0));
   r = http_.Get(authorize_path(req).c_str());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+}
+
+// SPEC §8a: out of hours at /authorize, the page shows when the service opens
+// again and 連携元画面へ takes the customer back to the app with
+// error=temporarily_unavailable, state and iss — only to the flow's registered
+// redirect URI, whatever the request to leave says.
+TEST_F(OAuthTest, OutOfHoursPageLeadsBackToTheAppWithTemporarilyUnavailable) {
+  server_.clock().set(from_jst({2026, 11, 25}, 4, 2, 0));  // daily 04:00–04:05
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  FlowBrowser customer(server_);
+  auto r = customer.authorize(authorize_path(req));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/?error=out_of_hours");
+
+  auto view = customer.get_flow();
+  ASSERT_TRUE(view["service"].is_object()) << view.dump();
+  EXPECT_EQ(view["service"]["at"], "2026-11-25T04:02:00+09:00");
+  EXPECT_EQ(view["service"]["reopens_at"], "2026-11-25T04:05:00+09:00");
+  EXPECT_EQ(view["service"]["reopening"], "4時05分から再開します。");
+
+  // A step while closed answers out_of_hours with the reopening time too.
+  auto [status, body] = customer.post("/api/flow/account", {{"branch", "115"},
+                                                            {"account_type", "ordinary"},
+                                                            {"account_number", "1100026"}});
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(body["error"]["code"], "out_of_hours");
+  EXPECT_EQ(body["service"]["reopens_at"], "2026-11-25T04:05:00+09:00");
+
+  // Extra members cannot steer the redirect: only reason is read.
+  auto [left, answer] = customer.post(
+      "/api/flow/leave", {{"reason", "out_of_hours"},
+                          {"redirect_uri", "https://attacker.example/cb"},
+                          {"state", "forged"}});
+  ASSERT_EQ(left, 200) << answer.dump();
+  EXPECT_EQ(answer["flow"]["screen"], "cancelled");
+  const std::string to = answer.value("redirect_to", "");
+  EXPECT_EQ(without_query(to), kDemoRedirect);
+  auto q = query_of(to);
+  EXPECT_EQ(q["error"], "temporarily_unavailable");
+  EXPECT_EQ(q["state"], kDemoState);
+  EXPECT_EQ(q["iss"], server_.app().config().issuer);
+  EXPECT_EQ(q.count("code"), 0u);
+  EXPECT_EQ(to.find("attacker"), std::string::npos);
+  EXPECT_EQ(to.find("forged"), std::string::npos);
+
+  // The flow is over: leaving twice or going on is refused.
+  EXPECT_EQ(customer.post("/api/flow/leave", {{"reason", "out_of_hours"}}).second["error"]["code"],
+            "invalid_step");
+
+  // Without a flow (no session) there is nothing to return to: no redirect.
+  FlowBrowser stranger(server_);
+  auto [s2, b2] = stranger.post("/api/flow/leave", {{"reason", "out_of_hours"}});
+  EXPECT_EQ(s2, 410);
+  EXPECT_FALSE(b2.contains("redirect_to"));
+  // An unregistered redirect URI never starts a flow, closed or not.
+  req.redirect_uri = "https://attacker.example/cb";
+  FlowBrowser attacker(server_);
+  r = attacker.authorize(authorize_path(req));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(attacker.session().empty());
+}
+
+TEST_F(OAuthTest, LeaveReasonsMapToTheAppsErrorCodes) {
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"out_of_hours", "temporarily_unavailable"},
+      {"service_unavailable", "temporarily_unavailable"},
+      {"busy", "temporarily_unavailable"},
+      {"system_error", "server_error"},
+  };
+  for (const auto& [reason, error] : rows) {
+    AuthorizeRequest req;
+    req.challenge = make_pkce().challenge;
+    req.state = "st-" + reason;
+    FlowBrowser customer(server_);
+    ASSERT_TRUE(customer.authorize(authorize_path(req)));
+    customer.get_flow();
+    auto [status, body] = customer.post("/api/flow/leave", {{"reason", reason}});
+    ASSERT_EQ(status, 200) << reason << " " << body.dump();
+    auto q = query_of(body.value("redirect_to", ""));
+    EXPECT_EQ(q["error"], error) << reason;
+    EXPECT_EQ(q["state"], "st-" + reason);
+    EXPECT_EQ(q["iss"], server_.app().config().issuer);
+  }
+  // Any other reason (or none) is a bad request and ends nothing.
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  FlowBrowser customer(server_);
+  ASSERT_TRUE(customer.authorize(authorize_path(req)));
+  customer.get_flow();
+  for (const nlohmann::json& body :
+       {nlohmann::json{{"reason", "access_denied"}}, nlohmann::json{{"reason", 1}},
+        nlohmann::json::object()}) {
+    auto [status, answer] = customer.post("/api/flow/leave", body);
+    EXPECT_EQ(status, 400) << body.dump();
+    EXPECT_EQ(answer["error"]["code"], "bad_request");
+  }
+  EXPECT_EQ(customer.get_flow()["flow"]["screen"], "account_entry");
 }
 
 // ---------- metadata ----------

@@ -189,12 +189,12 @@ TEST_F(Telephony, AuditLogsTheCallWithMaskedNumbersOnly) {
     ++calls;
     EXPECT_EQ(r.actor, "telephony");
     if (r.outcome == "ok") {
-      EXPECT_EQ(r.masked_phone, "*******3333");
+      EXPECT_EQ(r.masked_phone, "*****3333");
       EXPECT_EQ(r.flow_id, fc.flow_id());
       EXPECT_EQ(r.account, "115-ordinary-1100026");
       EXPECT_EQ(r.client_id, "demo-app");
     } else {
-      EXPECT_EQ(r.masked_phone, "*******4444");
+      EXPECT_EQ(r.masked_phone, "*****4444");
       EXPECT_TRUE(r.flow_id.empty());
     }
   }

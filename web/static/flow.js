@@ -31,6 +31,12 @@
     consent: { form: 'consent', msg: 'consent-msg' },
   };
   const BIRTH = ['birth_year', 'birth_month', 'birth_day'];
+  // Where the customer cannot go on (SPEC §8a): the codes that show the panel
+  // with the way back to the app, and those that also offer a retry.
+  const WAY_BACK = new Set(['out_of_hours', 'service_unavailable', 'busy', 'system_error']);
+  const RETRY = new Set(['busy', 'system_error']);
+  // A lock: the form's inputs and 次へ are disabled, 中止する stays.
+  const LOCKS = new Set(['locked', 'locked_now']);
   const ENDPOINTS = {
     account: '/api/flow/account',
     customer: '/api/flow/customer',
@@ -49,6 +55,9 @@
     busy: false,
     timer: 0,
     afterExpiry: null,  // the view to show when the customer goes back to ①
+    lastRequest: null,  // { path, body } of the last POST, for 再試行する
+    canLeave: false,    // a flow (session and CSRF token) exists to leave
+    leaveReason: '',    // the code the customer leaves for the app with
     dirty: new Set(),
     composing: new Set(),
   };
@@ -260,12 +269,16 @@
       json = null;
     }
     if (!json || typeof json !== 'object') json = { error: { code: status === 503 ? 'busy' : 'system_error' } };
-    if (typeof json.csrf_token === 'string' && json.csrf_token) state.csrf = json.csrf_token;
+    if (typeof json.csrf_token === 'string' && json.csrf_token) {
+      state.csrf = json.csrf_token;
+      state.canLeave = true;
+    }
     return json;
   }
 
   async function post(path, body) {
     if (state.busy) return null;
+    state.lastRequest = { path, body };
     setBusy(true);
     try {
       return await api(path, body);
@@ -292,6 +305,8 @@
     $('screen-id-line').hidden = !screenId;
     $('main').setAttribute('aria-busy', 'false');
     if (changed) {
+      hideTrouble();
+      unlockForms();
       const h1 = $('screen-' + name).querySelector('h1');
       if (h1 && document.readyState !== 'loading' && state.started) h1.focus();
     }
@@ -308,6 +323,97 @@
     if (info) $('message-title').textContent = info.title;
     $('alert-message').textContent = messageFor(code, fallbackText);
     showScreen('message', info ? info.title : document.title, '');
+  }
+
+  // ----- no dead ends (SPEC §8a) ---------------------------------------------
+
+  function label(name) {
+    const l = state.catalog && state.catalog.labels;
+    return (l && l[name]) || '';
+  }
+
+  function applyLabels() {
+    for (const el of document.querySelectorAll('[data-label]')) {
+      const text = label(el.getAttribute('data-label'));
+      if (text) el.textContent = text;
+    }
+  }
+
+  // "4時05分から再開します。" from the WASM core, or the server's (same core) text.
+  function reopeningText(service) {
+    if (!service || typeof service !== 'object') return '';
+    const r = core({ kind: 'reopening', at: service.at, reopens_at: service.reopens_at });
+    if (r && typeof r.text === 'string') return r.text;
+    return typeof service.reopening === 'string' ? service.reopening : '';
+  }
+
+  function hideTrouble() {
+    $('trouble').hidden = true;
+    $('reopening').hidden = true;
+    $('reopening').textContent = '';
+    state.leaveReason = '';
+  }
+
+  // Shows, under the alert of the current screen, when the service opens again
+  // (out_of_hours), a retry (busy, system_error) and 連携元画面へ (when a flow
+  // exists to leave). retryAction: what 再試行する does (default: the last POST).
+  function showTrouble(code, service, retryAction) {
+    if (!WAY_BACK.has(code)) {
+      hideTrouble();
+      return;
+    }
+    const panel = $('trouble');
+    const alert = $('alert-' + state.screen) || $('alert-message');
+    alert.after(panel);
+    const text = code === 'out_of_hours' ? reopeningText(service) : '';
+    $('reopening').textContent = text;
+    $('reopening').hidden = !text;
+    state.retryAction = retryAction || null;
+    $('trouble-retry').hidden = !RETRY.has(code);
+    $('trouble-leave').hidden = !state.canLeave;
+    panel.querySelector('.actions').hidden = $('trouble-retry').hidden && $('trouble-leave').hidden;
+    state.leaveReason = code;
+    panel.hidden = false;
+  }
+
+  async function retry() {
+    const action = state.retryAction;
+    const last = state.lastRequest;
+    hideTrouble();
+    setAlert(state.screen, '');
+    if (action) {
+      await action();
+    } else if (last) {
+      await handleAnswer(await post(last.path, last.body));
+    }
+  }
+
+  async function leave() {
+    const reason = state.leaveReason;
+    if (!reason) return;
+    const answer = await post('/api/flow/leave', { reason });
+    if (answer && typeof answer.redirect_to === 'string' && answer.redirect_to) {
+      window.location.assign(answer.redirect_to);
+      return;
+    }
+    if (answer && answer.error) showError(answer.error, answer.flow || null, answer.service);
+  }
+
+  // After locked / locked_now: no further input on this form (SPEC §8a); its
+  // 中止する stays.
+  function lockForm(screen) {
+    const form = $('screen-' + screen).querySelector('form');
+    if (!form) return;
+    for (const el of form.querySelectorAll('input, select, button[type=submit]')) el.disabled = true;
+    form.setAttribute('data-locked', 'true');
+  }
+
+  function unlockForms() {
+    for (const form of document.querySelectorAll('form[data-locked]')) {
+      form.removeAttribute('data-locked');
+      for (const el of form.querySelectorAll('input, select, button[type=submit]')) el.disabled = false;
+    }
+    $('consent-submit').disabled = !$('consent').checked;
   }
 
   function fillView(view) {
@@ -355,8 +461,10 @@
         const changed = showScreen(screen, view.title, view.screen_id);
         const call = view.call || {};
         const link = $('dialled-link');
-        link.textContent = call.dialled_number || '';
-        link.href = 'tel:' + (call.dialled_number || '');
+        const digits = call.dialled_number || '';
+        const grouped = digits ? core({ kind: 'tollfree', number: digits }) : null;
+        link.textContent = grouped && typeof grouped.display === 'string' ? grouped.display : digits;
+        link.href = 'tel:' + digits;
         if (changed) {
           setAlert(screen, '');
           $('call-status').hidden = true;
@@ -385,10 +493,14 @@
 
   // A server's error answer on the current screen: field messages, the required
   // dialog, or the message at the top of the screen and in the dialog.
-  function showError(err, view) {
+  function showError(err, view, service) {
     const code = err.code || 'system_error';
     const text = messageFor(code, err.message);
     const screen = state.screen;
+    if (!WAY_BACK.has(code)) hideTrouble();  // shown again below for its codes
+    // A wrong (or refused) PIN is never left in the field; after busy or a
+    // system error it stays for 再試行する.
+    if (screen === 'pin_entry' && !WAY_BACK.has(code)) $('pin').value = '';
     if (code === 'call_pending') {
       const s = $('call-status');
       s.textContent = text;
@@ -406,6 +518,7 @@
       $('call-actions').hidden = true;
       $('dev-tools').hidden = true;
       $('call-restart').hidden = false;
+      hideTrouble();
       state.afterExpiry = view || null;
       $('call-restart').querySelector('button').focus();
       return;
@@ -422,6 +535,7 @@
       $('alert-message').hidden = false;
       return;
     }
+    if (LOCKS.has(code) && (screen === 'pin_entry' || screen === 'customer_entry')) lockForm(screen);
     const fields = Array.isArray(err.fields) ? err.fields : (err.field ? [{ field: err.field, code, message: err.message }] : []);
     if (fields.length) {
       const names = Object.keys(FIELDS).filter((n) => FIELDS[n].form === formOf(state.screen));
@@ -439,6 +553,7 @@
       return;
     }
     setAlert(state.screen, text);
+    showTrouble(code, service);
     openDialog(dlg.title, text, dlg.ok, firstInvalid() || $('alert-' + state.screen));
   }
 
@@ -460,9 +575,10 @@
   async function handleAnswer(json) {
     if (!json) return;
     if (json.error) {
-      showError(json.error, json.flow || null);
+      showError(json.error, json.flow || null, json.service);
       return;
     }
+    state.lastRequest = null;  // nothing to retry (and no PIN kept in memory)
     if (json.redirect_to && json.flow && json.flow.screen === 'cancelled') {
       const link = $('return-link');
       link.href = json.redirect_to;
@@ -476,6 +592,7 @@
     }
     if (json.flow) {
       setAlert(state.screen, '');
+      hideTrouble();
       render(json.flow);
     }
   }
@@ -560,6 +677,12 @@
         }
         break;
       }
+      case 'retry':
+        await retry();
+        break;
+      case 'leave':
+        await leave();
+        break;
       case 'restart': {
         const view = state.afterExpiry;
         state.afterExpiry = null;
@@ -612,6 +735,7 @@
       if (!json.flow || json.flow.screen === 'expired') {
         showMessage(json.error.code, json.error.message, 'expired');
         $('alert-message').hidden = false;
+        showTrouble(json.error.code, json.service, start);
       }
       return;
     }
@@ -653,6 +777,7 @@
       if (state.catalog && Array.isArray(state.catalog.codes)) {
         for (const c of state.catalog.codes) state.messages.set(c.code, c.message);
       }
+      applyLabels();
     } catch (e) {
       state.run = null;  // the server still checks everything and sends its messages
     }
@@ -662,10 +787,14 @@
     if (errorCode) {
       // /authorize sent the customer here: out of hours, or the service is off.
       const known = state.catalog && state.catalog.codes.find((c) => c.code === errorCode && !c.field_error);
+      // The flow /authorize started (if any) is what 連携元画面へ leaves.
       const json = await api('/api/flow');
       if (json.profile) applyProfile(json);
-      showMessage(known ? errorCode : 'system_error', '', '');
+      const code = known ? errorCode : 'system_error';
+      showMessage(code, '', '');
       $('alert-message').hidden = false;
+      showTrouble(code, json.service, code === 'busy' || code === 'system_error'
+        ? () => window.location.assign('/flow/') : null);
       state.started = true;
       return;
     }

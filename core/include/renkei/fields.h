@@ -72,7 +72,10 @@ FieldResult check_account_number(std::string_view input);
 FieldResult check_name_kana(std::string_view input);
 // 電話番号: 10 or 11 digits starting with 0; hyphens and spaces removed first.
 FieldResult check_phone(std::string_view input);
-// メールアドレス: WHATWG valid e-mail address, half-width, at most 64.
+// メールアドレス: line breaks removed and ASCII whitespace trimmed at both ends
+// first (WHATWG value sanitization of <input type=email>), then a WHATWG valid
+// e-mail address, half-width, at most 64; control characters left inside are
+// control_character.
 FieldResult check_email(std::string_view input);
 // メールアドレス（確認用）: cleaned like check_email and equal to it; the errors
 // are reported on Field::email_confirm.

@@ -76,8 +76,16 @@ FormResult validate_consent_form(const ConsentForm& form);
 AccountRef account_ref_from(const FormResult& valid_account_form);
 CustomerInfo customer_info_from(const FormResult& valid_customer_form);
 
-// "*****3333": every character but the last 4 replaced by '*'. A value of 4
-// characters or fewer is masked completely.
+// "*****3333": exactly five '*' and the last 4 characters, whatever the
+// value's length, so that the mask reveals neither the number nor its length
+// (SPEC ③, amended 2026-11-30). A value of 4 characters or fewer becomes
+// "*****" (nothing of it is shown); an empty value stays empty.
 std::string mask_phone(std::string_view phone);
+
+// A toll-free number as Japanese customers read it (画面④ 認証先電話番号):
+// 0120 and six digits → "0120-XXX-XXX", 0800 and seven digits →
+// "0800-XXX-XXXX". Anything else is returned unchanged. The tel: link keeps
+// the plain digits; this is for the text only.
+std::string group_tollfree(std::string_view number);
 
 }  // namespace renkei

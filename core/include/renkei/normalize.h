@@ -41,8 +41,8 @@ Normalized to_halfwidth_kana(std::string_view s);
 std::string collapse_spaces(std::string_view s);
 
 // Trims ASCII whitespace (TAB, LF, FF, CR, space) at both ends, as WHATWG does
-// for <input type=email>. Applied after control-character checks, so only
-// spaces can be left to trim in practice.
+// for <input type=email>. The e-mail fields apply it before the
+// control-character checks (and again after full width → half width).
 std::string trim_ascii_whitespace(std::string_view s);
 
 // Number of Unicode code points in valid UTF-8.
