@@ -724,25 +724,11 @@ TEST_F(AdminApiTest, TheClockCannotMoveWithoutAMovableClock) {
 // A server whose clock is a MovableClock (dev mode with movable_clock).
 class MovableServer {
  public:
-  MovableServer() : clock_(std::make_shared<MovableClock>()) {
-    ServerConfig config = test_config();
-    config.movable_clock = true;
-    std::string error;
-    app_ = make_app(std::move(config), clock_, &error);
-    if (!app_) throw std::runtime_error("make_app: " + error);
-    server_ = build_server(*app_);
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~MovableServer() {
-    server_->stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  App& app() { return *app_; }
-  MovableClock& clock() { return *clock_; }
+  MovableServer() : ts_(TestServer::with_movable_clock()) {}
+  App& app() { return ts_->app(); }
+  MovableClock& clock() { return ts_->movable_clock(); }
   Answer post(const json& body) {
-    httplib::Client c("127.0.0.1", port_);
+    httplib::Client c = ts_->client();
     return to_answer(c.Post(
         "/admin/api/dev/clock",
         {{"Authorization", std::string("Bearer ") + kTestAdminToken}, {"X-Renkei-Staff", kStaff}},
@@ -750,11 +736,7 @@ class MovableServer {
   }
 
  private:
-  std::shared_ptr<MovableClock> clock_;
-  std::unique_ptr<App> app_;
-  std::unique_ptr<httplib::Server> server_;
-  int port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<TestServer> ts_;
 };
 
 TEST(AdminApiMovableClock, SetAndAdvanceMoveTheServersNow) {

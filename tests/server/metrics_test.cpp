@@ -285,54 +285,19 @@ TEST_F(OpsTest, HugeDeclaredBodyIsRefusedBeforeItIsRead) {
   EXPECT_TRUE(contains(response, "\"code\":\"bad_request\"")) << response;
 }
 
-// A server built like TestServer, with test-only routes added before it
-// listens: a slow one (held until released), a throwing one, and one that
-// answers 400 with its own body.
+// The TestServer with test-only routes added before it listens: a slow one
+// (held until released), a throwing one, and one that answers 400 with its
+// own body.
 class RouteServer {
  public:
   explicit RouteServer(ServerConfig config)
-      : clock_(std::make_shared<ManualClock>(testing::open_instant())) {
-    std::string error;
-    app_ = make_app(std::move(config), clock_, &error);
-    if (!app_) throw std::runtime_error(error);
-    server_ = build_server(*app_);
-    server_->Get("/test/slow", [this](const httplib::Request&, httplib::Response& res) {
-      entered_.store(true);
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [this] { return released_; });
-      res.set_content("slow", "text/plain");
-    });
-    auto fast = [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("fast", "text/plain");
-    };
-    server_->Get("/test/fast", fast);
-    server_->Post("/test/fast", fast);
-    server_->Get("/test/throw", [](const httplib::Request&, httplib::Response& res) -> void {
-      res.set_header("Set-Cookie", "leak=1");
-      throw std::runtime_error("secret internal detail");
-    });
-    server_->Get("/test/own400", [](const httplib::Request&, httplib::Response& res) {
-      res.status = 400;
-      res.set_content("<p>own page</p>", "text/html");
-    });
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) throw std::runtime_error("bind failed");
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~RouteServer() {
-    release_slow();
-    server_->stop();
-    thread_.join();
-  }
+      : ts_(std::move(config), testing::open_instant(),
+            [this](httplib::Server& server) { add_routes(server); }) {}
+  ~RouteServer() { release_slow(); }  // before ts_ stops and joins
   RouteServer(const RouteServer&) = delete;
   RouteServer& operator=(const RouteServer&) = delete;
 
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(10, 0);
-    return c;
-  }
+  httplib::Client client() const { return ts_.client(); }
   void wait_until_slow_entered() {
     while (!entered_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -343,18 +308,36 @@ class RouteServer {
     }
     cv_.notify_all();
   }
-  App& app() { return *app_; }
+  App& app() { return ts_.app(); }
 
  private:
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<App> app_;
-  std::unique_ptr<httplib::Server> server_;
+  void add_routes(httplib::Server& server) {
+    server.Get("/test/slow", [this](const httplib::Request&, httplib::Response& res) {
+      entered_.store(true);
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this] { return released_; });
+      res.set_content("slow", "text/plain");
+    });
+    auto fast = [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("fast", "text/plain");
+    };
+    server.Get("/test/fast", fast);
+    server.Post("/test/fast", fast);
+    server.Get("/test/throw", [](const httplib::Request&, httplib::Response& res) -> void {
+      res.set_header("Set-Cookie", "leak=1");
+      throw std::runtime_error("secret internal detail");
+    });
+    server.Get("/test/own400", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 400;
+      res.set_content("<p>own page</p>", "text/html");
+    });
+  }
+
   std::atomic<bool> entered_{false};
   std::mutex mutex_;
   std::condition_variable cv_;
   bool released_ = false;
-  int port_ = 0;
-  std::thread thread_;
+  TestServer ts_;  // last: the routes use the members above while it runs
 };
 
 TEST(OpsRoutes, ExceptionBecomesSystemErrorWithNothingLeaked) {

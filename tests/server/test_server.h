@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -62,19 +63,24 @@ inline ServerConfig test_config() {
   return c;
 }
 
+// The one server fixture of the server tests. `extra_routes` may add
+// test-only routes before it listens (metrics_test's slow and throwing
+// routes); with_movable_clock() runs it on the machine's clock plus an offset,
+// as the development server with movable_clock does.
 class TestServer {
  public:
-  explicit TestServer(ServerConfig config = test_config(), UnixSeconds now = open_instant())
-      : clock_(std::make_shared<ManualClock>(now)) {
-    std::string error;
-    app_ = make_app(std::move(config), clock_, &error);
-    if (!app_) throw std::runtime_error("make_app: " + error);
-    server_ = build_server(*app_);
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) throw std::runtime_error("bind failed");
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  using Routes = std::function<void(httplib::Server&)>;
+
+  explicit TestServer(ServerConfig config = test_config(), UnixSeconds now = open_instant(),
+                      const Routes& extra_routes = {})
+      : TestServer(std::move(config), std::make_shared<ManualClock>(now), extra_routes) {}
+
+  static std::unique_ptr<TestServer> with_movable_clock(ServerConfig config = test_config()) {
+    config.movable_clock = true;
+    return std::unique_ptr<TestServer>(
+        new TestServer(std::move(config), std::make_shared<MovableClock>(), {}));
   }
+
   ~TestServer() {
     server_->stop();
     if (thread_.joinable()) thread_.join();
@@ -83,7 +89,17 @@ class TestServer {
   TestServer& operator=(const TestServer&) = delete;
 
   App& app() { return *app_; }
-  ManualClock& clock() { return *clock_; }
+  // The manual clock (every server but with_movable_clock's).
+  ManualClock& clock() {
+    auto* manual = dynamic_cast<ManualClock*>(clock_.get());
+    if (!manual) throw std::logic_error("this TestServer runs on a movable clock");
+    return *manual;
+  }
+  MovableClock& movable_clock() {
+    auto* movable = dynamic_cast<MovableClock*>(clock_.get());
+    if (!movable) throw std::logic_error("this TestServer runs on a manual clock");
+    return *movable;
+  }
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   httplib::Client client() const {
@@ -93,7 +109,20 @@ class TestServer {
   }
 
  private:
-  std::shared_ptr<ManualClock> clock_;
+  TestServer(ServerConfig config, std::shared_ptr<Clock> clock, const Routes& extra_routes)
+      : clock_(std::move(clock)) {
+    std::string error;
+    app_ = make_app(std::move(config), clock_, &error);
+    if (!app_) throw std::runtime_error("make_app: " + error);
+    server_ = build_server(*app_);
+    if (extra_routes) extra_routes(*server_);
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    if (port_ <= 0) throw std::runtime_error("bind failed");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  std::shared_ptr<Clock> clock_;
   std::unique_ptr<App> app_;
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
