@@ -5,8 +5,13 @@
 // at most one compression per file version and encoding however many
 // requests (the renkei_static_compressions_total counter); API JSON answered
 // uncompressed. A real server on a thread, raw bytes (no client decompression).
+#include <arpa/inet.h>
 #include <brotli/decode.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <atomic>
@@ -396,6 +401,65 @@ TEST_F(StaticCompression, ApiJsonIsNotCompressedPerRequest) {
     EXPECT_TRUE(r->get_header_value("Content-Encoding").empty());
     EXPECT_FALSE(nlohmann::json::parse(r->body, nullptr, false).is_discarded());
   }
+}
+
+// The server's own keep-alive wait (server.cpp, KeepAliveServer): one
+// connection carries a page's requests one after another, and the server
+// closes it once it has been idle for the keep-alive timeout (2 s).
+TEST_F(StaticCompression, OneKeepAliveConnectionCarriesAPageAndClosesWhenIdle) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // Reads one response (headers and a Content-Length body); "" on failure.
+  std::string pending;
+  auto read_response = [&]() -> std::string {
+    for (;;) {
+      std::size_t end = pending.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        std::size_t length = 0;
+        std::smatch m;
+        std::string head = pending.substr(0, end);
+        if (std::regex_search(head, m, std::regex("Content-Length: ([0-9]+)", std::regex::icase))) {
+          length = std::stoul(m[1]);
+        }
+        if (pending.size() >= end + 4 + length) {
+          std::string response = pending.substr(0, end + 4 + length);
+          pending.erase(0, end + 4 + length);
+          return response;
+        }
+      }
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) return "";
+      char buf[65536];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return "";
+      pending.append(buf, static_cast<std::size_t>(n));
+    }
+  };
+  for (const char* path :
+       {"/flow/", "/static/app.css", "/static/app.js", "/static/wasm/renkei_core.js",
+        "/static/wasm/renkei_core.wasm", "/api/flow"}) {
+    SCOPED_TRACE(path);
+    const std::string request = std::string("GET ") + path +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip, deflate, "
+                                "br\r\nConnection: keep-alive\r\n\r\n";
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    const std::string response = read_response();
+    ASSERT_FALSE(response.empty());
+    EXPECT_EQ(response.rfind("HTTP/1.1 ", 0), 0u);
+    EXPECT_EQ(response.find("Connection: close"), std::string::npos);
+  }
+  // Idle now: closed by the server after the keep-alive timeout (2 s).
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1);
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
+  ::close(fd);
 }
 
 }  // namespace
