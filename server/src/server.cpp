@@ -390,22 +390,22 @@ void register_ops_routes(httplib::Server& server, App& app) {
 // httplib 0.11.4 waits for a connection's next request (and for its first)
 // by polling: select with a 10 ms timeout, then a 1 ms sleep, over and over
 // until the keep-alive timeout. Every idle connection so woke the server about
-// 90 times a second: with the six connections a browser opens, a cold load of
-// screen ① cost about 2.5 ms of CPU in that polling while the page loaded,
-// and some 14 ms more until the connections timed out, against 1.5 ms for
-// the requests themselves (docs/performance.md, "Static files: compressed
-// once"). KeepAliveServer below waits with one poll() per slice of kIdleSlice instead
-// (10 wakeups a second), and otherwise runs the connection exactly as
-// httplib's own loop does: a fresh stream per request with its read and
-// write timeouts and a 4 KiB read buffer, at most keep_alive_max_count
-// requests, the last one answered with "Connection: close", process_request
-// (protected in httplib::Server) for each. The slice bounds how long a
-// stopping server waits for its idle connections. TLS (httplib::SSLServer)
-// keeps httplib's loop.
+// 90 times a second, 1-3 ms of CPU per connection-second here: with the six
+// connections a browser opens, some 14 ms for each page a customer stays on
+// until they timed out, against 1.5 ms for the page's requests themselves
+// (docs/performance.md, "Static files: compressed once"). KeepAliveServer
+// waits with one poll() per slice of kIdleSliceMs instead (2 wakeups a
+// second), and otherwise runs the connection as httplib's own loop does: a
+// fresh stream per request with its read and write timeouts and a 4 KiB read
+// buffer, at most keep_alive_max_count requests, the last one answered with
+// "Connection: close", process_request (protected in httplib::Server) for
+// each. The slice bounds how long a stopping server waits for its idle
+// connections (100 ms slices measured 2 ms more per page with its tail than
+// 1 s slices). TLS (httplib::SSLServer) keeps httplib's loop.
 
 namespace {
 
-constexpr int kIdleSliceMs = 100;
+constexpr int kIdleSliceMs = 500;
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
 // header) reads and writes it.
