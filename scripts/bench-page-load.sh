@@ -10,8 +10,9 @@
 #      load from /proc/PID (utime+stime in clock ticks, and the threads'
 #      schedstat in ns);
 #   3. for context: what idle keep-alive connections cost (IDLE_CONNECTIONS
-#      connections, one request each, then 1.5 s of silence): httplib 0.11.4
-#      polls an idle connection every ~11 ms until its keep-alive timeout.
+#      connections, one request each, then 1.5 s of silence): httplib 0.11.4's
+#      own wait polls an idle connection every ~11 ms until its keep-alive
+#      timeout; the server's KeepAliveServer (server.cpp) every 500 ms.
 # A benchmark, never a pass/fail test. 127.0.0.1 only.
 #
 #   bash scripts/bench-page-load.sh

@@ -16,10 +16,10 @@
 //   exact   the sum over the server's threads of /proc/PID/task/*/schedstat
 //           (nanoseconds on CPU); the same quantity at full resolution.
 // "tail" adds the time until the server has closed the browser's idle
-// keep-alive connections (2 s in server.cpp): httplib 0.11.4 polls an idle
-// connection every ~11 ms, which a real browser that stays on the page pays.
-// The browser's window also holds such polling (its connections idle while it
-// parses and runs the page). "replay" separates the requests' own work: the
+// keep-alive connections (2 s in server.cpp), which a real browser that stays
+// on the page pays: httplib 0.11.4's own wait polled an idle connection every
+// ~11 ms, server.cpp's KeepAliveServer every 500 ms. The browser's window also
+// holds such waits (its connections idle while it parses and runs the page). "replay" separates the requests' own work: the
 // same requests as one load (recorded from the warm-up), sent back to back
 // from node over one keep-alive connection with the browser's
 // Accept-Encoding, carrying the session cookie from /authorize.
