@@ -7,6 +7,8 @@
 #      process, with 1, 8 and 32 clients (tests/perf/load_flows.cpp),
 #   4. for context: bare cpp-httplib on a trivial route and our /healthz,
 #      measured by the same client code,
+#   5. diagnostics, among them flows --browser-like (each flow also loads the
+#      flow page and its assets with a browser's Accept-Encoding),
 # and prints a summary table. Everything runs on 127.0.0.1 only.
 #
 #   bash scripts/bench.sh
@@ -81,6 +83,9 @@ if [[ "${DIAGNOSTICS:-1}" != 0 ]]; then
   # More worker threads than keep-alive clients: cpp-httplib holds a worker per connection.
   run_load "flows, 32 clients, 64 server threads" --clients 32 --server-threads 64 \
     --seconds "$LOAD_SECONDS"
+  # As browsers: Accept-Encoding: gzip, deflate, br, and the flow page with its
+  # assets (CSS, JS, WASM glue and module) fetched once per flow.
+  run_load "flows, 8 clients, browser-like" --clients 8 --browser-like --seconds "$LOAD_SECONDS"
   # The database on tmpfs: the same work without the fsync of each commit.
   if [[ -d /dev/shm && -w /dev/shm ]]; then
     shm="$(mktemp -d /dev/shm/renkei-bench-XXXXXX)"

@@ -18,6 +18,8 @@ packages=(
   # the fuzz preset: clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
   nlohmann-json3-dev libcpp-httplib-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
+  # static files compressed once per version: brotli and gzip (zlib)
+  libbrotli-dev zlib1g-dev
   # the WASM build (emcc 3.1.6); its JS optimizer needs Debian's acorn
   emscripten node-acorn
   # node: the WASM tests, the parity check, the web tooling

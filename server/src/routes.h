@@ -23,7 +23,7 @@ void register_admin_routes(httplib::Server& server, App& app);
 
 // The customer's pages (/flow/), their assets and the WASM core (/static/,
 // /static/wasm/), and in dev mode the demo app (/demo/), from config.web_root:
-// ETag, Cache-Control, gzip, no path traversal.
+// ETag, Cache-Control, brotli/gzip made once per file version, no path traversal.
 void register_static_routes(httplib::Server& server, App& app);
 
 // Builds a server with every route, the middleware (security headers, in-flight

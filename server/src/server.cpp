@@ -10,16 +10,21 @@
 //   handler       a route, or the error handler for 4xx/5xx without a body,
 //                 or the exception handler (system_error, nothing leaked)
 //   post-routing  security headers, X-Request-Id, metrics, one JSON log line
+#include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <mutex>
@@ -161,8 +166,12 @@ bool is_unlimited_path(const std::string& path) {
 // kept for the steps of flows already under way, the token exchange and the
 // API. (Half was too strict: 32 clients at capacity, with no overload, then
 // already saw new flows refused; with 48 slots, 36 keeps them all admitted.)
-bool starts_new_flow(const Request& req) { return req.path == "/authorize"; }
-int new_flow_limit(int max_in_flight) { return std::max(1, max_in_flight * 3 / 4); }
+bool starts_new_flow(const Request& req) {
+  return req.path == "/authorize";
+}
+int new_flow_limit(int max_in_flight) {
+  return std::max(1, max_in_flight * 3 / 4);
+}
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -420,13 +429,180 @@ void register_ops_routes(httplib::Server& server, App& app) {
   });
 }
 
+// ------------------------------------------------------------ connections
+//
+// httplib 0.11.4 waits for a connection's next request (and for its first)
+// by polling: select with a 10 ms timeout, then a 1 ms sleep, over and over
+// until the keep-alive timeout. Every idle connection so woke the server about
+// 90 times a second, 1-3 ms of CPU per connection-second here: with the six
+// connections a browser opens, some 14 ms for each page a customer stays on
+// until they timed out, against 1.5 ms for the page's requests themselves
+// (docs/performance.md, "Static files: compressed once"). KeepAliveServer
+// waits with one poll() per slice of kIdleSliceMs instead (2 wakeups a
+// second), and otherwise runs the connection as httplib's own loop does: a
+// fresh stream per request with its read and write timeouts and a 4 KiB read
+// buffer, at most keep_alive_max_count requests, the last one answered with
+// "Connection: close", process_request (protected in httplib::Server) for
+// each. The slice bounds how long a stopping server waits for its idle
+// connections (100 ms slices measured 2 ms more per page with its tail than
+// 1 s slices). TLS (httplib::SSLServer) keeps httplib's loop.
+
+namespace {
+
+constexpr int kIdleSliceMs = 500;
+
+// A connected socket as httplib's detail::SocketStream (not in the installed
+// header) reads and writes it.
+class SocketStream final : public httplib::Stream {
+ public:
+  SocketStream(socket_t sock, time_t read_sec, time_t read_usec, time_t write_sec,
+               time_t write_usec)
+      : sock_(sock),
+        read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
+        write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)) {}
+
+  bool is_readable() const override { return wait(POLLIN, read_ms_) > 0; }
+  bool is_writable() const override { return wait(POLLOUT, write_ms_) > 0 && is_alive(); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (buffer_off_ < buffer_size_) {
+      const std::size_t n = std::min(size, buffer_size_ - buffer_off_);
+      std::memcpy(ptr, buffer_.data() + buffer_off_, n);
+      buffer_off_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    if (!is_readable()) return -1;
+    buffer_off_ = 0;
+    buffer_size_ = 0;
+    if (size >= buffer_.size()) return recv_eintr(ptr, size, 0);
+    const ssize_t n = recv_eintr(buffer_.data(), buffer_.size(), 0);
+    if (n <= 0) return n;
+    if (static_cast<std::size_t>(n) <= size) {
+      std::memcpy(ptr, buffer_.data(), static_cast<std::size_t>(n));
+      return n;
+    }
+    std::memcpy(ptr, buffer_.data(), size);
+    buffer_off_ = size;
+    buffer_size_ = static_cast<std::size_t>(n);
+    return static_cast<ssize_t>(size);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do {
+      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      name(addr, len, ip, port);
+    }
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      name(addr, len, ip, port);
+    }
+  }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  int wait(short events, int timeout_ms) const {
+    pollfd p{sock_, events, 0};
+    int n;
+    do {
+      n = ::poll(&p, 1, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  // As httplib's is_socket_alive: nothing to read yet, or readable data.
+  bool is_alive() const {
+    const int n = wait(POLLIN, 0);
+    if (n == 0) return true;
+    if (n < 0 && errno == EBADF) return false;
+    char c;
+    return recv_eintr(&c, 1, MSG_PEEK) > 0;
+  }
+  ssize_t recv_eintr(char* ptr, size_t size, int flags) const {
+    ssize_t n;
+    do {
+      n = ::recv(sock_, ptr, size, flags);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  static void name(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
+    if (addr.ss_family == AF_INET) {
+      port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+    }
+    std::array<char, NI_MAXHOST> host{};
+    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host.data(),
+                      static_cast<socklen_t>(host.size()), nullptr, 0, NI_NUMERICHOST) == 0) {
+      ip = host.data();
+    }
+  }
+
+  const socket_t sock_;
+  const int read_ms_;
+  const int write_ms_;
+  std::array<char, 4096> buffer_{};
+  std::size_t buffer_off_ = 0;
+  std::size_t buffer_size_ = 0;
+};
+
+class KeepAliveServer final : public httplib::Server {
+ private:
+  // True when a request's first bytes arrived within the keep-alive timeout;
+  // false on timeout, error, or a stopping server.
+  bool wait_for_request(socket_t sock) const {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+    for (;;) {
+      if (svr_sock_ == INVALID_SOCKET) return false;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{sock, POLLIN, 0};
+      const int n =
+          ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), kIdleSliceMs)));
+      if (n > 0) return true;
+      if (n < 0 && errno != EINTR) return false;
+    }
+  }
+
+  bool process_and_close_socket(socket_t sock) override {
+    bool ret = false;
+    std::size_t count = keep_alive_max_count_;
+    while (count > 0 && wait_for_request(sock)) {
+      SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
+                          write_timeout_usec_);
+      bool connection_closed = false;
+      ret = process_request(stream, /*close_connection=*/count == 1, connection_closed, nullptr);
+      if (!ret || connection_closed) break;
+      --count;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ret;
+  }
+};
+
+}  // namespace
+
 std::unique_ptr<httplib::Server> build_server(App& app) {
   const ServerConfig& cfg = app.config();
   std::unique_ptr<httplib::Server> svr;
   if (!cfg.tls_cert_file.empty() && !cfg.tls_key_file.empty()) {
     svr = std::make_unique<httplib::SSLServer>(cfg.tls_cert_file.c_str(), cfg.tls_key_file.c_str());
   } else {
-    svr = std::make_unique<httplib::Server>();
+    svr = std::make_unique<KeepAliveServer>();
   }
   auto state = std::make_shared<ServerState>(cfg);
 

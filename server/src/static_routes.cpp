@@ -14,23 +14,40 @@
 // asked for with a version query (?v=…) is immutable for a year. An HTML page
 // names its assets as "/static/<file>?v=dev"; the server replaces "dev" with
 // the asset's content hash, so a changed file gets a new URL.
-// Compression: httplib itself gzips (or brotlis) text types; the WASM module,
-// which it does not, is gzipped here once per file version and kept.
+// Compression (issue 10): every body is compressed once per version — brotli
+// at quality 11 and gzip at level 9, each on the first request that wants it —
+// and kept beside the file (an HTML page: beside its rewritten text). The
+// answer is br, gzip or identity by the request's Accept-Encoding (q values,
+// q=0 refuses; ties go br > gzip > identity), always with "Vary:
+// Accept-Encoding"; the ETag names the encoding (W/"<hash>", W/"<hash>-br",
+// W/"<hash>-gz"), so a 304 answers for the representation it would send.
+// Bodies under kMinCompressBytes, already compressed types (PNG, ICO) and
+// encodings that would not be smaller go out as identity.
+// httplib 0.11.4 (Debian's build has CPPHTTPLIB_BROTLI_SUPPORT) would brotli
+// every text/* body again on every request, at the library's default quality
+// 11 — it looks at the Content-Type and Accept-Encoding only, not at a
+// Content-Encoding already set — so the bytes go out through a content
+// provider of known length, which it never compresses (and which spares a copy).
+// Range requests apply to the representation sent (206 from httplib).
 // Paths: httplib decodes %xx before routing, so ".." and NUL arrive decoded;
 // any "..", ".", empty or hidden segment, backslash or control character is
 // refused (400), and the resolved file must stay under its folder (symlinks).
+#include <brotli/encode.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http_util.h"
 #include "routes.h"
@@ -42,15 +59,9 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kMaxStaticFileBytes = 8 * 1024 * 1024;
 constexpr const char* kVersionPlaceholder = "?v=dev";
-
-// One file as read from disk, with what the answers need.
-struct CachedFile {
-  std::int64_t mtime_ns = 0;
-  std::uintmax_t size = 0;
-  std::string body;
-  std::string hash;                  // 16 hex digits of FNV-1a 64 over the bytes
-  std::optional<std::string> gzip;   // made on first request that accepts it
-};
+// Below this a compressed body saves too little to be worth a decoder's start
+// (the HTTP headers alone are larger); such bodies go out as identity.
+constexpr std::size_t kMinCompressBytes = 256;
 
 std::string fnv1a_hex(std::string_view bytes) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -82,6 +93,191 @@ std::string_view mime_type(const fs::path& p) {
   return "";
 }
 
+enum class Encoding { identity, br, gzip };
+
+// ---------------------------------------------------------------- compression
+
+std::optional<std::string> brotli_bytes(const std::string& in, BrotliEncoderMode mode) {
+  std::size_t size = BrotliEncoderMaxCompressedSize(in.size());
+  if (size == 0) return std::nullopt;
+  std::string out(size, '\0');
+  if (!BrotliEncoderCompress(BROTLI_MAX_QUALITY, BROTLI_DEFAULT_WINDOW, mode, in.size(),
+                             reinterpret_cast<const std::uint8_t*>(in.data()), &size,
+                             reinterpret_cast<std::uint8_t*>(out.data()))) {
+    return std::nullopt;
+  }
+  out.resize(size);
+  return out;
+}
+
+std::optional<std::string> gzip_bytes(const std::string& in) {
+  z_stream zs{};
+  // windowBits 15 + 16: a gzip header and trailer; memLevel 9: the most memory.
+  if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&zs, static_cast<uLong>(in.size())), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  const std::size_t written = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  out.resize(written);
+  return out;
+}
+
+// One version of what a URL answers (a file's bytes, or an HTML page after
+// the rewriting of its asset versions), with its encodings made on demand,
+// each at most once (std::call_once: a second request waits for the first).
+class Body {
+ public:
+  Body(std::string bytes, std::string_view type, Metrics* metrics)
+      : identity_(std::make_shared<const std::string>(std::move(bytes))),
+        hash_(fnv1a_hex(*identity_)),
+        type_(type),
+        metrics_(metrics) {}
+
+  const std::string& hash() const { return hash_; }
+  std::string_view type() const { return type_; }
+  const std::shared_ptr<const std::string>& identity() const { return identity_; }
+
+  // The bytes in `e`, or null when that encoding is not kept (not smaller,
+  // not worth it, or the type is compressed already).
+  std::shared_ptr<const std::string> encoded(Encoding e) {
+    if (e == Encoding::identity || !compressible()) return nullptr;
+    Slot& slot = e == Encoding::br ? br_ : gzip_;
+    std::call_once(slot.once, [&] {
+      std::optional<std::string> out;
+      if (e == Encoding::br) {
+        out = brotli_bytes(*identity_, mode());
+      } else {
+        out = gzip_bytes(*identity_);
+      }
+      if (metrics_) {
+        metrics_->count("renkei_static_compressions_total",
+                        e == Encoding::br ? "encoding=\"br\"" : "encoding=\"gzip\"");
+      }
+      if (out && out->size() < identity_->size()) {
+        slot.bytes = std::make_shared<const std::string>(std::move(*out));
+      }
+    });
+    return slot.bytes;
+  }
+
+ private:
+  struct Slot {
+    std::once_flag once;
+    std::shared_ptr<const std::string> bytes;
+  };
+  bool compressible() const {
+    return identity_->size() >= kMinCompressBytes && type_ != "image/png" &&
+           type_ != "image/x-icon";
+  }
+  BrotliEncoderMode mode() const {
+    if (type_ == "font/ttf") return BROTLI_MODE_FONT;
+    if (type_ == "application/wasm") return BROTLI_MODE_GENERIC;
+    return BROTLI_MODE_TEXT;
+  }
+
+  const std::shared_ptr<const std::string> identity_;
+  const std::string hash_;
+  const std::string_view type_;  // one of mime_type()'s literals
+  Metrics* const metrics_;
+  Slot br_;
+  Slot gzip_;
+};
+
+// ---------------------------------------------------------------- negotiation
+
+// Accept-Encoding → the encoding to send (RFC 9110 §12.5.3): a coding's q is
+// its own, else that of "*", else 0; the higher q of br and gzip wins, a tie
+// goes to br; identity when neither is acceptable (identity itself is never
+// refused: a page is better than a 406). No header: identity.
+Encoding choose_encoding(const std::string& header, bool have_br, bool have_gzip) {
+  if (header.empty() || (!have_br && !have_gzip)) return Encoding::identity;
+  double q_br = -1, q_gzip = -1, q_star = -1;
+  std::size_t pos = 0;
+  while (pos <= header.size()) {
+    std::size_t end = header.find(',', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string_view item = std::string_view(header).substr(pos, end - pos);
+    pos = end + 1;
+    std::string_view coding = item.substr(0, item.find(';'));
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    coding = trim(coding);
+    if (coding.empty()) continue;
+    double q = 1;
+    if (std::size_t semi = item.find(';'); semi != std::string_view::npos) {
+      std::string_view params = item.substr(semi + 1);
+      std::size_t qpos = params.find("q=");
+      if (qpos == std::string_view::npos) qpos = params.find("Q=");
+      if (qpos != std::string_view::npos) {
+        std::string value(trim(params.substr(qpos + 2)));
+        char* stop = nullptr;
+        q = std::strtod(value.c_str(), &stop);
+        if (stop == value.c_str() || q < 0 || q > 1) q = 0;
+      }
+    }
+    std::string lower;
+    for (char c : coding) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    if (lower == "br") {
+      q_br = q;
+    } else if (lower == "gzip" || lower == "x-gzip") {
+      q_gzip = q;
+    } else if (lower == "*") {
+      q_star = q;
+    }
+  }
+  if (q_br < 0) q_br = q_star < 0 ? 0 : q_star;
+  if (q_gzip < 0) q_gzip = q_star < 0 ? 0 : q_star;
+  if (!have_br) q_br = 0;
+  if (!have_gzip) q_gzip = 0;
+  if (q_br > 0 && q_br >= q_gzip) return Encoding::br;
+  if (q_gzip > 0) return Encoding::gzip;
+  return Encoding::identity;
+}
+
+// If-None-Match against one entity tag, by the weak comparison (RFC 9110 §8.8.3.2).
+bool etag_matches(const std::string& header, const std::string& etag) {
+  if (header.empty()) return false;
+  auto opaque = [](std::string_view t) {
+    if (t.substr(0, 2) == "W/") t.remove_prefix(2);
+    return t;
+  };
+  const std::string_view want = opaque(etag);
+  std::size_t pos = 0;
+  while (pos <= header.size()) {
+    std::size_t end = header.find(',', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string_view item = std::string_view(header).substr(pos, end - pos);
+    pos = end + 1;
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item == "*" || opaque(item) == want) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- files
+
+// One file as read from disk: its bytes (with their encodings), and for an
+// HTML page the last rewritten version, kept while its assets' versions hold.
+struct CachedFile {
+  std::int64_t mtime_ns = 0;
+  std::uintmax_t size = 0;
+  std::shared_ptr<Body> body;
+  std::mutex page_mutex;
+  std::string page_versions;  // the asset versions `page` was written with
+  std::shared_ptr<Body> page;
+};
+
 // A relative path below a served folder: segments of printable characters,
 // none empty, none starting with '.', no backslash. Anything else is refused.
 bool is_safe_relative(std::string_view rel) {
@@ -112,21 +308,13 @@ std::optional<std::string> read_file(const fs::path& p, std::uintmax_t size) {
   return data;
 }
 
-std::optional<std::string> gzip_bytes(const std::string& body) {
-  httplib::detail::gzip_compressor gz;
-  std::string out;
-  bool ok = gz.compress(body.data(), body.size(), true, [&out](const char* d, std::size_t n) {
-    out.append(d, n);
-    return true;
-  });
-  if (!ok) return std::nullopt;
-  return out;
-}
-
 class StaticFiles {
  public:
-  StaticFiles(fs::path web_root, fs::path wasm_dir, bool dev_mode)
-      : web_root_(std::move(web_root)), wasm_dir_(std::move(wasm_dir)), dev_mode_(dev_mode) {}
+  StaticFiles(fs::path web_root, fs::path wasm_dir, bool dev_mode, Metrics* metrics)
+      : web_root_(std::move(web_root)),
+        wasm_dir_(std::move(wasm_dir)),
+        dev_mode_(dev_mode),
+        metrics_(metrics) {}
 
   // Serves `rel` below `dir`; `html_fallback` maps "callback" to "callback.html".
   void serve(const httplib::Request& req, httplib::Response& res, const fs::path& dir,
@@ -146,20 +334,14 @@ class StaticFiles {
       send_error(res, ErrorCode::not_found);
       return;
     }
-    std::shared_ptr<CachedFile> cached = load(file);
+    std::shared_ptr<CachedFile> cached = load(file, type);
     if (!cached) {
       send_error(res, ErrorCode::not_found);
       return;
     }
     const bool html = file.extension() == ".html";
-    std::string body = cached->body;
-    std::string tag = cached->hash;
-    if (html) {
-      body = with_asset_versions(body);
-      tag = fnv1a_hex(body);
-    }
-    const std::string etag = "W/\"" + tag + "\"";
-    res.set_header("ETag", etag);
+    std::shared_ptr<Body> body = html ? page(*cached) : cached->body;
+
     if (html) {
       res.set_header("Cache-Control", "no-cache");
     } else if (req.has_param("v") && req.get_param_value("v") != "dev") {
@@ -169,26 +351,46 @@ class StaticFiles {
       res.set_header("Cache-Control", "no-cache");
     }
     res.set_header("Vary", "Accept-Encoding");
-    if (etag_matches(req.get_header_value("If-None-Match"), tag)) {
+
+    // The encoding to send, falling back when the chosen one is not kept.
+    const std::string accept = req.get_header_value("Accept-Encoding");
+    std::shared_ptr<const std::string> bytes;
+    Encoding encoding = choose_encoding(accept, true, true);
+    if (encoding != Encoding::identity) bytes = body->encoded(encoding);
+    if (!bytes && encoding == Encoding::br) {
+      encoding = choose_encoding(accept, false, true);
+      if (encoding == Encoding::gzip) bytes = body->encoded(encoding);
+    }
+    if (!bytes) {
+      encoding = Encoding::identity;
+      bytes = body->identity();
+    }
+    const char* suffix = encoding == Encoding::br ? "-br" : encoding == Encoding::gzip ? "-gz" : "";
+    const std::string etag = "W/\"" + body->hash() + suffix + "\"";
+    res.set_header("ETag", etag);
+    if (etag_matches(req.get_header_value("If-None-Match"), etag)) {
       res.status = 304;
       return;
     }
-    res.status = 200;
-    res.set_header("Content-Type", std::string(type));
-    // httplib compresses the text types itself when the client accepts it;
-    // the module and the console's font are gzipped here.
-    if (httplib::detail::encoding_type(req, res) != httplib::detail::EncodingType::None ||
-        !accepts_gzip(req) || (type != "application/wasm" && type != "font/ttf")) {
-      res.body = std::move(body);
+    if (encoding != Encoding::identity) {
+      res.set_header("Content-Encoding", encoding == Encoding::br ? "br" : "gzip");
+    }
+    if (bytes->empty()) {
+      res.status = 200;
+      res.set_content("", std::string(body->type()));
       return;
     }
-    std::optional<std::string> gz = gzipped(file, cached);
-    if (!gz) {
-      res.body = std::move(body);
-      return;
-    }
-    res.set_header("Content-Encoding", "gzip");
-    res.body = std::move(*gz);
+    // httplib sets the status (200, or 206 for a Range request), the
+    // Content-Length and, for a range, Content-Range; it never compresses a
+    // provider's bytes. The provider keeps the shared bytes alive.
+    res.set_content_provider(
+        bytes->size(), std::string(body->type()),
+        [bytes](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+          // A range beyond the end (httplib 0.11.4 does not check it): stop.
+          if (offset >= bytes->size()) return false;
+          length = std::min(length, bytes->size() - offset);
+          return sink.write(bytes->data() + offset, length);
+        });
   }
 
   const fs::path& web_root() const { return web_root_; }
@@ -196,17 +398,6 @@ class StaticFiles {
   bool dev_mode() const { return dev_mode_; }
 
  private:
-  static bool accepts_gzip(const httplib::Request& req) {
-    const std::string ae = req.get_header_value("Accept-Encoding");
-    return ae.find("gzip") != std::string::npos;
-  }
-
-  static bool etag_matches(const std::string& header, const std::string& tag) {
-    if (header.empty()) return false;
-    if (header == "*") return true;
-    return header.find("\"" + tag + "\"") != std::string::npos;
-  }
-
   // The canonical file lies inside the canonical folder (no symlink escape).
   static bool is_below(const fs::path& dir, const fs::path& file) {
     std::error_code ec;
@@ -218,8 +409,9 @@ class StaticFiles {
     return dit == d.end();
   }
 
-  // The file's bytes, reread when its size or modification time changed.
-  std::shared_ptr<CachedFile> load(const fs::path& file) const {
+  // The file's bytes, reread when its size or modification time changed (a
+  // new version: new hash, and its encodings made anew).
+  std::shared_ptr<CachedFile> load(const fs::path& file, std::string_view type) const {
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0) return nullptr;
     const std::int64_t mtime =
@@ -237,22 +429,26 @@ class StaticFiles {
     auto entry = std::make_shared<CachedFile>();
     entry->mtime_ns = mtime;
     entry->size = size;
-    entry->hash = fnv1a_hex(*data);
-    entry->body = std::move(*data);
+    entry->body = std::make_shared<Body>(std::move(*data), type, metrics_);
     std::lock_guard<std::mutex> lock(mutex_);
     cache_[file.string()] = entry;
     return entry;
   }
 
-  std::optional<std::string> gzipped(const fs::path& file,
-                                     const std::shared_ptr<CachedFile>& entry) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!entry->gzip) {
-      entry->gzip = gzip_bytes(entry->body);
-      if (!entry->gzip) return std::nullopt;
-      (void)file;
+  // The HTML page with its asset versions filled in; rewritten (and so
+  // compressed anew) only when an asset's version changed.
+  std::shared_ptr<Body> page(CachedFile& file) const {
+    const std::string& html = *file.body->identity();
+    std::vector<std::string> versions = asset_versions(html);
+    std::string key;
+    for (const auto& v : versions) key += v + ",";
+    std::lock_guard<std::mutex> lock(file.page_mutex);
+    if (!file.page || file.page_versions != key) {
+      file.page =
+          std::make_shared<Body>(with_asset_versions(html, versions), file.body->type(), metrics_);
+      file.page_versions = std::move(key);
     }
-    return entry->gzip;
+    return file.page;
   }
 
   // The folder and relative path that a "/static/…" URL path names.
@@ -268,12 +464,12 @@ class StaticFiles {
     return std::nullopt;
   }
 
-  // Replaces each "/static/<file>?v=dev" with "/static/<file>?v=<hash>".
-  std::string with_asset_versions(const std::string& html) const {
-    std::string out;
-    out.reserve(html.size());
-    std::size_t pos = 0;
+  // For each "?v=dev" in the page, in order: the hash of the asset named by
+  // the "/static/<file>" before it, or "dev" when there is none.
+  std::vector<std::string> asset_versions(const std::string& html) const {
+    std::vector<std::string> out;
     const std::string_view placeholder = kVersionPlaceholder;
+    std::size_t pos = 0;
     while (true) {
       std::size_t hit = html.find(placeholder, pos);
       if (hit == std::string::npos) break;
@@ -283,9 +479,26 @@ class StaticFiles {
       if (start != std::string::npos && (quote == std::string::npos || quote < start)) {
         auto target = static_target(std::string_view(html).substr(start, hit - start));
         if (target && is_safe_relative(target->second)) {
-          if (auto f = load(target->first / target->second)) version = f->hash;
+          const fs::path asset = target->first / target->second;
+          if (auto f = load(asset, mime_type(asset))) version = f->body->hash();
         }
       }
+      out.push_back(std::move(version));
+      pos = hit + placeholder.size();
+    }
+    return out;
+  }
+
+  // Replaces each "?v=dev" with "?v=<version>" (versions from asset_versions).
+  static std::string with_asset_versions(const std::string& html,
+                                         const std::vector<std::string>& versions) {
+    std::string out;
+    out.reserve(html.size());
+    const std::string_view placeholder = kVersionPlaceholder;
+    std::size_t pos = 0;
+    for (const std::string& version : versions) {
+      std::size_t hit = html.find(placeholder, pos);
+      if (hit == std::string::npos) break;
       out.append(html, pos, hit - pos);
       out += "?v=" + version;
       pos = hit + placeholder.size();
@@ -297,6 +510,7 @@ class StaticFiles {
   const fs::path web_root_;
   const fs::path wasm_dir_;
   const bool dev_mode_;
+  Metrics* const metrics_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::shared_ptr<CachedFile>> cache_;
 };
@@ -321,7 +535,7 @@ void redirect_to_folder(const httplib::Request& req, httplib::Response& res) {
 void register_static_routes(httplib::Server& server, App& app) {
   auto files = std::make_shared<StaticFiles>(fs::path(app.config().web_root),
                                              wasm_folder(app.config().web_root),
-                                             app.config().dev_mode);
+                                             app.config().dev_mode, &app.metrics());
 
   server.Get("/flow", redirect_to_folder);
   server.Get(R"(/flow/(.*))", [files](const httplib::Request& req, httplib::Response& res) {

@@ -2,6 +2,8 @@
 // The static side of the server (server/src/static_routes.cpp) over plain HTTP:
 // the WASM module's type, compression and caching, the HTML's versioned asset
 // URLs, refused traversal in every spelling, and no demo app outside dev mode.
+// Bodies are compressed once per file version (br, gzip) and the ETag names
+// the representation sent, so a 304 is asked for with the same Accept-Encoding.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -28,7 +30,7 @@ async function get(p, headers = {}) {
   return { res, body };
 }
 
-test('the WASM module: application/wasm, gzip, ETag, 304, immutable only when versioned', async () => {
+test('the WASM module: application/wasm, br and gzip, ETag per encoding, 304, immutable only when versioned', async () => {
   const onDisk = fs.readFileSync(path.join(h.WASM_DIR, 'renkei_core.wasm'));
   const plain = await get('/static/wasm/renkei_core.wasm', { 'Accept-Encoding': 'identity' });
   assert.equal(plain.res.status, 200);
@@ -47,10 +49,21 @@ test('the WASM module: application/wasm, gzip, ETag, 304, immutable only when ve
   assert.ok(decoded.equals(onDisk), 'gzip decodes to the file');
   assert.ok(Number(gz.headers.get('content-length')) < onDisk.length / 1.5, 'compressed on the wire');
   assert.ok(zlib.gzipSync(onDisk).length > 0);
+  assert.equal(gz.headers.get('etag'), etag.replace(/"$/, '-gz"'), 'the gzip representation has its own tag');
 
-  const again = await get('/static/wasm/renkei_core.wasm', { 'If-None-Match': etag });
+  // Brotli, raw bytes through node's http (fetch would not decode br for us here).
+  const br = await rawGet('/static/wasm/renkei_core.wasm', { 'Accept-Encoding': 'gzip, deflate, br' });
+  assert.equal(br.status, 200);
+  assert.equal(br.headers['content-encoding'], 'br');
+  assert.equal(br.headers.etag, etag.replace(/"$/, '-br"'));
+  assert.ok(zlib.brotliDecompressSync(br.body).equals(onDisk), 'br decodes to the file');
+  assert.ok(br.body.length < Number(gz.headers.get('content-length')), 'br smaller than gzip');
+
+  const again = await get('/static/wasm/renkei_core.wasm', { 'If-None-Match': etag, 'Accept-Encoding': 'identity' });
   assert.equal(again.res.status, 304);
   assert.equal(again.body.length, 0);
+  const againBr = await rawGet('/static/wasm/renkei_core.wasm', { 'Accept-Encoding': 'br', 'If-None-Match': br.headers.etag });
+  assert.equal(againBr.status, 304);
   // The placeholder version of an unrewritten page is no version at all.
   const dev = await get('/static/wasm/renkei_core.wasm?v=dev');
   assert.equal(dev.res.headers.get('cache-control'), 'no-cache');
@@ -82,9 +95,9 @@ test('the flow page: no-cache HTML whose asset URLs carry content versions', asy
 });
 
 // The path exactly as written: fetch() would resolve "%2e%2e" segments itself.
-function rawGet(p) {
+function rawGet(p, headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: server.port, path: p }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port: server.port, path: p, headers }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -12,6 +12,10 @@
 //   renkei_load_bench --url http://127.0.0.1:8080 [...]     a running dev-mode server
 //   renkei_load_bench --trivial [...]   bare cpp-httplib, one trivial route (same client code)
 //   renkei_load_bench --healthz [...]   our server's GET /healthz (middleware + one read tx)
+//   renkei_load_bench --browser-like [...]   also as a browser: every request with
+//       "Accept-Encoding: gzip, deflate, br", and after /authorize the flow
+//       page (GET /flow/) and each asset it names (/static/…: CSS, JS, the
+//       WASM glue and module) fetched once per flow, as a cold browser would
 //   renkei_load_bench --hold-flows 10000 [--url URL --server-pid PID]
 //       starts that many flows, drives each to screen ④ (call_wait) and leaves
 //       it open, then reports the server's VmRSS (docs/performance.md, memory)
@@ -75,10 +79,11 @@ struct Options {
   bool mail_worker = true;
   bool keep = false;  // keep the temporary folder
   std::string client_id = "demo-app";
-  std::string redirect_uri;  // default: the test harness's, or <url>/demo/callback
-  int server_pid = 0;         // --url: read this process's VmRSS (/proc/PID/status)
-  double settle_seconds = 3;  // --hold-flows: wait this long before the last RSS reading
+  std::string redirect_uri;        // default: the test harness's, or <url>/demo/callback
+  int server_pid = 0;              // --url: read this process's VmRSS (/proc/PID/status)
+  double settle_seconds = 3;       // --hold-flows: wait this long before the last RSS reading
   bool honor_retry_after = false;  // after a busy answer, wait Retry-After before the next flow
+  bool browser_like = false;       // Accept-Encoding as a browser; the page and its assets per flow
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -89,6 +94,7 @@ struct Options {
       "         [--database PATH] [--server-threads T] [--call-pool K] [--no-mail] [--keep]\n"
       "         [--url http://127.0.0.1:PORT [--client-id ID] [--redirect-uri URI]]\n"
       "         [--trivial | --healthz] [--max-seconds S] [--honor-retry-after]\n"
+      "         [--browser-like]\n"
       "       renkei_load_bench --hold-flows N [--clients C] [--url URL --server-pid PID]\n",
       why);
   std::exit(2);
@@ -138,6 +144,8 @@ Options parse_options(int argc, char** argv) {
       o.server_pid = static_cast<int>(number(1));
     } else if (a == "--honor-retry-after") {
       o.honor_retry_after = true;
+    } else if (a == "--browser-like") {
+      o.browser_like = true;
     } else if (a == "--settle-seconds") {
       o.settle_seconds = number(0);
     } else if (a == "--call-pool") {
@@ -156,6 +164,7 @@ Options parse_options(int argc, char** argv) {
   if (o.mode == Mode::trivial && !o.url.empty()) usage("--trivial runs its own server");
   if (o.seconds > o.max_seconds) o.max_seconds = o.seconds;
   if (o.mode == Mode::hold && o.seconds > 0) usage("--hold-flows takes a count, not --seconds");
+  if (o.browser_like && o.mode != Mode::flows) usage("--browser-like goes with complete flows");
   if (o.server_pid > 0 && o.url.empty()) usage("--server-pid goes with --url");
   return o;
 }
@@ -202,6 +211,8 @@ std::string mib(long kb) {
 
 enum Step {
   kAuthorize,
+  kPage,
+  kAsset,
   kFlowView,
   kAccount,
   kCustomer,
@@ -219,13 +230,15 @@ enum Step {
   kStepCount
 };
 constexpr const char* kStepNames[kStepCount] = {
-    "GET /authorize",     "GET /api/flow",  "POST account ①", "POST customer ②", "POST phone ③",
-    "POST simulate-call", "POST confirm ④", "POST pin ⑤",     "POST consent ⑥",  "POST /token",
-    "GET balance",        "whole flow",     "GET /trivial",   "GET /healthz",   "flow to ④ (held)"};
+    "GET /authorize",  "GET /flow/ (page)", "GET /static/… asset", "GET /api/flow",
+    "POST account ①",  "POST customer ②",   "POST phone ③",        "POST simulate-call",
+    "POST confirm ④",  "POST pin ⑤",        "POST consent ⑥",      "POST /token",
+    "GET balance",     "whole flow",        "GET /trivial",        "GET /healthz",
+    "flow to ④ (held)"};
 constexpr const char* kStepKeys[kStepCount] = {
-    "authorize", "flow",    "account", "customer", "phone",      "simulate", "confirm",
-    "pin",       "consent", "token",   "balance",  "whole_flow", "trivial",  "healthz",
-    "held_flow"};
+    "authorize", "page",       "asset",   "flow",    "account",  "customer",
+    "phone",     "simulate",   "confirm", "pin",     "consent",  "token",
+    "balance",   "whole_flow", "trivial", "healthz", "held_flow"};
 
 struct Stats {
   std::vector<std::int64_t> micros[kStepCount];  // latency of every attempt
@@ -354,7 +367,26 @@ struct Target {
   int port = 0;
   std::string client_id;
   std::string redirect_uri;
+  bool browser_like = false;
 };
+
+// What chromium sends on every request (navigation, subresources, fetch()).
+constexpr const char* kBrowserAcceptEncoding = "gzip, deflate, br";
+
+// The "/static/…" URLs an HTML page names in attributes (href, src, content),
+// in order, each once.
+std::vector<std::string> page_assets(const std::string& html) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while ((pos = html.find("\"/static/", pos)) != std::string::npos) {
+    std::size_t end = html.find('"', pos + 1);
+    if (end == std::string::npos) break;
+    std::string url = html.substr(pos + 1, end - pos - 1);
+    if (std::find(out.begin(), out.end(), url) == out.end()) out.push_back(url);
+    pos = end + 1;
+  }
+  return out;
+}
 
 // One client thread: a browser (cookie jar, CSRF token) and the app (token,
 // API), on one keep-alive connection.
@@ -367,6 +399,11 @@ class Driver {
     http_.set_connection_timeout(5, 0);
     http_.set_read_timeout(15, 0);
     http_.set_write_timeout(15, 0);
+    if (target.browser_like) {
+      // httplib (Debian's build, with brotli and zlib) decodes br and gzip bodies.
+      http_.set_default_headers({{"Accept-Encoding", kBrowserAcceptEncoding}});
+      http_.set_decompress(true);
+    }
   }
 
   bool get_ok(const std::string& path, Step step) {
@@ -401,6 +438,9 @@ class Driver {
       std::string why = query_param(loc, "error");
       return fail(kAuthorize, r->status, why.empty() ? error_code_of(parse(r->body)) : why);
     }
+
+    // A cold browser: the flow page, then every asset it names.
+    if (target_.browser_like && !load_page()) return false;
 
     // The page loads the flow.
     r = timed(kFlowView, [&] { return http_.Get("/api/flow", headers(false)); });
@@ -490,6 +530,21 @@ class Driver {
   }
 
  private:
+  // GET /flow/ and each "/static/…" URL in it; 200 for all, the page non-empty.
+  bool load_page() {
+    auto page = timed(kPage, [&] { return http_.Get("/flow/", headers(false)); });
+    if (!page) return transport_error(kPage, page);
+    if (page->status != 200) return fail(kPage, page->status, "-");
+    const std::vector<std::string> assets = page_assets(page->body);
+    if (assets.empty()) return fail(kPage, 200, "no_assets_in_page");
+    for (const std::string& url : assets) {
+      auto a = timed(kAsset, [&] { return http_.Get(url.c_str()); });
+      if (!a) return transport_error(kAsset, a);
+      if (a->status != 200 || a->body.empty()) return fail(kAsset, a->status, url);
+    }
+    return true;
+  }
+
   template <typename F>
   httplib::Result timed(Step step, F&& request) {
     auto t0 = SteadyClock::now();
@@ -720,8 +775,9 @@ void print_report(const Options& o, const RunResult& run, const std::string& whe
   const bool flows = o.mode == Mode::flows || o.mode == Mode::hold;
   const double per_s = static_cast<double>(s.flows_ok) / run.seconds;
   const double req_per_s = static_cast<double>(s.requests) / run.seconds;
-  std::printf("\n== renkei_load_bench: %s, %s, %d clients ==\n", mode_name(o.mode), where.c_str(),
-              o.clients);
+  std::printf("\n== renkei_load_bench: %s%s, %s, %d clients ==\n", mode_name(o.mode),
+              o.browser_like ? " (browser-like: page + assets, Accept-Encoding)" : "",
+              where.c_str(), o.clients);
   if (flows) {
     std::printf("%ld flows ok, %ld failed, in %.2f s: %.1f flows/s, %.0f requests/s\n", s.flows_ok,
                 s.flows_failed, run.seconds, per_s, req_per_s);
@@ -769,21 +825,29 @@ void print_report(const Options& o, const RunResult& run, const std::string& whe
                 mib(proc_status_kb("VmHWM", o.server_pid)).c_str());
   }
   if (o.mode == Mode::hold && rss_before >= 0 && s.flows_ok > 0) {
-    std::printf("held %ld flows open on ④ call_wait: %s memory %+.1f MiB, %.0f bytes per flow\n",
-                s.flows_ok, o.url.empty() ? "process (server + finished client threads)" : "server",
-                static_cast<double>(rss_after - rss_started) / 1024.0,
-                static_cast<double>(rss_after - rss_started) * 1024.0 /
-                    static_cast<double>(s.flows_ok));
+    std::printf(
+        "held %ld flows open on ④ call_wait: %s memory %+.1f MiB, %.0f bytes per flow\n",
+        s.flows_ok, o.url.empty() ? "process (server + finished client threads)" : "server",
+        static_cast<double>(rss_after - rss_started) / 1024.0,
+        static_cast<double>(rss_after - rss_started) * 1024.0 / static_cast<double>(s.flows_ok));
   }
   long errors = 0;
   for (const auto& [k, v] : s.errors) errors += v;
-  json summary = {{"mode", mode_name(o.mode)},   {"target", o.url.empty() ? "in-process" : o.url},
-                  {"clients", o.clients},        {"ok", s.flows_ok},
-                  {"failed", s.flows_failed},    {"errors", errors},
-                  {"seconds", run.seconds},      {"per_s", per_s},
-                  {"req_per_s", req_per_s},      {"rematches", s.call_rematches},
-                  {"rss_before_kb", rss_before}, {"rss_started_kb", rss_started},
-                  {"rss_after_kb", rss_after},   {"steps", steps}};
+  json summary = {{"mode", mode_name(o.mode)},
+                  {"browser_like", o.browser_like},
+                  {"target", o.url.empty() ? "in-process" : o.url},
+                  {"clients", o.clients},
+                  {"ok", s.flows_ok},
+                  {"failed", s.flows_failed},
+                  {"errors", errors},
+                  {"seconds", run.seconds},
+                  {"per_s", per_s},
+                  {"req_per_s", req_per_s},
+                  {"rematches", s.call_rematches},
+                  {"rss_before_kb", rss_before},
+                  {"rss_started_kb", rss_started},
+                  {"rss_after_kb", rss_after},
+                  {"steps", steps}};
   std::printf("SUMMARY %s\n", summary.dump().c_str());
   std::fflush(stdout);
 }
@@ -864,6 +928,7 @@ int run_in_process(const Options& o) {
     std::unique_ptr<rs::MailWorker> mail;
     Target target;
     target.client_id = o.client_id;
+    target.browser_like = o.browser_like;
     target.redirect_uri =
         o.redirect_uri.empty() ? std::string(rs::testing::kDemoRedirect) : o.redirect_uri;
     if (o.mode == Mode::trivial) {
@@ -924,6 +989,7 @@ int run_against_url(const Options& o) {
     usage("--url must be http://127.0.0.1:PORT (or localhost)");
   }
   target.client_id = o.client_id;
+  target.browser_like = o.browser_like;
   target.redirect_uri = o.redirect_uri.empty() ? "http://" + target.host + ":" +
                                                      std::to_string(target.port) + "/demo/callback"
                                                : o.redirect_uri;
