@@ -13,6 +13,7 @@
 #include "mail.h"
 #include "oauth.h"
 #include "records.h"
+#include "renkei/case_runner.h"
 #include "renkei/json.h"
 #include "renkei/ui_text.h"
 #include "routes.h"
@@ -163,7 +164,7 @@ void send_flow_error(const App& app, httplib::Response& res, ErrorCode code,
                      const std::vector<FieldError>& fields = {},
                      bool show_required_dialog = false) {
   json body = error_envelope(code, fields, show_required_dialog);
-  body["flow"] = public_view_json(state, now);
+  body["flow"] = flow_view_json(state, now);
   if (code == ErrorCode::out_of_hours) body["service"] = service_hours_json(app, now);
   send_json(res, http_status(code), body);
 }
@@ -202,7 +203,7 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
     return;
   }
   std::optional<ClientRecord> client = tx->find_client(flow->client_id);
-  json body{{"flow", public_view_json(flow->state, now)},
+  json body{{"flow", flow_view_json(flow->state, now)},
             {"csrf_token", flow->csrf_token},
             {"client", json{{"id", flow->client_id},
                             {"display_name", client ? client->display_name : flow->client_id}}},
@@ -397,7 +398,7 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
                     outcome.show_required_dialog);
     return;
   }
-  json body{{"flow", public_view_json(flow.state, now)}};
+  json body{{"flow", flow_view_json(flow.state, now)}};
   if (!new_session.empty()) {
     set_cookie(res, session_cookie_name(app), new_session, session_cookie_options(app));
     body["csrf_token"] = flow.csrf_token;
@@ -433,9 +434,35 @@ void post_step(App& app, const httplib::Request& req, httplib::Response& res, Fl
   }
 }
 
+// GET /api/catalog: the core's "catalog" case (every code's message, the
+// field labels, the screens, the button labels and the エラー dialog), for a
+// page that cannot run its WASM core (WebAssembly disabled, as in iOS Lockdown
+// Mode, or a CSP without 'wasm-unsafe-eval' refused by an older WebKit). The
+// native core's run_case answers it: the same bytes the WASM build gives
+// (tests/parity), one source. The same for every customer and free of personal
+// data, so it may be cached: revalidated by its ETag each time (a new server
+// build may change a message), answered 304 when unchanged.
+void get_catalog(const httplib::Request& req, httplib::Response& res) {
+  static const std::string body = run_case(R"({"kind":"catalog"})");
+  static const std::string etag = "\"" + sha256_hex(body).substr(0, 32) + "\"";
+  res.set_header("ETag", etag);
+  res.set_header("Cache-Control", std::string(kCatalogCacheControl));
+  res.set_header("Vary", "Accept-Encoding");
+  const std::string match = req.get_header_value("If-None-Match");
+  if (!match.empty() && (match == "*" || match.find(etag) != std::string::npos)) {
+    res.status = 304;
+    return;
+  }
+  res.status = 200;
+  res.set_content(body, "application/json; charset=utf-8");
+}
+
 }  // namespace
 
 void register_flow_routes(httplib::Server& server, App& app) {
+  server.Get("/api/catalog", [](const httplib::Request& req, httplib::Response& res) {
+    get_catalog(req, res);
+  });
   server.Get("/api/flow", [&app](const httplib::Request& req, httplib::Response& res) {
     add_security_headers(res, true);
     try {

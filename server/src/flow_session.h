@@ -11,6 +11,8 @@
 #include "app.h"
 #include "crypto.h"
 #include "http_util.h"
+#include "renkei/forms.h"
+#include "renkei/json.h"
 #include "storage.h"
 
 namespace renkei::server {
@@ -93,6 +95,21 @@ inline CookieOptions session_cookie_options(const App& app) {
   o.same_site = "Lax";
   o.path = "/";
   return o;
+}
+
+// The flow's public view (renkei::public_view_json) as the page receives it,
+// plus what a page without its WASM core (iOS Lockdown Mode, a webview whose
+// CSP refuses 'wasm-unsafe-eval') cannot compute itself: on ④ the assigned
+// toll-free number grouped as read in Japan by the core (`call.dialled_display`,
+// "0120-000-001"), beside the plain digits the tel: link uses.
+inline nlohmann::json flow_view_json(const FlowState& state, UnixSeconds now) {
+  nlohmann::json view = public_view_json(state, now);
+  auto call = view.find("call");
+  if (call != view.end() && call->is_object()) {
+    (*call)["dialled_display"] =
+        group_tollfree(call->value("dialled_number", std::string()));
+  }
+  return view;
 }
 
 }  // namespace renkei::server

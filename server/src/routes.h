@@ -8,6 +8,10 @@
 
 namespace renkei::server {
 
+// The Cache-Control of GET /api/catalog (kept by the middleware, which gives
+// every other API answer "no-store"): public, revalidated with its ETag.
+inline constexpr const char* kCatalogCacheControl = "public, no-cache";
+
 // Customer flow API for screens ①–⑥ (/api/flow/...), static customer pages.
 void register_flow_routes(httplib::Server& server, App& app);
 // Telephony webhook (/telephony/calls) and, in dev mode, the call simulator.

@@ -258,7 +258,7 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
     std::optional<CallMatch> match = place_simulated_call(app, *waiting, req, " simulated");
     if (!match) {
       json body = error_envelope(ErrorCode::invalid_step);
-      body["flow"] = public_view_json(waiting->state, app.now());
+      body["flow"] = flow_view_json(waiting->state, app.now());
       send_json(res, http_status(ErrorCode::invalid_step), body);
       return;
     }

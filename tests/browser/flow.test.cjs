@@ -95,6 +95,9 @@ async function startFlow(page) {
   await page.goto(`${server.base}/demo/`);
   await page.click('#start');
   await page.waitForSelector(visible('account_entry'));
+  // Screen ① is drawn before the WASM core has loaded; these tests check
+  // what the core does while typing, so they wait for it.
+  await page.waitForSelector('html[data-core="wasm"]', { state: 'attached' });
 }
 
 async function submitAccount(page, a) {
@@ -179,6 +182,7 @@ test('happy path: demo app → ①–⑥ → back to the app with the account sh
     await record(page, 'demo-start');
     await page.click('#start');
     await page.waitForSelector(visible('account_entry'));
+    await page.waitForSelector('html[data-core="wasm"]', { state: 'attached' });
 
     // ①: footer and app name from the server's configuration.
     assert.equal((await page.textContent('#screen-id')).trim(), 'SOA201');

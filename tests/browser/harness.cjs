@@ -148,18 +148,30 @@ async function startServer(overrides = {}, env = {}) {
   };
 }
 
-async function launchBrowser() {
+// options.noWasm: V8 without the WebAssembly global, as in iOS Lockdown Mode
+// (which also turns the JIT off), so that the page must do without its WASM
+// core. Debian's chromium 156 still exposes WebAssembly with --noexpose_wasm
+// alone (and with "--noexpose_wasm --jitless"); "--jitless --noexpose_wasm"
+// removes it (checked here: typeof WebAssembly is "undefined"; the tests
+// assert it too).
+async function launchBrowser(options = {}) {
   const { chromium } = require('playwright-core');
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const args = [...CHROMIUM_ARGS];
+  if (options.noWasm) args.push('--js-flags=--jitless --noexpose_wasm');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
 // A fresh context and page; console errors and page errors are collected so
 // that a test can assert the page ran clean (CSP refusals show up there).
-async function newPage(browser, width = 375) {
+// options: height, and playwright context options for a phone or a webview
+// (isMobile, hasTouch, userAgent, deviceScaleFactor).
+async function newPage(browser, width = 375, options = {}) {
+  const { height = 900, ...contextOptions } = options;
   const context = await browser.newContext({
-    viewport: { width, height: 900 },
+    viewport: { width, height },
     locale: 'ja-JP',
     timezoneId: 'Asia/Tokyo',
+    ...contextOptions,
   });
   const page = await context.newPage();
   page.problems = [];
@@ -202,7 +214,7 @@ async function screenshots(page, name, widths = [375, 1280]) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const before = page.viewportSize();
   for (const width of widths) {
-    await page.setViewportSize({ width, height: 900 });
+    await page.setViewportSize({ width, height: width === before.width ? before.height : 900 });
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize(before);

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "flow_client.h"
+#include "renkei/case_runner.h"
+#include "renkei/error.h"
 #include "renkei/forms.h"
 
 namespace renkei::server::testing {
@@ -55,6 +57,39 @@ TEST(FlowApi, GetFlowGivesViewTokenClientProfileAndSecurityHeaders) {
   EXPECT_EQ(header("Cache-Control"), "no-store");
   EXPECT_EQ(a.headers.count("Content-Security-Policy"), 1u);
   EXPECT_NE(header("Content-Type").find("application/json"), std::string::npos);
+}
+
+// The page without WebAssembly (iOS Lockdown Mode) reads the catalog here:
+// the native core's run_case bytes, cacheable and revalidated by its ETag.
+TEST(FlowApi, CatalogIsTheCoresCatalogCaseWithAnEtagAndA304) {
+  TestServer ts;
+  httplib::Client c = ts.client();
+  auto first = c.Get("/api/catalog");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200);
+  EXPECT_EQ(first->body, run_case(R"({"kind":"catalog"})"));
+  EXPECT_EQ(first->get_header_value("Cache-Control"), "public, no-cache");
+  EXPECT_NE(first->get_header_value("Content-Type").find("application/json"), std::string::npos);
+  EXPECT_EQ(first->get_header_value("X-Content-Type-Options"), "nosniff");
+  const std::string etag = first->get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  const json catalog = json::parse(first->body);
+  EXPECT_EQ(catalog["required_dialog"]["title"], "エラー");
+  EXPECT_EQ(catalog["labels"]["back_to_app"], "連携元画面へ");
+  EXPECT_TRUE(std::any_of(catalog["codes"].begin(), catalog["codes"].end(), [](const json& code) {
+    return code["code"] == "auth_mismatch" && code["message"] == message_ja(ErrorCode::auth_mismatch);
+  }));
+
+  auto again = c.Get("/api/catalog", {{"If-None-Match", etag}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  EXPECT_TRUE(again->body.empty());
+  EXPECT_EQ(again->get_header_value("ETag"), etag);
+  auto other = c.Get("/api/catalog", {{"If-None-Match", "\"0000\""}});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+  // No session needed, and none is created.
+  EXPECT_FALSE(first->has_header("Set-Cookie"));
 }
 
 TEST(FlowApi, UnknownOrMissingSessionIsSessionExpired) {
@@ -799,6 +834,9 @@ TEST(FlowApi, HappyPathThroughConsentRedirectsWithCodeAndQueuesTheMail) {
   Answer phone = fc.post("/api/flow/phone");
   ASSERT_EQ(phone.status, 200);
   EXPECT_EQ(phone.body["flow"]["call"]["dialled_number"], kPoolNumber);
+  // Grouped by the native core for a page without its WASM core.
+  EXPECT_EQ(phone.body["flow"]["call"]["dialled_display"], group_tollfree(kPoolNumber));
+  EXPECT_EQ(phone.body["flow"]["call"]["dialled_display"], "0120-000-001");
   EXPECT_EQ(phone.body["flow"]["call"]["seconds_left"], 120);
   ASSERT_EQ(fc.simulate_call().body.value("matched", false), true);
   ASSERT_EQ(fc.post("/api/flow/call/confirm").screen(), "pin_entry");

@@ -5,6 +5,14 @@
 // checks and every message come from the core (renkei_core.js, a "catalog"
 // case at start, "field"/"form" cases while typing and on 次へ); the server
 // re-checks everything and answers with the same codes.
+//
+// Without WebAssembly (iOS Lockdown Mode; an older WebKit whose CSP parser
+// refuses 'wasm-unsafe-eval', so instantiation throws) the page still works:
+// the same catalog comes from the server (GET /api/catalog, the native core's
+// bytes), the forms go to the server unchecked, and the server's answers carry
+// what the core would have computed (field errors and messages, the reopening
+// sentence, the grouped toll-free number, the masked phone). Nothing waits for
+// the module: screen ① is drawn from GET /api/flow while it loads.
 (function () {
   'use strict';
 
@@ -64,14 +72,89 @@
 
   // ----- the WASM core -----------------------------------------------------
 
+  function metaContent(name, fallback) {
+    const meta = document.querySelector(`meta[name="${name}"]`);
+    return meta ? meta.content : fallback;
+  }
+
+  // renkei_core.js is added only where WebAssembly exists: a page without it
+  // fetches neither the glue nor the module.
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const el = document.createElement('script');
+      el.src = src;
+      el.async = true;
+      el.onload = () => resolve();
+      el.onerror = () => reject(new Error('could not load ' + src));
+      document.head.appendChild(el);
+    });
+  }
+
   async function loadCore() {
+    if (typeof WebAssembly !== 'object' || WebAssembly === null) throw new Error('no WebAssembly');
+    if (typeof window.createRenkeiCore !== 'function') {
+      await loadScript(metaContent('renkei-core-js', '/static/wasm/renkei_core.js'));
+    }
     if (typeof window.createRenkeiCore !== 'function') throw new Error('renkei_core.js missing');
-    const meta = document.querySelector('meta[name="renkei-wasm"]');
-    const wasmUrl = meta ? meta.content : '/static/wasm/renkei_core.wasm';
+    const wasmUrl = metaContent('renkei-wasm', '/static/wasm/renkei_core.wasm');
     const module = await window.createRenkeiCore({
       locateFile: (file) => (file.endsWith('.wasm') ? wasmUrl : file),
+      // A refused instantiation is handled here (the server's catalog).
+      print: () => {},
+      printErr: () => {},
     });
-    return (c) => JSON.parse(module.runCase(JSON.stringify(c)));
+    const run = (c) => JSON.parse(module.runCase(JSON.stringify(c)));
+    if (typeof run({ kind: 'catalog' }) !== 'object') throw new Error('the core does not answer');
+    return run;
+  }
+
+  function useCatalog(catalog) {
+    if (!catalog || typeof catalog !== 'object' || !Array.isArray(catalog.codes)) return false;
+    state.catalog = catalog;
+    state.messages = new Map();
+    for (const c of catalog.codes) state.messages.set(c.code, c.message);
+    applyLabels();
+    return true;
+  }
+
+  // The catalog from the server (GET /api/catalog: the native core's
+  // "catalog" case, the same bytes as the WASM core's). Used when the module
+  // cannot run, or when an answer must be shown before it has loaded.
+  let catalogRequest = null;
+  function ensureCatalog() {
+    if (state.catalog) return Promise.resolve(true);
+    if (!catalogRequest) {
+      catalogRequest = (async () => {
+        try {
+          const res = await fetch('/api/catalog', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+          if (res.ok && !state.catalog) useCatalog(await res.json());
+        } catch (e) {
+          // No catalog: the server's own messages are shown (messageFor's fallback).
+        }
+        catalogRequest = null;
+        return Boolean(state.catalog);
+      })();
+    }
+    return catalogRequest;
+  }
+
+  // The WASM core, in the background; on failure the server's catalog.
+  async function startCore() {
+    try {
+      const run = await loadCore();
+      state.run = run;
+      useCatalog(core({ kind: 'catalog' }));
+    } catch (e) {
+      state.run = null;  // the server still checks everything and sends its messages
+      document.documentElement.setAttribute('data-core', 'server');
+      await ensureCatalog();
+      return;
+    }
+    document.documentElement.setAttribute('data-core', 'wasm');
+    // What was typed while the module loaded is checked now, as on blur.
+    for (const name of state.dirty) {
+      if (!state.composing.has(name) && document.activeElement !== control(name)) checkField(name, 'blur');
+    }
   }
 
   function core(c) {
@@ -396,7 +479,10 @@
       window.location.assign(answer.redirect_to);
       return;
     }
-    if (answer && answer.error) showError(answer.error, answer.flow || null, answer.service);
+    if (answer && answer.error) {
+      await ensureCatalog();
+      showError(answer.error, answer.flow || null, answer.service);
+    }
   }
 
   // After locked / locked_now: no further input on this form (SPEC §8a); its
@@ -462,8 +548,10 @@
         const call = view.call || {};
         const link = $('dialled-link');
         const digits = call.dialled_number || '';
+        // Grouped by the WASM core, else by the server's (same core): dialled_display.
         const grouped = digits ? core({ kind: 'tollfree', number: digits }) : null;
-        link.textContent = grouped && typeof grouped.display === 'string' ? grouped.display : digits;
+        link.textContent = grouped && typeof grouped.display === 'string' ? grouped.display
+          : (typeof call.dialled_display === 'string' && call.dialled_display ? call.dialled_display : digits);
         link.href = 'tel:' + digits;
         if (changed) {
           setAlert(screen, '');
@@ -546,10 +634,14 @@
       openDialog(err.dialog.title, err.dialog.message, err.dialog.ok, firstInvalid());
       return;
     }
-    if (fields.length && FIELD_CODES().has(code)) {
+    // Only field errors (the server's invalid_input with its fields, as a page
+    // without the WASM core receives it): shown as the core's own check shows
+    // them, under the fields, without the dialog.
+    const fieldCodes = FIELD_CODES();
+    if (fields.length && (fieldCodes.has(code) || fields.every((f) => fieldCodes.has(f.code)))) {
       const f = firstInvalid();
       if (f) f.focus();
-      announce(text);
+      announce(fieldCodes.has(code) ? text : messageFor(fields[0].code, fields[0].message));
       return;
     }
     setAlert(state.screen, text);
@@ -575,6 +667,7 @@
   async function handleAnswer(json) {
     if (!json) return;
     if (json.error) {
+      await ensureCatalog();
       showError(json.error, json.flow || null, json.service);
       return;
     }
@@ -668,8 +761,10 @@
         const answer = await post('/dev/simulate-call', {});
         if (!answer) break;
         if (answer.error) {
+          await ensureCatalog();
           showError(answer.error, answer.flow || null);
         } else if (answer.outcome && answer.outcome !== 'ok') {
+          await ensureCatalog();
           setAlert('call_wait', messageFor(answer.outcome, ''));
         } else {
           button.disabled = true;
@@ -731,6 +826,7 @@
     const json = await api('/api/flow');
     if (json.profile) applyProfile(json);
     if (json.error) {
+      await ensureCatalog();
       if (json.flow) render(json.flow);
       if (!json.flow || json.flow.screen === 'expired') {
         showMessage(json.error.code, json.error.message, 'expired');
@@ -771,24 +867,17 @@
       }
     });
 
-    try {
-      state.run = await loadCore();
-      state.catalog = core({ kind: 'catalog' });
-      if (state.catalog && Array.isArray(state.catalog.codes)) {
-        for (const c of state.catalog.codes) state.messages.set(c.code, c.message);
-      }
-      applyLabels();
-    } catch (e) {
-      state.run = null;  // the server still checks everything and sends its messages
-    }
+    // Not awaited: screen ① needs only the server's view; the checks while
+    // typing start once the core is there.
+    startCore();
 
     const params = new URLSearchParams(window.location.search);
     const errorCode = params.get('error');
     if (errorCode) {
       // /authorize sent the customer here: out of hours, or the service is off.
-      const known = state.catalog && state.catalog.codes.find((c) => c.code === errorCode && !c.field_error);
       // The flow /authorize started (if any) is what 連携元画面へ leaves.
-      const json = await api('/api/flow');
+      const [json] = await Promise.all([api('/api/flow'), ensureCatalog()]);
+      const known = state.catalog && state.catalog.codes.find((c) => c.code === errorCode && !c.field_error);
       if (json.profile) applyProfile(json);
       const code = known ? errorCode : 'system_error';
       showMessage(code, '', '');
