@@ -190,6 +190,14 @@ test('a real server answers as documented, endpoint by endpoint', async () => {
     assert.equal(r.status, 400);
     assert.equal(r.body.error.code, 'range_not_served');
 
+    // The catalog for a page without WebAssembly, and its revalidation.
+    r = await call('get', '/api/catalog');
+    assert.equal(r.status, 200);
+    const etag = r.headers.get('etag');
+    assert.ok(etag);
+    r = await call('get', '/api/catalog', { headers: { 'if-none-match': etag } });
+    assert.equal(r.status, 304);
+
     // Metadata, revocation, health; the way back to the app from a new flow.
     r = await call('get', '/.well-known/oauth-authorization-server');
     assert.equal(r.status, 200);
