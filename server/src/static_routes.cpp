@@ -10,10 +10,13 @@
 //                      in every mode: the page holds nothing; the admin API it
 //                      calls is what asks for the token.
 //
-// Caching: HTML is "no-cache" (always revalidated with its ETag); an asset
-// asked for with a version query (?v=…) is immutable for a year. An HTML page
-// names its assets as "/static/<file>?v=dev"; the server replaces "dev" with
-// the asset's content hash, so a changed file gets a new URL.
+// Caching: HTML is "no-cache" (always revalidated with its ETag). An HTML page
+// names its assets as "/static/<file>?v=dev"; the server writes the asset's
+// content-hashed name instead ("/static/flow.<hash>.js"), so a changed file
+// gets a new URL, and such a name (or a version query ?v=<hash>) is immutable
+// for a year: a second flow in the same browser downloads nothing again. A
+// <script> gets its Subresource Integrity (sha384) beside it, a <meta> that
+// names a script for flow.js to load a data-integrity.
 // Compression (issue 10): every body is compressed once per version — brotli
 // at quality 11 and gzip at level 9, each on the first request that wants it —
 // and kept beside the file (an HTML page: beside its rewritten text). The
@@ -33,6 +36,7 @@
 // any "..", ".", empty or hidden segment, backslash or control character is
 // refused (400), and the resolved file must stay under its folder (symlinks).
 #include <brotli/encode.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -142,6 +146,21 @@ class Body {
 
   const std::string& hash() const { return hash_; }
   std::string_view type() const { return type_; }
+  // Subresource Integrity of the bytes: "sha384-<base64>", made once.
+  const std::string& integrity() const {
+    std::call_once(integrity_once_, [this] {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      if (EVP_Digest(identity_->data(), identity_->size(), md, &len, EVP_sha384(), nullptr) != 1)
+        return;  // no integrity rather than a wrong one
+      std::string b64(4 * ((len + 2) / 3) + 1, '\0');
+      const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md,
+                                    static_cast<int>(len));
+      b64.resize(static_cast<std::size_t>(n));
+      integrity_ = "sha384-" + b64;
+    });
+    return integrity_;
+  }
   const std::shared_ptr<const std::string>& identity() const { return identity_; }
 
   // The bytes in `e`, or null when that encoding is not kept (not smaller,
@@ -184,6 +203,8 @@ class Body {
 
   const std::shared_ptr<const std::string> identity_;
   const std::string hash_;
+  mutable std::once_flag integrity_once_;
+  mutable std::string integrity_;
   const std::string_view type_;  // one of mime_type()'s literals
   Metrics* const metrics_;
   Slot br_;
@@ -269,6 +290,37 @@ bool etag_matches(const std::string& header, const std::string& etag) {
 
 // One file as read from disk: its bytes (with their encodings), and for an
 // HTML page the last rewritten version, kept while its assets' versions hold.
+// Content-hashed file names (issue 11): a page names "/static/flow.js?v=dev";
+// the server writes "/static/flow.<16 hex of its hash>.js", and a request for
+// that name is served from flow.js, immutable for a year, while the hash still
+// matches (a stale hash is not_found: the file it named is gone).
+constexpr std::size_t kHashDigits = 16;
+
+// "dir/flow.0123456789abcdef.js" → {"dir/flow.js", "0123456789abcdef"};
+// nullopt for a name without a hash.
+std::optional<std::pair<std::string, std::string>> split_hashed_name(std::string_view rel) {
+  const std::size_t slash = rel.rfind('/');
+  const std::size_t segment = slash == std::string_view::npos ? 0 : slash + 1;
+  const std::size_t ext = rel.rfind('.');
+  if (ext == std::string_view::npos || ext < segment + kHashDigits + 2) return std::nullopt;
+  const std::size_t hash_at = ext - kHashDigits;
+  if (rel[hash_at - 1] != '.') return std::nullopt;
+  const std::string_view hash = rel.substr(hash_at, kHashDigits);
+  if (hash.find_first_not_of("0123456789abcdef") != std::string_view::npos) return std::nullopt;
+  return std::make_pair(std::string(rel.substr(0, hash_at - 1)) + std::string(rel.substr(ext)),
+                        std::string(hash));
+}
+
+// "/static/flow.js" and a hash → "/static/flow.<hash>.js".
+std::string hashed_name(std::string_view path, std::string_view hash) {
+  const std::size_t slash = path.rfind('/');
+  const std::size_t ext = path.rfind('.');
+  if (ext == std::string_view::npos || (slash != std::string_view::npos && ext < slash)) {
+    return std::string(path) + "." + std::string(hash);
+  }
+  return std::string(path.substr(0, ext)) + "." + std::string(hash) + std::string(path.substr(ext));
+}
+
 struct CachedFile {
   std::int64_t mtime_ns = 0;
   std::uintmax_t size = 0;
@@ -329,13 +381,19 @@ class StaticFiles {
     if (html_fallback && file.extension().empty() && !fs::is_regular_file(file, ec)) {
       file += ".html";
     }
+    // A content-hashed name is served from the file without the hash.
+    std::optional<std::string> wanted_hash;
+    if (auto split = split_hashed_name(rel)) {
+      wanted_hash = std::move(split->second);
+      file = dir / fs::path(split->first);
+    }
     std::string_view type = mime_type(file);
     if (type.empty() || !fs::is_regular_file(file, ec) || !is_below(dir, file)) {
       send_error(res, ErrorCode::not_found);
       return;
     }
     std::shared_ptr<CachedFile> cached = load(file, type);
-    if (!cached) {
+    if (!cached || (wanted_hash && cached->body->hash() != *wanted_hash)) {
       send_error(res, ErrorCode::not_found);
       return;
     }
@@ -344,7 +402,7 @@ class StaticFiles {
 
     if (html) {
       res.set_header("Cache-Control", "no-cache");
-    } else if (req.has_param("v") && req.get_param_value("v") != "dev") {
+    } else if (wanted_hash || (req.has_param("v") && req.get_param_value("v") != "dev")) {
       // "dev" is the placeholder of a page that was not rewritten: no version.
       res.set_header("Cache-Control", "public, max-age=31536000, immutable");
     } else {
@@ -435,17 +493,17 @@ class StaticFiles {
     return entry;
   }
 
-  // The HTML page with its asset versions filled in; rewritten (and so
-  // compressed anew) only when an asset's version changed.
+  // The HTML page with its assets' content-hashed names and integrity filled
+  // in; rewritten (and so compressed anew) only when an asset changed.
   std::shared_ptr<Body> page(CachedFile& file) const {
     const std::string& html = *file.body->identity();
-    std::vector<std::string> versions = asset_versions(html);
+    std::vector<std::optional<AssetLink>> links = asset_links(html);
     std::string key;
-    for (const auto& v : versions) key += v + ",";
+    for (const auto& l : links) key += (l ? l->hashed_path : std::string("dev")) + ",";
     std::lock_guard<std::mutex> lock(file.page_mutex);
     if (!file.page || file.page_versions != key) {
       file.page =
-          std::make_shared<Body>(with_asset_versions(html, versions), file.body->type(), metrics_);
+          std::make_shared<Body>(with_asset_links(html, links), file.body->type(), metrics_);
       file.page_versions = std::move(key);
     }
     return file.page;
@@ -464,10 +522,19 @@ class StaticFiles {
     return std::nullopt;
   }
 
-  // For each "?v=dev" in the page, in order: the hash of the asset named by
-  // the "/static/<file>" before it, or "dev" when there is none.
-  std::vector<std::string> asset_versions(const std::string& html) const {
-    std::vector<std::string> out;
+  // One "/static/<file>?v=dev" of a page: where its path starts, the name to
+  // write instead (content-hashed), and the asset's integrity.
+  struct AssetLink {
+    std::size_t path_start = 0;
+    std::string hashed_path;
+    std::string integrity;
+  };
+
+  // For each "?v=dev" in the page, in order: the link of the asset named by
+  // the "/static/<file>" before it, or nullopt when there is none (the
+  // placeholder then stays, and the asset is served uncached).
+  std::vector<std::optional<AssetLink>> asset_links(const std::string& html) const {
+    std::vector<std::optional<AssetLink>> out;
     const std::string_view placeholder = kVersionPlaceholder;
     std::size_t pos = 0;
     while (true) {
@@ -475,33 +542,63 @@ class StaticFiles {
       if (hit == std::string::npos) break;
       std::size_t start = html.rfind("/static/", hit);
       std::size_t quote = html.find_last_of("\"'", hit);
-      std::string version = "dev";
+      std::optional<AssetLink> link;
       if (start != std::string::npos && (quote == std::string::npos || quote < start)) {
-        auto target = static_target(std::string_view(html).substr(start, hit - start));
+        const std::string_view path = std::string_view(html).substr(start, hit - start);
+        auto target = static_target(path);
         if (target && is_safe_relative(target->second)) {
           const fs::path asset = target->first / target->second;
-          if (auto f = load(asset, mime_type(asset))) version = f->body->hash();
+          if (auto f = load(asset, mime_type(asset))) {
+            link = AssetLink{start, hashed_name(path, f->body->hash()), f->body->integrity()};
+          }
         }
       }
-      out.push_back(std::move(version));
+      out.push_back(std::move(link));
       pos = hit + placeholder.size();
     }
     return out;
   }
 
-  // Replaces each "?v=dev" with "?v=<version>" (versions from asset_versions).
-  static std::string with_asset_versions(const std::string& html,
-                                         const std::vector<std::string>& versions) {
+  // The attribute that carries an asset's integrity in the tag around `at`:
+  // `integrity` on <script> (the browser checks it), `data-integrity` on
+  // <meta> (flow.js passes it on to the script it loads), none elsewhere.
+  static std::string_view integrity_attribute(const std::string& html, std::size_t at) {
+    const std::size_t lt = html.rfind('<', at);
+    if (lt == std::string::npos) return {};
+    if (html.compare(lt, 8, "<script ") == 0) return "integrity";
+    if (html.compare(lt, 6, "<meta ") == 0) return "data-integrity";
+    return {};
+  }
+
+  // Writes each asset's content-hashed name over "<path>?v=dev", and its
+  // integrity after the attribute's closing quote where the tag takes one.
+  static std::string with_asset_links(const std::string& html,
+                                      const std::vector<std::optional<AssetLink>>& links) {
     std::string out;
-    out.reserve(html.size());
+    out.reserve(html.size() + 128 * links.size());
     const std::string_view placeholder = kVersionPlaceholder;
     std::size_t pos = 0;
-    for (const std::string& version : versions) {
+    for (const auto& link : links) {
       std::size_t hit = html.find(placeholder, pos);
       if (hit == std::string::npos) break;
-      out.append(html, pos, hit - pos);
-      out += "?v=" + version;
+      if (!link) {
+        out.append(html, pos, hit + placeholder.size() - pos);
+        pos = hit + placeholder.size();
+        continue;
+      }
+      out.append(html, pos, link->path_start - pos);
+      out += link->hashed_path;
       pos = hit + placeholder.size();
+      const std::string_view attribute = integrity_attribute(html, link->path_start);
+      const char quote = link->path_start > 0 ? html[link->path_start - 1] : '"';
+      const std::size_t close = html.find(quote, pos);
+      if (attribute.empty() || link->integrity.empty() || (quote != '"' && quote != '\'') ||
+          close == std::string::npos) {
+        continue;
+      }
+      out.append(html, pos, close + 1 - pos);
+      out += " " + std::string(attribute) + "=\"" + link->integrity + "\"";
+      pos = close + 1;
     }
     out.append(html, pos, std::string::npos);
     return out;
@@ -545,8 +642,10 @@ void register_static_routes(httplib::Server& server, App& app) {
   // core module and the console's module and font.
   server.Get(R"(/static/wasm/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
     const std::string name = req.matches[1];
-    if (name != "renkei_core.js" && name != "renkei_core.wasm" && name != "renkei_console.js" &&
-        name != "renkei_console.wasm" && name != "renkei_console_font.ttf") {
+    const auto split = split_hashed_name(name);
+    const std::string& base = split ? split->first : name;
+    if (base != "renkei_core.js" && base != "renkei_core.wasm" && base != "renkei_console.js" &&
+        base != "renkei_console.wasm" && base != "renkei_console_font.ttf") {
       send_error(res, is_safe_relative(name) ? ErrorCode::not_found : ErrorCode::bad_request);
       return;
     }

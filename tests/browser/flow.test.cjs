@@ -770,3 +770,27 @@ test('a switched-off app: the message and 連携元画面へ (temporarily_unavai
     });
   });
 });
+
+// Issue 11: assets have content-hashed names and are immutable, so a second
+// flow in the same browser fetches neither the WASM module nor the scripts
+// again (counted in the server's own access log), and the page still works.
+test('a second flow in the same browser downloads no WASM module and no script again', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withOwnServer({}, async (own) => {
+    const count = (re) => (own.log().match(re) || []).length;
+    const WASM = /"path":"\/static\/wasm\/renkei_core\.[0-9a-f]{16}\.wasm"/g;
+    const SCRIPTS = /"path":"\/static\/(wasm\/renkei_core|flow)\.[0-9a-f]{16}\.js"/g;
+    await withPage(t, async (page) => {
+      await startFlow(page);
+      const wasmFirst = count(WASM);
+      const scriptsFirst = count(SCRIPTS);
+      assert.equal(wasmFirst, 1, 'the first flow fetched the module once');
+      assert.equal(scriptsFirst, 2, 'the first flow fetched flow.js and the core glue');
+      await startFlow(page);  // the demo app again: a new flow, the same browser
+      await submitAccount(page, DEMO.account);  // the core works from the cached module
+      await page.waitForSelector(visible('customer_entry'));
+      assert.equal(count(WASM), wasmFirst, 'no second download of the WASM module');
+      assert.equal(count(SCRIPTS), scriptsFirst, 'no second download of the scripts');
+    });
+  });
+});

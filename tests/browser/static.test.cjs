@@ -78,7 +78,7 @@ test('renkei_core.js and only the two module files come from the WASM folder', a
   assert.equal(JSON.parse(other.body).error.code, 'not_found');
 });
 
-test('the flow page: no-cache HTML whose asset URLs carry content versions', async () => {
+test('the flow page: no-cache HTML whose assets have content-hashed names and integrity', async () => {
   const { res, body } = await get('/flow/');
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^text\/html/);
@@ -86,9 +86,32 @@ test('the flow page: no-cache HTML whose asset URLs carry content versions', asy
   assert.match(res.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/);
   const html = body.toString('utf8');
   assert.doesNotMatch(html, /\?v=dev/, 'every placeholder was replaced');
-  for (const asset of ['/static/flow.css', '/static/flow.js', '/static/wasm/renkei_core.js', '/static/wasm/renkei_core.wasm']) {
-    assert.match(html, new RegExp(`${asset.replace(/\./g, '\\.')}\\?v=[0-9a-f]{16}`), asset);
+  const crypto = require('node:crypto');
+  for (const [asset, file] of [['/static/flow.css', path.join(h.REPO, 'web', 'static', 'flow.css')],
+    ['/static/flow.js', path.join(h.REPO, 'web', 'static', 'flow.js')],
+    ['/static/wasm/renkei_core.js', path.join(h.WASM_DIR, 'renkei_core.js')],
+    ['/static/wasm/renkei_core.wasm', path.join(h.WASM_DIR, 'renkei_core.wasm')]]) {
+    const dot = asset.lastIndexOf('.');
+    const named = new RegExp(`${asset.slice(0, dot).replace(/\./g, '\\.')}\\.([0-9a-f]{16})${asset.slice(dot).replace(/\./g, '\\.')}`);
+    const m = html.match(named);
+    assert.ok(m, `${asset} has a content-hashed name`);
+    const url = m[0];
+    const res = await fetch(server.base + url);
+    assert.equal(res.status, 200, url);
+    assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable', url);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), fs.readFileSync(file), url);
+    // Another hash is not this file (it named a version that is gone).
+    const stale = await fetch(server.base + url.replace(m[1], '0'.repeat(16)));
+    assert.equal(stale.status, 404, url);
   }
+  // Subresource Integrity on the script, and for the script flow.js loads.
+  const sri = (file) => 'sha384-' + crypto.createHash('sha384').update(fs.readFileSync(file)).digest('base64');
+  const script = html.match(/<script src="(\/static\/flow\.[0-9a-f]{16}\.js)" integrity="([^"]+)"/);
+  assert.ok(script, 'the flow script carries its integrity');
+  assert.equal(script[2], sri(path.join(h.REPO, 'web', 'static', 'flow.js')));
+  const glue = html.match(/<meta name="renkei-core-js" content="[^"]+" data-integrity="([^"]+)"/);
+  assert.ok(glue, 'the core glue carries its integrity for flow.js');
+  assert.equal(glue[1], sri(path.join(h.WASM_DIR, 'renkei_core.js')));
   const redirect = await get('/flow?error=out_of_hours');
   assert.equal(redirect.res.status, 301);
   assert.equal(redirect.res.headers.get('location'), '/flow/?error=out_of_hours');

@@ -79,9 +79,12 @@
 
   // renkei_core.js is added only where WebAssembly exists: a page without it
   // fetches neither the glue nor the module.
-  function loadScript(src) {
+  // The server writes the script's Subresource Integrity beside its name
+  // (data-integrity on the <meta>); the browser then refuses altered bytes.
+  function loadScript(src, integrity) {
     return new Promise((resolve, reject) => {
       const el = document.createElement('script');
+      if (integrity) el.integrity = integrity;
       el.src = src;
       el.async = true;
       el.onload = () => resolve();
@@ -93,7 +96,9 @@
   async function loadCore() {
     if (typeof WebAssembly !== 'object' || WebAssembly === null) throw new Error('no WebAssembly');
     if (typeof window.createRenkeiCore !== 'function') {
-      await loadScript(metaContent('renkei-core-js', '/static/wasm/renkei_core.js'));
+      const meta = document.querySelector('meta[name="renkei-core-js"]');
+      await loadScript(metaContent('renkei-core-js', '/static/wasm/renkei_core.js'),
+        meta ? meta.dataset.integrity : '');
     }
     if (typeof window.createRenkeiCore !== 'function') throw new Error('renkei_core.js missing');
     const wasmUrl = metaContent('renkei-wasm', '/static/wasm/renkei_core.wasm');
