@@ -116,7 +116,7 @@ async function fillCustomer(page, c) {
 }
 
 function assertNoModule(page) {
-  const module = page.requested.filter((u) => /renkei_core\.(wasm|js)/.test(u));
+  const module = page.requested.filter((u) => /renkei_core\.([0-9a-f]{16}\.)?(wasm|js)/.test(u));
   assert.deepEqual(module, [], 'neither renkei_core.js nor renkei_core.wasm was requested');
   assert.ok(page.answered.some((r) => new URL(r.url).pathname === '/api/catalog' && r.status === 200),
     'the catalog came from the server');
@@ -298,7 +298,7 @@ test('a module whose instantiation throws: the page falls back to the server\'s 
   try {
     await withPage(browser, async (page) => {
       // What an older WebKit does with a CSP it cannot parse: compiling refused.
-      await page.route('**/static/wasm/renkei_core.wasm*', (route) => route.fulfill({
+      await page.route(/\/static\/wasm\/renkei_core\.([0-9a-f]{16}\.)?wasm/, (route) => route.fulfill({
         status: 200, contentType: 'application/wasm', body: Buffer.from('not a wasm module'),
       }));
       await page.goto(`${server.base}/demo/`);
@@ -326,7 +326,7 @@ test('screen ① is drawn while the module is still loading', async (t) => {
     await withPage(browser, async (page) => {
       let release;
       const held = new Promise((r) => { release = r; });
-      await page.route('**/static/wasm/renkei_core.wasm*', async (route) => {
+      await page.route(/\/static\/wasm\/renkei_core\.([0-9a-f]{16}\.)?wasm/, async (route) => {
         await held;
         await route.continue();
       });
