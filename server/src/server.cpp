@@ -177,11 +177,15 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// Responses that must never be cached: everything but static files and the
-// core's catalog (GET /api/catalog: the same for everyone, no personal data,
-// its own ETag and Cache-Control), when answered 200 or 304.
+// Responses that must never be cached: everything but static files, the
+// core's catalog (GET /api/catalog) and the authorization server's metadata
+// (RFC 8414) — the same for everyone, no personal data, their own
+// Cache-Control — when answered 200 or 304.
 bool is_api_response(const Request& req, const Response& res) {
-  if (req.path == "/api/catalog" && (res.status == 200 || res.status == 304)) return false;
+  if ((req.path == "/api/catalog" || req.path == "/.well-known/oauth-authorization-server") &&
+      (res.status == 200 || res.status == 304)) {
+    return false;
+  }
   if (starts_with(res.get_header_value("Content-Type"), "application/json")) return true;
   for (std::string_view p : {"/api/", "/admin/api", "/token", "/revoke", "/authorize",
                              "/telephony/", "/dev/", "/healthz", "/metrics", "/.well-known/"}) {

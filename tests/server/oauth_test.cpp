@@ -440,6 +440,9 @@ TEST_F(OAuthTest, MetadataDocument) {
   EXPECT_NE(std::find(methods.begin(), methods.end(), "client_secret_basic"), methods.end());
   EXPECT_NE(std::find(methods.begin(), methods.end(), "client_secret_post"), methods.end());
   EXPECT_NE(std::find(methods.begin(), methods.end(), "none"), methods.end());
+  // The same for everyone and without personal data: cacheable for an hour
+  // (the middleware's no-store for API answers overwrote this before).
+  EXPECT_EQ(r->get_header_value("Cache-Control"), "public, max-age=3600");
 }
 
 // ---------- the code and its exchange ----------
