@@ -495,13 +495,21 @@ json catalog() {
   json screens = json::array();
   for (int i = 0; i < kScreenCount; ++i) {
     auto s = static_cast<Screen>(i);
+    const ScreenFlow& flow = screen_flow(s);
+    json fields = json::array();
+    for (Field f : flow.fields) fields.push_back(field_wire_name(f));
     screens.push_back(json{{"screen", screen_wire_name(s)},
                            {"id", screen_id(s)},
                            {"title", screen_title_ja(s)},
-                           {"terminal", is_terminal(s)}});
+                           {"terminal", is_terminal(s)},
+                           {"form", flow.form},
+                           {"endpoint", flow.endpoint},
+                           {"event", flow.event},
+                           {"next", flow.next ? json(screen_wire_name(*flow.next)) : json()},
+                           {"fields", std::move(fields)}});
   }
   json types = json::array();
-  for (auto t : {AccountType::ordinary, AccountType::savings}) {
+  for (AccountType t : kAccountTypes) {
     types.push_back(json{{"type", account_type_wire_name(t)}, {"label", account_type_label_ja(t)}});
   }
   json labels = json::object();
@@ -520,7 +528,9 @@ json catalog() {
               {"limits", json{{"account_number_max_digits", kAccountNumberMaxDigits},
                               {"name_max_chars", kNameMaxChars},
                               {"email_max_chars", kEmailMaxChars},
-                              {"min_birth_year", kMinBirthYear}}}};
+                              {"min_birth_year", kMinBirthYear},
+                              // the default; a server's own is in GET /api/flow
+                              {"call_window_seconds", FlowConfig{}.call_window_seconds}}}};
 }
 
 Result<json> dispatch(const std::string& kind, const json& c) {

@@ -31,6 +31,32 @@ constexpr std::array<ScreenEntry, kScreenCount> kScreens{{
     {Screen::expired, "expired", "", "API連携認証の有効期限切れ", true},
 }};
 
+// The input controls of each form, in page order (birth_date is the date as
+// a whole, checked from the three parts: no control of its own).
+constexpr std::array<Field, 3> kAccountFields{Field::branch, Field::account_type,
+                                             Field::account_number};
+constexpr std::array<Field, 7> kCustomerFields{Field::name_kana, Field::birth_year,
+                                              Field::birth_month, Field::birth_day,
+                                              Field::phone,     Field::email,
+                                              Field::email_confirm};
+constexpr std::array<Field, 1> kPinFields{Field::pin};
+constexpr std::array<Field, 1> kConsentFields{Field::consent};
+
+// What each screen submits and where it leads, in enum order (step() below
+// implements these transitions; FlowScreens tests check both agree).
+const std::array<ScreenFlow, kScreenCount> kScreenFlows{{
+    {"account", "/api/flow/account", "submit_account", Screen::customer_entry, kAccountFields},
+    {"customer", "/api/flow/customer", "submit_customer", Screen::phone_confirm,
+     kCustomerFields},
+    {"", "/api/flow/phone", "confirm_phone", Screen::call_wait, {}},
+    {"", "/api/flow/call/confirm", "confirm_call", Screen::pin_entry, {}},
+    {"pin", "/api/flow/pin", "submit_pin", Screen::consent, kPinFields},
+    {"consent", "/api/flow/consent", "submit_consent", Screen::completed, kConsentFields},
+    {"", "", "", std::nullopt, {}},
+    {"", "", "", std::nullopt, {}},
+    {"", "", "", std::nullopt, {}},
+}};
+
 constexpr bool screens_in_enum_order() {
   for (std::size_t i = 0; i < kScreens.size(); ++i) {
     if (static_cast<std::size_t>(kScreens[i].screen) != i) return false;
@@ -260,6 +286,10 @@ std::string_view screen_title_ja(Screen s) {
 }
 bool is_terminal(Screen s) {
   return screen_entry(s).terminal;
+}
+const ScreenFlow& screen_flow(Screen s) {
+  auto i = static_cast<std::size_t>(s);
+  return kScreenFlows[i < kScreenFlows.size() ? i : static_cast<std::size_t>(Screen::expired)];
 }
 
 std::optional<Screen> screen_from_wire(std::string_view name) {

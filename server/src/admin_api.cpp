@@ -430,42 +430,43 @@ void get_status(Ctx& ctx) {
 
 // ---------- GET /admin/api/funnel ----------
 
-// The screen a logged step belongs to, and where an accepted one leads.
+// The screen a logged step belongs to, and where an accepted one leads: from
+// the core's screens table (screen_flow), plus the inbound call, which stays
+// on ④.
 struct StepPlace {
   Screen on;
   Screen next;
 };
 std::optional<StepPlace> step_place(const std::string& step) {
-  static const std::unordered_map<std::string, StepPlace> kPlaces = {
-      {"submit_account", {Screen::account_entry, Screen::customer_entry}},
-      {"submit_customer", {Screen::customer_entry, Screen::phone_confirm}},
-      {"confirm_phone", {Screen::phone_confirm, Screen::call_wait}},
-      {"incoming_call", {Screen::call_wait, Screen::call_wait}},
-      {"confirm_call", {Screen::call_wait, Screen::pin_entry}},
-      {"submit_pin", {Screen::pin_entry, Screen::consent}},
-      {"submit_consent", {Screen::consent, Screen::completed}},
-  };
-  auto it = kPlaces.find(step);
-  if (it == kPlaces.end()) return std::nullopt;
-  return it->second;
+  if (step == "incoming_call") return StepPlace{Screen::call_wait, Screen::call_wait};
+  for (int i = 0; i < kScreenCount; ++i) {
+    const auto s = static_cast<Screen>(i);
+    const ScreenFlow& flow = screen_flow(s);
+    if (!flow.event.empty() && flow.event == step && flow.next) return StepPlace{s, *flow.next};
+  }
+  return std::nullopt;
 }
 
-// The six screens in order; their index is the funnel's position.
-constexpr Screen kFunnelScreens[] = {Screen::account_entry, Screen::customer_entry,
-                                     Screen::phone_confirm, Screen::call_wait,
-                                     Screen::pin_entry,     Screen::consent};
-constexpr int kFunnelScreenCount = 6;
-
+// The screens that ask something of the customer, in order (the non-terminal
+// ones of the core's table); their index is the funnel's position.
+std::vector<Screen> funnel_screens() {
+  std::vector<Screen> out;
+  for (int i = 0; i < kScreenCount; ++i) {
+    if (!is_terminal(static_cast<Screen>(i))) out.push_back(static_cast<Screen>(i));
+  }
+  return out;
+}
 int funnel_index(Screen s) {
-  for (int i = 0; i < kFunnelScreenCount; ++i) {
-    if (kFunnelScreens[i] == s) return i;
+  static const std::vector<Screen> screens = funnel_screens();
+  for (std::size_t i = 0; i < screens.size(); ++i) {
+    if (screens[i] == s) return static_cast<int>(i);
   }
   return -1;
 }
 
 // One flow as the log tells it (replayed oldest first).
 struct FlowTrace {
-  int furthest = 0;  // index into kFunnelScreens
+  int furthest = 0;  // index into funnel_screens()
   bool completed = false;
   bool cancelled = false;
   bool expired = false;
@@ -476,7 +477,8 @@ struct Funnel {
   int started = 0;
   std::map<std::string, int> authorize_refused;
   std::unordered_map<std::string, FlowTrace> flows;
-  std::map<std::string, int> errors[kFunnelScreenCount];
+  std::vector<std::map<std::string, int>> errors =
+      std::vector<std::map<std::string, int>>(funnel_screens().size());
 };
 
 // Applies one row. Rows arrive newest first; per flow they are collected and
@@ -573,9 +575,11 @@ void get_funnel(Ctx& ctx) {
     q.before_id = page.back().id;
   }
 
-  int reached[kFunnelScreenCount] = {};
-  int left[kFunnelScreenCount] = {};
-  std::map<std::string, int> stopped_by[kFunnelScreenCount];
+  const std::vector<Screen> order = funnel_screens();
+  const int screen_count = static_cast<int>(order.size());
+  std::vector<int> reached(order.size(), 0);
+  std::vector<int> left(order.size(), 0);
+  std::vector<std::map<std::string, int>> stopped_by(order.size());
   int completed = 0, cancelled = 0, expired = 0;
   for (auto& [flow_id, list] : rows_of) {
     FlowTrace& t = funnel.flows[flow_id];
@@ -596,8 +600,8 @@ void get_funnel(Ctx& ctx) {
   }
 
   json screens = json::array();
-  for (int i = 0; i < kFunnelScreenCount; ++i) {
-    const Screen s = kFunnelScreens[i];
+  for (int i = 0; i < screen_count; ++i) {
+    const Screen s = order[static_cast<std::size_t>(i)];
     screens.push_back(json{{"screen", std::string(screen_wire_name(s))},
                            {"screen_id", std::string(screen_id(s))},
                            {"title", std::string(screen_title_ja(s))},

@@ -119,6 +119,15 @@ std::string_view step_wire_name(FlowStep step) {
   return "unknown";
 }
 
+// The handler of a screen's event (the core's screens table names the event).
+std::optional<FlowStep> step_of_event(std::string_view event) {
+  for (FlowStep step : {FlowStep::account, FlowStep::customer, FlowStep::phone,
+                        FlowStep::confirm_call, FlowStep::pin, FlowStep::consent}) {
+    if (step_wire_name(step) == event) return step;
+  }
+  return std::nullopt;
+}
+
 std::string outcome_name(const std::optional<ErrorCode>& error) {
   return error ? std::string(wire_name(*error)) : std::string("ok");
 }
@@ -169,6 +178,15 @@ void send_flow_error(const App& app, httplib::Response& res, ErrorCode code,
   send_json(res, http_status(code), body);
 }
 
+// ①'s 科目 as the core names them (the page draws ① before its catalog).
+json account_types_json() {
+  json out = json::array();
+  for (AccountType t : kAccountTypes) {
+    out.push_back(json{{"type", account_type_wire_name(t)}, {"label", account_type_label_ja(t)}});
+  }
+  return out;
+}
+
 json profile_json(const InstitutionProfile& p) {
   return json{{"name", p.name},
               {"terms_url", p.terms_url},
@@ -209,6 +227,8 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
                             {"display_name", client ? client->display_name : flow->client_id}}},
             {"profile", profile_json(app.config().profile)},
             {"authorization_days", app.config().authorization_days},
+            {"call_window_seconds", app.config().call_window_seconds},
+            {"account_types", account_types_json()},
             {"dev_mode", app.config().dev_mode},
             {"service", service_hours_json(app, now)}};
   send_json(res, 200, body);
@@ -471,12 +491,18 @@ void register_flow_routes(httplib::Server& server, App& app) {
       send_error(res, ErrorCode::system_error);
     }
   });
-  const std::pair<const char*, FlowStep> posts[] = {
-      {"/api/flow/account", FlowStep::account}, {"/api/flow/customer", FlowStep::customer},
-      {"/api/flow/phone", FlowStep::phone},     {"/api/flow/call/confirm", FlowStep::confirm_call},
-      {"/api/flow/pin", FlowStep::pin},         {"/api/flow/consent", FlowStep::consent},
-      {"/api/flow/cancel", FlowStep::cancel},   {"/api/flow/leave", FlowStep::leave},
-  };
+  // Each screen's POST as the core's screens table names it (endpoint and
+  // event), then the two ways out that every screen has.
+  std::vector<std::pair<std::string, FlowStep>> posts;
+  for (int i = 0; i < kScreenCount; ++i) {
+    const ScreenFlow& flow = screen_flow(static_cast<Screen>(i));
+    if (flow.endpoint.empty()) continue;
+    std::optional<FlowStep> step = step_of_event(flow.event);
+    if (!step) throw std::logic_error("no handler for the core's event " + std::string(flow.event));
+    posts.emplace_back(std::string(flow.endpoint), *step);
+  }
+  posts.emplace_back("/api/flow/cancel", FlowStep::cancel);
+  posts.emplace_back("/api/flow/leave", FlowStep::leave);
   for (const auto& [path, step] : posts) {
     server.Post(path, [&app, step = step](const httplib::Request& req, httplib::Response& res) {
       post_step(app, req, res, step);

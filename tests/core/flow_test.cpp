@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <iterator>
 #include <string>
 #include <vector>
@@ -330,6 +332,63 @@ TEST(FlowCustomer, BirthDateIsCheckedAgainstTodayInJst) {
   f.birth_day = "25";
   o = d.apply(SubmitCustomer{f, IdentityCheck::match, {}});
   EXPECT_TRUE(o.accepted);
+}
+
+// ----- the screens table: what each screen submits and where it leads -----
+
+// The table the page, the routes and the funnel are built from must say what
+// step() does: walking a flow, each screen's own event leads to its `next`.
+TEST(FlowScreens, TheTableSaysWhatStepDoes) {
+  const std::vector<std::pair<Screen, FlowEvent>> path = {
+      {Screen::account_entry, SubmitAccount{good_account()}},
+      {Screen::customer_entry, customer(IdentityCheck::match)},
+      {Screen::phone_confirm, ConfirmPhone{kTollFree}},
+      {Screen::call_wait, matching_call()},
+      {Screen::call_wait, ConfirmCall{}},
+      {Screen::pin_entry, pin(PinCheck::match)},
+      {Screen::consent, SubmitConsent{ConsentForm{true}}},
+  };
+  Driver d;
+  std::set<Screen> seen;
+  for (const auto& [from, event] : path) {
+    ASSERT_EQ(d.state.screen, from);
+    const ScreenFlow& row = screen_flow(from);
+    const bool own = row.event == event_wire_name(event);
+    ASSERT_TRUE(d.apply(event).accepted) << event_wire_name(event);
+    if (own) {
+      ASSERT_TRUE(row.next);
+      EXPECT_EQ(d.state.screen, *row.next) << screen_wire_name(from);
+      seen.insert(from);
+    }
+  }
+  for (int i = 0; i < kScreenCount; ++i) {
+    const auto s = static_cast<Screen>(i);
+    EXPECT_EQ(seen.count(s) == 1, !is_terminal(s)) << screen_wire_name(s);
+    EXPECT_EQ(screen_flow(s).endpoint.empty(), is_terminal(s)) << screen_wire_name(s);
+  }
+}
+
+// Every field a form's validation reports is a control of that form in the
+// table (birth_date is the three parts as a whole), so the page has it.
+TEST(FlowScreens, EachFormsFieldsAreItsScreensControls) {
+  auto controls = [](Screen s) {
+    std::set<Field> out;
+    for (Field f : screen_flow(s).fields) out.insert(f);
+    return out;
+  };
+  auto validated = [](const FormResult& r) {
+    std::set<Field> out;
+    for (const auto& [f, v] : r.values) out.insert(f);
+    for (const auto& e : r.errors) out.insert(e.field);
+    out.erase(Field::birth_date);
+    return out;
+  };
+  EXPECT_EQ(controls(Screen::account_entry), validated(validate_account_form({})));
+  EXPECT_EQ(controls(Screen::customer_entry), validated(validate_customer_form({}, {2026, 11, 25})));
+  EXPECT_EQ(controls(Screen::pin_entry), validated(validate_pin_form({})));
+  EXPECT_EQ(controls(Screen::consent), validated(validate_consent_form({})));
+  EXPECT_EQ(screen_flow(Screen::account_entry).form, "account");
+  EXPECT_TRUE(screen_flow(Screen::phone_confirm).fields.empty());
 }
 
 // ----- account standing (SPEC §4, §8) -----

@@ -17,27 +17,25 @@
   'use strict';
 
   const $ = (id) => document.getElementById(id);
-  const SCREENS = ['account_entry', 'customer_entry', 'phone_confirm', 'call_wait', 'pin_entry',
-    'consent', 'cancelled', 'message'];
+  // The screens are the page's sections; which form each submits, to which
+  // endpoint, the titles, the account types, the call window and the
+  // cancellation message all come from the core (its screens table and
+  // catalog, or the server's answers built from them): this file restates none.
+  const SCREENS = Array.from(document.querySelectorAll('section.screen[data-screen]'),
+    (el) => el.getAttribute('data-screen'));
   // Codes shown while the customer is still typing (a character that can never
   // be right); the rest wait for blur or 次へ so half-typed input is not nagged.
   const SHOW_WHILE_TYPING = new Set(['invalid_character', 'control_character', 'too_long',
     'invalid_utf8', 'invalid_mark_position']);
-  // Which form each field belongs to, and the message line under it.
-  const FIELDS = {
-    branch: { form: 'account', msg: 'branch-msg' },
-    account_type: { form: 'account', msg: 'account_type-msg' },
-    account_number: { form: 'account', msg: 'account_number-msg' },
-    name_kana: { form: 'customer', msg: 'name_kana-msg' },
-    birth_year: { form: 'customer', msg: 'birth-msg' },
-    birth_month: { form: 'customer', msg: 'birth-msg' },
-    birth_day: { form: 'customer', msg: 'birth-msg' },
-    phone: { form: 'customer', msg: 'phone-msg' },
-    email: { form: 'customer', msg: 'email-msg' },
-    email_confirm: { form: 'customer', msg: 'email_confirm-msg' },
-    pin: { form: 'pin', msg: 'pin-msg' },
-    consent: { form: 'consent', msg: 'consent-msg' },
-  };
+  // Each field's control (data-field), the form it sits in and the message
+  // line under it (aria-describedby), read from the page.
+  const FIELDS = {};
+  for (const el of document.querySelectorAll('[data-field]')) {
+    FIELDS[el.getAttribute('data-field')] = {
+      form: el.closest('form[data-form]').getAttribute('data-form'),
+      msg: (el.getAttribute('aria-describedby') || '').split(/\s+/).find((id) => id.endsWith('-msg')) || '',
+    };
+  }
   const BIRTH = ['birth_year', 'birth_month', 'birth_day'];
   // Where the customer cannot go on (SPEC §8a): the codes that show the panel
   // with the way back to the app, and those that also offer a retry.
@@ -45,12 +43,6 @@
   const RETRY = new Set(['busy', 'system_error']);
   // A lock: the form's inputs and 次へ are disabled, 中止する stays.
   const LOCKS = new Set(['locked', 'locked_now']);
-  const ENDPOINTS = {
-    account: '/api/flow/account',
-    customer: '/api/flow/customer',
-    pin: '/api/flow/pin',
-    consent: '/api/flow/consent',
-  };
 
   const state = {
     run: null,          // (case object) → result object, from the WASM core
@@ -119,6 +111,7 @@
     state.messages = new Map();
     for (const c of catalog.codes) state.messages.set(c.code, c.message);
     applyLabels();
+    if (Array.isArray(catalog.account_types)) fillAccountTypes(catalog.account_types);
     return true;
   }
 
@@ -386,6 +379,8 @@
 
   function showScreen(name, title, screenId) {
     const changed = state.screen !== name;
+    const heading = $('screen-' + name).querySelector('h1[data-title]');
+    if (heading && title) heading.textContent = title;
     for (const s of SCREENS) $('screen-' + s).hidden = s !== name;
     state.screen = name;
     if (title) document.title = title;
@@ -404,6 +399,13 @@
   function screenInfo(wire) {
     const list = state.catalog ? state.catalog.screens : [];
     return list.find((s) => s.screen === wire) || null;
+  }
+
+  // The POST of a screen's main button, from the core's screens table.
+  async function endpointOf(screen) {
+    await ensureCatalog();
+    const info = screenInfo(screen);
+    return info && info.endpoint ? info.endpoint : '';
   }
 
   function showMessage(code, fallbackText, titleScreen) {
@@ -572,6 +574,11 @@
       }
       case 'cancelled':
         showScreen('cancelled', view.title, view.screen_id);
+        ensureCatalog().then(() => {
+          for (const el of document.querySelectorAll('[data-message]')) {
+            el.textContent = messageFor(el.getAttribute('data-message'), '');
+          }
+        });
         break;
       case 'completed':
         showMessage('', '', 'completed');
@@ -661,7 +668,9 @@
   }
 
   function formOf(screen) {
-    return { account_entry: 'account', customer_entry: 'customer', pin_entry: 'pin', consent: 'consent' }[screen] || '';
+    const section = $('screen-' + screen);
+    const form = section ? section.querySelector('form[data-form]') : null;
+    return form ? form.getAttribute('data-form') : '';
   }
 
   function firstInvalid() {
@@ -713,6 +722,13 @@
     }
   }
 
+  // The screen whose section holds `form`.
+  function formScreen(form) {
+    const el = document.querySelector(`form[data-form="${form}"]`);
+    const section = el ? el.closest('section.screen[data-screen]') : null;
+    return section ? section.getAttribute('data-screen') : '';
+  }
+
   async function submitForm(form) {
     if (state.busy) return;
     const raw = formValues(form);
@@ -747,7 +763,13 @@
         if (form === 'consent') body = { consent: raw.consent };
       }
     }
-    const answer = await post(ENDPOINTS[form], body);
+    const screen = formScreen(form);
+    const endpoint = await endpointOf(screen);
+    if (!endpoint) {
+      showError({ code: 'system_error' }, null);
+      return;
+    }
+    const answer = await post(endpoint, body);
     await handleAnswer(answer);
   }
 
@@ -757,10 +779,10 @@
         await handleAnswer(await post('/api/flow/cancel', {}));
         break;
       case 'phone':
-        await handleAnswer(await post('/api/flow/phone', {}));
+        await handleAnswer(await post(await endpointOf('phone_confirm'), {}));
         break;
       case 'confirm-call':
-        await handleAnswer(await post('/api/flow/call/confirm', {}));
+        await handleAnswer(await post(await endpointOf('call_wait'), {}));
         break;
       case 'simulate-call': {
         const answer = await post('/dev/simulate-call', {});
@@ -808,6 +830,21 @@
     sel.value = '01';
   }
 
+  // ①'s 科目 from the core's account types (GET /api/flow, or the catalog).
+  function fillAccountTypes(types) {
+    const sel = $('account_type');
+    if (sel.options.length === types.length) return;
+    const chosen = sel.value;
+    sel.textContent = '';
+    for (const t of types) {
+      const o = document.createElement('option');
+      o.value = t.type;
+      o.textContent = t.label;
+      sel.appendChild(o);
+    }
+    if (chosen) sel.value = chosen;
+  }
+
   function applyProfile(json) {
     const p = json.profile || {};
     $('institution-name').textContent = p.name || '';
@@ -824,6 +861,12 @@
     const name = (json.client && json.client.display_name) || '';
     for (const el of document.querySelectorAll('.client-name')) el.textContent = name;
     if (json.authorization_days !== undefined) $('authorization-days').textContent = String(json.authorization_days);
+    if (typeof json.call_window_seconds === 'number') {
+      for (const el of document.querySelectorAll('[data-call-window]')) {
+        el.textContent = String(json.call_window_seconds);
+      }
+    }
+    if (Array.isArray(json.account_types)) fillAccountTypes(json.account_types);
     state.devMode = json.dev_mode === true;
   }
 
@@ -847,9 +890,9 @@
     fillSelect('birth_month', 12);
     fillSelect('birth_day', 31);
     for (const name of Object.keys(FIELDS)) wireField(name);
-    for (const [form, endpoint] of Object.entries(ENDPOINTS)) {
-      void endpoint;
-      $('form-' + form).addEventListener('submit', (ev) => {
+    for (const el of document.querySelectorAll('form[data-form]')) {
+      const form = el.getAttribute('data-form');
+      el.addEventListener('submit', (ev) => {
         ev.preventDefault();
         submitForm(form);
       });

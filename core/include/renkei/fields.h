@@ -38,6 +38,8 @@ std::string_view field_label_ja(Field f);
 
 // 科目. Only these two types are handled by the service.
 enum class AccountType { ordinary, savings };
+// Every account type this service handles, in the order ① offers them.
+inline constexpr AccountType kAccountTypes[] = {AccountType::ordinary, AccountType::savings};
 std::string_view account_type_wire_name(AccountType t);  // "ordinary" / "savings"
 std::string_view account_type_label_ja(AccountType t);   // "普通預金" / "貯蓄預金"
 std::optional<AccountType> account_type_from_wire(std::string_view name);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -37,6 +38,19 @@ std::optional<Screen> screen_from_wire(std::string_view name);
 std::string_view screen_id(Screen s);        // "SOA201"; "" for completed/expired
 std::string_view screen_title_ja(Screen s);  // "API連携認証（ご利用口座情報入力）"
 bool is_terminal(Screen s);
+
+// What a screen asks of the customer and where it leads: one row of the core's
+// screens table, from which the page, the server's routes and the admin
+// funnel are built (STYLE.md "One table, many outputs"), and which the
+// catalog case publishes.
+struct ScreenFlow {
+  std::string_view form;        // the form it submits ("account" …), "" when it has none
+  std::string_view endpoint;    // the POST of its main button ("/api/flow/account"), or ""
+  std::string_view event;       // that POST's event (event_wire_name), or ""
+  std::optional<Screen> next;   // where the accepted event leads; nullopt on a terminal screen
+  std::span<const Field> fields;  // the form's input controls, in page order
+};
+const ScreenFlow& screen_flow(Screen s);
 
 // The 120-second window of ④ (SPEC §7).
 struct CallWindow {
