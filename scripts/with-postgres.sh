@@ -45,8 +45,18 @@ trap 'exit 130' INT TERM
 "${as_pg[@]}" "$pg_bin/initdb" -D "$dir/data" -U renkei --auth=trust -E UTF8 --no-locale \
   >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 2; }
 
+# A random port in 20000-59999 that nothing answers on (bash only: no
+# python on a minimal machine).
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
 }
 
 # A free port can be taken between the check and the start: try a few.

@@ -1176,6 +1176,42 @@ TEST_F(PostgresStore, AFailedStatementMakesCommitReturnFalse) {
   EXPECT_FALSE(tx->find_customer("C1"));  // nothing of it happened
 }
 
+// A pooled connection the server closed (restart, failover, idle timeout)
+// is dropped and replaced: the next transaction works.
+TEST_F(PostgresStore, ABrokenPooledConnectionIsReplaced) {
+  auto store = open_postgres_store(database_->conninfo(), 2);
+  {
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer());
+    ASSERT_TRUE(tx->commit());
+  }
+  ASSERT_EQ(postgres_exec(database_->conninfo(),
+                          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
+            "");
+  auto tx = store->begin();
+  EXPECT_TRUE(tx->find_customer("C9001"));
+  EXPECT_TRUE(tx->commit());
+}
+
+// A transaction whose connection breaks midway fails loudly, commits nothing,
+// and leaves a working pool behind.
+TEST_F(PostgresStore, AConnectionLostInsideATransactionFailsItCleanly) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer("C1"));
+    ASSERT_EQ(postgres_exec(database_->conninfo(),
+                            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
+              "");
+    EXPECT_THROW(tx->upsert_customer(sample_customer("C2")), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  auto tx = store->begin();  // the pool of one opened a new connection
+  EXPECT_FALSE(tx->find_customer("C1"));
+}
+
 TEST_F(PostgresStore, AnUnreachableServerThrowsStorageErrorWithoutThePassword) {
   try {
     open_postgres_store("postgresql://renkei:s3cret-pw@127.0.0.1:1/renkei?connect_timeout=2", 1);
