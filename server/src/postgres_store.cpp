@@ -17,8 +17,9 @@
 //     flow API and the telephony webhook read a flow, let the core decide and
 //     update it);
 //   - consume_code: SELECT … FOR UPDATE, then UPDATE (single use);
-//   - find_grant, find_token, mail_by_id: FOR UPDATE (refresh rotation, grant
-//     bookkeeping, a staff resend are read-modify-write);
+//   - find_grant, mail_by_id: FOR UPDATE; find_token reads the token under its
+//     grant's row lock (refresh rotation, grant bookkeeping and a staff resend
+//     are read-modify-write; grants are always locked before their tokens);
 //   - due_mails: FOR UPDATE SKIP LOCKED, so several instances claim
 //     different mails;
 //   - insert_call_event: ON CONFLICT DO NOTHING (idempotency).
@@ -858,11 +859,24 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<TokenRecord> find_token(const std::string& digest) override {
-    // Locked: a refresh token is read, then revoked and replaced (rotation);
-    // a concurrent second use must see it revoked.
+    // The token is read under its grant's row lock: refresh rotation (read,
+    // revoke, replace) and the account API's bookkeeping are serialized per
+    // grant, and every path locks grant before tokens (the staff's revoke and
+    // a code replay lock the grant, then update its tokens), so no two
+    // transactions wait for each other in a cycle. The token is read again
+    // once the lock is held: READ COMMITTED gives that statement the state
+    // the previous holder committed (a rotated-out token reads revoked).
+    std::string grant_id;
+    {
+      PgQuery q = query("SELECT grant_id FROM tokens WHERE token_digest = ?", "find_token");
+      q.binds(digest);
+      if (!q.step()) return std::nullopt;
+      grant_id = q.text(0);
+    }
+    query("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token").binds(grant_id).run();
     PgQuery q = query(
         "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked FROM tokens"
-        " WHERE token_digest = ? FOR UPDATE",
+        " WHERE token_digest = ?",
         "find_token");
     q.binds(digest);
     if (!q.step()) return std::nullopt;

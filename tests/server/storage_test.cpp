@@ -867,6 +867,77 @@ TEST_P(StoreTest, AMissingLockRowIsCreatedAndLockedSoParallelFirstAttemptsAllCou
   }
 }
 
+// Parallel exchanges of one authorization code: exactly one finds it unused.
+TEST_P(StoreTest, ACodeIsConsumedOnceUnderConcurrency) {
+  {
+    auto tx = store_->begin();
+    tx->insert_code({"code", "demo-app", "http://a/cb", "challenge", "grant-1", kT0 + 60});
+    ASSERT_TRUE(tx->commit());
+  }
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0};
+  std::atomic<int> fresh{0};
+  std::atomic<int> replays{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();
+      auto tx = store_->begin();
+      auto c = tx->consume_code("code");
+      ASSERT_TRUE(c);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ASSERT_TRUE(tx->commit());
+      (c->used ? replays : fresh).fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(fresh.load(), 1);
+  EXPECT_EQ(replays.load(), kThreads - 1);
+}
+
+// Parallel refreshes with one refresh token (as oauth.cpp rotates it: read,
+// check, revoke, issue): exactly one sees it unrevoked, the others see the
+// reuse.
+TEST_P(StoreTest, ARefreshTokenIsRotatedOnceUnderConcurrency) {
+  const auto account = add_account();
+  {
+    auto tx = store_->begin();
+    tx->insert_grant(sample_grant("g1", account, kT0));
+    tx->insert_token({"r0", TokenKind::refresh, "g1", "demo-app", kT0 + 3600});
+    ASSERT_TRUE(tx->commit());
+  }
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0};
+  std::atomic<int> rotated{0};
+  std::atomic<int> reused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();
+      auto tx = store_->begin();
+      auto t = tx->find_token("r0");
+      ASSERT_TRUE(t);
+      auto g = tx->find_grant(t->grant_id);
+      ASSERT_TRUE(g);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (t->revoked) {
+        reused.fetch_add(1);
+      } else {
+        tx->revoke_token("r0");
+        tx->insert_token(
+            {"r" + std::to_string(i + 1), TokenKind::refresh, "g1", "demo-app", kT0 + 3600});
+        rotated.fetch_add(1);
+      }
+      ASSERT_TRUE(tx->commit());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(rotated.load(), 1);
+  EXPECT_EQ(reused.load(), kThreads - 1);
+}
+
 // Two mail workers (two server instances) claiming at the same time get
 // different mails. PostgreSQL: FOR UPDATE SKIP LOCKED, so the second claimer
 // does not even wait for the first; SQLite: the single writer makes it wait,
