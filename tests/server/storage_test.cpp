@@ -160,6 +160,28 @@ class PostgresTestDatabase {
 
 constexpr int kTestPoolSize = 8;
 
+// Starts `n` threads running `body(i)` at the same moment, each after one
+// empty transaction (so that a pool has all its connections open and no
+// thread is held back by a connection still being opened); joins them.
+template <class Body>
+void run_together(Store& store, int n, Body body) {
+  std::atomic<int> warm{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      {
+        auto tx = store.begin();
+        tx->count_accounts();
+        // rolled back
+      }
+      warm.fetch_add(1);
+      while (warm.load() < n) std::this_thread::yield();
+      body(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
 // ---------- the contract: every test runs on every backend ----------
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
@@ -847,21 +869,14 @@ TEST_P(StoreTest, AMissingLockRowIsCreatedAndLockedSoParallelFirstAttemptsAllCou
       for (const auto& [id, lock] : tx->list_locks()) ASSERT_NE(id, account);  // not listed
       // rolled back
     }
-    std::atomic<int> ready{0};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kThreads; ++i) {
-      threads.emplace_back([&] {
-        ready.fetch_add(1);
-        while (ready.load() < kThreads) std::this_thread::yield();  // start together
-        auto tx = store_->begin();
-        LockState s = tx->load_lock(account);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // widen the window
-        s.failures += 1;
-        tx->save_lock(account, s);
-        ASSERT_TRUE(tx->commit());
-      });
-    }
-    for (auto& t : threads) t.join();
+    run_together(*store_, kThreads, [&](int) {
+      auto tx = store_->begin();
+      LockState s = tx->load_lock(account);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // widen the window
+      s.failures += 1;
+      tx->save_lock(account, s);
+      ASSERT_TRUE(tx->commit());
+    });
     auto tx = store_->begin();
     EXPECT_EQ(tx->load_lock(account).failures, kThreads) << "account " << a;
   }
@@ -875,23 +890,16 @@ TEST_P(StoreTest, ACodeIsConsumedOnceUnderConcurrency) {
     ASSERT_TRUE(tx->commit());
   }
   constexpr int kThreads = 8;
-  std::atomic<int> ready{0};
   std::atomic<int> fresh{0};
   std::atomic<int> replays{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&] {
-      ready.fetch_add(1);
-      while (ready.load() < kThreads) std::this_thread::yield();
-      auto tx = store_->begin();
-      auto c = tx->consume_code("code");
-      ASSERT_TRUE(c);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      ASSERT_TRUE(tx->commit());
-      (c->used ? replays : fresh).fetch_add(1);
-    });
-  }
-  for (auto& t : threads) t.join();
+  run_together(*store_, kThreads, [&](int) {
+    auto tx = store_->begin();
+    auto c = tx->consume_code("code");
+    ASSERT_TRUE(c);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // widen the window
+    ASSERT_TRUE(tx->commit());
+    (c->used ? replays : fresh).fetch_add(1);
+  });
   EXPECT_EQ(fresh.load(), 1);
   EXPECT_EQ(replays.load(), kThreads - 1);
 }
@@ -908,32 +916,25 @@ TEST_P(StoreTest, ARefreshTokenIsRotatedOnceUnderConcurrency) {
     ASSERT_TRUE(tx->commit());
   }
   constexpr int kThreads = 8;
-  std::atomic<int> ready{0};
   std::atomic<int> rotated{0};
   std::atomic<int> reused{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      ready.fetch_add(1);
-      while (ready.load() < kThreads) std::this_thread::yield();
-      auto tx = store_->begin();
-      auto t = tx->find_token("r0");
-      ASSERT_TRUE(t);
-      auto g = tx->find_grant(t->grant_id);
-      ASSERT_TRUE(g);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      if (t->revoked) {
-        reused.fetch_add(1);
-      } else {
-        tx->revoke_token("r0");
-        tx->insert_token(
-            {"r" + std::to_string(i + 1), TokenKind::refresh, "g1", "demo-app", kT0 + 3600});
-        rotated.fetch_add(1);
-      }
-      ASSERT_TRUE(tx->commit());
-    });
-  }
-  for (auto& t : threads) t.join();
+  run_together(*store_, kThreads, [&](int i) {
+    auto tx = store_->begin();
+    auto t = tx->find_token("r0");
+    ASSERT_TRUE(t);
+    auto g = tx->find_grant(t->grant_id);
+    ASSERT_TRUE(g);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // widen the window
+    if (t->revoked) {
+      reused.fetch_add(1);
+    } else {
+      tx->revoke_token("r0");
+      tx->insert_token(
+          {"r" + std::to_string(i + 1), TokenKind::refresh, "g1", "demo-app", kT0 + 3600});
+      rotated.fetch_add(1);
+    }
+    ASSERT_TRUE(tx->commit());
+  });
   EXPECT_EQ(rotated.load(), 1);
   EXPECT_EQ(reused.load(), kThreads - 1);
 }
