@@ -1143,24 +1143,23 @@ class PostgresStore final : public Store {
       std::lock_guard<std::mutex> lock(owners_mutex_);
       if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
     }
-    std::unique_ptr<PgConnection> conn = acquire();
-    try {
-      if (!conn->try_exec("BEGIN ISOLATION LEVEL READ COMMITTED")) {
-        // A pooled connection may have broken since its last use (server
-        // restart, network): replace it once.
-        if (!conn->broken()) conn->try_exec("ROLLBACK");
-        conn.reset();
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          --open_;
-        }
-        cv_.notify_one();
-        conn = acquire();
-        conn->exec("BEGIN ISOLATION LEVEL READ COMMITTED", "begin");
+    // Pooled connections may have broken since their last use (a server
+    // restart, a network cut, an idle timeout): each is dropped in turn, and
+    // at worst the last attempt gets a newly opened one.
+    std::unique_ptr<PgConnection> conn;
+    for (int attempt = 0;; ++attempt) {
+      conn = acquire();
+      if (conn->try_exec("BEGIN ISOLATION LEVEL READ COMMITTED")) break;
+      const bool broken = conn->broken();
+      if (!broken || attempt >= pool_size_) {
+        // The server refused BEGIN on a working connection, or even a new
+        // connection failed: give up with the server's message.
+        std::string msg = primary_message(nullptr, conn->raw());
+        if (!broken) conn->try_exec("ROLLBACK");
+        release(std::move(conn));
+        throw StorageError("storage: begin: " + msg);
       }
-    } catch (...) {
-      if (conn) release(std::move(conn));
-      throw;
+      release(std::move(conn));  // broken: dropped
     }
     {
       std::lock_guard<std::mutex> lock(owners_mutex_);

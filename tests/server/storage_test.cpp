@@ -1250,13 +1250,14 @@ TEST_F(PostgresStore, AFailedStatementMakesCommitReturnFalse) {
 
 // A pooled connection the server closed (restart, failover, idle timeout)
 // is dropped and replaced: the next transaction works.
-TEST_F(PostgresStore, ABrokenPooledConnectionIsReplaced) {
-  auto store = open_postgres_store(database_->conninfo(), 2);
+TEST_F(PostgresStore, BrokenPooledConnectionsAreReplaced) {
+  auto store = open_postgres_store(database_->conninfo(), 3);
   {
     auto tx = store->begin();
     tx->upsert_customer(sample_customer());
     ASSERT_TRUE(tx->commit());
   }
+  run_together(*store, 3, [](int) {});  // three connections open, all idle now
   ASSERT_EQ(postgres_exec(database_->conninfo(),
                           "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                           " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
