@@ -247,8 +247,7 @@ bool validate(Reader& r, const ServerConfig& c) {
   // PostgreSQL connection URI ("postgresql://…", "postgres://…").
   if (!is_postgres_database(c.database) && sqlite_path_of(c.database).empty())
     return r.fail("config: \"database\" must be a SQLite path or a postgresql:// URI");
-  if (is_postgres_database(c.database) &&
-      c.database.find_first_of(" \t\r\n") != std::string::npos)
+  if (is_postgres_database(c.database) && c.database.find_first_of(" \t\r\n") != std::string::npos)
     return r.fail("config: \"database\": a PostgreSQL URI has no spaces");
   if (c.seed_demo_data && !c.dev_mode)
     return r.fail(

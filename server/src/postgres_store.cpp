@@ -127,7 +127,8 @@ class PgConnection {
     }
     // Notices ("relation … already exists, skipping") are not errors: keep
     // them off stderr.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     exec("SET synchronous_commit = on", "session");
     exec("SET client_encoding = 'UTF8'", "session");
     exec("SET client_min_messages = warning", "session");
@@ -458,10 +459,10 @@ AuditRecord pg_read_audit(const PgQuery& q) {
 
 // The filters shared by the three audit queries (the casts give the
 // parameters a type where PostgreSQL cannot infer one from `? = ''`).
-#define RENKEI_PG_AUDIT_FILTERS                                                      \
-  " (?::text = '' OR account = ?) AND (?::text = '' OR flow_id = ?)"                 \
-  " AND (?::text = '' OR outcome = ?)"                                               \
-  " AND occurred_at >= ? AND occurred_at <= ? AND id < ?"                            \
+#define RENKEI_PG_AUDIT_FILTERS                                      \
+  " (?::text = '' OR account = ?) AND (?::text = '' OR flow_id = ?)" \
+  " AND (?::text = '' OR outcome = ?)"                               \
+  " AND occurred_at >= ? AND occurred_at <= ? AND id < ?"            \
   " ORDER BY id DESC LIMIT ?"
 
 // ---------- the store ----------
@@ -518,9 +519,7 @@ class PostgresTx final : public StoreTx {
         "upsert_customer")
         .binds(c.id, c.name_kana, c.birth_date)
         .run();
-    query("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer")
-        .binds(c.id)
-        .run();
+    query("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer").binds(c.id).run();
     std::int64_t seq = 0;
     for (const auto& phone : c.phones) {
       query("INSERT INTO customer_phones (customer_id, seq, phone) VALUES (?, ?, ?)",
@@ -562,8 +561,7 @@ class PostgresTx final : public StoreTx {
     if (limit <= 0) return out;
     std::optional<std::string> cursor_date;
     if (before_id != 0) {
-      PgQuery c =
-          query("SELECT entry_date FROM ledger WHERE id = ? AND account_id = ?", "ledger");
+      PgQuery c = query("SELECT entry_date FROM ledger WHERE id = ? AND account_id = ?", "ledger");
       c.binds(before_id, account_id);
       if (c.step()) cursor_date = c.text(0);
     }
@@ -656,9 +654,9 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
-    PgQuery q = query("SELECT " RENKEI_PG_FLOW_COLUMNS
-                      " FROM flows WHERE session_digest = ? FOR UPDATE",
-                      "flow_by_session");
+    PgQuery q =
+        query("SELECT " RENKEI_PG_FLOW_COLUMNS " FROM flows WHERE session_digest = ? FOR UPDATE",
+              "flow_by_session");
     q.binds(session_digest);
     if (!q.step()) return std::nullopt;
     return pg_read_flow(q);
@@ -728,9 +726,8 @@ class PostgresTx final : public StoreTx {
   std::optional<ClientRecord> find_client(const std::string& id) override {
     ClientRecord c;
     {
-      PgQuery q =
-          query("SELECT id, display_name, secret_digest, enabled FROM clients WHERE id = ?",
-                "find_client");
+      PgQuery q = query("SELECT id, display_name, secret_digest, enabled FROM clients WHERE id = ?",
+                        "find_client");
       q.binds(id);
       if (!q.step()) return std::nullopt;
       c = read_client(q);
@@ -762,9 +759,8 @@ class PostgresTx final : public StoreTx {
   std::vector<ClientRecord> list_clients() override {
     std::vector<ClientRecord> out;
     {
-      PgQuery q =
-          query("SELECT id, display_name, secret_digest, enabled FROM clients ORDER BY id",
-                "list_clients");
+      PgQuery q = query("SELECT id, display_name, secret_digest, enabled FROM clients ORDER BY id",
+                        "list_clients");
       while (q.step()) out.push_back(read_client(q));
     }
     for (auto& c : out) c.redirect_uris = redirect_uris(c.id);
@@ -809,8 +805,7 @@ class PostgresTx final : public StoreTx {
   }
 
   void insert_grant(const GrantRecord& g) override {
-    query("INSERT INTO grants (" RENKEI_PG_GRANT_COLUMNS
-          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    query("INSERT INTO grants (" RENKEI_PG_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
           "insert_grant")
         .binds(g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
                g.revoked_at, g.last_used_at, g.revoked_by)
@@ -952,8 +947,8 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<MailRecord> mail_by_id(std::int64_t id) override {
-    PgQuery q = query("SELECT " RENKEI_PG_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE",
-                      "mail_by_id");
+    PgQuery q =
+        query("SELECT " RENKEI_PG_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE", "mail_by_id");
     q.binds(id);
     if (!q.step()) return std::nullopt;
     return pg_read_mail(q);
@@ -1077,9 +1072,9 @@ class PostgresTx final : public StoreTx {
   }
 
   std::vector<std::pair<std::int64_t, MaintenanceWindow>> list_maintenance_with_ids() override {
-    PgQuery q = query(
-        "SELECT id, start_at, end_at, label FROM maintenance_windows ORDER BY start_at, id",
-        "list_maintenance");
+    PgQuery q =
+        query("SELECT id, start_at, end_at, label FROM maintenance_windows ORDER BY start_at, id",
+              "list_maintenance");
     std::vector<std::pair<std::int64_t, MaintenanceWindow>> out;
     while (q.step()) {
       MaintenanceWindow w;
@@ -1248,9 +1243,7 @@ class PostgresStore final : public Store {
             .binds(current)
             .run();
       } else if (*version < current) {
-        PgQuery(c, "UPDATE schema_version SET version = ?", "schema", nullptr)
-            .binds(current)
-            .run();
+        PgQuery(c, "UPDATE schema_version SET version = ?", "schema", nullptr).binds(current).run();
       }
       std::string status;
       if (!c.try_exec("COMMIT", &status) || status != "COMMIT") {

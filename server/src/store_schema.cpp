@@ -24,10 +24,13 @@ const std::vector<std::vector<Statement>>& migrations() {
   return steps;
 }
 
-int version() { return 1 + static_cast<int>(migrations().size()); }
+int version() {
+  return 1 + static_cast<int>(migrations().size());
+}
 
 // A statement spelled the same in both dialects.
-#define RENKEI_SAME(sql) {sql, sql}
+#define RENKEI_SAME(sql) \
+  { sql, sql }
 
 const std::vector<Statement>& tables() {
   static const std::vector<Statement> statements = {
@@ -115,8 +118,8 @@ const std::vector<Statement>& tables() {
                   " created_at BIGINT NOT NULL,"
                   " updated_at BIGINT NOT NULL)"),
 
-      RENKEI_SAME(
-          "CREATE INDEX IF NOT EXISTS flows_waiting ON flows (call_dialled, screen, call_expires_at)"),
+      RENKEI_SAME("CREATE INDEX IF NOT EXISTS flows_waiting ON flows (call_dialled, screen, "
+                  "call_expires_at)"),
       RENKEI_SAME("CREATE INDEX IF NOT EXISTS flows_by_update ON flows (updated_at)"),
 
       {"CREATE TABLE IF NOT EXISTS clients ("
