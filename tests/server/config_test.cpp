@@ -312,8 +312,8 @@ TEST(Config, OtherConsistencyChecks) {
 
 // "database" is a SQLite file or a PostgreSQL URI (issue 9).
 TEST(Config, DatabaseIsASqlitePathOrAPostgresUri) {
-  for (const char* db : {"var/renkei.db", "sqlite:var/renkei.db", ":memory:",
-                         "postgresql://renkei@db.internal:5432/renkei",
+  for (const char* db : {"var/renkei.db", "sqlite:var/renkei.db",
+                         ":memory:", "postgresql://renkei@db.internal:5432/renkei",
                          "postgres://renkei:pw@127.0.0.1/renkei?sslmode=require"}) {
     std::string error;
     auto c = parse(std::string(R"({"database": ")") + db + "\"}", prod_env(), &error);

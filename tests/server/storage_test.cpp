@@ -82,7 +82,8 @@ GrantRecord sample_grant(const std::string& id, std::int64_t account_id, UnixSec
 constexpr const char* kPostgresUriVariable = "RENKEI_TEST_POSTGRES_URI";
 constexpr const char* kNoPostgres =
     "RENKEI_TEST_POSTGRES_URI is not set: the PostgreSQL instances of the storage tests are "
-    "skipped. Run them with scripts/with-postgres.sh build/native/tests/server/renkei_storage_tests "
+    "skipped. Run them with scripts/with-postgres.sh "
+    "build/native/tests/server/renkei_storage_tests "
     "(ctest: server.storage_postgres).";
 
 std::optional<std::string> postgres_server_uri() {
@@ -95,7 +96,8 @@ std::optional<std::string> postgres_server_uri() {
 // "" or PostgreSQL's error message.
 std::string postgres_exec(const std::string& conninfo, const std::string& sql) {
   PGconn* c = PQconnectdb(conninfo.c_str());
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);  // "… does not exist, skipping"
+  // Quiet: "database … does not exist, skipping".
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   std::string error;
   if (PQstatus(c) != CONNECTION_OK) {
     error = PQerrorMessage(c);
@@ -146,7 +148,9 @@ class PostgresTestDatabase {
     if (!error.empty()) throw std::runtime_error("CREATE DATABASE: " + error);
     conninfo_ = with_dbname(server_, name_);
   }
-  ~PostgresTestDatabase() { postgres_exec(server_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)"); }
+  ~PostgresTestDatabase() {
+    postgres_exec(server_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
   PostgresTestDatabase(const PostgresTestDatabase&) = delete;
   PostgresTestDatabase& operator=(const PostgresTestDatabase&) = delete;
 
