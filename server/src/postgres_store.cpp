@@ -15,7 +15,8 @@
 //     the counter row is locked even when it did not exist yet;
 //   - flow_by_session, flow_by_id, flows_waiting_for_call: FOR UPDATE (the
 //     flow API and the telephony webhook read a flow, let the core decide and
-//     update it);
+//     update it); flows_waiting_for_call also holds the dialled number (an
+//     advisory lock) so that a flow newly waiting on it is seen in turn;
 //   - consume_code: SELECT … FOR UPDATE, then UPDATE (single use);
 //   - find_grant, mail_by_id: FOR UPDATE; find_token reads the token under its
 //     grant's row lock (refresh rotation, grant bookkeeping and a staff resend
@@ -690,7 +691,17 @@ class PostgresTx final : public StoreTx {
 
   std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
                                                  UnixSeconds now) override {
-    // Locked: the webhook moves the matched flow on in the same transaction.
+    // Two locks. The matched flow's row (FOR UPDATE): the webhook moves it on
+    // in the same transaction. And the dialled number itself (a transaction
+    // advisory lock): the waiting list of a number is also read to choose a
+    // free number (pick_call_number), and a flow that starts waiting is a new
+    // row no row lock can cover; so whoever reads a number's waiting list
+    // holds the number until commit, as SQLite's single writer did, and two
+    // flows of one phone cannot pick the same number at once.
+    query("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
+          "flows_waiting_for_call")
+        .binds(dialled)
+        .run();
     PgQuery q = query("SELECT " RENKEI_PG_FLOW_COLUMNS
                       " FROM flows WHERE call_dialled = ? AND screen = ?"
                       " AND call_expires_at >= ? AND call_opened_at <= ?"

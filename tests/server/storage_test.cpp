@@ -943,6 +943,39 @@ TEST_P(StoreTest, ARefreshTokenIsRotatedOnceUnderConcurrency) {
   EXPECT_EQ(reused.load(), kThreads - 1);
 }
 
+// Choosing a free call number reads each number's waiting list and then makes
+// the flow wait on one (flow_api.cpp, pick_call_number). A second chooser
+// must see the first one's choice, so that two flows of one phone never wait
+// on the same number: PostgreSQL holds the number read until commit (no row
+// lock covers a flow that starts waiting), SQLite has one writer.
+TEST_P(StoreTest, AWaitingListReadIsHeldUntilCommitSoChoicesSeeEachOther) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("first"));
+    tx->insert_flow(sample_flow("second"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto first = store_->begin();
+  ASSERT_TRUE(first->flows_waiting_for_call("0120000001", kT0).empty());
+  FlowRecord f = *first->flow_by_id("first");
+  f.state.screen = Screen::call_wait;
+  f.state.call = CallWindow{"0120000001", kT0, kT0 + 120, std::nullopt};
+  first->update_flow(f);
+
+  std::vector<std::string> seen;
+  std::thread second([&] {
+    auto tx = store_->begin();
+    for (const auto& w : tx->flows_waiting_for_call("0120000001", kT0)) seen.push_back(w.flow_id);
+    EXPECT_TRUE(tx->commit());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it try to read now
+  const bool committed = first->commit();
+  first.reset();
+  second.join();
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(seen, std::vector<std::string>{"first"});
+}
+
 // Two mail workers (two server instances) claiming at the same time get
 // different mails. PostgreSQL: FOR UPDATE SKIP LOCKED, so the second claimer
 // does not even wait for the first; SQLite: the single writer makes it wait,
