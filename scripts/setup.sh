@@ -31,6 +31,10 @@ packages=(
   # the console (issue 5): apt-get source unpacks imgui's source package with
   # dpkg-dev; pyftsubset (fonttools) subsets IPAGothic for the console
   dpkg-dev python3-fonttools
+  # the PostgreSQL store (issue 9): libpq to build against, the server for the
+  # storage tests' throw-away cluster (scripts/with-postgres.sh); HAProxy for
+  # the several-instances tests that follow
+  postgresql libpq-dev haproxy
 )
 # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package:
 # ask for Debian's only when no npm comes with the installed node.

@@ -78,14 +78,16 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     return nullptr;
   };
   try {
-    if (config.database != ":memory:") {
-      std::filesystem::path parent = std::filesystem::path(config.database).parent_path();
+    const std::string sqlite_path = sqlite_path_of(config.database);
+    if (!sqlite_path.empty() && sqlite_path != ":memory:") {
+      std::filesystem::path parent = std::filesystem::path(sqlite_path).parent_path();
       std::error_code ec;
       if (!parent.empty()) std::filesystem::create_directories(parent, ec);
       if (ec) return fail("cannot create " + parent.string() + ": " + ec.message());
     }
-    std::unique_ptr<Store> store = open_sqlite_store(config.database);
-    if (!store) return fail("cannot open the database " + config.database);
+    // PostgreSQL: one pooled connection per worker thread at most.
+    std::unique_ptr<Store> store = open_store(config.database, config.worker_threads);
+    if (!store) return fail("cannot open the database " + database_for_log(config.database));
     if (config.seed_demo_data && config.dev_mode) {
       seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
     }
@@ -94,7 +96,7 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
       // never serve them (security finding, issue 12).
       auto tx = store->begin();
       if (holds_demo_data(*tx)) {
-        return fail("the database " + config.database +
+        return fail("the database " + database_for_log(config.database) +
                     " holds the demo data set, whose PINs are published; a production server "
                     "(dev_mode off) refuses it. Use a new database for production, or "
                     "\"dev_mode\": true for development.");

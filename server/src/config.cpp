@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "renkei/json.h"
 #include "renkei/time.h"
+#include "storage.h"
 
 extern char** environ;
 
@@ -242,6 +243,12 @@ bool validate(Reader& r, const ServerConfig& c) {
   if (c.tls_cert_file.empty() != c.tls_key_file.empty())
     return r.fail("config: \"tls_cert_file\" and \"tls_key_file\" must be set together");
   if (c.database.empty()) return r.fail("config: \"database\" must not be empty");
+  // Either a SQLite file ("sqlite:PATH", a plain PATH, ":memory:") or a
+  // PostgreSQL connection URI ("postgresql://…", "postgres://…").
+  if (!is_postgres_database(c.database) && sqlite_path_of(c.database).empty())
+    return r.fail("config: \"database\" must be a SQLite path or a postgresql:// URI");
+  if (is_postgres_database(c.database) && c.database.find_first_of(" \t\r\n") != std::string::npos)
+    return r.fail("config: \"database\": a PostgreSQL URI has no spaces");
   if (c.seed_demo_data && !c.dev_mode)
     return r.fail(
         "config: \"seed_demo_data\" is allowed only with \"dev_mode\" (the demo PINs are "

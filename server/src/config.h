@@ -45,7 +45,9 @@ struct ServerConfig {
   std::string tls_cert_file;         // both set → HTTPS
   std::string tls_key_file;
   // --- storage ---
-  std::string database = "var/renkei.db";  // SQLite file; ":memory:" for tests
+  // SQLite file ("var/renkei.db", "sqlite:PATH", ":memory:" for tests) or a
+  // PostgreSQL URI ("postgresql://user@host/renkei"); see open_store.
+  std::string database = "var/renkei.db";
   // Create the demo data set on first start. Development only: the demo PINs
   // are published, so outside dev_mode it is refused (and its default follows
   // dev_mode), and a production server refuses a database that holds it.

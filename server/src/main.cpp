@@ -1,6 +1,6 @@
 // renkei-server: the API連携認証 server.
 //
-//   renkei-server [--config FILE] [--port N] [--database PATH]
+//   renkei-server [--config FILE] [--port N] [--database PATH|URI]
 //   renkei-server import-csv FILE [--config FILE]
 //
 // Without --config the built-in defaults apply (production: dev_mode off, so
@@ -41,7 +41,7 @@ using namespace renkei::server;
 
 int usage() {
   std::fprintf(stderr,
-               "usage: renkei-server [--config FILE] [--port N] [--database PATH]\n"
+               "usage: renkei-server [--config FILE] [--port N] [--database PATH|URI]\n"
                "       renkei-server import-csv FILE [--config FILE]\n");
   return 2;
 }
@@ -112,12 +112,13 @@ int import_csv(const Options& o) {
   std::ostringstream text;
   text << in.rdbuf();
   try {
-    if (config->database != ":memory:") {
-      auto parent = std::filesystem::path(config->database).parent_path();
+    const std::string sqlite_path = sqlite_path_of(config->database);
+    if (!sqlite_path.empty() && sqlite_path != ":memory:") {
+      auto parent = std::filesystem::path(sqlite_path).parent_path();
       std::error_code ec;
       if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     }
-    auto store = open_sqlite_store(config->database);
+    auto store = open_store(config->database, 1);
     std::string error;
     int rows = import_accounts_csv(*store, text.str(), config->pin_hmac_key, &error);
     if (!error.empty() || rows < 0) {
@@ -125,7 +126,8 @@ int import_csv(const Options& o) {
                    error.c_str());
       return 1;
     }
-    std::printf("import-csv: %d rows imported into %s\n", rows, config->database.c_str());
+    std::printf("import-csv: %d rows imported into %s\n", rows,
+                database_for_log(config->database).c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "import-csv: storage: %s\n", e.what());

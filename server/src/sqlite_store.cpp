@@ -10,9 +10,9 @@
 //
 // SQL is kept portable: every statement is a constant text with `?`
 // parameters, prepared once and cached (never built from values). Types are
-// TEXT/BIGINT; booleans are 0/1 integers. The SQLite-only parts are marked
-// "PostgreSQL:" with their equivalent:
-//   - `INTEGER PRIMARY KEY` (SQLite's rowid alias) for generated ids;
+// TEXT/BIGINT; booleans are 0/1 integers. The schema, with its PostgreSQL
+// spelling beside it, is in store_schema.cpp; postgres_store.cpp is the other
+// backend. The SQLite-only parts here are marked "PostgreSQL:":
 //   - BEGIN IMMEDIATE to take the write lock up front;
 //   - the PRAGMAs of open_sqlite_store.
 // ON CONFLICT … DO UPDATE / DO NOTHING and RETURNING are spelled the same in
@@ -36,6 +36,7 @@
 
 #include "renkei/json.h"
 #include "storage.h"
+#include "store_schema.h"
 
 namespace renkei::server {
 
@@ -60,190 +61,12 @@ std::optional<AccountStatus> account_status_from_wire(std::string_view name) {
 
 namespace {
 
-// Schema changes after version 1, in order: entry i takes a database from
-// version i + 1 to version i + 2. A database of an older version is upgraded
-// when it is opened, inside the same transaction as the version bump.
-const std::vector<std::vector<const char*>>& migrations() {
-  static const std::vector<std::vector<const char*>> steps = {
-      // 2: call_events keeps the caller masked, never the number (issue 12).
-      {"ALTER TABLE call_events RENAME COLUMN caller TO caller_masked",
-       // Five * and the last four, as mask_phone; a number of four digits or
-       // fewer (a service number) keeps none of its digits.
-       "UPDATE call_events SET caller_masked = CASE WHEN length(caller_masked) > 4"
-       " THEN '*****' || substr(caller_masked, -4) ELSE '*****' END"
-       " WHERE caller_masked IS NOT NULL"},
-  };
-  return steps;
-}
-const int kSchemaVersion = 1 + static_cast<int>(migrations().size());
+// The schema and its migrations live in store_schema.cpp, beside the
+// PostgreSQL spelling of each statement.
+const int kSchemaVersion = store_schema::version();
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
-
-// ---------- schema (version 1) ----------
-//
-// PostgreSQL: `INTEGER PRIMARY KEY` becomes
-// `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`; the rest is as written.
-constexpr const char* kSchema[] = {
-    "CREATE TABLE IF NOT EXISTS customers ("
-    " id TEXT PRIMARY KEY,"
-    " name_kana TEXT NOT NULL,"
-    " birth_date TEXT NOT NULL)",
-
-    "CREATE TABLE IF NOT EXISTS customer_phones ("
-    " customer_id TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
-    " seq BIGINT NOT NULL,"
-    " phone TEXT NOT NULL,"
-    " PRIMARY KEY (customer_id, seq))",
-
-    "CREATE TABLE IF NOT EXISTS accounts ("
-    " id INTEGER PRIMARY KEY,"
-    " customer_id TEXT NOT NULL REFERENCES customers(id),"
-    " branch TEXT NOT NULL,"
-    " account_type TEXT NOT NULL,"
-    " account_number TEXT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " cash_card_issued BIGINT NOT NULL,"
-    " balance_yen BIGINT NOT NULL,"
-    " pin_digest TEXT NOT NULL,"
-    " UNIQUE (branch, account_type, account_number))",
-
-    "CREATE INDEX IF NOT EXISTS accounts_by_customer ON accounts (customer_id)",
-
-    "CREATE TABLE IF NOT EXISTS ledger ("
-    " id INTEGER PRIMARY KEY,"
-    " account_id BIGINT NOT NULL REFERENCES accounts(id),"
-    " entry_date TEXT NOT NULL,"
-    " description TEXT NOT NULL,"
-    " amount_yen BIGINT NOT NULL,"
-    " balance_after_yen BIGINT NOT NULL)",
-
-    "CREATE INDEX IF NOT EXISTS ledger_by_account ON ledger (account_id, entry_date, id)",
-
-    "CREATE TABLE IF NOT EXISTS locks ("
-    " account_id BIGINT PRIMARY KEY REFERENCES accounts(id),"
-    " failures BIGINT NOT NULL,"
-    " locked_until BIGINT)",
-
-    // state_json is the core's complete FlowState (renkei::to_json); screen and
-    // the call window's number and times are copied into columns so that the
-    // telephony webhook can find waiting flows by index.
-    "CREATE TABLE IF NOT EXISTS flows ("
-    " flow_id TEXT PRIMARY KEY,"
-    " session_digest TEXT NOT NULL UNIQUE,"
-    " csrf_token TEXT NOT NULL,"
-    " client_id TEXT NOT NULL,"
-    " redirect_uri TEXT NOT NULL,"
-    " oauth_state TEXT NOT NULL,"
-    " code_challenge TEXT NOT NULL,"
-    " scope TEXT NOT NULL,"
-    " state_json TEXT NOT NULL,"
-    " screen TEXT NOT NULL,"
-    " call_dialled TEXT,"
-    " call_opened_at BIGINT,"
-    " call_expires_at BIGINT,"
-    " account_id BIGINT REFERENCES accounts(id),"
-    " client_ip TEXT NOT NULL,"
-    " user_agent TEXT NOT NULL,"
-    " created_at BIGINT NOT NULL,"
-    " updated_at BIGINT NOT NULL)",
-
-    "CREATE INDEX IF NOT EXISTS flows_waiting ON flows (call_dialled, screen, call_expires_at)",
-    "CREATE INDEX IF NOT EXISTS flows_by_update ON flows (updated_at)",
-
-    "CREATE TABLE IF NOT EXISTS clients ("
-    " id TEXT PRIMARY KEY,"
-    " display_name TEXT NOT NULL,"
-    " secret_digest TEXT NOT NULL,"
-    " enabled BIGINT NOT NULL)",
-
-    "CREATE TABLE IF NOT EXISTS client_redirect_uris ("
-    " client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,"
-    " seq BIGINT NOT NULL,"
-    " uri TEXT NOT NULL,"
-    " PRIMARY KEY (client_id, seq))",
-
-    "CREATE TABLE IF NOT EXISTS grants ("
-    " id TEXT PRIMARY KEY,"
-    " client_id TEXT NOT NULL,"
-    " account_id BIGINT NOT NULL REFERENCES accounts(id),"
-    " scope TEXT NOT NULL,"
-    " flow_id TEXT NOT NULL,"
-    " created_at BIGINT NOT NULL,"
-    " expires_at BIGINT NOT NULL,"
-    " revoked_at BIGINT,"
-    " last_used_at BIGINT,"
-    " revoked_by TEXT NOT NULL)",
-
-    "CREATE INDEX IF NOT EXISTS grants_by_account ON grants (account_id)",
-
-    "CREATE TABLE IF NOT EXISTS authorization_codes ("
-    " code_digest TEXT PRIMARY KEY,"
-    " client_id TEXT NOT NULL,"
-    " redirect_uri TEXT NOT NULL,"
-    " code_challenge TEXT NOT NULL,"
-    " grant_id TEXT NOT NULL,"
-    " expires_at BIGINT NOT NULL,"
-    " used BIGINT NOT NULL)",
-
-    "CREATE TABLE IF NOT EXISTS tokens ("
-    " token_digest TEXT PRIMARY KEY,"
-    " kind TEXT NOT NULL,"
-    " grant_id TEXT NOT NULL,"
-    " client_id TEXT NOT NULL,"
-    " expires_at BIGINT NOT NULL,"
-    " revoked BIGINT NOT NULL)",
-
-    "CREATE INDEX IF NOT EXISTS tokens_by_grant ON tokens (grant_id)",
-
-    "CREATE TABLE IF NOT EXISTS mails ("
-    " id INTEGER PRIMARY KEY,"
-    " to_addr TEXT NOT NULL,"
-    " subject TEXT NOT NULL,"
-    " body TEXT NOT NULL,"
-    " flow_id TEXT NOT NULL,"
-    " created_at BIGINT NOT NULL,"
-    " next_attempt_at BIGINT NOT NULL,"
-    " attempts BIGINT NOT NULL,"
-    " state TEXT NOT NULL,"
-    " last_error TEXT NOT NULL,"
-    " sent_at BIGINT)",
-
-    "CREATE INDEX IF NOT EXISTS mails_due ON mails (state, next_attempt_at)",
-
-    "CREATE TABLE IF NOT EXISTS audit ("
-    " id INTEGER PRIMARY KEY,"
-    " occurred_at BIGINT NOT NULL,"
-    " flow_id TEXT NOT NULL,"
-    " step TEXT NOT NULL,"
-    " outcome TEXT NOT NULL,"
-    " account TEXT NOT NULL,"
-    " name_kana TEXT NOT NULL,"
-    " masked_phone TEXT NOT NULL,"
-    " client_id TEXT NOT NULL,"
-    " ip TEXT NOT NULL,"
-    " user_agent TEXT NOT NULL,"
-    " actor TEXT NOT NULL,"
-    " detail TEXT NOT NULL)",
-
-    "CREATE INDEX IF NOT EXISTS audit_by_account ON audit (account, id)",
-    "CREATE INDEX IF NOT EXISTS audit_by_flow ON audit (flow_id, id)",
-    "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (occurred_at)",
-
-    "CREATE TABLE IF NOT EXISTS call_events ("
-    " provider_call_id TEXT PRIMARY KEY,"
-    " caller_masked TEXT,"
-    " dialled TEXT NOT NULL,"
-    " received_at BIGINT NOT NULL,"
-    " flow_id TEXT NOT NULL,"
-    " outcome TEXT NOT NULL)",
-
-    "CREATE TABLE IF NOT EXISTS maintenance_windows ("
-    " id INTEGER PRIMARY KEY,"
-    " start_at BIGINT NOT NULL,"
-    " end_at BIGINT NOT NULL,"
-    " label TEXT NOT NULL)",
-};
 
 [[noreturn]] void fail(sqlite3* db, const char* what) {
   std::string msg = "storage: ";
@@ -1265,12 +1088,12 @@ class SqliteStore final : public Store {
       }
       if (version) {
         for (std::int64_t v = *version; v < kSchemaVersion; ++v) {
-          for (const char* sql : migrations()[static_cast<std::size_t>(v - 1)]) {
-            conn_.exec(sql, "migration");
+          for (const auto& st : store_schema::migrations()[static_cast<std::size_t>(v - 1)]) {
+            conn_.exec(st.sqlite, "migration");
           }
         }
       }
-      for (const char* ddl : kSchema) conn_.exec(ddl, "schema");
+      for (const auto& st : store_schema::tables()) conn_.exec(st.sqlite, "schema");
       if (!version) {
         Query(conn_, "INSERT INTO schema_version (version) VALUES (?)", "schema")
             .binds(kSchemaVersion)

@@ -287,4 +287,26 @@ struct StorageError : std::runtime_error {
 // (TOOLCHAIN.md). `path` may be ":memory:". Creates the schema if missing.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path);
 
+// PostgreSQL through libpq (postgres_store.cpp): `conninfo` is a libpq
+// connection URI ("postgresql://user@host:5432/renkei") or key=value string.
+// A pool of at most `pool_size` connections (the server passes its worker
+// thread count), READ COMMITTED transactions with row locks where a caller
+// reads what it writes back, synchronous_commit=on. Creates or upgrades the
+// schema at open, under an advisory lock. Throws StorageError when the server
+// cannot be reached; the message never contains the connection string.
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, int pool_size);
+
+// The store a configuration's "database" names:
+//   "postgresql://…" or "postgres://…"  PostgreSQL (pool of `pool_size`);
+//   "sqlite:PATH", a plain PATH or ":memory:"  SQLite.
+std::unique_ptr<Store> open_store(const std::string& database, int pool_size = 8);
+
+// True when `database` names a PostgreSQL server (the URI forms above).
+bool is_postgres_database(const std::string& database);
+// The SQLite file of a "sqlite:PATH" or plain PATH ("" for PostgreSQL).
+std::string sqlite_path_of(const std::string& database);
+// `database` fit for a log line: a PostgreSQL URI's password is replaced by
+// "***" (a key=value string is never logged: "(PostgreSQL)").
+std::string database_for_log(const std::string& database);
+
 }  // namespace renkei::server

@@ -310,6 +310,20 @@ TEST(Config, OtherConsistencyChecks) {
   expect_error(R"({"database": ""})", "database");
 }
 
+// "database" is a SQLite file or a PostgreSQL URI (issue 9).
+TEST(Config, DatabaseIsASqlitePathOrAPostgresUri) {
+  for (const char* db : {"var/renkei.db", "sqlite:var/renkei.db",
+                         ":memory:", "postgresql://renkei@db.internal:5432/renkei",
+                         "postgres://renkei:pw@127.0.0.1/renkei?sslmode=require"}) {
+    std::string error;
+    auto c = parse(std::string(R"({"database": ")") + db + "\"}", prod_env(), &error);
+    ASSERT_TRUE(c) << db << ": " << error;
+    EXPECT_EQ(c->database, db);
+  }
+  expect_error(R"({"database": "sqlite:"})", "database");
+  expect_error(R"({"database": "postgresql://renkei@db/renkei dbname=other"})", "database");
+}
+
 TEST(Config, MissingSecretsAreErrorsOutsideDevMode) {
   for (const char* name : {"RENKEI_PIN_KEY", "RENKEI_WEBHOOK_SECRET", "RENKEI_ADMIN_TOKEN"}) {
     Env env = prod_env();

@@ -1,12 +1,24 @@
-// The SQLite store: every StoreTx method round-trips, transactions roll back
-// unless committed, codes are single use, call events are idempotent, and the
-// lockout count is exact under parallel transactions.
+// The storage contract, run unchanged on every backend (StoreTest is
+// parameterized: "sqlite" in memory, "postgres" on a fresh database of the
+// server RENKEI_TEST_POSTGRES_URI names; scripts/with-postgres.sh starts one):
+// every StoreTx method round-trips, transactions roll back unless committed,
+// codes are single use, call events are idempotent, the lockout count is exact
+// under parallel transactions, and concurrent mail claimers get disjoint
+// mails. Then what only one backend has: SQLite files (FileStore) and
+// PostgreSQL schema creation by several instances at once (PostgresStore).
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,9 +77,133 @@ GrantRecord sample_grant(const std::string& id, std::int64_t account_id, UnixSec
   return g;
 }
 
-class StoreTest : public ::testing::Test {
+// ---------- PostgreSQL test databases ----------
+
+constexpr const char* kPostgresUriVariable = "RENKEI_TEST_POSTGRES_URI";
+constexpr const char* kNoPostgres =
+    "RENKEI_TEST_POSTGRES_URI is not set: the PostgreSQL instances of the storage tests are "
+    "skipped. Run them with scripts/with-postgres.sh "
+    "build/native/tests/server/renkei_storage_tests "
+    "(ctest: server.storage_postgres).";
+
+std::optional<std::string> postgres_server_uri() {
+  const char* v = std::getenv(kPostgresUriVariable);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+// Runs one statement outside any transaction (CREATE/DROP DATABASE); returns
+// "" or PostgreSQL's error message.
+std::string postgres_exec(const std::string& conninfo, const std::string& sql) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  // Quiet: "database … does not exist, skipping".
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+  std::string error;
+  if (PQstatus(c) != CONNECTION_OK) {
+    error = PQerrorMessage(c);
+  } else {
+    PGresult* r = PQexec(c, sql.c_str());
+    const auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) error = PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  PQfinish(c);
+  return error;
+}
+
+// `conninfo` with its database replaced by `dbname`, as key=value pairs.
+std::string with_dbname(const std::string& conninfo, const std::string& dbname) {
+  char* err = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
+  if (!options) {
+    std::string msg = err ? err : "cannot parse";
+    PQfreemem(err);
+    throw std::runtime_error(msg);
+  }
+  auto quoted = [](const std::string& v) {
+    std::string out = "'";
+    for (char ch : v) {
+      if (ch == '\'' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    return out + "'";
+  };
+  std::string out = "dbname=" + quoted(dbname);
+  for (PQconninfoOption* o = options; o->keyword; ++o) {
+    if (!o->val || std::string(o->keyword) == "dbname") continue;
+    out += " " + std::string(o->keyword) + "=" + quoted(o->val);
+  }
+  PQconninfoFree(options);
+  return out;
+}
+
+// A new, empty database on the test server for one test; dropped at the end.
+class PostgresTestDatabase {
+ public:
+  explicit PostgresTestDatabase(std::string server_uri) : server_(std::move(server_uri)) {
+    static std::atomic<int> counter{0};
+    name_ = "renkei_test_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+    postgres_exec(server_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    const std::string error = postgres_exec(server_, "CREATE DATABASE " + name_);
+    if (!error.empty()) throw std::runtime_error("CREATE DATABASE: " + error);
+    conninfo_ = with_dbname(server_, name_);
+  }
+  ~PostgresTestDatabase() {
+    postgres_exec(server_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
+  PostgresTestDatabase(const PostgresTestDatabase&) = delete;
+  PostgresTestDatabase& operator=(const PostgresTestDatabase&) = delete;
+
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  std::string server_;
+  std::string name_;
+  std::string conninfo_;
+};
+
+constexpr int kTestPoolSize = 8;
+
+// Starts `n` threads running `body(i)` at the same moment, each after one
+// empty transaction (so that a pool has all its connections open and no
+// thread is held back by a connection still being opened); joins them.
+template <class Body>
+void run_together(Store& store, int n, Body body) {
+  std::atomic<int> warm{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      {
+        auto tx = store.begin();
+        tx->count_accounts();
+        // rolled back
+      }
+      warm.fetch_add(1);
+      while (warm.load() < n) std::this_thread::yield();
+      body(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// ---------- the contract: every test runs on every backend ----------
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { store_ = open_sqlite_store(":memory:"); }
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      store_ = open_sqlite_store(":memory:");
+      return;
+    }
+    const auto uri = postgres_server_uri();
+    if (!uri) GTEST_SKIP() << kNoPostgres;
+    database_ = std::make_unique<PostgresTestDatabase>(*uri);
+    store_ = open_postgres_store(database_->conninfo(), kTestPoolSize);
+  }
+  void TearDown() override {
+    store_.reset();
+    database_.reset();
+  }
 
   // A committed customer and account; returns the account id.
   std::int64_t add_account(const std::string& customer = "C9001",
@@ -79,10 +215,16 @@ class StoreTest : public ::testing::Test {
     return id;
   }
 
+  std::unique_ptr<PostgresTestDatabase> database_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, CustomersRoundTripWithTheirPhonesInOrder) {
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+TEST_P(StoreTest, CustomersRoundTripWithTheirPhonesInOrder) {
   auto tx = store_->begin();
   EXPECT_FALSE(tx->find_customer("C9001"));
   tx->upsert_customer(sample_customer());
@@ -103,7 +245,7 @@ TEST_F(StoreTest, CustomersRoundTripWithTheirPhonesInOrder) {
   EXPECT_EQ(c->phones, std::vector<std::string>{"08011112222"});
 }
 
-TEST_F(StoreTest, AccountsRoundTripAndUpsertKeepsTheId) {
+TEST_P(StoreTest, AccountsRoundTripAndUpsertKeepsTheId) {
   auto tx = store_->begin();
   tx->upsert_customer(sample_customer());
   EXPECT_EQ(tx->count_accounts(), 0);
@@ -141,12 +283,12 @@ TEST_F(StoreTest, AccountsRoundTripAndUpsertKeepsTheId) {
   EXPECT_FALSE(tx->account_by_id(id + 100));
 }
 
-TEST_F(StoreTest, AnAccountNeedsItsCustomer) {
+TEST_P(StoreTest, AnAccountNeedsItsCustomer) {
   auto tx = store_->begin();
   EXPECT_THROW(tx->upsert_account(sample_account("nobody")), StorageError);
 }
 
-TEST_F(StoreTest, AccountStatusWireNames) {
+TEST_P(StoreTest, AccountStatusWireNames) {
   for (auto s : {AccountStatus::active, AccountStatus::closed, AccountStatus::moved}) {
     EXPECT_EQ(account_status_from_wire(account_status_wire_name(s)), s);
   }
@@ -154,7 +296,7 @@ TEST_F(StoreTest, AccountStatusWireNames) {
   EXPECT_FALSE(account_status_from_wire("Active"));
 }
 
-TEST_F(StoreTest, LedgerIsNewestFirstWithinTheRangeAndPages) {
+TEST_P(StoreTest, LedgerIsNewestFirstWithinTheRangeAndPages) {
   const auto id = add_account();
   const auto other = add_account("C9002", "1111111");
   auto tx = store_->begin();
@@ -195,7 +337,7 @@ TEST_F(StoreTest, LedgerIsNewestFirstWithinTheRangeAndPages) {
   EXPECT_EQ(tx->ledger(other, "2026-01-01", "2026-12-31", 50, 0).size(), 1u);
 }
 
-TEST_F(StoreTest, LocksRoundTripAndList) {
+TEST_P(StoreTest, LocksRoundTripAndList) {
   const auto a = add_account();
   const auto b = add_account("C9002", "1111111");
   auto tx = store_->begin();
@@ -215,7 +357,7 @@ TEST_F(StoreTest, LocksRoundTripAndList) {
   EXPECT_EQ(locks[0].first, b);
 }
 
-TEST_F(StoreTest, RollsBackUnlessCommitted) {
+TEST_P(StoreTest, RollsBackUnlessCommitted) {
   {
     auto tx = store_->begin();
     tx->upsert_customer(sample_customer());
@@ -234,7 +376,7 @@ TEST_F(StoreTest, RollsBackUnlessCommitted) {
   EXPECT_TRUE(tx->query_audit({}).empty());
 }
 
-TEST_F(StoreTest, CommitMakesChangesVisibleAndEndsTheTransaction) {
+TEST_P(StoreTest, CommitMakesChangesVisibleAndEndsTheTransaction) {
   {
     auto tx = store_->begin();
     tx->upsert_customer(sample_customer());
@@ -246,12 +388,12 @@ TEST_F(StoreTest, CommitMakesChangesVisibleAndEndsTheTransaction) {
   EXPECT_TRUE(tx->find_customer("C9001"));
 }
 
-TEST_F(StoreTest, NestedBeginOnOneThreadThrowsInsteadOfDeadlocking) {
+TEST_P(StoreTest, NestedBeginOnOneThreadThrowsInsteadOfDeadlocking) {
   auto tx = store_->begin();
   EXPECT_THROW(store_->begin(), StorageError);
 }
 
-TEST_F(StoreTest, FlowsRoundTripWithTheCoreState) {
+TEST_P(StoreTest, FlowsRoundTripWithTheCoreState) {
   const auto account_id = add_account();
   auto tx = store_->begin();
   FlowRecord f = sample_flow("flow-1");
@@ -298,7 +440,7 @@ TEST_F(StoreTest, FlowsRoundTripWithTheCoreState) {
   EXPECT_THROW(tx->insert_flow(sample_flow("flow-1")), StorageError);  // duplicate id
 }
 
-TEST_F(StoreTest, FlowsWaitingForACallByDialledNumberAndWindow) {
+TEST_P(StoreTest, FlowsWaitingForACallByDialledNumberAndWindow) {
   auto tx = store_->begin();
   auto waiting = [&](const std::string& id, const std::string& dialled, UnixSeconds opened) {
     FlowRecord f = sample_flow(id);
@@ -329,7 +471,7 @@ TEST_F(StoreTest, FlowsWaitingForACallByDialledNumberAndWindow) {
   EXPECT_TRUE(tx->flows_waiting_for_call("0120000009", kT0).empty());
 }
 
-TEST_F(StoreTest, IdleFlowsAreDeletedAndRecentOnesListed) {
+TEST_P(StoreTest, IdleFlowsAreDeletedAndRecentOnesListed) {
   auto tx = store_->begin();
   for (int i = 0; i < 5; ++i) {
     FlowRecord f = sample_flow("f" + std::to_string(i));
@@ -348,7 +490,7 @@ TEST_F(StoreTest, IdleFlowsAreDeletedAndRecentOnesListed) {
   EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 10), 0);
 }
 
-TEST_F(StoreTest, ClientsRoundTrip) {
+TEST_P(StoreTest, ClientsRoundTrip) {
   auto tx = store_->begin();
   EXPECT_FALSE(tx->find_client("demo-app"));
   ClientRecord c{"demo-app", "家計簿アプリ", {"http://a/cb", "http://b/cb"}, "", true};
@@ -372,7 +514,7 @@ TEST_F(StoreTest, ClientsRoundTrip) {
   EXPECT_FALSE(all[1].enabled);
 }
 
-TEST_F(StoreTest, CodesAreSingleUse) {
+TEST_P(StoreTest, CodesAreSingleUse) {
   {
     auto tx = store_->begin();
     tx->insert_code({"code-digest", "demo-app", "http://a/cb", "challenge", "grant-1", kT0 + 60});
@@ -394,7 +536,7 @@ TEST_F(StoreTest, CodesAreSingleUse) {
   EXPECT_TRUE(tx2->consume_code("code-digest")->used);
 }
 
-TEST_F(StoreTest, GrantsRoundTrip) {
+TEST_P(StoreTest, GrantsRoundTrip) {
   const auto account = add_account();
   auto tx = store_->begin();
   GrantRecord g = sample_grant("grant-1", account, kT0);
@@ -427,7 +569,7 @@ TEST_F(StoreTest, GrantsRoundTrip) {
   EXPECT_THROW(tx->update_grant(sample_grant("none", account, kT0)), StorageError);
 }
 
-TEST_F(StoreTest, TokensRoundTripAndRevoke) {
+TEST_P(StoreTest, TokensRoundTripAndRevoke) {
   auto tx = store_->begin();
   tx->insert_token({"t-access", TokenKind::access, "g1", "demo-app", kT0 + 900, false});
   tx->insert_token({"t-refresh", TokenKind::refresh, "g1", "demo-app", kT0 + 86400, false});
@@ -451,7 +593,7 @@ TEST_F(StoreTest, TokensRoundTripAndRevoke) {
   EXPECT_FALSE(tx->find_token("unknown"));
 }
 
-TEST_F(StoreTest, MailOutbox) {
+TEST_P(StoreTest, MailOutbox) {
   auto tx = store_->begin();
   MailRecord m;
   m.to = "a@example.jp";
@@ -499,7 +641,7 @@ TEST_F(StoreTest, MailOutbox) {
   EXPECT_FALSE(tx->mail_by_id(id2 + 100));
 }
 
-TEST_F(StoreTest, AuditQueryFilters) {
+TEST_P(StoreTest, AuditQueryFilters) {
   auto tx = store_->begin();
   auto add = [&](UnixSeconds at, const char* flow, const char* outcome, const char* account) {
     AuditRecord r;
@@ -579,7 +721,7 @@ TEST_F(StoreTest, AuditQueryFilters) {
   EXPECT_TRUE(tx->query_audit(zero).empty());
 }
 
-TEST_F(StoreTest, CallEventsAreIdempotent) {
+TEST_P(StoreTest, CallEventsAreIdempotent) {
   auto tx = store_->begin();
   CallEventRecord e{"call-1", std::string("*****3333"), "0120000001", kT0, "flow-1", "ok"};
   EXPECT_TRUE(tx->insert_call_event(e));
@@ -604,7 +746,7 @@ TEST_F(StoreTest, CallEventsAreIdempotent) {
 }
 
 // Retention (issue 12): the purge job's deletions take exactly the older rows.
-TEST_F(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsFlowsAndFinishedMails) {
+TEST_P(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsFlowsAndFinishedMails) {
   auto tx = store_->begin();
   ASSERT_TRUE(tx->insert_call_event({"old", std::string("*****3333"), "0120000001", kT0 - 10, "",
                                      "call_not_matched"}));
@@ -659,7 +801,7 @@ TEST_F(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsFlowsAndFinishedMa
   EXPECT_TRUE(tx->flow_by_id("new-flow"));
 }
 
-TEST_F(StoreTest, MaintenanceWindows) {
+TEST_P(StoreTest, MaintenanceWindows) {
   auto tx = store_->begin();
   EXPECT_TRUE(tx->list_maintenance().empty());
   const auto late = tx->add_maintenance({kT0 + 7200, kT0 + 9000, "システム更新"});
@@ -677,7 +819,7 @@ TEST_F(StoreTest, MaintenanceWindows) {
   EXPECT_EQ(tx->list_maintenance().size(), 1u);
 }
 
-TEST_F(StoreTest, LockCountIsExactUnderParallelTransactions) {
+TEST_P(StoreTest, LockCountIsExactUnderParallelTransactions) {
   const auto account = add_account();
   constexpr int kThreads = 16;
   constexpr int kRounds = 10;
@@ -699,7 +841,7 @@ TEST_F(StoreTest, LockCountIsExactUnderParallelTransactions) {
   EXPECT_EQ(tx->load_lock(account).failures, kThreads * kRounds);
 }
 
-TEST_F(StoreTest, ParallelRolledBackTransactionsLeaveNoTrace) {
+TEST_P(StoreTest, ParallelRolledBackTransactionsLeaveNoTrace) {
   const auto account = add_account();
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
@@ -715,6 +857,188 @@ TEST_F(StoreTest, ParallelRolledBackTransactionsLeaveNoTrace) {
   for (auto& t : threads) t.join();
   auto tx = store_->begin();
   EXPECT_EQ(tx->load_lock(account).failures % 2, 0);  // only even writers committed
+}
+
+// The first wrong attempts on an account that never failed before: there is
+// no counter row yet, and parallel transactions must still be serialized on
+// it (PostgreSQL: load_lock inserts the row if missing, then locks it).
+TEST_P(StoreTest, AMissingLockRowIsCreatedAndLockedSoParallelFirstAttemptsAllCount) {
+  constexpr int kAccounts = 5;
+  constexpr int kThreads = 8;
+  for (int a = 0; a < kAccounts; ++a) {
+    const auto account = add_account("C95" + std::to_string(a), "800000" + std::to_string(a));
+    {
+      auto tx = store_->begin();
+      ASSERT_EQ(tx->load_lock(account), LockState{});  // never failed: no row, or a zero row
+      for (const auto& [id, lock] : tx->list_locks()) ASSERT_NE(id, account);  // not listed
+      // rolled back
+    }
+    run_together(*store_, kThreads, [&](int) {
+      auto tx = store_->begin();
+      LockState s = tx->load_lock(account);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // widen the window
+      s.failures += 1;
+      tx->save_lock(account, s);
+      ASSERT_TRUE(tx->commit());
+    });
+    auto tx = store_->begin();
+    EXPECT_EQ(tx->load_lock(account).failures, kThreads) << "account " << a;
+  }
+}
+
+// Parallel exchanges of one authorization code: exactly one finds it unused.
+TEST_P(StoreTest, ACodeIsConsumedOnceUnderConcurrency) {
+  {
+    auto tx = store_->begin();
+    tx->insert_code({"code", "demo-app", "http://a/cb", "challenge", "grant-1", kT0 + 60});
+    ASSERT_TRUE(tx->commit());
+  }
+  constexpr int kThreads = 8;
+  std::atomic<int> fresh{0};
+  std::atomic<int> replays{0};
+  run_together(*store_, kThreads, [&](int) {
+    auto tx = store_->begin();
+    auto c = tx->consume_code("code");
+    ASSERT_TRUE(c);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // widen the window
+    ASSERT_TRUE(tx->commit());
+    (c->used ? replays : fresh).fetch_add(1);
+  });
+  EXPECT_EQ(fresh.load(), 1);
+  EXPECT_EQ(replays.load(), kThreads - 1);
+}
+
+// Parallel refreshes with one refresh token (as oauth.cpp rotates it: read,
+// check, revoke, issue): exactly one sees it unrevoked, the others see the
+// reuse.
+TEST_P(StoreTest, ARefreshTokenIsRotatedOnceUnderConcurrency) {
+  const auto account = add_account();
+  {
+    auto tx = store_->begin();
+    tx->insert_grant(sample_grant("g1", account, kT0));
+    tx->insert_token({"r0", TokenKind::refresh, "g1", "demo-app", kT0 + 3600});
+    ASSERT_TRUE(tx->commit());
+  }
+  constexpr int kThreads = 8;
+  std::atomic<int> rotated{0};
+  std::atomic<int> reused{0};
+  run_together(*store_, kThreads, [&](int i) {
+    auto tx = store_->begin();
+    auto t = tx->find_token("r0");
+    ASSERT_TRUE(t);
+    auto g = tx->find_grant(t->grant_id);
+    ASSERT_TRUE(g);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // widen the window
+    if (t->revoked) {
+      reused.fetch_add(1);
+    } else {
+      tx->revoke_token("r0");
+      tx->insert_token(
+          {"r" + std::to_string(i + 1), TokenKind::refresh, "g1", "demo-app", kT0 + 3600});
+      rotated.fetch_add(1);
+    }
+    ASSERT_TRUE(tx->commit());
+  });
+  EXPECT_EQ(rotated.load(), 1);
+  EXPECT_EQ(reused.load(), kThreads - 1);
+}
+
+// Choosing a free call number reads each number's waiting list and then makes
+// the flow wait on one (flow_api.cpp, pick_call_number). A second chooser
+// must see the first one's choice, so that two flows of one phone never wait
+// on the same number: PostgreSQL holds the number read until commit (no row
+// lock covers a flow that starts waiting), SQLite has one writer.
+TEST_P(StoreTest, AWaitingListReadIsHeldUntilCommitSoChoicesSeeEachOther) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("first"));
+    tx->insert_flow(sample_flow("second"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto first = store_->begin();
+  ASSERT_TRUE(first->flows_waiting_for_call("0120000001", kT0).empty());
+  FlowRecord f = *first->flow_by_id("first");
+  f.state.screen = Screen::call_wait;
+  f.state.call = CallWindow{"0120000001", kT0, kT0 + 120, std::nullopt};
+  first->update_flow(f);
+
+  std::vector<std::string> seen;
+  std::thread second([&] {
+    auto tx = store_->begin();
+    for (const auto& w : tx->flows_waiting_for_call("0120000001", kT0)) seen.push_back(w.flow_id);
+    EXPECT_TRUE(tx->commit());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it try to read now
+  const bool committed = first->commit();
+  first.reset();
+  second.join();
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(seen, std::vector<std::string>{"first"});
+}
+
+// Two mail workers (two server instances) claiming at the same time get
+// different mails. PostgreSQL: FOR UPDATE SKIP LOCKED, so the second claimer
+// does not even wait for the first; SQLite: the single writer makes it wait,
+// and the first's claim (next_attempt_at moved on) hides its mails.
+TEST_P(StoreTest, ConcurrentMailClaimersGetDisjointMails) {
+  {
+    auto tx = store_->begin();
+    for (int i = 0; i < 4; ++i) {
+      MailRecord m;
+      m.to = "m" + std::to_string(i) + "@example.jp";
+      m.subject = "s";
+      m.body = "b";
+      m.flow_id = "f";
+      m.created_at = kT0;
+      m.next_attempt_at = kT0;
+      tx->enqueue_mail(m);
+    }
+    ASSERT_TRUE(tx->commit());
+  }
+  auto claim = [](StoreTx& tx, int limit) {
+    std::vector<MailRecord> due = tx.due_mails(kT0, limit);
+    for (auto m : due) {
+      m.next_attempt_at = kT0 + 600;  // as MailWorker::run_once claims
+      tx.update_mail(m);
+    }
+    return due;
+  };
+  auto first = store_->begin();
+  const std::vector<MailRecord> mine = claim(*first, 2);
+  ASSERT_EQ(mine.size(), 2u);
+
+  std::vector<MailRecord> theirs;
+  std::atomic<bool> first_committing{false};
+  std::atomic<bool> second_done{false};
+  std::atomic<bool> second_done_before_first_commit{false};
+  std::thread second([&] {
+    auto tx = store_->begin();
+    theirs = claim(*tx, 10);
+    EXPECT_TRUE(tx->commit());
+    if (!first_committing.load()) second_done_before_first_commit = true;
+    second_done = true;
+  });
+  // Give the second claimer time to finish while the first still holds its
+  // mails (it cannot on SQLite, where it waits for the writer).
+  for (int i = 0; i < 100 && !second_done.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  first_committing = true;
+  const bool committed = first->commit();
+  first.reset();  // SQLite: the writer is released when the transaction ends
+  second.join();
+  ASSERT_TRUE(committed);
+
+  ASSERT_EQ(theirs.size(), 2u);
+  std::set<std::int64_t> ids;
+  for (const auto& m : mine) ids.insert(m.id);
+  for (const auto& m : theirs) ids.insert(m.id);
+  EXPECT_EQ(ids.size(), 4u);  // disjoint, and together all four
+  if (GetParam() == "postgres") {
+    EXPECT_TRUE(second_done_before_first_commit) << "the second claimer waited for the first";
+  }
+  auto tx = store_->begin();
+  EXPECT_TRUE(tx->due_mails(kT0 + 599, 10).empty());
 }
 
 TEST(FileStore, DataSurvivesReopeningAndTheSchemaIsReused) {
@@ -847,6 +1171,183 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
 
 TEST(FileStore, AnUnopenablePathThrowsStorageError) {
   EXPECT_THROW(open_sqlite_store("/nonexistent-dir/for/sure/renkei.db"), StorageError);
+}
+
+// ---------- PostgreSQL only ----------
+
+class PostgresStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto uri = postgres_server_uri();
+    if (!uri) GTEST_SKIP() << kNoPostgres;
+    database_ = std::make_unique<PostgresTestDatabase>(*uri);
+  }
+  std::unique_ptr<PostgresTestDatabase> database_;
+};
+
+// Several instances starting at once on an empty database: the advisory lock
+// lets one create the schema while the others wait, then find it.
+TEST_F(PostgresStore, SeveralStoresOpenedAtOnceOnAnEmptyDatabaseAllComeUp) {
+  constexpr int kInstances = 4;
+  std::atomic<int> ready{0};
+  std::atomic<int> opened{0};
+  std::vector<std::unique_ptr<Store>> stores(kInstances);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kInstances; ++i) {
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < kInstances) std::this_thread::yield();
+      try {
+        stores[static_cast<std::size_t>(i)] = open_postgres_store(database_->conninfo(), 2);
+        opened.fetch_add(1);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "instance " << i << ": " << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(opened.load(), kInstances);
+  {
+    auto tx = stores[0]->begin();
+    tx->upsert_customer(sample_customer());
+    tx->upsert_account(sample_account());
+    ASSERT_TRUE(tx->commit());
+  }
+  for (auto& s : stores) {
+    auto tx = s->begin();
+    EXPECT_EQ(tx->count_accounts(), 1);
+  }
+  // One version row, the current version.
+  PGconn* c = PQconnectdb(database_->conninfo().c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  PGresult* r = PQexec(c, "SELECT COUNT(*), MAX(version) FROM schema_version");
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  EXPECT_STREQ(PQgetvalue(r, 0, 0), "1");
+  EXPECT_STREQ(PQgetvalue(r, 0, 1), "2");
+  PQclear(r);
+  PQfinish(c);
+}
+
+TEST_F(PostgresStore, DataSurvivesReopeningAndANewerSchemaIsRefused) {
+  std::int64_t id = 0;
+  {
+    auto store = open_postgres_store(database_->conninfo(), 2);
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer());
+    id = tx->upsert_account(sample_account());
+    tx->save_lock(id, LockState{2, std::nullopt});
+    ASSERT_TRUE(tx->commit());
+  }
+  {
+    auto store = open_postgres_store(database_->conninfo(), 2);  // the schema is reused
+    auto tx = store->begin();
+    EXPECT_EQ(tx->load_lock(id).failures, 2);
+  }
+  ASSERT_EQ(postgres_exec(database_->conninfo(), "UPDATE schema_version SET version = 99"), "");
+  try {
+    open_postgres_store(database_->conninfo(), 2);
+    ADD_FAILURE() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
+}
+
+// The PostgreSQL spelling of migration 2, as the SQLite one is tested above.
+TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
+  ASSERT_EQ(postgres_exec(database_->conninfo(),
+                          "CREATE TABLE schema_version (version BIGINT NOT NULL);"
+                          "INSERT INTO schema_version (version) VALUES (1);"
+                          "CREATE TABLE call_events (provider_call_id TEXT PRIMARY KEY,"
+                          " caller TEXT, dialled TEXT NOT NULL, received_at BIGINT NOT NULL,"
+                          " flow_id TEXT NOT NULL, outcome TEXT NOT NULL);"
+                          "INSERT INTO call_events VALUES"
+                          " ('c-1', '09011113333', '0120000001', 100, 'f', 'ok'),"
+                          " ('c-2', NULL, '0120000001', 101, '', 'call_withheld'),"
+                          " ('c-3', '110', '0120000001', 102, '', 'call_not_matched')"),
+            "");
+  auto store = open_postgres_store(database_->conninfo(), 2);
+  auto tx = store->begin();
+  EXPECT_EQ(tx->find_call_event("c-1")->caller_masked, "*****3333");
+  EXPECT_FALSE(tx->find_call_event("c-2")->caller_masked);
+  EXPECT_EQ(tx->find_call_event("c-3")->caller_masked, "*****");
+}
+
+// A failed statement aborts a PostgreSQL transaction: commit() says so.
+TEST_F(PostgresStore, AFailedStatementMakesCommitReturnFalse) {
+  auto store = open_postgres_store(database_->conninfo(), 2);
+  {
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer("C1"));
+    EXPECT_THROW(tx->upsert_account(sample_account("nobody")), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  auto tx = store->begin();
+  EXPECT_FALSE(tx->find_customer("C1"));  // nothing of it happened
+}
+
+// A pooled connection the server closed (restart, failover, idle timeout)
+// is dropped and replaced: the next transaction works.
+TEST_F(PostgresStore, BrokenPooledConnectionsAreReplaced) {
+  auto store = open_postgres_store(database_->conninfo(), 3);
+  {
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer());
+    ASSERT_TRUE(tx->commit());
+  }
+  run_together(*store, 3, [](int) {});  // three connections open, all idle now
+  ASSERT_EQ(postgres_exec(database_->conninfo(),
+                          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
+            "");
+  auto tx = store->begin();
+  EXPECT_TRUE(tx->find_customer("C9001"));
+  EXPECT_TRUE(tx->commit());
+}
+
+// A transaction whose connection breaks midway fails loudly, commits nothing,
+// and leaves a working pool behind.
+TEST_F(PostgresStore, AConnectionLostInsideATransactionFailsItCleanly) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer("C1"));
+    ASSERT_EQ(postgres_exec(database_->conninfo(),
+                            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
+              "");
+    EXPECT_THROW(tx->upsert_customer(sample_customer("C2")), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  auto tx = store->begin();  // the pool of one opened a new connection
+  EXPECT_FALSE(tx->find_customer("C1"));
+}
+
+TEST_F(PostgresStore, AnUnreachableServerThrowsStorageErrorWithoutThePassword) {
+  try {
+    open_postgres_store("postgresql://renkei:s3cret-pw@127.0.0.1:1/renkei?connect_timeout=2", 1);
+    ADD_FAILURE() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(std::string(e.what()).find("s3cret-pw"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OpenStore, PicksTheBackendFromTheDatabaseString) {
+  EXPECT_TRUE(is_postgres_database("postgresql://u@h/db"));
+  EXPECT_TRUE(is_postgres_database("postgres://u@h/db"));
+  EXPECT_FALSE(is_postgres_database("var/renkei.db"));
+  EXPECT_FALSE(is_postgres_database("sqlite:postgres://x"));
+  EXPECT_EQ(sqlite_path_of("sqlite:var/renkei.db"), "var/renkei.db");
+  EXPECT_EQ(sqlite_path_of("var/renkei.db"), "var/renkei.db");
+  EXPECT_EQ(sqlite_path_of(":memory:"), ":memory:");
+  EXPECT_EQ(sqlite_path_of("postgresql://h/db"), "");
+  EXPECT_EQ(database_for_log("postgresql://renkei:pw@db.internal:5432/renkei"),
+            "postgresql://renkei:***@db.internal:5432/renkei");
+  EXPECT_EQ(database_for_log("postgres://renkei@h/db?password=pw&sslmode=require"),
+            "postgres://renkei@h/db");
+  EXPECT_EQ(database_for_log("var/renkei.db"), "var/renkei.db");
+  auto mem = open_store("sqlite::memory:");
+  auto tx = mem->begin();
+  EXPECT_EQ(tx->count_accounts(), 0);
 }
 
 }  // namespace
