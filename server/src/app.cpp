@@ -111,7 +111,9 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     app->reload_calendar();
     return app;
   } catch (const std::exception& e) {
-    return fail(std::string("storage: ") + e.what());
+    // StorageError messages name their layer already ("storage: …").
+    const std::string what = e.what();
+    return fail(what.rfind("storage:", 0) == 0 ? what : "storage: " + what);
   }
 }
 
