@@ -417,10 +417,21 @@ test('kill -9 of one instance in the middle of a flow: the flow finishes on the 
   const flow = new Flow(cluster.base);
   await flow.toCall();
   await flow.ok('/dev/simulate-call', {});
-  // Kill the instance that answered last (the next request goes elsewhere
-  // anyway; HAProxy retries a refused connection on another instance).
+  // The instance that answered last dies; before that it acknowledges one
+  // more thing: a code, issued (committed) by it alone.
   const victim = Object.values(cluster.instances).find((i) => i.name === flow.answeredBy.at(-1));
+  const onVictim = new Flow(victim.url);
+  onVictim.redirectBase = cluster.base;
+  await onVictim.complete();
+  assert.ok(onVictim.answeredBy.every((n) => n === victim.name));
+  // Reads in flight through HAProxy while it dies: each one is answered by
+  // an instance (200) or, if the dead one had it, 502; nothing else.
+  const reads = Array.from({ length: 30 }, () => fetch(`${cluster.base}/healthz`)
+    .then((r) => r.status, () => 'network error'));
   process.kill(victim.pid, 'SIGKILL');
+  const statuses = await Promise.all(reads);
+  t.diagnostic(`in-flight reads at the kill: ${JSON.stringify(statuses)}`);
+  assert.ok(statuses.every((st) => st === 200 || st === 502 || st === 503), JSON.stringify(statuses));
   const after = flow.answeredBy.length;
   await flow.ok('/api/flow/call/confirm', {});
   await flow.ok('/api/flow/pin', { pin: DEMO.pin });
@@ -429,11 +440,15 @@ test('kill -9 of one instance in the middle of a flow: the flow finishes on the 
   const answered = flow.answeredBy.slice(after);
   t.diagnostic(`killed ${victim.name}; before: ${flow.answeredBy.slice(0, after)}; after: ${answered}`);
   assert.ok(!answered.includes(victim.name), `the dead instance answered nothing: ${answered}`);
-  // What was acknowledged is there: the token works on every survivor, and
-  // a few more requests through HAProxy all succeed.
+  // What the dead instance acknowledged is there: its code exchanges on the others.
+  onVictim.base = cluster.base;
+  await onVictim.token();
+  // The tokens work on every survivor, and requests through HAProxy all succeed.
   for (const i of Object.values(cluster.instances).filter((x) => x !== victim)) {
-    const res = await fetch(`${i.url}/api/v1/account`, { headers: { Authorization: `Bearer ${flow.accessToken}` } });
-    assert.equal(res.status, 200, `instance ${i.name}: ${await res.text()}`);
+    for (const token of [flow.accessToken, onVictim.accessToken]) {
+      const res = await fetch(`${i.url}/api/v1/account`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200, `instance ${i.name}: ${await res.text()}`);
+    }
   }
   for (let k = 0; k < 6; k++) {
     const res = await fetch(`${cluster.base}/api/v1/account/balance`, { headers: { Authorization: `Bearer ${flow.accessToken}` } });
