@@ -123,22 +123,38 @@ for name in "${names[@]}"; do
 done
 
 # All three start at once (the seed is taken by one of them only).
-for i in "${!names[@]}"; do
-  "$server_bin" --config "$tmp/${names[$i]}.json" >"$tmp/${names[$i]}.log" 2>&1 &
-  pids+=("$!")
-done
+start_instance() {  # index; the port comes on the command line (--port)
+  "$server_bin" --config "$tmp/${names[$1]}.json" --port "${ports[$1]}" \
+    >"$tmp/${names[$1]}.log" 2>&1 &
+  pids[$1]=$!
+}
+for i in "${!names[@]}"; do start_instance "$i"; done
 
-wait_healthy() {  # port, what, log
+# Healthy, or 1 as soon as the process ended (PID given) or after 30 s.
+wait_healthy() {  # port, what, log, pid
   for _ in $(seq 300); do
     if curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$1/healthz"; then return 0; fi
+    if [[ -n "${4:-}" ]] && ! kill -0 "$4" 2>/dev/null; then break; fi
     sleep 0.1
   done
   echo "start-cluster.sh: $2 did not answer /healthz:" >&2
   if [[ -n "${3:-}" ]]; then cat "$3" >&2; fi
-  exit 1
+  return 1
 }
 for i in "${!names[@]}"; do
-  wait_healthy "${ports[$i]}" "instance ${names[$i]}" "$tmp/${names[$i]}.log"
+  # A free port can be taken between the check and the start: try others.
+  for attempt in 1 2 3 4 5; do
+    if wait_healthy "${ports[$i]}" "instance ${names[$i]}" "$tmp/${names[$i]}.log" "${pids[$i]}" 2>"$tmp/wait.err"; then
+      break
+    fi
+    if ((attempt == 5)) || ! grep -q "cannot listen" "$tmp/${names[$i]}.log"; then
+      cat "$tmp/wait.err" >&2
+      exit 1
+    fi
+    wait "${pids[$i]}" 2>/dev/null || true
+    ports[$i]=$(free_port)
+    start_instance "$i"
+  done
 done
 
 # HAProxy: every request to the next healthy instance (no cookie, no stick
@@ -175,7 +191,7 @@ for i in "${!names[@]}"; do
 done
 haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
 pids+=("$!")
-wait_healthy "$lb_port" "HAProxy on 127.0.0.1:$lb_port" "$tmp/haproxy.log"
+wait_healthy "$lb_port" "HAProxy on 127.0.0.1:$lb_port" "$tmp/haproxy.log" "${pids[-1]}" || exit 1
 
 for i in "${!names[@]}"; do
   echo "instance ${names[$i]} http://127.0.0.1:${ports[$i]} pid ${pids[$i]} maildir $tmp/mail-${names[$i]}"

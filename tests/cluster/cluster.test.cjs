@@ -361,6 +361,10 @@ test('100 parallel wrong ② attempts over all instances count exactly the locko
   // Every attempt was refused; those after the limit as locked.
   assert.equal(answers.filter((r) => r.status === 200).length, 0, JSON.stringify(tally));
   assert.equal(tally.auth_mismatch || 0, LOCKOUT_LIMIT - 1, JSON.stringify(tally));
+  assert.equal(tally.locked_now || 0, 1, JSON.stringify(tally));
+  // The rest: locked, or busy (503: more than an instance's max_in_flight at
+  // once, refused before anything was read or counted).
+  assert.equal((tally.locked || 0) + (tally.busy || 0), N - LOCKOUT_LIMIT, JSON.stringify(tally));
   for (const i of Object.values(cluster.instances)) {
     const r = await admin(i.url, 'GET', '/admin/api/accounts?branch=115&type=savings&number=5000005');
     assert.equal(r.lock.failures, LOCKOUT_LIMIT, `instance ${i.name}: ${JSON.stringify(r.lock)}`);
@@ -425,13 +429,15 @@ test('kill -9 of one instance in the middle of a flow: the flow finishes on the 
   await onVictim.complete();
   assert.ok(onVictim.answeredBy.every((n) => n === victim.name));
   // Reads in flight through HAProxy while it dies: each one is answered by
-  // an instance (200) or, if the dead one had it, 502; nothing else.
+  // an instance (200) or, if the dead one had it, fails: 502 from HAProxy,
+  // or the connection cut when the answer had already begun. Nothing else.
   const reads = Array.from({ length: 30 }, () => fetch(`${cluster.base}/healthz`)
     .then((r) => r.status, () => 'network error'));
   process.kill(victim.pid, 'SIGKILL');
   const statuses = await Promise.all(reads);
   t.diagnostic(`in-flight reads at the kill: ${JSON.stringify(statuses)}`);
-  assert.ok(statuses.every((st) => st === 200 || st === 502 || st === 503), JSON.stringify(statuses));
+  assert.ok(statuses.every((st) => [200, 502, 503, 'network error'].includes(st)), JSON.stringify(statuses));
+  assert.ok(statuses.filter((st) => st === 200).length >= 15, JSON.stringify(statuses));
   const after = flow.answeredBy.length;
   await flow.ok('/api/flow/call/confirm', {});
   await flow.ok('/api/flow/pin', { pin: DEMO.pin });
