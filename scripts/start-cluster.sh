@@ -22,7 +22,10 @@
 # and waits. Ctrl-C (SIGINT) or SIGTERM stops HAProxy, the instances and
 # PostgreSQL and deletes every temporary file (the database included).
 # Tests start it with --port on a free port and --no-build (the build is
-# theirs), and stop it by signalling its process group.
+# theirs), in a process group of its own, and stop it by signalling that
+# group (kill -TERM -- -PGID), as Ctrl-C does: a signal to the first PID
+# alone waits for the inner part to end (bash runs traps after the
+# foreground command).
 #
 #   --port N      HAProxy's port (default 8080)
 #   --no-build    use the existing build/native/server/renkei-server
