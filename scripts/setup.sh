@@ -24,8 +24,8 @@ packages=(
   emscripten node-acorn
   # node: the WASM tests, the parity check, the web tooling
   nodejs
-  # scripts, the SMTP test peer
-  python3 python3-aiosmtpd
+  # scripts (start-cluster.sh's health checks: curl), the SMTP test peer
+  python3 python3-aiosmtpd curl
   # browser tests (headless) with Japanese glyphs; HTTP load tests
   chromium fonts-ipafont-gothic wrk
   # the console (issue 5): apt-get source unpacks imgui's source package with
@@ -33,7 +33,7 @@ packages=(
   dpkg-dev python3-fonttools
   # the PostgreSQL store (issue 9): libpq to build against, the server for the
   # storage tests' throw-away cluster (scripts/with-postgres.sh); HAProxy for
-  # the several-instances tests that follow
+  # scripts/start-cluster.sh and the cluster tests (tests/cluster)
   postgresql libpq-dev haproxy
 )
 # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package:

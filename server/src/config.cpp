@@ -362,6 +362,7 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
   static const std::set<std::string> kKeys = {"host",
                                               "port",
                                               "issuer",
+                                              "instance_name",
                                               "worker_threads",
                                               "max_in_flight",
                                               "rate_limit_per_minute",
@@ -410,7 +411,7 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
   std::int64_t body_bytes = static_cast<std::int64_t>(c.max_body_bytes);
   bool ok =
       r.read(j, w, "host", &c.host) && r.read_int(j, w, "port", 0, 65535, &c.port) &&
-      r.read(j, w, "issuer", &c.issuer) &&
+      r.read(j, w, "issuer", &c.issuer) && r.read(j, w, "instance_name", &c.instance_name) &&
       r.read_int(j, w, "worker_threads", 1, 1024, &c.worker_threads) &&
       r.read_int(j, w, "max_in_flight", 1, kMaxInt, &c.max_in_flight) &&
       r.read_int(j, w, "rate_limit_per_minute", 1, kMaxInt, &c.rate_limit_per_minute) &&

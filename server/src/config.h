@@ -42,6 +42,11 @@ struct ServerConfig {
   int max_in_flight = 48;            // more concurrent requests answer busy
   int rate_limit_per_minute = 300;   // per client IP, customer and token endpoints
   std::size_t max_body_bytes = 16 * 1024;
+  // This instance's name, sent as X-Renkei-Instance on every response so that
+  // people and tests behind a load balancer can see which instance answered.
+  // Empty in the file → the machine's hostname and the listening port
+  // ("host:8080"), filled in at start-up by main.
+  std::string instance_name;
   std::string tls_cert_file;         // both set → HTTPS
   std::string tls_key_file;
   // --- storage ---

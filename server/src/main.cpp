@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -200,6 +201,12 @@ int main(int argc, char** argv) {
     }
   }
   if (options->database) config->database = *options->database;
+  if (config->instance_name.empty()) {
+    // Behind a load balancer every response names the instance that answered.
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+    config->instance_name = std::string(host) + ":" + std::to_string(config->port);
+  }
 
   // Block the stop signals in every thread (threads inherit the mask); one
   // thread waits for them with sigwait and stops the server.

@@ -585,6 +585,12 @@ class PostgresTx final : public StoreTx {
     return out;
   }
 
+  void lock_for_seeding() override {
+    // READ COMMITTED: the count after this lock sees what an instance that
+    // seeded before us committed, so only the first one seeds.
+    query("SELECT pg_advisory_xact_lock(hashtext('renkei.seed'))", "lock_for_seeding").run();
+  }
+
   std::int64_t count_accounts() override {
     PgQuery q = query("SELECT COUNT(*) FROM accounts", "count_accounts");
     q.step();

@@ -311,6 +311,7 @@ bool holds_demo_data(StoreTx& tx) {
 
 bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& today) {
   auto tx = store.begin();
+  tx->lock_for_seeding();  // instances starting at once: only the first seeds
   if (tx->count_accounts() > 0) return false;
 
   for (const auto& c : demo_customers()) tx->upsert_customer(c);

@@ -380,6 +380,9 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     std::string id = t.active ? t.id : state->next_id();
 
     res.set_header("X-Request-Id", id);
+    if (!app.config().instance_name.empty()) {
+      res.set_header("X-Renkei-Instance", app.config().instance_name);
+    }
     add_security_headers(res, is_api_response(req, res),
                          /*over_tls=*/req.ssl != nullptr || served_over_https(app.config()));
 

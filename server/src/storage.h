@@ -185,6 +185,11 @@ class StoreTx {
   // nothing of the transaction happened: a caller must never answer as if it
   // had (hence [[nodiscard]]; the HTTP layer throws StorageError → system_error).
   [[nodiscard]] virtual bool commit() = 0;
+  // Serializes the one-time seeding of an empty database between processes
+  // that share it (several instances starting at once): held until this
+  // transaction ends, and taken before it reads whether the database is empty.
+  // SQLite's transactions already exclude each other (BEGIN IMMEDIATE).
+  virtual void lock_for_seeding() {}
 
   // records
   virtual std::optional<AccountRecord> find_account(const AccountRef& ref) = 0;

@@ -236,5 +236,5 @@ async function setClock(srv, iso) {
 
 module.exports = {
   REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS, DEV_ADMIN_TOKEN,
-  startServer, launchBrowser, newPage, axeViolations, screenshots, setClock, sleep,
+  startServer, launchBrowser, newPage, axeViolations, screenshots, setClock, sleep, freePort,
 };

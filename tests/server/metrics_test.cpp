@@ -228,6 +228,30 @@ TEST_F(OpsTest, SecurityHeadersAndRequestIdOnEveryResponse) {
   EXPECT_NE(a->get_header_value("X-Request-Id"), b->get_header_value("X-Request-Id"));
 }
 
+// Behind a load balancer every response names the instance that answered
+// (the cluster tests count instances with it).
+TEST(InstanceHeader, EveryResponseNamesTheConfiguredInstance) {
+  ServerConfig c = test_config();
+  c.instance_name = "renkei-b";
+  TestServer ts(c);
+  auto cli = ts.client();
+  for (const char* path : {"/healthz", "/no/such/page", "/.well-known/oauth-authorization-server"}) {
+    auto res = cli.Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->get_header_value("X-Renkei-Instance"), "renkei-b") << path;
+  }
+}
+
+TEST(InstanceHeader, ConfigKeyIsReadAndEmptyByDefault) {
+  std::string error;
+  auto named = parse_config(R"({"dev_mode": true, "instance_name": "a1"})", {}, &error);
+  ASSERT_TRUE(named) << error;
+  EXPECT_EQ(named->instance_name, "a1");
+  auto unnamed = parse_config(R"({"dev_mode": true})", {}, &error);
+  ASSERT_TRUE(unnamed) << error;
+  EXPECT_EQ(unnamed->instance_name, "");  // main fills in hostname:port
+}
+
 TEST_F(OpsTest, UnknownPathIsTheJsonEnvelope) {
   auto cli = server_.client();
   auto res = cli.Get("/no/such/page");

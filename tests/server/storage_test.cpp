@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "renkei/flow.h"
+#include "records.h"
 #include "storage.h"
 
 namespace renkei::server {
@@ -1184,6 +1185,45 @@ class PostgresStore : public ::testing::Test {
   }
   std::unique_ptr<PostgresTestDatabase> database_;
 };
+
+// Several instances starting at once with the demo data set: one seeds, the
+// others wait for its commit (advisory lock) and find the database full. Without
+// the lock each saw no accounts under READ COMMITTED and added the history again.
+TEST_F(PostgresStore, DemoDataSeededAtOnceByFourInstancesIsSeededOnce) {
+  constexpr int kInstances = 4;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kInstances; ++i) stores.push_back(open_postgres_store(database_->conninfo(), 2));
+  std::atomic<int> ready{0};
+  std::atomic<int> seeded{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kInstances; ++i) {
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < kInstances) std::this_thread::yield();
+      try {
+        if (seed_demo_data(*stores[static_cast<std::size_t>(i)], "k", CivilDate{2026, 11, 25})) {
+          seeded.fetch_add(1);
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "instance " << i << ": " << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seeded.load(), 1);
+  // The same ledger as one seed into a fresh database.
+  auto count = [](Store& store) {
+    auto tx = store.begin();
+    std::optional<AccountRecord> a = tx->find_account(AccountRef{"115", AccountType::ordinary, "1100026"});
+    EXPECT_TRUE(a.has_value());
+    return a ? tx->ledger(a->id, "2000-01-01", "2100-01-01", 100000, 0).size() : std::size_t{0};
+  };
+  const std::size_t after_race = count(*stores[0]);
+  auto fresh = open_store(":memory:", 1);
+  ASSERT_TRUE(seed_demo_data(*fresh, "k", CivilDate{2026, 11, 25}));
+  EXPECT_GT(after_race, 0u);
+  EXPECT_EQ(after_race, count(*fresh));
+}
 
 // Several instances starting at once on an empty database: the advisory lock
 // lets one create the schema while the others wait, then find it.

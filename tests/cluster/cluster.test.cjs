@@ -1,0 +1,464 @@
+'use strict';
+// Several instances behind a real load balancer (issue 9): scripts/start-cluster.sh
+// on a free port (a private PostgreSQL 15, three renkei-server instances,
+// HAProxy with balance roundrobin and no stickiness), then
+//   - a complete flow in chromium through HAProxy, answered by several instances;
+//   - a call posted to instance B verifies a flow started on instance A;
+//   - 100 parallel wrong ② attempts on one account over all instances count
+//     exactly the lockout limit, and every instance sees the lock (B84);
+//   - result mails written on three instances are delivered exactly once;
+//   - one instance killed with kill -9 in the middle of a flow: the flow
+//     finishes on the others and what was acknowledged is there.
+// The kill comes last: the tests before it need all three instances.
+//
+// Environment: RENKEI_SERVER_BIN, RENKEI_WASM_DIR (as the browser tests).
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const h = require('../browser/harness.cjs');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const SCRIPT = path.join(REPO, 'scripts', 'start-cluster.sh');
+const ADMIN_TOKEN = 'renkei-development-admin-token';      // kDevAdminToken
+const WEBHOOK_SECRET = 'renkei-development-webhook-secret'; // kDevWebhookSecret
+const LOCKOUT_LIMIT = 5;                                    // config/dev.json
+
+// The demo data set (server/src/records.cpp), as tests/browser/flow.test.cjs.
+const DEMO = {
+  account: { branch: '115', account_type: 'ordinary', account_number: '1100026' },
+  customer: {
+    name_kana: 'ﾃﾞｰﾀ ｻﾄﾙ', birth_year: '1985', birth_month: '04', birth_day: '12',
+    phone: '09011113333', email: 'satoru@example.com', email_confirm: 'satoru@example.com',
+  },
+  pin: '1234',
+};
+const LOCKABLE = {
+  account: { branch: '115', account_type: 'savings', account_number: '5000005' },
+  customer: {
+    name_kana: 'ｺﾊﾞﾔｼ ｹﾝ', birth_year: '1995', birth_month: '05', birth_day: '06',
+    phone: '09055556666', email: 'ken@example.com', email_confirm: 'ken@example.com',
+  },
+};
+
+// ---------- the cluster ----------
+
+async function startCluster() {
+  const port = await h.freePort();
+  const child = spawn('bash', [SCRIPT, '--port', String(port), '--no-build'], {
+    cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env,
+  });
+  let out = '';
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const deadline = Date.now() + 90000;
+  while (!/cluster ready: /.test(out)) {
+    if (exited || Date.now() > deadline) {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch (e) { /* gone */ }
+      throw new Error(`start-cluster.sh did not get ready:\n${out}`);
+    }
+    await h.sleep(100);
+  }
+  const instances = {};
+  for (const m of out.matchAll(/^instance (\w+) (\S+) pid (\d+) maildir (\S+)$/gm)) {
+    instances[m[1]] = { name: m[1], url: m[2], pid: Number(m[3]), maildir: m[4] };
+  }
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (exited) return;
+    try { process.kill(-child.pid, 'SIGTERM'); } catch (e) { return; }
+    const until = Date.now() + 30000;
+    while (!exited && Date.now() < until) await h.sleep(100);
+    if (!exited) { try { process.kill(-child.pid, 'SIGKILL'); } catch (e) { /* gone */ } }
+  };
+  process.on('exit', () => { if (!exited) { try { process.kill(-child.pid, 'SIGTERM'); } catch (e) { /* gone */ } } });
+  return { base, port, instances, stop, log: () => out, exited: () => exited };
+}
+
+async function admin(url, method, p, body) {
+  const res = await fetch(url + p, {
+    method,
+    headers: {
+      Authorization: `Bearer ${ADMIN_TOKEN}`,
+      'X-Renkei-Staff': 'cluster-tests',
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+// Near the night windows (SPEC §6) every instance's movable clock goes to
+// 10:00 JST, as the browser harness does for one server.
+async function intoServiceHours(cluster) {
+  const jstNow = new Date(Date.now() + 9 * 3600 * 1000);
+  const minute = jstNow.getUTCHours() * 60 + jstNow.getUTCMinutes();
+  if (minute < 23 * 60 + 30 && minute >= 8 * 60 + 30) return;
+  const day = jstNow.toISOString().slice(0, 10);
+  for (const i of Object.values(cluster.instances)) {
+    await admin(i.url, 'POST', '/admin/api/dev/clock', { set: `${day}T10:00:00+09:00` });
+  }
+}
+
+// ---------- a flow over fetch (its own cookie jar of one cookie) ----------
+
+const b64url = (buf) => buf.toString('base64url');
+
+class Flow {
+  constructor(base) {
+    this.base = base;       // where the requests go (HAProxy or one instance)
+    this.cookie = '';
+    this.csrf = null;
+    this.answeredBy = [];   // X-Renkei-Instance of every answer
+    this.verifier = b64url(crypto.randomBytes(32));
+    this.state = b64url(crypto.randomBytes(12));
+  }
+
+  async req(method, p, body, base = this.base) {
+    const headers = {};
+    if (this.cookie) headers.Cookie = this.cookie;
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['X-CSRF-Token'] = this.csrf;
+    }
+    const res = await fetch(base + p, {
+      method, headers, redirect: 'manual',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const pair = c.split(';')[0];
+      if (/session=/.test(pair)) this.cookie = pair;
+    }
+    this.answeredBy.push(res.headers.get('x-renkei-instance'));
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
+    if (json && json.csrf_token) this.csrf = json.csrf_token;
+    return { status: res.status, json, text, headers: res.headers };
+  }
+
+  async start() {
+    const q = new URLSearchParams({
+      response_type: 'code', client_id: 'demo-app', redirect_uri: `${this.redirectBase || this.base}/demo/callback`,
+      state: this.state, scope: 'accounts.read',
+      code_challenge: b64url(crypto.createHash('sha256').update(this.verifier).digest()),
+      code_challenge_method: 'S256',
+    });
+    const r = await this.req('GET', `/authorize?${q}`);
+    assert.equal(r.status, 302, `authorize: ${r.text}`);
+    assert.ok(this.cookie, 'a session cookie');
+    const f = await this.req('GET', '/api/flow');
+    assert.equal(f.status, 200, f.text);
+    assert.ok(this.csrf);
+    return f;
+  }
+
+  async ok(p, body) {
+    const r = await this.req('POST', p, body);
+    assert.equal(r.status, 200, `${p}: ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  // ① and ② (right identity) and ③: the flow waits for the call.
+  async toCall(who = DEMO) {
+    await this.start();
+    await this.ok('/api/flow/account', who.account);
+    await this.ok('/api/flow/customer', who.customer);
+    const r = await this.ok('/api/flow/phone', {});
+    this.dialled = r.flow.call.dialled_number;
+    return r;
+  }
+
+  async consent() {
+    const r = await this.ok('/api/flow/consent', { consent: true });
+    const to = new URL(r.redirect_to);
+    assert.equal(to.searchParams.get('state'), this.state);
+    this.code = to.searchParams.get('code');
+    assert.ok(this.code, r.redirect_to);
+    return r;
+  }
+
+  async token() {
+    const res = await fetch(`${this.base}/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code', code: this.code, client_id: 'demo-app',
+        redirect_uri: `${this.redirectBase || this.base}/demo/callback`, code_verifier: this.verifier,
+      }),
+    });
+    const json = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(json));
+    this.accessToken = json.access_token;
+    return json;
+  }
+
+  // The whole flow with the simulated call (dev mode), through `base`.
+  async complete() {
+    await this.toCall();
+    await this.ok('/dev/simulate-call', {});
+    await this.ok('/api/flow/call/confirm', {});
+    await this.ok('/api/flow/pin', { pin: DEMO.pin });
+    await this.consent();
+  }
+}
+
+function signedCall(body) {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const text = JSON.stringify(body);
+  const sig = crypto.createHmac('sha256', WEBHOOK_SECRET).update(`${ts}.${text}`).digest('hex');
+  return {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Renkei-Timestamp': ts, 'X-Renkei-Signature': `sha256=${sig}` },
+    body: text,
+  };
+}
+
+function mailFiles(dir) {
+  const files = [];
+  for (const sub of ['new', 'cur']) {
+    const d = path.join(dir, sub);
+    if (fs.existsSync(d)) for (const f of fs.readdirSync(d)) files.push(path.join(d, f));
+  }
+  return files;
+}
+
+// ---------- the tests ----------
+
+let cluster;
+
+test.before(async () => {
+  cluster = await startCluster();
+  assert.deepEqual(Object.keys(cluster.instances).sort(), ['a', 'b', 'c'], cluster.log());
+  await intoServiceHours(cluster);
+});
+
+test.after(async () => {
+  if (cluster) await cluster.stop();
+});
+
+test('the demo data was seeded once although three instances started at once', async () => {
+  // Every instance sees the same demo account; a second seed would have
+  // doubled its history (and the balance it ends at stays the seeded one).
+  const seen = [];
+  for (const i of Object.values(cluster.instances)) {
+    const r = await admin(i.url, 'GET', '/admin/api/accounts?branch=115&type=ordinary&number=1100026');
+    seen.push(r.account.key);
+  }
+  assert.equal(new Set(seen).size, 1);
+  const flow = new Flow(cluster.base);
+  await flow.complete();
+  await flow.token();
+  const res = await fetch(`${cluster.base}/api/v1/account/transactions?limit=50`, {
+    headers: { Authorization: `Bearer ${flow.accessToken}` },
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  // A second seed adds the same history again: equal entries under new ids.
+  const keys = body.transactions.map((t) => `${t.date} ${t.description} ${t.amount_yen} ${t.balance_after_yen}`);
+  assert.ok(keys.length > 0);
+  assert.equal(new Set(keys).size, keys.length, 'no transaction appears twice');
+});
+
+test('chromium: a complete flow through HAProxy, answered by several instances', async (t) => {
+  const browser = await h.launchBrowser();
+  try {
+    const { context, page } = await h.newPage(browser, 1280);
+    const apiAnswers = [];
+    page.on('response', (res) => {
+      if (new URL(res.url()).pathname.startsWith('/api/')) apiAnswers.push(res.headers()['x-renkei-instance']);
+    });
+    const visible = (s) => `#screen-${s}:not([hidden])`;
+    await page.goto(`${cluster.base}/demo/`);
+    await page.click('#start');
+    await page.waitForSelector(visible('account_entry'));
+    await page.fill('#branch', DEMO.account.branch);
+    await page.selectOption('#account_type', DEMO.account.account_type);
+    await page.fill('#account_number', DEMO.account.account_number);
+    await page.click('#form-account button[type=submit]');
+    await page.waitForSelector(visible('customer_entry'));
+    const c = DEMO.customer;
+    await page.fill('#name_kana', c.name_kana);
+    await page.fill('#birth_year', c.birth_year);
+    await page.selectOption('#birth_month', c.birth_month);
+    await page.selectOption('#birth_day', c.birth_day);
+    await page.fill('#phone', c.phone);
+    await page.fill('#email', c.email);
+    await page.fill('#email_confirm', c.email);
+    await page.click('#form-customer button[type=submit]');
+    await page.waitForSelector(visible('phone_confirm'));
+    await page.click('[data-action="phone"]');
+    await page.waitForSelector(visible('call_wait'));
+    await page.click('[data-action="simulate-call"]');
+    await page.waitForSelector('[data-action="simulate-call"]:disabled');
+    await page.click('[data-action="confirm-call"]');
+    await page.waitForSelector(visible('pin_entry'));
+    await page.fill('#pin', DEMO.pin);
+    await page.click('#form-pin button[type=submit]');
+    await page.waitForSelector(visible('consent'));
+    await page.check('#consent');
+    await page.click('#consent-submit');
+    await page.waitForURL(/\/demo\/callback/);
+    await page.waitForSelector('#account-section:not([hidden])');
+    assert.deepEqual(page.problems, [], 'the page logged no errors');
+    const names = apiAnswers.filter(Boolean);
+    t.diagnostic(`API answers by instance: ${names.join(' ')}`);
+    assert.ok(names.length >= 6, `API answers: ${JSON.stringify(apiAnswers)}`);
+    assert.ok(new Set(names).size >= 2, `at least two instances answered: ${JSON.stringify(names)}`);
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a call posted to instance B verifies a flow started on instance A', async () => {
+  const { a, b, c } = cluster.instances;
+  const flow = new Flow(a.url);
+  flow.redirectBase = cluster.base;  // the registered redirect is HAProxy's address
+  await flow.toCall();
+  assert.ok(flow.answeredBy.every((n) => n === 'a'), JSON.stringify(flow.answeredBy));
+  const res = await fetch(`${b.url}/telephony/calls`, signedCall({
+    call_id: `cluster-${crypto.randomUUID()}`, caller: DEMO.customer.phone, dialled: flow.dialled,
+  }));
+  const answer = await res.json();
+  assert.equal(res.headers.get('x-renkei-instance'), 'b');
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  assert.equal(answer.matched, true, JSON.stringify(answer));
+  // Instance C sees the call verified and takes the flow on to ⑤.
+  const r = await flow.req('POST', '/api/flow/call/confirm', {}, c.url);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.flow.screen, 'pin_entry');
+  assert.equal(r.headers.get('x-renkei-instance'), 'c');
+});
+
+test('100 parallel wrong ② attempts over all instances count exactly the lockout limit', async (t) => {
+  const N = 100;
+  const wrong = { ...LOCKABLE.customer, birth_day: '07' };
+  const flows = Array.from({ length: N }, () => new Flow(cluster.base));
+  // Every attempt has its own flow, at ② (10 at a time to build them).
+  for (let i = 0; i < N; i += 10) {
+    await Promise.all(flows.slice(i, i + 10).map(async (f) => {
+      await f.start();
+      await f.ok('/api/flow/account', LOCKABLE.account);
+    }));
+  }
+  const answers = await Promise.all(flows.map((f) => f.req('POST', '/api/flow/customer', wrong)));
+  const tally = {};
+  for (const r of answers) {
+    const code = r.json && r.json.error ? r.json.error.code : `status ${r.status}`;
+    tally[code] = (tally[code] || 0) + 1;
+  }
+  const instances = new Set(answers.map((r) => r.headers.get('x-renkei-instance')));
+  t.diagnostic(`answers: ${JSON.stringify(tally)}`);
+  assert.equal(instances.size, 3, `every instance answered some: ${[...instances]}`);
+  // Every attempt was refused; those after the limit as locked.
+  assert.equal(answers.filter((r) => r.status === 200).length, 0, JSON.stringify(tally));
+  assert.equal(tally.auth_mismatch || 0, LOCKOUT_LIMIT - 1, JSON.stringify(tally));
+  assert.equal(tally.locked_now || 0, 1, JSON.stringify(tally));
+  // The rest: locked, or busy (503: more than an instance's max_in_flight at
+  // once, refused before anything was read or counted).
+  assert.equal((tally.locked || 0) + (tally.busy || 0), N - LOCKOUT_LIMIT, JSON.stringify(tally));
+  for (const i of Object.values(cluster.instances)) {
+    const r = await admin(i.url, 'GET', '/admin/api/accounts?branch=115&type=savings&number=5000005');
+    assert.equal(r.lock.failures, LOCKOUT_LIMIT, `instance ${i.name}: ${JSON.stringify(r.lock)}`);
+    assert.equal(r.lock.locked, true, `instance ${i.name}`);
+  }
+  // A new flow on every instance is told the account is locked (B84).
+  for (const i of Object.values(cluster.instances)) {
+    const f = new Flow(i.url);
+    f.redirectBase = cluster.base;
+    await f.start();
+    await f.ok('/api/flow/account', LOCKABLE.account);
+    const r = await f.req('POST', '/api/flow/customer', LOCKABLE.customer);
+    assert.notEqual(r.status, 200, r.text);
+    assert.equal(r.json.error.reason, 'B84', `instance ${i.name}: ${r.text}`);
+  }
+});
+
+test('result mails written on three instances are each delivered exactly once', async (t) => {
+  const before = Object.values(cluster.instances).reduce((n, i) => n + mailFiles(i.maildir).length, 0);
+  const N = 9;
+  // Consents go round the instances; each flow of the demo phone needs a free
+  // number of the pool of three, so three flows run at a time.
+  for (let i = 0; i < N; i += 3) {
+    await Promise.all([0, 1, 2].map(async () => {
+      const f = new Flow(cluster.base);
+      await f.complete();
+    }));
+  }
+  // Every mail of the outbox is sent once (attempts 1) and the maildirs hold
+  // exactly one file per mail, whichever instance claimed it.
+  const deadline = Date.now() + 30000;
+  let mails;
+  for (;;) {
+    mails = (await admin(cluster.base, 'GET', '/admin/api/outbox?limit=200')).mails;
+    const total = Object.values(cluster.instances).reduce((n, i) => n + mailFiles(i.maildir).length, 0);
+    if (mails.every((m) => m.state === 'sent') && total - before >= N) break;
+    if (Date.now() > deadline) break;
+    await h.sleep(300);
+  }
+  const perInstance = Object.fromEntries(Object.values(cluster.instances).map((i) => [i.name, mailFiles(i.maildir).length]));
+  const total = Object.values(perInstance).reduce((a, b) => a + b, 0);
+  t.diagnostic(`mail files per instance: ${JSON.stringify(perInstance)}; outbox: ${mails.length}`);
+  assert.ok(mails.every((m) => m.state === 'sent'), JSON.stringify(mails.map((m) => m.state)));
+  assert.ok(mails.every((m) => m.attempts === 1), JSON.stringify(mails.map((m) => m.attempts)));
+  assert.equal(total, mails.length, `one file per mail: ${JSON.stringify(perInstance)}, ${mails.length} mails`);
+  assert.ok(total - before >= N);
+  // The Message-Ids (or whole files) are all different: no mail twice.
+  const bodies = Object.values(cluster.instances).flatMap((i) => mailFiles(i.maildir)).map((f) => fs.readFileSync(f, 'utf8'));
+  const ids = bodies.map((b) => (b.match(/^Message-I[dD]: *(.*)$/m) || [null, b])[1]);
+  assert.equal(new Set(ids).size, ids.length, 'no mail delivered twice');
+});
+
+test('kill -9 of one instance in the middle of a flow: the flow finishes on the others', async (t) => {
+  const flow = new Flow(cluster.base);
+  await flow.toCall();
+  await flow.ok('/dev/simulate-call', {});
+  // The instance that answered last dies; before that it acknowledges one
+  // more thing: a code, issued (committed) by it alone.
+  const victim = Object.values(cluster.instances).find((i) => i.name === flow.answeredBy.at(-1));
+  const onVictim = new Flow(victim.url);
+  onVictim.redirectBase = cluster.base;
+  await onVictim.complete();
+  assert.ok(onVictim.answeredBy.every((n) => n === victim.name));
+  // Reads in flight through HAProxy while it dies: each one is answered by
+  // an instance (200) or, if the dead one had it, fails: 502 from HAProxy,
+  // or the connection cut when the answer had already begun. Nothing else.
+  const reads = Array.from({ length: 30 }, () => fetch(`${cluster.base}/healthz`)
+    .then((r) => r.status, () => 'network error'));
+  process.kill(victim.pid, 'SIGKILL');
+  const statuses = await Promise.all(reads);
+  t.diagnostic(`in-flight reads at the kill: ${JSON.stringify(statuses)}`);
+  assert.ok(statuses.every((st) => [200, 502, 503, 'network error'].includes(st)), JSON.stringify(statuses));
+  assert.ok(statuses.filter((st) => st === 200).length >= 15, JSON.stringify(statuses));
+  const after = flow.answeredBy.length;
+  await flow.ok('/api/flow/call/confirm', {});
+  await flow.ok('/api/flow/pin', { pin: DEMO.pin });
+  await flow.consent();
+  await flow.token();
+  const answered = flow.answeredBy.slice(after);
+  t.diagnostic(`killed ${victim.name}; before: ${flow.answeredBy.slice(0, after)}; after: ${answered}`);
+  assert.ok(!answered.includes(victim.name), `the dead instance answered nothing: ${answered}`);
+  // What the dead instance acknowledged is there: its code exchanges on the others.
+  onVictim.base = cluster.base;
+  await onVictim.token();
+  // The tokens work on every survivor, and requests through HAProxy all succeed.
+  for (const i of Object.values(cluster.instances).filter((x) => x !== victim)) {
+    for (const token of [flow.accessToken, onVictim.accessToken]) {
+      const res = await fetch(`${i.url}/api/v1/account`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200, `instance ${i.name}: ${await res.text()}`);
+    }
+  }
+  for (let k = 0; k < 6; k++) {
+    const res = await fetch(`${cluster.base}/api/v1/account/balance`, { headers: { Authorization: `Bearer ${flow.accessToken}` } });
+    assert.equal(res.status, 200);
+    assert.notEqual(res.headers.get('x-renkei-instance'), victim.name);
+  }
+});
