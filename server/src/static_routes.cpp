@@ -489,7 +489,12 @@ class StaticFiles {
     entry->size = size;
     entry->body = std::make_shared<Body>(std::move(*data), type, metrics_);
     std::lock_guard<std::mutex> lock(mutex_);
-    cache_[file.string()] = entry;
+    // Another request may have read the same version meanwhile: keep one
+    // entry per version, so that its encodings are made once (found by the
+    // concurrent compression test under ASan's timing).
+    auto& slot = cache_[file.string()];
+    if (slot && slot->mtime_ns == mtime && slot->size == size) return slot;
+    slot = entry;
     return entry;
   }
 
