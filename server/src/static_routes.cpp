@@ -489,7 +489,12 @@ class StaticFiles {
     entry->size = size;
     entry->body = std::make_shared<Body>(std::move(*data), type, metrics_);
     std::lock_guard<std::mutex> lock(mutex_);
-    cache_[file.string()] = entry;
+    // Several first requests at once each missed the cache and read the file:
+    // the first to get here wins and the others answer with its entry, so the
+    // version's encodings are still made once.
+    auto& slot = cache_[file.string()];
+    if (slot && slot->mtime_ns == mtime && slot->size == size) return slot;
+    slot = entry;
     return entry;
   }
 
