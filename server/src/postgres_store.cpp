@@ -197,6 +197,55 @@ class PgConnection {
 
 // One execution of a prepared statement: collects text parameters, executes
 // on the first step()/run(), reads columns of the current row.
+// PostgreSQL's text refuses bytes that are not UTF-8 ("invalid byte sequence
+// for encoding UTF8") and aborts the transaction; SQLite stores and compares
+// any bytes. Request bytes reach the store unchecked in places (a client_id
+// looked up from /authorize's query, a User-Agent written to the operation
+// log), so a text parameter that is not valid UTF-8 has each offending byte
+// replaced by U+FFFD: a lookup then finds nothing (as SQLite finds nothing for
+// those bytes) and a write keeps a readable, marked value instead of failing
+// the request. Valid UTF-8 passes unchanged. Strict as PostgreSQL is: no
+// overlong forms, no surrogates, nothing above U+10FFFF.
+std::string utf8_or_replaced(std::string_view in) {
+  auto cont = [&](std::size_t i) {
+    return i < in.size() && (static_cast<unsigned char>(in[i]) & 0xC0) == 0x80;
+  };
+  // Length of the valid sequence at i, or 0.
+  auto valid_at = [&](std::size_t i) -> std::size_t {
+    const auto b0 = static_cast<unsigned char>(in[i]);
+    if (b0 < 0x80) return 1;
+    if (b0 >= 0xC2 && b0 <= 0xDF) return cont(i + 1) ? 2 : 0;
+    if (b0 >= 0xE0 && b0 <= 0xEF) {
+      if (!cont(i + 1) || !cont(i + 2)) return 0;
+      const auto b1 = static_cast<unsigned char>(in[i + 1]);
+      if (b0 == 0xE0 && b1 < 0xA0) return 0;   // overlong
+      if (b0 == 0xED && b1 >= 0xA0) return 0;  // surrogate
+      return 3;
+    }
+    if (b0 >= 0xF0 && b0 <= 0xF4) {
+      if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+      const auto b1 = static_cast<unsigned char>(in[i + 1]);
+      if (b0 == 0xF0 && b1 < 0x90) return 0;   // overlong
+      if (b0 == 0xF4 && b1 >= 0x90) return 0;  // above U+10FFFF
+      return 4;
+    }
+    return 0;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size();) {
+    const std::size_t n = valid_at(i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(in.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
 class PgQuery {
  public:
   PgQuery(PgConnection& c, std::string_view sql, const char* what, bool* failed)
@@ -206,7 +255,7 @@ class PgQuery {
   PgQuery& operator=(const PgQuery&) = delete;
 
   PgQuery& bind(std::string_view v) {
-    params_.emplace_back(std::string(v));
+    params_.emplace_back(utf8_or_replaced(v));
     return *this;
   }
   PgQuery& bind(const std::string& v) { return bind(std::string_view(v)); }

@@ -24,11 +24,16 @@
 #include <vector>
 
 #include "renkei/flow.h"
+#include "postgres_test_database.h"
 #include "records.h"
 #include "storage.h"
 
 namespace renkei::server {
 namespace {
+
+using testing::postgres_exec;
+using testing::postgres_server_uri;
+using testing::PostgresTestDatabase;
 
 constexpr UnixSeconds kT0 = 1'795'000'000;  // 2026-11-18, an arbitrary instant
 
@@ -80,88 +85,12 @@ GrantRecord sample_grant(const std::string& id, std::int64_t account_id, UnixSec
 
 // ---------- PostgreSQL test databases ----------
 
-constexpr const char* kPostgresUriVariable = "RENKEI_TEST_POSTGRES_URI";
+// postgres_server_uri, postgres_exec and PostgresTestDatabase: postgres_test_database.h.
 constexpr const char* kNoPostgres =
     "RENKEI_TEST_POSTGRES_URI is not set: the PostgreSQL instances of the storage tests are "
     "skipped. Run them with scripts/with-postgres.sh "
     "build/native/tests/server/renkei_storage_tests "
     "(ctest: server.storage_postgres).";
-
-std::optional<std::string> postgres_server_uri() {
-  const char* v = std::getenv(kPostgresUriVariable);
-  if (!v || !*v) return std::nullopt;
-  return std::string(v);
-}
-
-// Runs one statement outside any transaction (CREATE/DROP DATABASE); returns
-// "" or PostgreSQL's error message.
-std::string postgres_exec(const std::string& conninfo, const std::string& sql) {
-  PGconn* c = PQconnectdb(conninfo.c_str());
-  // Quiet: "database … does not exist, skipping".
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
-  std::string error;
-  if (PQstatus(c) != CONNECTION_OK) {
-    error = PQerrorMessage(c);
-  } else {
-    PGresult* r = PQexec(c, sql.c_str());
-    const auto st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) error = PQresultErrorMessage(r);
-    PQclear(r);
-  }
-  PQfinish(c);
-  return error;
-}
-
-// `conninfo` with its database replaced by `dbname`, as key=value pairs.
-std::string with_dbname(const std::string& conninfo, const std::string& dbname) {
-  char* err = nullptr;
-  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
-  if (!options) {
-    std::string msg = err ? err : "cannot parse";
-    PQfreemem(err);
-    throw std::runtime_error(msg);
-  }
-  auto quoted = [](const std::string& v) {
-    std::string out = "'";
-    for (char ch : v) {
-      if (ch == '\'' || ch == '\\') out += '\\';
-      out += ch;
-    }
-    return out + "'";
-  };
-  std::string out = "dbname=" + quoted(dbname);
-  for (PQconninfoOption* o = options; o->keyword; ++o) {
-    if (!o->val || std::string(o->keyword) == "dbname") continue;
-    out += " " + std::string(o->keyword) + "=" + quoted(o->val);
-  }
-  PQconninfoFree(options);
-  return out;
-}
-
-// A new, empty database on the test server for one test; dropped at the end.
-class PostgresTestDatabase {
- public:
-  explicit PostgresTestDatabase(std::string server_uri) : server_(std::move(server_uri)) {
-    static std::atomic<int> counter{0};
-    name_ = "renkei_test_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
-    postgres_exec(server_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    const std::string error = postgres_exec(server_, "CREATE DATABASE " + name_);
-    if (!error.empty()) throw std::runtime_error("CREATE DATABASE: " + error);
-    conninfo_ = with_dbname(server_, name_);
-  }
-  ~PostgresTestDatabase() {
-    postgres_exec(server_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-  PostgresTestDatabase(const PostgresTestDatabase&) = delete;
-  PostgresTestDatabase& operator=(const PostgresTestDatabase&) = delete;
-
-  const std::string& conninfo() const { return conninfo_; }
-
- private:
-  std::string server_;
-  std::string name_;
-  std::string conninfo_;
-};
 
 constexpr int kTestPoolSize = 8;
 
@@ -744,6 +673,31 @@ TEST_P(StoreTest, CallEventsAreIdempotent) {
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->caller_masked);
   EXPECT_FALSE(tx->find_call_event("call-3"));
+}
+
+// Found by running the server suite on PostgreSQL (issue 9): request bytes
+// that are not UTF-8 reach the store (/authorize?client_id=%ff%fe is looked
+// up; a User-Agent is written to the operation log). SQLite takes any bytes;
+// PostgreSQL's text refused them and the request answered 500. On both
+// backends a lookup finds nothing and a write commits.
+TEST_P(StoreTest, TextThatIsNotUtf8IsLookedUpAndStoredWithoutFailing) {
+  {
+    auto tx = store_->begin();
+    tx->upsert_client({"demo-app", "Demo", {"http://a/cb"}, "", true});
+    EXPECT_FALSE(tx->find_client("\xff\xfe"));
+    EXPECT_FALSE(tx->find_client("demo-app\xc0\xaf"));
+    AuditRecord a;
+    a.at = kT0;
+    a.step = "authorize";
+    a.outcome = "bad_request";
+    a.client_id = "\xff\xfe";
+    a.user_agent = "agent \xed\xa0\x80 \xf4\x90\x80\x80 end";
+    tx->append_audit(a);
+    EXPECT_TRUE(tx->find_client("demo-app"));  // the transaction is still usable
+    EXPECT_TRUE(tx->commit());
+  }
+  auto read = store_->begin();
+  EXPECT_TRUE(read->find_client("demo-app"));
 }
 
 // Retention (issue 12): the purge job's deletions take exactly the older rows.

@@ -1,12 +1,20 @@
 // A real server on a thread for integration tests, in the manner of
 // cpp-httplib's own tests: start, wait until ready, talk with httplib::Client,
 // stop and join. Storage is SQLite in memory; the clock is manual.
+//
+// With RENKEI_TEST_BACKEND=postgres (and RENKEI_TEST_POSTGRES_URI, as
+// scripts/with-postgres.sh sets it) every TestServer whose configuration
+// keeps the default database (":memory:") gets a new, empty PostgreSQL
+// database instead, dropped when the TestServer ends; a test that sets its
+// own database (a file) keeps it. ctest: server.suite_postgres.*.
 #pragma once
 
 #include <httplib.h>
 
 #include <functional>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -16,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "crypto.h"
+#include "postgres_test_database.h"
 #include "renkei/time.h"
 #include "routes.h"
 
@@ -63,6 +72,25 @@ inline ServerConfig test_config() {
   return c;
 }
 
+// "postgres" when RENKEI_TEST_BACKEND=postgres, else "sqlite". Tests that
+// are inherently about the SQLite file skip on "postgres" (GTEST_SKIP).
+inline std::string test_backend() {
+  const char* v = std::getenv("RENKEI_TEST_BACKEND");
+  return v && std::string(v) == "postgres" ? "postgres" : "sqlite";
+}
+
+// `server_uri` (postgresql://user@host:port/db?params) naming database `dbname`.
+inline std::string postgres_uri_with_database(const std::string& server_uri,
+                                              const std::string& dbname) {
+  const auto scheme = server_uri.find("://");
+  if (scheme == std::string::npos) throw std::runtime_error("not a URI: RENKEI_TEST_POSTGRES_URI");
+  const auto path = server_uri.find_first_of("/?", scheme + 3);
+  if (path == std::string::npos) return server_uri + "/" + dbname;
+  const auto query = server_uri.find('?', path);
+  return server_uri.substr(0, path) + "/" + dbname +
+         (query == std::string::npos ? "" : server_uri.substr(query));
+}
+
 // The one server fixture of the server tests. `extra_routes` may add
 // test-only routes before it listens (metrics_test's slow and throwing
 // routes); with_movable_clock() runs it on the machine's clock plus an offset,
@@ -84,6 +112,9 @@ class TestServer {
   ~TestServer() {
     server_->stop();
     if (thread_.joinable()) thread_.join();
+    server_.reset();
+    app_.reset();  // closes the store's connections before the database is dropped
+    postgres_.reset();
   }
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
@@ -111,6 +142,16 @@ class TestServer {
  private:
   TestServer(ServerConfig config, std::shared_ptr<Clock> clock, const Routes& extra_routes)
       : clock_(std::move(clock)) {
+    if (test_backend() == "postgres" && config.database == ":memory:") {
+      const auto uri = postgres_server_uri();
+      if (!uri) {
+        throw std::runtime_error(
+            "RENKEI_TEST_BACKEND=postgres needs RENKEI_TEST_POSTGRES_URI "
+            "(run under scripts/with-postgres.sh)");
+      }
+      postgres_ = std::make_unique<PostgresTestDatabase>(*uri);
+      config.database = postgres_uri_with_database(*uri, postgres_->name());
+    }
     std::string error;
     app_ = make_app(std::move(config), clock_, &error);
     if (!app_) throw std::runtime_error("make_app: " + error);
@@ -122,6 +163,7 @@ class TestServer {
     while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
+  std::unique_ptr<PostgresTestDatabase> postgres_;  // declared first: outlives the app
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<App> app_;
   std::unique_ptr<httplib::Server> server_;
