@@ -55,38 +55,19 @@
 
 #include "renkei/json.h"
 #include "storage.h"
+#include "store_rows.h"
 #include "store_schema.h"
 
 namespace renkei::server {
 
 namespace {
 
+using namespace store_rows;  // NOLINT: the shared readers and wire names
+
 constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 // pg_advisory_xact_lock key of the schema creation ("RENKEI" in ASCII).
 constexpr const char* kSchemaLockKey = "90475533370697";
-
-std::string_view pg_mail_state(MailState s) {
-  switch (s) {
-    case MailState::pending:
-      return "pending";
-    case MailState::sent:
-      return "sent";
-    case MailState::failed:
-      return "failed";
-  }
-  return "pending";
-}
-
-MailState pg_mail_state_from(std::string_view s) {
-  if (s == "sent") return MailState::sent;
-  if (s == "failed") return MailState::failed;
-  return MailState::pending;
-}
-
-std::string_view pg_token_kind(TokenKind k) {
-  return k == TokenKind::refresh ? "refresh" : "access";
-}
 
 // `?` → `$1`, `$2`, … (the SQL below has no `?` inside literals).
 std::string numbered(std::string_view sql) {
@@ -361,152 +342,6 @@ class PgQuery {
   int row_ = -1;
 };
 
-// ---------- row readers (column order = the SELECT lists below) ----------
-
-#define RENKEI_PG_ACCOUNT_COLUMNS                                                     \
-  "id, customer_id, branch, account_type, account_number, status, cash_card_issued, " \
-  "balance_yen, pin_digest"
-
-AccountRecord pg_read_account(const PgQuery& q) {
-  AccountRecord a;
-  a.id = q.int64(0);
-  a.customer_id = q.text(1);
-  a.ref.branch = q.text(2);
-  const auto t = account_type_from_wire(q.text(3));
-  if (!t) throw StorageError("storage: account has an unknown type");
-  a.ref.type = *t;
-  a.ref.number = q.text(4);
-  const auto s = account_status_from_wire(q.text(5));
-  if (!s) throw StorageError("storage: account has an unknown status");
-  a.status = *s;
-  a.cash_card_issued = q.boolean(6);
-  a.balance_yen = q.int64(7);
-  a.pin_digest = q.text(8);
-  return a;
-}
-
-#define RENKEI_PG_LEDGER_COLUMNS \
-  "id, account_id, entry_date, description, amount_yen, balance_after_yen"
-
-LedgerEntry pg_read_ledger(const PgQuery& q) {
-  LedgerEntry e;
-  e.id = q.int64(0);
-  e.account_id = q.int64(1);
-  e.date = q.text(2);
-  e.description = q.text(3);
-  e.amount_yen = q.int64(4);
-  e.balance_after_yen = q.int64(5);
-  return e;
-}
-
-#define RENKEI_PG_FLOW_COLUMNS                                                                  \
-  "flow_id, session_digest, csrf_token, client_id, redirect_uri, oauth_state, code_challenge, " \
-  "scope, state_json, account_id, client_ip, user_agent, created_at, updated_at"
-
-FlowRecord pg_read_flow(const PgQuery& q) {
-  FlowRecord f;
-  f.flow_id = q.text(0);
-  f.session_digest = q.text(1);
-  f.csrf_token = q.text(2);
-  f.client_id = q.text(3);
-  f.redirect_uri = q.text(4);
-  f.oauth_state = q.text(5);
-  f.code_challenge = q.text(6);
-  f.scope = q.text(7);
-  const auto parsed = parse_json(q.text(8));
-  std::optional<FlowState> state;
-  if (parsed) state = flow_state_from_json(*parsed);
-  if (!state) throw StorageError("storage: stored flow state is malformed");
-  f.state = std::move(*state);
-  f.account_id = q.opt_int64(9);
-  f.client_ip = q.text(10);
-  f.user_agent = q.text(11);
-  f.created_at = q.int64(12);
-  f.updated_at = q.int64(13);
-  return f;
-}
-
-struct PgFlowIndexColumns {
-  std::string state_json;
-  std::string screen;
-  std::optional<std::string> call_dialled;
-  std::optional<std::int64_t> call_opened_at;
-  std::optional<std::int64_t> call_expires_at;
-};
-
-PgFlowIndexColumns pg_flow_index_columns(const FlowRecord& f) {
-  PgFlowIndexColumns c;
-  c.state_json = dump_json(to_json(f.state));
-  c.screen = std::string(screen_wire_name(f.state.screen));
-  if (f.state.call) {
-    c.call_dialled = f.state.call->dialled_number;
-    c.call_opened_at = f.state.call->opened_at;
-    c.call_expires_at = f.state.call->expires_at;
-  }
-  return c;
-}
-
-#define RENKEI_PG_GRANT_COLUMNS                                                     \
-  "id, client_id, account_id, scope, flow_id, created_at, expires_at, revoked_at, " \
-  "last_used_at, revoked_by"
-
-GrantRecord pg_read_grant(const PgQuery& q) {
-  GrantRecord g;
-  g.id = q.text(0);
-  g.client_id = q.text(1);
-  g.account_id = q.int64(2);
-  g.scope = q.text(3);
-  g.flow_id = q.text(4);
-  g.created_at = q.int64(5);
-  g.expires_at = q.int64(6);
-  g.revoked_at = q.opt_int64(7);
-  g.last_used_at = q.opt_int64(8);
-  g.revoked_by = q.text(9);
-  return g;
-}
-
-#define RENKEI_PG_MAIL_COLUMNS                                                          \
-  "id, to_addr, subject, body, flow_id, created_at, next_attempt_at, attempts, state, " \
-  "last_error, sent_at"
-
-MailRecord pg_read_mail(const PgQuery& q) {
-  MailRecord m;
-  m.id = q.int64(0);
-  m.to = q.text(1);
-  m.subject = q.text(2);
-  m.body = q.text(3);
-  m.flow_id = q.text(4);
-  m.created_at = q.int64(5);
-  m.next_attempt_at = q.int64(6);
-  m.attempts = static_cast<int>(q.int64(7));
-  m.state = pg_mail_state_from(q.text(8));
-  m.last_error = q.text(9);
-  m.sent_at = q.opt_int64(10);
-  return m;
-}
-
-#define RENKEI_PG_AUDIT_COLUMNS                                                                \
-  "id, occurred_at, flow_id, step, outcome, account, name_kana, masked_phone, client_id, ip, " \
-  "user_agent, actor, detail"
-
-AuditRecord pg_read_audit(const PgQuery& q) {
-  AuditRecord r;
-  r.id = q.int64(0);
-  r.at = q.int64(1);
-  r.flow_id = q.text(2);
-  r.step = q.text(3);
-  r.outcome = q.text(4);
-  r.account = q.text(5);
-  r.name_kana = q.text(6);
-  r.masked_phone = q.text(7);
-  r.client_id = q.text(8);
-  r.ip = q.text(9);
-  r.user_agent = q.text(10);
-  r.actor = q.text(11);
-  r.detail = q.text(12);
-  return r;
-}
-
 // The filters shared by the three audit queries (the casts give the
 // parameters a type where PostgreSQL cannot infer one from `? = ''`).
 #define RENKEI_PG_AUDIT_FILTERS                                      \
@@ -527,20 +362,20 @@ class PostgresTx final : public StoreTx {
   [[nodiscard]] bool commit() override;
 
   std::optional<AccountRecord> find_account(const AccountRef& ref) override {
-    PgQuery q = query("SELECT " RENKEI_PG_ACCOUNT_COLUMNS
+    PgQuery q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
                       " FROM accounts WHERE branch = ? AND account_type = ? AND account_number = ?",
                       "find_account");
     q.binds(ref.branch, account_type_wire_name(ref.type), ref.number);
     if (!q.step()) return std::nullopt;
-    return pg_read_account(q);
+    return read_account(q);
   }
 
   std::optional<AccountRecord> account_by_id(std::int64_t id) override {
     PgQuery q =
-        query("SELECT " RENKEI_PG_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?", "account_by_id");
+        query("SELECT " RENKEI_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?", "account_by_id");
     q.binds(id);
     if (!q.step()) return std::nullopt;
-    return pg_read_account(q);
+    return read_account(q);
   }
 
   std::optional<CustomerRecord> find_customer(const std::string& customer_id) override {
@@ -616,20 +451,20 @@ class PostgresTx final : public StoreTx {
       if (c.step()) cursor_date = c.text(0);
     }
     if (cursor_date) {
-      PgQuery q = query("SELECT " RENKEI_PG_LEDGER_COLUMNS
+      PgQuery q = query("SELECT " RENKEI_LEDGER_COLUMNS
                         " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
                         " AND (entry_date < ? OR (entry_date = ? AND id < ?))"
                         " ORDER BY entry_date DESC, id DESC LIMIT ?",
                         "ledger");
       q.binds(account_id, from, to, *cursor_date, *cursor_date, before_id, limit);
-      while (q.step()) out.push_back(pg_read_ledger(q));
+      while (q.step()) out.push_back(read_ledger(q));
     } else {
-      PgQuery q = query("SELECT " RENKEI_PG_LEDGER_COLUMNS
+      PgQuery q = query("SELECT " RENKEI_LEDGER_COLUMNS
                         " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
                         " AND id < ? ORDER BY entry_date DESC, id DESC LIMIT ?",
                         "ledger");
       q.binds(account_id, from, to, before_id != 0 ? before_id : kMaxInt64, limit);
-      while (q.step()) out.push_back(pg_read_ledger(q));
+      while (q.step()) out.push_back(read_ledger(q));
     }
     return out;
   }
@@ -695,7 +530,7 @@ class PostgresTx final : public StoreTx {
   }
 
   void insert_flow(const FlowRecord& f) override {
-    const PgFlowIndexColumns c = pg_flow_index_columns(f);
+    const FlowIndexColumns c = flow_index_columns(f);
     query(
         "INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
         " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
@@ -711,23 +546,23 @@ class PostgresTx final : public StoreTx {
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
     PgQuery q =
-        query("SELECT " RENKEI_PG_FLOW_COLUMNS " FROM flows WHERE session_digest = ? FOR UPDATE",
+        query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ? FOR UPDATE",
               "flow_by_session");
     q.binds(session_digest);
     if (!q.step()) return std::nullopt;
-    return pg_read_flow(q);
+    return read_flow(q);
   }
 
   std::optional<FlowRecord> flow_by_id(const std::string& flow_id) override {
-    PgQuery q = query("SELECT " RENKEI_PG_FLOW_COLUMNS " FROM flows WHERE flow_id = ? FOR UPDATE",
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ? FOR UPDATE",
                       "flow_by_id");
     q.binds(flow_id);
     if (!q.step()) return std::nullopt;
-    return pg_read_flow(q);
+    return read_flow(q);
   }
 
   void update_flow(const FlowRecord& f) override {
-    const PgFlowIndexColumns c = pg_flow_index_columns(f);
+    const FlowIndexColumns c = flow_index_columns(f);
     const int changed =
         query(
             "UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
@@ -757,14 +592,14 @@ class PostgresTx final : public StoreTx {
           "flows_waiting_for_call")
         .binds(dialled)
         .run();
-    PgQuery q = query("SELECT " RENKEI_PG_FLOW_COLUMNS
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
                       " FROM flows WHERE call_dialled = ? AND screen = ?"
                       " AND call_expires_at >= ? AND call_opened_at <= ?"
                       " ORDER BY call_opened_at DESC, flow_id FOR UPDATE",
                       "flows_waiting_for_call");
     q.binds(dialled, screen_wire_name(Screen::call_wait), now, now);
     std::vector<FlowRecord> out;
-    while (q.step()) out.push_back(pg_read_flow(q));
+    while (q.step()) out.push_back(read_flow(q));
     return out;
   }
 
@@ -780,12 +615,12 @@ class PostgresTx final : public StoreTx {
   std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) override {
     std::vector<FlowRecord> out;
     if (limit <= 0) return out;
-    PgQuery q = query("SELECT " RENKEI_PG_FLOW_COLUMNS
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
                       " FROM flows WHERE updated_at >= ? ORDER BY updated_at DESC, flow_id"
                       " LIMIT ?",
                       "recent_flows");
     q.binds(since, limit);
-    while (q.step()) out.push_back(pg_read_flow(q));
+    while (q.step()) out.push_back(read_flow(q));
     return out;
   }
 
@@ -871,7 +706,7 @@ class PostgresTx final : public StoreTx {
   }
 
   void insert_grant(const GrantRecord& g) override {
-    query("INSERT INTO grants (" RENKEI_PG_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    query("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
           "insert_grant")
         .binds(g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
                g.revoked_at, g.last_used_at, g.revoked_by)
@@ -879,11 +714,11 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<GrantRecord> find_grant(const std::string& id) override {
-    PgQuery q = query("SELECT " RENKEI_PG_GRANT_COLUMNS " FROM grants WHERE id = ? FOR UPDATE",
+    PgQuery q = query("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ? FOR UPDATE",
                       "find_grant");
     q.binds(id);
     if (!q.step()) return std::nullopt;
-    return pg_read_grant(q);
+    return read_grant(q);
   }
 
   void update_grant(const GrantRecord& g) override {
@@ -900,12 +735,12 @@ class PostgresTx final : public StoreTx {
   }
 
   std::vector<GrantRecord> grants_for_account(std::int64_t account_id) override {
-    PgQuery q = query("SELECT " RENKEI_PG_GRANT_COLUMNS
+    PgQuery q = query("SELECT " RENKEI_GRANT_COLUMNS
                       " FROM grants WHERE account_id = ? ORDER BY created_at DESC, id",
                       "grants_for_account");
     q.binds(account_id);
     std::vector<GrantRecord> out;
-    while (q.step()) out.push_back(pg_read_grant(q));
+    while (q.step()) out.push_back(read_grant(q));
     return out;
   }
 
@@ -914,7 +749,7 @@ class PostgresTx final : public StoreTx {
         "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         "insert_token")
-        .binds(t.token_digest, pg_token_kind(t.kind), t.grant_id, t.client_id, t.expires_at,
+        .binds(t.token_digest, token_kind_wire_name(t.kind), t.grant_id, t.client_id, t.expires_at,
                t.revoked)
         .run();
   }
@@ -970,7 +805,7 @@ class PostgresTx final : public StoreTx {
         " RETURNING id",
         "enqueue_mail");
     q.binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
-            pg_mail_state(m.state), m.last_error, m.sent_at);
+            mail_state_wire_name(m.state), m.last_error, m.sent_at);
     if (!q.step()) throw StorageError("storage: enqueue_mail: no id returned");
     return q.int64(0);
   }
@@ -980,12 +815,12 @@ class PostgresTx final : public StoreTx {
     if (limit <= 0) return out;
     // SKIP LOCKED: mails another instance is claiming right now are left to
     // it; this one claims the next ones instead of waiting.
-    PgQuery q = query("SELECT " RENKEI_PG_MAIL_COLUMNS
+    PgQuery q = query("SELECT " RENKEI_MAIL_COLUMNS
                       " FROM mails WHERE state = ? AND next_attempt_at <= ?"
                       " ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
                       "due_mails");
-    q.binds(pg_mail_state(MailState::pending), now, limit);
-    while (q.step()) out.push_back(pg_read_mail(q));
+    q.binds(mail_state_wire_name(MailState::pending), now, limit);
+    while (q.step()) out.push_back(read_mail(q));
     return out;
   }
 
@@ -997,7 +832,7 @@ class PostgresTx final : public StoreTx {
             " WHERE id = ?",
             "update_mail")
             .binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
-                   pg_mail_state(m.state), m.last_error, m.sent_at, m.id)
+                   mail_state_wire_name(m.state), m.last_error, m.sent_at, m.id)
             .run();
     if (changed == 0) throw StorageError("storage: update_mail: no such mail");
   }
@@ -1005,19 +840,19 @@ class PostgresTx final : public StoreTx {
   std::vector<MailRecord> list_mails(int limit) override {
     std::vector<MailRecord> out;
     if (limit <= 0) return out;
-    PgQuery q = query("SELECT " RENKEI_PG_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?",
+    PgQuery q = query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?",
                       "list_mails");
     q.binds(limit);
-    while (q.step()) out.push_back(pg_read_mail(q));
+    while (q.step()) out.push_back(read_mail(q));
     return out;
   }
 
   std::optional<MailRecord> mail_by_id(std::int64_t id) override {
     PgQuery q =
-        query("SELECT " RENKEI_PG_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE", "mail_by_id");
+        query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE", "mail_by_id");
     q.binds(id);
     if (!q.step()) return std::nullopt;
-    return pg_read_mail(q);
+    return read_mail(q);
   }
 
   void append_audit(const AuditRecord& r) override {
@@ -1038,25 +873,25 @@ class PostgresTx final : public StoreTx {
     std::optional<PgQuery> q;
     if (!aq.account.empty()) {
       q.emplace(*conn_,
-                "SELECT " RENKEI_PG_AUDIT_COLUMNS
+                "SELECT " RENKEI_AUDIT_COLUMNS
                 " FROM audit WHERE account = ? AND" RENKEI_PG_AUDIT_FILTERS,
                 "query_audit", &failed_);
       q->binds(aq.account);
     } else if (!aq.flow_id.empty()) {
       q.emplace(*conn_,
-                "SELECT " RENKEI_PG_AUDIT_COLUMNS
+                "SELECT " RENKEI_AUDIT_COLUMNS
                 " FROM audit WHERE flow_id = ? AND" RENKEI_PG_AUDIT_FILTERS,
                 "query_audit", &failed_);
       q->binds(aq.flow_id);
     } else {
       q.emplace(*conn_,
-                "SELECT " RENKEI_PG_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
+                "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
                 "query_audit", &failed_);
     }
     q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,
              aq.from.value_or(kMinInt64), aq.to.value_or(kMaxInt64),
              aq.before_id != 0 ? aq.before_id : kMaxInt64, aq.limit);
-    while (q->step()) out.push_back(pg_read_audit(*q));
+    while (q->step()) out.push_back(read_audit(*q));
     return out;
   }
 
@@ -1111,7 +946,7 @@ class PostgresTx final : public StoreTx {
                "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
                " AND state <> ? ORDER BY id LIMIT ?)",
                "delete_finished_mails_before")
-        .binds(before, pg_mail_state(MailState::pending), limit)
+        .binds(before, mail_state_wire_name(MailState::pending), limit)
         .run();
   }
 
