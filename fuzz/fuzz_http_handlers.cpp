@@ -25,11 +25,11 @@
 #include <string>
 #include <vector>
 
-#include "app.h"
-#include "clock.h"
-#include "crypto.h"
+#include "ops/app.h"
+#include "ops/clock.h"
+#include "ops/crypto.h"
 #include "fuzz_check.h"
-#include "routes.h"
+#include "http/routes.h"
 #include "test_server.h"
 
 namespace {

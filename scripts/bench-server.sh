@@ -18,7 +18,7 @@
 # docs/performance.md). RENKEI_DB_DIR=/dev/shm puts the database on tmpfs
 # instead (no fsync cost: a diagnostic, not a production setting). The movable clock is then set to 10:00 JST on a
 # Wednesday through POST /admin/api/dev/clock with the dev admin token
-# (kDevAdminToken in server/src/config.h), so every run is inside service hours.
+# (kDevAdminToken in server/src/ops/config.h), so every run is inside service hours.
 
 # Shared by the scripts: a section heading, the machine the figures come
 # from, and building the named targets in $BUILD_DIR unless NO_BUILD is set.

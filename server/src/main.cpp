@@ -25,16 +25,16 @@
 #include <thread>
 #include <vector>
 
-#include "app.h"
-#include "clock.h"
-#include "config.h"
-#include "crypto.h"
-#include "http_util.h"
-#include "mail.h"
-#include "records.h"
-#include "retention.h"
-#include "routes.h"
-#include "storage.h"
+#include "ops/app.h"
+#include "ops/clock.h"
+#include "ops/config.h"
+#include "ops/crypto.h"
+#include "http/http_util.h"
+#include "ops/mail.h"
+#include "records/records.h"
+#include "ops/retention.h"
+#include "http/routes.h"
+#include "store/storage.h"
 
 namespace {
 
@@ -156,7 +156,7 @@ void print_banner(const ServerConfig& c, int port) {
                 base.c_str());
     std::printf(
         "  operator console: %s/console/ (admin token: RENKEI_ADMIN_TOKEN, or the "
-        "development token in server/src/config.h)\n",
+        "development token in server/src/ops/config.h)\n",
         base.c_str());
     for (const auto& client : c.clients) {
       if (!client.secret_env.empty() || client.redirect_uris.empty()) continue;

@@ -19,14 +19,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./harness.cjs');
 
-const ADMIN_TOKEN = 'renkei-development-admin-token';  // kDevAdminToken (server/src/config.h)
+const ADMIN_TOKEN = 'renkei-development-admin-token';  // kDevAdminToken (server/src/ops/config.h)
 const STAFF = 'console-test';
 const ARTIFACTS = path.resolve(h.REPO, process.env.RENKEI_ARTIFACTS || 'test-artifacts', 'console');
 // A weekday morning, clear of every closure of the service calendar: the
 // server's movable clock is set here so the flows run whatever the real time.
 const OPEN_TIME = '2026-11-26T10:00:00+09:00';
 
-// The demo data set (server/src/records.h), as tests/browser/flow.test.cjs uses it.
+// The demo data set (server/src/records/records.h), as tests/browser/flow.test.cjs uses it.
 const DEMO = {
   account: { branch: '115', type: 'ordinary', number: '1100026' },
   customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },

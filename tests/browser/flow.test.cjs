@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const { loadCore } = require('../../wasm/load-core.cjs');
 const h = require('./harness.cjs');
 
-// The demo data set (server/src/records.h).
+// The demo data set (server/src/records/records.h).
 const DEMO = {
   account: { branch: '115', type: 'ordinary', number: '1100026' },
   customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },

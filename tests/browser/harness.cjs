@@ -51,7 +51,7 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // The admin token a dev-mode server uses when RENKEI_ADMIN_TOKEN is unset
-// (kDevAdminToken in server/src/config.h).
+// (kDevAdminToken in server/src/ops/config.h).
 const DEV_ADMIN_TOKEN = 'renkei-development-admin-token';
 
 // Starts renkei-server with the test config plus `overrides` (and extra

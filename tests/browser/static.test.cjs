@@ -1,5 +1,5 @@
 'use strict';
-// The static side of the server (server/src/static_routes.cpp) over plain HTTP:
+// The static side of the server (server/src/http/static_routes.cpp) over plain HTTP:
 // the WASM module's type, compression and caching, the HTML's versioned asset
 // URLs, refused traversal in every spelling, and no demo app outside dev mode.
 // Bodies are compressed once per file version (br, gzip) and the ETag names
@@ -135,7 +135,7 @@ test('traversal in any spelling is refused with the JSON envelope', async () => 
     '/static/%2e%2e/%2e%2e/config/dev.json',
     '/static/%2E%2E%2Fconfig%2Fdev.json',
     '/static/wasm/..%2f..%2fCMakeCache.txt',
-    '/flow/%2e%2e/%2e%2e/server/src/config.cpp',
+    '/flow/%2e%2e/%2e%2e/server/src/ops/config.cpp',
     '/flow/..%5c..%5cconfig%5cdev.json',
     '/static/flow.css%00.html',
     '/static/.hidden',

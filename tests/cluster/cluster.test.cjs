@@ -27,7 +27,7 @@ const ADMIN_TOKEN = 'renkei-development-admin-token';      // kDevAdminToken
 const WEBHOOK_SECRET = 'renkei-development-webhook-secret'; // kDevWebhookSecret
 const LOCKOUT_LIMIT = 5;                                    // config/dev.json
 
-// The demo data set (server/src/records.cpp), as tests/browser/flow.test.cjs.
+// The demo data set (server/src/records/records.cpp), as tests/browser/flow.test.cjs.
 const DEMO = {
   account: { branch: '115', account_type: 'ordinary', account_number: '1100026' },
   customer: {

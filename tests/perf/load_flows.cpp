@@ -50,9 +50,9 @@
 #include <utility>
 #include <vector>
 
-#include "crypto.h"
-#include "http_util.h"
-#include "mail.h"
+#include "ops/crypto.h"
+#include "http/http_util.h"
+#include "ops/mail.h"
 #include "test_server.h"
 
 namespace {
@@ -268,7 +268,7 @@ double percentile_ms(const std::vector<std::int64_t>& sorted, double p) {
 
 // ---------------------------------------------------------------- the customer
 
-// Eligible demo accounts (server/src/records.h), correct data only.
+// Eligible demo accounts (server/src/records/records.h), correct data only.
 struct DemoAccount {
   const char* branch;
   const char* type;

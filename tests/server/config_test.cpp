@@ -1,5 +1,5 @@
 // The configuration file and the secrets from the environment.
-#include "config.h"
+#include "ops/config.h"
 
 #include <gtest/gtest.h>
 
@@ -9,12 +9,12 @@
 #include <map>
 #include <string>
 
-#include "app.h"
-#include "clock.h"
-#include "crypto.h"
-#include "records.h"
+#include "ops/app.h"
+#include "ops/clock.h"
+#include "ops/crypto.h"
+#include "records/records.h"
 #include "renkei/time.h"
-#include "storage.h"
+#include "store/storage.h"
 
 namespace renkei::server {
 namespace {

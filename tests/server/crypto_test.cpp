@@ -1,6 +1,6 @@
 // crypto.h against published test vectors (FIPS 180-2, RFC 4231, RFC 4648,
 // RFC 7636) and the properties the server relies on.
-#include "crypto.h"
+#include "ops/crypto.h"
 
 #include <gtest/gtest.h>
 

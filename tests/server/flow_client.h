@@ -11,17 +11,17 @@
 #include <string>
 #include <vector>
 
-#include "crypto.h"
-#include "oauth.h"
+#include "ops/crypto.h"
+#include "oauth/oauth.h"
 #include "renkei/flow.h"
-#include "storage.h"
+#include "store/storage.h"
 #include "test_server.h"
 
 namespace renkei::server::testing {
 
 using nlohmann::json;
 
-// C0001 ﾃﾞｰﾀ ｻﾄﾙ (server/src/records.h): 115 普通 1100026, PIN 1234.
+// C0001 ﾃﾞｰﾀ ｻﾄﾙ (server/src/records/records.h): 115 普通 1100026, PIN 1234.
 inline constexpr const char* kPhone = "09011113333";
 inline constexpr const char* kPin = "1234";
 inline constexpr const char* kPoolNumber = "0120000001";  // test_config's only pool number

@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "crypto.h"
+#include "ops/crypto.h"
 #include "flow_client.h"
 #include "oauth_test_support.h"
 #include "test_server.h"

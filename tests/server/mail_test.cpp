@@ -1,6 +1,6 @@
 // The result mail: its text, its RFC 5322 form, maildir delivery, the worker's
 // retries with backoff, and real SMTP delivery to Debian's aiosmtpd.
-#include "mail.h"
+#include "ops/mail.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,7 +18,7 @@
 #include <sstream>
 #include <thread>
 
-#include "clock.h"
+#include "ops/clock.h"
 #include "renkei/json.h"
 #include "test_server.h"
 

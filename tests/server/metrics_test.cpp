@@ -1,7 +1,7 @@
 // Metrics (Prometheus text) and the operations side of the HTTP server:
 // /healthz, /metrics, security headers, the error envelope for 404/413 and
 // exceptions, the in-flight and per-IP limits answering busy.
-#include "metrics.h"
+#include "ops/metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -14,10 +14,10 @@
 #include <utility>
 #include <vector>
 
-#include "crypto.h"
-#include "http_util.h"
-#include "oauth.h"
-#include "storage.h"
+#include "ops/crypto.h"
+#include "http/http_util.h"
+#include "oauth/oauth.h"
+#include "store/storage.h"
 #include "test_server.h"
 
 namespace renkei::server::testing {

@@ -1,6 +1,6 @@
 // The credit union's records: the demo data set exactly as records.h
 // documents it, the checks of screens ② and ⑤, and the CSV import.
-#include "records.h"
+#include "records/records.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "crypto.h"
+#include "ops/crypto.h"
 #include "renkei/time.h"
 
 namespace renkei::server {

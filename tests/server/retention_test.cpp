@@ -1,7 +1,7 @@
 // The retention purge (issue 12): flows, call events and operation-log rows
 // older than their configured retention are deleted, nothing younger is, the
 // purge is itself on the record, and a real call event keeps no full number.
-#include "retention.h"
+#include "ops/retention.h"
 
 #include <gtest/gtest.h>
 

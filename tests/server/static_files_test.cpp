@@ -1,4 +1,4 @@
-// Static files compressed once per version (issue 10, server/src/static_routes.cpp):
+// Static files compressed once per version (issue 10, server/src/http/static_routes.cpp):
 // for each static type and Accept-Encoding the right Content-Encoding, a body
 // that decodes to exactly the file's bytes, Vary; the same cached bytes on the
 // next request; 304 per representation; a changed file compressed anew; HEAD;

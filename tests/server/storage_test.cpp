@@ -25,8 +25,8 @@
 
 #include "renkei/flow.h"
 #include "postgres_test_database.h"
-#include "records.h"
-#include "storage.h"
+#include "records/records.h"
+#include "store/storage.h"
 
 namespace renkei::server {
 namespace {

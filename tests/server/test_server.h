@@ -20,13 +20,13 @@
 #include <string>
 #include <thread>
 
-#include "app.h"
-#include "clock.h"
-#include "config.h"
-#include "crypto.h"
+#include "ops/app.h"
+#include "ops/clock.h"
+#include "ops/config.h"
+#include "ops/crypto.h"
 #include "postgres_test_database.h"
 #include "renkei/time.h"
-#include "routes.h"
+#include "http/routes.h"
 
 namespace renkei::server::testing {
 

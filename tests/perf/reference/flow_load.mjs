@@ -216,7 +216,7 @@ class User {
   }
 }
 
-// Eligible demo accounts (server/src/records.h), as in tests/perf/load_flows.cpp.
+// Eligible demo accounts (server/src/records/records.h), as in tests/perf/load_flows.cpp.
 const ACCOUNTS = [
   ['115', 'ordinary', '1100026', 'ﾃﾞｰﾀ ｻﾄﾙ', '1985', '04', '12', '09011113333', '1234'],
   ['001', 'savings', '0000123', 'ﾔﾏﾀﾞ ﾊﾅｺ', '1990', '12', '01', '08022224444', '4321'],

@@ -1,0 +1,397 @@
+#include "http/http_util.h"
+
+#include <cstdint>
+#include <set>
+
+#include "ops/crypto.h"
+#include "renkei/json.h"
+
+namespace renkei::server {
+namespace {
+
+// A JSON body larger than this is refused here even if the server's payload
+// limit was configured higher: no request of ours needs more.
+constexpr std::size_t kMaxJsonBodyBytes = 64 * 1024;
+// Nesting deeper than this is refused before parsing.
+constexpr int kMaxJsonDepth = 16;
+// Cookie headers beyond this many bytes (all Cookie lines together) are not read.
+constexpr std::size_t kMaxCookieBytes = 16 * 1024;
+
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    int len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (b >= 0xC2 && b <= 0xDF) {
+      len = 2;
+    } else if (b == 0xE0) {
+      len = 3, lo = 0xA0;
+    } else if (b == 0xED) {
+      len = 3, hi = 0x9F;  // no surrogates
+    } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) {
+      len = 3;
+    } else if (b == 0xF0) {
+      len = 4, lo = 0x90;
+    } else if (b >= 0xF1 && b <= 0xF3) {
+      len = 4;
+    } else if (b == 0xF4) {
+      len = 4, hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (n - i < static_cast<std::size_t>(len)) return false;
+    auto b1 = static_cast<unsigned char>(s[i + 1]);
+    if (b1 < lo || b1 > hi) return false;
+    for (int k = 2; k < len; ++k) {
+      auto bk = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if (bk < 0x80 || bk > 0xBF) return false;
+    }
+    i += static_cast<std::size_t>(len);
+  }
+  return true;
+}
+
+// "application/json" with an optional charset that must be UTF-8.
+bool is_json_content_type(std::string_view value) {
+  std::size_t semi = value.find(';');
+  if (lower(trim(value.substr(0, semi))) != "application/json") return false;
+  while (semi != std::string_view::npos) {
+    value = value.substr(semi + 1);
+    semi = value.find(';');
+    std::string_view param = trim(value.substr(0, semi));
+    if (param.empty()) continue;
+    std::size_t eq = param.find('=');
+    if (eq == std::string_view::npos) return false;
+    std::string name = lower(trim(param.substr(0, eq)));
+    std::string_view v = trim(param.substr(eq + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (name == "charset" && lower(v) != "utf-8" && lower(v) != "utf8") return false;
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding: '+' is a space, %XX a byte; a
+// malformed escape is kept literally.
+std::string form_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Cookie names are RFC 6265 tokens; values are cookie-octets (no quotes
+// inside, no comma, semicolon, backslash, space or controls).
+bool is_cookie_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7F) return false;
+    if (std::string_view("()<>@,;:\\\"/[]?={}").find(ch) != std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool is_cookie_value(std::string_view s) {
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7F || ch == '"' || ch == ',' || ch == ';' || ch == '\\') return false;
+  }
+  return true;
+}
+
+void replace_header(httplib::Response& res, const std::string& name, const std::string& value) {
+  res.headers.erase(name);
+  res.set_header(name, value);
+}
+
+// Finds an object that names the same key twice. nlohmann keeps one of the
+// values silently; another parser (a proxy, a log pipeline) may keep the
+// other, so such a body is refused rather than guessed at.
+class DuplicateKeyFinder final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool duplicate = false;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (!keys_.empty() && !keys_.back().insert(k).second) duplicate = true;
+    return !duplicate;  // stop at the first one
+  }
+  bool end_object() override {
+    if (!keys_.empty()) keys_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+};
+
+bool has_duplicate_keys(std::string_view text) {
+  DuplicateKeyFinder finder;
+  nlohmann::json::sax_parse(text.begin(), text.end(), &finder, nlohmann::json::input_format_t::json,
+                            /*strict=*/true,
+                            /*ignore_comments=*/false);
+  return finder.duplicate;
+}
+
+}  // namespace
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(dump_json(body), "application/json; charset=utf-8");
+}
+
+void send_error(httplib::Response& res, ErrorCode code, const std::vector<FieldError>& fields,
+                bool show_required_dialog) {
+  send_json(res, http_status(code), error_envelope(code, fields, show_required_dialog));
+}
+
+std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res) {
+  if (!req.has_header("Content-Type") ||
+      !is_json_content_type(req.get_header_value("Content-Type"))) {
+    send_error(res, ErrorCode::bad_request);
+    return std::nullopt;
+  }
+  if (req.body.size() > kMaxJsonBodyBytes || !is_valid_utf8(req.body)) {
+    send_error(res, ErrorCode::bad_request);
+    return std::nullopt;
+  }
+  std::optional<nlohmann::json> j = parse_json(req.body, kMaxJsonDepth);
+  if (!j || !j->is_object() || has_duplicate_keys(req.body)) {
+    send_error(res, ErrorCode::bad_request);
+    return std::nullopt;
+  }
+  return j;
+}
+
+std::optional<std::string> json_string(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::string cookie_value(const httplib::Request& req, const std::string& name) {
+  std::size_t budget = kMaxCookieBytes;
+  const std::size_t count = req.get_header_value_count("Cookie");
+  for (std::size_t h = 0; h < count; ++h) {
+    std::string header = req.get_header_value("Cookie", h);
+    if (header.size() > budget) return "";
+    budget -= header.size();
+    std::string_view rest = header;
+    while (!rest.empty()) {
+      std::size_t semi = rest.find(';');
+      std::string_view pair = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      std::size_t eq = pair.find('=');
+      if (eq == std::string_view::npos) continue;
+      if (trim(pair.substr(0, eq)) != name) continue;
+      std::string_view value = trim(pair.substr(eq + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+      }
+      // The first cookie of that name wins (browsers send the most specific first).
+      return is_cookie_value(value) ? std::string(value) : std::string();
+    }
+  }
+  return "";
+}
+
+void set_cookie(httplib::Response& res, const std::string& name, const std::string& value,
+                const CookieOptions& options) {
+  // Values we set are base64url tokens; anything else is a programming error
+  // that must not become a header injection.
+  if (!is_cookie_token(name) || !is_cookie_value(value) || !is_cookie_value(options.path) ||
+      !is_cookie_token(options.same_site)) {
+    return;
+  }
+  std::string c = name + "=" + value + "; Path=" + options.path;
+  if (options.max_age_seconds >= 0) {
+    c += "; Max-Age=" + std::to_string(options.max_age_seconds);
+    if (options.max_age_seconds == 0) c += "; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+  }
+  c += "; HttpOnly";
+  if (options.secure) c += "; Secure";
+  if (!options.same_site.empty()) c += "; SameSite=" + options.same_site;
+  res.set_header("Set-Cookie", c);
+}
+
+std::string client_ip(const httplib::Request& req) {
+  return req.remote_addr;
+}
+
+std::string bearer_credential(const httplib::Request& req) {
+  if (req.get_header_value_count("Authorization") != 1) return "";
+  const std::string h = req.get_header_value("Authorization");
+  if (h.size() <= 7) return "";
+  std::string scheme = h.substr(0, 7);
+  for (char& c : scheme) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return scheme == "bearer " ? h.substr(7) : std::string();
+}
+
+bool bearer_matches_any(const httplib::Request& req,
+                        std::initializer_list<std::string_view> digests) {
+  const std::string presented = bearer_credential(req);
+  // Digest whatever was presented, so the time taken says nothing.
+  const std::string digest = secret_digest(presented);
+  bool match = false;
+  for (std::string_view expected : digests) {
+    match |= !expected.empty() && constant_time_equal(digest, expected);
+  }
+  return match && !presented.empty();
+}
+
+std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max) {
+  if (!req.has_header(name)) return "";
+  std::string raw = req.get_header_value(name);
+  if (raw.size() > max) {
+    raw.resize(max);
+    // Do not leave half of a UTF-8 sequence at the end.
+    std::size_t i = raw.size();
+    while (i > 0 && (static_cast<unsigned char>(raw[i - 1]) & 0xC0) == 0x80) --i;
+    if (i > 0 && static_cast<unsigned char>(raw[i - 1]) >= 0xC0) raw.resize(i - 1);
+  }
+  std::string out;
+  out.reserve(raw.size());
+  for (char ch : raw) {
+    auto c = static_cast<unsigned char>(ch);
+    out.push_back(c < 0x20 || c == 0x7F ? '?' : ch);
+  }
+  if (!is_valid_utf8(out)) {
+    for (char& ch : out) {
+      if (static_cast<unsigned char>(ch) >= 0x80) ch = '?';
+    }
+  }
+  return out;
+}
+
+void add_security_headers(httplib::Response& res, bool api_response, bool over_tls) {
+  replace_header(res, "Content-Security-Policy", kContentSecurityPolicy);
+  replace_header(res, "X-Content-Type-Options", "nosniff");
+  replace_header(res, "Referrer-Policy", "no-referrer");
+  replace_header(res, "X-Frame-Options", "DENY");
+  if (api_response) replace_header(res, "Cache-Control", "no-store");
+  // Only over TLS: a browser ignores it on plain HTTP, and it must not pin a
+  // development server on http:// to HTTPS.
+  if (over_tls) replace_header(res, "Strict-Transport-Security", "max-age=31536000");
+}
+
+std::map<std::string, std::string> form_params(const httplib::Request& req, bool* duplicate) {
+  std::map<std::string, std::string> params;
+  if (duplicate) *duplicate = false;
+  std::string_view rest = req.body;
+  while (!rest.empty()) {
+    std::size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::size_t eq = pair.find('=');
+    std::string key = form_decode(pair.substr(0, eq));
+    std::string value =
+        eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1));
+    if (key.empty()) continue;
+    auto [it, inserted] = params.insert_or_assign(std::move(key), std::move(value));
+    if (!inserted && duplicate) *duplicate = true;
+  }
+  return params;
+}
+
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0x0F]);
+    }
+  }
+  return out;
+}
+
+std::string with_query(const std::string& uri,
+                       const std::vector<std::pair<std::string, std::string>>& params) {
+  // A fragment (not allowed in redirect URIs, RFC 6749 §3.1.2) stays last.
+  std::size_t hash = uri.find('#');
+  std::string base = uri.substr(0, hash);
+  std::string fragment = hash == std::string::npos ? std::string() : uri.substr(hash);
+  std::string query;
+  for (const auto& [k, v] : params) {
+    if (!query.empty()) query.push_back('&');
+    query += url_encode(k) + "=" + url_encode(v);
+  }
+  if (query.empty()) return uri;
+  if (base.find('?') == std::string::npos) {
+    base.push_back('?');
+  } else if (base.back() != '?' && base.back() != '&') {
+    base.push_back('&');
+  }
+  return base + query + fragment;
+}
+
+}  // namespace renkei::server

@@ -1,0 +1,664 @@
+// The HTTP server: cpp-httplib tuned as TOOLCHAIN.md measured it, the
+// middleware every route shares, and the operations endpoints.
+//
+// Middleware, in the order httplib runs it for one request (all on the same
+// worker thread, which is why the per-request state is thread_local):
+//   pre-routing   request id, start time; per-IP rate limit (429 busy) and the
+//                 in-flight limit (503 busy) for everything but /healthz, /metrics;
+//                 a new flow (GET /authorize) only gets three quarters of the
+//                 in-flight slots, so flows under way can finish (see below)
+//   handler       a route, or the error handler for 4xx/5xx without a body,
+//                 or the exception handler (system_error, nothing leaked)
+//   post-routing  security headers, X-Request-Id, metrics, one JSON log line
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+#include "ops/crypto.h"
+#include "http/http_util.h"
+#include "renkei/json.h"
+#include "http/routes.h"
+
+namespace renkei::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using httplib::Request;
+using httplib::Response;
+using HandlerResponse = httplib::Server::HandlerResponse;
+
+constexpr int kListenBacklog = 1024;
+constexpr std::size_t kKeepAliveMaxCount = 100000;
+constexpr time_t kReadTimeoutSeconds = 10;
+// An idle keep-alive connection holds a worker thread (httplib 0.11.4); the
+// default 5 s let idle browsers starve new customers under load.
+constexpr time_t kKeepAliveIdleSeconds = 2;
+constexpr time_t kWriteTimeoutSeconds = 10;
+
+// A token bucket per client IP: `per_minute` requests a minute on average,
+// bursts up to the same number. Sharded to keep lock contention low.
+class RateLimiter {
+ public:
+  explicit RateLimiter(int per_minute)
+      : capacity_(per_minute), per_second_(static_cast<double>(per_minute) / 60.0) {}
+
+  // True when the request may proceed; otherwise *retry_after_seconds says
+  // when the next token is due.
+  bool allow(const std::string& ip, Clock::time_point now, int* retry_after_seconds) {
+    Shard& shard = shards_[std::hash<std::string>{}(ip) % shards_.size()];
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (shard.buckets.size() > kMaxBucketsPerShard) prune(shard, now);
+    auto [it, inserted] = shard.buckets.try_emplace(ip, Bucket{capacity_, now});
+    Bucket& b = it->second;
+    if (!inserted) {
+      b.tokens = std::min(capacity_, b.tokens + seconds(now - b.last) * per_second_);
+      b.last = now;
+    }
+    if (b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      return true;
+    }
+    *retry_after_seconds = static_cast<int>((1.0 - b.tokens) / per_second_) + 1;
+    return false;
+  }
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point last;
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Bucket> buckets;
+  };
+  static constexpr std::size_t kMaxBucketsPerShard = 4096;
+  static double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+  // Forgets buckets that have refilled completely (they equal a fresh one).
+  void prune(Shard& shard, Clock::time_point now) {
+    for (auto it = shard.buckets.begin(); it != shard.buckets.end();) {
+      const Bucket& b = it->second;
+      if (b.tokens + seconds(now - b.last) * per_second_ >= capacity_) {
+        it = shard.buckets.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  const double capacity_;
+  const double per_second_;
+  std::array<Shard, 16> shards_;
+};
+
+// Shared by the middleware lambdas; owned by them (and so by the server).
+struct ServerState {
+  explicit ServerState(const ServerConfig& c)
+      : limiter(c.rate_limit_per_minute), id_prefix(random_token(6)) {}
+  RateLimiter limiter;
+  std::atomic<int> in_flight{0};
+  std::atomic<int> listen_fd{-1};
+  std::atomic<std::uint64_t> next_request{0};
+  const std::string id_prefix;
+  std::string next_id() { return id_prefix + "-" + std::to_string(++next_request); }
+};
+
+// What pre-routing learned about the request being served on this thread.
+struct RequestState {
+  bool active = false;   // pre-routing ran for this request
+  bool counted = false;  // it holds a slot of the in-flight limit
+  Clock::time_point start;
+  std::string id;
+};
+thread_local RequestState t_request;
+
+// DNS rebinding (issue 12, found by review): a page on evil.example whose
+// name is made to resolve to this server is same-origin with it and sends
+// "Host: evil.example". Only the issuer's host, "localhost" and IP literals
+// (which no rebinding page can send) are served; a request without Host
+// (HTTP/1.0) is no browser's.
+bool host_allowed(const ServerConfig& c, const Request& req) {
+  if (!req.has_header("Host")) return true;
+  std::string host = req.get_header_value("Host");
+  for (char& ch : host) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  if (host.starts_with("[")) return true;  // an IPv6 literal
+  if (std::size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  if (host.empty()) return false;
+  if (host == "localhost") return true;
+  if (host.find_first_not_of("0123456789.") == std::string::npos) return true;  // IPv4
+  std::string issuer_host = c.issuer;
+  if (std::size_t sep = issuer_host.find("://"); sep != std::string::npos) {
+    issuer_host.erase(0, sep + 3);
+  }
+  issuer_host.resize(std::min(issuer_host.size(), issuer_host.find_first_of(":/?#")));
+  for (char& ch : issuer_host) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  return host == issuer_host;
+}
+
+bool is_unlimited_path(const std::string& path) {
+  return path == "/healthz" || path == "/metrics";
+}
+
+// Admission under overload (found by scripts/bench-sustained.sh): with one
+// limit for every request, 256 clients on 2 cores filled the in-flight slots
+// with new flows (GET /authorize, itself a write), whose later steps then
+// answered busy; 48 of 8,491 started flows finished in 60 s (0.8 flows/s,
+// against about 100 without overload). A new flow is therefore admitted only
+// while fewer than three quarters of the slots are taken; the last quarter is
+// kept for the steps of flows already under way, the token exchange and the
+// API. (Half was too strict: 32 clients at capacity, with no overload, then
+// already saw new flows refused; with 48 slots, 36 keeps them all admitted.)
+bool starts_new_flow(const Request& req) {
+  return req.path == "/authorize";
+}
+int new_flow_limit(int max_in_flight) {
+  return std::max(1, max_in_flight * 3 / 4);
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Responses that must never be cached: everything but static files, the
+// core's catalog (GET /api/catalog) and the authorization server's metadata
+// (RFC 8414) — the same for everyone, no personal data, their own
+// Cache-Control — when answered 200 or 304.
+bool is_api_response(const Request& req, const Response& res) {
+  if ((req.path == "/api/catalog" || req.path == "/.well-known/oauth-authorization-server") &&
+      (res.status == 200 || res.status == 304)) {
+    return false;
+  }
+  if (starts_with(res.get_header_value("Content-Type"), "application/json")) return true;
+  for (std::string_view p : {"/api/", "/admin/api", "/token", "/revoke", "/authorize",
+                             "/telephony/", "/dev/", "/healthz", "/metrics", "/.well-known/"}) {
+    if (starts_with(req.path, p)) return true;
+  }
+  return false;
+}
+
+// A bounded label for metrics: at most three path segments; segments that look
+// like ids (digits or long) collapse to ":id"; unmatched paths to one value.
+std::string route_label(const std::string& path, int status) {
+  if (status == 404) return "unmatched";
+  std::string out;
+  std::size_t pos = 1;
+  for (int depth = 0; depth < 3 && pos <= path.size(); ++depth) {
+    std::size_t end = path.find('/', pos);
+    std::string seg = path.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    bool id_like = seg.size() > 32;
+    for (char c : seg) {
+      if (c >= '0' && c <= '9') id_like = true;
+    }
+    std::string clean;
+    for (char c : seg) {
+      bool ok =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
+      clean += ok ? c : '_';
+    }
+    out += "/" + (id_like ? std::string(":id") : clean);
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return out.empty() ? "/" : out;
+}
+
+std::string method_label(const std::string& m) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (m == known) return m;
+  }
+  return "other";
+}
+
+std::string utc_now_iso_ms() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string truncated(const std::string& s, std::size_t max) {
+  return s.size() <= max ? s : s.substr(0, max);
+}
+
+// One line to stderr in a single write, so lines of parallel requests do not
+// interleave.
+void write_log_line(const nlohmann::json& line) {
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+void answer_busy(Response& res, const Request& req, int status, int retry_after) {
+  send_error(res, ErrorCode::busy);
+  res.status = status;
+  res.set_header("Retry-After", std::to_string(retry_after));
+  // "Connection: close" on every busy answer, for two reasons:
+  // - The body of a refused request was not read: the connection cannot carry
+  //   another request after it (httplib 0.11.4 decides about closing before
+  //   routing; it drops the connection after its keep-alive wait, and the
+  //   unread bytes only ever reach this client).
+  // - httplib keeps one worker thread per connection for the connection's
+  //   whole life. Under overload (scripts/bench-sustained.sh: 256 clients,
+  //   64 workers) the connections that had a worker kept it, retrying into
+  //   busy answers, while the others waited unanswered in httplib's queue until
+  //   their clients timed out (15 s) and reconnected, leaving the dead sockets
+  //   queued: open descriptors grew by one per waiting client every 15 s for
+  //   as long as the overload lasted. Closing after busy frees the worker for
+  //   the next waiting connection, so every client gets an answer in turn.
+  (void)req;
+  res.set_header("Connection", "close");
+}
+
+// The Content-Length the client declared (0 when absent or malformed; httplib
+// rejects a malformed one itself).
+std::size_t declared_length(const Request& req) {
+  if (!req.has_header("Content-Length")) return 0;
+  const std::string v = req.get_header_value("Content-Length");
+  std::size_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return 0;
+    if (n > SIZE_MAX / 10 - 10) return SIZE_MAX;  // absurdly large
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return n;
+}
+
+ErrorCode code_for_status(int status) {
+  switch (status) {
+    case 401:
+      return ErrorCode::unauthorized;
+    case 403:
+      return ErrorCode::forbidden;
+    case 404:
+      return ErrorCode::not_found;
+    case 503:
+      return ErrorCode::busy;
+    default:
+      return status >= 500 ? ErrorCode::system_error : ErrorCode::bad_request;
+  }
+}
+
+void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state) {
+  const int max_in_flight = app.config().max_in_flight;
+
+  const std::size_t max_body_bytes = app.config().max_body_bytes;
+  svr.set_pre_routing_handler(
+      [state, max_in_flight, max_body_bytes, &app](const Request& req, Response& res) {
+        RequestState& t = t_request;
+        t = RequestState{};
+        t.active = true;
+        t.start = Clock::now();
+        t.id = state->next_id();
+        if (!host_allowed(app.config(), req)) {
+          send_error(res, ErrorCode::forbidden);
+          app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
+          return HandlerResponse::Handled;
+        }
+        if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
+        // A declared body over the limit is refused before httplib would read
+        // (and discard) all of it.
+        if (declared_length(req) > max_body_bytes) {
+          send_error(res, ErrorCode::bad_request);
+          res.status = 413;
+          res.set_header("Connection", "close");
+          return HandlerResponse::Handled;
+        }
+        int retry_after = 1;
+        if (!state->limiter.allow(client_ip(req), t.start, &retry_after)) {
+          answer_busy(res, req, 429, retry_after);
+          app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
+          return HandlerResponse::Handled;
+        }
+        const int limit = starts_new_flow(req) ? new_flow_limit(max_in_flight) : max_in_flight;
+        if (state->in_flight.fetch_add(1) + 1 > limit) {
+          state->in_flight.fetch_sub(1);
+          answer_busy(res, req, 503, 1);
+          app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");
+          return HandlerResponse::Handled;
+        }
+        t.counted = true;
+        return HandlerResponse::Unhandled;
+      });
+
+  // Only responses without a body: a handler that answered with its own
+  // envelope (or page) keeps it.
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+    if (!res.body.empty()) return HandlerResponse::Unhandled;
+    int status = res.status;
+    send_error(res, code_for_status(status));
+    res.status = status;  // keep 404, 405, 413, 414 …
+    return HandlerResponse::Handled;
+  }));
+
+  svr.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    write_log_line({{"time", utc_now_iso_ms()},
+                    {"event", "exception"},
+                    {"id", t_request.id},
+                    {"path", truncated(req.path, 200)},
+                    {"what", truncated(what, 300)}});
+    // Nothing the handler prepared (cookies, partial bodies) goes out.
+    res.headers.clear();
+    res.body.clear();
+    send_error(res, ErrorCode::system_error);
+  });
+
+  svr.set_post_routing_handler([state, &app](const Request& req, Response& res) {
+    RequestState t = std::move(t_request);
+    t_request = RequestState{};
+    if (t.counted) state->in_flight.fetch_sub(1);
+    double seconds = t.active ? std::chrono::duration<double>(Clock::now() - t.start).count() : 0.0;
+    std::string id = t.active ? t.id : state->next_id();
+
+    res.set_header("X-Request-Id", id);
+    if (!app.config().instance_name.empty()) {
+      res.set_header("X-Renkei-Instance", app.config().instance_name);
+    }
+    add_security_headers(res, is_api_response(req, res),
+                         /*over_tls=*/req.ssl != nullptr || served_over_https(app.config()));
+
+    std::string method = method_label(req.method);
+    std::string route = route_label(req.path, res.status);
+    Metrics& m = app.metrics();
+    m.count("renkei_http_requests_total", "method=\"" + method + "\",route=\"" + route +
+                                              "\",status=\"" + std::to_string(res.status) + "\"");
+    if (t.active) {
+      m.observe("renkei_http_request_duration_seconds",
+                "method=\"" + method + "\",route=\"" + route + "\"", seconds);
+    }
+    m.set_gauge("renkei_http_in_flight", "", state->in_flight.load());
+
+    // The path only: query strings carry codes and tokens. Never bodies.
+    write_log_line({{"time", utc_now_iso_ms()},
+                    {"id", id},
+                    {"method", truncated(req.method, 16)},
+                    {"path", truncated(req.path, 200)},
+                    {"status", res.status},
+                    {"ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1e3},
+                    {"ip", truncated(client_ip(req), 64)}});
+  });
+}
+
+}  // namespace
+
+void register_ops_routes(httplib::Server& server, App& app) {
+  // Liveness and readiness: the store answers a trivial transaction.
+  server.Get("/healthz", [&app](const Request&, Response& res) {
+    try {
+      auto tx = app.store().begin();
+      tx->count_accounts();
+      send_json(res, 200, {{"status", "ok"}});
+    } catch (const std::exception&) {
+      nlohmann::json body = error_envelope(ErrorCode::system_error);
+      body["status"] = "unavailable";
+      send_json(res, 503, body);
+    }
+  });
+  // Metrics name flows, clients and outcomes: outside dev_mode only a scraper
+  // with the metrics token (or staff with the admin token) may read them,
+  // unless the operator declared the port private (metrics_public).
+  server.Get("/metrics", [&app](const Request& req, Response& res) {
+    const ServerConfig& c = app.config();
+    const bool open = c.dev_mode || c.metrics_public;
+    if (!open && !bearer_matches_any(req, {c.metrics_token_digest, c.admin_token_digest})) {
+      app.metrics().count("renkei_metrics_refused_total");  // guesses leave a trace
+      send_error(res, ErrorCode::unauthorized);
+      res.set_header("WWW-Authenticate", "Bearer realm=\"renkei-metrics\"");
+      return;
+    }
+    res.set_content(app.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+// ------------------------------------------------------------ connections
+//
+// httplib 0.11.4 waits for a connection's next request (and for its first)
+// by polling: select with a 10 ms timeout, then a 1 ms sleep, over and over
+// until the keep-alive timeout. Every idle connection so woke the server about
+// 90 times a second, 1-3 ms of CPU per connection-second here: with the six
+// connections a browser opens, some 14 ms for each page a customer stays on
+// until they timed out, against 1.5 ms for the page's requests themselves
+// (docs/performance.md, "Static files: compressed once"). KeepAliveServer
+// waits with one poll() per slice of kIdleSliceMs instead (2 wakeups a
+// second), and otherwise runs the connection as httplib's own loop does: a
+// fresh stream per request with its read and write timeouts and a 4 KiB read
+// buffer, at most keep_alive_max_count requests, the last one answered with
+// "Connection: close", process_request (protected in httplib::Server) for
+// each. The slice bounds how long a stopping server waits for its idle
+// connections (100 ms slices measured 2 ms more per page with its tail than
+// 1 s slices). TLS (httplib::SSLServer) keeps httplib's loop.
+
+namespace {
+
+constexpr int kIdleSliceMs = 500;
+
+// A connected socket as httplib's detail::SocketStream (not in the installed
+// header) reads and writes it.
+class SocketStream final : public httplib::Stream {
+ public:
+  SocketStream(socket_t sock, time_t read_sec, time_t read_usec, time_t write_sec,
+               time_t write_usec)
+      : sock_(sock),
+        read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
+        write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)) {}
+
+  bool is_readable() const override { return wait(POLLIN, read_ms_) > 0; }
+  bool is_writable() const override { return wait(POLLOUT, write_ms_) > 0 && is_alive(); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (buffer_off_ < buffer_size_) {
+      const std::size_t n = std::min(size, buffer_size_ - buffer_off_);
+      std::memcpy(ptr, buffer_.data() + buffer_off_, n);
+      buffer_off_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    if (!is_readable()) return -1;
+    buffer_off_ = 0;
+    buffer_size_ = 0;
+    if (size >= buffer_.size()) return recv_eintr(ptr, size, 0);
+    const ssize_t n = recv_eintr(buffer_.data(), buffer_.size(), 0);
+    if (n <= 0) return n;
+    if (static_cast<std::size_t>(n) <= size) {
+      std::memcpy(ptr, buffer_.data(), static_cast<std::size_t>(n));
+      return n;
+    }
+    std::memcpy(ptr, buffer_.data(), size);
+    buffer_off_ = size;
+    buffer_size_ = static_cast<std::size_t>(n);
+    return static_cast<ssize_t>(size);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do {
+      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      name(addr, len, ip, port);
+    }
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      name(addr, len, ip, port);
+    }
+  }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  int wait(short events, int timeout_ms) const {
+    pollfd p{sock_, events, 0};
+    int n;
+    do {
+      n = ::poll(&p, 1, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  // As httplib's is_socket_alive: nothing to read yet, or readable data.
+  bool is_alive() const {
+    const int n = wait(POLLIN, 0);
+    if (n == 0) return true;
+    if (n < 0 && errno == EBADF) return false;
+    char c;
+    return recv_eintr(&c, 1, MSG_PEEK) > 0;
+  }
+  ssize_t recv_eintr(char* ptr, size_t size, int flags) const {
+    ssize_t n;
+    do {
+      n = ::recv(sock_, ptr, size, flags);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  static void name(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
+    if (addr.ss_family == AF_INET) {
+      port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+    }
+    std::array<char, NI_MAXHOST> host{};
+    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host.data(),
+                      static_cast<socklen_t>(host.size()), nullptr, 0, NI_NUMERICHOST) == 0) {
+      ip = host.data();
+    }
+  }
+
+  const socket_t sock_;
+  const int read_ms_;
+  const int write_ms_;
+  std::array<char, 4096> buffer_{};
+  std::size_t buffer_off_ = 0;
+  std::size_t buffer_size_ = 0;
+};
+
+class KeepAliveServer final : public httplib::Server {
+ private:
+  // True when a request's first bytes arrived within the keep-alive timeout;
+  // false on timeout, error, or a stopping server.
+  bool wait_for_request(socket_t sock) const {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+    for (;;) {
+      if (svr_sock_ == INVALID_SOCKET) return false;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{sock, POLLIN, 0};
+      const int n =
+          ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), kIdleSliceMs)));
+      if (n > 0) return true;
+      if (n < 0 && errno != EINTR) return false;
+    }
+  }
+
+  bool process_and_close_socket(socket_t sock) override {
+    bool ret = false;
+    std::size_t count = keep_alive_max_count_;
+    while (count > 0 && wait_for_request(sock)) {
+      SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
+                          write_timeout_usec_);
+      bool connection_closed = false;
+      ret = process_request(stream, /*close_connection=*/count == 1, connection_closed, nullptr);
+      if (!ret || connection_closed) break;
+      --count;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ret;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<httplib::Server> build_server(App& app) {
+  const ServerConfig& cfg = app.config();
+  std::unique_ptr<httplib::Server> svr;
+  if (!cfg.tls_cert_file.empty() && !cfg.tls_key_file.empty()) {
+    svr = std::make_unique<httplib::SSLServer>(cfg.tls_cert_file.c_str(), cfg.tls_key_file.c_str());
+  } else {
+    svr = std::make_unique<KeepAliveServer>();
+  }
+  auto state = std::make_shared<ServerState>(cfg);
+
+  // Debian's precompiled cpp-httplib ignores the compile-time tuning macros;
+  // only these runtime settings count (TOOLCHAIN.md).
+  svr->set_tcp_nodelay(true);
+  svr->set_keep_alive_max_count(kKeepAliveMaxCount);
+  svr->set_keep_alive_timeout(kKeepAliveIdleSeconds);
+  svr->set_read_timeout(kReadTimeoutSeconds, 0);
+  svr->set_write_timeout(kWriteTimeoutSeconds, 0);
+  svr->set_payload_max_length(cfg.max_body_bytes);
+  // Replaces httplib's default options (which add SO_REUSEPORT: two servers on
+  // one port would share it silently) and remembers the listening socket.
+  svr->set_socket_options([state](socket_t fd) {
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    state->listen_fd.store(fd);
+  });
+  // httplib creates the task queue at the start of listen_after_bind(), after
+  // bind and listen(fd, 5): the moment to raise the backlog on the bound
+  // socket, whoever called bind (main or the test harness).
+  const int threads = cfg.worker_threads;
+  svr->new_task_queue = [state, threads]() -> httplib::TaskQueue* {
+    int fd = state->listen_fd.load();
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 &&
+        accepting) {
+      ::listen(fd, kListenBacklog);
+    }
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+
+  install_middleware(*svr, app, state);
+
+  register_flow_routes(*svr, app);
+  register_telephony_routes(*svr, app);
+  register_oauth_routes(*svr, app);
+  register_account_routes(*svr, app);
+  register_ops_routes(*svr, app);
+  register_admin_routes(*svr, app);
+  // Static files come from register_static_routes alone (ETag, caching,
+  // traversal checks); nothing may use httplib mount points, which would win
+  // over every route.
+  register_static_routes(*svr, app);
+  return svr;
+}
+
+}  // namespace renkei::server

@@ -1,0 +1,306 @@
+// The account API the app reads with its access token (SPEC §8): the linked
+// account, its balance, and about three months of transactions. Bearer tokens
+// per RFC 6750 §2.1 (Authorization header only; query and form tokens are not
+// accepted). Every read checks the token, its grant and the client, touches
+// the grant's last_used_at and writes an audit record, in one transaction.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "ops/crypto.h"
+#include "http/http_util.h"
+#include "records/records.h"
+#include "renkei/error.h"
+#include "renkei/json.h"
+#include "renkei/time.h"
+#include "http/routes.h"
+#include "store/storage.h"
+
+namespace renkei::server {
+namespace {
+
+constexpr int kDefaultLimit = 50;
+constexpr int kMaxLimit = 100;
+constexpr int kServedMonths = 3;
+
+// What a valid token gives access to.
+struct Caller {
+  GrantRecord grant;
+  ClientRecord client;
+  AccountRecord account;
+};
+
+// A refusal: the envelope's code, and for 401 the RFC 6750 challenge.
+struct Refusal {
+  ErrorCode code;
+  std::string challenge;  // WWW-Authenticate value for 401, else empty
+};
+
+Refusal invalid_token(const char* description) {
+  return {ErrorCode::unauthorized,
+          std::string("Bearer realm=\"renkei\", error=\"invalid_token\", error_description=\"") +
+              description + "\""};
+}
+
+// The token in "Authorization: Bearer <token>", "" when there is no
+// Authorization header, nullopt when the header is there but is not a bearer
+// token of the RFC 6750 §2.1 b64token syntax.
+std::optional<std::string> bearer_token(const httplib::Request& req) {
+  if (!req.has_header("Authorization")) return std::string();
+  if (req.get_header_value_count("Authorization") > 1) return std::nullopt;
+  std::string h = req.get_header_value("Authorization");
+  if (h.size() <= 7) return std::nullopt;
+  std::string scheme = h.substr(0, 7);
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "bearer ") return std::nullopt;
+  std::string token = h.substr(7);
+  if (token.empty()) return std::nullopt;
+  for (char c : token) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+                    c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
+    if (!ok) return std::nullopt;
+  }
+  return token;
+}
+
+// Checks token → grant → client → account. RFC 6750 §3.1: a request without
+// any credentials gets the bare challenge, without an error code.
+std::optional<Refusal> authenticate(StoreTx& tx, const httplib::Request& req, UnixSeconds now,
+                                    Caller* out) {
+  auto presented = bearer_token(req);
+  if (!presented) return invalid_token("malformed Authorization header");
+  if (presented->empty()) return Refusal{ErrorCode::unauthorized, "Bearer realm=\"renkei\""};
+  auto token = tx.find_token(secret_digest(*presented));
+  if (!token || token->kind != TokenKind::access) return invalid_token("unknown access token");
+  if (token->revoked) return invalid_token("access token revoked");
+  if (now >= token->expires_at) return invalid_token("access token expired");
+  auto grant = tx.find_grant(token->grant_id);
+  if (!grant || grant->revoked_at) return invalid_token("authorization revoked");
+  if (now >= grant->expires_at) return invalid_token("authorization expired");
+  auto client = tx.find_client(grant->client_id);
+  if (!client || client->id != token->client_id) return invalid_token("unknown client");
+  if (!client->enabled) return Refusal{ErrorCode::service_unavailable, ""};
+  auto account = tx.account_by_id(grant->account_id);
+  // SPEC §8: a closed or moved account is no longer served under its old number.
+  if (!account || !serves_account_data(standing_of(*account))) {
+    return Refusal{ErrorCode::account_not_eligible, ""};
+  }
+  *out = Caller{*grant, *client, *account};
+  return std::nullopt;
+}
+
+nlohmann::json account_json(const AccountRecord& a) {
+  return {{"branch", a.ref.branch},
+          {"account_type", std::string(account_type_wire_name(a.ref.type))},
+          {"account_type_label", std::string(account_type_label_ja(a.ref.type))},
+          {"account_number", a.ref.number}};
+}
+
+// The envelope for a bad query parameter: bad_request naming the parameter.
+void send_bad_param(httplib::Response& res, const char* param) {
+  nlohmann::json body = error_envelope(ErrorCode::bad_request);
+  body["error"]["field"] = param;
+  send_json(res, http_status(ErrorCode::bad_request), body);
+}
+
+// The first day served: the same day three months before today (JST), or the
+// month's last day when that month is shorter (05-31 → 02-28).
+CivilDate earliest_served(const CivilDate& today) {
+  int months = today.year * 12 + (today.month - 1) - kServedMonths;
+  CivilDate d{months / 12, months % 12 + 1, 1};
+  d.day = std::min(today.day, days_in_month(d.year, d.month));
+  return d;
+}
+
+std::string encode_cursor(std::int64_t id) {
+  return base64url_encode(std::to_string(id));
+}
+
+std::optional<std::int64_t> decode_cursor(std::string_view cursor) {
+  // base64url without padding: 4 characters carry 3 bytes.
+  if (cursor.empty() || cursor.size() > 40) return std::nullopt;
+  std::string bytes;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : cursor) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    if (c >= '0' && c <= '9') v = c - '0' + 52;
+    if (c == '-') v = 62;
+    if (c == '_') v = 63;
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), id);
+  if (ec != std::errc() || end != bytes.data() + bytes.size() || id <= 0) return std::nullopt;
+  if (encode_cursor(id) != cursor) return std::nullopt;  // one spelling per cursor
+  return id;
+}
+
+// A query parameter given at most once: nullopt when absent; sets *repeated.
+std::optional<std::string> single_param(const httplib::Request& req, const char* key,
+                                        bool* repeated) {
+  std::size_t n = req.get_param_value_count(key);
+  if (n > 1) *repeated = true;
+  if (n != 1) return std::nullopt;
+  return req.get_param_value(key);
+}
+
+// One read of the account API: authenticate, let `read` build the body (or
+// refuse with an error it has already written), record the use, commit.
+template <typename Read>
+void serve(App& app, const httplib::Request& req, httplib::Response& res, const char* what,
+           Read read) {
+  const UnixSeconds now = app.now();
+  auto tx = app.store().begin();
+  Caller caller;
+  if (auto refusal = authenticate(*tx, req, now, &caller)) {
+    send_error(res, refusal->code);
+    if (!refusal->challenge.empty()) res.set_header("WWW-Authenticate", refusal->challenge);
+    res.set_header("Cache-Control", "no-store");
+    app.metrics().count("renkei_api_requests_total",
+                        std::string("outcome=\"") + std::string(wire_name(refusal->code)) + "\"");
+    return;
+  }
+  std::optional<nlohmann::json> body = read(*tx, caller, now);
+  AuditRecord audit;
+  audit.at = now;
+  audit.flow_id = caller.grant.flow_id;
+  audit.step = "api.read";
+  audit.outcome = body ? "ok" : std::string(wire_name(ErrorCode::bad_request));
+  audit.account = account_key(caller.account.ref);
+  audit.client_id = caller.client.id;
+  audit.ip = client_ip(req);
+  audit.user_agent = header_for_log(req, "User-Agent");
+  audit.actor = "app:" + caller.client.id;
+  audit.detail = what;
+  if (body) {
+    caller.grant.last_used_at = now;
+    tx->update_grant(caller.grant);
+  }
+  tx->append_audit(audit);
+  if (!tx->commit()) {
+    send_error(res, ErrorCode::system_error);
+    return;
+  }
+  app.metrics().count("renkei_api_requests_total",
+                      std::string("outcome=\"") + (body ? "ok" : audit.outcome) + "\"");
+  if (body) send_json(res, 200, *body);
+  res.set_header("Cache-Control", "no-store");
+}
+
+std::optional<nlohmann::json> read_transactions(const httplib::Request& req, httplib::Response& res,
+                                                StoreTx& tx, const Caller& caller,
+                                                UnixSeconds now) {
+  const CivilDate today = jst_date(now);
+  const CivilDate earliest = earliest_served(today);
+  auto bad = [&res](const char* param) {
+    send_bad_param(res, param);
+    return std::optional<nlohmann::json>();
+  };
+  bool repeated = false;
+  auto from_text = single_param(req, "from", &repeated);
+  if (repeated) return bad("from");
+  auto to_text = single_param(req, "to", &repeated);
+  if (repeated) return bad("to");
+  auto limit_text = single_param(req, "limit", &repeated);
+  if (repeated) return bad("limit");
+  auto cursor_text = single_param(req, "cursor", &repeated);
+  if (repeated) return bad("cursor");
+
+  CivilDate from = earliest;
+  CivilDate to = today;
+  if (from_text) {
+    auto d = parse_date(*from_text);
+    if (!d) return bad("from");
+    from = *d;
+  }
+  if (to_text) {
+    auto d = parse_date(*to_text);
+    if (!d) return bad("to");
+    to = std::min(*d, today);  // nothing is booked in the future
+  }
+  if (from < earliest) {
+    send_error(res, ErrorCode::range_not_served);
+    return std::nullopt;
+  }
+  if (to_text && from > to) return bad("to");
+  int limit = kDefaultLimit;
+  if (limit_text) {
+    const std::string& s = *limit_text;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), limit);
+    if (s.empty() || s.size() > 3 || ec != std::errc() || end != s.data() + s.size() || limit < 1 ||
+        limit > kMaxLimit) {
+      return bad("limit");
+    }
+  }
+  std::int64_t before_id = 0;
+  if (cursor_text) {
+    auto id = decode_cursor(*cursor_text);
+    if (!id) return bad("cursor");
+    before_id = *id;
+  }
+
+  nlohmann::json items = nlohmann::json::array();
+  std::vector<LedgerEntry> entries;
+  if (from <= to) {
+    entries =
+        tx.ledger(caller.account.id, format_date(from), format_date(to), limit + 1, before_id);
+  }
+  const bool more = static_cast<int>(entries.size()) > limit;
+  if (more) entries.resize(static_cast<std::size_t>(limit));
+  for (const LedgerEntry& e : entries) {
+    items.push_back({{"id", std::to_string(e.id)},
+                     {"date", e.date},
+                     {"description", e.description},
+                     {"amount_yen", e.amount_yen},
+                     {"balance_after_yen", e.balance_after_yen}});
+  }
+  return nlohmann::json{
+      {"account", account_json(caller.account)},
+      {"from", format_date(from)},
+      {"to", format_date(to)},
+      {"transactions", std::move(items)},
+      {"next_cursor", more ? nlohmann::json(encode_cursor(entries.back().id)) : nlohmann::json()}};
+}
+
+}  // namespace
+
+void register_account_routes(httplib::Server& server, App& app) {
+  server.Get("/api/v1/account", [&app](const httplib::Request& req, httplib::Response& res) {
+    serve(app, req, res, "account", [](StoreTx&, const Caller& c, UnixSeconds) {
+      return std::optional<nlohmann::json>(nlohmann::json{
+          {"account", account_json(c.account)},
+          {"authorization",
+           {{"scope", c.grant.scope}, {"expires_at", format_jst(c.grant.expires_at)}}}});
+    });
+  });
+  server.Get("/api/v1/account/balance", [&app](const httplib::Request& req,
+                                               httplib::Response& res) {
+    serve(app, req, res, "balance", [](StoreTx&, const Caller& c, UnixSeconds now) {
+      return std::optional<nlohmann::json>(nlohmann::json{{"account", account_json(c.account)},
+                                                          {"balance_yen", c.account.balance_yen},
+                                                          {"currency", "JPY"},
+                                                          {"as_of", format_jst(now)}});
+    });
+  });
+  server.Get("/api/v1/account/transactions",
+             [&app](const httplib::Request& req, httplib::Response& res) {
+               serve(app, req, res, "transactions",
+                     [&req, &res](StoreTx& tx, const Caller& c, UnixSeconds now) {
+                       return read_transactions(req, res, tx, c, now);
+                     });
+             });
+}
+
+}  // namespace renkei::server

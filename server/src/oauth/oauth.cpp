@@ -1,0 +1,818 @@
+// The OAuth 2.0 authorization server (RFC 6749 authorization code grant with
+// PKCE S256 (RFC 7636), token revocation (RFC 7009), metadata (RFC 8414) and the
+// iss response parameter (RFC 9207)). The customer's login is the six-screen
+// flow; this file starts it (/authorize) and turns its completion into a code.
+//
+// Policies beyond the RFCs (docs/http-api.md):
+//  - redirect_uri is required and compared as an exact string with the
+//    registered ones (no prefix, case or trailing-slash tolerance);
+//  - state is required (the app's CSRF defence; OAuth makes it RECOMMENDED);
+//  - PKCE with S256 is required for every client, confidential ones too;
+//  - an authorization code is burnt by its first exchange attempt, successful
+//    or not; presenting it again revokes the grant and every token from it;
+//  - refresh tokens rotate; presenting a rotated-out refresh token while the
+//    grant is still active revokes the grant (RFC 9700 §4.14.2 reuse detection).
+#include "oauth/oauth.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ops/crypto.h"
+#include "flow/flow_session.h"
+#include "http/http_util.h"
+#include "records/records.h"
+#include "renkei/error.h"
+#include "renkei/flow.h"
+#include "http/routes.h"
+
+namespace renkei::server {
+namespace {
+
+constexpr const char* kScope = "accounts.read";
+constexpr std::size_t kMaxStateLength = 512;
+constexpr const char* kBasicChallenge = "Basic realm=\"renkei\"";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return out;
+}
+
+bool is_base64url_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
+// RFC 7636 §4.2: S256 challenges are base64url(SHA-256) without padding: 43 chars.
+bool is_valid_s256_challenge(std::string_view s) {
+  return s.size() == 43 && std::all_of(s.begin(), s.end(), is_base64url_char);
+}
+
+// RFC 6749 Appendix A.5: state is 1*VSCHAR (%x20-7E); we also cap its length.
+bool is_valid_state(std::string_view s) {
+  if (s.empty() || s.size() > kMaxStateLength) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// Scope is optional; when given, every space-separated token must be ours.
+bool is_valid_scope(std::string_view s) {
+  std::size_t pos = 0;
+  bool any = false;
+  while (pos <= s.size()) {
+    std::size_t end = s.find(' ', pos);
+    if (end == std::string_view::npos) end = s.size();
+    if (s.substr(pos, end - pos) != kScope) return false;
+    any = true;
+    pos = end + 1;
+  }
+  return any;
+}
+
+// Standard base64 with optional padding (HTTP Basic credentials).
+std::optional<std::string> base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// application/x-www-form-urlencoded decoding ('+' is a space), as RFC 6749
+// §2.3.1 requires for the parts of HTTP Basic client credentials.
+std::optional<std::string> form_decode(std::string_view in) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// ---------- audit ----------
+
+struct AuditFacts {
+  std::string step;
+  std::string outcome = "ok";
+  std::string flow_id;
+  std::string client_id;
+  std::string account;
+  std::string actor = "customer";
+  std::string detail;
+};
+
+// Positional, because GCC's -Wextra flags designated initializers that skip members.
+AuditFacts facts(std::string step, std::string outcome, std::string client_id, std::string actor,
+                 std::string detail = "") {
+  AuditFacts f;
+  f.step = std::move(step);
+  f.outcome = std::move(outcome);
+  f.client_id = std::move(client_id);
+  f.actor = std::move(actor);
+  f.detail = std::move(detail);
+  return f;
+}
+
+void write_audit(StoreTx& tx, const httplib::Request& req, UnixSeconds now, AuditFacts f) {
+  AuditRecord r;
+  r.at = now;
+  r.flow_id = std::move(f.flow_id);
+  r.step = std::move(f.step);
+  r.outcome = std::move(f.outcome);
+  r.account = std::move(f.account);
+  r.client_id = std::move(f.client_id);
+  r.ip = client_ip(req);
+  r.user_agent = header_for_log(req, "User-Agent");
+  r.actor = std::move(f.actor);
+  r.detail = std::move(f.detail);
+  tx.append_audit(r);
+}
+
+std::string account_label(StoreTx& tx, std::int64_t account_id) {
+  auto account = tx.account_by_id(account_id);
+  return account ? account_key(account->ref) : std::string();
+}
+
+// ---------- /authorize ----------
+
+// How often each key occurs in the raw query. Counted here because httplib
+// silently merges a repeated identical key=value pair, and RFC 6749 §3.1 says
+// no parameter may be sent twice.
+std::map<std::string, int> raw_query_key_counts(const httplib::Request& req) {
+  std::map<std::string, int> counts;
+  std::size_t q = req.target.find('?');
+  if (q == std::string::npos) return counts;
+  std::string_view rest(req.target);
+  rest.remove_prefix(q + 1);
+  while (!rest.empty()) {
+    std::size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    if (auto key = form_decode(pair.substr(0, pair.find('=')))) ++counts[*key];
+  }
+  return counts;
+}
+
+// A query parameter that must appear at most once.
+struct QueryParam {
+  std::optional<std::string> value;  // nullopt when absent or repeated
+  bool repeated = false;
+};
+QueryParam query_param(const httplib::Request& req, const std::map<std::string, int>& counts,
+                       const char* key) {
+  QueryParam p;
+  std::size_t n = req.get_param_value_count(key);
+  if (auto it = counts.find(key); it != counts.end() && it->second > 1) n = 2;
+  if (n > 1) {
+    p.repeated = true;
+  } else if (n == 1) {
+    p.value = req.get_param_value(key);
+  }
+  return p;
+}
+
+void no_store(httplib::Response& res) {
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Pragma", "no-cache");
+}
+
+void audit_authorize(App& app, const httplib::Request& req, UnixSeconds now, std::string outcome,
+                     std::string client_id, std::string detail = "") {
+  auto tx = app.store().begin();
+  write_audit(
+      *tx, req, now,
+      facts("authorize", std::move(outcome), std::move(client_id), "customer", std::move(detail)));
+  // The server's exception handler answers system_error: no answer goes out
+  // whose operation-log row was lost.
+  if (!tx->commit()) throw StorageError("commit failed");
+}
+
+void handle_authorize(App& app, const httplib::Request& req, httplib::Response& res) {
+  const UnixSeconds now = app.now();
+  no_store(res);
+  const std::string bad = std::string(wire_name(ErrorCode::bad_request));
+
+  // 1. Who is asking and where the answer goes. Until both are known to be
+  // registered, nothing is redirected anywhere (RFC 6749 §4.1.2.1).
+  const std::map<std::string, int> counts = raw_query_key_counts(req);
+  QueryParam client_id = query_param(req, counts, "client_id");
+  QueryParam redirect_uri = query_param(req, counts, "redirect_uri");
+  std::optional<ClientRecord> client;
+  if (client_id.value) {
+    auto tx = app.store().begin();
+    client = tx->find_client(*client_id.value);
+  }
+  if (!client) {
+    audit_authorize(app, req, now, bad, "", "unknown or missing client_id");
+    send_error(res, ErrorCode::bad_request);
+    no_store(res);
+    return;
+  }
+  const bool uri_registered =
+      redirect_uri.value && std::find(client->redirect_uris.begin(), client->redirect_uris.end(),
+                                      *redirect_uri.value) != client->redirect_uris.end();
+  if (!uri_registered) {
+    audit_authorize(app, req, now, bad, client->id, "redirect_uri missing or not registered");
+    send_error(res, ErrorCode::bad_request);
+    no_store(res);
+    return;
+  }
+
+  // 2. The rest of the request: errors go back to the app (RFC 6749 §4.1.2.1,
+  // RFC 9207 iss). state is echoed only when it is well-formed.
+  QueryParam state = query_param(req, counts, "state");
+  QueryParam response_type = query_param(req, counts, "response_type");
+  QueryParam challenge = query_param(req, counts, "code_challenge");
+  QueryParam method = query_param(req, counts, "code_challenge_method");
+  QueryParam scope = query_param(req, counts, "scope");
+  const bool state_ok = state.value && is_valid_state(*state.value);
+
+  std::string error = "invalid_request";
+  std::string problem;
+  if (state.repeated || response_type.repeated || challenge.repeated || method.repeated ||
+      scope.repeated) {
+    problem = "a parameter is repeated";
+  } else if (!state.value) {
+    problem = "state is required";
+  } else if (!state_ok) {
+    problem = "state must be 1 to 512 printable ASCII characters";
+  } else if (!response_type.value || response_type.value->empty()) {
+    problem = "response_type is required";
+  } else if (*response_type.value != "code") {
+    error = "unsupported_response_type";
+    problem = "response_type must be code";
+  } else if (method.value != "S256") {
+    problem = "code_challenge_method must be S256";
+  } else if (!challenge.value || !is_valid_s256_challenge(*challenge.value)) {
+    problem = "code_challenge must be 43 base64url characters";
+  } else if (scope.value && !scope.value->empty() && !is_valid_scope(*scope.value)) {
+    error = "invalid_scope";
+    problem = "scope must be accounts.read";
+  }
+  if (!problem.empty()) {
+    std::vector<std::pair<std::string, std::string>> q = {{"error", error},
+                                                          {"error_description", problem}};
+    if (state_ok) q.emplace_back("state", *state.value);
+    q.emplace_back("iss", app.config().issuer);
+    audit_authorize(app, req, now, bad, client->id, error + ": " + problem);
+    res.set_redirect(with_query(*redirect_uri.value, q), 302);
+    return;
+  }
+
+  // 3. Conditions the customer should see on our own page: the app switched
+  // off, or the service closed (SPEC §6). The flow is started all the same, so
+  // that the page can offer 連携元画面へ back to this validated redirect URI
+  // with state and iss (SPEC §8a, POST /api/flow/leave); while the condition
+  // lasts every step of it answers the same error.
+  std::optional<ErrorCode> on_our_page;
+  if (!client->enabled) {
+    on_our_page = ErrorCode::service_unavailable;
+  } else if (!app.calendar().is_open(now)) {
+    on_our_page = ErrorCode::out_of_hours;
+  }
+
+  // 4. Start the customer's flow.
+  FlowRecord flow;
+  flow.client_id = client->id;
+  flow.redirect_uri = *redirect_uri.value;
+  flow.oauth_state = *state.value;
+  flow.code_challenge = *challenge.value;
+  flow.scope = kScope;
+  flow.client_ip = client_ip(req);
+  flow.user_agent = header_for_log(req, "User-Agent");
+  auto tx = app.store().begin();
+  std::string flow_id;
+  std::string cookie = start_flow_record(*tx, app, flow, &flow_id);
+  AuditFacts started = facts("authorize", on_our_page ? std::string(wire_name(*on_our_page)) : "ok",
+                             client->id, "customer");
+  started.flow_id = flow_id;
+  write_audit(*tx, req, now, std::move(started));
+  if (!tx->commit()) {
+    send_error(res, ErrorCode::system_error);
+    no_store(res);
+    return;
+  }
+  set_cookie(res, session_cookie_name(app), cookie, session_cookie_options(app));
+  if (on_our_page) {
+    const std::string code(wire_name(*on_our_page));
+    res.set_redirect(with_query("/flow/", {{"error", code}}), 302);
+    app.metrics().count("renkei_authorize_total", "outcome=\"" + code + "\"");
+    return;
+  }
+  res.set_redirect("/flow/", 302);
+  app.metrics().count("renkei_authorize_total", "outcome=\"ok\"");
+}
+
+// ---------- /token and /revoke ----------
+
+// An error in the form of RFC 6749 §5.2 plus our catalog's code and message.
+struct OAuthError {
+  const char* error;
+  ErrorCode code;
+  int status;
+  std::string description;  // ASCII only (RFC 6749 §5.2)
+};
+OAuthError invalid_request(std::string d) {
+  return {"invalid_request", ErrorCode::bad_request, 400, std::move(d)};
+}
+OAuthError invalid_client(std::string d) {
+  return {"invalid_client", ErrorCode::unauthorized, 401, std::move(d)};
+}
+OAuthError invalid_grant(std::string d) {
+  return {"invalid_grant", ErrorCode::forbidden, 400, std::move(d)};
+}
+
+void send_oauth_error(httplib::Response& res, const OAuthError& e) {
+  nlohmann::json body = {{"error", e.error},
+                         {"error_description", e.description},
+                         {"code", std::string(wire_name(e.code))},
+                         {"message", std::string(message_ja(e.code))}};
+  send_json(res, e.status, body);
+  // RFC 6749 §5.2: a failed client authentication answers 401 with a challenge.
+  if (e.status == 401) res.set_header("WWW-Authenticate", kBasicChallenge);
+  no_store(res);
+}
+
+using Form = std::map<std::string, std::string>;
+
+std::optional<std::string> form_value(const Form& form, const char* key) {
+  auto it = form.find(key);
+  if (it == form.end() || it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
+// Reads the form body; the content type must be form-urlencoded and no
+// parameter may appear twice (RFC 6749 §3.2).
+std::optional<OAuthError> read_form(const httplib::Request& req, Form* form) {
+  std::string type = lower(req.get_header_value("Content-Type"));
+  const std::string expected = "application/x-www-form-urlencoded";
+  if (type.compare(0, expected.size(), expected) != 0 ||
+      (type.size() > expected.size() && type[expected.size()] != ';' &&
+       type[expected.size()] != ' ')) {
+    return invalid_request("content type must be application/x-www-form-urlencoded");
+  }
+  bool duplicate = false;
+  *form = form_params(req, &duplicate);
+  if (duplicate) return invalid_request("a parameter is repeated");
+  return std::nullopt;
+}
+
+struct Credentials {
+  std::string client_id;
+  std::optional<std::string> secret;
+};
+
+// RFC 6749 §2.3.1: HTTP Basic (client_secret_basic) or client_id and
+// client_secret in the body (client_secret_post), never both; public clients
+// send client_id alone.
+std::optional<OAuthError> read_credentials(const httplib::Request& req, const Form& form,
+                                           Credentials* out) {
+  auto body_id = form_value(form, "client_id");
+  auto body_secret = form_value(form, "client_secret");
+  if (req.get_header_value_count("Authorization") > 1) {
+    return invalid_request("more than one Authorization header");
+  }
+  std::string auth = req.get_header_value("Authorization");
+  if (!auth.empty()) {
+    if (auth.size() < 6 || lower(auth.substr(0, 6)) != "basic ") {
+      return invalid_client("unsupported client authentication scheme");
+    }
+    if (body_secret) return invalid_request("more than one client authentication method");
+    auto decoded = base64_decode(std::string_view(auth).substr(6));
+    std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
+    if (colon == std::string::npos) return invalid_client("malformed Basic credentials");
+    auto id = form_decode(std::string_view(*decoded).substr(0, colon));
+    auto secret = form_decode(std::string_view(*decoded).substr(colon + 1));
+    if (!id || !secret || id->empty()) return invalid_client("malformed Basic credentials");
+    if (body_id && *body_id != *id) return invalid_client("client_id differs from Basic user");
+    out->client_id = *id;
+    out->secret = *secret;
+    return std::nullopt;
+  }
+  if (!body_id) return invalid_client("client authentication is required");
+  out->client_id = *body_id;
+  out->secret = body_secret;
+  return std::nullopt;
+}
+
+std::optional<OAuthError> authenticate_client(StoreTx& tx, const Credentials& cred,
+                                              ClientRecord* out) {
+  auto client = tx.find_client(cred.client_id);
+  // Digest the presented secret and compare it whatever happens, so that
+  // neither the answer nor its timing tells an unknown client id from a known
+  // one: an unknown client, a wrong secret and a secret sent by a public
+  // client all get the same invalid_client (security finding, issue 12).
+  static const std::string kNoClientDigest = secret_digest("renkei: no such client");
+  const std::string presented = secret_digest(cred.secret.value_or(""));
+  bool authenticated = false;
+  if (!client) {
+    (void)constant_time_equal(presented, kNoClientDigest);
+  } else if (!client->secret_digest.empty()) {
+    authenticated = cred.secret && constant_time_equal(presented, client->secret_digest);
+  } else {
+    authenticated = !cred.secret || cred.secret->empty();
+  }
+  if (!authenticated) return invalid_client("client authentication failed");
+  if (!client->enabled) {
+    return OAuthError{"unauthorized_client", ErrorCode::service_unavailable, 400,
+                      "client is disabled"};
+  }
+  *out = *client;
+  return std::nullopt;
+}
+
+struct IssuedTokens {
+  std::string access;
+  std::string refresh;
+  UnixSeconds access_expires_at = 0;
+};
+
+// A new access token (never outliving the grant) and a refresh token that
+// lives as long as the grant. Only their digests are stored.
+IssuedTokens issue_tokens(StoreTx& tx, const App& app, const GrantRecord& grant, UnixSeconds now) {
+  IssuedTokens t;
+  t.access = random_token();
+  t.refresh = random_token();
+  t.access_expires_at =
+      std::min<UnixSeconds>(now + app.config().access_token_seconds, grant.expires_at);
+  TokenRecord access;
+  access.token_digest = secret_digest(t.access);
+  access.kind = TokenKind::access;
+  access.grant_id = grant.id;
+  access.client_id = grant.client_id;
+  access.expires_at = t.access_expires_at;
+  tx.insert_token(access);
+  TokenRecord refresh = access;
+  refresh.token_digest = secret_digest(t.refresh);
+  refresh.kind = TokenKind::refresh;
+  refresh.expires_at = grant.expires_at;
+  tx.insert_token(refresh);
+  return t;
+}
+
+nlohmann::json token_response(const IssuedTokens& t, const GrantRecord& grant, UnixSeconds now) {
+  return {{"access_token", t.access},
+          {"token_type", "Bearer"},
+          {"expires_in", t.access_expires_at - now},
+          {"refresh_token", t.refresh},
+          {"scope", grant.scope.empty() ? std::string(kScope) : grant.scope}};
+}
+
+bool grant_active(const GrantRecord& g, UnixSeconds now) {
+  return !g.revoked_at && now < g.expires_at;
+}
+
+void revoke_grant(StoreTx& tx, GrantRecord grant, UnixSeconds now, const std::string& by) {
+  if (!grant.revoked_at) {
+    grant.revoked_at = now;
+    grant.revoked_by = by;
+    tx.update_grant(grant);
+  }
+  tx.revoke_tokens_of_grant(grant.id);
+}
+
+// The outcome of one grant: either tokens (body) or an error; the audit is
+// written in the same transaction either way.
+struct GrantResult {
+  std::optional<OAuthError> error;
+  nlohmann::json body;
+};
+
+GrantResult exchange_code(App& app, StoreTx& tx, const httplib::Request& req, const Form& form,
+                          const ClientRecord& client, UnixSeconds now) {
+  auto code = form_value(form, "code");
+  auto redirect_uri = form_value(form, "redirect_uri");
+  auto verifier = form_value(form, "code_verifier");
+  AuditFacts audit = facts("token", "ok", client.id, "app:" + client.id, "authorization_code");
+  auto fail = [&](OAuthError e, std::string outcome) {
+    audit.outcome = std::move(outcome);
+    audit.detail += ": " + e.description;
+    write_audit(tx, req, now, audit);
+    return GrantResult{std::move(e), {}};
+  };
+  const std::string forbidden(wire_name(ErrorCode::forbidden));
+  if (!code) return fail(invalid_request("code is required"), "bad_request");
+  if (!redirect_uri) return fail(invalid_request("redirect_uri is required"), "bad_request");
+  if (!verifier) return fail(invalid_request("code_verifier is required"), "bad_request");
+  if (!is_valid_pkce_verifier(*verifier)) {
+    return fail(invalid_request("code_verifier is malformed"), "bad_request");
+  }
+
+  // Burns the code whatever follows: a code is good for one attempt.
+  auto stored = tx.consume_code(secret_digest(*code));
+  if (!stored) return fail(invalid_grant("unknown authorization code"), forbidden);
+  auto grant = tx.find_grant(stored->grant_id);
+  if (grant) {
+    audit.flow_id = grant->flow_id;
+    audit.account = account_label(tx, grant->account_id);
+  }
+  if (stored->used) {
+    // RFC 6749 §4.1.2 / §10.5: a replayed code means it leaked; whatever it
+    // bought is withdrawn.
+    if (grant) revoke_grant(tx, *grant, now, "code_replay");
+    app.metrics().count("renkei_code_replay_total");
+    return fail(invalid_grant("authorization code was already used"), "code_replay");
+  }
+  if (now >= stored->expires_at) {
+    return fail(invalid_grant("authorization code expired"), forbidden);
+  }
+  if (stored->client_id != client.id) {
+    return fail(invalid_grant("code was issued to another client"), forbidden);
+  }
+  if (stored->redirect_uri != *redirect_uri) {
+    return fail(invalid_grant("redirect_uri does not match"), forbidden);
+  }
+  if (!verify_pkce_s256(*verifier, stored->code_challenge)) {
+    return fail(invalid_grant("PKCE verification failed"), forbidden);
+  }
+  if (!grant || !grant_active(*grant, now)) {
+    return fail(invalid_grant("authorization is no longer valid"), forbidden);
+  }
+  IssuedTokens tokens = issue_tokens(tx, app, *grant, now);
+  write_audit(tx, req, now, audit);
+  return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
+}
+
+GrantResult refresh(App& app, StoreTx& tx, const httplib::Request& req, const Form& form,
+                    const ClientRecord& client, UnixSeconds now) {
+  AuditFacts audit = facts("token", "ok", client.id, "app:" + client.id, "refresh_token");
+  auto fail = [&](OAuthError e, std::string outcome) {
+    audit.outcome = std::move(outcome);
+    audit.detail += ": " + e.description;
+    write_audit(tx, req, now, audit);
+    return GrantResult{std::move(e), {}};
+  };
+  const std::string forbidden(wire_name(ErrorCode::forbidden));
+  auto presented = form_value(form, "refresh_token");
+  if (!presented) return fail(invalid_request("refresh_token is required"), "bad_request");
+  if (auto scope = form_value(form, "scope"); scope && !is_valid_scope(*scope)) {
+    return fail({"invalid_scope", ErrorCode::bad_request, 400, "scope must be accounts.read"},
+                "bad_request");
+  }
+  auto token = tx.find_token(secret_digest(*presented));
+  if (!token || token->kind != TokenKind::refresh || token->client_id != client.id) {
+    return fail(invalid_grant("unknown refresh token"), forbidden);
+  }
+  auto grant = tx.find_grant(token->grant_id);
+  if (grant) {
+    audit.flow_id = grant->flow_id;
+    audit.account = account_label(tx, grant->account_id);
+  }
+  if (!grant || !grant_active(*grant, now)) {
+    return fail(invalid_grant("authorization is no longer valid"), forbidden);
+  }
+  if (token->revoked) {
+    // A rotated-out refresh token came back: either the app or a thief holds
+    // a copy. The active one is withdrawn with the grant (RFC 9700 §4.14.2).
+    revoke_grant(tx, *grant, now, "refresh_reuse");
+    app.metrics().count("renkei_refresh_reuse_total");
+    return fail(invalid_grant("refresh token was already used"), "refresh_reuse");
+  }
+  if (now >= token->expires_at) return fail(invalid_grant("refresh token expired"), forbidden);
+  tx.revoke_token(token->token_digest);
+  IssuedTokens tokens = issue_tokens(tx, app, *grant, now);
+  write_audit(tx, req, now, audit);
+  return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
+}
+
+// What /token and /revoke start with: the form, and the client authenticated
+// inside the request's transaction. On failure the error is answered (and a
+// failed authentication logged as `step`) and nullopt returned.
+struct ClientRequest {
+  Form form;
+  std::unique_ptr<StoreTx> tx;
+  ClientRecord client;
+};
+std::optional<ClientRequest> authenticated_client_request(App& app, const httplib::Request& req,
+                                                          httplib::Response& res, const char* step,
+                                                          UnixSeconds now) {
+  ClientRequest r;
+  if (auto e = read_form(req, &r.form)) {
+    send_oauth_error(res, *e);
+    return std::nullopt;
+  }
+  Credentials cred;
+  if (auto e = read_credentials(req, r.form, &cred)) {
+    send_oauth_error(res, *e);
+    return std::nullopt;
+  }
+  r.tx = app.store().begin();
+  if (auto e = authenticate_client(*r.tx, cred, &r.client)) {
+    write_audit(*r.tx, req, now,
+                facts(step, std::string(wire_name(e->code)), "", "app", e->description));
+    if (!r.tx->commit()) throw StorageError("commit failed");
+    send_oauth_error(res, *e);
+    return std::nullopt;
+  }
+  return r;
+}
+
+void handle_token(App& app, const httplib::Request& req, httplib::Response& res) {
+  const UnixSeconds now = app.now();
+  std::optional<ClientRequest> r = authenticated_client_request(app, req, res, "token", now);
+  if (!r) return;
+  const Form& form = r->form;
+  StoreTx* tx = r->tx.get();
+  const ClientRecord& client = r->client;
+  auto grant_type = form_value(form, "grant_type");
+  GrantResult result;
+  if (!grant_type) {
+    result.error = invalid_request("grant_type is required");
+  } else if (*grant_type == "authorization_code") {
+    result = exchange_code(app, *tx, req, form, client, now);
+  } else if (*grant_type == "refresh_token") {
+    result = refresh(app, *tx, req, form, client, now);
+  } else {
+    result.error = OAuthError{"unsupported_grant_type", ErrorCode::bad_request, 400,
+                              "grant_type must be authorization_code or refresh_token"};
+  }
+  if (!tx->commit()) {
+    return send_oauth_error(
+        res, {"server_error", ErrorCode::system_error, 500, "the request could not be stored"});
+  }
+  app.metrics().count("renkei_token_total",
+                      std::string("grant_type=\"") +
+                          (grant_type == "refresh_token" ? "refresh_token" : "authorization_code") +
+                          "\",outcome=\"" + (result.error ? result.error->error : "ok") + "\"");
+  if (result.error) return send_oauth_error(res, *result.error);
+  send_json(res, 200, result.body);
+  no_store(res);
+}
+
+// RFC 7009: the answer is 200 whether or not the token was known (or belongs
+// to another client: nothing is revealed and nothing happens).
+void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res) {
+  const UnixSeconds now = app.now();
+  std::optional<ClientRequest> r = authenticated_client_request(app, req, res, "revoke", now);
+  if (!r) return;
+  StoreTx* tx = r->tx.get();
+  const ClientRecord& client = r->client;
+  auto presented = form_value(r->form, "token");
+  if (!presented) return send_oauth_error(res, invalid_request("token is required"));
+  // token_type_hint is only a hint (RFC 7009 §2.1): both kinds are looked up anyway.
+  auto token = tx->find_token(secret_digest(*presented));
+  if (token && token->client_id == client.id) {
+    AuditFacts audit = facts("revoke", "ok", client.id, "app:" + client.id);
+    auto grant = tx->find_grant(token->grant_id);
+    if (grant) {
+      audit.flow_id = grant->flow_id;
+      audit.account = account_label(*tx, grant->account_id);
+    }
+    if (token->kind == TokenKind::refresh && grant) {
+      // RFC 7009 §2.1: revoking a refresh token ends the authorization it came from.
+      revoke_grant(*tx, *grant, now, "app");
+      audit.detail = "refresh_token: grant revoked";
+    } else {
+      tx->revoke_token(token->token_digest);
+      audit.detail = "access_token";
+    }
+    write_audit(*tx, req, now, audit);
+    if (!tx->commit()) {
+      return send_oauth_error(
+          res, {"server_error", ErrorCode::system_error, 500, "the request could not be stored"});
+    }
+  }
+  res.status = 200;
+  no_store(res);
+}
+
+nlohmann::json metadata(const ServerConfig& config) {
+  const std::string& iss = config.issuer;
+  const nlohmann::json auth_methods = {"client_secret_basic", "client_secret_post", "none"};
+  return {{"issuer", iss},
+          {"authorization_endpoint", iss + "/authorize"},
+          {"token_endpoint", iss + "/token"},
+          {"revocation_endpoint", iss + "/revoke"},
+          {"response_types_supported", {"code"}},
+          {"response_modes_supported", {"query"}},
+          {"grant_types_supported", {"authorization_code", "refresh_token"}},
+          {"scopes_supported", {kScope}},
+          {"token_endpoint_auth_methods_supported", auth_methods},
+          {"revocation_endpoint_auth_methods_supported", auth_methods},
+          {"code_challenge_methods_supported", {"S256"}},
+          {"authorization_response_iss_parameter_supported", true}};
+}
+
+// Runs a /token or /revoke handler; a storage failure still answers in the
+// RFC's error form rather than the envelope.
+template <typename Handler>
+httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
+  return [&app, handler](const httplib::Request& req, httplib::Response& res) {
+    try {
+      handler(app, req, res);
+    } catch (const std::exception&) {
+      send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
+    }
+  };
+}
+
+}  // namespace
+
+std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
+                                std::int64_t account_id, UnixSeconds now) {
+  GrantRecord grant;
+  grant.id = random_token(16);
+  grant.client_id = flow.client_id;
+  grant.account_id = account_id;
+  grant.scope = flow.scope.empty() ? std::string(kScope) : flow.scope;
+  grant.flow_id = flow.flow_id;
+  grant.created_at = now;
+  grant.expires_at =
+      now + static_cast<UnixSeconds>(app.config().authorization_days) * kSecondsPerDay;
+  tx.insert_grant(grant);
+
+  const std::string code = random_token();
+  AuthorizationCodeRecord record;
+  record.code_digest = secret_digest(code);
+  record.client_id = flow.client_id;
+  record.redirect_uri = flow.redirect_uri;
+  record.code_challenge = flow.code_challenge;
+  record.grant_id = grant.id;
+  record.expires_at = now + app.config().code_ttl_seconds;
+  tx.insert_code(record);
+
+  return with_query(flow.redirect_uri,
+                    {{"code", code}, {"state", flow.oauth_state}, {"iss", app.config().issuer}});
+}
+
+std::string denial_redirect(const App& app, const FlowRecord& flow) {
+  return error_redirect(app, flow, "access_denied");
+}
+
+std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error) {
+  // Only ever the flow's own redirect URI: /authorize stored it after an exact
+  // match with the client's registered ones, together with the app's state.
+  return with_query(flow.redirect_uri, {{"error", std::string(error)},
+                                        {"state", flow.oauth_state},
+                                        {"iss", app.config().issuer}});
+}
+
+std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow, std::string* flow_id) {
+  const UnixSeconds now = app.now();
+  const std::string session = random_token();
+  flow.flow_id = random_token(16);
+  flow.session_digest = secret_digest(session);
+  flow.csrf_token = random_token();
+  flow.state = start_flow(now);
+  flow.created_at = now;
+  flow.updated_at = now;
+  tx.insert_flow(flow);
+  if (flow_id) *flow_id = flow.flow_id;
+  return session;
+}
+
+void register_oauth_routes(httplib::Server& server, App& app) {
+  server.Get("/authorize", [&app](const httplib::Request& req, httplib::Response& res) {
+    handle_authorize(app, req, res);
+  });
+  server.Post("/token", oauth_endpoint(app, handle_token));
+  server.Post("/revoke", oauth_endpoint(app, handle_revoke));
+  server.Get("/.well-known/oauth-authorization-server",
+             [&app](const httplib::Request&, httplib::Response& res) {
+               send_json(res, 200, metadata(app.config()));
+               res.set_header("Cache-Control", "public, max-age=3600");
+             });
+}
+
+}  // namespace renkei::server

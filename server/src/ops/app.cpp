@@ -1,0 +1,120 @@
+// The shared state of the server and its start-up: open the store, seed the
+// demo data, register the configured clients, load the calendar.
+#include "ops/app.h"
+
+#include <exception>
+#include <filesystem>
+
+#include "ops/crypto.h"
+#include "records/records.h"
+
+namespace renkei::server {
+
+App::App(ServerConfig config, std::unique_ptr<Store> store, std::shared_ptr<Clock> clock)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      clock_(std::move(clock)),
+      calendar_(config_.maintenance) {}
+
+ServiceCalendar App::calendar() const {
+  std::lock_guard<std::mutex> lock(calendar_mutex_);
+  return calendar_;
+}
+
+void App::reload_calendar() {
+  // Configured windows first, then the ones staff announced (stored).
+  std::vector<MaintenanceWindow> windows = config_.maintenance;
+  {
+    auto tx = store_->begin();
+    auto stored = tx->list_maintenance();
+    windows.insert(windows.end(), stored.begin(), stored.end());
+  }
+  ServiceCalendar fresh(std::move(windows));
+  std::lock_guard<std::mutex> lock(calendar_mutex_);
+  calendar_ = std::move(fresh);
+}
+
+FlowConfig App::flow_config() const {
+  FlowConfig fc;
+  fc.call_window_seconds = config_.call_window_seconds;
+  fc.idle_timeout_seconds = config_.flow_idle_seconds;
+  fc.lockout = LockoutPolicy(config_.lockout_limit);
+  fc.calendar = calendar();
+  return fc;
+}
+
+namespace {
+
+// Registers the configured clients. The configuration owns a client's name,
+// redirect URIs and secret; its `enabled` flag is shared with staff:
+//  - a new client takes the configured flag;
+//  - an existing client stays switched off if staff switched it off (a
+//    restart must not silently reconnect an app staff disconnected), and
+//    "enabled": false in the file switches it off (persisted);
+//  - switching an app back on is staff's action (admin API), never a restart.
+// Clients in the store that the file no longer lists are left as they are.
+void register_clients(StoreTx& tx, const ServerConfig& config) {
+  for (const auto& c : config.clients) {
+    ClientRecord rec;
+    rec.id = c.id;
+    rec.display_name = c.display_name;
+    rec.redirect_uris = c.redirect_uris;
+    auto secret = config.client_secrets.find(c.id);
+    if (!c.secret_env.empty() && secret != config.client_secrets.end()) {
+      rec.secret_digest = secret_digest(secret->second);
+    }
+    auto existing = tx.find_client(c.id);
+    rec.enabled = c.enabled && (!existing || existing->enabled);
+    tx.upsert_client(rec);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
+                              std::string* error) {
+  auto fail = [&](const std::string& why) -> std::unique_ptr<App> {
+    if (error) *error = why;
+    return nullptr;
+  };
+  try {
+    const std::string sqlite_path = sqlite_path_of(config.database);
+    if (!sqlite_path.empty() && sqlite_path != ":memory:") {
+      std::filesystem::path parent = std::filesystem::path(sqlite_path).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+      if (ec) return fail("cannot create " + parent.string() + ": " + ec.message());
+    }
+    // PostgreSQL: one pooled connection per worker thread at most.
+    std::unique_ptr<Store> store = open_store(config.database, config.worker_threads);
+    if (!store) return fail("cannot open the database " + database_for_log(config.database));
+    if (config.seed_demo_data && config.dev_mode) {
+      seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
+    }
+    if (!config.dev_mode) {
+      // The demo customers' PINs are in the README: a production server must
+      // never serve them (security finding, issue 12).
+      auto tx = store->begin();
+      if (holds_demo_data(*tx)) {
+        return fail("the database " + database_for_log(config.database) +
+                    " holds the demo data set, whose PINs are published; a production server "
+                    "(dev_mode off) refuses it. Use a new database for production, or "
+                    "\"dev_mode\": true for development.");
+      }
+    }
+    {
+      auto tx = store->begin();
+      register_clients(*tx, config);
+      if (!tx->commit()) return fail("cannot register the configured clients");
+    }
+    auto app = std::make_unique<App>(std::move(config), std::move(store), std::move(clock));
+    app->reload_calendar();
+    return app;
+  } catch (const std::exception& e) {
+    // StorageError messages name their layer already ("storage: …").
+    const std::string what = e.what();
+    return fail(what.rfind("storage:", 0) == 0 ? what : "storage: " + what);
+  }
+}
+
+}  // namespace renkei::server

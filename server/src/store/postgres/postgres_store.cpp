@@ -1,0 +1,1205 @@
+// The PostgreSQL backend of storage.h (issue 9: several server instances on
+// one database).
+//
+// A small pool of libpq connections (sized to the server's worker threads):
+// Store::begin() lends one connection to the StoreTx for its whole life and
+// runs BEGIN ISOLATION LEVEL READ COMMITTED; the StoreTx's destructor rolls
+// back unless committed and gives the connection back. A connection that
+// broke is dropped and a new one is opened the next time one is needed.
+//
+// Concurrency. SQLite's single writer makes every StoreTx serializable; here
+// the same guarantees for the callers come from READ COMMITTED plus row locks
+// taken by the methods that read what the caller will write back (never from
+// retrying serialization failures):
+//   - load_lock: INSERT … ON CONFLICT DO NOTHING, then SELECT … FOR UPDATE, so
+//     the counter row is locked even when it did not exist yet;
+//   - flow_by_session, flow_by_id, flows_waiting_for_call: FOR UPDATE (the
+//     flow API and the telephony webhook read a flow, let the core decide and
+//     update it); flows_waiting_for_call also holds the dialled number (an
+//     advisory lock) so that a flow newly waiting on it is seen in turn;
+//   - consume_code: SELECT … FOR UPDATE, then UPDATE (single use);
+//   - find_grant, mail_by_id: FOR UPDATE; find_token reads the token under its
+//     grant's row lock (refresh rotation, grant bookkeeping and a staff resend
+//     are read-modify-write; grants are always locked before their tokens);
+//   - due_mails: FOR UPDATE SKIP LOCKED, so several instances claim
+//     different mails;
+//   - insert_call_event: ON CONFLICT DO NOTHING (idempotency).
+// synchronous_commit is set to `on` for every session: a commit that returned
+// is durable.
+//
+// Every statement is a constant text, prepared once per connection
+// (PQprepare) and run with PQexecPrepared and text-format parameters. The SQL
+// below is written with `?` placeholders like the SQLite backend's; they are
+// numbered ($1, $2, …) once, when the statement is prepared.
+//
+// Error messages are "storage: <operation>: <PostgreSQL's primary message>".
+// Only the primary message is used: its DETAIL may quote key values (a
+// session digest, say), which must not reach a log. The connection string is
+// never part of a message (it may hold a password).
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "renkei/json.h"
+#include "store/storage.h"
+#include "store/store_rows.h"
+#include "store/store_schema.h"
+
+namespace renkei::server {
+
+namespace {
+
+using namespace store_rows;  // NOLINT: the shared readers and wire names
+
+constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+// pg_advisory_xact_lock key of the schema creation ("RENKEI" in ASCII).
+constexpr const char* kSchemaLockKey = "90475533370697";
+
+// `?` → `$1`, `$2`, … (the SQL below has no `?` inside literals).
+std::string numbered(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int n = 0;
+  for (char c : sql) {
+    if (c == '?') {
+      out += '$';
+      out += std::to_string(++n);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string primary_message(const PGresult* res, PGconn* conn) {
+  const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  if (primary && *primary) return primary;
+  // No result (e.g. the connection broke): libpq's own message, first line.
+  std::string msg = conn ? PQerrorMessage(conn) : "no connection";
+  const auto nl = msg.find('\n');
+  if (nl != std::string::npos) msg.resize(nl);
+  return msg.empty() ? "unknown error" : msg;
+}
+
+// ---------- one connection and its prepared statements ----------
+
+class PgConnection {
+ public:
+  explicit PgConnection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+      std::string msg = "storage: cannot connect to PostgreSQL: ";
+      msg += primary_message(nullptr, conn_);
+      PQfinish(conn_);
+      conn_ = nullptr;
+      throw StorageError(msg);
+    }
+    // Notices ("relation … already exists, skipping") are not errors: keep
+    // them off stderr.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+    exec("SET synchronous_commit = on", "session");
+    exec("SET client_encoding = 'UTF8'", "session");
+    exec("SET client_min_messages = warning", "session");
+    // Assert, not only set: a server-side override would surface here.
+    PGresult* res = PQexec(conn_, "SHOW synchronous_commit");
+    const bool on = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                    std::string_view(PQgetvalue(res, 0, 0)) == "on";
+    PQclear(res);
+    if (!on) {
+      PQfinish(conn_);
+      conn_ = nullptr;
+      throw StorageError("storage: synchronous_commit could not be set to on");
+    }
+  }
+  ~PgConnection() {
+    if (conn_) PQfinish(conn_);
+  }
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  PGconn* raw() const { return conn_; }
+  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+  // Constant SQL without parameters (BEGIN, COMMIT, DDL).
+  void exec(const char* sql, const char* what) {
+    PGresult* res = PQexec(conn_, sql);
+    const auto st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      const std::string msg = primary_message(res, conn_);
+      PQclear(res);
+      throw StorageError(std::string("storage: ") + what + ": " + msg);
+    }
+    PQclear(res);
+  }
+  // As exec, but returns false instead of throwing (destructors, commit).
+  bool try_exec(const char* sql, std::string* command_status = nullptr) {
+    PGresult* res = PQexec(conn_, sql);
+    const bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (ok && command_status) *command_status = PQcmdStatus(res);
+    PQclear(res);
+    return ok;
+  }
+
+  // The name of the prepared statement for `sql`, which must have static
+  // storage (it keys the cache); prepared on first use.
+  const std::string& statement(std::string_view sql, const char* what) {
+    auto it = prepared_.find(sql);
+    if (it != prepared_.end()) return it->second;
+    std::string name = "r" + std::to_string(prepared_.size() + 1);
+    const std::string text = numbered(sql);
+    PGresult* res = PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+      const std::string msg = primary_message(res, conn_);
+      PQclear(res);
+      throw StorageError(std::string("storage: ") + what + ": " + msg);
+    }
+    PQclear(res);
+    return prepared_.emplace(sql, std::move(name)).first->second;
+  }
+
+ private:
+  PGconn* conn_ = nullptr;
+  std::unordered_map<std::string_view, std::string> prepared_;
+};
+
+// One execution of a prepared statement: collects text parameters, executes
+// on the first step()/run(), reads columns of the current row.
+// PostgreSQL's text refuses bytes that are not UTF-8 ("invalid byte sequence
+// for encoding UTF8") and aborts the transaction; SQLite stores and compares
+// any bytes. Request bytes reach the store unchecked in places (a client_id
+// looked up from /authorize's query, a User-Agent written to the operation
+// log), so a text parameter that is not valid UTF-8 has each offending byte
+// replaced by U+FFFD: a lookup then finds nothing (as SQLite finds nothing for
+// those bytes) and a write keeps a readable, marked value instead of failing
+// the request. Valid UTF-8 passes unchanged. Strict as PostgreSQL is: no
+// overlong forms, no surrogates, nothing above U+10FFFF.
+std::string utf8_or_replaced(std::string_view in) {
+  auto cont = [&](std::size_t i) {
+    return i < in.size() && (static_cast<unsigned char>(in[i]) & 0xC0) == 0x80;
+  };
+  // Length of the valid sequence at i, or 0.
+  auto valid_at = [&](std::size_t i) -> std::size_t {
+    const auto b0 = static_cast<unsigned char>(in[i]);
+    if (b0 < 0x80) return 1;
+    if (b0 >= 0xC2 && b0 <= 0xDF) return cont(i + 1) ? 2 : 0;
+    if (b0 >= 0xE0 && b0 <= 0xEF) {
+      if (!cont(i + 1) || !cont(i + 2)) return 0;
+      const auto b1 = static_cast<unsigned char>(in[i + 1]);
+      if (b0 == 0xE0 && b1 < 0xA0) return 0;   // overlong
+      if (b0 == 0xED && b1 >= 0xA0) return 0;  // surrogate
+      return 3;
+    }
+    if (b0 >= 0xF0 && b0 <= 0xF4) {
+      if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+      const auto b1 = static_cast<unsigned char>(in[i + 1]);
+      if (b0 == 0xF0 && b1 < 0x90) return 0;   // overlong
+      if (b0 == 0xF4 && b1 >= 0x90) return 0;  // above U+10FFFF
+      return 4;
+    }
+    return 0;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size();) {
+    const std::size_t n = valid_at(i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(in.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+class PgQuery {
+ public:
+  PgQuery(PgConnection& c, std::string_view sql, const char* what, bool* failed)
+      : conn_(c), name_(prepared(c, sql, what, failed)), what_(what), failed_(failed) {}
+  ~PgQuery() { PQclear(res_); }
+  PgQuery(const PgQuery&) = delete;
+  PgQuery& operator=(const PgQuery&) = delete;
+
+  PgQuery& bind(std::string_view v) {
+    params_.emplace_back(utf8_or_replaced(v));
+    return *this;
+  }
+  PgQuery& bind(const std::string& v) { return bind(std::string_view(v)); }
+  PgQuery& bind(const char* v) { return bind(std::string_view(v)); }
+  PgQuery& bind(std::int64_t v) {
+    params_.emplace_back(std::to_string(v));
+    return *this;
+  }
+  PgQuery& bind(int v) { return bind(static_cast<std::int64_t>(v)); }
+  PgQuery& bind(bool v) {
+    params_.emplace_back(v ? "true" : "false");
+    return *this;
+  }
+  PgQuery& bind(const std::optional<std::int64_t>& v) {
+    if (v) return bind(*v);
+    params_.emplace_back(std::nullopt);
+    return *this;
+  }
+  PgQuery& bind(const std::optional<std::string>& v) {
+    if (v) return bind(std::string_view(*v));
+    params_.emplace_back(std::nullopt);
+    return *this;
+  }
+  template <class... A>
+  PgQuery& binds(const A&... a) {
+    (bind(a), ...);
+    return *this;
+  }
+
+  // True when a row is available, false when done.
+  bool step() {
+    execute();
+    if (row_ + 1 >= PQntuples(res_)) {
+      row_ = PQntuples(res_);
+      return false;
+    }
+    ++row_;
+    return true;
+  }
+  // Runs the statement; returns the number of rows changed (or returned).
+  int run() {
+    execute();
+    const char* n = PQcmdTuples(res_);
+    return (n && *n) ? std::atoi(n) : 0;
+  }
+
+  std::string text(int col) const {
+    if (PQgetisnull(res_, row_, col)) return {};
+    return std::string(PQgetvalue(res_, row_, col),
+                       static_cast<std::size_t>(PQgetlength(res_, row_, col)));
+  }
+  std::optional<std::string> opt_text(int col) const {
+    if (PQgetisnull(res_, row_, col)) return std::nullopt;
+    return text(col);
+  }
+  std::int64_t int64(int col) const {
+    if (PQgetisnull(res_, row_, col)) return 0;
+    return std::strtoll(PQgetvalue(res_, row_, col), nullptr, 10);
+  }
+  std::optional<std::int64_t> opt_int64(int col) const {
+    if (PQgetisnull(res_, row_, col)) return std::nullopt;
+    return int64(col);
+  }
+  bool boolean(int col) const {
+    const char* v = PQgetvalue(res_, row_, col);
+    return v && (v[0] == 't' || v[0] == '1');
+  }
+
+ private:
+  static const std::string& prepared(PgConnection& c, std::string_view sql, const char* what,
+                                     bool* failed) {
+    try {
+      return c.statement(sql, what);
+    } catch (const StorageError&) {
+      if (failed) *failed = true;  // a failed PREPARE aborts the transaction too
+      throw;
+    }
+  }
+  void execute() {
+    if (res_) return;
+    std::vector<const char*> values;
+    values.reserve(params_.size());
+    for (const auto& p : params_) values.push_back(p ? p->c_str() : nullptr);
+    res_ = PQexecPrepared(conn_.raw(), name_.c_str(), static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0);
+    const auto st = res_ ? PQresultStatus(res_) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      const std::string msg = primary_message(res_, conn_.raw());
+      PQclear(res_);
+      res_ = nullptr;
+      // PostgreSQL aborts the whole transaction on an error: commit() must fail.
+      if (failed_) *failed_ = true;
+      throw StorageError(std::string("storage: ") + what_ + ": " + msg);
+    }
+  }
+
+  PgConnection& conn_;
+  const std::string& name_;
+  const char* what_;
+  bool* failed_;
+  std::vector<std::optional<std::string>> params_;
+  PGresult* res_ = nullptr;
+  int row_ = -1;
+};
+
+// The filters shared by the three audit queries (the casts give the
+// parameters a type where PostgreSQL cannot infer one from `? = ''`).
+#define RENKEI_PG_AUDIT_FILTERS                                      \
+  " (?::text = '' OR account = ?) AND (?::text = '' OR flow_id = ?)" \
+  " AND (?::text = '' OR outcome = ?)"                               \
+  " AND occurred_at >= ? AND occurred_at <= ? AND id < ?"            \
+  " ORDER BY id DESC LIMIT ?"
+
+// ---------- the store ----------
+
+class PostgresStore;
+
+class PostgresTx final : public StoreTx {
+ public:
+  PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn);
+  ~PostgresTx() override;
+
+  [[nodiscard]] bool commit() override;
+
+  std::optional<AccountRecord> find_account(const AccountRef& ref) override {
+    PgQuery q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
+                      " FROM accounts WHERE branch = ? AND account_type = ? AND account_number = ?",
+                      "find_account");
+    q.binds(ref.branch, account_type_wire_name(ref.type), ref.number);
+    if (!q.step()) return std::nullopt;
+    return read_account(q);
+  }
+
+  std::optional<AccountRecord> account_by_id(std::int64_t id) override {
+    PgQuery q =
+        query("SELECT " RENKEI_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?", "account_by_id");
+    q.binds(id);
+    if (!q.step()) return std::nullopt;
+    return read_account(q);
+  }
+
+  std::optional<CustomerRecord> find_customer(const std::string& customer_id) override {
+    CustomerRecord c;
+    {
+      PgQuery q =
+          query("SELECT id, name_kana, birth_date FROM customers WHERE id = ?", "find_customer");
+      q.binds(customer_id);
+      if (!q.step()) return std::nullopt;
+      c.id = q.text(0);
+      c.name_kana = q.text(1);
+      c.birth_date = q.text(2);
+    }
+    PgQuery q = query("SELECT phone FROM customer_phones WHERE customer_id = ? ORDER BY seq",
+                      "find_customer");
+    q.binds(customer_id);
+    while (q.step()) c.phones.push_back(q.text(0));
+    return c;
+  }
+
+  void upsert_customer(const CustomerRecord& c) override {
+    query(
+        "INSERT INTO customers (id, name_kana, birth_date) VALUES (?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name_kana = excluded.name_kana,"
+        " birth_date = excluded.birth_date",
+        "upsert_customer")
+        .binds(c.id, c.name_kana, c.birth_date)
+        .run();
+    query("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer").binds(c.id).run();
+    std::int64_t seq = 0;
+    for (const auto& phone : c.phones) {
+      query("INSERT INTO customer_phones (customer_id, seq, phone) VALUES (?, ?, ?)",
+            "upsert_customer")
+          .binds(c.id, seq++, phone)
+          .run();
+    }
+  }
+
+  std::int64_t upsert_account(const AccountRecord& a) override {
+    PgQuery q = query(
+        "INSERT INTO accounts (customer_id, branch, account_type, account_number, status,"
+        " cash_card_issued, balance_yen, pin_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (branch, account_type, account_number) DO UPDATE SET"
+        " customer_id = excluded.customer_id, status = excluded.status,"
+        " cash_card_issued = excluded.cash_card_issued, balance_yen = excluded.balance_yen,"
+        " pin_digest = excluded.pin_digest"
+        " RETURNING id",
+        "upsert_account");
+    q.binds(a.customer_id, a.ref.branch, account_type_wire_name(a.ref.type), a.ref.number,
+            account_status_wire_name(a.status), a.cash_card_issued, a.balance_yen, a.pin_digest);
+    if (!q.step()) throw StorageError("storage: upsert_account: no id returned");
+    return q.int64(0);
+  }
+
+  void add_ledger_entry(const LedgerEntry& e) override {
+    query(
+        "INSERT INTO ledger (account_id, entry_date, description, amount_yen, balance_after_yen)"
+        " VALUES (?, ?, ?, ?, ?)",
+        "add_ledger_entry")
+        .binds(e.account_id, e.date, e.description, e.amount_yen, e.balance_after_yen)
+        .run();
+  }
+
+  std::vector<LedgerEntry> ledger(std::int64_t account_id, const std::string& from,
+                                  const std::string& to, int limit,
+                                  std::int64_t before_id) override {
+    std::vector<LedgerEntry> out;
+    if (limit <= 0) return out;
+    std::optional<std::string> cursor_date;
+    if (before_id != 0) {
+      PgQuery c = query("SELECT entry_date FROM ledger WHERE id = ? AND account_id = ?", "ledger");
+      c.binds(before_id, account_id);
+      if (c.step()) cursor_date = c.text(0);
+    }
+    if (cursor_date) {
+      PgQuery q = query("SELECT " RENKEI_LEDGER_COLUMNS
+                        " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
+                        " AND (entry_date < ? OR (entry_date = ? AND id < ?))"
+                        " ORDER BY entry_date DESC, id DESC LIMIT ?",
+                        "ledger");
+      q.binds(account_id, from, to, *cursor_date, *cursor_date, before_id, limit);
+      while (q.step()) out.push_back(read_ledger(q));
+    } else {
+      PgQuery q = query("SELECT " RENKEI_LEDGER_COLUMNS
+                        " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
+                        " AND id < ? ORDER BY entry_date DESC, id DESC LIMIT ?",
+                        "ledger");
+      q.binds(account_id, from, to, before_id != 0 ? before_id : kMaxInt64, limit);
+      while (q.step()) out.push_back(read_ledger(q));
+    }
+    return out;
+  }
+
+  void lock_for_seeding() override {
+    // READ COMMITTED: the count after this lock sees what an instance that
+    // seeded before us committed, so only the first one seeds.
+    query("SELECT pg_advisory_xact_lock(hashtext('renkei.seed'))", "lock_for_seeding").run();
+  }
+
+  std::int64_t count_accounts() override {
+    PgQuery q = query("SELECT COUNT(*) FROM accounts", "count_accounts");
+    q.step();
+    return q.int64(0);
+  }
+
+  LockState load_lock(std::int64_t account_id) override {
+    // The counter row is created (zero failures, no lock) if missing and then
+    // locked, so that two attempts in two transactions are serialized even on
+    // an account that never failed before. A zero row reads as LockState{}
+    // and is not listed by list_locks.
+    query(
+        "INSERT INTO locks (account_id, failures, locked_until)"
+        " SELECT id, 0, NULL FROM accounts WHERE id = ?"
+        " ON CONFLICT (account_id) DO NOTHING",
+        "load_lock")
+        .binds(account_id)
+        .run();
+    PgQuery q = query("SELECT failures, locked_until FROM locks WHERE account_id = ? FOR UPDATE",
+                      "load_lock");
+    q.binds(account_id);
+    LockState s;
+    if (q.step()) {
+      s.failures = static_cast<int>(q.int64(0));
+      s.locked_until = q.opt_int64(1);
+    }
+    return s;
+  }
+
+  void save_lock(std::int64_t account_id, const LockState& s) override {
+    query(
+        "INSERT INTO locks (account_id, failures, locked_until) VALUES (?, ?, ?)"
+        " ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,"
+        " locked_until = excluded.locked_until",
+        "save_lock")
+        .binds(account_id, s.failures, s.locked_until)
+        .run();
+  }
+
+  std::vector<std::pair<std::int64_t, LockState>> list_locks() override {
+    PgQuery q = query(
+        "SELECT account_id, failures, locked_until FROM locks"
+        " WHERE failures > 0 OR locked_until IS NOT NULL ORDER BY account_id",
+        "list_locks");
+    std::vector<std::pair<std::int64_t, LockState>> out;
+    while (q.step()) {
+      LockState s;
+      s.failures = static_cast<int>(q.int64(1));
+      s.locked_until = q.opt_int64(2);
+      out.emplace_back(q.int64(0), s);
+    }
+    return out;
+  }
+
+  void insert_flow(const FlowRecord& f) override {
+    const FlowIndexColumns c = flow_index_columns(f);
+    query(
+        "INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
+        " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
+        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert_flow")
+        .binds(f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
+               f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
+               c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
+               f.created_at, f.updated_at)
+        .run();
+  }
+
+  std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
+    PgQuery q =
+        query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ? FOR UPDATE",
+              "flow_by_session");
+    q.binds(session_digest);
+    if (!q.step()) return std::nullopt;
+    return read_flow(q);
+  }
+
+  std::optional<FlowRecord> flow_by_id(const std::string& flow_id) override {
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ? FOR UPDATE",
+                      "flow_by_id");
+    q.binds(flow_id);
+    if (!q.step()) return std::nullopt;
+    return read_flow(q);
+  }
+
+  void update_flow(const FlowRecord& f) override {
+    const FlowIndexColumns c = flow_index_columns(f);
+    const int changed =
+        query(
+            "UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
+            " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?,"
+            " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"
+            " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"
+            " WHERE flow_id = ?",
+            "update_flow")
+            .binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
+                   f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
+                   c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
+                   f.created_at, f.updated_at, f.flow_id)
+            .run();
+    if (changed == 0) throw StorageError("storage: update_flow: no such flow");
+  }
+
+  std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
+                                                 UnixSeconds now) override {
+    // Two locks. The matched flow's row (FOR UPDATE): the webhook moves it on
+    // in the same transaction. And the dialled number itself (a transaction
+    // advisory lock): the waiting list of a number is also read to choose a
+    // free number (pick_call_number), and a flow that starts waiting is a new
+    // row no row lock can cover; so whoever reads a number's waiting list
+    // holds the number until commit, as SQLite's single writer did, and two
+    // flows of one phone cannot pick the same number at once.
+    query("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
+          "flows_waiting_for_call")
+        .binds(dialled)
+        .run();
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
+                      " FROM flows WHERE call_dialled = ? AND screen = ?"
+                      " AND call_expires_at >= ? AND call_opened_at <= ?"
+                      " ORDER BY call_opened_at DESC, flow_id FOR UPDATE",
+                      "flows_waiting_for_call");
+    q.binds(dialled, screen_wire_name(Screen::call_wait), now, now);
+    std::vector<FlowRecord> out;
+    while (q.step()) out.push_back(read_flow(q));
+    return out;
+  }
+
+  int delete_flows_idle_since(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM flows WHERE flow_id IN"
+               " (SELECT flow_id FROM flows WHERE updated_at < ? LIMIT ?)",
+               "delete_flows_idle_since")
+        .binds(before, limit)
+        .run();
+  }
+
+  std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) override {
+    std::vector<FlowRecord> out;
+    if (limit <= 0) return out;
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
+                      " FROM flows WHERE updated_at >= ? ORDER BY updated_at DESC, flow_id"
+                      " LIMIT ?",
+                      "recent_flows");
+    q.binds(since, limit);
+    while (q.step()) out.push_back(read_flow(q));
+    return out;
+  }
+
+  std::optional<ClientRecord> find_client(const std::string& id) override {
+    ClientRecord c;
+    {
+      PgQuery q = query("SELECT id, display_name, secret_digest, enabled FROM clients WHERE id = ?",
+                        "find_client");
+      q.binds(id);
+      if (!q.step()) return std::nullopt;
+      c = read_client(q);
+    }
+    c.redirect_uris = redirect_uris(c.id);
+    return c;
+  }
+
+  void upsert_client(const ClientRecord& c) override {
+    query(
+        "INSERT INTO clients (id, display_name, secret_digest, enabled) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,"
+        " secret_digest = excluded.secret_digest, enabled = excluded.enabled",
+        "upsert_client")
+        .binds(c.id, c.display_name, c.secret_digest, c.enabled)
+        .run();
+    query("DELETE FROM client_redirect_uris WHERE client_id = ?", "upsert_client")
+        .binds(c.id)
+        .run();
+    std::int64_t seq = 0;
+    for (const auto& uri : c.redirect_uris) {
+      query("INSERT INTO client_redirect_uris (client_id, seq, uri) VALUES (?, ?, ?)",
+            "upsert_client")
+          .binds(c.id, seq++, uri)
+          .run();
+    }
+  }
+
+  std::vector<ClientRecord> list_clients() override {
+    std::vector<ClientRecord> out;
+    {
+      PgQuery q = query("SELECT id, display_name, secret_digest, enabled FROM clients ORDER BY id",
+                        "list_clients");
+      while (q.step()) out.push_back(read_client(q));
+    }
+    for (auto& c : out) c.redirect_uris = redirect_uris(c.id);
+    return out;
+  }
+
+  void insert_code(const AuthorizationCodeRecord& c) override {
+    query(
+        "INSERT INTO authorization_codes (code_digest, client_id, redirect_uri, code_challenge,"
+        " grant_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "insert_code")
+        .binds(c.code_digest, c.client_id, c.redirect_uri, c.code_challenge, c.grant_id,
+               c.expires_at, c.used)
+        .run();
+  }
+
+  std::optional<AuthorizationCodeRecord> consume_code(const std::string& digest) override {
+    // The row lock makes a second, concurrent exchange of the same code wait
+    // for this transaction and then read used = true (a replay).
+    AuthorizationCodeRecord c;
+    {
+      PgQuery q = query(
+          "SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id, expires_at,"
+          " used FROM authorization_codes WHERE code_digest = ? FOR UPDATE",
+          "consume_code");
+      q.binds(digest);
+      if (!q.step()) return std::nullopt;
+      c.code_digest = q.text(0);
+      c.client_id = q.text(1);
+      c.redirect_uri = q.text(2);
+      c.code_challenge = q.text(3);
+      c.grant_id = q.text(4);
+      c.expires_at = q.int64(5);
+      c.used = q.boolean(6);
+    }
+    if (!c.used) {
+      query("UPDATE authorization_codes SET used = true WHERE code_digest = ?", "consume_code")
+          .binds(digest)
+          .run();
+    }
+    return c;
+  }
+
+  void insert_grant(const GrantRecord& g) override {
+    query("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "insert_grant")
+        .binds(g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
+               g.revoked_at, g.last_used_at, g.revoked_by)
+        .run();
+  }
+
+  std::optional<GrantRecord> find_grant(const std::string& id) override {
+    PgQuery q = query("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ? FOR UPDATE",
+                      "find_grant");
+    q.binds(id);
+    if (!q.step()) return std::nullopt;
+    return read_grant(q);
+  }
+
+  void update_grant(const GrantRecord& g) override {
+    const int changed =
+        query(
+            "UPDATE grants SET client_id = ?, account_id = ?, scope = ?, flow_id = ?,"
+            " created_at = ?, expires_at = ?, revoked_at = ?, last_used_at = ?, revoked_by = ?"
+            " WHERE id = ?",
+            "update_grant")
+            .binds(g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
+                   g.revoked_at, g.last_used_at, g.revoked_by, g.id)
+            .run();
+    if (changed == 0) throw StorageError("storage: update_grant: no such grant");
+  }
+
+  std::vector<GrantRecord> grants_for_account(std::int64_t account_id) override {
+    PgQuery q = query("SELECT " RENKEI_GRANT_COLUMNS
+                      " FROM grants WHERE account_id = ? ORDER BY created_at DESC, id",
+                      "grants_for_account");
+    q.binds(account_id);
+    std::vector<GrantRecord> out;
+    while (q.step()) out.push_back(read_grant(q));
+    return out;
+  }
+
+  void insert_token(const TokenRecord& t) override {
+    query(
+        "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        "insert_token")
+        .binds(t.token_digest, token_kind_wire_name(t.kind), t.grant_id, t.client_id, t.expires_at,
+               t.revoked)
+        .run();
+  }
+
+  std::optional<TokenRecord> find_token(const std::string& digest) override {
+    // The token is read under its grant's row lock: refresh rotation (read,
+    // revoke, replace) and the account API's bookkeeping are serialized per
+    // grant, and every path locks grant before tokens (the staff's revoke and
+    // a code replay lock the grant, then update its tokens), so no two
+    // transactions wait for each other in a cycle. The token is read again
+    // once the lock is held: READ COMMITTED gives that statement the state
+    // the previous holder committed (a rotated-out token reads revoked).
+    std::string grant_id;
+    {
+      PgQuery q = query("SELECT grant_id FROM tokens WHERE token_digest = ?", "find_token");
+      q.binds(digest);
+      if (!q.step()) return std::nullopt;
+      grant_id = q.text(0);
+    }
+    query("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token").binds(grant_id).run();
+    PgQuery q = query(
+        "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked FROM tokens"
+        " WHERE token_digest = ?",
+        "find_token");
+    q.binds(digest);
+    if (!q.step()) return std::nullopt;
+    TokenRecord t;
+    t.token_digest = q.text(0);
+    t.kind = q.text(1) == "refresh" ? TokenKind::refresh : TokenKind::access;
+    t.grant_id = q.text(2);
+    t.client_id = q.text(3);
+    t.expires_at = q.int64(4);
+    t.revoked = q.boolean(5);
+    return t;
+  }
+
+  void revoke_token(const std::string& digest) override {
+    query("UPDATE tokens SET revoked = true WHERE token_digest = ?", "revoke_token")
+        .binds(digest)
+        .run();
+  }
+
+  void revoke_tokens_of_grant(const std::string& grant_id) override {
+    query("UPDATE tokens SET revoked = true WHERE grant_id = ?", "revoke_tokens_of_grant")
+        .binds(grant_id)
+        .run();
+  }
+
+  std::int64_t enqueue_mail(const MailRecord& m) override {
+    PgQuery q = query(
+        "INSERT INTO mails (to_addr, subject, body, flow_id, created_at, next_attempt_at,"
+        " attempts, state, last_error, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
+        "enqueue_mail");
+    q.binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
+            mail_state_wire_name(m.state), m.last_error, m.sent_at);
+    if (!q.step()) throw StorageError("storage: enqueue_mail: no id returned");
+    return q.int64(0);
+  }
+
+  std::vector<MailRecord> due_mails(UnixSeconds now, int limit) override {
+    std::vector<MailRecord> out;
+    if (limit <= 0) return out;
+    // SKIP LOCKED: mails another instance is claiming right now are left to
+    // it; this one claims the next ones instead of waiting.
+    PgQuery q = query("SELECT " RENKEI_MAIL_COLUMNS
+                      " FROM mails WHERE state = ? AND next_attempt_at <= ?"
+                      " ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
+                      "due_mails");
+    q.binds(mail_state_wire_name(MailState::pending), now, limit);
+    while (q.step()) out.push_back(read_mail(q));
+    return out;
+  }
+
+  void update_mail(const MailRecord& m) override {
+    const int changed =
+        query(
+            "UPDATE mails SET to_addr = ?, subject = ?, body = ?, flow_id = ?, created_at = ?,"
+            " next_attempt_at = ?, attempts = ?, state = ?, last_error = ?, sent_at = ?"
+            " WHERE id = ?",
+            "update_mail")
+            .binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
+                   mail_state_wire_name(m.state), m.last_error, m.sent_at, m.id)
+            .run();
+    if (changed == 0) throw StorageError("storage: update_mail: no such mail");
+  }
+
+  std::vector<MailRecord> list_mails(int limit) override {
+    std::vector<MailRecord> out;
+    if (limit <= 0) return out;
+    PgQuery q = query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?",
+                      "list_mails");
+    q.binds(limit);
+    while (q.step()) out.push_back(read_mail(q));
+    return out;
+  }
+
+  std::optional<MailRecord> mail_by_id(std::int64_t id) override {
+    PgQuery q =
+        query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE", "mail_by_id");
+    q.binds(id);
+    if (!q.step()) return std::nullopt;
+    return read_mail(q);
+  }
+
+  void append_audit(const AuditRecord& r) override {
+    query(
+        "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
+        " masked_phone, client_id, ip, user_agent, actor, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "append_audit")
+        .binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone,
+               r.client_id, r.ip, r.user_agent, r.actor, r.detail)
+        .run();
+  }
+
+  std::vector<AuditRecord> query_audit(const AuditQuery& aq) override {
+    check_open();
+    std::vector<AuditRecord> out;
+    if (aq.limit <= 0) return out;
+    std::optional<PgQuery> q;
+    if (!aq.account.empty()) {
+      q.emplace(*conn_,
+                "SELECT " RENKEI_AUDIT_COLUMNS
+                " FROM audit WHERE account = ? AND" RENKEI_PG_AUDIT_FILTERS,
+                "query_audit", &failed_);
+      q->binds(aq.account);
+    } else if (!aq.flow_id.empty()) {
+      q.emplace(*conn_,
+                "SELECT " RENKEI_AUDIT_COLUMNS
+                " FROM audit WHERE flow_id = ? AND" RENKEI_PG_AUDIT_FILTERS,
+                "query_audit", &failed_);
+      q->binds(aq.flow_id);
+    } else {
+      q.emplace(*conn_,
+                "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
+                "query_audit", &failed_);
+    }
+    q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,
+             aq.from.value_or(kMinInt64), aq.to.value_or(kMaxInt64),
+             aq.before_id != 0 ? aq.before_id : kMaxInt64, aq.limit);
+    while (q->step()) out.push_back(read_audit(*q));
+    return out;
+  }
+
+  bool insert_call_event(const CallEventRecord& e) override {
+    return query(
+               "INSERT INTO call_events (provider_call_id, caller_masked, dialled, received_at,"
+               " flow_id, outcome) VALUES (?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (provider_call_id) DO NOTHING",
+               "insert_call_event")
+               .binds(e.provider_call_id, e.caller_masked, e.dialled, e.received_at, e.flow_id,
+                      e.outcome)
+               .run() == 1;
+  }
+
+  std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) override {
+    PgQuery q = query(
+        "SELECT provider_call_id, caller_masked, dialled, received_at, flow_id, outcome"
+        " FROM call_events WHERE provider_call_id = ?",
+        "find_call_event");
+    q.binds(provider_call_id);
+    if (!q.step()) return std::nullopt;
+    CallEventRecord e;
+    e.provider_call_id = q.text(0);
+    e.caller_masked = q.opt_text(1);
+    e.dialled = q.text(2);
+    e.received_at = q.int64(3);
+    e.flow_id = q.text(4);
+    e.outcome = q.text(5);
+    return e;
+  }
+
+  int delete_call_events_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM call_events WHERE provider_call_id IN"
+               " (SELECT provider_call_id FROM call_events WHERE received_at < ? LIMIT ?)",
+               "delete_call_events_before")
+        .binds(before, limit)
+        .run();
+  }
+
+  int delete_audit_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM audit WHERE id IN"
+               " (SELECT id FROM audit WHERE occurred_at < ? ORDER BY id LIMIT ?)",
+               "delete_audit_before")
+        .binds(before, limit)
+        .run();
+  }
+
+  int delete_finished_mails_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
+               " AND state <> ? ORDER BY id LIMIT ?)",
+               "delete_finished_mails_before")
+        .binds(before, mail_state_wire_name(MailState::pending), limit)
+        .run();
+  }
+
+  std::vector<MaintenanceWindow> list_maintenance() override {
+    std::vector<MaintenanceWindow> out;
+    for (auto& [id, w] : list_maintenance_with_ids()) out.push_back(std::move(w));
+    return out;
+  }
+
+  std::int64_t add_maintenance(const MaintenanceWindow& w) override {
+    PgQuery q = query(
+        "INSERT INTO maintenance_windows (start_at, end_at, label) VALUES (?, ?, ?)"
+        " RETURNING id",
+        "add_maintenance");
+    q.binds(w.start, w.end, w.label);
+    if (!q.step()) throw StorageError("storage: add_maintenance: no id returned");
+    return q.int64(0);
+  }
+
+  bool remove_maintenance(std::int64_t id) override {
+    return query("DELETE FROM maintenance_windows WHERE id = ?", "remove_maintenance")
+               .binds(id)
+               .run() > 0;
+  }
+
+  std::vector<std::pair<std::int64_t, MaintenanceWindow>> list_maintenance_with_ids() override {
+    PgQuery q =
+        query("SELECT id, start_at, end_at, label FROM maintenance_windows ORDER BY start_at, id",
+              "list_maintenance");
+    std::vector<std::pair<std::int64_t, MaintenanceWindow>> out;
+    while (q.step()) {
+      MaintenanceWindow w;
+      w.start = q.int64(1);
+      w.end = q.int64(2);
+      w.label = q.text(3);
+      out.emplace_back(q.int64(0), std::move(w));
+    }
+    return out;
+  }
+
+ private:
+  void check_open() const {
+    if (finished_) throw StorageError("storage: the transaction is already finished");
+  }
+  PgQuery query(std::string_view sql, const char* what) {
+    check_open();
+    return PgQuery(*conn_, sql, what, &failed_);
+  }
+
+  static ClientRecord read_client(const PgQuery& q) {
+    ClientRecord c;
+    c.id = q.text(0);
+    c.display_name = q.text(1);
+    c.secret_digest = q.text(2);
+    c.enabled = q.boolean(3);
+    return c;
+  }
+  std::vector<std::string> redirect_uris(const std::string& client_id) {
+    PgQuery q = query("SELECT uri FROM client_redirect_uris WHERE client_id = ? ORDER BY seq",
+                      "redirect_uris");
+    q.binds(client_id);
+    std::vector<std::string> out;
+    while (q.step()) out.push_back(q.text(0));
+    return out;
+  }
+
+  PostgresStore& store_;
+  std::unique_ptr<PgConnection> conn_;
+  const std::thread::id owner_ = std::this_thread::get_id();
+  bool finished_ = false;
+  bool failed_ = false;  // a statement failed: PostgreSQL aborted the transaction
+};
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(std::string conninfo, int pool_size)
+      : conninfo_(std::move(conninfo)), pool_size_(std::max(1, pool_size)) {
+    auto conn = std::make_unique<PgConnection>(conninfo_);
+    create_schema(*conn);
+    idle_.push_back(std::move(conn));
+    open_ = 1;
+  }
+
+  std::unique_ptr<StoreTx> begin() override {
+    // A second begin() on the thread that holds an open transaction could
+    // wait for a connection (or a row lock) held by itself: make that
+    // programming error loud, as the SQLite store does.
+    const auto me = std::this_thread::get_id();
+    {
+      std::lock_guard<std::mutex> lock(owners_mutex_);
+      if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
+    }
+    // Pooled connections may have broken since their last use (a server
+    // restart, a network cut, an idle timeout): each is dropped in turn, and
+    // at worst the last attempt gets a newly opened one.
+    std::unique_ptr<PgConnection> conn;
+    for (int attempt = 0;; ++attempt) {
+      conn = acquire();
+      if (conn->try_exec("BEGIN ISOLATION LEVEL READ COMMITTED")) break;
+      const bool broken = conn->broken();
+      if (!broken || attempt >= pool_size_) {
+        // The server refused BEGIN on a working connection, or even a new
+        // connection failed: give up with the server's message.
+        std::string msg = primary_message(nullptr, conn->raw());
+        if (!broken) conn->try_exec("ROLLBACK");
+        release(std::move(conn));
+        throw StorageError("storage: begin: " + msg);
+      }
+      release(std::move(conn));  // broken: dropped
+    }
+    {
+      std::lock_guard<std::mutex> lock(owners_mutex_);
+      owners_.insert(me);
+    }
+    return std::make_unique<PostgresTx>(*this, std::move(conn));
+  }
+
+  void checkpoint() override {
+    // PostgreSQL recycles WAL segments itself; a CHECKPOINT needs superuser
+    // (or pg_checkpoint) rights, which the server's role should not have.
+    // Deleted rows leave the heap at the next VACUUM (autovacuum).
+  }
+
+  // Gives a connection back to the pool (or drops it when it broke).
+  void release(std::unique_ptr<PgConnection> conn) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (conn->broken() || PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) {
+        --open_;  // dropped; a new one is opened when needed
+      } else {
+        idle_.push_back(std::move(conn));
+      }
+    }
+    cv_.notify_one();
+  }
+  void forget_owner(std::thread::id owner) {
+    std::lock_guard<std::mutex> lock(owners_mutex_);
+    owners_.erase(owner);
+  }
+
+ private:
+  std::unique_ptr<PgConnection> acquire() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    ++open_;
+    lock.unlock();
+    try {
+      return std::make_unique<PgConnection>(conninfo_);
+    } catch (...) {
+      lock.lock();
+      --open_;
+      lock.unlock();
+      cv_.notify_one();
+      throw;
+    }
+  }
+
+  // The schema in one transaction, under an advisory lock so that several
+  // instances starting at once create it once (the second waits, then finds it).
+  static void create_schema(PgConnection& c) {
+    const int current = store_schema::version();
+    c.exec("BEGIN ISOLATION LEVEL READ COMMITTED", "schema");
+    try {
+      c.exec((std::string("SELECT pg_advisory_xact_lock(") + kSchemaLockKey + ")").c_str(),
+             "schema lock");
+      c.exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", "schema");
+      std::optional<std::int64_t> version;
+      {
+        PgQuery q(c, "SELECT MAX(version) FROM schema_version", "schema", nullptr);
+        if (q.step()) version = q.opt_int64(0);
+      }
+      if (version && *version < 1) {
+        throw StorageError("storage: the database has an unknown schema version " +
+                           std::to_string(*version));
+      }
+      if (version && *version > current) {
+        throw StorageError("storage: the database has schema version " + std::to_string(*version) +
+                           ", newer than this server's " + std::to_string(current));
+      }
+      if (version) {
+        for (std::int64_t v = *version; v < current; ++v) {
+          for (const auto& st : store_schema::migrations()[static_cast<std::size_t>(v - 1)]) {
+            c.exec(st.postgres, "migration");
+          }
+        }
+      }
+      for (const auto& st : store_schema::tables()) c.exec(st.postgres, "schema");
+      if (!version) {
+        PgQuery(c, "INSERT INTO schema_version (version) VALUES (?)", "schema", nullptr)
+            .binds(current)
+            .run();
+      } else if (*version < current) {
+        PgQuery(c, "UPDATE schema_version SET version = ?", "schema", nullptr).binds(current).run();
+      }
+      std::string status;
+      if (!c.try_exec("COMMIT", &status) || status != "COMMIT") {
+        throw StorageError("storage: schema: commit failed");
+      }
+    } catch (...) {
+      c.try_exec("ROLLBACK");
+      throw;
+    }
+  }
+
+  const std::string conninfo_;
+  const int pool_size_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;
+  int open_ = 0;  // connections in existence: idle + lent to transactions
+  std::mutex owners_mutex_;
+  std::unordered_set<std::thread::id> owners_;
+};
+
+PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn)
+    : store_(store), conn_(std::move(conn)) {}
+
+PostgresTx::~PostgresTx() {
+  if (!finished_ && !conn_->broken()) {
+    // Errors are ignored (a destructor must not throw); a connection left in
+    // a transaction is dropped by release().
+    conn_->try_exec("ROLLBACK");
+  }
+  store_.forget_owner(owner_);
+  store_.release(std::move(conn_));
+}
+
+bool PostgresTx::commit() {
+  if (finished_) return false;
+  finished_ = true;
+  if (failed_) {
+    conn_->try_exec("ROLLBACK");
+    return false;
+  }
+  // COMMIT of a transaction PostgreSQL had aborted "succeeds" as ROLLBACK:
+  // only the command tag COMMIT means the changes are durable.
+  std::string status;
+  if (conn_->try_exec("COMMIT", &status) && status == "COMMIT") return true;
+  if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
+    conn_->try_exec("ROLLBACK");
+  }
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, int pool_size) {
+  return std::make_unique<PostgresStore>(conninfo, pool_size);
+}
+
+}  // namespace renkei::server

@@ -1,0 +1,981 @@
+// The SQLite backend of storage.h.
+//
+// One connection, one mutex: Store::begin() takes the mutex and runs
+// BEGIN IMMEDIATE, so a StoreTx is the only writer (and the only user of the
+// connection) for its whole life; its destructor rolls back unless committed
+// and then releases the mutex. That makes every StoreTx serializable, which
+// the lockout count relies on (storage.h). TOOLCHAIN.md measured that one
+// writer behind a mutex keeps the worst-case latency low; several connections
+// let single transactions starve in busy retries.
+//
+// SQL is kept portable: every statement is a constant text with `?`
+// parameters, prepared once and cached (never built from values). Types are
+// TEXT/BIGINT; booleans are 0/1 integers. The schema, with its PostgreSQL
+// spelling beside it, is in store_schema.cpp; postgres_store.cpp is the other
+// backend. The SQLite-only parts here are marked "PostgreSQL:":
+//   - BEGIN IMMEDIATE to take the write lock up front;
+//   - the PRAGMAs of open_sqlite_store.
+// ON CONFLICT … DO UPDATE / DO NOTHING and RETURNING are spelled the same in
+// PostgreSQL (SQLite ≥ 3.35 is required for RETURNING).
+//
+// Error messages are "storage: <operation>: <SQLite's message>". SQLite's
+// messages name tables and columns, never bound values, so no secret (digest,
+// PIN hash, e-mail, phone) can reach a log through them.
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "renkei/json.h"
+#include "store/storage.h"
+#include "store/store_rows.h"
+#include "store/store_schema.h"
+
+namespace renkei::server {
+
+std::string_view account_status_wire_name(AccountStatus s) {
+  switch (s) {
+    case AccountStatus::active:
+      return "active";
+    case AccountStatus::closed:
+      return "closed";
+    case AccountStatus::moved:
+      return "moved";
+  }
+  return "active";
+}
+
+std::optional<AccountStatus> account_status_from_wire(std::string_view name) {
+  for (AccountStatus s : {AccountStatus::active, AccountStatus::closed, AccountStatus::moved}) {
+    if (account_status_wire_name(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+using namespace store_rows;  // NOLINT: the shared readers and wire names
+
+// The schema and its migrations live in store_schema.cpp, beside the
+// PostgreSQL spelling of each statement.
+const int kSchemaVersion = store_schema::version();
+constexpr int kBusyTimeoutMs = 5000;
+constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+
+[[noreturn]] void fail(sqlite3* db, const char* what) {
+  std::string msg = "storage: ";
+  msg += what;
+  msg += ": ";
+  msg += db ? sqlite3_errmsg(db) : "out of memory";
+  throw StorageError(msg);
+}
+
+// ---------- the connection and its statement cache ----------
+
+class Connection {
+ public:
+  explicit Connection(const std::string& path) {
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      std::string msg = "storage: open: ";
+      msg += db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw StorageError(msg);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+  }
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* db() const { return db_; }
+
+  // Runs constant SQL without parameters (PRAGMAs, DDL, BEGIN/COMMIT).
+  void exec(const char* sql, const char* what) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(db_, what);
+  }
+
+  // The prepared statement for `sql`, which must be a string with static
+  // storage (it keys the cache).
+  sqlite3_stmt* statement(std::string_view sql, const char* what) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
+      fail(db_, what);
+    }
+    cache_.emplace(sql, stmt);
+    return stmt;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string_view, sqlite3_stmt*> cache_;
+};
+
+// One execution of a cached statement: binds by position, steps, reads
+// columns, and resets the statement when it goes out of scope.
+class Query {
+ public:
+  Query(Connection& c, std::string_view sql, const char* what)
+      : db_(c.db()), stmt_(c.statement(sql, what)), what_(what) {}
+  ~Query() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& bind(std::string_view v) {
+    // A null data pointer would bind SQL NULL; an empty string must stay ''.
+    const char* p = v.data() ? v.data() : "";
+    check(sqlite3_bind_text(stmt_, ++index_, p, static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Query& bind(const std::string& v) { return bind(std::string_view(v)); }
+  Query& bind(const char* v) { return bind(std::string_view(v)); }
+  Query& bind(std::int64_t v) {
+    check(sqlite3_bind_int64(stmt_, ++index_, v));
+    return *this;
+  }
+  Query& bind(int v) { return bind(static_cast<std::int64_t>(v)); }
+  Query& bind(bool v) { return bind(static_cast<std::int64_t>(v ? 1 : 0)); }
+  Query& bind(const std::optional<std::int64_t>& v) {
+    if (v) return bind(*v);
+    check(sqlite3_bind_null(stmt_, ++index_));
+    return *this;
+  }
+  Query& bind(const std::optional<std::string>& v) {
+    if (v) return bind(std::string_view(*v));
+    check(sqlite3_bind_null(stmt_, ++index_));
+    return *this;
+  }
+  template <class... A>
+  Query& binds(const A&... a) {
+    (bind(a), ...);
+    return *this;
+  }
+
+  // True when a row is available, false when done.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail(db_, what_);
+  }
+  // Runs a statement that returns no rows; returns the number of rows changed.
+  int run() {
+    while (step()) {
+    }
+    return sqlite3_changes(db_);
+  }
+
+  std::string text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    if (!p) return {};
+    return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::optional<std::string> opt_text(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return text(col);
+  }
+  std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<std::int64_t> opt_int64(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return int64(col);
+  }
+  bool boolean(int col) const { return int64(col) != 0; }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) fail(db_, what_);
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  const char* what_;
+  int index_ = 0;
+};
+
+// The filters shared by the three audit queries; the leading condition of
+// each picks the index (account, flow_id or none).
+#define RENKEI_AUDIT_FILTERS                                                         \
+  " (? = '' OR account = ?) AND (? = '' OR flow_id = ?) AND (? = '' OR outcome = ?)" \
+  " AND occurred_at >= ? AND occurred_at <= ? AND id < ?"                            \
+  " ORDER BY id DESC LIMIT ?"
+
+// ---------- the store ----------
+
+class SqliteStore;
+
+class SqliteTx final : public StoreTx {
+ public:
+  SqliteTx(SqliteStore& store, std::unique_lock<std::mutex> lock);
+  ~SqliteTx() override;
+
+  [[nodiscard]] bool commit() override;
+
+  std::optional<AccountRecord> find_account(const AccountRef& ref) override {
+    Query q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
+                    " FROM accounts WHERE branch = ? AND account_type = ? AND account_number = ?",
+                    "find_account");
+    q.binds(ref.branch, account_type_wire_name(ref.type), ref.number);
+    if (!q.step()) return std::nullopt;
+    return read_account(q);
+  }
+
+  std::optional<AccountRecord> account_by_id(std::int64_t id) override {
+    Query q =
+        query("SELECT " RENKEI_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?", "account_by_id");
+    q.binds(id);
+    if (!q.step()) return std::nullopt;
+    return read_account(q);
+  }
+
+  std::optional<CustomerRecord> find_customer(const std::string& customer_id) override {
+    CustomerRecord c;
+    {
+      Query q =
+          query("SELECT id, name_kana, birth_date FROM customers WHERE id = ?", "find_customer");
+      q.binds(customer_id);
+      if (!q.step()) return std::nullopt;
+      c.id = q.text(0);
+      c.name_kana = q.text(1);
+      c.birth_date = q.text(2);
+    }
+    Query q = query("SELECT phone FROM customer_phones WHERE customer_id = ? ORDER BY seq",
+                    "find_customer");
+    q.binds(customer_id);
+    while (q.step()) c.phones.push_back(q.text(0));
+    return c;
+  }
+
+  void upsert_customer(const CustomerRecord& c) override {
+    query(
+        "INSERT INTO customers (id, name_kana, birth_date) VALUES (?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name_kana = excluded.name_kana,"
+        " birth_date = excluded.birth_date",
+        "upsert_customer")
+        .binds(c.id, c.name_kana, c.birth_date)
+        .run();
+    query("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer").binds(c.id).run();
+    std::int64_t seq = 0;
+    for (const auto& phone : c.phones) {
+      query("INSERT INTO customer_phones (customer_id, seq, phone) VALUES (?, ?, ?)",
+            "upsert_customer")
+          .binds(c.id, seq++, phone)
+          .run();
+    }
+  }
+
+  std::int64_t upsert_account(const AccountRecord& a) override {
+    // Replacing by ref keeps the id, so the ledger, locks and grants stay attached.
+    Query q = query(
+        "INSERT INTO accounts (customer_id, branch, account_type, account_number, status,"
+        " cash_card_issued, balance_yen, pin_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (branch, account_type, account_number) DO UPDATE SET"
+        " customer_id = excluded.customer_id, status = excluded.status,"
+        " cash_card_issued = excluded.cash_card_issued, balance_yen = excluded.balance_yen,"
+        " pin_digest = excluded.pin_digest"
+        " RETURNING id",
+        "upsert_account");
+    q.binds(a.customer_id, a.ref.branch, account_type_wire_name(a.ref.type), a.ref.number,
+            account_status_wire_name(a.status), a.cash_card_issued, a.balance_yen, a.pin_digest);
+    if (!q.step()) throw StorageError("storage: upsert_account: no id returned");
+    const std::int64_t id = q.int64(0);
+    q.run();
+    return id;
+  }
+
+  void add_ledger_entry(const LedgerEntry& e) override {
+    query(
+        "INSERT INTO ledger (account_id, entry_date, description, amount_yen, balance_after_yen)"
+        " VALUES (?, ?, ?, ?, ?)",
+        "add_ledger_entry")
+        .binds(e.account_id, e.date, e.description, e.amount_yen, e.balance_after_yen)
+        .run();
+  }
+
+  std::vector<LedgerEntry> ledger(std::int64_t account_id, const std::string& from,
+                                  const std::string& to, int limit,
+                                  std::int64_t before_id) override {
+    std::vector<LedgerEntry> out;
+    if (limit <= 0) return out;
+    // The order is (date, id) descending; the cursor continues after the
+    // entry `before_id` in that order (which is "ids < before_id" whenever
+    // entries were added in date order, as the seed and imports do).
+    std::optional<std::string> cursor_date;
+    if (before_id != 0) {
+      Query c = query("SELECT entry_date FROM ledger WHERE id = ? AND account_id = ?", "ledger");
+      c.binds(before_id, account_id);
+      if (c.step()) cursor_date = c.text(0);
+    }
+    if (cursor_date) {
+      Query q = query("SELECT " RENKEI_LEDGER_COLUMNS
+                      " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
+                      " AND (entry_date < ? OR (entry_date = ? AND id < ?))"
+                      " ORDER BY entry_date DESC, id DESC LIMIT ?",
+                      "ledger");
+      q.binds(account_id, from, to, *cursor_date, *cursor_date, before_id, limit);
+      while (q.step()) out.push_back(read_ledger(q));
+    } else {
+      Query q = query("SELECT " RENKEI_LEDGER_COLUMNS
+                      " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
+                      " AND id < ? ORDER BY entry_date DESC, id DESC LIMIT ?",
+                      "ledger");
+      q.binds(account_id, from, to, before_id != 0 ? before_id : kMaxInt64, limit);
+      while (q.step()) out.push_back(read_ledger(q));
+    }
+    return out;
+  }
+
+  std::int64_t count_accounts() override {
+    Query q = query("SELECT COUNT(*) FROM accounts", "count_accounts");
+    q.step();
+    return q.int64(0);
+  }
+
+  LockState load_lock(std::int64_t account_id) override {
+    Query q = query("SELECT failures, locked_until FROM locks WHERE account_id = ?", "load_lock");
+    q.binds(account_id);
+    LockState s;
+    if (q.step()) {
+      s.failures = static_cast<int>(q.int64(0));
+      s.locked_until = q.opt_int64(1);
+    }
+    return s;
+  }
+
+  void save_lock(std::int64_t account_id, const LockState& s) override {
+    query(
+        "INSERT INTO locks (account_id, failures, locked_until) VALUES (?, ?, ?)"
+        " ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,"
+        " locked_until = excluded.locked_until",
+        "save_lock")
+        .binds(account_id, s.failures, s.locked_until)
+        .run();
+  }
+
+  std::vector<std::pair<std::int64_t, LockState>> list_locks() override {
+    Query q = query(
+        "SELECT account_id, failures, locked_until FROM locks"
+        " WHERE failures > 0 OR locked_until IS NOT NULL ORDER BY account_id",
+        "list_locks");
+    std::vector<std::pair<std::int64_t, LockState>> out;
+    while (q.step()) {
+      LockState s;
+      s.failures = static_cast<int>(q.int64(1));
+      s.locked_until = q.opt_int64(2);
+      out.emplace_back(q.int64(0), s);
+    }
+    return out;
+  }
+
+  void insert_flow(const FlowRecord& f) override {
+    const FlowIndexColumns c = flow_index_columns(f);
+    query(
+        "INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
+        " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
+        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert_flow")
+        .binds(f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
+               f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
+               c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
+               f.created_at, f.updated_at)
+        .run();
+  }
+
+  std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
+    Query q = query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ?",
+                    "flow_by_session");
+    q.binds(session_digest);
+    if (!q.step()) return std::nullopt;
+    return read_flow(q);
+  }
+
+  std::optional<FlowRecord> flow_by_id(const std::string& flow_id) override {
+    Query q = query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ?", "flow_by_id");
+    q.binds(flow_id);
+    if (!q.step()) return std::nullopt;
+    return read_flow(q);
+  }
+
+  void update_flow(const FlowRecord& f) override {
+    const FlowIndexColumns c = flow_index_columns(f);
+    const int changed =
+        query(
+            "UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
+            " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?,"
+            " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"
+            " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"
+            " WHERE flow_id = ?",
+            "update_flow")
+            .binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
+                   f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
+                   c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
+                   f.created_at, f.updated_at, f.flow_id)
+            .run();
+    if (changed == 0) throw StorageError("storage: update_flow: no such flow");
+  }
+
+  std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
+                                                 UnixSeconds now) override {
+    Query q = query("SELECT " RENKEI_FLOW_COLUMNS
+                    " FROM flows WHERE call_dialled = ? AND screen = ?"
+                    " AND call_expires_at >= ? AND call_opened_at <= ?"
+                    " ORDER BY call_opened_at DESC, flow_id",
+                    "flows_waiting_for_call");
+    q.binds(dialled, screen_wire_name(Screen::call_wait), now, now);
+    std::vector<FlowRecord> out;
+    while (q.step()) out.push_back(read_flow(q));
+    return out;
+  }
+
+  int delete_flows_idle_since(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM flows WHERE flow_id IN"
+               " (SELECT flow_id FROM flows WHERE updated_at < ? LIMIT ?)",
+               "delete_flows_idle_since")
+        .binds(before, limit)
+        .run();
+  }
+
+  std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) override {
+    std::vector<FlowRecord> out;
+    if (limit <= 0) return out;
+    Query q = query("SELECT " RENKEI_FLOW_COLUMNS
+                    " FROM flows WHERE updated_at >= ? ORDER BY updated_at DESC, flow_id"
+                    " LIMIT ?",
+                    "recent_flows");
+    q.binds(since, limit);
+    while (q.step()) out.push_back(read_flow(q));
+    return out;
+  }
+
+  std::optional<ClientRecord> find_client(const std::string& id) override {
+    ClientRecord c;
+    {
+      Query q = query("SELECT id, display_name, secret_digest, enabled FROM clients WHERE id = ?",
+                      "find_client");
+      q.binds(id);
+      if (!q.step()) return std::nullopt;
+      c = read_client(q);
+    }
+    c.redirect_uris = redirect_uris(c.id);
+    return c;
+  }
+
+  void upsert_client(const ClientRecord& c) override {
+    query(
+        "INSERT INTO clients (id, display_name, secret_digest, enabled) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,"
+        " secret_digest = excluded.secret_digest, enabled = excluded.enabled",
+        "upsert_client")
+        .binds(c.id, c.display_name, c.secret_digest, c.enabled)
+        .run();
+    query("DELETE FROM client_redirect_uris WHERE client_id = ?", "upsert_client")
+        .binds(c.id)
+        .run();
+    std::int64_t seq = 0;
+    for (const auto& uri : c.redirect_uris) {
+      query("INSERT INTO client_redirect_uris (client_id, seq, uri) VALUES (?, ?, ?)",
+            "upsert_client")
+          .binds(c.id, seq++, uri)
+          .run();
+    }
+  }
+
+  std::vector<ClientRecord> list_clients() override {
+    std::vector<ClientRecord> out;
+    {
+      Query q = query("SELECT id, display_name, secret_digest, enabled FROM clients ORDER BY id",
+                      "list_clients");
+      while (q.step()) out.push_back(read_client(q));
+    }
+    for (auto& c : out) c.redirect_uris = redirect_uris(c.id);
+    return out;
+  }
+
+  void insert_code(const AuthorizationCodeRecord& c) override {
+    query(
+        "INSERT INTO authorization_codes (code_digest, client_id, redirect_uri, code_challenge,"
+        " grant_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "insert_code")
+        .binds(c.code_digest, c.client_id, c.redirect_uri, c.code_challenge, c.grant_id,
+               c.expires_at, c.used)
+        .run();
+  }
+
+  std::optional<AuthorizationCodeRecord> consume_code(const std::string& digest) override {
+    // PostgreSQL: SELECT … FOR UPDATE. Here the transaction already holds the
+    // only write lock, so the read and the update cannot interleave with another.
+    AuthorizationCodeRecord c;
+    {
+      Query q = query(
+          "SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id, expires_at,"
+          " used FROM authorization_codes WHERE code_digest = ?",
+          "consume_code");
+      q.binds(digest);
+      if (!q.step()) return std::nullopt;
+      c.code_digest = q.text(0);
+      c.client_id = q.text(1);
+      c.redirect_uri = q.text(2);
+      c.code_challenge = q.text(3);
+      c.grant_id = q.text(4);
+      c.expires_at = q.int64(5);
+      c.used = q.boolean(6);
+    }
+    if (!c.used) {
+      query("UPDATE authorization_codes SET used = 1 WHERE code_digest = ?", "consume_code")
+          .binds(digest)
+          .run();
+    }
+    return c;
+  }
+
+  void insert_grant(const GrantRecord& g) override {
+    query("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "insert_grant")
+        .binds(g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
+               g.revoked_at, g.last_used_at, g.revoked_by)
+        .run();
+  }
+
+  std::optional<GrantRecord> find_grant(const std::string& id) override {
+    Query q = query("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?", "find_grant");
+    q.binds(id);
+    if (!q.step()) return std::nullopt;
+    return read_grant(q);
+  }
+
+  void update_grant(const GrantRecord& g) override {
+    const int changed =
+        query(
+            "UPDATE grants SET client_id = ?, account_id = ?, scope = ?, flow_id = ?,"
+            " created_at = ?, expires_at = ?, revoked_at = ?, last_used_at = ?, revoked_by = ?"
+            " WHERE id = ?",
+            "update_grant")
+            .binds(g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
+                   g.revoked_at, g.last_used_at, g.revoked_by, g.id)
+            .run();
+    if (changed == 0) throw StorageError("storage: update_grant: no such grant");
+  }
+
+  std::vector<GrantRecord> grants_for_account(std::int64_t account_id) override {
+    Query q = query("SELECT " RENKEI_GRANT_COLUMNS
+                    " FROM grants WHERE account_id = ? ORDER BY created_at DESC, id",
+                    "grants_for_account");
+    q.binds(account_id);
+    std::vector<GrantRecord> out;
+    while (q.step()) out.push_back(read_grant(q));
+    return out;
+  }
+
+  void insert_token(const TokenRecord& t) override {
+    query(
+        "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        "insert_token")
+        .binds(t.token_digest, token_kind_wire_name(t.kind), t.grant_id, t.client_id, t.expires_at,
+               t.revoked)
+        .run();
+  }
+
+  std::optional<TokenRecord> find_token(const std::string& digest) override {
+    Query q = query(
+        "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked FROM tokens"
+        " WHERE token_digest = ?",
+        "find_token");
+    q.binds(digest);
+    if (!q.step()) return std::nullopt;
+    TokenRecord t;
+    t.token_digest = q.text(0);
+    t.kind = q.text(1) == "refresh" ? TokenKind::refresh : TokenKind::access;
+    t.grant_id = q.text(2);
+    t.client_id = q.text(3);
+    t.expires_at = q.int64(4);
+    t.revoked = q.boolean(5);
+    return t;
+  }
+
+  void revoke_token(const std::string& digest) override {
+    query("UPDATE tokens SET revoked = 1 WHERE token_digest = ?", "revoke_token")
+        .binds(digest)
+        .run();
+  }
+
+  void revoke_tokens_of_grant(const std::string& grant_id) override {
+    query("UPDATE tokens SET revoked = 1 WHERE grant_id = ?", "revoke_tokens_of_grant")
+        .binds(grant_id)
+        .run();
+  }
+
+  std::int64_t enqueue_mail(const MailRecord& m) override {
+    Query q = query(
+        "INSERT INTO mails (to_addr, subject, body, flow_id, created_at, next_attempt_at,"
+        " attempts, state, last_error, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
+        "enqueue_mail");
+    q.binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
+            mail_state_wire_name(m.state), m.last_error, m.sent_at);
+    if (!q.step()) throw StorageError("storage: enqueue_mail: no id returned");
+    const std::int64_t id = q.int64(0);
+    q.run();
+    return id;
+  }
+
+  std::vector<MailRecord> due_mails(UnixSeconds now, int limit) override {
+    std::vector<MailRecord> out;
+    if (limit <= 0) return out;
+    Query q = query("SELECT " RENKEI_MAIL_COLUMNS
+                    " FROM mails WHERE state = ? AND next_attempt_at <= ?"
+                    " ORDER BY next_attempt_at, id LIMIT ?",
+                    "due_mails");
+    q.binds(mail_state_wire_name(MailState::pending), now, limit);
+    while (q.step()) out.push_back(read_mail(q));
+    return out;
+  }
+
+  void update_mail(const MailRecord& m) override {
+    const int changed =
+        query(
+            "UPDATE mails SET to_addr = ?, subject = ?, body = ?, flow_id = ?, created_at = ?,"
+            " next_attempt_at = ?, attempts = ?, state = ?, last_error = ?, sent_at = ?"
+            " WHERE id = ?",
+            "update_mail")
+            .binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
+                   mail_state_wire_name(m.state), m.last_error, m.sent_at, m.id)
+            .run();
+    if (changed == 0) throw StorageError("storage: update_mail: no such mail");
+  }
+
+  std::vector<MailRecord> list_mails(int limit) override {
+    std::vector<MailRecord> out;
+    if (limit <= 0) return out;
+    Query q =
+        query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?", "list_mails");
+    q.binds(limit);
+    while (q.step()) out.push_back(read_mail(q));
+    return out;
+  }
+
+  std::optional<MailRecord> mail_by_id(std::int64_t id) override {
+    Query q = query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?", "mail_by_id");
+    q.binds(id);
+    if (!q.step()) return std::nullopt;
+    return read_mail(q);
+  }
+
+  void append_audit(const AuditRecord& r) override {
+    query(
+        "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
+        " masked_phone, client_id, ip, user_agent, actor, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "append_audit")
+        .binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone,
+               r.client_id, r.ip, r.user_agent, r.actor, r.detail)
+        .run();
+  }
+
+  std::vector<AuditRecord> query_audit(const AuditQuery& aq) override {
+    check_open();
+    std::vector<AuditRecord> out;
+    if (aq.limit <= 0) return out;
+    // Three constant statements that differ only in their leading condition,
+    // so that the account and flow filters use their index.
+    std::optional<Query> q;
+    if (!aq.account.empty()) {
+      q.emplace(conn(),
+                "SELECT " RENKEI_AUDIT_COLUMNS
+                " FROM audit WHERE account = ? AND" RENKEI_AUDIT_FILTERS,
+                "query_audit");
+      q->binds(aq.account);
+    } else if (!aq.flow_id.empty()) {
+      q.emplace(conn(),
+                "SELECT " RENKEI_AUDIT_COLUMNS
+                " FROM audit WHERE flow_id = ? AND" RENKEI_AUDIT_FILTERS,
+                "query_audit");
+      q->binds(aq.flow_id);
+    } else {
+      q.emplace(conn(), "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_AUDIT_FILTERS,
+                "query_audit");
+    }
+    q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,
+             aq.from.value_or(kMinInt64), aq.to.value_or(kMaxInt64),
+             aq.before_id != 0 ? aq.before_id : kMaxInt64, aq.limit);
+    while (q->step()) out.push_back(read_audit(*q));
+    return out;
+  }
+
+  bool insert_call_event(const CallEventRecord& e) override {
+    return query(
+               "INSERT INTO call_events (provider_call_id, caller_masked, dialled, received_at,"
+               " flow_id, outcome) VALUES (?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (provider_call_id) DO NOTHING",
+               "insert_call_event")
+               .binds(e.provider_call_id, e.caller_masked, e.dialled, e.received_at, e.flow_id,
+                      e.outcome)
+               .run() == 1;
+  }
+
+  int delete_call_events_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM call_events WHERE provider_call_id IN"
+               " (SELECT provider_call_id FROM call_events WHERE received_at < ? LIMIT ?)",
+               "delete_call_events_before")
+        .binds(before, limit)
+        .run();
+  }
+
+  int delete_audit_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM audit WHERE id IN"
+               " (SELECT id FROM audit WHERE occurred_at < ? ORDER BY id LIMIT ?)",
+               "delete_audit_before")
+        .binds(before, limit)
+        .run();
+  }
+
+  int delete_finished_mails_before(UnixSeconds before, int limit) override {
+    return query(
+               "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
+               " AND state <> ? ORDER BY id LIMIT ?)",
+               "delete_finished_mails_before")
+        .binds(before, mail_state_wire_name(MailState::pending), limit)
+        .run();
+  }
+
+  std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) override {
+    Query q = query(
+        "SELECT provider_call_id, caller_masked, dialled, received_at, flow_id, outcome"
+        " FROM call_events WHERE provider_call_id = ?",
+        "find_call_event");
+    q.binds(provider_call_id);
+    if (!q.step()) return std::nullopt;
+    CallEventRecord e;
+    e.provider_call_id = q.text(0);
+    e.caller_masked = q.opt_text(1);
+    e.dialled = q.text(2);
+    e.received_at = q.int64(3);
+    e.flow_id = q.text(4);
+    e.outcome = q.text(5);
+    return e;
+  }
+
+  std::vector<MaintenanceWindow> list_maintenance() override {
+    std::vector<MaintenanceWindow> out;
+    for (auto& [id, w] : list_maintenance_with_ids()) out.push_back(std::move(w));
+    return out;
+  }
+
+  std::int64_t add_maintenance(const MaintenanceWindow& w) override {
+    Query q = query(
+        "INSERT INTO maintenance_windows (start_at, end_at, label) VALUES (?, ?, ?)"
+        " RETURNING id",
+        "add_maintenance");
+    q.binds(w.start, w.end, w.label);
+    if (!q.step()) throw StorageError("storage: add_maintenance: no id returned");
+    const std::int64_t id = q.int64(0);
+    q.run();
+    return id;
+  }
+
+  bool remove_maintenance(std::int64_t id) override {
+    return query("DELETE FROM maintenance_windows WHERE id = ?", "remove_maintenance")
+               .binds(id)
+               .run() > 0;
+  }
+
+  std::vector<std::pair<std::int64_t, MaintenanceWindow>> list_maintenance_with_ids() override {
+    Query q =
+        query("SELECT id, start_at, end_at, label FROM maintenance_windows ORDER BY start_at, id",
+              "list_maintenance");
+    std::vector<std::pair<std::int64_t, MaintenanceWindow>> out;
+    while (q.step()) {
+      MaintenanceWindow w;
+      w.start = q.int64(1);
+      w.end = q.int64(2);
+      w.label = q.text(3);
+      out.emplace_back(q.int64(0), std::move(w));
+    }
+    return out;
+  }
+
+ private:
+  Connection& conn();
+  void check_open() const {
+    if (finished_) throw StorageError("storage: the transaction is already finished");
+  }
+  Query query(std::string_view sql, const char* what) {
+    check_open();
+    return Query(conn(), sql, what);
+  }
+
+  static ClientRecord read_client(const Query& q) {
+    ClientRecord c;
+    c.id = q.text(0);
+    c.display_name = q.text(1);
+    c.secret_digest = q.text(2);
+    c.enabled = q.boolean(3);
+    return c;
+  }
+  std::vector<std::string> redirect_uris(const std::string& client_id) {
+    Query q = query("SELECT uri FROM client_redirect_uris WHERE client_id = ? ORDER BY seq",
+                    "redirect_uris");
+    q.binds(client_id);
+    std::vector<std::string> out;
+    while (q.step()) out.push_back(q.text(0));
+    return out;
+  }
+
+  SqliteStore& store_;
+  std::unique_lock<std::mutex> lock_;
+  bool finished_ = false;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) : conn_(path) {
+    if (sqlite3_libversion_number() < 3035000) {
+      throw StorageError("storage: SQLite 3.35 or later is required");
+    }
+    sqlite3_busy_timeout(conn_.db(), kBusyTimeoutMs);
+    const bool in_memory = path.empty() || path == ":memory:";
+    // PostgreSQL: none of these; durability and foreign keys are the server's defaults.
+    if (!in_memory) conn_.exec("PRAGMA journal_mode = WAL", "journal_mode");
+    conn_.exec("PRAGMA synchronous = FULL", "synchronous");
+    conn_.exec("PRAGMA foreign_keys = ON", "foreign_keys");
+    // Purged rows (names, e-mail addresses, masked numbers) are overwritten
+    // where that costs no extra I/O, rather than left in free pages.
+    conn_.exec("PRAGMA secure_delete = FAST", "secure_delete");
+    create_schema();
+  }
+
+  std::unique_ptr<StoreTx> begin() override {
+    // A second begin() on the thread that holds the open transaction would
+    // wait for itself forever; make that programming error loud instead.
+    if (owner_.load() == std::this_thread::get_id()) {
+      throw StorageError("storage: nested transaction on one thread");
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    // A transaction left open by a failed ROLLBACK would make BEGIN fail.
+    if (!sqlite3_get_autocommit(conn_.db())) {
+      sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    // PostgreSQL: BEGIN, and SELECT … FOR UPDATE on the rows to be changed.
+    conn_.exec("BEGIN IMMEDIATE", "begin");
+    auto tx = std::make_unique<SqliteTx>(*this, std::move(lock));
+    owner_.store(std::this_thread::get_id());
+    return tx;
+  }
+
+  void checkpoint() override {
+    if (owner_.load() == std::this_thread::get_id()) {
+      throw StorageError("storage: checkpoint inside a transaction");
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    // TRUNCATE copies every committed page into the main file (where
+    // secure_delete has zeroed the deleted rows) and empties the WAL, whose
+    // frames would otherwise still hold the deleted rows' old pages.
+    int log_frames = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(conn_.db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                             &log_frames, &copied);
+    if (rc != SQLITE_OK) fail(conn_.db(), "wal_checkpoint");
+  }
+
+  Connection& connection() { return conn_; }
+  void release_owner() { owner_.store(std::thread::id{}); }
+
+ private:
+  void create_schema() {
+    conn_.exec("BEGIN IMMEDIATE", "schema");
+    try {
+      conn_.exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", "schema");
+      std::optional<std::int64_t> version;
+      {
+        Query q(conn_, "SELECT MAX(version) FROM schema_version", "schema");
+        if (q.step()) version = q.opt_int64(0);
+      }
+      if (version && *version < 1) {
+        throw StorageError("storage: the database has an unknown schema version " +
+                           std::to_string(*version));
+      }
+      if (version && *version > kSchemaVersion) {
+        throw StorageError("storage: the database has schema version " + std::to_string(*version) +
+                           ", newer than this server's " + std::to_string(kSchemaVersion));
+      }
+      if (version) {
+        for (std::int64_t v = *version; v < kSchemaVersion; ++v) {
+          for (const auto& st : store_schema::migrations()[static_cast<std::size_t>(v - 1)]) {
+            conn_.exec(st.sqlite, "migration");
+          }
+        }
+      }
+      for (const auto& st : store_schema::tables()) conn_.exec(st.sqlite, "schema");
+      if (!version) {
+        Query(conn_, "INSERT INTO schema_version (version) VALUES (?)", "schema")
+            .binds(kSchemaVersion)
+            .run();
+      } else if (*version < kSchemaVersion) {
+        Query(conn_, "UPDATE schema_version SET version = ?", "schema").binds(kSchemaVersion).run();
+      }
+      conn_.exec("COMMIT", "schema");
+    } catch (...) {
+      sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  Connection conn_;
+  std::mutex mutex_;
+  std::atomic<std::thread::id> owner_{};
+};
+
+SqliteTx::SqliteTx(SqliteStore& store, std::unique_lock<std::mutex> lock)
+    : store_(store), lock_(std::move(lock)) {}
+
+SqliteTx::~SqliteTx() {
+  if (!finished_ && !sqlite3_get_autocommit(store_.connection().db())) {
+    // Errors are ignored: SQLite may already have rolled back by itself
+    // (e.g. after SQLITE_FULL), and a destructor must not throw.
+    sqlite3_exec(store_.connection().db(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  store_.release_owner();
+  // lock_ is released after this body: the next transaction starts clean.
+}
+
+bool SqliteTx::commit() {
+  if (finished_) return false;
+  finished_ = true;
+  sqlite3* db = store_.connection().db();
+  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  return false;
+}
+
+Connection& SqliteTx::conn() {
+  return store_.connection();
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace renkei::server
