@@ -25,7 +25,6 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 # they are part of the http layer even though they live beside their domain.
 HTTP_FILES = {
     "flow/flow_session.h",
-    "flow/telephony.h",
     "flow/telephony.cpp",
     "oauth/oauth.cpp",
 }

@@ -22,7 +22,7 @@
 #include "records/records.h"
 #include "renkei/json.h"
 #include "http/routes.h"
-#include "flow/telephony.h"
+#include "flow/flow_service.h"
 
 namespace renkei::server {
 namespace {
@@ -998,8 +998,10 @@ void post_dev_call(Ctx& ctx) {
     send_error(ctx.res, ErrorCode::not_found);
     return;
   }
-  std::optional<CallMatch> placed =
-      place_simulated_call(ctx.app, *waiting, ctx.req, " simulated by staff:" + ctx.staff);
+  FlowService service(ctx.app);
+  std::optional<CallMatch> placed = service.simulate_call(
+      *waiting, RequestOrigin{client_ip(ctx.req), header_for_log(ctx.req, "User-Agent")},
+      " simulated by staff:" + ctx.staff);
   if (!placed) {
     json err = error_envelope(ErrorCode::invalid_step);
     err["flow"] = public_view_json(waiting->state, ctx.app.now());

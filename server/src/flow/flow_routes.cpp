@@ -1,58 +1,29 @@
-// The customer's screens ①–⑥ over HTTP (docs/http-api.md "Customer flow").
-// Each POST is one call of renkei::step inside one storage transaction: the
-// flow, the records the step needs, the account's lock state, the audit row
-// and (on consent) the grant and the result mail are read and written
-// together, so the lockout count stays exact under parallel attempts.
+// The customer's screens ①–⑥ over HTTP (docs/http-api.md "Customer flow"):
+// each handler parses the request (Origin, JSON body, session cookie, CSRF
+// header) into a StepRequest, calls the flow service (flow_service.h), which
+// runs the step in one storage transaction, and writes its answer.
+#include <memory>
 #include <stdexcept>
-#include <type_traits>
-#include <variant>
 
-#include "ops/crypto.h"
+#include "flow/flow_service.h"
 #include "flow/flow_session.h"
 #include "http/http_util.h"
-#include "ops/mail.h"
-#include "oauth/oauth.h"
-#include "records/records.h"
+#include "http/routes.h"
+#include "ops/crypto.h"
 #include "renkei/case_runner.h"
 #include "renkei/json.h"
 #include "renkei/ui_text.h"
-#include "http/routes.h"
-#include "flow/telephony.h"
 
 namespace renkei::server {
 namespace {
 
 using nlohmann::json;
 
-// The POST endpoints of the six screens, and leave: 連携元画面へ from a screen
-// where the customer cannot go on (SPEC §8a).
-enum class FlowStep { account, customer, phone, confirm_call, pin, consent, cancel, leave };
-
-// Why the customer leaves for the app (POST /api/flow/leave {"reason"}), and
-// the RFC 6749 §4.1.2.1 error the app receives for it.
-std::optional<std::string_view> leave_error(std::string_view reason) {
-  if (reason == wire_name(ErrorCode::out_of_hours) ||
-      reason == wire_name(ErrorCode::service_unavailable) ||
-      reason == wire_name(ErrorCode::busy)) {
-    return "temporarily_unavailable";
-  }
-  if (reason == wire_name(ErrorCode::system_error)) return "server_error";
-  return std::nullopt;
-}
-
-// What a request body said, before any record was consulted.
-struct StepInput {
-  AccountForm account;
-  CustomerForm customer;
-  PinForm pin;
-  ConsentForm consent;
-  std::string leave_reason;  // one of leave_error()'s reasons
-};
-
 // The body's members for the step; nullopt for members of the wrong type
 // (bad_request). Missing members are empty: the core reports them as required.
-std::optional<StepInput> parse_step_input(FlowStep step, const json& body) {
-  StepInput in;
+std::optional<StepRequest> parse_step_input(FlowStep step, const json& body) {
+  StepRequest in;
+  in.step = step;
   switch (step) {
     case FlowStep::account: {
       auto form = account_form_from_json(body);
@@ -97,87 +68,6 @@ std::optional<StepInput> parse_step_input(FlowStep step, const json& body) {
   return in;
 }
 
-std::string_view step_wire_name(FlowStep step) {
-  switch (step) {
-    case FlowStep::account:
-      return "submit_account";
-    case FlowStep::customer:
-      return "submit_customer";
-    case FlowStep::phone:
-      return "confirm_phone";
-    case FlowStep::confirm_call:
-      return "confirm_call";
-    case FlowStep::pin:
-      return "submit_pin";
-    case FlowStep::consent:
-      return "submit_consent";
-    case FlowStep::cancel:
-      return "cancel";
-    case FlowStep::leave:
-      return "leave";
-  }
-  return "unknown";
-}
-
-// The handler of a screen's event (the core's screens table names the event).
-std::optional<FlowStep> step_of_event(std::string_view event) {
-  for (FlowStep step : {FlowStep::account, FlowStep::customer, FlowStep::phone,
-                        FlowStep::confirm_call, FlowStep::pin, FlowStep::consent}) {
-    if (step_wire_name(step) == event) return step;
-  }
-  return std::nullopt;
-}
-
-std::string outcome_name(const std::optional<ErrorCode>& error) {
-  return error ? std::string(wire_name(*error)) : std::string("ok");
-}
-
-// One operation-log row (SPEC §9). Only masked phone numbers; never the PIN.
-AuditRecord audit_row(const FlowRecord& flow, const httplib::Request& req, std::string_view step,
-                      std::string outcome, UnixSeconds now) {
-  AuditRecord a;
-  a.at = now;
-  a.flow_id = flow.flow_id;
-  a.step = std::string(step);
-  a.outcome = std::move(outcome);
-  a.account = flow.state.account ? account_key(*flow.state.account) : std::string();
-  a.name_kana = flow.state.name_kana;
-  a.masked_phone = flow.state.phone.empty() ? std::string() : mask_phone(flow.state.phone);
-  a.client_id = flow.client_id;
-  a.ip = client_ip(req);
-  a.user_agent = header_for_log(req, "User-Agent");
-  a.actor = "customer";
-  return a;
-}
-
-void count_step(App& app, std::string_view step, const std::string& outcome) {
-  app.metrics().count("renkei_flow_steps_total",
-                      "step=\"" + std::string(step) + "\",outcome=\"" + outcome + "\"");
-}
-
-// While the service is closed: when it opens again (SPEC §8a), as instants
-// for the page's WASM core and as the core's sentence; null while open.
-json service_hours_json(const App& app, UnixSeconds now) {
-  const ServiceCalendar calendar = app.calendar();
-  if (calendar.is_open(now)) return nullptr;
-  const UnixSeconds reopens = calendar.next_open(now);
-  return json{{"at", format_jst(now)},
-              {"reopens_at", format_jst(reopens)},
-              {"reopening", reopening_message_ja(now, reopens)}};
-}
-
-// An error answer: the envelope plus the flow's public view (and, for
-// out_of_hours, when the service opens again).
-void send_flow_error(const App& app, httplib::Response& res, ErrorCode code,
-                     const FlowState& state, UnixSeconds now,
-                     const std::vector<FieldError>& fields = {},
-                     bool show_required_dialog = false) {
-  json body = error_envelope(code, fields, show_required_dialog);
-  body["flow"] = flow_view_json(state, now);
-  if (code == ErrorCode::out_of_hours) body["service"] = service_hours_json(app, now);
-  send_json(res, http_status(code), body);
-}
-
 // ①'s 科目 as the core names them (the page draws ① before its catalog).
 json account_types_json() {
   json out = json::array();
@@ -197,34 +87,29 @@ json profile_json(const InstitutionProfile& p) {
 }
 
 // GET /api/flow
-void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
+void get_flow(App& app, FlowService& service, const httplib::Request& req,
+              httplib::Response& res) {
   const UnixSeconds now = app.now();
-  std::unique_ptr<StoreTx> tx = app.store().begin();
-  std::optional<FlowRecord> flow = load_session_flow(app, *tx, req);
-  if (!flow) {
+  FlowLookup found = service.look_up(session_digest_of(app, req), request_origin(req), now);
+  if (found.error && found.flow) {  // expired just now: the page shows where it stood
+    json body = error_envelope(*found.error);
+    body["flow"] = flow_view_json(found.flow->state, now);
+    send_json(res, http_status(*found.error), body);
+    return;
+  }
+  if (found.error) {
     // The page still needs the institution's name, links and contact number to
     // show the message (e.g. /flow/?error=out_of_hours arrives without a flow).
-    json body = error_envelope(ErrorCode::session_expired);
+    json body = error_envelope(*found.error);
     body["profile"] = profile_json(app.config().profile);
     body["service"] = service_hours_json(app, now);
-    send_json(res, http_status(ErrorCode::session_expired), body);
+    send_json(res, http_status(*found.error), body);
     return;
   }
-  // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
-  if (is_idle_expired(flow->state, now, app.flow_config())) {
-    flow->state.screen = Screen::expired;
-    flow->updated_at = now;
-    tx->update_flow(*flow);
-    tx->append_audit(audit_row(*flow, req, "view", "session_expired", now));
-    if (!tx->commit()) throw StorageError("commit failed");
-    send_flow_error(app, res, ErrorCode::session_expired, flow->state, now);
-    return;
-  }
-  std::optional<ClientRecord> client = tx->find_client(flow->client_id);
-  json body{{"flow", flow_view_json(flow->state, now)},
-            {"csrf_token", flow->csrf_token},
-            {"client", json{{"id", flow->client_id},
-                            {"display_name", client ? client->display_name : flow->client_id}}},
+  const FlowRecord& flow = *found.flow;
+  json body{{"flow", flow_view_json(flow.state, now)},
+            {"csrf_token", flow.csrf_token},
+            {"client", json{{"id", flow.client_id}, {"display_name", found.client_display_name}}},
             {"profile", profile_json(app.config().profile)},
             {"authorization_days", app.config().authorization_days},
             {"call_window_seconds", app.config().call_window_seconds},
@@ -234,200 +119,26 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
   send_json(res, 200, body);
 }
 
-// One POST of screens ①–⑥ once the body has been parsed.
-void run_step(App& app, const httplib::Request& req, httplib::Response& res, FlowStep step,
-              StepInput input) {
-  const UnixSeconds now = app.now();
-  const FlowConfig config = app.flow_config();
-  std::unique_ptr<StoreTx> tx = app.store().begin();
-
-  std::optional<FlowRecord> loaded = load_session_flow(app, *tx, req);
-  if (!loaded) {
-    count_step(app, step_wire_name(step), "session_expired");
-    send_error(res, ErrorCode::session_expired);
+// The service's answer to one POST.
+void send_step_result(App& app, httplib::Response& res, const StepResult& r) {
+  if (r.error) {
+    json body = error_envelope(*r.error, r.field_errors, r.show_required_dialog);
+    if (!r.view.is_null()) body["flow"] = r.view;
+    if (!r.service.is_null() || *r.error == ErrorCode::out_of_hours) body["service"] = r.service;
+    send_json(res, http_status(*r.error), body);
     return;
   }
-  FlowRecord flow = std::move(*loaded);
-  const FlowState before = flow.state;
-
-  if (!csrf_valid(req, flow)) {
-    AuditRecord a = audit_row(flow, req, step_wire_name(step), "forbidden", now);
-    a.detail = "csrf token missing or wrong";
-    tx->append_audit(a);
-    // Only the log row: the flow is left as it was. A log row that cannot be
-    // written is a system_error, never a silent gap in the operation log.
-    if (!tx->commit()) throw StorageError("commit failed");
-    count_step(app, step_wire_name(step), "forbidden");
-    send_error(res, ErrorCode::forbidden);
-    return;
+  json body{{"flow", r.view}};
+  if (!r.new_session.empty()) {
+    set_cookie(res, session_cookie_name(app), r.new_session, session_cookie_options(app));
+    body["csrf_token"] = r.csrf_token;
   }
-
-  // The event, with what the records say when the screen is the one that asks.
-  std::optional<std::int64_t> lock_account;  // the account whose lock this step reads
-  std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
-  std::optional<ErrorCode> refusal;          // refused before the core is asked
-  std::string refusal_detail;                // why, for the operation log
-  // The app switched off (SPEC §8a): every step but the ways out answers
-  // service_unavailable, from /authorize (which started the flow so that the
-  // page can lead back to the app) to 許可する.
-  if (step != FlowStep::cancel && step != FlowStep::leave) {
-    std::optional<ClientRecord> client = tx->find_client(flow.client_id);
-    if (!client || !client->enabled) refusal = ErrorCode::service_unavailable;
-  }
-  FlowEvent event = Cancel{};
-  switch (step) {
-    case FlowStep::account:
-      event = SubmitAccount{std::move(input.account)};
-      break;
-    case FlowStep::customer: {
-      SubmitCustomer e{std::move(input.customer), IdentityCheck::mismatch, {}};
-      if (before.screen == Screen::customer_entry && before.account) {
-        FormResult form = validate_customer_form(e.form, jst_date(now));
-        if (form.ok()) {
-          typed = customer_info_from(form);
-          std::optional<AccountRecord> record;
-          e.check = check_identity(*tx, *before.account, *typed, &record);
-          if (record && e.check != IdentityCheck::account_not_eligible) {
-            lock_account = record->id;
-            e.lock = tx->load_lock(record->id);
-          }
-        }
-      }
-      event = std::move(e);
-      break;
-    }
-    case FlowStep::phone: {
-      ConfirmPhone e;
-      if (before.screen == Screen::phone_confirm && !refusal) {
-        const std::vector<std::string>& pool = app.config().call_pool;
-        if (pool.empty()) throw std::runtime_error("call pool is empty");
-        std::optional<std::string> number = pick_call_number(*tx, pool, flow, now);
-        if (number) {
-          e.dialled_number = std::move(*number);
-        } else {
-          // Every number waits for this phone's other flows. Told apart from
-          // load shedding in the log and the metrics: many flows for one phone
-          // at once is what someone holding a victim's ② data would do.
-          refusal = ErrorCode::busy;
-          refusal_detail = "every pool number waits for another flow of this phone";
-          app.metrics().count("renkei_call_pool_exhausted_total");
-        }
-      }
-      event = std::move(e);
-      break;
-    }
-    case FlowStep::confirm_call:
-      event = ConfirmCall{};
-      break;
-    case FlowStep::pin: {
-      SubmitPin e{std::move(input.pin), PinCheck::mismatch, {}};
-      if (before.screen == Screen::pin_entry && flow.account_id) {
-        FormResult form = validate_pin_form(e.form);
-        if (form.ok()) {
-          std::optional<AccountRecord> account = tx->account_by_id(*flow.account_id);
-          if (!account || !eligible_for_linking(standing_of(*account))) {
-            refusal = ErrorCode::account_not_eligible;  // closed or moved since ②
-          } else {
-            lock_account = account->id;
-            e.lock = tx->load_lock(account->id);
-            e.check = check_pin(*account, app.config().pin_hmac_key, form.value(Field::pin));
-          }
-        }
-      }
-      event = std::move(e);
-      break;
-    }
-    case FlowStep::consent:
-      event = SubmitConsent{input.consent};
-      break;
-    case FlowStep::cancel:
-    case FlowStep::leave:  // the core's Cancel: the flow ends; only the app's error differs
-      event = Cancel{};
-      break;
-  }
-
-  FlowTransition t{before, {}};
-  if (refusal) {
-    t.outcome.error = refusal;
-  } else {
-    t = renkei::step(before, event, now, config);
-  }
-  const FlowOutcome& outcome = t.outcome;
-  flow.state = t.state;
-  flow.updated_at = now;
-
-  if (outcome.lock_update && lock_account) tx->save_lock(*lock_account, *outcome.lock_update);
-
-  std::string new_session;  // set when ② rotated the session id
-  std::string redirect_to;
-  bool mail_enqueued = false;
-  if (outcome.accepted) {
-    if (std::holds_alternative<SubmitCustomer>(event)) {
-      flow.account_id = lock_account;
-      new_session = random_token();
-      flow.session_digest = secret_digest(new_session);
-      flow.csrf_token = random_token();
-    } else if (std::holds_alternative<SubmitConsent>(event)) {
-      if (!flow.account_id) throw std::logic_error("consent without a verified account");
-      std::optional<ClientRecord> client = tx->find_client(flow.client_id);
-      redirect_to = issue_authorization(*tx, app, flow, *flow.account_id, now);
-      enqueue_result_mail(*tx, app, flow, client ? client->display_name : flow.client_id, now);
-      mail_enqueued = true;
-    } else if (step == FlowStep::leave) {
-      redirect_to = error_redirect(app, flow, *leave_error(input.leave_reason));
-    } else if (std::holds_alternative<Cancel>(event)) {
-      redirect_to = denial_redirect(app, flow);
-    }
-  }
-  // Back on ① (call_expired): nothing established so far carries over.
-  if (flow.state.screen == Screen::account_entry) flow.account_id.reset();
-
-  const std::string outcome_code = outcome_name(outcome.error);
-  const std::string_view step_name =
-      step == FlowStep::leave ? step_wire_name(step) : event_wire_name(event);
-  AuditRecord audit = audit_row(flow, req, step_name, outcome_code, now);
-  if (step == FlowStep::leave) {
-    audit.detail = "reason=" + input.leave_reason + " error=" +
-                   std::string(*leave_error(input.leave_reason));
-  }
-  if (before.account) audit.account = account_key(*before.account);
-  if (typed) {  // ② as typed (normalized): the log records every attempt
-    audit.name_kana = typed->name_kana;
-    audit.masked_phone = mask_phone(typed->phone);
-  } else if (!before.phone.empty()) {
-    audit.masked_phone = mask_phone(before.phone);
-    audit.name_kana = before.name_kana;
-  }
-  if (outcome.lock_update && outcome.lock_update->locked_until) {
-    audit.detail = "locked until " + format_jst(*outcome.lock_update->locked_until);
-  }
-  if (!refusal_detail.empty()) audit.detail = refusal_detail;
-
-  tx->update_flow(flow);
-  tx->append_audit(audit);
-  if (!tx->commit()) throw StorageError("commit failed");
-  tx.reset();
-
-  if (mail_enqueued) app.notify_mail();
-  count_step(app, step_name, outcome_code);
-  if (outcome.error == ErrorCode::locked_now) app.metrics().count("renkei_lockouts_total");
-  if (flow.state.screen == Screen::completed) app.metrics().count("renkei_flows_completed_total");
-
-  if (outcome.error) {
-    send_flow_error(app, res, *outcome.error, flow.state, now, outcome.field_errors,
-                    outcome.show_required_dialog);
-    return;
-  }
-  json body{{"flow", flow_view_json(flow.state, now)}};
-  if (!new_session.empty()) {
-    set_cookie(res, session_cookie_name(app), new_session, session_cookie_options(app));
-    body["csrf_token"] = flow.csrf_token;
-  }
-  if (!redirect_to.empty()) body["redirect_to"] = redirect_to;
+  if (!r.redirect_to.empty()) body["redirect_to"] = r.redirect_to;
   send_json(res, 200, body);
 }
 
-void post_step(App& app, const httplib::Request& req, httplib::Response& res, FlowStep step) {
+void post_step(App& app, FlowService& service, const httplib::Request& req,
+               httplib::Response& res, FlowStep step) {
   add_security_headers(res, true);
   if (!origin_allowed(app, req)) {
     count_step(app, step_wire_name(step), "forbidden");
@@ -439,14 +150,18 @@ void post_step(App& app, const httplib::Request& req, httplib::Response& res, Fl
     count_step(app, step_wire_name(step), "bad_request");
     return;
   }
-  std::optional<StepInput> input = parse_step_input(step, *body);
+  std::optional<StepRequest> input = parse_step_input(step, *body);
   if (!input) {
     count_step(app, step_wire_name(step), "bad_request");
     send_error(res, ErrorCode::bad_request);
     return;
   }
+  input->session_digest = session_digest_of(app, req);
+  input->csrf_token = csrf_header(req);
+  input->origin = request_origin(req);
+  input->now = app.now();
   try {
-    run_step(app, req, res, step, std::move(*input));
+    send_step_result(app, res, service.run(*input));
   } catch (const std::exception&) {
     // Storage or an internal failure: the transaction rolled back; no details out.
     count_step(app, step_wire_name(step), "system_error");
@@ -480,13 +195,15 @@ void get_catalog(const httplib::Request& req, httplib::Response& res) {
 }  // namespace
 
 void register_flow_routes(httplib::Server& server, App& app) {
+  // One service for every flow route: it holds the records source.
+  auto service = std::make_shared<FlowService>(app);
   server.Get("/api/catalog", [](const httplib::Request& req, httplib::Response& res) {
     get_catalog(req, res);
   });
-  server.Get("/api/flow", [&app](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/flow", [&app, service](const httplib::Request& req, httplib::Response& res) {
     add_security_headers(res, true);
     try {
-      get_flow(app, req, res);
+      get_flow(app, *service, req, res);
     } catch (const std::exception&) {
       send_error(res, ErrorCode::system_error);
     }
@@ -504,8 +221,9 @@ void register_flow_routes(httplib::Server& server, App& app) {
   posts.emplace_back("/api/flow/cancel", FlowStep::cancel);
   posts.emplace_back("/api/flow/leave", FlowStep::leave);
   for (const auto& [path, step] : posts) {
-    server.Post(path, [&app, step = step](const httplib::Request& req, httplib::Response& res) {
-      post_step(app, req, res, step);
+    server.Post(path, [&app, service, step = step](const httplib::Request& req,
+                                                    httplib::Response& res) {
+      post_step(app, *service, req, res, step);
     });
   }
 }

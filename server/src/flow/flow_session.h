@@ -1,6 +1,7 @@
-// The customer's session, shared by the flow API and the development call
-// simulator: the cookie that names a flow, the CSRF token and the Origin check
-// (docs/http-api.md "Customer flow").
+// The customer's session over HTTP, shared by the flow API and the development
+// call simulator: the cookie that names a flow, the CSRF header and the Origin
+// check (docs/http-api.md "Customer flow"). The flow service (flow_service.h)
+// receives their values, never the request.
 #pragma once
 
 #include <httplib.h>
@@ -8,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "flow/flow_service.h"
 #include "ops/app.h"
 #include "ops/crypto.h"
 #include "http/http_util.h"
@@ -73,19 +75,22 @@ inline const char* session_cookie_name(const App& app) {
   return served_over_https(app.config()) ? kSecureSessionCookie : kSessionCookie;
 }
 
-// The flow named by the request's session cookie, or nullopt (no cookie,
-// unknown or rotated-away session).
-inline std::optional<FlowRecord> load_session_flow(const App& app, StoreTx& tx,
-                                                   const httplib::Request& req) {
+// The digest of the request's session cookie (what the store keeps), or ""
+// when it has none.
+inline std::string session_digest_of(const App& app, const httplib::Request& req) {
   const std::string cookie = cookie_value(req, session_cookie_name(app));
-  if (cookie.empty()) return std::nullopt;
-  return tx.flow_by_session(secret_digest(cookie));
+  return cookie.empty() ? std::string() : secret_digest(cookie);
 }
 
-// X-CSRF-Token equals the flow's token (compared in constant time).
-inline bool csrf_valid(const httplib::Request& req, const FlowRecord& flow) {
-  if (flow.csrf_token.empty() || !req.has_header(kCsrfHeader)) return false;
-  return constant_time_equal(req.get_header_value(kCsrfHeader), flow.csrf_token);
+// The X-CSRF-Token header, or nullopt.
+inline std::optional<std::string> csrf_header(const httplib::Request& req) {
+  if (!req.has_header(kCsrfHeader)) return std::nullopt;
+  return req.get_header_value(kCsrfHeader);
+}
+
+// Who sent the request, for the operation log.
+inline RequestOrigin request_origin(const httplib::Request& req) {
+  return RequestOrigin{client_ip(req), header_for_log(req, "User-Agent")};
 }
 
 // Options of the session cookie: Secure when customers reach us over HTTPS.
@@ -95,21 +100,6 @@ inline CookieOptions session_cookie_options(const App& app) {
   o.same_site = "Lax";
   o.path = "/";
   return o;
-}
-
-// The flow's public view (renkei::public_view_json) as the page receives it,
-// plus what a page without its WASM core (iOS Lockdown Mode, a webview whose
-// CSP refuses 'wasm-unsafe-eval') cannot compute itself: on ④ the assigned
-// toll-free number grouped as read in Japan by the core (`call.dialled_display`,
-// "0120-000-001"), beside the plain digits the tel: link uses.
-inline nlohmann::json flow_view_json(const FlowState& state, UnixSeconds now) {
-  nlohmann::json view = public_view_json(state, now);
-  auto call = view.find("call");
-  if (call != view.end() && call->is_object()) {
-    (*call)["dialled_display"] =
-        group_tollfree(call->value("dialled_number", std::string()));
-  }
-  return view;
 }
 
 }  // namespace renkei::server

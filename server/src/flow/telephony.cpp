@@ -1,20 +1,21 @@
-// Screen ④'s inbound call (SPEC §7): the telephony provider reports each call
-// to the toll-free numbers as a signed webhook; a call from the registered
-// number to the assigned number inside the window verifies the flow. The call
-// is never answered: the provider rejects it after 2–3 rings.
+// Screen ④'s inbound call over HTTP (SPEC §7): the telephony provider reports
+// each call to the toll-free numbers as a signed webhook; a call from the
+// registered number to the assigned number inside the window verifies the
+// flow. The call is never answered: the provider rejects it after 2–3 rings.
+// This file checks the signature and parses the report; the matching and its
+// write are the flow service's (FlowService::incoming_call).
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "ops/crypto.h"
+#include "flow/flow_service.h"
 #include "flow/flow_session.h"
 #include "http/http_util.h"
-#include "records/records.h"
-#include "renkei/json.h"
 #include "http/routes.h"
-#include "flow/telephony.h"
+#include "ops/crypto.h"
+#include "renkei/json.h"
 
 namespace renkei::server {
 namespace {
@@ -25,12 +26,7 @@ constexpr std::int64_t kReplayWindowSeconds = 300;
 constexpr std::size_t kMaxCallIdBytes = 128;
 constexpr std::size_t kMaxPhoneDigits = 20;
 
-struct CallAnswer {
-  bool matched = false;
-  std::string outcome;  // "ok" or an ErrorCode wire name
-};
-
-json answer_json(const CallAnswer& a) {
+json answer_json(const CallMatch& a) {
   return json{{"matched", a.matched}, {"outcome", a.outcome}, {"action", "reject"}};
 }
 
@@ -82,109 +78,14 @@ std::string lower_ascii(std::string s) {
   return s;
 }
 
-// Matches one call against the flows waiting on ④ and records it, all in one
-// transaction. Idempotent on call_id: a call seen before gets its first answer.
-// `preferred_flow_id` (simulated calls only) is tried before any other flow.
-CallAnswer process_call(App& app, const std::string& call_id,
-                        const std::optional<std::string>& caller, const std::string& dialled,
-                        const httplib::Request& req, std::string_view note,
-                        const std::string& preferred_flow_id = "") {
-  const UnixSeconds now = app.now();
-  const FlowConfig config = app.flow_config();
-  std::unique_ptr<StoreTx> tx = app.store().begin();
-
-  if (std::optional<CallEventRecord> seen = tx->find_call_event(call_id)) {
-    app.metrics().count("renkei_telephony_calls_total", "outcome=\"duplicate\"");
-    return CallAnswer{!seen->flow_id.empty(), seen->outcome};
-  }
-
-  const IncomingCall call{caller, dialled};
-  // Every flow this call would verify. pick_call_number gives one phone's flows
-  // different numbers, so there is at most one; should there still be more
-  // (the pool was shrunk under waiting flows), a real call cannot say which of
-  // them it is for: it verifies none, and the operation log says why. Only the
-  // simulator, which stands in for one session's own call, names its flow.
-  std::vector<std::pair<FlowRecord, FlowTransition>> accepting;
-  for (FlowRecord& flow : tx->flows_waiting_for_call(dialled, now)) {
-    FlowTransition t = step(flow.state, call, now, config);
-    if (t.outcome.accepted) accepting.emplace_back(std::move(flow), std::move(t));
-  }
-  if (!preferred_flow_id.empty()) {
-    auto own = std::find_if(accepting.begin(), accepting.end(),
-                            [&](const auto& a) { return a.first.flow_id == preferred_flow_id; });
-    if (own != accepting.end()) {
-      auto chosen = std::move(*own);
-      accepting.clear();
-      accepting.push_back(std::move(chosen));
-    }
-  }
-  const bool ambiguous = accepting.size() > 1;
-  std::optional<FlowRecord> matched;
-  if (accepting.size() == 1) {
-    auto& [flow, t] = accepting.front();
-    flow.state = t.state;
-    flow.updated_at = now;
-    tx->update_flow(flow);
-    matched = std::move(flow);
-  }
-  CallAnswer answer;
-  answer.matched = matched.has_value();
-  answer.outcome = matched  ? std::string("ok")
-                   : caller ? std::string(wire_name(ErrorCode::call_not_matched))
-                            : std::string(wire_name(ErrorCode::call_withheld));
-
-  CallEventRecord event;
-  event.provider_call_id = call_id;
-  // Only what the operation log needs: the caller masked, never the number.
-  event.caller_masked = caller ? std::optional<std::string>(mask_phone(*caller)) : std::nullopt;
-  event.dialled = dialled;
-  event.received_at = now;
-  event.flow_id = matched ? matched->flow_id : std::string();
-  event.outcome = answer.outcome;
-  if (!tx->insert_call_event(event)) {
-    // Cannot happen inside one serializable transaction after find_call_event;
-    // answer like a duplicate rather than verify twice.
-    return CallAnswer{false, std::string(wire_name(ErrorCode::call_not_matched))};
-  }
-
-  // Operation log: masked numbers only.
-  AuditRecord a;
-  a.at = now;
-  a.step = "incoming_call";
-  a.outcome = answer.outcome;
-  a.masked_phone = caller ? mask_phone(*caller) : std::string();
-  a.ip = client_ip(req);
-  a.user_agent = header_for_log(req, "User-Agent");
-  a.actor = "telephony";
-  a.detail = "call_id=" + call_id + " dialled=" + mask_phone(dialled) +
-             (caller ? "" : " withheld") + std::string(note);
-  if (ambiguous) {
-    a.detail += " ambiguous: " + std::to_string(accepting.size()) +
-                " flows for this phone wait on this number; none verified (flows";
-    for (const auto& [flow, t] : accepting) a.detail += " " + flow.flow_id;
-    a.detail += ")";
-    app.metrics().count("renkei_telephony_ambiguous_calls_total");
-  }
-  if (matched) {
-    a.flow_id = matched->flow_id;
-    a.account = matched->state.account ? account_key(*matched->state.account) : std::string();
-    a.name_kana = matched->state.name_kana;
-    a.client_id = matched->client_id;
-  }
-  tx->append_audit(a);
-  if (!tx->commit()) throw StorageError("commit failed");
-
-  app.metrics().count("renkei_telephony_calls_total", "outcome=\"" + answer.outcome + "\"");
-  return answer;
-}
-
 void refuse_webhook(App& app, httplib::Response& res, const char* reason) {
   app.metrics().count("renkei_telephony_rejected_total", std::string("reason=\"") + reason + "\"");
   send_error(res, ErrorCode::unauthorized);
 }
 
 // POST /telephony/calls
-void handle_webhook(App& app, const httplib::Request& req, httplib::Response& res) {
+void handle_webhook(App& app, FlowService& service, const httplib::Request& req,
+                    httplib::Response& res) {
   add_security_headers(res, true);
   const std::string& secret = app.config().webhook_secret;
   const std::string timestamp = req.get_header_value("X-Renkei-Timestamp");
@@ -223,8 +124,13 @@ void handle_webhook(App& app, const httplib::Request& req, httplib::Response& re
     send_error(res, ErrorCode::bad_request);
     return;
   }
+  CallRequest call;
+  call.call_id = *call_id;
+  call.caller = std::move(caller);
+  call.dialled = *dialled;
+  call.origin = request_origin(req);
   try {
-    send_json(res, 200, answer_json(process_call(app, *call_id, caller, *dialled, req, "")));
+    send_json(res, 200, answer_json(service.incoming_call(call)));
   } catch (const std::exception&) {
     send_error(res, ErrorCode::system_error);
   }
@@ -233,7 +139,8 @@ void handle_webhook(App& app, const httplib::Request& req, httplib::Response& re
 // POST /dev/simulate-call (dev mode only): a call from the flow's registered
 // number to its assigned number, through the same matching as the webhook
 // (this session's flow tried first: place_simulated_call).
-void handle_simulate(App& app, const httplib::Request& req, httplib::Response& res) {
+void handle_simulate(App& app, FlowService& service, const httplib::Request& req,
+                     httplib::Response& res) {
   add_security_headers(res, true);
   if (!origin_allowed(app, req)) {
     send_error(res, ErrorCode::forbidden);
@@ -241,28 +148,24 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
   }
   if (!json_body(req, res)) return;
   try {
-    std::optional<FlowRecord> waiting;
-    {
-      std::unique_ptr<StoreTx> tx = app.store().begin();
-      std::optional<FlowRecord> flow = load_session_flow(app, *tx, req);
-      if (!flow) {
-        send_error(res, ErrorCode::session_expired);
-        return;
-      }
-      if (!csrf_valid(req, *flow)) {
-        send_error(res, ErrorCode::forbidden);
-        return;
-      }
-      waiting = std::move(*flow);
-    }  // the read transaction ends before the call's own transaction starts
-    std::optional<CallMatch> match = place_simulated_call(app, *waiting, req, " simulated");
+    // The read ends before the call's own transaction starts.
+    std::optional<FlowRecord> flow = service.flow_of_session(session_digest_of(app, req));
+    if (!flow) {
+      send_error(res, ErrorCode::session_expired);
+      return;
+    }
+    if (!FlowService::csrf_matches(*flow, csrf_header(req))) {
+      send_error(res, ErrorCode::forbidden);
+      return;
+    }
+    std::optional<CallMatch> match = service.simulate_call(*flow, request_origin(req), " simulated");
     if (!match) {
       json body = error_envelope(ErrorCode::invalid_step);
-      body["flow"] = flow_view_json(waiting->state, app.now());
+      body["flow"] = flow_view_json(flow->state, app.now());
       send_json(res, http_status(ErrorCode::invalid_step), body);
       return;
     }
-    send_json(res, 200, answer_json(CallAnswer{match->matched, match->outcome}));
+    send_json(res, 200, answer_json(*match));
   } catch (const std::exception&) {
     send_error(res, ErrorCode::system_error);
   }
@@ -270,38 +173,17 @@ void handle_simulate(App& app, const httplib::Request& req, httplib::Response& r
 
 }  // namespace
 
-std::optional<std::string> pick_call_number(StoreTx& tx, const std::vector<std::string>& pool,
-                                            const FlowRecord& flow, UnixSeconds now) {
-  std::vector<const std::string*> free;
-  for (const std::string& number : pool) {
-    bool taken = false;
-    for (const FlowRecord& other : tx.flows_waiting_for_call(number, now)) {
-      taken |= other.flow_id != flow.flow_id && other.state.phone == flow.state.phone;
-    }
-    if (!taken) free.push_back(&number);
-  }
-  if (free.empty()) return std::nullopt;
-  return *free[static_cast<std::size_t>(random_below(free.size()))];
-}
-
-std::optional<CallMatch> place_simulated_call(App& app, const FlowRecord& flow,
-                                              const httplib::Request& req, std::string_view note) {
-  if (flow.state.screen != Screen::call_wait || !flow.state.call || flow.state.phone.empty()) {
-    return std::nullopt;
-  }
-  CallAnswer answer = process_call(app, "sim-" + random_token(12), flow.state.phone,
-                                   flow.state.call->dialled_number, req, note, flow.flow_id);
-  return CallMatch{answer.matched, answer.outcome};
-}
-
 void register_telephony_routes(httplib::Server& server, App& app) {
-  server.Post("/telephony/calls", [&app](const httplib::Request& req, httplib::Response& res) {
-    handle_webhook(app, req, res);
-  });
+  auto service = std::make_shared<FlowService>(app);
+  server.Post("/telephony/calls",
+              [&app, service](const httplib::Request& req, httplib::Response& res) {
+                handle_webhook(app, *service, req, res);
+              });
   if (app.config().dev_mode) {
-    server.Post("/dev/simulate-call", [&app](const httplib::Request& req, httplib::Response& res) {
-      handle_simulate(app, req, res);
-    });
+    server.Post("/dev/simulate-call",
+                [&app, service](const httplib::Request& req, httplib::Response& res) {
+                  handle_simulate(app, *service, req, res);
+                });
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/uri.h"
 #include "renkei/error.h"
 #include "renkei/fields.h"
 
@@ -62,10 +63,6 @@ void add_security_headers(httplib::Response& res, bool api_response, bool over_t
 // keys reported via *duplicate). Used by /token and /revoke (RFC 6749 §3.2).
 std::map<std::string, std::string> form_params(const httplib::Request& req, bool* duplicate);
 
-// Percent-encoding for query strings (RFC 3986 unreserved kept).
-std::string url_encode(std::string_view s);
-// Appends query parameters to a redirect URI (which may already have a query).
-std::string with_query(const std::string& uri,
-                       const std::vector<std::pair<std::string, std::string>>& params);
+// url_encode and with_query: ops/uri.h.
 
 }  // namespace renkei::server

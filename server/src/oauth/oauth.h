@@ -1,5 +1,7 @@
-// The authorization server's side of a completed or cancelled flow: called by
-// the flow API inside the transaction that completes the flow.
+// The authorization server's side of a completed or cancelled flow, without
+// HTTP (oauth_service.cpp): called by the flow service inside the transaction
+// that completes the flow, and by /authorize to start one. Ids and secrets
+// come from the App's Randomness.
 #pragma once
 
 #include <string>
@@ -9,6 +11,9 @@
 #include "store/storage.h"
 
 namespace renkei::server {
+
+// The one scope this server grants (RFC 6749 §3.3).
+inline constexpr const char* kScope = "accounts.read";
 
 // Creates the grant (authorization period from config), a single-use code
 // (code_ttl_seconds) bound to client, redirect URI and PKCE challenge, and

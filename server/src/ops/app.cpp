@@ -10,10 +10,12 @@
 
 namespace renkei::server {
 
-App::App(ServerConfig config, std::unique_ptr<Store> store, std::shared_ptr<Clock> clock)
+App::App(ServerConfig config, std::unique_ptr<Store> store, std::shared_ptr<Clock> clock,
+         std::shared_ptr<Randomness> random)
     : config_(std::move(config)),
       store_(std::move(store)),
       clock_(std::move(clock)),
+      random_(random ? std::move(random) : std::make_shared<SystemRandomness>()),
       calendar_(config_.maintenance) {}
 
 ServiceCalendar App::calendar() const {
@@ -72,7 +74,7 @@ void register_clients(StoreTx& tx, const ServerConfig& config) {
 }  // namespace
 
 std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
-                              std::string* error) {
+                              std::string* error, std::shared_ptr<Randomness> random) {
   auto fail = [&](const std::string& why) -> std::unique_ptr<App> {
     if (error) *error = why;
     return nullptr;
@@ -107,7 +109,8 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
       register_clients(*tx, config);
       if (!tx->commit()) return fail("cannot register the configured clients");
     }
-    auto app = std::make_unique<App>(std::move(config), std::move(store), std::move(clock));
+    auto app = std::make_unique<App>(std::move(config), std::move(store), std::move(clock),
+                                     std::move(random));
     app->reload_calendar();
     return app;
   } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 // What every part of the server shares: configuration, storage, the clock,
-// metrics and the mail worker's wake-up. Built once in main (or in a test).
+// the source of randomness, metrics and the mail worker's wake-up. Built
+// once in main (or in a test).
 #pragma once
 
 #include <functional>
@@ -10,6 +11,7 @@
 #include "ops/clock.h"
 #include "ops/config.h"
 #include "ops/metrics.h"
+#include "ops/random.h"
 #include "renkei/flow.h"
 #include "renkei/service_calendar.h"
 #include "store/storage.h"
@@ -18,7 +20,9 @@ namespace renkei::server {
 
 class App {
  public:
-  App(ServerConfig config, std::unique_ptr<Store> store, std::shared_ptr<Clock> clock);
+  // `random` null: the OS CSPRNG (SystemRandomness).
+  App(ServerConfig config, std::unique_ptr<Store> store, std::shared_ptr<Clock> clock,
+      std::shared_ptr<Randomness> random = nullptr);
 
   const ServerConfig& config() const { return config_; }
   Store& store() { return *store_; }
@@ -27,6 +31,8 @@ class App {
   // The movable clock in dev mode with movable_clock, else null.
   MovableClock* movable_clock() const { return dynamic_cast<MovableClock*>(clock_.get()); }
   Metrics& metrics() { return metrics_; }
+  // The pool pick of ③ and the ids and secrets of a flow (random.h).
+  Randomness& random() const { return *random_; }
 
   // The calendar: the manual's windows, the configured ones and the ones staff
   // announced (stored). Cheap: a cached copy, refreshed by reload_calendar().
@@ -45,6 +51,7 @@ class App {
   ServerConfig config_;
   std::unique_ptr<Store> store_;
   std::shared_ptr<Clock> clock_;
+  std::shared_ptr<Randomness> random_;
   Metrics metrics_;
   mutable std::mutex calendar_mutex_;
   ServiceCalendar calendar_;
@@ -53,7 +60,8 @@ class App {
 // Opens the store named in config, creates the schema, seeds the demo data
 // when configured and the store is empty, registers the configured clients,
 // and loads the calendar. nullptr with *error set when anything fails.
+// `random` null: the OS CSPRNG.
 std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
-                              std::string* error);
+                              std::string* error, std::shared_ptr<Randomness> random = nullptr);
 
 }  // namespace renkei::server

@@ -1,0 +1,65 @@
+// The authorization server's side of a flow without HTTP (oauth.h): a new
+// flow for /authorize, and the grant, code or error redirect its end gives.
+#include <string>
+#include <string_view>
+
+#include "oauth/oauth.h"
+#include "ops/crypto.h"
+#include "ops/uri.h"
+
+namespace renkei::server {
+
+std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
+                                std::int64_t account_id, UnixSeconds now) {
+  GrantRecord grant;
+  grant.id = app.random().token(16);
+  grant.client_id = flow.client_id;
+  grant.account_id = account_id;
+  grant.scope = flow.scope.empty() ? std::string(kScope) : flow.scope;
+  grant.flow_id = flow.flow_id;
+  grant.created_at = now;
+  grant.expires_at =
+      now + static_cast<UnixSeconds>(app.config().authorization_days) * kSecondsPerDay;
+  tx.insert_grant(grant);
+
+  const std::string code = app.random().token();
+  AuthorizationCodeRecord record;
+  record.code_digest = secret_digest(code);
+  record.client_id = flow.client_id;
+  record.redirect_uri = flow.redirect_uri;
+  record.code_challenge = flow.code_challenge;
+  record.grant_id = grant.id;
+  record.expires_at = now + app.config().code_ttl_seconds;
+  tx.insert_code(record);
+
+  return with_query(flow.redirect_uri,
+                    {{"code", code}, {"state", flow.oauth_state}, {"iss", app.config().issuer}});
+}
+
+std::string denial_redirect(const App& app, const FlowRecord& flow) {
+  return error_redirect(app, flow, "access_denied");
+}
+
+std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error) {
+  // Only ever the flow's own redirect URI: /authorize stored it after an exact
+  // match with the client's registered ones, together with the app's state.
+  return with_query(flow.redirect_uri, {{"error", std::string(error)},
+                                        {"state", flow.oauth_state},
+                                        {"iss", app.config().issuer}});
+}
+
+std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow, std::string* flow_id) {
+  const UnixSeconds now = app.now();
+  const std::string session = app.random().token();
+  flow.flow_id = app.random().token(16);
+  flow.session_digest = secret_digest(session);
+  flow.csrf_token = app.random().token();
+  flow.state = start_flow(now);
+  flow.created_at = now;
+  flow.updated_at = now;
+  tx.insert_flow(flow);
+  if (flow_id) *flow_id = flow.flow_id;
+  return session;
+}
+
+}  // namespace renkei::server
