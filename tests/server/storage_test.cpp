@@ -899,7 +899,7 @@ TEST_P(StoreTest, ARefreshTokenIsRotatedOnceUnderConcurrency) {
 }
 
 // Choosing a free call number reads each number's waiting list and then makes
-// the flow wait on one (flow_api.cpp, pick_call_number). A second chooser
+// the flow wait on one (FlowService::pick_call_number). A second chooser
 // must see the first one's choice, so that two flows of one phone never wait
 // on the same number: PostgreSQL holds the number read until commit (no row
 // lock covers a flow that starts waiting), SQLite has one writer.

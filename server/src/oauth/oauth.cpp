@@ -471,8 +471,8 @@ struct IssuedTokens {
 // lives as long as the grant. Only their digests are stored.
 IssuedTokens issue_tokens(StoreTx& tx, const App& app, const GrantRecord& grant, UnixSeconds now) {
   IssuedTokens t;
-  t.access = random_token();
-  t.refresh = random_token();
+  t.access = app.random().token();
+  t.refresh = app.random().token();
   t.access_expires_at =
       std::min<UnixSeconds>(now + app.config().access_token_seconds, grant.expires_at);
   TokenRecord access;
