@@ -266,6 +266,10 @@ def flow_client(port, redirect, tid, ledger, stop, killed):
         n += 1
         try:
             run_flow(port, redirect, tid, n, ledger, stop)
+        except TimeoutError:  # no answer within 10 s: a hang, whatever died
+            with ledger.lock:
+                ledger.errors.append(f"thread {tid}: no answer within 10 s")
+            return
         except (OSError, http.client.HTTPException):
             return  # the server died mid-request: that answer was never acknowledged
         except Exception as e:  # a wrong answer while the server was up
@@ -305,6 +309,9 @@ def lock_client(port, ledger, killed):
                 if code in ("locked_now", "locked"):
                     ledger.locked = True
             time.sleep(0.2)
+    except TimeoutError:
+        with ledger.lock:
+            ledger.errors.append("lock client: no answer within 10 s")
     except (OSError, http.client.HTTPException):
         return
     except Exception as e:  # a wrong answer while the server and its database were up
