@@ -35,6 +35,9 @@ packages=(
   # storage tests' throw-away cluster (scripts/with-postgres.sh); HAProxy for
   # scripts/start-cluster.sh and the cluster tests (tests/cluster)
   postgresql libpq-dev haproxy
+  # FAPI 2.0 (issue 13): JWS verification of client assertions and DPoP proofs
+  # with a kept JOSE library (cjose, over OpenSSL; its .pc needs jansson)
+  libcjose-dev libjansson-dev
 )
 # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package:
 # ask for Debian's only when no npm comes with the installed node.

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@ std::uint64_t random_below(std::uint64_t bound);
 std::string sha256_hex(std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 std::string base64url_encode(std::string_view bytes);  // no padding
+// Strict: the base64url alphabet without padding, no whitespace, and no
+// leftover bits (a length of 4k+1 or non-zero trailing bits are refused).
+std::optional<std::string> base64url_decode(std::string_view text);
 std::string hex_encode(std::string_view bytes);
 
 // Compares in time independent of where the inputs differ (CRYPTO_memcmp);

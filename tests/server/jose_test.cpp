@@ -1,0 +1,363 @@
+// The JOSE checks of FAPI 2.0 (server/src/oauth/jose.h): client assertions
+// (private_key_jwt) and DPoP proofs. The test signs with cjose itself, with
+// keys made at test time; the thumbprint is checked against RFC 7638's own
+// example, and base64url against RFC 4648's vectors.
+#include <cjose/cjose.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "oauth/jose.h"
+#include "ops/crypto.h"
+
+namespace renkei::server {
+namespace {
+
+using nlohmann::json;
+
+constexpr UnixSeconds kNow = 1'800'000'000;
+const std::string kIssuer = "https://bank.example";
+
+struct Key {
+  cjose_jwk_t* jwk = nullptr;
+  explicit Key(cjose_jwk_t* k) : jwk(k) {}
+  Key(const Key&) = delete;
+  ~Key() { cjose_jwk_release(jwk); }
+  json public_json(const std::string& kid = "") const {
+    cjose_err err{};
+    char* text = cjose_jwk_to_json(jwk, false, &err);
+    json j = json::parse(text);
+    free(text);
+    if (!kid.empty()) j["kid"] = kid;
+    return j;
+  }
+  json private_json() const {
+    cjose_err err{};
+    char* text = cjose_jwk_to_json(jwk, true, &err);
+    json j = json::parse(text);
+    free(text);
+    return j;
+  }
+};
+
+std::unique_ptr<Key> ec_key() {
+  cjose_err err{};
+  return std::make_unique<Key>(cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err));
+}
+std::unique_ptr<Key> rsa_key(std::size_t bits = 2048) {
+  cjose_err err{};
+  static const uint8_t e[] = {0x01, 0x00, 0x01};
+  return std::make_unique<Key>(cjose_jwk_create_RSA_random(bits, e, sizeof e, &err));
+}
+
+// A compact JWS of `claims` signed by `key` with `header` (alg included).
+std::string sign(const Key& key, const json& header, const json& claims) {
+  cjose_err err{};
+  cjose_header_t* hdr = cjose_header_new(&err);
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it->is_string()) {
+      cjose_header_set(hdr, it.key().c_str(), it->get<std::string>().c_str(), &err);
+    } else {
+      cjose_header_set_raw(hdr, it.key().c_str(), it->dump().c_str(), &err);
+    }
+  }
+  const std::string payload = claims.dump();
+  cjose_jws_t* jws = cjose_jws_sign(key.jwk, hdr,
+                                    reinterpret_cast<const uint8_t*>(payload.data()),
+                                    payload.size(), &err);
+  EXPECT_NE(jws, nullptr) << (err.message ? err.message : "");
+  const char* compact = nullptr;
+  cjose_jws_export(jws, &compact, &err);
+  std::string out = compact ? compact : "";
+  cjose_jws_release(jws);
+  cjose_header_release(hdr);
+  return out;
+}
+
+// A JWT with a chosen header and no valid signature (alg none, HS256 …).
+std::string unsigned_jwt(const json& header, const json& claims, const std::string& sig = "") {
+  return base64url_encode(header.dump()) + "." + base64url_encode(claims.dump()) + "." + sig;
+}
+
+jose::PublicKeySet key_set(const json& keys) {
+  std::string error;
+  auto set = jose::PublicKeySet::parse(json{{"keys", keys}}.dump(), &error);
+  EXPECT_TRUE(set.has_value()) << error;
+  return *set;
+}
+
+json assertion_claims() {
+  return json{{"iss", "budget-app"}, {"sub", "budget-app"}, {"aud", kIssuer},
+              {"exp", kNow + 60},    {"iat", kNow},         {"jti", "a-unique-id"}};
+}
+
+jose::ClientAssertionRules assertion_rules() {
+  jose::ClientAssertionRules r;
+  r.client_id = "budget-app";
+  r.issuer = kIssuer;
+  r.now = kNow;
+  return r;
+}
+
+TEST(Base64url, DecodesRfc4648VectorsAndRefusesNonCanonicalText) {
+  EXPECT_EQ(base64url_decode(""), std::string());
+  EXPECT_EQ(base64url_decode("Zg"), std::string("f"));
+  EXPECT_EQ(base64url_decode("Zm8"), std::string("fo"));
+  EXPECT_EQ(base64url_decode("Zm9vYmFy"), std::string("foobar"));
+  EXPECT_EQ(base64url_decode("-_8"), std::string("\xfb\xff", 2));
+  EXPECT_FALSE(base64url_decode("Zg=="));  // padding
+  EXPECT_FALSE(base64url_decode("Z"));     // 4k+1 characters
+  EXPECT_FALSE(base64url_decode("Zh"));    // non-zero leftover bits
+  EXPECT_FALSE(base64url_decode("Zm9v YmFy"));
+  EXPECT_FALSE(base64url_decode("+/8"));   // base64, not base64url
+}
+
+TEST(JwkThumbprint, MatchesTheExampleOfRfc7638) {
+  const json jwk = {
+      {"kty", "RSA"},
+      {"n",
+       "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
+       "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
+       "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+       "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"},
+      {"e", "AQAB"},
+      {"alg", "RS256"},
+      {"kid", "2011-04-29"}};
+  EXPECT_EQ(jose::jwk_thumbprint(jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+  EXPECT_EQ(jose::jwk_thumbprint(json{{"kty", "oct"}, {"k", "c2VjcmV0"}}), "");
+  EXPECT_EQ(jose::jwk_thumbprint(json{{"kty", "EC"}, {"crv", "P-256"}}), "");
+}
+
+TEST(PublicKeySet, AcceptsPublicRsaAndEcKeysAndRefusesEverythingElse) {
+  auto ec = ec_key();
+  auto rsa = rsa_key();
+  std::string error;
+  EXPECT_TRUE(jose::PublicKeySet::parse(
+      json{{"keys", {ec->public_json("e1"), rsa->public_json("r1")}}}.dump(), &error))
+      << error;
+  auto refused = [&](const json& doc, const std::string& why) {
+    std::string err;
+    EXPECT_FALSE(jose::PublicKeySet::parse(doc.dump(), &err)) << why;
+    EXPECT_FALSE(err.empty()) << why;
+    // Each case is refused for its own reason, not for the set's shape.
+    if (doc.is_object() && doc.contains("keys") && doc["keys"].is_array() && !doc["keys"].empty()) {
+      EXPECT_EQ(err.find("keys array"), std::string::npos) << why << ": " << err;
+    }
+  };
+  refused(json{{"keys", json::array({ec->private_json()})}}, "a private EC key");
+  refused(json{{"keys", json::array({rsa->private_json()})}}, "a private RSA key");
+  refused(json{{"keys", json::array({json{{"kty", "oct"}, {"k", "c2VjcmV0"}}})}}, "a symmetric key");
+  refused(json{{"keys", json::array({rsa_key(1024)->public_json()})}}, "RSA-1024");
+  refused(json{{"keys", json::array()}}, "no keys");
+  refused(json::array(), "not a set");
+  refused(json{{"keys", {ec->public_json("same"), rsa->public_json("same")}}}, "duplicate kid");
+  json enc = ec->public_json();
+  enc["use"] = "enc";
+  refused(json{{"keys", json::array({enc})}}, "an encryption key");
+  EXPECT_FALSE(jose::PublicKeySet::parse("{not json", &error));
+}
+
+TEST(ClientAssertion, AcceptsAnEs256AndAPs256AssertionOfTheClient) {
+  auto ec = ec_key();
+  auto rsa = rsa_key();
+  auto keys = key_set(json::array({ec->public_json("e1"), rsa->public_json("r1")}));
+  std::string error;
+  auto a = jose::verify_client_assertion(
+      sign(*ec, {{"alg", "ES256"}, {"kid", "e1"}}, assertion_claims()), keys, assertion_rules(),
+      &error);
+  ASSERT_TRUE(a) << error;
+  EXPECT_EQ(a->jti, "a-unique-id");
+  EXPECT_EQ(a->expires_at, kNow + 60);
+  // Without a kid the keys of the alg's type are tried.
+  EXPECT_TRUE(jose::verify_client_assertion(sign(*rsa, {{"alg", "PS256"}}, assertion_claims()),
+                                            keys, assertion_rules(), &error))
+      << error;
+  // aud as a one-element array is the issuer too.
+  json claims = assertion_claims();
+  claims["aud"] = json::array({kIssuer});
+  EXPECT_TRUE(jose::verify_client_assertion(sign(*ec, {{"alg", "ES256"}}, claims), keys,
+                                            assertion_rules(), &error))
+      << error;
+}
+
+TEST(ClientAssertion, RefusesEveryBrokenRule) {
+  auto ec = ec_key();
+  auto other = ec_key();
+  auto rsa = rsa_key();
+  auto keys = key_set(json::array({ec->public_json("e1")}));
+  auto refused = [&](const std::string& jwt, const std::string& why) {
+    std::string error;
+    EXPECT_FALSE(jose::verify_client_assertion(jwt, keys, assertion_rules(), &error)) << why;
+    EXPECT_FALSE(error.empty()) << why;
+  };
+  auto with = [&](const char* name, const json& value) {
+    json c = assertion_claims();
+    if (value.is_null()) {
+      c.erase(name);
+    } else {
+      c[name] = value;
+    }
+    return sign(*ec, {{"alg", "ES256"}}, c);
+  };
+  refused(unsigned_jwt({{"alg", "none"}}, assertion_claims()), "alg none");
+  refused(unsigned_jwt({{"alg", "HS256"}}, assertion_claims(),
+                       base64url_encode(hmac_sha256_hex("k", "x"))),
+          "alg HS256");
+  refused(sign(*rsa, {{"alg", "RS256"}}, assertion_claims()), "RS256 is not FAPI");
+  refused(sign(*other, {{"alg", "ES256"}}, assertion_claims()), "another key");
+  refused(sign(*other, {{"alg", "ES256"}, {"kid", "e1"}}, assertion_claims()),
+          "another key claiming a registered kid");
+  refused(with("aud", "https://other.example"), "wrong aud");
+  refused(with("aud", json::array({kIssuer, "https://other.example"})), "aud with a second party");
+  refused(with("aud", kIssuer + "/token"), "the token endpoint as aud");
+  refused(with("iss", "other-app"), "wrong iss");
+  refused(with("sub", "other-app"), "wrong sub");
+  refused(with("exp", kNow), "expired");
+  refused(with("exp", nullptr), "no exp");
+  refused(with("exp", kNow + 3600), "exp too far");
+  refused(with("iat", kNow + 11), "iat more than 10 s ahead");
+  refused(with("nbf", kNow + 11), "nbf more than 10 s ahead");
+  refused(with("jti", nullptr), "no jti");
+  refused(with("jti", ""), "empty jti");
+  refused(sign(*ec, {{"alg", "ES256"}, {"typ", "dpop+jwt"}}, assertion_claims()),
+          "a DPoP proof used as an assertion");
+  refused(sign(*ec, {{"alg", "ES256"}, {"crit", json::array({"x"})}}, assertion_claims()),
+          "crit");
+  refused("a.b", "not three parts");
+  refused(std::string(9000, 'a'), "oversized");
+  refused("!!!.e30.", "header not base64url");
+  // iat and nbf up to 10 s ahead are tolerated (clock skew, issue 13).
+  std::string error;
+  EXPECT_TRUE(jose::verify_client_assertion(with("iat", kNow + 10), keys, assertion_rules(),
+                                            &error))
+      << error;
+  // A tampered payload does not verify.
+  std::string good = with("iat", kNow);
+  const auto dot = good.find('.');
+  const auto dot2 = good.find('.', dot + 1);
+  json evil = assertion_claims();
+  evil["iss"] = evil["sub"] = "budget-app";
+  evil["exp"] = kNow + 200;
+  refused(good.substr(0, dot + 1) + base64url_encode(evil.dump()) + good.substr(dot2),
+          "tampered claims");
+}
+
+json dpop_header(const Key& key, const char* alg = "ES256") {
+  return json{{"typ", "dpop+jwt"}, {"alg", alg}, {"jwk", key.public_json()}};
+}
+json dpop_claims() {
+  return json{{"htm", "POST"}, {"htu", "https://bank.example/token"}, {"iat", kNow},
+              {"jti", "proof-1"}};
+}
+jose::DpopRules dpop_rules() {
+  jose::DpopRules r;
+  r.method = "POST";
+  r.url = "https://bank.example/token";
+  r.now = kNow;
+  return r;
+}
+
+TEST(DpopProof, AcceptsAProofAndGivesItsKeysThumbprint) {
+  auto ec = ec_key();
+  std::string error;
+  auto p = jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), dpop_claims()), dpop_rules(),
+                                   &error);
+  ASSERT_TRUE(p) << error;
+  EXPECT_EQ(p->jkt, jose::jwk_thumbprint(ec->public_json()));
+  EXPECT_EQ(p->jti, "proof-1");
+  // The URL compares without query and fragment, with the default port and
+  // case of scheme and host normalised.
+  json c = dpop_claims();
+  c["htu"] = "HTTPS://Bank.Example:443/token?x=1#f";
+  EXPECT_TRUE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), dpop_rules(), &error))
+      << error;
+  auto rsa = rsa_key();
+  EXPECT_TRUE(jose::verify_dpop_proof(sign(*rsa, dpop_header(*rsa, "PS256"), dpop_claims()),
+                                      dpop_rules(), &error))
+      << error;
+}
+
+TEST(DpopProof, BindsToTheAccessTokenThroughAth) {
+  auto ec = ec_key();
+  jose::DpopRules rules = dpop_rules();
+  rules.method = "GET";
+  rules.url = "https://bank.example/api/v1/accounts";
+  rules.access_token = "the-access-token";
+  json c = dpop_claims();
+  c["htm"] = "GET";
+  c["htu"] = "https://bank.example/api/v1/accounts";
+  std::string error;
+  EXPECT_FALSE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), rules, &error))
+      << "no ath";
+  c["ath"] = base64url_encode(std::string(32, 'x'));
+  EXPECT_FALSE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), rules, &error))
+      << "wrong ath";
+  // ath = base64url(SHA-256(token)), computed here independently of jose.cpp.
+  std::string digest;
+  const std::string hex = sha256_hex("the-access-token");
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    digest += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+  c["ath"] = base64url_encode(digest);
+  EXPECT_TRUE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), rules, &error)) << error;
+}
+
+TEST(DpopProof, RefusesEveryBrokenRule) {
+  auto ec = ec_key();
+  auto other = ec_key();
+  auto refused = [&](const std::string& proof, const std::string& why) {
+    std::string error;
+    EXPECT_FALSE(jose::verify_dpop_proof(proof, dpop_rules(), &error)) << why;
+    EXPECT_FALSE(error.empty()) << why;
+  };
+  auto with = [&](const char* name, const json& value) {
+    json c = dpop_claims();
+    if (value.is_null()) {
+      c.erase(name);
+    } else {
+      c[name] = value;
+    }
+    return sign(*ec, dpop_header(*ec), c);
+  };
+  refused(with("htm", "GET"), "wrong htm");
+  refused(with("htu", "https://bank.example/par"), "wrong htu");
+  refused(with("htu", "https://evil.example/token"), "another host");
+  refused(with("htu", "token"), "relative htu");
+  refused(with("iat", kNow - 61), "stale iat");
+  refused(with("iat", kNow + 11), "iat in the future");
+  refused(with("iat", "now"), "iat not a number");
+  refused(with("jti", nullptr), "no jti");
+  refused(with("jti", std::string(300, 'j')), "oversized jti");
+  json h = dpop_header(*ec);
+  h["typ"] = "JWT";
+  refused(sign(*ec, h, dpop_claims()), "typ not dpop+jwt");
+  refused(sign(*other, dpop_header(*ec), dpop_claims()), "signed by another key than its jwk");
+  json priv = dpop_header(*ec);
+  priv["jwk"] = ec->private_json();
+  refused(sign(*ec, priv, dpop_claims()), "a private key in the header");
+  json nojwk = dpop_header(*ec);
+  nojwk.erase("jwk");
+  refused(sign(*ec, nojwk, dpop_claims()), "no jwk");
+  refused(unsigned_jwt({{"typ", "dpop+jwt"}, {"alg", "none"}, {"jwk", ec->public_json()}},
+                       dpop_claims()),
+          "alg none");
+  refused(unsigned_jwt({{"typ", "dpop+jwt"}, {"alg", "HS256"}, {"jwk", ec->public_json()}},
+                       dpop_claims(), "c2ln"),
+          "alg HS256");
+  json mismatch = dpop_header(*ec);
+  mismatch["alg"] = "PS256";
+  refused(unsigned_jwt(mismatch, dpop_claims(), "c2ln"), "alg that does not fit the key");
+}
+
+TEST(NormalizedHtu, KeepsThePathAndDropsWhatRfc9449Ignores) {
+  EXPECT_EQ(jose::normalized_htu("https://Bank.example:443/token?a#b"),
+            "https://bank.example/token");
+  EXPECT_EQ(jose::normalized_htu("http://127.0.0.1:8080/token"), "http://127.0.0.1:8080/token");
+  EXPECT_EQ(jose::normalized_htu("https://bank.example"), "https://bank.example/");
+  EXPECT_EQ(jose::normalized_htu("ftp://bank.example/x"), "");
+  EXPECT_EQ(jose::normalized_htu("https://user@bank.example/x"), "");
+  EXPECT_EQ(jose::normalized_htu("/token"), "");
+}
+
+}  // namespace
+}  // namespace renkei::server
