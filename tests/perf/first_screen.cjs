@@ -209,6 +209,8 @@ async function main() {
         console.log(`  ${e.url.slice(0, 58).padEnd(58)} ${e.start.toFixed(0).padStart(5)}–${e.end.toFixed(0).padEnd(5)} ` +
                     `(${e.bytes} B, ${e.type})`);
       }
+      const total = (r.nav ? r.nav.bytes : 0) + r.res.reduce((sum, e) => sum + e.bytes, 0);
+      console.log(`  transferred in all (page, assets, WASM, /api/flow; headers included): ${total} B`);
       console.log(`  DOMContentLoaded ${r.marks.dcl.toFixed(0)} ms; ① unhidden ${r.marks.shown.toFixed(0)} ms; ` +
                   `usable ${r.marks.usable.toFixed(0)} ms; ` +
                   `WASM core ready ${r.marks.wasm >= 0 ? r.marks.wasm.toFixed(0) + ' ms' : 'never'}`);
