@@ -11,7 +11,7 @@
 #
 #   bash scripts/bench-first-screen.sh
 #   LOADS=10 bash scripts/bench-first-screen.sh                       (the default)
-#   FIRST_SCREEN_ARGS="--cpu 1 --latency 0" bash scripts/bench-first-screen.sh   (no throttling)
+#   FIRST_SCREEN_ARGS="--cpu 1 --latency 0 --down-kbit 0 --up-kbit 0" bash scripts/bench-first-screen.sh   (no throttling)
 #   BUILD_DIR=build/before NO_BUILD=1 bash scripts/bench-first-screen.sh        (another build)
 #   RENKEI_WASM_DIR=/path/to/build/wasm bash scripts/bench-first-screen.sh      (another module)
 set -euo pipefail

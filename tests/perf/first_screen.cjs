@@ -31,7 +31,7 @@
 // (Resource Timing: start and end in ms, bytes on the wire).
 //
 //   node tests/perf/first_screen.cjs --url http://127.0.0.1:PORT [--loads 10]
-//        [--latency 150] [--down-kbit 1600] [--up-kbit 750] [--cpu 4]
+//        [--latency 150] [--down-kbit 1600] [--up-kbit 750] [--cpu 4]   (0 kbit: no limit)
 //        [--chromium /usr/bin/chromium] [--verbose]
 
 const crypto = require('node:crypto');
@@ -139,8 +139,9 @@ async function oneLoad(chromium, o) {
     await cdp.send('Network.emulateNetworkConditions', {
       offline: false,
       latency: o.latency,
-      downloadThroughput: (o.downKbit * 1000) / 8,
-      uploadThroughput: (o.upKbit * 1000) / 8,
+      // 0 on the command line: no limit (-1 for the protocol).
+      downloadThroughput: o.downKbit > 0 ? (o.downKbit * 1000) / 8 : -1,
+      uploadThroughput: o.upKbit > 0 ? (o.upKbit * 1000) / 8 : -1,
       connectionType: 'cellular4g',
     });
     await cdp.send('Emulation.setCPUThrottlingRate', { rate: o.cpu });
