@@ -2,7 +2,8 @@
 # The performance picture in one run (docs/performance.md): builds the native
 # preset's benchmark programs, then runs
 #   1. the core's Google Benchmark (build/native/tests/renkei_core_bench),
-#   2. its WASM twin in node (tests/perf/wasm_bench.cjs; needs build/wasm),
+#   2. its WASM twin in node (tests/perf/wasm_bench.cjs; needs build/wasm, or
+#      RENKEI_WASM_DIR), which then prints WASM / native per case class,
 #   3. the load benchmark: complete OAuth flows against the real server in
 #      process, with 1, 8 and 32 clients (tests/perf/load_flows.cpp),
 #   4. for context: bare cpp-httplib on a trivial route and our /healthz,
@@ -55,7 +56,7 @@ if [[ -z "${SKIP_WASM:-}" ]]; then
     cmake --preset wasm >/dev/null
     cmake --build --preset wasm -j2
   fi
-  node tests/perf/wasm_bench.cjs --wasm-dir build/wasm
+  node tests/perf/wasm_bench.cjs --wasm-dir "${RENKEI_WASM_DIR:-build/wasm}" --native build/native/tests/renkei_core_bench
 fi
 
 summaries=()

@@ -12,7 +12,9 @@
 // bytes), the forms go to the server unchecked, and the server's answers carry
 // what the core would have computed (field errors and messages, the reopening
 // sentence, the grouped toll-free number, the masked phone). Nothing waits for
-// the module: screen ① is drawn from GET /api/flow while it loads.
+// the module: screen ① is drawn from GET /api/flow while it loads (the page
+// preloads that answer beside the CSS and this file), and the module's bytes
+// stream into the compiler while its glue script loads.
 (function () {
   'use strict';
 
@@ -85,21 +87,44 @@
     });
   }
 
+  // The module's bytes, fetched and compiled as they arrive
+  // (WebAssembly.compileStreaming) while the glue script loads: neither waits
+  // for the other. The glue's own fetch of the module (which this replaces)
+  // carried no integrity either; the glue script does (loadScript).
+  function compileModule() {
+    const url = metaContent('renkei-wasm', '/static/wasm/renkei_core.wasm');
+    const response = fetch(url, { credentials: 'same-origin' }).then((res) => {
+      if (!res.ok) throw new Error('could not load ' + url);
+      return res;
+    });
+    if (typeof WebAssembly.compileStreaming === 'function') return WebAssembly.compileStreaming(response);
+    return response.then((res) => res.arrayBuffer()).then((bytes) => WebAssembly.compile(bytes));
+  }
+
   async function loadCore() {
     if (typeof WebAssembly !== 'object' || WebAssembly === null) throw new Error('no WebAssembly');
+    const compiled = compileModule();
+    compiled.catch(() => {});  // its failure is handled below, once the glue is there
     if (typeof window.createRenkeiCore !== 'function') {
       const meta = document.querySelector('meta[name="renkei-core-js"]');
       await loadScript(metaContent('renkei-core-js', '/static/wasm/renkei_core.js'),
         meta ? meta.dataset.integrity : '');
     }
     if (typeof window.createRenkeiCore !== 'function') throw new Error('renkei_core.js missing');
-    const wasmUrl = metaContent('renkei-wasm', '/static/wasm/renkei_core.wasm');
-    const module = await window.createRenkeiCore({
-      locateFile: (file) => (file.endsWith('.wasm') ? wasmUrl : file),
-      // A refused instantiation is handled here (the server's catalog).
+    // A refused compilation (a CSP without 'wasm-unsafe-eval') throws here,
+    // and the page uses the server's catalog.
+    const wasmModule = await compiled;
+    let refused = null;
+    const failed = new Promise((resolve, reject) => { refused = reject; });
+    const module = await Promise.race([failed, window.createRenkeiCore({
+      // The glue instantiates the module compiled above instead of fetching it again.
+      instantiateWasm: (imports, receive) => {
+        WebAssembly.instantiate(wasmModule, imports).then((instance) => receive(instance, wasmModule), refused);
+        return {};
+      },
       print: () => {},
       printErr: () => {},
-    });
+    })]);
     const run = (c) => JSON.parse(module.runCase(JSON.stringify(c)));
     if (typeof run({ kind: 'catalog' }) !== 'object') throw new Error('the core does not answer');
     return run;
