@@ -64,7 +64,9 @@ c.clients[0].redirect_uris = [`${base}/demo/callback`];
 for (const o of overrides) { const eq = o.indexOf('='); c[o.slice(0, eq)] = JSON.parse(o.slice(eq + 1)); }
 fs.writeFileSync(`${dir}/config.json`, JSON.stringify(c, null, 2));
 JS
-  (cd "$RENKEI_DIR" && exec "$repo/$RENKEI_SERVER_BIN" --config "$RENKEI_DIR/config.json" \
+  local bin="$RENKEI_SERVER_BIN"
+  [[ "$bin" == /* ]] || bin="$repo/$bin"
+  (cd "$RENKEI_DIR" && exec "$bin" --config "$RENKEI_DIR/config.json" \
      >"$RENKEI_DIR/server.out" 2>"$RENKEI_DIR/server.log") &
   RENKEI_PID=$!
   local i

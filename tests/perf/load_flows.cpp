@@ -12,6 +12,11 @@
 //   renkei_load_bench --url http://127.0.0.1:8080 [...]     a running dev-mode server
 //   renkei_load_bench --trivial [...]   bare cpp-httplib, one trivial route (same client code)
 //   renkei_load_bench --healthz [...]   our server's GET /healthz (middleware + one read tx)
+//   renkei_load_bench --bare-post [...]   bare cpp-httplib, one JSON POST route (body parsed
+//       with nlohmann, a small JSON answer): the library's cost of a request like a flow step
+//   renkei_load_bench --versus-bare --seconds S [...]   in one run, the bare JSON POST server
+//       and then complete flows, the same clients and seconds each; prints both request
+//       rates and flow requests/s ÷ bare JSON POST requests/s (issue 10: at least 0.5)
 //   renkei_load_bench --browser-like [...]   also as a browser: every request with
 //       "Accept-Encoding: gzip, deflate, br", and after /authorize the flow
 //       page (GET /flow/) and each asset it names (/static/…: CSS, JS, the
@@ -64,7 +69,7 @@ namespace rs = renkei::server;
 
 // ---------------------------------------------------------------- options
 
-enum class Mode { flows, trivial, healthz, hold };
+enum class Mode { flows, trivial, healthz, hold, bare_post, versus };
 
 struct Options {
   Mode mode = Mode::flows;
@@ -93,7 +98,8 @@ struct Options {
       "usage: renkei_load_bench [--clients N] [--flows M | --seconds S]\n"
       "         [--database PATH] [--server-threads T] [--call-pool K] [--no-mail] [--keep]\n"
       "         [--url http://127.0.0.1:PORT [--client-id ID] [--redirect-uri URI]]\n"
-      "         [--trivial | --healthz] [--max-seconds S] [--honor-retry-after]\n"
+      "         [--trivial | --healthz | --bare-post | --versus-bare] [--max-seconds S]\n"
+      "         [--honor-retry-after]\n"
       "         [--browser-like]\n"
       "       renkei_load_bench --hold-flows N [--clients C] [--url URL --server-pid PID]\n",
       why);
@@ -137,6 +143,10 @@ Options parse_options(int argc, char** argv) {
       o.mode = Mode::trivial;
     } else if (a == "--healthz") {
       o.mode = Mode::healthz;
+    } else if (a == "--bare-post") {
+      o.mode = Mode::bare_post;
+    } else if (a == "--versus-bare") {
+      o.mode = Mode::versus;
     } else if (a == "--hold-flows") {
       o.mode = Mode::hold;
       o.flows = static_cast<long>(number(1));
@@ -162,6 +172,9 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.clients > 512) usage("--clients at most 512");
   if (o.mode == Mode::trivial && !o.url.empty()) usage("--trivial runs its own server");
+  if ((o.mode == Mode::bare_post || o.mode == Mode::versus) && !o.url.empty()) {
+    usage("--bare-post and --versus-bare run their own servers");
+  }
   if (o.seconds > o.max_seconds) o.max_seconds = o.seconds;
   if (o.mode == Mode::hold && o.seconds > 0) usage("--hold-flows takes a count, not --seconds");
   if (o.browser_like && o.mode != Mode::flows) usage("--browser-like goes with complete flows");
@@ -227,6 +240,7 @@ enum Step {
   kTrivial,
   kHealthz,
   kHeldFlow,
+  kBarePost,
   kStepCount
 };
 constexpr const char* kStepNames[kStepCount] = {
@@ -234,11 +248,11 @@ constexpr const char* kStepNames[kStepCount] = {
     "POST account ①",  "POST customer ②",   "POST phone ③",        "POST simulate-call",
     "POST confirm ④",  "POST pin ⑤",        "POST consent ⑥",      "POST /token",
     "GET balance",     "whole flow",        "GET /trivial",        "GET /healthz",
-    "flow to ④ (held)"};
+    "flow to ④ (held)", "POST /bare-json"};
 constexpr const char* kStepKeys[kStepCount] = {
     "authorize", "page",       "asset",   "flow",    "account",  "customer",
     "phone",     "simulate",   "confirm", "pin",     "consent",  "token",
-    "balance",   "whole_flow", "trivial", "healthz", "held_flow"};
+    "balance",   "whole_flow", "trivial", "healthz", "held_flow", "bare_post"};
 
 struct Stats {
   std::vector<std::int64_t> micros[kStepCount];  // latency of every attempt
@@ -370,6 +384,9 @@ struct Target {
   bool browser_like = false;
 };
 
+// What --bare-post sends: the size and shape of ⑤'s body.
+const std::string kBarePostBody = R"({"pin":"1234","flow":"st-0123456789abcdef"})";
+
 // What chromium sends on every request (navigation, subresources, fetch()).
 constexpr const char* kBrowserAcceptEncoding = "gzip, deflate, br";
 
@@ -408,6 +425,12 @@ class Driver {
 
   bool get_ok(const std::string& path, Step step) {
     auto r = timed(step, [&] { return http_.Get(path.c_str()); });
+    return expect(step, r, 200).has_value();
+  }
+
+  // A JSON POST of about a flow step's size (--bare-post).
+  bool post_json_ok(const std::string& path, const std::string& body, Step step) {
+    auto r = timed(step, [&] { return http_.Post(path.c_str(), body, "application/json"); });
     return expect(step, r, 200).has_value();
   }
 
@@ -684,6 +707,11 @@ RunResult run_clients(const Options& o, const Target& target) {
           case Mode::hold:
             ok = driver.run_flow(i, /*stop_at_call_wait=*/true);
             break;
+          case Mode::bare_post:
+            ok = driver.post_json_ok("/bare-json", kBarePostBody, kBarePost);
+            break;
+          case Mode::versus:
+            break;  // split into bare_post and flows by main
         }
         if (ok) {
           ++stats.flows_ok;
@@ -737,6 +765,18 @@ class TrivialServer {
     server_.Get("/trivial", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });
+    // A JSON POST as the library alone serves it: the body parsed (nlohmann),
+    // one member read, a small JSON answer.
+    server_.Post("/bare-json", [](const httplib::Request& req, httplib::Response& res) {
+      json in = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (!in.is_object() || !in.contains("pin")) {
+        res.status = 400;
+        res.set_content(R"({"error":{"code":"bad_request"}})", "application/json");
+        return;
+      }
+      json out = {{"screen", "consent"}, {"pin_ok", in["pin"] == "1234"}};
+      res.set_content(out.dump(), "application/json; charset=utf-8");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("bind failed");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -765,6 +805,10 @@ const char* mode_name(Mode m) {
       return "healthz";
     case Mode::hold:
       return "hold";
+    case Mode::bare_post:
+      return "bare_post";
+    case Mode::versus:
+      return "versus";
   }
   return "?";
 }
@@ -879,7 +923,7 @@ class StderrToFile {
   int saved_ = -1;
 };
 
-int run_in_process(const Options& o) {
+int run_in_process(const Options& o, double* req_per_s = nullptr) {
   const long rss_before = proc_status_kb("VmRSS");
   fs::path dir;
   std::string database = o.database;
@@ -931,7 +975,7 @@ int run_in_process(const Options& o) {
     target.browser_like = o.browser_like;
     target.redirect_uri =
         o.redirect_uri.empty() ? std::string(rs::testing::kDemoRedirect) : o.redirect_uri;
-    if (o.mode == Mode::trivial) {
+    if (o.mode == Mode::trivial || o.mode == Mode::bare_post) {
       bare.emplace(cfg.worker_threads);
       target.port = bare->port();
       where = "bare cpp-httplib in process, " + std::to_string(cfg.worker_threads) + " threads";
@@ -962,7 +1006,8 @@ int run_in_process(const Options& o) {
   std::error_code ec;
   log_bytes = static_cast<long>(fs::file_size(log_path, ec));
   print_report(o, run, where, rss_before, rss_started, rss_after);
-  if (o.mode != Mode::trivial) {
+  if (req_per_s != nullptr) *req_per_s = static_cast<double>(run.stats.requests) / run.seconds;
+  if (o.mode != Mode::trivial && o.mode != Mode::bare_post) {
     std::printf("server log: %ld bytes (%.0f bytes/request) in %s\n", log_bytes,
                 run.stats.requests
                     ? static_cast<double>(log_bytes) / static_cast<double>(run.stats.requests)
@@ -1025,6 +1070,21 @@ int main(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   try {
+    if (o.mode == Mode::versus) {
+      // The same clients, seconds and server threads for both, one after the other.
+      Options bare = o;
+      bare.mode = Mode::bare_post;
+      Options flows = o;
+      flows.mode = Mode::flows;
+      double bare_rate = 0, flow_rate = 0;
+      int rc = run_in_process(bare, &bare_rate);
+      rc |= run_in_process(flows, &flow_rate);
+      std::printf(
+          "\nVERSUS bare cpp-httplib JSON POST %.0f requests/s; flow steps %.0f requests/s; "
+          "flow ÷ bare = %.3f (issue 10 goal: ≥ 0.5)\n",
+          bare_rate, flow_rate, bare_rate > 0 ? flow_rate / bare_rate : 0.0);
+      return rc;
+    }
     return o.url.empty() ? run_in_process(o) : run_against_url(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "renkei_load_bench: %s\n", e.what());

@@ -1,7 +1,6 @@
 #include "http/http_util.h"
 
 #include <cstdint>
-#include <set>
 
 #include "ops/crypto.h"
 #include "renkei/json.h"
@@ -144,9 +143,13 @@ bool is_cookie_value(std::string_view s) {
   return true;
 }
 
-void replace_header(httplib::Response& res, const std::string& name, const std::string& value) {
-  res.headers.erase(name);
-  res.set_header(name, value);
+// Sets a header the handler may already have set (values of ours: constants
+// without CR or LF). One search of httplib's case-insensitive map, and the
+// insertion hinted there, instead of erase + set_header's search each.
+void replace_header(httplib::Response& res, const std::string& name, const char* value) {
+  auto [first, last] = res.headers.equal_range(name);
+  auto hint = first == last ? first : res.headers.erase(first, last);
+  res.headers.emplace_hint(hint, name, value);
 }
 
 // Finds an object that names the same key twice. nlohmann keeps one of the
@@ -162,16 +165,29 @@ class DuplicateKeyFinder final : public nlohmann::json_sax<nlohmann::json> {
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
+  // The keys of the open objects in one flat list, each object's from its
+  // start index (our bodies have a handful of keys: a linear search beats a
+  // std::set node per key).
   bool start_object(std::size_t) override {
-    keys_.emplace_back();
+    starts_.push_back(keys_.size());
     return true;
   }
   bool key(string_t& k) override {
-    if (!keys_.empty() && !keys_.back().insert(k).second) duplicate = true;
-    return !duplicate;  // stop at the first one
+    if (starts_.empty()) return true;
+    for (std::size_t i = starts_.back(); i < keys_.size(); ++i) {
+      if (keys_[i] == k) {
+        duplicate = true;
+        return false;  // stop at the first one
+      }
+    }
+    keys_.push_back(k);
+    return true;
   }
   bool end_object() override {
-    if (!keys_.empty()) keys_.pop_back();
+    if (!starts_.empty()) {
+      keys_.resize(starts_.back());
+      starts_.pop_back();
+    }
     return true;
   }
   bool start_array(std::size_t) override { return true; }
@@ -181,7 +197,8 @@ class DuplicateKeyFinder final : public nlohmann::json_sax<nlohmann::json> {
   }
 
  private:
-  std::vector<std::set<std::string>> keys_;
+  std::vector<std::string> keys_;
+  std::vector<std::size_t> starts_;
 };
 
 bool has_duplicate_keys(std::string_view text) {
@@ -205,8 +222,8 @@ void send_error(httplib::Response& res, ErrorCode code, const std::vector<FieldE
 }
 
 std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res) {
-  if (!req.has_header("Content-Type") ||
-      !is_json_content_type(req.get_header_value("Content-Type"))) {
+  auto content_type = req.headers.find("Content-Type");
+  if (content_type == req.headers.end() || !is_json_content_type(content_type->second)) {
     send_error(res, ErrorCode::bad_request);
     return std::nullopt;
   }
@@ -231,9 +248,10 @@ std::optional<std::string> json_string(const nlohmann::json& obj, const char* ke
 
 std::string cookie_value(const httplib::Request& req, const std::string& name) {
   std::size_t budget = kMaxCookieBytes;
-  const std::size_t count = req.get_header_value_count("Cookie");
-  for (std::size_t h = 0; h < count; ++h) {
-    std::string header = req.get_header_value("Cookie", h);
+  // Every Cookie line, in order, without copying them (one lookup).
+  auto [first, last] = req.headers.equal_range("Cookie");
+  for (auto h = first; h != last; ++h) {
+    std::string_view header = h->second;
     if (header.size() > budget) return "";
     budget -= header.size();
     std::string_view rest = header;
@@ -326,14 +344,22 @@ std::string header_for_log(const httplib::Request& req, const char* name, std::s
 }
 
 void add_security_headers(httplib::Response& res, bool api_response, bool over_tls) {
-  replace_header(res, "Content-Security-Policy", kContentSecurityPolicy);
-  replace_header(res, "X-Content-Type-Options", "nosniff");
-  replace_header(res, "Referrer-Policy", "no-referrer");
-  replace_header(res, "X-Frame-Options", "DENY");
-  if (api_response) replace_header(res, "Cache-Control", "no-store");
+  // The names as strings made once: a literal would be a new std::string (and
+  // for the longer names a heap allocation) per call.
+  static const std::string kCsp = "Content-Security-Policy";
+  static const std::string kNosniff = "X-Content-Type-Options";
+  static const std::string kReferrer = "Referrer-Policy";
+  static const std::string kFrame = "X-Frame-Options";
+  static const std::string kCache = "Cache-Control";
+  static const std::string kHsts = "Strict-Transport-Security";
+  replace_header(res, kCsp, kContentSecurityPolicy);
+  replace_header(res, kNosniff, "nosniff");
+  replace_header(res, kReferrer, "no-referrer");
+  replace_header(res, kFrame, "DENY");
+  if (api_response) replace_header(res, kCache, "no-store");
   // Only over TLS: a browser ignores it on plain HTTP, and it must not pin a
   // development server on http:// to HTTPS.
-  if (over_tls) replace_header(res, "Strict-Transport-Security", "max-age=31536000");
+  if (over_tls) replace_header(res, kHsts, "max-age=31536000");
 }
 
 std::map<std::string, std::string> form_params(const httplib::Request& req, bool* duplicate) {

@@ -32,6 +32,7 @@
 
 #include "ops/crypto.h"
 #include "http/http_util.h"
+#include "http/json_text.h"
 #include "renkei/json.h"
 #include "http/routes.h"
 
@@ -105,17 +106,52 @@ class RateLimiter {
   std::array<Shard, 16> shards_;
 };
 
+char ascii_lower(char ch) {
+  return (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+}
+
+// The issuer's host name, lower case: the one name besides localhost and IP
+// literals that host_allowed accepts. Computed once, not per request.
+std::string issuer_host_of(const std::string& issuer) {
+  std::string host = issuer;
+  if (std::size_t sep = host.find("://"); sep != std::string::npos) host.erase(0, sep + 3);
+  host.resize(std::min(host.size(), host.find_first_of(":/?#")));
+  for (char& ch : host) ch = ascii_lower(ch);
+  return host;
+}
+
 // Shared by the middleware lambdas; owned by them (and so by the server).
 struct ServerState {
   explicit ServerState(const ServerConfig& c)
-      : limiter(c.rate_limit_per_minute), id_prefix(random_token(6)) {}
+      : limiter(c.rate_limit_per_minute),
+        id_prefix(random_token(6)),
+        issuer_host(issuer_host_of(c.issuer)) {}
   RateLimiter limiter;
   std::atomic<int> in_flight{0};
   std::atomic<int> listen_fd{-1};
   std::atomic<std::uint64_t> next_request{0};
   const std::string id_prefix;
-  std::string next_id() { return id_prefix + "-" + std::to_string(++next_request); }
+  const std::string issuer_host;
+  std::string next_id() {
+    char digits[24];
+    const int n = std::snprintf(digits, sizeof digits, "-%llu",
+                                static_cast<unsigned long long>(++next_request));
+    std::string id;
+    id.reserve(id_prefix.size() + static_cast<std::size_t>(n));
+    id.append(id_prefix).append(digits, static_cast<std::size_t>(n));
+    return id;
+  }
 };
+
+// The value of a request header, or nullptr when absent: one lookup in
+// httplib's case-insensitive header map (has_header + get_header_value are
+// two, each folding the case of every name compared). libstdc++'s
+// multimap::find is a lower_bound: the first of repeated headers, as
+// get_header_value gives.
+const std::string* header_or_null(const Request& req, const char* name) {
+  auto it = req.headers.find(name);
+  return it == req.headers.end() ? nullptr : &it->second;
+}
 
 // What pre-routing learned about the request being served on this thread.
 struct RequestState {
@@ -131,26 +167,25 @@ thread_local RequestState t_request;
 // "Host: evil.example". Only the issuer's host, "localhost" and IP literals
 // (which no rebinding page can send) are served; a request without Host
 // (HTTP/1.0) is no browser's.
-bool host_allowed(const ServerConfig& c, const Request& req) {
-  if (!req.has_header("Host")) return true;
-  std::string host = req.get_header_value("Host");
-  for (char& ch : host) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
+bool host_allowed(const std::string& issuer_host, const Request& req) {
+  const std::string* value = header_or_null(req, "Host");
+  if (value == nullptr) return true;
+  std::string_view host = *value;
   if (host.starts_with("[")) return true;  // an IPv6 literal
-  if (std::size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  if (std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
   if (host.empty()) return false;
-  if (host == "localhost") return true;
-  if (host.find_first_not_of("0123456789.") == std::string::npos) return true;  // IPv4
-  std::string issuer_host = c.issuer;
-  if (std::size_t sep = issuer_host.find("://"); sep != std::string::npos) {
-    issuer_host.erase(0, sep + 3);
-  }
-  issuer_host.resize(std::min(issuer_host.size(), issuer_host.find_first_of(":/?#")));
-  for (char& ch : issuer_host) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return host == issuer_host;
+  if (host.find_first_not_of("0123456789.") == std::string_view::npos) return true;  // IPv4
+  // Compared without a lower-case copy.
+  auto equals_folded = [host](std::string_view lower_name) {
+    if (host.size() != lower_name.size()) return false;
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      if (ascii_lower(host[i]) != lower_name[i]) return false;
+    }
+    return true;
+  };
+  return equals_folded("localhost") || equals_folded(issuer_host);
 }
 
 bool is_unlimited_path(const std::string& path) {
@@ -186,7 +221,10 @@ bool is_api_response(const Request& req, const Response& res) {
       (res.status == 200 || res.status == 304)) {
     return false;
   }
-  if (starts_with(res.get_header_value("Content-Type"), "application/json")) return true;
+  if (auto ct = res.headers.find("Content-Type");
+      ct != res.headers.end() && starts_with(ct->second, "application/json")) {
+    return true;
+  }
   for (std::string_view p : {"/api/", "/admin/api", "/token", "/revoke", "/authorize",
                              "/telephony/", "/dev/", "/healthz", "/metrics", "/.well-known/"}) {
     if (starts_with(req.path, p)) return true;
@@ -196,37 +234,42 @@ bool is_api_response(const Request& req, const Response& res) {
 
 // A bounded label for metrics: at most three path segments; segments that look
 // like ids (digits or long) collapse to ":id"; unmatched paths to one value.
-std::string route_label(const std::string& path, int status) {
-  if (status == 404) return "unmatched";
-  std::string out;
+// Appended to `out` in place (one buffer per request, no copy per segment).
+void append_route_label(std::string& out, std::string_view path, int status) {
+  if (status == 404) {
+    out += "unmatched";
+    return;
+  }
+  const std::size_t start = out.size();
   std::size_t pos = 1;
   for (int depth = 0; depth < 3 && pos <= path.size(); ++depth) {
     std::size_t end = path.find('/', pos);
-    std::string seg = path.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    bool id_like = seg.size() > 32;
-    for (char c : seg) {
-      if (c >= '0' && c <= '9') id_like = true;
+    std::string_view seg =
+        path.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    out += '/';
+    if (seg.size() > 32 || seg.find_first_of("0123456789") != std::string_view::npos) {
+      out += ":id";
+    } else {
+      for (char c : seg) {
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
+        out += ok ? c : '_';
+      }
     }
-    std::string clean;
-    for (char c : seg) {
-      bool ok =
-          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
-      clean += ok ? c : '_';
-    }
-    out += "/" + (id_like ? std::string(":id") : clean);
-    if (end == std::string::npos) break;
+    if (end == std::string_view::npos) break;
     pos = end + 1;
   }
-  return out.empty() ? "/" : out;
+  if (out.size() == start) out += '/';
 }
 
-std::string method_label(const std::string& m) {
-  for (const char* known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-    if (m == known) return m;
+std::string_view method_label(const std::string& m) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (m == known) return known;
   }
   return "other";
 }
 
+// The UTC time with milliseconds, "2026-11-30T12:54:27.123Z" (24 characters).
 std::string utc_now_iso_ms() {
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
@@ -249,6 +292,32 @@ std::string truncated(const std::string& s, std::size_t max) {
 void write_log_line(const nlohmann::json& line) {
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+// The access log line of one request, written flat (no JSON DOM): the keys in
+// the order nlohmann's object gave them before (sorted), so readers of the
+// log see the same line.
+void write_access_log(std::string_view id, std::string_view ip, std::string_view method,
+                      double ms, std::string_view path, int status) {
+  char number[48];
+  std::string line;
+  line.reserve(160 + path.size());
+  line += "{\"id\":";
+  append_json_string(line, id);
+  line += ",\"ip\":";
+  append_json_string(line, ip);
+  line += ",\"method\":";
+  append_json_string(line, method);
+  line += ",\"ms\":";
+  line.append(number, static_cast<std::size_t>(std::snprintf(number, sizeof number, "%.3f", ms)));
+  line += ",\"path\":";
+  append_json_string(line, path);
+  line += ",\"status\":";
+  line.append(number, static_cast<std::size_t>(std::snprintf(number, sizeof number, "%d", status)));
+  line += ",\"time\":";
+  append_json_string(line, utc_now_iso_ms());
+  line += "}\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 void answer_busy(Response& res, const Request& req, int status, int retry_after) {
@@ -275,10 +344,10 @@ void answer_busy(Response& res, const Request& req, int status, int retry_after)
 // The Content-Length the client declared (0 when absent or malformed; httplib
 // rejects a malformed one itself).
 std::size_t declared_length(const Request& req) {
-  if (!req.has_header("Content-Length")) return 0;
-  const std::string v = req.get_header_value("Content-Length");
+  const std::string* v = header_or_null(req, "Content-Length");
+  if (v == nullptr) return 0;
   std::size_t n = 0;
-  for (char c : v) {
+  for (char c : *v) {
     if (c < '0' || c > '9') return 0;
     if (n > SIZE_MAX / 10 - 10) return SIZE_MAX;  // absurdly large
     n = n * 10 + static_cast<std::size_t>(c - '0');
@@ -312,7 +381,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         t.active = true;
         t.start = Clock::now();
         t.id = state->next_id();
-        if (!host_allowed(app.config(), req)) {
+        if (!host_allowed(state->issuer_host, req)) {
           send_error(res, ErrorCode::forbidden);
           app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
           return HandlerResponse::Handled;
@@ -327,7 +396,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
           return HandlerResponse::Handled;
         }
         int retry_after = 1;
-        if (!state->limiter.allow(client_ip(req), t.start, &retry_after)) {
+        if (!state->limiter.allow(req.remote_addr, t.start, &retry_after)) {
           answer_busy(res, req, 429, retry_after);
           app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
           return HandlerResponse::Handled;
@@ -372,39 +441,53 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     send_error(res, ErrorCode::system_error);
   });
 
-  svr.set_post_routing_handler([state, &app](const Request& req, Response& res) {
-    RequestState t = std::move(t_request);
-    t_request = RequestState{};
+  // Metric names as strings made once (Metrics takes std::string; a literal
+  // would allocate a temporary per call).
+  static const std::string kRequestsTotal = "renkei_http_requests_total";
+  static const std::string kRequestDuration = "renkei_http_request_duration_seconds";
+  static const std::string kInFlight = "renkei_http_in_flight";
+  static const std::string kNoLabels;
+  const bool tls_everywhere = served_over_https(app.config());
+  svr.set_post_routing_handler([state, &app, tls_everywhere](const Request& req, Response& res) {
+    RequestState& t = t_request;
     if (t.counted) state->in_flight.fetch_sub(1);
     double seconds = t.active ? std::chrono::duration<double>(Clock::now() - t.start).count() : 0.0;
-    std::string id = t.active ? t.id : state->next_id();
+    std::string id = t.active ? std::move(t.id) : state->next_id();
+    const bool active = t.active;
+    t.active = false;
+    t.counted = false;
 
     res.set_header("X-Request-Id", id);
     if (!app.config().instance_name.empty()) {
       res.set_header("X-Renkei-Instance", app.config().instance_name);
     }
     add_security_headers(res, is_api_response(req, res),
-                         /*over_tls=*/req.ssl != nullptr || served_over_https(app.config()));
+                         /*over_tls=*/req.ssl != nullptr || tls_everywhere);
 
-    std::string method = method_label(req.method);
-    std::string route = route_label(req.path, res.status);
+    // method="GET",route="/api/flow" then, for the counter, ,status="200".
+    const std::string_view method = method_label(req.method);
+    std::string labels;
+    labels.reserve(96);
+    labels += "method=\"";
+    labels += method;
+    labels += "\",route=\"";
+    append_route_label(labels, req.path, res.status);
+    labels += '"';
     Metrics& m = app.metrics();
-    m.count("renkei_http_requests_total", "method=\"" + method + "\",route=\"" + route +
-                                              "\",status=\"" + std::to_string(res.status) + "\"");
-    if (t.active) {
-      m.observe("renkei_http_request_duration_seconds",
-                "method=\"" + method + "\",route=\"" + route + "\"", seconds);
-    }
-    m.set_gauge("renkei_http_in_flight", "", state->in_flight.load());
+    if (active) m.observe(kRequestDuration, labels, seconds);
+    char status_label[32];
+    labels.append(status_label, static_cast<std::size_t>(std::snprintf(
+                                    status_label, sizeof status_label, ",status=\"%d\"", res.status)));
+    m.count(kRequestsTotal, labels);
+    m.set_gauge(kInFlight, kNoLabels, state->in_flight.load());
 
     // The path only: query strings carry codes and tokens. Never bodies.
-    write_log_line({{"time", utc_now_iso_ms()},
-                    {"id", id},
-                    {"method", truncated(req.method, 16)},
-                    {"path", truncated(req.path, 200)},
-                    {"status", res.status},
-                    {"ms", static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1e3},
-                    {"ip", truncated(client_ip(req), 64)}});
+    std::string_view path = req.path;
+    std::string_view ip = req.remote_addr;
+    std::string_view raw_method = req.method;
+    write_access_log(id, ip.substr(0, 64), raw_method.substr(0, 16),
+                     static_cast<double>(static_cast<std::int64_t>(seconds * 1e6)) / 1e3,
+                     path.substr(0, 200), res.status);
   });
 }
 
