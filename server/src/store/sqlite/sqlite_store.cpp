@@ -18,9 +18,10 @@
 //
 // SQL is kept portable: every statement is a constant text with `?`
 // parameters, prepared once and cached (never built from values). Types are
-// TEXT/BIGINT; booleans are 0/1 integers. The schema, with its PostgreSQL
-// spelling beside it, is in store_schema.cpp; postgres_store.cpp is the other
-// backend. The SQLite-only parts here are marked "PostgreSQL:":
+// TEXT/BIGINT; booleans are 0/1 integers. The schema is the migration files
+// in sqlite/migrations/ (the same versions as postgres/migrations/; see
+// store_schema.h); postgres_store.cpp is the other backend. Wire names of the
+// domain are not spelled here: they come from store_rows.h. The SQLite-only parts here are marked "PostgreSQL:":
 //   - BEGIN IMMEDIATE to take the write lock up front, BEGIN DEFERRED on the
 //     read-only connections;
 //   - the PRAGMAs of open_sqlite_store.
