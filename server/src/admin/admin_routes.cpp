@@ -728,8 +728,8 @@ void post_revoke_grant(Ctx& ctx) {
   std::string id, reason;
   if (!read_id_and_reason(ctx, &id, &reason)) return;
   const UnixSeconds now = ctx.app.now();
-  std::optional<json> answer =
-      with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) -> std::optional<json> {
+  std::optional<json> answer = with_transaction(
+      ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) -> std::optional<json> {
         std::optional<GrantRecord> grant = tx.find_grant(id);
         if (!grant) return std::nullopt;
         AuditRecord a = staff_audit(ctx, "revoke_grant", now, reason);

@@ -325,9 +325,9 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     cookie = with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
       std::string flow_id;
       std::string c = start_flow_record(tx, app, flow, &flow_id);
-      AuditFacts started = facts(
-          "authorize", on_our_page ? std::string(wire_name(*on_our_page)) : "ok", client->id,
-          "customer");
+      AuditFacts started =
+          facts("authorize", on_our_page ? std::string(wire_name(*on_our_page)) : "ok", client->id,
+                "customer");
       started.flow_id = flow_id;
       write_audit(tx, req, now, std::move(started));
       return c;

@@ -51,14 +51,17 @@ PurgeCounts purge_expired(App& app) {
   const UnixSeconds calls_before = now - c.call_event_retention_days * kSecondsPerDay;
   const UnixSeconds audit_before = now - c.audit_retention_days * kSecondsPerDay;
   const UnixSeconds mails_before = now - c.mail_retention_days * kSecondsPerDay;
-  n.flows = delete_in_batches(
-      store, [&](RetentionRepository& tx) { return tx.delete_flows_idle_since(flows_before, kBatch); });
-  n.call_events = delete_in_batches(
-      store, [&](RetentionRepository& tx) { return tx.delete_call_events_before(calls_before, kBatch); });
+  n.flows = delete_in_batches(store, [&](RetentionRepository& tx) {
+    return tx.delete_flows_idle_since(flows_before, kBatch);
+  });
+  n.call_events = delete_in_batches(store, [&](RetentionRepository& tx) {
+    return tx.delete_call_events_before(calls_before, kBatch);
+  });
   n.audit = delete_in_batches(
       store, [&](RetentionRepository& tx) { return tx.delete_audit_before(audit_before, kBatch); });
-  n.mails = delete_in_batches(
-      store, [&](RetentionRepository& tx) { return tx.delete_finished_mails_before(mails_before, kBatch); });
+  n.mails = delete_in_batches(store, [&](RetentionRepository& tx) {
+    return tx.delete_finished_mails_before(mails_before, kBatch);
+  });
   if (n.total() > 0) {
     {
       // The purge itself is on the record (and outlives what it deleted).

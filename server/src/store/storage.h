@@ -129,8 +129,7 @@ void count_storage_conflict_retry();
 // sent, no metric counted, no answer written inside it). To give up without
 // committing, fn throws.
 template <class Fn>
-auto with_transaction(Store& store, TxMode mode, Fn&& fn)
-    -> std::invoke_result_t<Fn&, StoreTx&> {
+auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_t<Fn&, StoreTx&> {
   using Result = std::invoke_result_t<Fn&, StoreTx&>;
   thread_local std::minstd_rand jitter{std::random_device{}()};
   for (int attempt = 1;; ++attempt) {

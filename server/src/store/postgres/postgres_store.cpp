@@ -347,8 +347,8 @@ class PgQuery {
                           values.data(), nullptr, nullptr, 0);
     const auto st = res_ ? PQresultStatus(res_) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg = std::string("storage: ") + what_ + ": " +
-                              primary_message(res_, conn_.raw());
+      const std::string msg =
+          std::string("storage: ") + what_ + ": " + primary_message(res_, conn_.raw());
       const bool conflict = is_conflict(res_);
       PQclear(res_);
       res_ = nullptr;
@@ -521,7 +521,8 @@ class PostgresTx final : public StoreTx {
 
   LockState load_lock(std::int64_t account_id) override {
     if (read_only()) {
-      PgQuery q = query("SELECT failures, locked_until FROM locks WHERE account_id = ?", "load_lock");
+      PgQuery q =
+          query("SELECT failures, locked_until FROM locks WHERE account_id = ?", "load_lock");
       q.binds(account_id);
       LockState s;
       if (q.step()) {
@@ -593,9 +594,9 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
-    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS
-                                        " FROM flows WHERE session_digest = ?"),
-                      "flow_by_session");
+    PgQuery q = query(
+        RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ?"),
+        "flow_by_session");
     q.binds(session_digest);
     if (!q.step()) return std::nullopt;
     return read_flow(q);
@@ -765,9 +766,8 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<GrantRecord> find_grant(const std::string& id) override {
-    PgQuery q =
-        query(RENKEI_PG_LOCKING("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?"),
-              "find_grant");
+    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?"),
+                      "find_grant");
     q.binds(id);
     if (!q.step()) return std::nullopt;
     return read_grant(q);
@@ -869,16 +869,16 @@ class PostgresTx final : public StoreTx {
     if (limit <= 0) return out;
     // SKIP LOCKED: mails another instance is claiming right now are left to
     // it; this one claims the next ones instead of waiting.
-    PgQuery q = query(read_only() ? std::string_view("SELECT " RENKEI_MAIL_COLUMNS
-                                                     " FROM mails WHERE state = ? AND"
-                                                     " next_attempt_at <= ?"
-                                                     " ORDER BY next_attempt_at, id LIMIT ?")
-                                  : std::string_view("SELECT " RENKEI_MAIL_COLUMNS
-                                                     " FROM mails WHERE state = ? AND"
-                                                     " next_attempt_at <= ?"
-                                                     " ORDER BY next_attempt_at, id LIMIT ?"
-                                                     " FOR UPDATE SKIP LOCKED"),
-                      "due_mails");
+    PgQuery q =
+        query(read_only()
+                  ? std::string_view("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE state = ? AND"
+                                     " next_attempt_at <= ?"
+                                     " ORDER BY next_attempt_at, id LIMIT ?")
+                  : std::string_view("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE state = ? AND"
+                                     " next_attempt_at <= ?"
+                                     " ORDER BY next_attempt_at, id LIMIT ?"
+                                     " FOR UPDATE SKIP LOCKED"),
+              "due_mails");
     q.binds(mail_state_wire_name(MailState::pending), now, limit);
     while (q.step()) out.push_back(read_mail(q));
     return out;
@@ -908,9 +908,8 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<MailRecord> mail_by_id(std::int64_t id) override {
-    PgQuery q =
-        query(RENKEI_PG_LOCKING("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?"),
-              "mail_by_id");
+    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?"),
+                      "mail_by_id");
     q.binds(id);
     if (!q.step()) return std::nullopt;
     return read_mail(q);
@@ -945,8 +944,7 @@ class PostgresTx final : public StoreTx {
                 "query_audit", &failed_, &conflicted_);
       q->binds(aq.flow_id);
     } else {
-      q.emplace(*conn_,
-                "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
+      q.emplace(*conn_, "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
                 "query_audit", &failed_, &conflicted_);
     }
     q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,

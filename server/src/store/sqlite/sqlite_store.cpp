@@ -21,7 +21,8 @@
 // TEXT/BIGINT; booleans are 0/1 integers. The schema is the migration files
 // in sqlite/migrations/ (the same versions as postgres/migrations/; see
 // store_schema.h); postgres_store.cpp is the other backend. Wire names of the
-// domain are not spelled here: they come from store_rows.h. The SQLite-only parts here are marked "PostgreSQL:":
+// domain are not spelled here: they come from store_rows.h. The SQLite-only
+// parts here are marked "PostgreSQL:":
 //   - BEGIN IMMEDIATE to take the write lock up front, BEGIN DEFERRED on the
 //     read-only connections;
 //   - the PRAGMAs of open_sqlite_store.
@@ -1016,8 +1017,8 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const bool in_memory_;
-  Connection conn_;    // the writer
-  std::mutex mutex_;   // held by the read-write transaction on conn_
+  Connection conn_;   // the writer
+  std::mutex mutex_;  // held by the read-write transaction on conn_
   std::mutex owners_mutex_;
   std::unordered_set<std::thread::id> owners_;  // threads with an open transaction
   std::mutex readers_mutex_;
