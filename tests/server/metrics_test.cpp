@@ -209,6 +209,11 @@ TEST(OpsRoutes, MetricsPublicOpensThemOnPurpose) {
   auto res = ts.client().Get("/metrics");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+  // with_transaction's reruns after storage conflicts (storage.h) are shown.
+  EXPECT_NE(res->body.find("# TYPE renkei_storage_conflict_retries gauge\n"
+                           "renkei_storage_conflict_retries "),
+            std::string::npos)
+      << res->body;
 }
 
 TEST_F(OpsTest, SecurityHeadersAndRequestIdOnEveryResponse) {

@@ -405,9 +405,10 @@ json clock_json(const App& app) {
               {"clock_offset_seconds", movable ? json(movable->offset()) : json(nullptr)}};
 }
 
-void commit(StoreTx& tx) {
-  if (!tx.commit()) throw StorageError("commit failed");
-}
+// The store work of an admin action runs in with_transaction (storage.h): a
+// deadlock or serialization failure reruns it, any other failure (a failed
+// commit included) throws StorageError, which the admin API answers with
+// system_error. The answer is written after the unit, never inside it.
 
 // ---------- GET /admin/api/status ----------
 
@@ -552,7 +553,7 @@ void get_funnel(Ctx& ctx) {
   for (;;) {
     std::vector<AuditRecord> page;
     {
-      std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+      std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
       page = tx->query_audit(q);
     }
     for (const AuditRecord& r : page) {
@@ -638,7 +639,7 @@ void get_account(Ctx& ctx) {
   std::optional<AccountRef> ref = account_ref_from_query(ctx.req, ctx.res);
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
   std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
   if (!account) return;
   std::optional<CustomerRecord> customer = tx->find_customer(account->customer_id);
@@ -672,19 +673,22 @@ void post_lift_lock(Ctx& ctx) {
   std::string reason;
   if (!read_reason(*body, ctx.res, &reason)) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
-  if (!account) return;
   const LockoutPolicy policy(ctx.app.config().lockout_limit);
-  const LockState before = policy.effective(tx->load_lock(account->id), now);
-  tx->save_lock(account->id, LockoutPolicy::lifted());
-  AuditRecord a = staff_audit(ctx, "lift_lock", now, reason);
-  a.account = account_key(account->ref);
-  add_detail(a, "failures=" + std::to_string(before.failures) +
-                    (before.locked_until ? " locked_until=" + format_jst(*before.locked_until)
-                                         : std::string(" not locked")));
-  tx->append_audit(a);
-  commit(*tx);
+  std::optional<AccountRecord> account;
+  LockState before;
+  with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    account = tx.find_account(*ref);
+    if (!account) return;
+    before = policy.effective(tx.load_lock(account->id), now);
+    tx.save_lock(account->id, LockoutPolicy::lifted());
+    AuditRecord a = staff_audit(ctx, "lift_lock", now, reason);
+    a.account = account_key(account->ref);
+    add_detail(a, "failures=" + std::to_string(before.failures) +
+                      (before.locked_until ? " locked_until=" + format_jst(*before.locked_until)
+                                           : std::string(" not locked")));
+    tx.append_audit(a);
+  });
+  if (!account) return send_error(ctx.res, ErrorCode::not_found);
   send_json(ctx.res, 200,
             json{{"account", account_summary(account->ref)},
                  {"before", lock_json(policy, before, now)},
@@ -697,7 +701,7 @@ void get_grants(Ctx& ctx) {
   std::optional<AccountRef> ref = account_ref_from_query(ctx.req, ctx.res);
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
   std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
   if (!account) return;
   json grants = json::array();
@@ -724,38 +728,37 @@ void post_revoke_grant(Ctx& ctx) {
   std::string id, reason;
   if (!read_id_and_reason(ctx, &id, &reason)) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<GrantRecord> grant = tx->find_grant(id);
-  if (!grant) {
-    send_error(ctx.res, ErrorCode::not_found);
-    return;
-  }
-  AuditRecord a = staff_audit(ctx, "revoke_grant", now, reason);
-  a.client_id = grant->client_id;
-  a.flow_id = grant->flow_id;
-  if (std::optional<AccountRecord> acc = tx->account_by_id(grant->account_id)) {
-    a.account = account_key(acc->ref);
-  }
-  if (grant->revoked_at) {
-    // Already ended: the first revocation stands; the request is still logged.
-    add_detail(a, "grant " + grant->id + " already revoked by " + grant->revoked_by);
-  } else {
-    grant->revoked_at = now;
-    grant->revoked_by = "staff:" + ctx.staff;
-    tx->update_grant(*grant);
-    add_detail(a, "grant " + grant->id);
-  }
-  tx->revoke_tokens_of_grant(grant->id);
-  tx->append_audit(a);
-  json answer = json{{"grant", grant_json(*tx, *grant, now)}};
-  commit(*tx);
-  send_json(ctx.res, 200, answer);
+  std::optional<json> answer = with_transaction(
+      ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) -> std::optional<json> {
+        std::optional<GrantRecord> grant = tx.find_grant(id);
+        if (!grant) return std::nullopt;
+        AuditRecord a = staff_audit(ctx, "revoke_grant", now, reason);
+        a.client_id = grant->client_id;
+        a.flow_id = grant->flow_id;
+        if (std::optional<AccountRecord> acc = tx.account_by_id(grant->account_id)) {
+          a.account = account_key(acc->ref);
+        }
+        if (grant->revoked_at) {
+          // Already ended: the first revocation stands; the request is still logged.
+          add_detail(a, "grant " + grant->id + " already revoked by " + grant->revoked_by);
+        } else {
+          grant->revoked_at = now;
+          grant->revoked_by = "staff:" + ctx.staff;
+          tx.update_grant(*grant);
+          add_detail(a, "grant " + grant->id);
+        }
+        tx.revoke_tokens_of_grant(grant->id);
+        tx.append_audit(a);
+        return json{{"grant", grant_json(tx, *grant, now)}};
+      });
+  if (!answer) return send_error(ctx.res, ErrorCode::not_found);
+  send_json(ctx.res, 200, *answer);
 }
 
 // ---------- clients ----------
 
 void get_clients(Ctx& ctx) {
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
   json clients = json::array();
   for (const ClientRecord& c : tx->list_clients()) clients.push_back(client_json(c));
   send_json(ctx.res, 200, json{{"clients", std::move(clients)}});
@@ -765,20 +768,19 @@ void post_client_switch(Ctx& ctx, bool enable) {
   std::string id, reason;
   if (!read_id_and_reason(ctx, &id, &reason)) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<ClientRecord> client = tx->find_client(id);
-  if (!client) {
-    send_error(ctx.res, ErrorCode::not_found);
-    return;
-  }
-  const bool was = client->enabled;
-  client->enabled = enable;
-  tx->upsert_client(*client);
-  AuditRecord a = staff_audit(ctx, enable ? "enable_client" : "disable_client", now, reason);
-  a.client_id = client->id;
-  add_detail(a, std::string("was ") + (was ? "enabled" : "disabled"));
-  tx->append_audit(a);
-  commit(*tx);
+  std::optional<ClientRecord> client;
+  with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    client = tx.find_client(id);
+    if (!client) return;
+    const bool was = client->enabled;
+    client->enabled = enable;
+    tx.upsert_client(*client);
+    AuditRecord a = staff_audit(ctx, enable ? "enable_client" : "disable_client", now, reason);
+    a.client_id = client->id;
+    add_detail(a, std::string("was ") + (was ? "enabled" : "disabled"));
+    tx.append_audit(a);
+  });
+  if (!client) return send_error(ctx.res, ErrorCode::not_found);
   send_json(ctx.res, 200, json{{"client", client_json(*client)}});
 }
 
@@ -821,7 +823,7 @@ void get_audit(Ctx& ctx) {
   }
   std::vector<AuditRecord> records;
   {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+    std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
     records = tx->query_audit(q);
   }
   json list = json::array();
@@ -840,7 +842,7 @@ void get_windows(Ctx& ctx) {
   for (const MaintenanceWindow& w : ctx.app.config().maintenance) {
     windows.push_back(window_json(std::nullopt, w, "config"));
   }
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
   for (const auto& [id, w] : tx->list_maintenance_with_ids()) {
     windows.push_back(window_json(id, w, "announced"));
   }
@@ -876,20 +878,17 @@ void post_window(Ctx& ctx) {
   std::string reason;
   if (!read_reason(*body, ctx.res, &reason)) return;
   const MaintenanceWindow w{start, end, label};
-  std::int64_t id = 0;
-  {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-    if (tx->list_maintenance_with_ids().size() >= kMaxAnnouncedWindows) {
-      send_error_detail(ctx.res, ErrorCode::bad_request, "too_many_windows");
-      return;
-    }
-    id = tx->add_maintenance(w);
-    AuditRecord a = staff_audit(ctx, "add_window", now, reason);
-    add_detail(a, "window " + std::to_string(id) + " " + format_jst(w.start) + " – " +
-                      format_jst(w.end) + (label.empty() ? "" : " " + label));
-    tx->append_audit(a);
-    commit(*tx);
-  }
+  const std::int64_t id =
+      with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) -> std::int64_t {
+        if (tx.list_maintenance_with_ids().size() >= kMaxAnnouncedWindows) return 0;
+        const std::int64_t added = tx.add_maintenance(w);
+        AuditRecord a = staff_audit(ctx, "add_window", now, reason);
+        add_detail(a, "window " + std::to_string(added) + " " + format_jst(w.start) + " – " +
+                          format_jst(w.end) + (label.empty() ? "" : " " + label));
+        tx.append_audit(a);
+        return added;
+      });
+  if (id == 0) return send_error_detail(ctx.res, ErrorCode::bad_request, "too_many_windows");
   ctx.app.reload_calendar();
   send_json(ctx.res, 201, json{{"window", window_json(id, w, "announced")}});
 }
@@ -906,22 +905,19 @@ void delete_window(Ctx& ctx) {
     if (!body || !read_reason(*body, ctx.res, &reason)) return;
   }
   const UnixSeconds now = ctx.app.now();
-  {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+  const bool found = with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
     std::optional<MaintenanceWindow> removed;
-    for (const auto& [wid, w] : tx->list_maintenance_with_ids()) {
+    for (const auto& [wid, w] : tx.list_maintenance_with_ids()) {
       if (wid == *id) removed = w;
     }
-    if (!removed || !tx->remove_maintenance(*id)) {
-      send_error(ctx.res, ErrorCode::not_found);
-      return;
-    }
+    if (!removed || !tx.remove_maintenance(*id)) return false;
     AuditRecord a = staff_audit(ctx, "remove_window", now, reason);
     add_detail(a, "window " + std::to_string(*id) + " " + format_jst(removed->start) + " – " +
                       format_jst(removed->end));
-    tx->append_audit(a);
-    commit(*tx);
-  }
+    tx.append_audit(a);
+    return true;
+  });
+  if (!found) return send_error(ctx.res, ErrorCode::not_found);
   ctx.app.reload_calendar();
   send_json(ctx.res, 200, json{{"removed", *id}});
 }
@@ -934,7 +930,7 @@ void get_outbox(Ctx& ctx) {
     send_bad(ctx.res, "limit");
     return;
   }
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
   json mails = json::array();
   for (const MailRecord& m : tx->list_mails(*limit)) mails.push_back(mail_json(m));
   send_json(ctx.res, 200, json{{"mails", std::move(mails)}});
@@ -951,32 +947,30 @@ void post_retry_mail(Ctx& ctx) {
   std::string reason;
   if (!read_reason(*body, ctx.res, &reason)) return;
   const UnixSeconds now = ctx.app.now();
-  MailRecord mail;
-  {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-    std::optional<MailRecord> found = tx->mail_by_id(*id);
-    if (!found) {
-      send_error(ctx.res, ErrorCode::not_found);
+  std::optional<MailRecord> mail;
+  bool already_sent = false;
+  with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    already_sent = false;
+    mail = tx.mail_by_id(*id);
+    if (!mail) return;
+    if (mail->state == MailState::sent) {
+      already_sent = true;
       return;
     }
-    if (found->state == MailState::sent) {
-      send_error_detail(ctx.res, ErrorCode::invalid_step, "mail_already_sent");
-      return;
-    }
-    mail = std::move(*found);
-    const std::string was = std::string(mail_state_name(mail.state));
-    mail.state = MailState::pending;
-    mail.next_attempt_at = now;
-    tx->update_mail(mail);
+    const std::string was = std::string(mail_state_name(mail->state));
+    mail->state = MailState::pending;
+    mail->next_attempt_at = now;
+    tx.update_mail(*mail);
     AuditRecord a = staff_audit(ctx, "retry_mail", now, reason);
-    a.flow_id = mail.flow_id;
-    add_detail(a, "mail " + std::to_string(mail.id) + " was " + was + " after " +
-                      std::to_string(mail.attempts) + " attempts");
-    tx->append_audit(a);
-    commit(*tx);
-  }
+    a.flow_id = mail->flow_id;
+    add_detail(a, "mail " + std::to_string(mail->id) + " was " + was + " after " +
+                      std::to_string(mail->attempts) + " attempts");
+    tx.append_audit(a);
+  });
+  if (!mail) return send_error(ctx.res, ErrorCode::not_found);
+  if (already_sent) return send_error_detail(ctx.res, ErrorCode::invalid_step, "mail_already_sent");
   ctx.app.notify_mail();
-  send_json(ctx.res, 200, json{{"mail", mail_json(mail)}});
+  send_json(ctx.res, 200, json{{"mail", mail_json(*mail)}});
 }
 
 // ---------- development mode ----------
@@ -991,7 +985,7 @@ void post_dev_call(Ctx& ctx) {
   }
   std::optional<FlowRecord> waiting;
   {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
+    std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
     waiting = tx->flow_by_id(*flow_id);
   }  // the read ends before the call's own transaction
   if (!waiting) {
@@ -1010,20 +1004,21 @@ void post_dev_call(Ctx& ctx) {
   }
   const CallMatch& match = *placed;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
-  std::optional<FlowRecord> flow = tx->flow_by_id(*flow_id);
-  AuditRecord a = staff_audit(ctx, "simulate_call", now, "");
-  a.outcome = match.outcome;
-  a.flow_id = *flow_id;
-  if (flow) {
-    a.client_id = flow->client_id;
-    a.account = flow->state.account ? account_key(*flow->state.account) : std::string();
-    a.masked_phone = mask_phone(waiting->state.phone);
-  }
-  tx->append_audit(a);
-  json answer{{"matched", match.matched}, {"outcome", match.outcome}};
-  if (flow) answer["flow"] = public_view_json(flow->state, now);
-  commit(*tx);
+  const json answer = with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    std::optional<FlowRecord> flow = tx.flow_by_id(*flow_id);
+    AuditRecord a = staff_audit(ctx, "simulate_call", now, "");
+    a.outcome = match.outcome;
+    a.flow_id = *flow_id;
+    if (flow) {
+      a.client_id = flow->client_id;
+      a.account = flow->state.account ? account_key(*flow->state.account) : std::string();
+      a.masked_phone = mask_phone(waiting->state.phone);
+    }
+    tx.append_audit(a);
+    json out{{"matched", match.matched}, {"outcome", match.outcome}};
+    if (flow) out["flow"] = public_view_json(flow->state, now);
+    return out;
+  });
   send_json(ctx.res, 200, answer);
 }
 
@@ -1071,11 +1066,10 @@ void post_dev_clock(Ctx& ctx) {
     clock->advance(advance);
   }
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin();
   AuditRecord a = staff_audit(ctx, target ? "set_clock" : "advance_clock", now, "");
   a.detail = "from " + format_jst(before) + " to " + format_jst(now);
-  tx->append_audit(a);
-  commit(*tx);
+  with_transaction(ctx.app.store(), TxMode::read_write,
+                   [&](OperationLogRepository& log) { log.append_audit(a); });
   send_json(ctx.res, 200, clock_json(ctx.app));
 }
 

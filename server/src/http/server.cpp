@@ -497,7 +497,7 @@ void register_ops_routes(httplib::Server& server, App& app) {
   // Liveness and readiness: the store answers a trivial transaction.
   server.Get("/healthz", [&app](const Request&, Response& res) {
     try {
-      auto tx = app.store().begin();
+      auto tx = app.store().begin(TxMode::read_only);
       tx->count_accounts();
       send_json(res, 200, {{"status", "ok"}});
     } catch (const std::exception&) {
@@ -518,6 +518,10 @@ void register_ops_routes(httplib::Server& server, App& app) {
       res.set_header("WWW-Authenticate", "Bearer realm=\"renkei-metrics\"");
       return;
     }
+    // with_transaction's reruns after a deadlock or serialization failure
+    // (a process-wide count kept by the store, shown as a gauge).
+    app.metrics().set_gauge("renkei_storage_conflict_retries", "",
+                            static_cast<double>(storage_conflict_retries()));
     res.set_content(app.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }

@@ -218,13 +218,12 @@ void no_store(httplib::Response& res) {
 
 void audit_authorize(App& app, const httplib::Request& req, UnixSeconds now, std::string outcome,
                      std::string client_id, std::string detail = "") {
-  auto tx = app.store().begin();
-  write_audit(
-      *tx, req, now,
-      facts("authorize", std::move(outcome), std::move(client_id), "customer", std::move(detail)));
-  // The server's exception handler answers system_error: no answer goes out
-  // whose operation-log row was lost.
-  if (!tx->commit()) throw StorageError("commit failed");
+  // A failure throws: the server's exception handler answers system_error,
+  // so no answer goes out whose operation-log row was lost.
+  const AuditFacts f =
+      facts("authorize", std::move(outcome), std::move(client_id), "customer", std::move(detail));
+  with_transaction(app.store(), TxMode::read_write,
+                   [&](StoreTx& tx) { write_audit(tx, req, now, f); });
 }
 
 void handle_authorize(App& app, const httplib::Request& req, httplib::Response& res) {
@@ -239,7 +238,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
   QueryParam redirect_uri = query_param(req, counts, "redirect_uri");
   std::optional<ClientRecord> client;
   if (client_id.value) {
-    auto tx = app.store().begin();
+    auto tx = app.store().begin(TxMode::read_only);
     client = tx->find_client(*client_id.value);
   }
   if (!client) {
@@ -320,14 +319,19 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
   flow.scope = kScope;
   flow.client_ip = client_ip(req);
   flow.user_agent = header_for_log(req, "User-Agent");
-  auto tx = app.store().begin();
-  std::string flow_id;
-  std::string cookie = start_flow_record(*tx, app, flow, &flow_id);
-  AuditFacts started = facts("authorize", on_our_page ? std::string(wire_name(*on_our_page)) : "ok",
-                             client->id, "customer");
-  started.flow_id = flow_id;
-  write_audit(*tx, req, now, std::move(started));
-  if (!tx->commit()) {
+  std::string cookie;
+  try {
+    cookie = with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
+      std::string flow_id;
+      std::string c = start_flow_record(tx, app, flow, &flow_id);
+      AuditFacts started =
+          facts("authorize", on_our_page ? std::string(wire_name(*on_our_page)) : "ok", client->id,
+                "customer");
+      started.flow_id = flow_id;
+      write_audit(tx, req, now, std::move(started));
+      return c;
+    });
+  } catch (const StorageError&) {
     send_error(res, ErrorCode::system_error);
     no_store(res);
     return;
@@ -516,6 +520,7 @@ void revoke_grant(StoreTx& tx, GrantRecord grant, UnixSeconds now, const std::st
 struct GrantResult {
   std::optional<OAuthError> error;
   nlohmann::json body;
+  const char* replay_metric = nullptr;  // counted once the transaction committed
 };
 
 GrantResult exchange_code(App& app, StoreTx& tx, const httplib::Request& req, const Form& form,
@@ -550,8 +555,9 @@ GrantResult exchange_code(App& app, StoreTx& tx, const httplib::Request& req, co
     // RFC 6749 §4.1.2 / §10.5: a replayed code means it leaked; whatever it
     // bought is withdrawn.
     if (grant) revoke_grant(tx, *grant, now, "code_replay");
-    app.metrics().count("renkei_code_replay_total");
-    return fail(invalid_grant("authorization code was already used"), "code_replay");
+    GrantResult r = fail(invalid_grant("authorization code was already used"), "code_replay");
+    r.replay_metric = "renkei_code_replay_total";
+    return r;
   }
   if (now >= stored->expires_at) {
     return fail(invalid_grant("authorization code expired"), forbidden);
@@ -605,8 +611,9 @@ GrantResult refresh(App& app, StoreTx& tx, const httplib::Request& req, const Fo
     // A rotated-out refresh token came back: either the app or a thief holds
     // a copy. The active one is withdrawn with the grant (RFC 9700 §4.14.2).
     revoke_grant(tx, *grant, now, "refresh_reuse");
-    app.metrics().count("renkei_refresh_reuse_total");
-    return fail(invalid_grant("refresh token was already used"), "refresh_reuse");
+    GrantResult r = fail(invalid_grant("refresh token was already used"), "refresh_reuse");
+    r.replay_metric = "renkei_refresh_reuse_total";
+    return r;
   }
   if (now >= token->expires_at) return fail(invalid_grant("refresh token expired"), forbidden);
   tx.revoke_token(token->token_digest);
@@ -615,61 +622,74 @@ GrantResult refresh(App& app, StoreTx& tx, const httplib::Request& req, const Fo
   return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
 }
 
-// What /token and /revoke start with: the form, and the client authenticated
-// inside the request's transaction. On failure the error is answered (and a
-// failed authentication logged as `step`) and nullopt returned.
+// What /token and /revoke start with: the form and the client's credentials.
+// On failure the error is answered and nullopt returned.
 struct ClientRequest {
   Form form;
-  std::unique_ptr<StoreTx> tx;
-  ClientRecord client;
+  Credentials cred;
 };
-std::optional<ClientRequest> authenticated_client_request(App& app, const httplib::Request& req,
-                                                          httplib::Response& res, const char* step,
-                                                          UnixSeconds now) {
+std::optional<ClientRequest> read_client_request(const httplib::Request& req,
+                                                 httplib::Response& res) {
   ClientRequest r;
   if (auto e = read_form(req, &r.form)) {
     send_oauth_error(res, *e);
     return std::nullopt;
   }
-  Credentials cred;
-  if (auto e = read_credentials(req, r.form, &cred)) {
-    send_oauth_error(res, *e);
-    return std::nullopt;
-  }
-  r.tx = app.store().begin();
-  if (auto e = authenticate_client(*r.tx, cred, &r.client)) {
-    write_audit(*r.tx, req, now,
-                facts(step, std::string(wire_name(e->code)), "", "app", e->description));
-    if (!r.tx->commit()) throw StorageError("commit failed");
+  if (auto e = read_credentials(req, r.form, &r.cred)) {
     send_oauth_error(res, *e);
     return std::nullopt;
   }
   return r;
 }
 
+// The client authenticated inside the request's transaction `tx`; a failed
+// authentication is logged there as `step` and returned.
+std::optional<OAuthError> authenticate_in(StoreTx& tx, const httplib::Request& req,
+                                          const Credentials& cred, const char* step,
+                                          UnixSeconds now, ClientRecord* client) {
+  auto e = authenticate_client(tx, cred, client);
+  if (e) {
+    write_audit(tx, req, now,
+                facts(step, std::string(wire_name(e->code)), "", "app", e->description));
+  }
+  return e;
+}
+
+const OAuthError kNotStored{"server_error", ErrorCode::system_error, 500,
+                            "the request could not be stored"};
+
 void handle_token(App& app, const httplib::Request& req, httplib::Response& res) {
   const UnixSeconds now = app.now();
-  std::optional<ClientRequest> r = authenticated_client_request(app, req, res, "token", now);
+  std::optional<ClientRequest> r = read_client_request(req, res);
   if (!r) return;
   const Form& form = r->form;
-  StoreTx* tx = r->tx.get();
-  const ClientRecord& client = r->client;
   auto grant_type = form_value(form, "grant_type");
+  // One transaction for the client's authentication, the grant and its
+  // audit row, run again as a whole after a conflict (with_transaction).
+  std::optional<OAuthError> auth_error;
   GrantResult result;
-  if (!grant_type) {
-    result.error = invalid_request("grant_type is required");
-  } else if (*grant_type == "authorization_code") {
-    result = exchange_code(app, *tx, req, form, client, now);
-  } else if (*grant_type == "refresh_token") {
-    result = refresh(app, *tx, req, form, client, now);
-  } else {
-    result.error = OAuthError{"unsupported_grant_type", ErrorCode::bad_request, 400,
-                              "grant_type must be authorization_code or refresh_token"};
+  try {
+    with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
+      ClientRecord client;
+      result = GrantResult{};
+      auth_error = authenticate_in(tx, req, r->cred, "token", now, &client);
+      if (auth_error) return;
+      if (!grant_type) {
+        result.error = invalid_request("grant_type is required");
+      } else if (*grant_type == "authorization_code") {
+        result = exchange_code(app, tx, req, form, client, now);
+      } else if (*grant_type == "refresh_token") {
+        result = refresh(app, tx, req, form, client, now);
+      } else {
+        result.error = OAuthError{"unsupported_grant_type", ErrorCode::bad_request, 400,
+                                  "grant_type must be authorization_code or refresh_token"};
+      }
+    });
+  } catch (const StorageError&) {
+    return send_oauth_error(res, kNotStored);
   }
-  if (!tx->commit()) {
-    return send_oauth_error(
-        res, {"server_error", ErrorCode::system_error, 500, "the request could not be stored"});
-  }
+  if (auth_error) return send_oauth_error(res, *auth_error);
+  if (result.replay_metric) app.metrics().count(result.replay_metric);
   app.metrics().count("renkei_token_total",
                       std::string("grant_type=\"") +
                           (grant_type == "refresh_token" ? "refresh_token" : "authorization_code") +
@@ -683,35 +703,42 @@ void handle_token(App& app, const httplib::Request& req, httplib::Response& res)
 // to another client: nothing is revealed and nothing happens).
 void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res) {
   const UnixSeconds now = app.now();
-  std::optional<ClientRequest> r = authenticated_client_request(app, req, res, "revoke", now);
+  std::optional<ClientRequest> r = read_client_request(req, res);
   if (!r) return;
-  StoreTx* tx = r->tx.get();
-  const ClientRecord& client = r->client;
   auto presented = form_value(r->form, "token");
-  if (!presented) return send_oauth_error(res, invalid_request("token is required"));
-  // token_type_hint is only a hint (RFC 7009 §2.1): both kinds are looked up anyway.
-  auto token = tx->find_token(secret_digest(*presented));
-  if (token && token->client_id == client.id) {
-    AuditFacts audit = facts("revoke", "ok", client.id, "app:" + client.id);
-    auto grant = tx->find_grant(token->grant_id);
-    if (grant) {
-      audit.flow_id = grant->flow_id;
-      audit.account = account_label(*tx, grant->account_id);
-    }
-    if (token->kind == TokenKind::refresh && grant) {
-      // RFC 7009 §2.1: revoking a refresh token ends the authorization it came from.
-      revoke_grant(*tx, *grant, now, "app");
-      audit.detail = "refresh_token: grant revoked";
-    } else {
-      tx->revoke_token(token->token_digest);
-      audit.detail = "access_token";
-    }
-    write_audit(*tx, req, now, audit);
-    if (!tx->commit()) {
-      return send_oauth_error(
-          res, {"server_error", ErrorCode::system_error, 500, "the request could not be stored"});
-    }
+  std::optional<OAuthError> error;
+  try {
+    with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
+      ClientRecord client;
+      error = authenticate_in(tx, req, r->cred, "revoke", now, &client);
+      if (error) return;
+      if (!presented) {
+        error = invalid_request("token is required");
+        return;
+      }
+      // token_type_hint is only a hint (RFC 7009 §2.1): both kinds are looked up anyway.
+      auto token = tx.find_token(secret_digest(*presented));
+      if (!token || token->client_id != client.id) return;
+      AuditFacts audit = facts("revoke", "ok", client.id, "app:" + client.id);
+      auto grant = tx.find_grant(token->grant_id);
+      if (grant) {
+        audit.flow_id = grant->flow_id;
+        audit.account = account_label(tx, grant->account_id);
+      }
+      if (token->kind == TokenKind::refresh && grant) {
+        // RFC 7009 §2.1: revoking a refresh token ends the authorization it came from.
+        revoke_grant(tx, *grant, now, "app");
+        audit.detail = "refresh_token: grant revoked";
+      } else {
+        tx.revoke_token(token->token_digest);
+        audit.detail = "access_token";
+      }
+      write_audit(tx, req, now, audit);
+    });
+  } catch (const StorageError&) {
+    return send_oauth_error(res, kNotStored);
   }
+  if (error) return send_oauth_error(res, *error);
   res.status = 200;
   no_store(res);
 }

@@ -27,7 +27,7 @@ void App::reload_calendar() {
   // Configured windows first, then the ones staff announced (stored).
   std::vector<MaintenanceWindow> windows = config_.maintenance;
   {
-    auto tx = store_->begin();
+    auto tx = store_->begin(TxMode::read_only);
     auto stored = tx->list_maintenance();
     windows.insert(windows.end(), stored.begin(), stored.end());
   }
@@ -55,7 +55,7 @@ namespace {
 //    "enabled": false in the file switches it off (persisted);
 //  - switching an app back on is staff's action (admin API), never a restart.
 // Clients in the store that the file no longer lists are left as they are.
-void register_clients(StoreTx& tx, const ServerConfig& config) {
+void register_clients(OAuthRepository& tx, const ServerConfig& config) {
   for (const auto& c : config.clients) {
     ClientRecord rec;
     rec.id = c.id;
@@ -96,7 +96,7 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     if (!config.dev_mode) {
       // The demo customers' PINs are in the README: a production server must
       // never serve them (security finding, issue 12).
-      auto tx = store->begin();
+      auto tx = store->begin(TxMode::read_only);
       if (holds_demo_data(*tx)) {
         return fail("the database " + database_for_log(config.database) +
                     " holds the demo data set, whose PINs are published; a production server "

@@ -250,7 +250,7 @@ void log_line(const std::string& text) {
 
 }  // namespace
 
-void enqueue_result_mail(StoreTx& tx, const App& app, const FlowRecord& flow,
+void enqueue_result_mail(MailOutboxRepository& tx, const App& app, const FlowRecord& flow,
                          const std::string& client_display_name, UnixSeconds now) {
   const FlowState& s = flow.state;
   if (s.email.empty()) return;  // nothing to send to (cannot happen after ②)
@@ -389,18 +389,19 @@ int MailWorker::run_once() {
   const UnixSeconds now = app_.now();
   // Claim what is due (one transaction), then deliver outside any transaction:
   // the store's single writer is never held during network I/O.
-  std::vector<MailRecord> due;
-  {
-    auto tx = app_.store().begin();
-    due = tx->due_mails(now, kBatch);
-    for (auto& m : due) {
-      MailRecord claimed = m;
-      claimed.next_attempt_at = now + kClaimSeconds;
-      tx->update_mail(claimed);
-    }
-    if (due.empty()) return 0;
-    if (!tx->commit()) return 0;
-  }
+  // A failed claim throws (StorageError, after with_transaction's retries of
+  // conflicts): the worker's loop logs it and tries again later.
+  const std::vector<MailRecord> due =
+      with_transaction(app_.store(), TxMode::read_write, [&](StoreTx& tx) {
+        std::vector<MailRecord> claimed = tx.due_mails(now, kBatch);
+        for (const MailRecord& m : claimed) {
+          MailRecord c = m;
+          c.next_attempt_at = now + kClaimSeconds;
+          tx.update_mail(c);
+        }
+        return claimed;
+      });
+  if (due.empty()) return 0;
   int sent = 0;
   for (MailRecord m : due) {
     std::string error;
@@ -435,12 +436,13 @@ int MailWorker::run_once() {
                  " failed, retry in " + std::to_string(backoff) + " s: " + m.last_error);
       }
     }
-    auto tx = app_.store().begin();
-    tx->update_mail(m);
-    if (!tx->commit()) {
+    try {
+      with_transaction(app_.store(), TxMode::read_write,
+                       [&](MailOutboxRepository& outbox) { outbox.update_mail(m); });
+    } catch (const StorageError& e) {
       // The mail stays claimed until kClaimSeconds pass, then is attempted
       // again: a sent mail may go out twice, but none is lost.
-      log_line("mail " + std::to_string(m.id) + ": its state could not be stored");
+      log_line("mail " + std::to_string(m.id) + ": its state could not be stored: " + e.what());
     }
   }
   return sent;

@@ -15,7 +15,7 @@
 namespace renkei::server {
 
 // Puts the result mail for a completed flow into the outbox (same tx).
-void enqueue_result_mail(StoreTx& tx, const App& app, const FlowRecord& flow,
+void enqueue_result_mail(MailOutboxRepository& tx, const App& app, const FlowRecord& flow,
                          const std::string& client_display_name, UnixSeconds now);
 
 // How a mail leaves the building.

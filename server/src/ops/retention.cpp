@@ -25,12 +25,11 @@ void log_line(const std::string& text) {
 
 // Deletes in batches of kBatch, one transaction each, until a batch comes
 // back short. Returns how many rows went.
-int delete_in_batches(Store& store, const std::function<int(StoreTx&)>& one_batch) {
+int delete_in_batches(Store& store, const std::function<int(RetentionRepository&)>& one_batch) {
   int total = 0;
   for (;;) {
-    auto tx = store.begin();
-    const int n = one_batch(*tx);
-    if (!tx->commit()) throw StorageError("storage: purge commit failed");
+    const int n = with_transaction(store, TxMode::read_write,
+                                   [&](RetentionRepository& tx) { return one_batch(tx); });
     total += n;
     if (n < kBatch) return total;
   }
@@ -52,26 +51,28 @@ PurgeCounts purge_expired(App& app) {
   const UnixSeconds calls_before = now - c.call_event_retention_days * kSecondsPerDay;
   const UnixSeconds audit_before = now - c.audit_retention_days * kSecondsPerDay;
   const UnixSeconds mails_before = now - c.mail_retention_days * kSecondsPerDay;
-  n.flows = delete_in_batches(
-      store, [&](StoreTx& tx) { return tx.delete_flows_idle_since(flows_before, kBatch); });
-  n.call_events = delete_in_batches(
-      store, [&](StoreTx& tx) { return tx.delete_call_events_before(calls_before, kBatch); });
+  n.flows = delete_in_batches(store, [&](RetentionRepository& tx) {
+    return tx.delete_flows_idle_since(flows_before, kBatch);
+  });
+  n.call_events = delete_in_batches(store, [&](RetentionRepository& tx) {
+    return tx.delete_call_events_before(calls_before, kBatch);
+  });
   n.audit = delete_in_batches(
-      store, [&](StoreTx& tx) { return tx.delete_audit_before(audit_before, kBatch); });
-  n.mails = delete_in_batches(
-      store, [&](StoreTx& tx) { return tx.delete_finished_mails_before(mails_before, kBatch); });
+      store, [&](RetentionRepository& tx) { return tx.delete_audit_before(audit_before, kBatch); });
+  n.mails = delete_in_batches(store, [&](RetentionRepository& tx) {
+    return tx.delete_finished_mails_before(mails_before, kBatch);
+  });
   if (n.total() > 0) {
     {
       // The purge itself is on the record (and outlives what it deleted).
-      auto tx = store.begin();
       AuditRecord a;
       a.at = now;
       a.step = "purge";
       a.outcome = "ok";
       a.actor = "system";
       a.detail = describe(n);
-      tx->append_audit(a);
-      if (!tx->commit()) throw StorageError("storage: purge commit failed");
+      with_transaction(store, TxMode::read_write,
+                       [&](OperationLogRepository& log) { log.append_audit(a); });
     }
     store.checkpoint();  // the deleted rows leave the write-ahead log too
   }

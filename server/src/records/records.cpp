@@ -299,7 +299,7 @@ std::vector<CustomerRecord> demo_customers() {
   };
 }
 
-bool holds_demo_data(StoreTx& tx) {
+bool holds_demo_data(AccountRepository& tx) {
   for (const CustomerRecord& demo : demo_customers()) {
     std::optional<CustomerRecord> stored = tx.find_customer(demo.id);
     if (stored && stored->name_kana == demo.name_kana && stored->birth_date == demo.birth_date) {
@@ -584,18 +584,16 @@ int import_accounts_csv(Store& store, const std::string& csv_text, const std::st
     rows.push_back(std::move(row));
   }
 
-  // All or nothing: one transaction, rolled back by its destructor on any error.
+  // All or nothing: one transaction, rolled back on any error (and run again
+  // as a whole after a conflict).
   std::size_t current = 0;
   try {
-    auto tx = store.begin();
-    for (current = 0; current < rows.size(); ++current) {
-      tx->upsert_customer(rows[current].customer);
-      tx->upsert_account(rows[current].account);
-    }
-    if (!tx->commit()) {
-      err = "storage: could not commit the import";
-      return 0;
-    }
+    with_transaction(store, TxMode::read_write, [&](AccountRepository& records) {
+      for (current = 0; current < rows.size(); ++current) {
+        records.upsert_customer(rows[current].customer);
+        records.upsert_account(rows[current].account);
+      }
+    });
   } catch (const StorageError& e) {
     const int line = current < rows.size() ? records[current + 1].line : 1;
     err = "line " + std::to_string(line) + ": " + e.what();

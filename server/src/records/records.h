@@ -43,7 +43,7 @@ std::string account_key(const AccountRef& ref);
 bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& today);
 // True when the store holds one of the demo customers (same customer number,
 // name and birth date): its published PINs make it unfit for production.
-bool holds_demo_data(StoreTx& tx);
+bool holds_demo_data(AccountRepository& tx);
 
 // Imports accounts from CSV (header line required):
 // customer_id,name_kana,birth_date,phones,branch,type,number,status,cash_card,balance,pin

@@ -1,4 +1,7 @@
-// open_store: the backend a configuration's "database" names (storage.h).
+// open_store: the backend a configuration's "database" names, and the
+// counter of with_transaction's retries (storage.h).
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "store/storage.h"
@@ -7,11 +10,21 @@ namespace renkei::server {
 
 namespace {
 
+std::atomic<std::uint64_t> conflict_retries{0};
+
 bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
 }  // namespace
+
+std::uint64_t storage_conflict_retries() {
+  return conflict_retries.load(std::memory_order_relaxed);
+}
+
+void count_storage_conflict_retry() {
+  conflict_retries.fetch_add(1, std::memory_order_relaxed);
+}
 
 bool is_postgres_database(const std::string& database) {
   return starts_with(database, "postgresql://") || starts_with(database, "postgres://");

@@ -35,6 +35,10 @@ inline std::string_view token_kind_wire_name(TokenKind k) {
   return k == TokenKind::refresh ? "refresh" : "access";
 }
 
+inline TokenKind token_kind_from_wire(std::string_view s) {
+  return s == token_kind_wire_name(TokenKind::refresh) ? TokenKind::refresh : TokenKind::access;
+}
+
 // Row readers, for any backend's query type Row with text(), opt_text(),
 // int64(), opt_int64() and boolean() by column (column order = the SELECT
 // lists that name these columns).

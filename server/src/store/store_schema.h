@@ -1,32 +1,30 @@
-// The database schema of both storage backends, side by side: every table and
-// every migration step is written once for SQLite and once for PostgreSQL, next
-// to each other (store_schema.cpp), and both carry the same version number in
-// their `schema_version` table.
+// The database schema of both storage backends, as versioned migration files:
+// store/sqlite/migrations/NNNN_name.sql and store/postgres/migrations/
+// NNNN_name.sql, the same versions for both. The build embeds their text
+// (server/cmake/embed_migrations.cmake generates store_migrations.cpp): the
+// server reads no schema file at run time. Each database has a
+// `schema_version` table; opening a store applies, in order and in one
+// transaction, every migration above the database's version (all of them for
+// a new database) and records the new version. A database newer than this
+// server is refused.
 #pragma once
 
 #include <vector>
 
 namespace renkei::server::store_schema {
 
-// One statement in both dialects. Most are spelled the same; the differences
-// are generated ids (SQLite `INTEGER PRIMARY KEY`, PostgreSQL
-// `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`) and booleans (SQLite
-// 0/1 in a BIGINT, PostgreSQL BOOLEAN).
-struct Statement {
-  const char* sqlite;
-  const char* postgres;
+enum class Dialect { sqlite, postgres };
+
+struct Migration {
+  int version;       // NNNN of the file name: 1, 2, 3, … without a gap
+  const char* name;  // the file name, e.g. "0002_mask_callers.sql"
+  const char* sql;   // the file's text: one or more statements
 };
 
-// The current schema (version `version()`), as idempotent CREATE … IF NOT EXISTS.
-const std::vector<Statement>& tables();
+// The migrations of one backend, in version order (entry i is version i + 1).
+const std::vector<Migration>& migrations(Dialect dialect);
 
-// Schema changes after version 1, in order: entry i takes a database from
-// version i + 1 to version i + 2. A database of an older version is upgraded
-// when it is opened, inside the same transaction as the version bump and
-// before tables() runs.
-const std::vector<std::vector<Statement>>& migrations();
-
-// 1 + migrations().size().
+// The current schema version: the number of migrations (the same for both).
 int version();
 
 }  // namespace renkei::server::store_schema

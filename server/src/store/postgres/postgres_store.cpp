@@ -3,8 +3,10 @@
 //
 // A small pool of libpq connections (sized to the server's worker threads):
 // Store::begin() lends one connection to the StoreTx for its whole life and
-// runs BEGIN ISOLATION LEVEL READ COMMITTED; the StoreTx's destructor rolls
-// back unless committed and gives the connection back. A connection that
+// runs BEGIN ISOLATION LEVEL READ COMMITTED (read-write) or BEGIN ISOLATION
+// LEVEL REPEATABLE READ READ ONLY (read-only: one snapshot for all its reads,
+// no row lock, and PostgreSQL refuses any write in it); the StoreTx's
+// destructor rolls back unless committed and gives the connection back. A connection that
 // broke is dropped and a new one is opened the next time one is needed.
 //
 // Concurrency. SQLite's single writer makes every StoreTx serializable; here
@@ -24,6 +26,12 @@
 //   - due_mails: FOR UPDATE SKIP LOCKED, so several instances claim
 //     different mails;
 //   - insert_call_event: ON CONFLICT DO NOTHING (idempotency).
+// A read-only transaction reads the same rows without FOR UPDATE (PostgreSQL
+// refuses row locks there) and load_lock inserts nothing.
+// Two transactions can still meet in a cycle of row locks (a deadlock,
+// SQLSTATE 40P01) or, under a stricter isolation, a serialization failure
+// (40001): those throw StorageConflict, and with_transaction (storage.h) runs
+// the unit again.
 // synchronous_commit is set to `on` for every session: a commit that returned
 // is durable.
 //
@@ -83,6 +91,13 @@ std::string numbered(std::string_view sql) {
     }
   }
   return out;
+}
+
+// SQLSTATE 40001 serialization_failure and 40P01 deadlock_detected: the
+// transaction met another one, and running it again is correct.
+bool is_conflict(const PGresult* res) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  return state && (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0);
 }
 
 std::string primary_message(const PGresult* res, PGconn* conn) {
@@ -146,10 +161,11 @@ class PgConnection {
     PQclear(res);
   }
   // As exec, but returns false instead of throwing (destructors, commit).
-  bool try_exec(const char* sql, std::string* command_status = nullptr) {
+  bool try_exec(const char* sql, std::string* command_status = nullptr, bool* conflict = nullptr) {
     PGresult* res = PQexec(conn_, sql);
     const bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     if (ok && command_status) *command_status = PQcmdStatus(res);
+    if (!ok && conflict && is_conflict(res)) *conflict = true;
     PQclear(res);
     return ok;
   }
@@ -229,8 +245,15 @@ std::string utf8_or_replaced(std::string_view in) {
 
 class PgQuery {
  public:
-  PgQuery(PgConnection& c, std::string_view sql, const char* what, bool* failed)
-      : conn_(c), name_(prepared(c, sql, what, failed)), what_(what), failed_(failed) {}
+  // `failed` (and `conflicted` on a StorageConflict) are set when the
+  // statement fails: PostgreSQL has aborted the transaction.
+  PgQuery(PgConnection& c, std::string_view sql, const char* what, bool* failed,
+          bool* conflicted = nullptr)
+      : conn_(c),
+        name_(prepared(c, sql, what, failed)),
+        what_(what),
+        failed_(failed),
+        conflicted_(conflicted) {}
   ~PgQuery() { PQclear(res_); }
   PgQuery(const PgQuery&) = delete;
   PgQuery& operator=(const PgQuery&) = delete;
@@ -324,12 +347,18 @@ class PgQuery {
                           values.data(), nullptr, nullptr, 0);
     const auto st = res_ ? PQresultStatus(res_) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg = primary_message(res_, conn_.raw());
+      const std::string msg =
+          std::string("storage: ") + what_ + ": " + primary_message(res_, conn_.raw());
+      const bool conflict = is_conflict(res_);
       PQclear(res_);
       res_ = nullptr;
       // PostgreSQL aborts the whole transaction on an error: commit() must fail.
       if (failed_) *failed_ = true;
-      throw StorageError(std::string("storage: ") + what_ + ": " + msg);
+      if (conflict) {
+        if (conflicted_) *conflicted_ = true;
+        throw StorageConflict(msg);
+      }
+      throw StorageError(msg);
     }
   }
 
@@ -337,6 +366,7 @@ class PgQuery {
   const std::string& name_;
   const char* what_;
   bool* failed_;
+  bool* conflicted_;
   std::vector<std::optional<std::string>> params_;
   PGresult* res_ = nullptr;
   int row_ = -1;
@@ -350,16 +380,24 @@ class PgQuery {
   " AND occurred_at >= ? AND occurred_at <= ? AND id < ?"            \
   " ORDER BY id DESC LIMIT ?"
 
+// The statement as it is in a read-only transaction (where PostgreSQL
+// refuses row locks), with " FOR UPDATE" appended in a read-write one. Both
+// are string literals, as the prepared-statement cache needs.
+#define RENKEI_PG_LOCKING(sql) \
+  (read_only() ? std::string_view(sql) : std::string_view(sql " FOR UPDATE"))
+
 // ---------- the store ----------
 
 class PostgresStore;
 
 class PostgresTx final : public StoreTx {
  public:
-  PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn);
+  PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn, TxMode mode);
   ~PostgresTx() override;
 
   [[nodiscard]] bool commit() override;
+  TxMode mode() const override { return mode_; }
+  bool conflicted() const override { return conflicted_; }
 
   std::optional<AccountRecord> find_account(const AccountRef& ref) override {
     PgQuery q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
@@ -482,6 +520,17 @@ class PostgresTx final : public StoreTx {
   }
 
   LockState load_lock(std::int64_t account_id) override {
+    if (read_only()) {
+      PgQuery q =
+          query("SELECT failures, locked_until FROM locks WHERE account_id = ?", "load_lock");
+      q.binds(account_id);
+      LockState s;
+      if (q.step()) {
+        s.failures = static_cast<int>(q.int64(0));
+        s.locked_until = q.opt_int64(1);
+      }
+      return s;
+    }
     // The counter row is created (zero failures, no lock) if missing and then
     // locked, so that two attempts in two transactions are serialized even on
     // an account that never failed before. A zero row reads as LockState{}
@@ -545,17 +594,18 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
-    PgQuery q =
-        query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ? FOR UPDATE",
-              "flow_by_session");
+    PgQuery q = query(
+        RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ?"),
+        "flow_by_session");
     q.binds(session_digest);
     if (!q.step()) return std::nullopt;
     return read_flow(q);
   }
 
   std::optional<FlowRecord> flow_by_id(const std::string& flow_id) override {
-    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ? FOR UPDATE",
-                      "flow_by_id");
+    PgQuery q =
+        query(RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ?"),
+              "flow_by_id");
     q.binds(flow_id);
     if (!q.step()) return std::nullopt;
     return read_flow(q);
@@ -588,14 +638,16 @@ class PostgresTx final : public StoreTx {
     // row no row lock can cover; so whoever reads a number's waiting list
     // holds the number until commit, as SQLite's single writer did, and two
     // flows of one phone cannot pick the same number at once.
-    query("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
-          "flows_waiting_for_call")
-        .binds(dialled)
-        .run();
-    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
-                      " FROM flows WHERE call_dialled = ? AND screen = ?"
-                      " AND call_expires_at >= ? AND call_opened_at <= ?"
-                      " ORDER BY call_opened_at DESC, flow_id FOR UPDATE",
+    if (!read_only()) {
+      query("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
+            "flows_waiting_for_call")
+          .binds(dialled)
+          .run();
+    }
+    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS
+                                        " FROM flows WHERE call_dialled = ? AND screen = ?"
+                                        " AND call_expires_at >= ? AND call_opened_at <= ?"
+                                        " ORDER BY call_opened_at DESC, flow_id"),
                       "flows_waiting_for_call");
     q.binds(dialled, screen_wire_name(Screen::call_wait), now, now);
     std::vector<FlowRecord> out;
@@ -714,7 +766,7 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<GrantRecord> find_grant(const std::string& id) override {
-    PgQuery q = query("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ? FOR UPDATE",
+    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?"),
                       "find_grant");
     q.binds(id);
     if (!q.step()) return std::nullopt;
@@ -769,7 +821,9 @@ class PostgresTx final : public StoreTx {
       if (!q.step()) return std::nullopt;
       grant_id = q.text(0);
     }
-    query("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token").binds(grant_id).run();
+    if (!read_only()) {
+      query("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token").binds(grant_id).run();
+    }
     PgQuery q = query(
         "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked FROM tokens"
         " WHERE token_digest = ?",
@@ -778,7 +832,7 @@ class PostgresTx final : public StoreTx {
     if (!q.step()) return std::nullopt;
     TokenRecord t;
     t.token_digest = q.text(0);
-    t.kind = q.text(1) == "refresh" ? TokenKind::refresh : TokenKind::access;
+    t.kind = token_kind_from_wire(q.text(1));
     t.grant_id = q.text(2);
     t.client_id = q.text(3);
     t.expires_at = q.int64(4);
@@ -815,10 +869,16 @@ class PostgresTx final : public StoreTx {
     if (limit <= 0) return out;
     // SKIP LOCKED: mails another instance is claiming right now are left to
     // it; this one claims the next ones instead of waiting.
-    PgQuery q = query("SELECT " RENKEI_MAIL_COLUMNS
-                      " FROM mails WHERE state = ? AND next_attempt_at <= ?"
-                      " ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
-                      "due_mails");
+    PgQuery q =
+        query(read_only()
+                  ? std::string_view("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE state = ? AND"
+                                     " next_attempt_at <= ?"
+                                     " ORDER BY next_attempt_at, id LIMIT ?")
+                  : std::string_view("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE state = ? AND"
+                                     " next_attempt_at <= ?"
+                                     " ORDER BY next_attempt_at, id LIMIT ?"
+                                     " FOR UPDATE SKIP LOCKED"),
+              "due_mails");
     q.binds(mail_state_wire_name(MailState::pending), now, limit);
     while (q.step()) out.push_back(read_mail(q));
     return out;
@@ -848,8 +908,8 @@ class PostgresTx final : public StoreTx {
   }
 
   std::optional<MailRecord> mail_by_id(std::int64_t id) override {
-    PgQuery q =
-        query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE", "mail_by_id");
+    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?"),
+                      "mail_by_id");
     q.binds(id);
     if (!q.step()) return std::nullopt;
     return read_mail(q);
@@ -875,18 +935,17 @@ class PostgresTx final : public StoreTx {
       q.emplace(*conn_,
                 "SELECT " RENKEI_AUDIT_COLUMNS
                 " FROM audit WHERE account = ? AND" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &failed_);
+                "query_audit", &failed_, &conflicted_);
       q->binds(aq.account);
     } else if (!aq.flow_id.empty()) {
       q.emplace(*conn_,
                 "SELECT " RENKEI_AUDIT_COLUMNS
                 " FROM audit WHERE flow_id = ? AND" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &failed_);
+                "query_audit", &failed_, &conflicted_);
       q->binds(aq.flow_id);
     } else {
-      q.emplace(*conn_,
-                "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &failed_);
+      q.emplace(*conn_, "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
+                "query_audit", &failed_, &conflicted_);
     }
     q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,
              aq.from.value_or(kMinInt64), aq.to.value_or(kMaxInt64),
@@ -993,8 +1052,9 @@ class PostgresTx final : public StoreTx {
   }
   PgQuery query(std::string_view sql, const char* what) {
     check_open();
-    return PgQuery(*conn_, sql, what, &failed_);
+    return PgQuery(*conn_, sql, what, &failed_, &conflicted_);
   }
+  bool read_only() const { return mode_ == TxMode::read_only; }
 
   static ClientRecord read_client(const PgQuery& q) {
     ClientRecord c;
@@ -1015,9 +1075,11 @@ class PostgresTx final : public StoreTx {
 
   PostgresStore& store_;
   std::unique_ptr<PgConnection> conn_;
+  const TxMode mode_;
   const std::thread::id owner_ = std::this_thread::get_id();
   bool finished_ = false;
-  bool failed_ = false;  // a statement failed: PostgreSQL aborted the transaction
+  bool failed_ = false;      // a statement failed: PostgreSQL aborted the transaction
+  bool conflicted_ = false;  // … with a deadlock or serialization failure
 };
 
 class PostgresStore final : public Store {
@@ -1028,40 +1090,6 @@ class PostgresStore final : public Store {
     create_schema(*conn);
     idle_.push_back(std::move(conn));
     open_ = 1;
-  }
-
-  std::unique_ptr<StoreTx> begin() override {
-    // A second begin() on the thread that holds an open transaction could
-    // wait for a connection (or a row lock) held by itself: make that
-    // programming error loud, as the SQLite store does.
-    const auto me = std::this_thread::get_id();
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
-    }
-    // Pooled connections may have broken since their last use (a server
-    // restart, a network cut, an idle timeout): each is dropped in turn, and
-    // at worst the last attempt gets a newly opened one.
-    std::unique_ptr<PgConnection> conn;
-    for (int attempt = 0;; ++attempt) {
-      conn = acquire();
-      if (conn->try_exec("BEGIN ISOLATION LEVEL READ COMMITTED")) break;
-      const bool broken = conn->broken();
-      if (!broken || attempt >= pool_size_) {
-        // The server refused BEGIN on a working connection, or even a new
-        // connection failed: give up with the server's message.
-        std::string msg = primary_message(nullptr, conn->raw());
-        if (!broken) conn->try_exec("ROLLBACK");
-        release(std::move(conn));
-        throw StorageError("storage: begin: " + msg);
-      }
-      release(std::move(conn));  // broken: dropped
-    }
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      owners_.insert(me);
-    }
-    return std::make_unique<PostgresTx>(*this, std::move(conn));
   }
 
   void checkpoint() override {
@@ -1085,6 +1113,45 @@ class PostgresStore final : public Store {
   void forget_owner(std::thread::id owner) {
     std::lock_guard<std::mutex> lock(owners_mutex_);
     owners_.erase(owner);
+  }
+
+ protected:
+  std::unique_ptr<StoreTx> start(TxMode mode) override {
+    // A second begin() on the thread that holds an open transaction could
+    // wait for a connection (or a row lock) held by itself: make that
+    // programming error loud, as the SQLite store does.
+    const auto me = std::this_thread::get_id();
+    {
+      std::lock_guard<std::mutex> lock(owners_mutex_);
+      if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
+    }
+    // Pooled connections may have broken since their last use (a server
+    // restart, a network cut, an idle timeout): each is dropped in turn, and
+    // at worst the last attempt gets a newly opened one.
+    std::unique_ptr<PgConnection> conn;
+    for (int attempt = 0;; ++attempt) {
+      conn = acquire();
+      if (conn->try_exec(mode == TxMode::read_only
+                             ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                             : "BEGIN ISOLATION LEVEL READ COMMITTED")) {
+        break;
+      }
+      const bool broken = conn->broken();
+      if (!broken || attempt >= pool_size_) {
+        // The server refused BEGIN on a working connection, or even a new
+        // connection failed: give up with the server's message.
+        std::string msg = primary_message(nullptr, conn->raw());
+        if (!broken) conn->try_exec("ROLLBACK");
+        release(std::move(conn));
+        throw StorageError("storage: begin: " + msg);
+      }
+      release(std::move(conn));  // broken: dropped
+    }
+    {
+      std::lock_guard<std::mutex> lock(owners_mutex_);
+      owners_.insert(me);
+    }
+    return std::make_unique<PostgresTx>(*this, std::move(conn), mode);
   }
 
  private:
@@ -1131,14 +1198,11 @@ class PostgresStore final : public Store {
         throw StorageError("storage: the database has schema version " + std::to_string(*version) +
                            ", newer than this server's " + std::to_string(current));
       }
-      if (version) {
-        for (std::int64_t v = *version; v < current; ++v) {
-          for (const auto& st : store_schema::migrations()[static_cast<std::size_t>(v - 1)]) {
-            c.exec(st.postgres, "migration");
-          }
-        }
+      // Every migration above the database's version, in order (all of
+      // them for a new database), in this one transaction.
+      for (const auto& m : store_schema::migrations(store_schema::Dialect::postgres)) {
+        if (m.version > version.value_or(0)) c.exec(m.sql, "migration");
       }
-      for (const auto& st : store_schema::tables()) c.exec(st.postgres, "schema");
       if (!version) {
         PgQuery(c, "INSERT INTO schema_version (version) VALUES (?)", "schema", nullptr)
             .binds(current)
@@ -1166,8 +1230,8 @@ class PostgresStore final : public Store {
   std::unordered_set<std::thread::id> owners_;
 };
 
-PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn)
-    : store_(store), conn_(std::move(conn)) {}
+PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn, TxMode mode)
+    : store_(store), conn_(std::move(conn)), mode_(mode) {}
 
 PostgresTx::~PostgresTx() {
   if (!finished_ && !conn_->broken()) {
@@ -1189,7 +1253,7 @@ bool PostgresTx::commit() {
   // COMMIT of a transaction PostgreSQL had aborted "succeeds" as ROLLBACK:
   // only the command tag COMMIT means the changes are durable.
   std::string status;
-  if (conn_->try_exec("COMMIT", &status) && status == "COMMIT") return true;
+  if (conn_->try_exec("COMMIT", &status, &conflicted_) && status == "COMMIT") return true;
   if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     conn_->try_exec("ROLLBACK");
   }

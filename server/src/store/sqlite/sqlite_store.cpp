@@ -1,19 +1,30 @@
 // The SQLite backend of storage.h.
 //
-// One connection, one mutex: Store::begin() takes the mutex and runs
-// BEGIN IMMEDIATE, so a StoreTx is the only writer (and the only user of the
-// connection) for its whole life; its destructor rolls back unless committed
-// and then releases the mutex. That makes every StoreTx serializable, which
-// the lockout count relies on (storage.h). TOOLCHAIN.md measured that one
-// writer behind a mutex keeps the worst-case latency low; several connections
-// let single transactions starve in busy retries.
+// One writer connection, one mutex: a read-write Store::begin() takes the
+// mutex and runs BEGIN IMMEDIATE, so a read-write StoreTx is the only writer
+// (and the only user of that connection) for its whole life; its destructor
+// rolls back unless committed and then releases the mutex. That makes every
+// read-write StoreTx serializable, which the lockout count relies on
+// (storage.h). TOOLCHAIN.md measured that one writer behind a mutex keeps the
+// worst-case latency low; several writing connections let single
+// transactions starve in busy retries.
+//
+// Read-only transactions never take the writer: a small pool of connections
+// opened SQLITE_OPEN_READONLY (so a write in them fails: "attempt to write a
+// readonly database") runs BEGIN DEFERRED, and WAL lets them read the last
+// committed state while the writer writes. An in-memory database has no
+// second connection: there a read-only transaction uses the writer
+// connection under its mutex, with PRAGMA query_only = ON for its life.
 //
 // SQL is kept portable: every statement is a constant text with `?`
 // parameters, prepared once and cached (never built from values). Types are
-// TEXT/BIGINT; booleans are 0/1 integers. The schema, with its PostgreSQL
-// spelling beside it, is in store_schema.cpp; postgres_store.cpp is the other
-// backend. The SQLite-only parts here are marked "PostgreSQL:":
-//   - BEGIN IMMEDIATE to take the write lock up front;
+// TEXT/BIGINT; booleans are 0/1 integers. The schema is the migration files
+// in sqlite/migrations/ (the same versions as postgres/migrations/; see
+// store_schema.h); postgres_store.cpp is the other backend. Wire names of the
+// domain are not spelled here: they come from store_rows.h. The SQLite-only
+// parts here are marked "PostgreSQL:":
+//   - BEGIN IMMEDIATE to take the write lock up front, BEGIN DEFERRED on the
+//     read-only connections;
 //   - the PRAGMAs of open_sqlite_store.
 // ON CONFLICT … DO UPDATE / DO NOTHING and RETURNING are spelled the same in
 // PostgreSQL (SQLite ≥ 3.35 is required for RETURNING).
@@ -23,7 +34,7 @@
 // PIN hash, e-mail, phone) can reach a log through them.
 #include <sqlite3.h>
 
-#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -31,6 +42,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -41,41 +53,26 @@
 
 namespace renkei::server {
 
-std::string_view account_status_wire_name(AccountStatus s) {
-  switch (s) {
-    case AccountStatus::active:
-      return "active";
-    case AccountStatus::closed:
-      return "closed";
-    case AccountStatus::moved:
-      return "moved";
-  }
-  return "active";
-}
-
-std::optional<AccountStatus> account_status_from_wire(std::string_view name) {
-  for (AccountStatus s : {AccountStatus::active, AccountStatus::closed, AccountStatus::moved}) {
-    if (account_status_wire_name(s) == name) return s;
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 using namespace store_rows;  // NOLINT: the shared readers and wire names
 
-// The schema and its migrations live in store_schema.cpp, beside the
-// PostgreSQL spelling of each statement.
+// The schema is the migration files in sqlite/migrations/ (store_schema.h).
 const int kSchemaVersion = store_schema::version();
 constexpr int kBusyTimeoutMs = 5000;
+// Read-only connections of a file database, opened when first needed.
+constexpr std::size_t kReaders = 4;
 constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
+// SQLITE_BUSY (the busy timeout ran out: another process held the database)
+// is a StorageConflict: the whole transaction may be tried again.
 [[noreturn]] void fail(sqlite3* db, const char* what) {
   std::string msg = "storage: ";
   msg += what;
   msg += ": ";
   msg += db ? sqlite3_errmsg(db) : "out of memory";
+  if (db && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY) throw StorageConflict(msg);
   throw StorageError(msg);
 }
 
@@ -83,8 +80,10 @@ constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
 class Connection {
  public:
-  explicit Connection(const std::string& path) {
-    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+  explicit Connection(const std::string& path, bool read_only = false) {
+    const int flags =
+        (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+        SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       std::string msg = "storage: open: ";
       msg += db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -93,6 +92,7 @@ class Connection {
       throw StorageError(msg);
     }
     sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   }
   ~Connection() {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
@@ -223,10 +223,15 @@ class SqliteStore;
 
 class SqliteTx final : public StoreTx {
  public:
-  SqliteTx(SqliteStore& store, std::unique_lock<std::mutex> lock);
+  // On the writer connection (`lock` holds the writer's mutex), or on a
+  // read-only connection lent by the pool (`reader`).
+  SqliteTx(SqliteStore& store, TxMode mode, std::unique_lock<std::mutex> lock,
+           std::unique_ptr<Connection> reader);
   ~SqliteTx() override;
 
   [[nodiscard]] bool commit() override;
+  TxMode mode() const override { return mode_; }
+  bool conflicted() const override { return conflicted_; }
 
   std::optional<AccountRecord> find_account(const AccountRef& ref) override {
     Query q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
@@ -604,7 +609,7 @@ class SqliteTx final : public StoreTx {
     if (!q.step()) return std::nullopt;
     TokenRecord t;
     t.token_digest = q.text(0);
-    t.kind = q.text(1) == "refresh" ? TokenKind::refresh : TokenKind::access;
+    t.kind = token_kind_from_wire(q.text(1));
     t.grant_id = q.text(2);
     t.client_id = q.text(3);
     t.expires_at = q.int64(4);
@@ -843,20 +848,23 @@ class SqliteTx final : public StoreTx {
   }
 
   SqliteStore& store_;
+  const TxMode mode_;
   std::unique_lock<std::mutex> lock_;
+  std::unique_ptr<Connection> reader_;
+  const std::thread::id owner_ = std::this_thread::get_id();
   bool finished_ = false;
+  bool conflicted_ = false;
 };
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) : conn_(path) {
+  explicit SqliteStore(const std::string& path)
+      : path_(path), in_memory_(path.empty() || path == ":memory:"), conn_(path) {
     if (sqlite3_libversion_number() < 3035000) {
       throw StorageError("storage: SQLite 3.35 or later is required");
     }
-    sqlite3_busy_timeout(conn_.db(), kBusyTimeoutMs);
-    const bool in_memory = path.empty() || path == ":memory:";
     // PostgreSQL: none of these; durability and foreign keys are the server's defaults.
-    if (!in_memory) conn_.exec("PRAGMA journal_mode = WAL", "journal_mode");
+    if (!in_memory_) conn_.exec("PRAGMA journal_mode = WAL", "journal_mode");
     conn_.exec("PRAGMA synchronous = FULL", "synchronous");
     conn_.exec("PRAGMA foreign_keys = ON", "foreign_keys");
     // Purged rows (names, e-mail addresses, masked numbers) are overwritten
@@ -865,28 +873,8 @@ class SqliteStore final : public Store {
     create_schema();
   }
 
-  std::unique_ptr<StoreTx> begin() override {
-    // A second begin() on the thread that holds the open transaction would
-    // wait for itself forever; make that programming error loud instead.
-    if (owner_.load() == std::this_thread::get_id()) {
-      throw StorageError("storage: nested transaction on one thread");
-    }
-    std::unique_lock<std::mutex> lock(mutex_);
-    // A transaction left open by a failed ROLLBACK would make BEGIN fail.
-    if (!sqlite3_get_autocommit(conn_.db())) {
-      sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-    // PostgreSQL: BEGIN, and SELECT … FOR UPDATE on the rows to be changed.
-    conn_.exec("BEGIN IMMEDIATE", "begin");
-    auto tx = std::make_unique<SqliteTx>(*this, std::move(lock));
-    owner_.store(std::this_thread::get_id());
-    return tx;
-  }
-
   void checkpoint() override {
-    if (owner_.load() == std::this_thread::get_id()) {
-      throw StorageError("storage: checkpoint inside a transaction");
-    }
+    if (holds_transaction()) throw StorageError("storage: checkpoint inside a transaction");
     std::lock_guard<std::mutex> lock(mutex_);
     // TRUNCATE copies every committed page into the main file (where
     // secure_delete has zeroed the deleted rows) and empties the WAL, whose
@@ -899,9 +887,98 @@ class SqliteStore final : public Store {
   }
 
   Connection& connection() { return conn_; }
-  void release_owner() { owner_.store(std::thread::id{}); }
+  void forget_owner(std::thread::id owner) {
+    std::lock_guard<std::mutex> lock(owners_mutex_);
+    owners_.erase(owner);
+  }
+  // Takes back a read-only connection (dropped when it is left in a transaction).
+  void give_back(std::unique_ptr<Connection> reader) {
+    {
+      std::lock_guard<std::mutex> lock(readers_mutex_);
+      if (sqlite3_get_autocommit(reader->db())) {
+        idle_readers_.push_back(std::move(reader));
+      } else {
+        --open_readers_;
+      }
+    }
+    readers_cv_.notify_one();
+  }
+
+ protected:
+  std::unique_ptr<StoreTx> start(TxMode mode) override {
+    // A second begin() on the thread that holds an open transaction could
+    // wait for itself forever (the writer's mutex, or a reader while the
+    // pool is lent out); make that programming error loud instead.
+    const auto me = std::this_thread::get_id();
+    {
+      std::lock_guard<std::mutex> lock(owners_mutex_);
+      if (!owners_.insert(me).second) {
+        throw StorageError("storage: nested transaction on one thread");
+      }
+    }
+    try {
+      if (mode == TxMode::read_only && !in_memory_) {
+        std::unique_ptr<Connection> reader = acquire_reader();
+        if (sqlite3_exec(reader->db(), "BEGIN DEFERRED", nullptr, nullptr, nullptr) != SQLITE_OK) {
+          const std::string msg = std::string("storage: begin: ") + sqlite3_errmsg(reader->db());
+          give_back(std::move(reader));
+          throw StorageError(msg);
+        }
+        return std::make_unique<SqliteTx>(*this, mode, std::unique_lock<std::mutex>(),
+                                          std::move(reader));
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      // A transaction left open by a failed ROLLBACK would make BEGIN fail.
+      if (!sqlite3_get_autocommit(conn_.db())) {
+        sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+      }
+      if (mode == TxMode::read_only) {
+        // In memory: the one connection, made read-only until the end.
+        conn_.exec("PRAGMA query_only = ON", "begin");
+        try {
+          conn_.exec("BEGIN DEFERRED", "begin");
+        } catch (...) {
+          sqlite3_exec(conn_.db(), "PRAGMA query_only = OFF", nullptr, nullptr, nullptr);
+          throw;
+        }
+      } else {
+        // PostgreSQL: BEGIN, and SELECT … FOR UPDATE on the rows to be changed.
+        conn_.exec("BEGIN IMMEDIATE", "begin");
+      }
+      return std::make_unique<SqliteTx>(*this, mode, std::move(lock), nullptr);
+    } catch (...) {
+      forget_owner(me);
+      throw;
+    }
+  }
 
  private:
+  bool holds_transaction() {
+    std::lock_guard<std::mutex> lock(owners_mutex_);
+    return owners_.count(std::this_thread::get_id()) > 0;
+  }
+
+  std::unique_ptr<Connection> acquire_reader() {
+    std::unique_lock<std::mutex> lock(readers_mutex_);
+    readers_cv_.wait(lock, [&] { return !idle_readers_.empty() || open_readers_ < kReaders; });
+    if (!idle_readers_.empty()) {
+      auto reader = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return reader;
+    }
+    ++open_readers_;
+    lock.unlock();
+    try {
+      return std::make_unique<Connection>(path_, /*read_only=*/true);
+    } catch (...) {
+      lock.lock();
+      --open_readers_;
+      lock.unlock();
+      readers_cv_.notify_one();
+      throw;
+    }
+  }
+
   void create_schema() {
     conn_.exec("BEGIN IMMEDIATE", "schema");
     try {
@@ -919,14 +996,11 @@ class SqliteStore final : public Store {
         throw StorageError("storage: the database has schema version " + std::to_string(*version) +
                            ", newer than this server's " + std::to_string(kSchemaVersion));
       }
-      if (version) {
-        for (std::int64_t v = *version; v < kSchemaVersion; ++v) {
-          for (const auto& st : store_schema::migrations()[static_cast<std::size_t>(v - 1)]) {
-            conn_.exec(st.sqlite, "migration");
-          }
-        }
+      // Every migration above the database's version, in order (all of
+      // them for a new database), in this one transaction.
+      for (const auto& m : store_schema::migrations(store_schema::Dialect::sqlite)) {
+        if (m.version > version.value_or(0)) conn_.exec(m.sql, "migration");
       }
-      for (const auto& st : store_schema::tables()) conn_.exec(st.sqlite, "schema");
       if (!version) {
         Query(conn_, "INSERT INTO schema_version (version) VALUES (?)", "schema")
             .binds(kSchemaVersion)
@@ -941,35 +1015,49 @@ class SqliteStore final : public Store {
     }
   }
 
-  Connection conn_;
-  std::mutex mutex_;
-  std::atomic<std::thread::id> owner_{};
+  const std::string path_;
+  const bool in_memory_;
+  Connection conn_;   // the writer
+  std::mutex mutex_;  // held by the read-write transaction on conn_
+  std::mutex owners_mutex_;
+  std::unordered_set<std::thread::id> owners_;  // threads with an open transaction
+  std::mutex readers_mutex_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+  std::size_t open_readers_ = 0;  // idle + lent
 };
 
-SqliteTx::SqliteTx(SqliteStore& store, std::unique_lock<std::mutex> lock)
-    : store_(store), lock_(std::move(lock)) {}
+SqliteTx::SqliteTx(SqliteStore& store, TxMode mode, std::unique_lock<std::mutex> lock,
+                   std::unique_ptr<Connection> reader)
+    : store_(store), mode_(mode), lock_(std::move(lock)), reader_(std::move(reader)) {}
 
 SqliteTx::~SqliteTx() {
-  if (!finished_ && !sqlite3_get_autocommit(store_.connection().db())) {
+  sqlite3* db = conn().db();
+  if (!finished_ && !sqlite3_get_autocommit(db)) {
     // Errors are ignored: SQLite may already have rolled back by itself
     // (e.g. after SQLITE_FULL), and a destructor must not throw.
-    sqlite3_exec(store_.connection().db(), "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   }
-  store_.release_owner();
+  if (!reader_ && mode_ == TxMode::read_only) {
+    sqlite3_exec(db, "PRAGMA query_only = OFF", nullptr, nullptr, nullptr);
+  }
+  if (reader_) store_.give_back(std::move(reader_));
+  store_.forget_owner(owner_);
   // lock_ is released after this body: the next transaction starts clean.
 }
 
 bool SqliteTx::commit() {
   if (finished_) return false;
   finished_ = true;
-  sqlite3* db = store_.connection().db();
+  sqlite3* db = conn().db();
   if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+  if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY) conflicted_ = true;
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   return false;
 }
 
 Connection& SqliteTx::conn() {
-  return store_.connection();
+  return reader_ ? *reader_ : store_.connection();
 }
 
 }  // namespace

@@ -1,0 +1,53 @@
+// The flow of one customer through the six screens, and the session that
+// holds it. One of the repositories a StoreTx gives access to (storage.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "renkei/flow.h"
+#include "renkei/time.h"
+
+namespace renkei::server {
+
+struct FlowRecord {
+  std::string flow_id;         // public random id (logs, admin); not a credential
+  std::string session_digest;  // secret_digest(session cookie value); the cookie is the credential
+  std::string csrf_token;      // echoed by the page in X-CSRF-Token
+  // the OAuth request that started it
+  std::string client_id;
+  std::string redirect_uri;
+  std::string oauth_state;
+  std::string code_challenge;  // PKCE S256
+  std::string scope;
+  FlowState state;             // the core's state
+  std::optional<std::int64_t> account_id;  // once ② matched
+  std::string client_ip;
+  std::string user_agent;
+  UnixSeconds created_at = 0;
+  UnixSeconds updated_at = 0;
+};
+
+class FlowRepository {
+ public:
+  virtual void insert_flow(const FlowRecord& f) = 0;
+  // In a read-write transaction the flow read by these three is locked until
+  // the transaction ends (the caller lets the core decide and updates it).
+  virtual std::optional<FlowRecord> flow_by_session(const std::string& session_digest) = 0;
+  virtual std::optional<FlowRecord> flow_by_id(const std::string& flow_id) = 0;
+  // Replaces the stored flow with the same flow_id (session_digest may change: rotation).
+  virtual void update_flow(const FlowRecord& f) = 0;
+  // Flows on ④ waiting for a call to `dialled` whose window covers `now`.
+  // Read-write: the number's waiting list is held until commit, so that two
+  // choosers of a free number see each other's choice.
+  virtual std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
+                                                         UnixSeconds now) = 0;
+  virtual std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) = 0;
+
+ protected:
+  ~FlowRepository() = default;
+};
+
+}  // namespace renkei::server

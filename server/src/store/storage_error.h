@@ -1,0 +1,26 @@
+// The two errors of the store (storage.h).
+#pragma once
+
+#include <stdexcept>
+
+namespace renkei::server {
+
+// Any failure of the store: the database cannot be reached, a statement
+// failed, a constraint was violated, a write was attempted in a read-only
+// transaction. The transaction it happened in is lost (commit() returns
+// false); the HTTP layer answers system_error. The message never holds a
+// bound value or the connection string.
+struct StorageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A failure that says nothing about the unit of work itself, only about its
+// timing: it met another transaction (PostgreSQL SQLSTATE 40001
+// serialization_failure or 40P01 deadlock_detected; SQLite SQLITE_BUSY once
+// the busy timeout ran out). Running the whole transaction again is correct
+// and usually succeeds: with_transaction (storage.h) does exactly that.
+struct StorageConflict : StorageError {
+  using StorageError::StorageError;
+};
+
+}  // namespace renkei::server
