@@ -1,5 +1,7 @@
 #include "http/http_util.h"
 
+#include "http/json_text.h"
+
 #include <cstdint>
 
 #include "ops/crypto.h"
@@ -36,43 +38,18 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF
+// (one decoder, utf8_sequence in json_text.cpp, for this and the access log).
 bool is_valid_utf8(std::string_view s) {
   std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
     }
-    int len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (b >= 0xC2 && b <= 0xDF) {
-      len = 2;
-    } else if (b == 0xE0) {
-      len = 3, lo = 0xA0;
-    } else if (b == 0xED) {
-      len = 3, hi = 0x9F;  // no surrogates
-    } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) {
-      len = 3;
-    } else if (b == 0xF0) {
-      len = 4, lo = 0x90;
-    } else if (b >= 0xF1 && b <= 0xF3) {
-      len = 4;
-    } else if (b == 0xF4) {
-      len = 4, hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (n - i < static_cast<std::size_t>(len)) return false;
-    auto b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b1 < lo || b1 > hi) return false;
-    for (int k = 2; k < len; ++k) {
-      auto bk = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if (bk < 0x80 || bk > 0xBF) return false;
-    }
-    i += static_cast<std::size_t>(len);
+    const std::size_t len = utf8_sequence(s, i);
+    if (len == 0) return false;
+    i += len;
   }
   return true;
 }
