@@ -1772,5 +1772,119 @@ TEST(OpenStore, PicksTheBackendFromTheDatabaseString) {
   EXPECT_EQ(tx->count_accounts(), 0);
 }
 
+// ---------- group commit (SQLite, issue 10) ----------
+
+// A SQLite file in a fresh folder, removed at the end of the test.
+class GroupCommit : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("renkei-group-commit-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "renkei.db").string();
+    store_ = open_sqlite_store(path_);
+    auto tx = store_->begin();
+    tx->upsert_customer(sample_customer());
+    account_ = tx->upsert_account(sample_account());
+    ASSERT_TRUE(tx->commit());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // What another process sees: a new store on the same file.
+  int durable_failures() {
+    auto other = open_sqlite_store(path_);
+    auto tx = other->begin(TxMode::read_only);
+    return tx->load_lock(account_).failures;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
+  std::int64_t account_ = 0;
+};
+
+TEST_F(GroupCommit, ALoneWriterCommitsAtOnceWithoutWaiting) {
+  const auto before = sqlite_commit_stats(*store_);
+  {
+    auto tx = store_->begin();
+    tx->save_lock(account_, LockState{1, std::nullopt});
+    ASSERT_TRUE(tx->commit());
+  }
+  const auto after = sqlite_commit_stats(*store_);
+  EXPECT_EQ(after.commits, before.commits + 1);
+  EXPECT_EQ(after.members_waited, before.members_waited);
+  EXPECT_EQ(durable_failures(), 1);
+}
+
+// Read-modify-write increments from many threads: every commit() that says
+// true is durable and none is lost (the count is exact), and the writers met
+// at the writer, so there were fewer COMMITs (fsyncs) than transactions.
+TEST_F(GroupCommit, ConcurrentWritersShareCommitsAndLoseNothing) {
+  constexpr int kThreads = 12;
+  constexpr int kEach = 40;
+  const auto before = sqlite_commit_stats(*store_);
+  std::atomic<int> committed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        auto tx = store_->begin();
+        LockState s = tx->load_lock(account_);
+        ++s.failures;
+        tx->save_lock(account_, s);
+        if (tx->commit()) ++committed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto after = sqlite_commit_stats(*store_);
+  EXPECT_EQ(committed.load(), kThreads * kEach);
+  EXPECT_EQ(durable_failures(), kThreads * kEach);
+  EXPECT_GT(after.members_waited, before.members_waited);
+  EXPECT_LT(after.commits - before.commits, static_cast<std::uint64_t>(kThreads * kEach));
+}
+
+// A waits for the group's COMMIT because B is queued; B rolls back. A's
+// change is durable, B's is not, and A's commit() returned only after B had
+// ended the group.
+TEST_F(GroupCommit, AMemberThatRollsBackLeavesTheOthersChangesDurable) {
+  std::atomic<bool> a_wrote{false};
+  std::atomic<bool> b_may_go{false};
+  std::atomic<int> a_result{-1};
+  std::atomic<bool> b_ended{false};
+  const auto before = sqlite_commit_stats(*store_);
+  std::thread a([&] {
+    auto tx = store_->begin();
+    tx->save_lock(account_, LockState{7, std::nullopt});
+    a_wrote = true;
+    while (!b_may_go) std::this_thread::yield();
+    // B is queued for the writer now: A hands it on and waits.
+    a_result = tx->commit() ? 1 : 0;
+  });
+  while (!a_wrote) std::this_thread::yield();
+  std::thread b([&] {
+    auto tx = store_->begin();  // queued until A commits
+    EXPECT_EQ(tx->load_lock(account_).failures, 7);  // A's change, not yet durable
+    tx->save_lock(account_, LockState{99, std::nullopt});
+    EXPECT_EQ(a_result.load(), -1) << "A answered before its COMMIT";
+    b_ended = true;
+    // no commit: rolled back to B's savepoint, and A's group COMMITted
+  });
+  while (sqlite_commit_stats(*store_).queued_writers < 1) std::this_thread::yield();
+  b_may_go = true;
+  a.join();
+  b.join();
+  EXPECT_TRUE(b_ended.load());
+  EXPECT_EQ(a_result.load(), 1);
+  const auto after = sqlite_commit_stats(*store_);
+  EXPECT_EQ(after.members_waited, before.members_waited + 1);
+  EXPECT_EQ(after.commits, before.commits + 1);
+  EXPECT_EQ(durable_failures(), 7);
+}
+
 }  // namespace
 }  // namespace renkei::server

@@ -168,6 +168,16 @@ auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_
 // schema at open (the migrations in sqlite/migrations/).
 std::unique_ptr<Store> open_sqlite_store(const std::string& path);
 
+// Group commit of a SQLite store (sqlite_store.cpp): read-write transactions
+// that meet at the writer share one COMMIT (one fsync). For tests and the
+// performance notes; all zero for another backend.
+struct SqliteCommitStats {
+  std::uint64_t commits = 0;         // outer COMMITs that succeeded (fsyncs)
+  std::uint64_t members_waited = 0;  // commit() calls that waited for another's COMMIT
+  int queued_writers = 0;            // threads waiting for the writer now
+};
+SqliteCommitStats sqlite_commit_stats(const Store& store);
+
 // PostgreSQL through libpq (postgres_store.cpp): `conninfo` is a libpq
 // connection URI ("postgresql://user@host:5432/renkei") or key=value string.
 // A pool of at most `pool_size` connections (the server passes its worker

@@ -9,6 +9,21 @@
 // worst-case latency low; several writing connections let single
 // transactions starve in busy retries.
 //
+// Group commit (issue 10): synchronous = FULL makes every COMMIT wait for an
+// fsync, and with one writer nothing else can write meanwhile, so the fsync
+// bounds the writes per second. A read-write StoreTx is therefore a SAVEPOINT
+// inside an outer SQLite transaction that several StoreTx share. Its commit()
+// releases the savepoint and then, when other writers are queued for the
+// mutex, hands the writer on and waits: the last writer of the queue (or the
+// one that finds the group too old or too big) COMMITs the outer transaction
+// for all of them with one fsync, and each commit() returns true only after
+// that COMMIT succeeded. Nothing is answered before it is durable: if the
+// outer COMMIT fails, every member's commit() returns false. A member sees
+// the earlier members' changes (they are serialized by the mutex), exactly as
+// if each had committed alone; a member that rolls back returns to its
+// savepoint and leaves the others' changes in place. With no writer queued a
+// commit COMMITs at once, so a lone request waits for nothing.
+//
 // Read-only transactions never take the writer: a small pool of connections
 // opened SQLITE_OPEN_READONLY (so a write in them fails: "attempt to write a
 // readonly database") runs BEGIN DEFERRED, and WAL lets them read the last
@@ -34,6 +49,8 @@
 // PIN hash, e-mail, phone) can reach a log through them.
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <limits>
@@ -62,6 +79,10 @@ const int kSchemaVersion = store_schema::version();
 constexpr int kBusyTimeoutMs = 5000;
 // Read-only connections of a file database, opened when first needed.
 constexpr std::size_t kReaders = 4;
+// A commit group is flushed when it has this many waiting members, or when it
+// has been open this long, even if more writers are queued: bounds latency.
+constexpr int kMaxGroupMembers = 64;
+constexpr auto kMaxGroupAge = std::chrono::milliseconds(20);
 constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
@@ -220,6 +241,18 @@ class Query {
 // ---------- the store ----------
 
 class SqliteStore;
+
+// The read-write transactions whose changes one outer SQLite transaction
+// holds until its COMMIT (see group commit above).
+struct CommitGroup {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;        // the outer transaction ended
+  bool durable = false;     // … with a successful COMMIT
+  bool conflicted = false;  // … and its COMMIT failed with SQLITE_BUSY
+  int waiting = 0;          // members whose commit() waits for the COMMIT
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
+};
 
 class SqliteTx final : public StoreTx {
  public:
@@ -876,6 +909,7 @@ class SqliteStore final : public Store {
   void checkpoint() override {
     if (holds_transaction()) throw StorageError("storage: checkpoint inside a transaction");
     std::lock_guard<std::mutex> lock(mutex_);
+    flush_group_locked(nullptr);
     // TRUNCATE copies every committed page into the main file (where
     // secure_delete has zeroed the deleted rows) and empties the WAL, whose
     // frames would otherwise still hold the deleted rows' old pages.
@@ -887,6 +921,90 @@ class SqliteStore final : public Store {
   }
 
   Connection& connection() { return conn_; }
+
+  // ----- group commit; every *_locked function runs with mutex_ held -----
+
+  // Joins the open outer transaction, or opens one.
+  void join_group_locked() {
+    if (!group_) {
+      // A transaction left open by a failed ROLLBACK would make BEGIN fail.
+      if (!sqlite3_get_autocommit(conn_.db())) {
+        sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+      }
+      // PostgreSQL: BEGIN, and SELECT … FOR UPDATE on the rows to be changed.
+      conn_.exec("BEGIN IMMEDIATE", "begin");
+      group_ = std::make_shared<CommitGroup>();
+    }
+  }
+  // True when a member that just released its savepoint should wait for a
+  // later member to COMMIT for it: another writer is queued and the group is
+  // neither full nor old.
+  bool should_wait_locked() const {
+    return group_ && queued_writers_.load() > 0 && group_->waiting + 1 < kMaxGroupMembers &&
+           std::chrono::steady_clock::now() - group_->opened < kMaxGroupAge;
+  }
+  // COMMITs the outer transaction (one fsync for every member) and wakes the
+  // members waiting for it. The result for the caller's own changes.
+  bool flush_group_locked(bool* conflicted) {
+    if (!group_) return true;
+    auto group = std::move(group_);
+    bool durable = false;
+    bool busy = false;
+    if (!sqlite3_get_autocommit(conn_.db())) {
+      durable = sqlite3_exec(conn_.db(), "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+      if (durable) ++commits_;
+      if (!durable) {
+        busy = (sqlite3_extended_errcode(conn_.db()) & 0xff) == SQLITE_BUSY;
+        if (!sqlite3_get_autocommit(conn_.db())) {
+          sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+      }
+    }
+    // Autocommit already on: SQLite rolled the outer transaction back by
+    // itself (I/O error, disk full); nothing of the group is durable.
+    end_group(*group, durable, busy);
+    if (conflicted) *conflicted = busy;
+    return durable;
+  }
+  // The outer transaction is gone without a COMMIT (SQLite rolled it back).
+  void abandon_group_locked() {
+    if (!group_) return;
+    auto group = std::move(group_);
+    end_group(*group, false, false);
+  }
+  // Before the writer is released by a member that will not wait: COMMIT
+  // unless another writer is queued to take the group on.
+  void leave_writer_locked() {
+    if (group_ && sqlite3_get_autocommit(conn_.db())) {
+      abandon_group_locked();
+    } else if (group_ && !should_wait_locked()) {
+      flush_group_locked(nullptr);
+    }
+  }
+  // A member's commit() after RELEASE: wait for the group's COMMIT (the
+  // writer is handed on), or make it now. `lock` holds mutex_.
+  bool commit_member(std::unique_lock<std::mutex>& lock, bool* conflicted) {
+    if (!group_) return false;
+    if (!should_wait_locked()) return flush_group_locked(conflicted);
+    std::shared_ptr<CommitGroup> group = group_;
+    {
+      std::lock_guard<std::mutex> g(group->m);
+      ++group->waiting;
+    }
+    ++members_waited_;
+    lock.unlock();
+    std::unique_lock<std::mutex> g(group->m);
+    group->cv.wait(g, [&] { return group->done; });
+    if (conflicted) *conflicted = group->conflicted;
+    return group->durable;
+  }
+  SqliteCommitStats stats() const {
+    SqliteCommitStats st;
+    st.commits = commits_.load();
+    st.members_waited = members_waited_.load();
+    st.queued_writers = queued_writers_.load();
+    return st;
+  }
   void forget_owner(std::thread::id owner) {
     std::lock_guard<std::mutex> lock(owners_mutex_);
     owners_.erase(owner);
@@ -927,12 +1045,16 @@ class SqliteStore final : public Store {
         return std::make_unique<SqliteTx>(*this, mode, std::unique_lock<std::mutex>(),
                                           std::move(reader));
       }
+      ++queued_writers_;
       std::unique_lock<std::mutex> lock(mutex_);
-      // A transaction left open by a failed ROLLBACK would make BEGIN fail.
-      if (!sqlite3_get_autocommit(conn_.db())) {
-        sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
-      }
+      --queued_writers_;
       if (mode == TxMode::read_only) {
+        // In memory: the one connection, so the open group is made durable
+        // first (its members are waiting for it anyway).
+        flush_group_locked(nullptr);
+        if (!sqlite3_get_autocommit(conn_.db())) {
+          sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+        }
         // In memory: the one connection, made read-only until the end.
         conn_.exec("PRAGMA query_only = ON", "begin");
         try {
@@ -942,8 +1064,13 @@ class SqliteStore final : public Store {
           throw;
         }
       } else {
-        // PostgreSQL: BEGIN, and SELECT … FOR UPDATE on the rows to be changed.
-        conn_.exec("BEGIN IMMEDIATE", "begin");
+        try {
+          join_group_locked();
+          conn_.exec("SAVEPOINT renkei_tx", "begin");
+        } catch (...) {
+          leave_writer_locked();
+          throw;
+        }
       }
       return std::make_unique<SqliteTx>(*this, mode, std::move(lock), nullptr);
     } catch (...) {
@@ -1025,6 +1152,20 @@ class SqliteStore final : public Store {
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
   std::size_t open_readers_ = 0;  // idle + lent
+  std::shared_ptr<CommitGroup> group_;  // the open outer transaction (mutex_)
+  std::atomic<int> queued_writers_{0};  // threads waiting for mutex_
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> members_waited_{0};
+
+  static void end_group(CommitGroup& group, bool durable, bool busy) {
+    {
+      std::lock_guard<std::mutex> g(group.m);
+      group.done = true;
+      group.durable = durable;
+      group.conflicted = busy;
+    }
+    group.cv.notify_all();
+  }
 };
 
 SqliteTx::SqliteTx(SqliteStore& store, TxMode mode, std::unique_lock<std::mutex> lock,
@@ -1033,9 +1174,19 @@ SqliteTx::SqliteTx(SqliteStore& store, TxMode mode, std::unique_lock<std::mutex>
 
 SqliteTx::~SqliteTx() {
   sqlite3* db = conn().db();
-  if (!finished_ && !sqlite3_get_autocommit(db)) {
-    // Errors are ignored: SQLite may already have rolled back by itself
-    // (e.g. after SQLITE_FULL), and a destructor must not throw.
+  const bool group_member = !reader_ && mode_ == TxMode::read_write;
+  if (group_member && lock_.owns_lock()) {
+    // Not committed (or commit() failed before handing on): back to the
+    // savepoint, keeping the other members' changes, then COMMIT for them
+    // unless a queued writer will. Errors are ignored: SQLite may already
+    // have rolled the whole transaction back (e.g. after SQLITE_FULL), and a
+    // destructor must not throw.
+    if (!finished_ && !sqlite3_get_autocommit(db)) {
+      sqlite3_exec(db, "ROLLBACK TO SAVEPOINT renkei_tx", nullptr, nullptr, nullptr);
+      sqlite3_exec(db, "RELEASE SAVEPOINT renkei_tx", nullptr, nullptr, nullptr);
+    }
+    store_.leave_writer_locked();
+  } else if (!group_member && !finished_ && !sqlite3_get_autocommit(db)) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   }
   if (!reader_ && mode_ == TxMode::read_only) {
@@ -1050,6 +1201,17 @@ bool SqliteTx::commit() {
   if (finished_) return false;
   finished_ = true;
   sqlite3* db = conn().db();
+  if (!reader_ && mode_ == TxMode::read_write) {
+    if (sqlite3_get_autocommit(db)) {
+      store_.abandon_group_locked();
+      return false;
+    }
+    if (sqlite3_exec(db, "RELEASE SAVEPOINT renkei_tx", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      finished_ = false;  // the destructor rolls back to the savepoint
+      return false;
+    }
+    return store_.commit_member(lock_, &conflicted_);
+  }
   if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return true;
   if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY) conflicted_ = true;
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -1064,6 +1226,11 @@ Connection& SqliteTx::conn() {
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
   return std::make_unique<SqliteStore>(path);
+}
+
+SqliteCommitStats sqlite_commit_stats(const Store& store) {
+  const auto* sqlite = dynamic_cast<const SqliteStore*>(&store);
+  return sqlite ? sqlite->stats() : SqliteCommitStats{};
 }
 
 }  // namespace renkei::server
