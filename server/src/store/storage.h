@@ -70,6 +70,7 @@ struct FlowRecord {
   std::string oauth_state;
   std::string code_challenge;  // PKCE S256
   std::string scope;
+  std::string dpop_jkt;        // FAPI 2.0: the DPoP key the code will be bound to, or ""
   FlowState state;             // the core's state
   std::optional<std::int64_t> account_id;  // once ② matched
   std::string client_ip;
@@ -86,7 +87,13 @@ struct ClientRecord {
   std::vector<std::string> redirect_uris;
   std::string secret_digest;   // empty = public client (PKCE only)
   bool enabled = true;
+  // FAPI 2.0 (issue 13): "oauth" (plain OAuth 2.0) or "fapi2" (PAR,
+  // private_key_jwt, DPoP); jwks = the client's public JWK Set (JSON), "" if none.
+  std::string profile = "oauth";
+  std::string jwks;
 };
+inline constexpr const char* kProfileOAuth = "oauth";
+inline constexpr const char* kProfileFapi2 = "fapi2";
 
 struct GrantRecord {
   std::string id;              // random
@@ -109,6 +116,7 @@ struct AuthorizationCodeRecord {
   std::string grant_id;
   UnixSeconds expires_at = 0;
   bool used = false;
+  std::string dpop_jkt;        // RFC 9449 §10: the key the code is bound to, or ""
 };
 
 enum class TokenKind { access, refresh };
@@ -119,6 +127,18 @@ struct TokenRecord {
   std::string client_id;
   UnixSeconds expires_at = 0;
   bool revoked = false;
+  std::string dpop_jkt;        // cnf.jkt: DPoP-bound (RFC 9449 §6), "" = bearer
+};
+
+// ---------- FAPI 2.0: pushed authorization requests, seen JWT ids ----------
+
+// RFC 9126: the request behind one request_uri (only its digest is stored).
+struct PushedRequestRecord {
+  std::string request_uri_digest;
+  std::string client_id;
+  std::string params_json;     // the pushed parameters: a JSON object of strings
+  UnixSeconds expires_at = 0;
+  bool used = false;
 };
 
 // ---------- result mail, operation log, telephony ----------
@@ -239,6 +259,20 @@ class StoreTx {
   virtual std::optional<TokenRecord> find_token(const std::string& digest) = 0;
   virtual void revoke_token(const std::string& digest) = 0;
   virtual void revoke_tokens_of_grant(const std::string& grant_id) = 0;
+
+  // FAPI 2.0 (issue 13). A pushed request is single use: consume marks it
+  // used and returns it as it was (used == true means a second use).
+  virtual void insert_pushed_request(const PushedRequestRecord& r) = 0;
+  virtual std::optional<PushedRequestRecord> consume_pushed_request(const std::string& digest) = 0;
+  // The replay cache of JWT ids, shared by every instance: records the digest
+  // of a jti of `kind` ("client_assertion", "dpop") for `owner` (a client id
+  // or a DPoP key thumbprint) until expires_at. False when it was recorded
+  // before (a replay); a concurrent second insert waits and then fails.
+  virtual bool remember_jti(const std::string& kind, const std::string& owner,
+                            const std::string& jti_digest, UnixSeconds expires_at) = 0;
+  // Retention: deletes at most `limit` pushed requests and jti rows that
+  // expired before `before`; returns how many.
+  virtual int delete_expired_fapi_rows(UnixSeconds before, int limit) = 0;
 
   // mail outbox
   virtual std::int64_t enqueue_mail(const MailRecord& m) = 0;

@@ -20,6 +20,20 @@ const std::vector<std::vector<Statement>>& migrations() {
            " THEN '*****' || right(caller_masked, 4) ELSE '*****' END"
            " WHERE caller_masked IS NOT NULL"},
       },
+      // 3: FAPI 2.0 (issue 13): client profile and keys, DPoP binding of flows,
+      // codes and tokens; the pushed_requests and seen_jtis tables come from tables().
+      {
+          {"ALTER TABLE clients ADD COLUMN profile TEXT NOT NULL DEFAULT 'oauth'",
+           "ALTER TABLE clients ADD COLUMN profile TEXT NOT NULL DEFAULT 'oauth'"},
+          {"ALTER TABLE clients ADD COLUMN jwks TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE clients ADD COLUMN jwks TEXT NOT NULL DEFAULT ''"},
+          {"ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT ''"},
+          {"ALTER TABLE tokens ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE tokens ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT ''"},
+          {"ALTER TABLE flows ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE flows ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT ''"},
+      },
   };
   return steps;
 }
@@ -116,7 +130,8 @@ const std::vector<Statement>& tables() {
                   " client_ip TEXT NOT NULL,"
                   " user_agent TEXT NOT NULL,"
                   " created_at BIGINT NOT NULL,"
-                  " updated_at BIGINT NOT NULL)"),
+                  " updated_at BIGINT NOT NULL,"
+                  " dpop_jkt TEXT NOT NULL DEFAULT '')"),
 
       RENKEI_SAME("CREATE INDEX IF NOT EXISTS flows_waiting ON flows (call_dialled, screen, "
                   "call_expires_at)"),
@@ -126,13 +141,17 @@ const std::vector<Statement>& tables() {
        " id TEXT PRIMARY KEY,"
        " display_name TEXT NOT NULL,"
        " secret_digest TEXT NOT NULL,"
-       " enabled BIGINT NOT NULL)",
+       " enabled BIGINT NOT NULL,"
+       " profile TEXT NOT NULL DEFAULT 'oauth',"
+       " jwks TEXT NOT NULL DEFAULT '')",
        //
        "CREATE TABLE IF NOT EXISTS clients ("
        " id TEXT PRIMARY KEY,"
        " display_name TEXT NOT NULL,"
        " secret_digest TEXT NOT NULL,"
-       " enabled BOOLEAN NOT NULL)"},
+       " enabled BOOLEAN NOT NULL,"
+       " profile TEXT NOT NULL DEFAULT 'oauth',"
+       " jwks TEXT NOT NULL DEFAULT '')"},
 
       RENKEI_SAME("CREATE TABLE IF NOT EXISTS client_redirect_uris ("
                   " client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,"
@@ -161,7 +180,8 @@ const std::vector<Statement>& tables() {
        " code_challenge TEXT NOT NULL,"
        " grant_id TEXT NOT NULL,"
        " expires_at BIGINT NOT NULL,"
-       " used BIGINT NOT NULL)",
+       " used BIGINT NOT NULL,"
+       " dpop_jkt TEXT NOT NULL DEFAULT '')",
        //
        "CREATE TABLE IF NOT EXISTS authorization_codes ("
        " code_digest TEXT PRIMARY KEY,"
@@ -170,7 +190,8 @@ const std::vector<Statement>& tables() {
        " code_challenge TEXT NOT NULL,"
        " grant_id TEXT NOT NULL,"
        " expires_at BIGINT NOT NULL,"
-       " used BOOLEAN NOT NULL)"},
+       " used BOOLEAN NOT NULL,"
+       " dpop_jkt TEXT NOT NULL DEFAULT '')"},
 
       {"CREATE TABLE IF NOT EXISTS tokens ("
        " token_digest TEXT PRIMARY KEY,"
@@ -178,7 +199,8 @@ const std::vector<Statement>& tables() {
        " grant_id TEXT NOT NULL,"
        " client_id TEXT NOT NULL,"
        " expires_at BIGINT NOT NULL,"
-       " revoked BIGINT NOT NULL)",
+       " revoked BIGINT NOT NULL,"
+       " dpop_jkt TEXT NOT NULL DEFAULT '')",
        //
        "CREATE TABLE IF NOT EXISTS tokens ("
        " token_digest TEXT PRIMARY KEY,"
@@ -186,9 +208,35 @@ const std::vector<Statement>& tables() {
        " grant_id TEXT NOT NULL,"
        " client_id TEXT NOT NULL,"
        " expires_at BIGINT NOT NULL,"
-       " revoked BOOLEAN NOT NULL)"},
+       " revoked BOOLEAN NOT NULL,"
+       " dpop_jkt TEXT NOT NULL DEFAULT '')"},
 
       RENKEI_SAME("CREATE INDEX IF NOT EXISTS tokens_by_grant ON tokens (grant_id)"),
+
+      // FAPI 2.0 (issue 13): pushed authorization requests (RFC 9126) and the
+      // replay cache of JWT ids (client assertions, DPoP proofs).
+      {"CREATE TABLE IF NOT EXISTS pushed_requests ("
+       " request_uri_digest TEXT PRIMARY KEY,"
+       " client_id TEXT NOT NULL,"
+       " params_json TEXT NOT NULL,"
+       " expires_at BIGINT NOT NULL,"
+       " used BIGINT NOT NULL)",
+       //
+       "CREATE TABLE IF NOT EXISTS pushed_requests ("
+       " request_uri_digest TEXT PRIMARY KEY,"
+       " client_id TEXT NOT NULL,"
+       " params_json TEXT NOT NULL,"
+       " expires_at BIGINT NOT NULL,"
+       " used BOOLEAN NOT NULL)"},
+      RENKEI_SAME(
+          "CREATE INDEX IF NOT EXISTS pushed_requests_by_expiry ON pushed_requests (expires_at)"),
+      RENKEI_SAME("CREATE TABLE IF NOT EXISTS seen_jtis ("
+                  " kind TEXT NOT NULL,"
+                  " owner TEXT NOT NULL,"
+                  " jti_digest TEXT NOT NULL,"
+                  " expires_at BIGINT NOT NULL,"
+                  " PRIMARY KEY (kind, owner, jti_digest))"),
+      RENKEI_SAME("CREATE INDEX IF NOT EXISTS seen_jtis_by_expiry ON seen_jtis (expires_at)"),
 
       {"CREATE TABLE IF NOT EXISTS mails ("
        " id INTEGER PRIMARY KEY,"
