@@ -961,7 +961,6 @@ void handle_par(App& app, const httplib::Request& req, httplib::Response& res) {
     if (!tx.commit()) throw StorageError("commit failed");
     send_oauth_error(res, e);
   };
-  if (!client.enabled) return fail(invalid_client("client is disabled"));
   if (form.count("request_uri")) return fail(invalid_request("request_uri cannot be pushed"));
   if (form.count("request")) {
     return fail({"request_not_supported", ErrorCode::bad_request, 400,
