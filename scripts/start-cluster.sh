@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Several instances behind a real load balancer (issue 9), on this machine:
 #
-#   bash scripts/start-cluster.sh [--port N] [--no-build]
+#   bash scripts/start-cluster.sh [--port N] [--no-build] [--instances N] [--config FILE]
 #
 # starts a private, throw-away PostgreSQL 15 cluster (scripts/with-postgres.sh),
-# three renkei-server instances (a, b, c) on free loopback ports sharing its
-# database, with the development configuration (config/dev.json) and the same
-# development secrets, and HAProxy on 127.0.0.1:8080 (or --port N) in front of
+# three renkei-server instances (a, b, c; --instances N for 1 to 9) on free
+# loopback ports sharing its database, with the development configuration
+# (config/dev.json, or --config FILE) and the same development secrets, and HAProxy on 127.0.0.1:8080 (or --port N) in front of
 # them: balance roundrobin, no stickiness, health checks on /healthz. Every
 # instance's issuer is HAProxy's address, so Origin, Host and redirects work
 # through it; every response names its instance in X-Renkei-Instance. The
@@ -30,24 +30,54 @@
 #   --port N      HAProxy's port (default 8080)
 #   --no-build    use the existing build/native/server/renkei-server
 #                 (RENKEI_SERVER_BIN overrides the binary)
+#   --instances N number of instances, 1 to 9 (default 3)
+#   --config FILE the configuration every instance starts from (default
+#                 config/dev.json); the script sets port, instance_name,
+#                 database, maildir, issuer, web_root and the threads, and
+#                 moves redirect URIs on http://127.0.0.1:8080 to HAProxy's
+#                 address (scripts/bench-reference.sh uses it for its rows)
+#
+# Threads per instance: worker_threads 64 and max_in_flight 48 (the
+# production defaults) with one or two instances, 32 and 24 from three on,
+# so that the instances' connection pools (one connection per worker
+# thread) stay under the private cluster's max_connections=200.
 set -euo pipefail
 
+caller_pwd=$(pwd)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)
 
 lb_port=8080
 build=1
+count=3
+base_config=config/dev.json
 inner=0
 args=("$@")
 while (($#)); do
   case "$1" in
     --port) lb_port=${2:?--port needs a number}; shift 2 ;;
     --no-build) build=0; shift ;;
+    --instances) count=${2:?--instances needs a number}; shift 2 ;;
+    --config) base_config=${2:?--config needs a file}; shift 2 ;;
     --inner) inner=1; shift ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "start-cluster.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+if ! [[ "$count" =~ ^[1-9]$ ]]; then
+  echo "start-cluster.sh: --instances takes 1 to 9" >&2
+  exit 2
+fi
+# A relative --config is the caller's; the default is the repository's.
+if [[ "$base_config" != /* && "$base_config" != config/dev.json ]]; then
+  base_config="$caller_pwd/$base_config"
+fi
+if [[ ! -f "$base_config" ]]; then
+  echo "start-cluster.sh: $base_config not found" >&2
+  exit 2
+fi
+base_config=$(cd "$(dirname "$base_config")" && pwd)/$(basename "$base_config")
 
 if ((inner == 0)); then
   if ! command -v haproxy >/dev/null; then
@@ -64,7 +94,8 @@ if ((inner == 0)); then
   fi
   # The rest runs inside with-postgres.sh, which owns the database cluster
   # and deletes it when this script's inner part ends.
-  exec bash scripts/with-postgres.sh bash "${BASH_SOURCE[0]}" --inner "${args[@]}"
+  exec bash scripts/with-postgres.sh bash "${BASH_SOURCE[0]}" --inner "${args[@]}" \
+    --config "$base_config"
 fi
 
 # ---- inner part: RENKEI_TEST_POSTGRES_URI points at the private cluster ----
@@ -104,7 +135,9 @@ psql_bin=${RENKEI_PG_BIN:-/usr/lib/postgresql/15/bin}/psql
 "$psql_bin" -q -d "$RENKEI_TEST_POSTGRES_URI" -c "CREATE DATABASE renkei" >/dev/null
 
 issuer="http://127.0.0.1:$lb_port"
-names=(a b c)
+names=(a b c d e f g h i)
+names=("${names[@]:0:count}")
+if ((count <= 2)); then threads=64 in_flight=48; else threads=32 in_flight=24; fi
 ports=()
 for name in "${names[@]}"; do
   port=$(free_port)
@@ -114,18 +147,18 @@ for name in "${names[@]}"; do
   # the issuer and the demo app's redirect are HAProxy's address.
   node -e '
     const fs = require("fs");
-    const [src, dst, port, name, db, maildir, issuer, web] = process.argv.slice(1);
+    const [src, dst, port, name, db, maildir, issuer, web, threads, inFlight] = process.argv.slice(1);
     const c = JSON.parse(fs.readFileSync(src, "utf8"));
     Object.assign(c, { port: +port, instance_name: name, database: db, maildir, issuer,
-                       web_root: web, worker_threads: 32, max_in_flight: 24 });
+                       web_root: web, worker_threads: +threads, max_in_flight: +inFlight });
     for (const client of c.clients) client.redirect_uris = client.redirect_uris.map(
       (u) => u.replace("http://127.0.0.1:8080", issuer));
     fs.writeFileSync(dst, JSON.stringify(c, null, 2));
-  ' "$repo/config/dev.json" "$tmp/$name.json" "$port" "$name" "$db_uri" "$tmp/mail-$name" \
-    "$issuer" "$repo/web"
+  ' "$base_config" "$tmp/$name.json" "$port" "$name" "$db_uri" "$tmp/mail-$name" \
+    "$issuer" "$repo/web" "$threads" "$in_flight"
 done
 
-# All three start at once (the seed is taken by one of them only).
+# All start at once (the seed is taken by one of them only).
 start_instance() {  # index; the port comes on the command line (--port)
   "$server_bin" --config "$tmp/${names[$1]}.json" --port "${ports[$1]}" \
     >"$tmp/${names[$1]}.log" 2>&1 &
@@ -200,7 +233,7 @@ for i in "${!names[@]}"; do
   echo "instance ${names[$i]} http://127.0.0.1:${ports[$i]} pid ${pids[$i]} maildir $tmp/mail-${names[$i]}"
 done
 echo "cluster ready: $issuer/demo/"
-echo "(Ctrl-C stops HAProxy, the three instances and PostgreSQL and deletes $tmp)" >&2
+echo "(Ctrl-C stops HAProxy, the instances and PostgreSQL and deletes $tmp)" >&2
 
 # Wait until a signal or until HAProxy ends (an instance that dies is
 # HAProxy's business: it takes it out of the rotation).

@@ -10,7 +10,14 @@
 #
 #   RENKEI_TEST_POSTGRES_URI=postgresql://renkei@127.0.0.1:PORT/postgres
 #
-# (the storage tests create one database per test through it). The exit
+# (the storage tests create one database per test through it) and
+#
+#   RENKEI_TEST_POSTGRES_CTL=TMPDIR/pgctl
+#
+# a small script that crashes and restarts that cluster for tests of what
+# happens when the database dies: `pgctl stop` is an immediate shutdown
+# (pg_ctl stop -m immediate: no checkpoint, crash recovery at the next start),
+# `pgctl start` starts it again on the same port. The exit
 # status is CMD's. PostgreSQL refuses to run as root, so under root the
 # server runs as the `postgres` user (created by Debian's postgresql package);
 # otherwise as the caller. Nothing here touches the machine's own clusters.
@@ -63,9 +70,9 @@ free_port() {
 started=0
 for _ in 1 2 3 4 5; do
   port=$(free_port)
+  pg_opts="-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=200"
   if "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-       -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=200" \
-       start >/dev/null 2>&1; then
+       -o "$pg_opts" start >/dev/null 2>&1; then
     started=1
     break
   fi
@@ -76,6 +83,16 @@ if ((started == 0)); then
   exit 2
 fi
 
+# The crash/restart control for tests (see the top of this file).
+{
+  printf '#!/usr/bin/env bash\nset -euo pipefail\ncase "${1:-}" in\n'
+  printf '  stop) exec %s %q -D %q -m immediate -w stop ;;\n' "${as_pg[*]:-}" "$pg_bin/pg_ctl" "$dir/data"
+  printf '  start) exec %s %q -D %q -l %q -w -t 60 -o %q start ;;\n' "${as_pg[*]:-}" \
+    "$pg_bin/pg_ctl" "$dir/data" "$dir/server.log" "$pg_opts"
+  printf '  *) echo "usage: pgctl stop|start" >&2; exit 2 ;;\nesac\n'
+} >"$dir/pgctl"
+chmod 755 "$dir/pgctl"
+export RENKEI_TEST_POSTGRES_CTL="$dir/pgctl"
 export RENKEI_TEST_POSTGRES_URI="postgresql://renkei@127.0.0.1:$port/postgres"
 echo "with-postgres.sh: PostgreSQL 15 on 127.0.0.1:$port ($dir)" >&2
 set +e

@@ -6,6 +6,7 @@
 //   - a call posted to instance B verifies a flow started on instance A;
 //   - 100 parallel wrong ② attempts on one account over all instances count
 //     exactly the lockout limit, and every instance sees the lock (B84);
+//   - the same for 100 parallel wrong PINs at ⑤ (flows of one other account);
 //   - result mails written on three instances are delivered exactly once;
 //   - a FAPI 2.0 client registered on A is used at once on B and C, and a
 //     client assertion seen on B is refused as a replay on C (issue 13);
@@ -44,6 +45,16 @@ const LOCKABLE = {
     name_kana: 'ｺﾊﾞﾔｼ ｹﾝ', birth_year: '1995', birth_month: '05', birth_day: '06',
     phone: '09055556666', email: 'ken@example.com', email_confirm: 'ken@example.com',
   },
+};
+
+// A second account for the PIN lockout (⑤): C0002, 001 貯蓄 0000123, PIN 4321.
+const PIN_LOCKABLE = {
+  account: { branch: '001', account_type: 'savings', account_number: '0000123' },
+  customer: {
+    name_kana: 'ﾔﾏﾀﾞ ﾊﾅｺ', birth_year: '1990', birth_month: '12', birth_day: '01',
+    phone: '08022224444', email: 'hanako@example.com', email_confirm: 'hanako@example.com',
+  },
+  pin: '4321',
 };
 
 // ---------- the cluster ----------
@@ -235,6 +246,7 @@ function mailFiles(dir) {
 // ---------- the tests ----------
 
 let cluster;
+const lockedBefore = [];  // accounts (admin query) the lockout tests locked
 
 test.before(async () => {
   cluster = await startCluster();
@@ -382,6 +394,62 @@ test('100 parallel wrong ② attempts over all instances count exactly the locko
     assert.notEqual(r.status, 200, r.text);
     assert.equal(r.json.error.reason, 'B84', `instance ${i.name}: ${r.text}`);
   }
+  lockedBefore.push('branch=115&type=savings&number=5000005');
+});
+
+test('100 parallel wrong ⑤ PINs over all instances count exactly the lockout limit', async (t) => {
+  const N = 100;
+  const flows = Array.from({ length: N }, () => new Flow(cluster.base));
+  // Every attempt has its own flow of the same account, taken to ⑤ (right
+  // ②, the simulated call). The flows of one phone wait for a call on
+  // different numbers of the pool of three, so three are built at a time.
+  for (let i = 0; i < N; i += 3) {
+    await Promise.all(flows.slice(i, i + 3).map(async (f) => {
+      await f.toCall(PIN_LOCKABLE);
+      await f.ok('/dev/simulate-call', {});
+      const r = await f.ok('/api/flow/call/confirm', {});
+      assert.equal(r.flow.screen, 'pin_entry');
+    }));
+  }
+  const wrongPin = PIN_LOCKABLE.pin === '9999' ? '9998' : '9999';
+  const answers = await Promise.all(flows.map((f) => f.req('POST', '/api/flow/pin', { pin: wrongPin })));
+  const tally = {};
+  for (const r of answers) {
+    const code = r.json && r.json.error ? r.json.error.code : `status ${r.status}`;
+    tally[code] = (tally[code] || 0) + 1;
+  }
+  const instances = new Set(answers.map((r) => r.headers.get('x-renkei-instance')));
+  t.diagnostic(`answers: ${JSON.stringify(tally)}; instances: ${[...instances].sort()}`);
+  assert.equal(instances.size, 3, `every instance answered some: ${[...instances]}`);
+  assert.equal(answers.filter((r) => r.status === 200).length, 0, JSON.stringify(tally));
+  assert.equal(tally.auth_mismatch || 0, LOCKOUT_LIMIT - 1, JSON.stringify(tally));
+  assert.equal(tally.locked_now || 0, 1, JSON.stringify(tally));
+  assert.equal((tally.locked || 0) + (tally.busy || 0), N - LOCKOUT_LIMIT, JSON.stringify(tally));
+  for (const i of Object.values(cluster.instances)) {
+    const r = await admin(i.url, 'GET', '/admin/api/accounts?branch=001&type=savings&number=0000123');
+    assert.equal(r.lock.failures, LOCKOUT_LIMIT, `instance ${i.name}: ${JSON.stringify(r.lock)}`);
+    assert.equal(r.lock.locked, true, `instance ${i.name}`);
+  }
+  // On every instance: a flow still at ⑤ (its wrong PIN was only counted)
+  // now brings the right PIN and is refused as locked (B84), and a new flow
+  // of the account is refused at ② (B84).
+  const atPin = flows.filter((f, k) => answers[k].json && answers[k].json.error &&
+                                        answers[k].json.error.code === 'auth_mismatch');
+  assert.ok(atPin.length >= 3, `${atPin.length} flows still at ⑤`);
+  for (const [k, i] of Object.values(cluster.instances).entries()) {
+    const r = await atPin[k].req('POST', '/api/flow/pin', { pin: PIN_LOCKABLE.pin }, i.url);
+    assert.equal(r.headers.get('x-renkei-instance'), i.name);
+    assert.equal(r.status, 403, `instance ${i.name}: ${r.text}`);
+    assert.equal(r.json.error.reason, 'B84', `instance ${i.name}: ${r.text}`);
+    const f = new Flow(i.url);
+    f.redirectBase = cluster.base;
+    await f.start();
+    await f.ok('/api/flow/account', PIN_LOCKABLE.account);
+    const second = await f.req('POST', '/api/flow/customer', PIN_LOCKABLE.customer);
+    assert.equal(second.status, 403, second.text);
+    assert.equal(second.json.error.reason, 'B84', `instance ${i.name}: ${second.text}`);
+  }
+  lockedBefore.push('branch=001&type=savings&number=0000123');
 });
 
 test('result mails written on three instances are each delivered exactly once', async (t) => {
@@ -507,6 +575,15 @@ test('kill -9 of one instance in the middle of a flow: the flow finishes on the 
     for (const token of [flow.accessToken, onVictim.accessToken]) {
       const res = await fetch(`${i.url}/api/v1/account`, { headers: { Authorization: `Bearer ${token}` } });
       assert.equal(res.status, 200, `instance ${i.name}: ${await res.text()}`);
+    }
+  }
+  // The lockouts counted before the kill (the ② and ⑤ tests, partly by the
+  // dead instance) are still exact and in force on every survivor.
+  for (const i of Object.values(cluster.instances).filter((x) => x !== victim)) {
+    for (const q of lockedBefore) {
+      const r = await admin(i.url, 'GET', `/admin/api/accounts?${q}`);
+      assert.equal(r.lock.failures, LOCKOUT_LIMIT, `instance ${i.name}, ${q}: ${JSON.stringify(r.lock)}`);
+      assert.equal(r.lock.locked, true, `instance ${i.name}, ${q}`);
     }
   }
   for (let k = 0; k < 6; k++) {

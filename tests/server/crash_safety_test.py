@@ -1,8 +1,24 @@
 #!/usr/bin/env python3
 """Crash safety: kill -9 the real renkei-server under load, restart it on the
-same SQLite file, and check that everything it acknowledged survived.
+same database, and check that everything it acknowledged survived.
 
     python3 tests/server/crash_safety_test.py --server build/native/server/renkei-server
+    scripts/with-postgres.sh python3 tests/server/crash_safety_test.py --postgres --kill-postgres
+
+The database is a SQLite file by default. With --database postgresql://… (a
+server where the role may create databases) or --postgres (the same with
+$RENKEI_TEST_POSTGRES_URI, exported by scripts/with-postgres.sh) the test
+creates a new PostgreSQL database for the run, drops it at the end, and
+PostgreSQL keeps running while the server is killed.
+
+--kill-postgres (PostgreSQL only, under scripts/with-postgres.sh, which
+exports RENKEI_TEST_POSTGRES_CTL) adds a second phase: under the same kind of
+load PostgreSQL itself is stopped with an immediate shutdown (pg_ctl stop -m
+immediate: no checkpoint, as a crash) while the server stays up. While it is
+down every request must be answered (within 10 s) with system_error (500;
+/healthz 503), never a hang, never a wrong "unknown token/code" answer; after PostgreSQL is
+started again the same server must answer again by itself and the same
+checks as after the server kill must hold.
 
 Load: --threads clients (default 4) run complete authorization-code flows
 (/authorize, ①–⑥ with the dev call simulator, /token, one account API read),
@@ -18,6 +34,7 @@ Checks after the restart (the clock is set again: it is not persisted):
     the outbox (read from the database file itself);
   - every flow in progress either continues (GET /api/flow 200 on the screen
     acknowledged last or the next one) or fails cleanly with a 4xx code.
+  - (PostgreSQL) a new complete flow works after the restart.
 Exit status 0 when all hold; a summary line either way.
 """
 import argparse
@@ -54,8 +71,25 @@ def free_port():
     return port
 
 
+PSQL = next((p for p in (os.path.join(os.environ.get("RENKEI_PG_BIN", "/usr/lib/postgresql/15/bin"), "psql"),
+                          shutil.which("psql") or "") if p and os.access(p, os.X_OK)), "psql")
+
+
+def psql(uri, sql):
+    """Rows of one query (tab-separated fields), through the psql client."""
+    out = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                          "-d", uri, "-c", sql], check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def with_dbname(uri, name):
+    """The same server URI with another database name."""
+    parts = urllib.parse.urlsplit(uri)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
 class Server:
-    def __init__(self, binary, workdir, port):
+    def __init__(self, binary, workdir, port, database=None):
         self.binary, self.workdir, self.port = binary, workdir, port
         self.base = f"http://127.0.0.1:{port}"
         with open(os.path.join(REPO, "tests/browser/test-config.json")) as f:
@@ -63,7 +97,8 @@ class Server:
         # Every client uses one demo customer (one phone), and a flow is never
         # given a pool number another flow of the same phone waits on: flows
         # left waiting on ④ at each kill must not use up the pool.
-        config.update(port=port, issuer=self.base, database=os.path.join(workdir, "renkei.db"),
+        self.database = database or os.path.join(workdir, "renkei.db")
+        config.update(port=port, issuer=self.base, database=self.database,
                       maildir=os.path.join(workdir, "mail"), web_root=os.path.join(REPO, "web"),
                       call_pool=[f"0120{i:06d}" for i in range(1, 65)])
         for c in config["clients"]:
@@ -231,6 +266,10 @@ def flow_client(port, redirect, tid, ledger, stop, killed):
         n += 1
         try:
             run_flow(port, redirect, tid, n, ledger, stop)
+        except TimeoutError:  # no answer within 10 s: a hang, whatever died
+            with ledger.lock:
+                ledger.errors.append(f"thread {tid}: no answer within 10 s")
+            return
         except (OSError, http.client.HTTPException):
             return  # the server died mid-request: that answer was never acknowledged
         except Exception as e:  # a wrong answer while the server was up
@@ -252,6 +291,10 @@ def lock_client(port, ledger, killed):
             cookie = set_cookie(h)
             hdr = {"Cookie": f"renkei_session={cookie}"}
             _, body, _ = call(port, "GET", "/api/flow", headers=hdr)
+            if not isinstance(body, dict) or "csrf_token" not in body:
+                if killed.is_set():
+                    return  # the database went away mid-attempt
+                raise RuntimeError(f"lock client: GET /api/flow {body}")
             hdr["X-CSRF-Token"] = body["csrf_token"]
             call(port, "POST", "/api/flow/account",
                  {"branch": "115", "account_type": "savings", "account_number": "5000005"}, headers=hdr)
@@ -266,8 +309,204 @@ def lock_client(port, ledger, killed):
                 if code in ("locked_now", "locked"):
                     ledger.locked = True
             time.sleep(0.2)
+    except TimeoutError:
+        with ledger.lock:
+            ledger.errors.append("lock client: no answer within 10 s")
     except (OSError, http.client.HTTPException):
         return
+    except Exception as e:  # a wrong answer while the server and its database were up
+        if not killed.is_set():
+            with ledger.lock:
+                ledger.errors.append(f"lock client: {e}")
+
+
+def start_load(port, server, ledger, threads):
+    stop, killed = threading.Event(), threading.Event()
+    workers = [threading.Thread(target=flow_client, args=(port, server.redirect, t, ledger, stop, killed))
+               for t in range(threads)]
+    workers.append(threading.Thread(target=lock_client, args=(port, ledger, killed)))
+    for t in workers:
+        t.start()
+    return stop, killed, workers
+
+
+def mailed_addresses(database):
+    """Recipients of the outbox, straight from the database (not the server)."""
+    if database.startswith(("postgresql://", "postgres://")):
+        return {row[0] for row in psql(database, "SELECT to_addr FROM mails")}
+    db = sqlite3.connect(database)
+    try:
+        return {row[0] for row in db.execute("SELECT to_addr FROM mails")}
+    finally:
+        db.close()
+
+
+def check_acknowledged(port, server, ledger, problems, what):
+    """Everything `ledger` says the server acknowledged is still there."""
+    mailed = mailed_addresses(server.database)
+    missing_mail = [e for e in ledger.completions if e not in mailed]
+    if missing_mail:
+        problems.append(f"{what}: {len(missing_mail)} acknowledged completions without a mail: "
+                        f"{missing_mail[:3]}")
+    bad_tokens = 0
+    for tok in ledger.tokens:
+        st, _, _ = call(port, "GET", "/api/v1/account", headers={"Authorization": f"Bearer {tok}"})
+        if st != 200:
+            bad_tokens += 1
+    if bad_tokens:
+        problems.append(f"{what}: {bad_tokens} of {len(ledger.tokens)} acknowledged access tokens refused")
+    bad_codes = 0
+    for code, verifier in ledger.codes:
+        st, body, _ = call(port, "POST", "/token", {"grant_type": "authorization_code", "code": code,
+                                                    "redirect_uri": server.redirect,
+                                                    "client_id": "demo-app", "code_verifier": verifier},
+                           form=True)
+        # The exchange may have committed just before the kill (client never
+        # heard): then the code is "already used" — never an unknown code.
+        if st != 200 and not (st == 400 and "already used" in json.dumps(body, ensure_ascii=False)):
+            bad_codes += 1
+    if bad_codes:
+        problems.append(f"{what}: {bad_codes} of {len(ledger.codes)} acknowledged codes lost")
+    codes_checked = len(ledger.codes)
+    ledger.codes = []  # exchanged now (or already used): not checked again
+    st, acct, _ = call(port, "GET", "/admin/api/accounts?branch=115&type=savings&number=5000005",
+                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    lock = (acct or {}).get("lock", {}) if isinstance(acct, dict) else {}
+    if ledger.locked and not lock.get("locked"):
+        problems.append(f"{what}: acknowledged lock lost: {acct}")
+    if not ledger.locked and lock.get("failures", 0) < ledger.lock_failures:
+        problems.append(f"{what}: acknowledged failures lost: {ledger.lock_failures} > {lock}")
+    continued = failed_cleanly = 0
+    for tid, (cookie, screen) in ledger.in_flight.items():
+        st, body, _ = call(port, "GET", "/api/flow", headers={"Cookie": f"renkei_session={cookie}"})
+        if st == 200:
+            now = body.get("flow", {}).get("screen")
+            i = SCREENS.index(screen)
+            if now not in SCREENS[i:i + 2] and now not in ("account_entry",):
+                problems.append(f"{what}: flow of thread {tid}: acknowledged {screen}, now {now}")
+            continued += 1
+        elif 400 <= st < 500 and isinstance(body, dict) and "error" in body:
+            failed_cleanly += 1
+        else:
+            problems.append(f"{what}: flow of thread {tid}: GET /api/flow answered {st}")
+    st, _, _ = call(port, "GET", "/healthz")
+    if st != 200:
+        problems.append(f"{what}: healthz {st} after the restart")
+    if ledger.flows_done == 0:
+        problems.append(f"{what}: no flow completed before the kill: the load did not run")
+    return (f"{ledger.flows_done} flows completed before the kill; "
+            f"{len(ledger.tokens)} tokens, {codes_checked} unexchanged codes, "
+            f"{len(ledger.completions)} completions with mail checked; "
+            f"lock acknowledged: {ledger.locked} ({ledger.lock_failures} failures); in-flight flows: "
+            f"{continued} continue, {failed_cleanly} failed cleanly")
+
+
+def pg_ctl(action):
+    ctl = os.environ.get("RENKEI_TEST_POSTGRES_CTL")
+    subprocess.run([ctl, action], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def system_error_probe(port, ledger, token, problems):
+    """With PostgreSQL down: every kind of request answers system_error in
+    time; none hangs, none says a token or a code is unknown."""
+    cookie = next(iter(ledger.in_flight.values()), ("no-such-session", None))[0]
+    probes = [
+        ("GET", "/healthz", None, {}, False),
+        ("GET", "/api/flow", None, {"Cookie": f"renkei_session={cookie}"}, False),
+        ("GET", "/api/v1/account", None, {"Authorization": f"Bearer {token}"}, False),
+        ("POST", "/token", {"grant_type": "authorization_code", "code": "x" * 43,
+                            "redirect_uri": "http://127.0.0.1/", "client_id": "demo-app",
+                            "code_verifier": "y" * 43}, {}, True),
+        ("GET", "/admin/api/accounts?branch=115&type=savings&number=5000005", None,
+         {"Authorization": f"Bearer {ADMIN_TOKEN}"}, False),
+    ]
+    answered = 0
+    slowest = 0.0
+    for _ in range(3):
+        for method, path, body, headers, form in probes:
+            t0 = time.time()
+            try:
+                st, resp, _ = call(port, method, path, body, headers=headers, form=form, timeout=10)
+            except (OSError, http.client.HTTPException) as e:
+                problems.append(f"database down: {method} {path}: no answer within 10 s ({e})")
+                continue
+            slowest = max(slowest, time.time() - t0)
+            err = resp.get("error") if isinstance(resp, dict) else None
+            code = err.get("code") if isinstance(err, dict) else err
+            # /healthz says 503 (HAProxy takes the instance out); the others
+            # answer the catalog's system_error (500), /token in RFC 6749's
+            # form with the catalog code beside it.
+            expected = 503 if path == "/healthz" else 500
+            if st != expected or code not in ("system_error", "server_error") or \
+                    (isinstance(resp, dict) and resp.get("code", "system_error") != "system_error"):
+                problems.append(f"database down: {method} {path} answered {st} {resp}")
+            answered += 1
+        time.sleep(0.3)
+    return f"{answered} requests answered system_error, slowest {slowest * 1000:.0f} ms"
+
+
+def kill_postgres_phase(port, server, args, first, problems):
+    """PostgreSQL stopped (immediate shutdown) under load and started again;
+    the server stays up throughout."""
+    ledger = Ledger()
+    ledger.redirect = server.redirect
+    # The lock of the first phase is lifted, so that failures are counted again.
+    st, body, _ = call(port, "POST", "/admin/api/accounts/lock/lift",
+                       {"branch": "115", "type": "savings", "number": "5000005",
+                        "reason": "crash safety test: second phase"},
+                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
+                                "X-Renkei-Staff": "crash-safety-test"})
+    if st != 200:
+        problems.append(f"lifting the lock: {st} {body}")
+    stop, killed, workers = start_load(port, server, ledger, args.threads)
+    time.sleep(args.load_seconds)
+    stop.set()
+    time.sleep(0.3)
+    killed.set()
+    pg_ctl("stop")
+    for t in workers:
+        t.join(30)
+        if t.is_alive():
+            problems.append("database down: a client is still waiting for an answer after 30 s")
+    problems.extend(ledger.errors)
+    if server.proc.poll() is not None:
+        problems.append(f"the server exited ({server.proc.returncode}) when PostgreSQL went down")
+        return "server exited"
+    token = (ledger.tokens or first.tokens or ["no-token"])[-1]
+    down = system_error_probe(port, ledger, token, problems)
+    pg_ctl("start")
+    t0 = time.time()
+    while True:
+        try:
+            if call(port, "GET", "/healthz", timeout=10)[0] == 200:
+                break
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.time() - t0 > 30:
+            problems.append("the server did not answer /healthz 200 within 30 s of PostgreSQL's restart")
+            return down
+        time.sleep(0.1)
+    back = time.time() - t0
+    if server.proc.poll() is not None:
+        problems.append("the server exited while PostgreSQL was down")
+    summary = check_acknowledged(port, server, ledger, problems, "after PostgreSQL's restart")
+    # What the first phase acknowledged, once more, after PostgreSQL's crash.
+    bad = sum(1 for tok in first.tokens
+              if call(port, "GET", "/api/v1/account", headers={"Authorization": f"Bearer {tok}"})[0] != 200)
+    if bad:
+        problems.append(f"after PostgreSQL's restart: {bad} tokens of the first phase refused")
+    mailed = mailed_addresses(server.database)
+    missing = [e for e in first.completions if e not in mailed]
+    if missing:
+        problems.append(f"after PostgreSQL's restart: {len(missing)} mails of the first phase lost")
+    # A new flow, start to end, on the same server process.
+    fresh = Ledger()
+    try:
+        run_flow(port, server.redirect, 99, 1, fresh, threading.Event())
+    except Exception as e:
+        problems.append(f"after PostgreSQL's restart: a new flow failed: {e}")
+    return (f"{summary}; while down: {down}; healthy again {back:.1f} s after the start; "
+            f"new flow after it: {'ok' if fresh.flows_done == 1 else 'FAILED'}")
 
 
 def main():
@@ -275,97 +514,69 @@ def main():
     ap.add_argument("--server", default=os.path.join(REPO, "build/native/server/renkei-server"))
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--load-seconds", type=float, default=4.0)
-    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--database", help="a PostgreSQL server URI (postgresql://…): the test creates "
+                    "a new database there for the run (default: a SQLite file)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="--database $RENKEI_TEST_POSTGRES_URI (scripts/with-postgres.sh)")
+    ap.add_argument("--kill-postgres", action="store_true",
+                    help="then stop PostgreSQL (immediate) under load and start it again "
+                         "(needs RENKEI_TEST_POSTGRES_CTL from scripts/with-postgres.sh)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (and database)")
     args = ap.parse_args()
+    if args.postgres:
+        args.database = os.environ.get("RENKEI_TEST_POSTGRES_URI")
+        if not args.database:
+            ap.error("--postgres needs RENKEI_TEST_POSTGRES_URI (run under scripts/with-postgres.sh)")
+    if args.database and not args.database.startswith(("postgresql://", "postgres://")):
+        ap.error("--database takes a postgresql:// URI")
+    if args.kill_postgres and not (args.database and os.environ.get("RENKEI_TEST_POSTGRES_CTL")):
+        ap.error("--kill-postgres needs PostgreSQL and RENKEI_TEST_POSTGRES_CTL (scripts/with-postgres.sh)")
 
     workdir = tempfile.mkdtemp(prefix="renkei-crash-")
+    database = None
+    if args.database:
+        name = f"renkei_crash_{secrets.token_hex(4)}"
+        psql(args.database, f"CREATE DATABASE {name}")
+        database = with_dbname(args.database, name)
     port = free_port()
-    server = Server(os.path.abspath(args.server), workdir, port)
+    server = Server(os.path.abspath(args.server), workdir, port, database)
+    backend = "PostgreSQL" if database else "SQLite"
     ledger = Ledger()
     ledger.redirect = server.redirect
     problems = []
     try:
         server.start()
-        stop, killed = threading.Event(), threading.Event()
-        threads = [threading.Thread(target=flow_client, args=(port, server.redirect, t, ledger, stop, killed))
-                   for t in range(args.threads)]
-        threads.append(threading.Thread(target=lock_client, args=(port, ledger, killed)))
-        for t in threads:
-            t.start()
+        stop, killed, workers = start_load(port, server, ledger, args.threads)
         time.sleep(args.load_seconds)
         stop.set()  # from now on some flows are left in flight on purpose
         time.sleep(0.3)
         server.kill9()
         killed.set()
-        for t in threads:
+        for t in workers:
             t.join(30)
         problems += ledger.errors
-
-        # The outbox, straight from the file the killed process left.
-        db = sqlite3.connect(os.path.join(workdir, "renkei.db"))
-        mailed = {row[0] for row in db.execute("SELECT to_addr FROM mails")}
-        db.close()
+        # The outbox is read before the restart, from what the killed process left.
+        mailed = mailed_addresses(server.database)
         missing_mail = [e for e in ledger.completions if e not in mailed]
         if missing_mail:
             problems.append(f"{len(missing_mail)} acknowledged completions without a mail: {missing_mail[:3]}")
-
         server.start()
-        bad_tokens = 0
-        for tok in ledger.tokens:
-            st, _, _ = call(port, "GET", "/api/v1/account", headers={"Authorization": f"Bearer {tok}"})
-            if st != 200:
-                bad_tokens += 1
-        if bad_tokens:
-            problems.append(f"{bad_tokens} of {len(ledger.tokens)} acknowledged access tokens refused")
-        bad_codes = 0
-        for code, verifier in ledger.codes:
-            st, body, _ = call(port, "POST", "/token", {"grant_type": "authorization_code", "code": code,
-                                                        "redirect_uri": server.redirect,
-                                                        "client_id": "demo-app", "code_verifier": verifier},
-                               form=True)
-            # The exchange may have committed just before the kill (client never
-            # heard): then the code is "already used" — never an unknown code.
-            if st != 200 and not (st == 400 and "already used" in json.dumps(body, ensure_ascii=False)):
-                bad_codes += 1
-        if bad_codes:
-            problems.append(f"{bad_codes} of {len(ledger.codes)} acknowledged codes lost")
-        st, acct, _ = call(port, "GET", "/admin/api/accounts?branch=115&type=savings&number=5000005",
-                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        lock = (acct or {}).get("lock", {}) if isinstance(acct, dict) else {}
-        if ledger.locked and not lock.get("locked"):
-            problems.append(f"acknowledged lock lost: {acct}")
-        if not ledger.locked and lock.get("failures", 0) < ledger.lock_failures:
-            problems.append(f"acknowledged failures lost: {ledger.lock_failures} > {lock}")
-        continued = failed_cleanly = 0
-        for tid, (cookie, screen) in ledger.in_flight.items():
-            st, body, _ = call(port, "GET", "/api/flow", headers={"Cookie": f"renkei_session={cookie}"})
-            if st == 200:
-                now = body.get("flow", {}).get("screen")
-                i = SCREENS.index(screen)
-                if now not in SCREENS[i:i + 2] and now not in ("account_entry",):
-                    problems.append(f"flow of thread {tid}: acknowledged {screen}, now {now}")
-                continued += 1
-            elif 400 <= st < 500 and isinstance(body, dict) and "error" in body:
-                failed_cleanly += 1
-            else:
-                problems.append(f"flow of thread {tid}: GET /api/flow answered {st}")
-        st, _, _ = call(port, "GET", "/healthz")
-        if st != 200:
-            problems.append(f"healthz {st} after restart")
-        summary = (f"crash safety: {ledger.flows_done} flows completed before the kill; "
-                   f"{len(ledger.tokens)} tokens, {len(ledger.codes)} unexchanged codes, "
-                   f"{len(ledger.completions)} completions with mail checked; lock acknowledged: "
-                   f"{ledger.locked} ({ledger.lock_failures} failures); in-flight flows: "
-                   f"{continued} continue, {failed_cleanly} failed cleanly")
-        print(summary)
-        if ledger.flows_done == 0:
-            problems.append("no flow completed before the kill: the load did not run")
+        summary = check_acknowledged(port, server, ledger, problems, "after the server's restart")
+        print(f"crash safety ({backend}), server killed: {summary}")
+        if args.kill_postgres:
+            summary = kill_postgres_phase(port, server, args, ledger, problems)
+            print(f"crash safety ({backend}), PostgreSQL killed: {summary}")
     finally:
         server.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+            if database:
+                try:
+                    psql(args.database, f"DROP DATABASE IF EXISTS {urllib.parse.urlsplit(database).path[1:]}")
+                except subprocess.CalledProcessError as e:
+                    print("could not drop the test database:", e.stderr.strip())
         else:
-            print("work folder:", workdir)
+            print("work folder:", workdir, "database:", server.database)
     for p in problems:
         print("PROBLEM:", p)
     print("crash safety:", "FAILED" if problems else "ok")
