@@ -532,5 +532,25 @@ TEST_F(FapiTest, TheAccountApiRefusesADpopBoundTokenWithoutItsProof) {
   EXPECT_NE(again->get_header_value("WWW-Authenticate").find("already used"), std::string::npos);
 }
 
+// FAPI 2.0 §5.3.2.1: a code lives at most 60 s, even when the configuration
+// allows more (for every client: the cap costs plain clients nothing).
+TEST(FapiCodeLifetime, ACodeLivesAtMost60SecondsWhateverTheConfigurationSays) {
+  ServerConfig config = test_config();
+  config.code_ttl_seconds = 600;
+  TestServer server(config);
+  auto http = server.client();
+  auto in_time = demo_authorization(server);
+  server.clock().advance(59);
+  auto ok = exchange_code(http, in_time.code, in_time.pkce.verifier);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto late = demo_authorization(server);
+  server.clock().advance(60);
+  auto r = exchange_code(http, late.code, late.pkce.verifier);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(json_of(r).value("error_description", ""), "authorization code expired");
+}
+
 }  // namespace
 }  // namespace renkei::server::testing
