@@ -189,7 +189,11 @@ async function waitProbe(page, pred, what, timeout = 15000) {
 
 // Clicks the middle of a widget as drawn in the last frame. ImGui reads the
 // mouse once per frame: move, press and release in separate frames.
+// Waits for answers in flight first: one arriving between the probe and the
+// click could move the widget (a table row growing).
 async function clickItem(page, name) {
+  await waitProbe(page, (s) => s.items && s.items[name] && s.in_flight === 0, `widget ${name}`);
+  await h.sleep(80);  // a frame drawn with what arrived
   const p = await waitProbe(page, (s) => s.items && s.items[name], `widget ${name}`);
   const [x0, y0, x1, y1] = p.items[name];
   const x = (x0 + x1) / 2;
