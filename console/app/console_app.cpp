@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "imgui.h"
 
@@ -48,6 +51,7 @@ constexpr Period kFunnelPeriods[] = {
     {"直近1時間", 3600}, {"直近24時間", 86400}, {"直近7日", 7 * 86400}, {"直近30日", 30 * 86400}};
 
 constexpr const char* kTypeWire[] = {"ordinary", "savings"};
+constexpr const char* kProfiles[] = {"oauth", "fapi2"};  // the admin API's client profiles
 
 const ImVec4 kRed(0.95f, 0.35f, 0.35f, 1.0f);
 const ImVec4 kGreen(0.40f, 0.85f, 0.45f, 1.0f);
@@ -114,6 +118,60 @@ void panel_state(const char* what, bool loading, const std::string& error) {
   } else if (loading) {
     ImGui::TextColored(kGrey, "%s: 読み込み中…", what);
   }
+}
+
+// Redirect URIs as typed, one per line: blanks around each and empty lines
+// dropped; the server checks each URI.
+std::vector<std::string> split_lines(const char* text) {
+  std::vector<std::string> lines;
+  std::string line;
+  auto flush = [&] {
+    const std::size_t a = line.find_first_not_of(" \t\r");
+    if (a != std::string::npos) lines.push_back(line.substr(a, line.find_last_not_of(" \t\r") - a + 1));
+    line.clear();
+  };
+  for (const char* c = text; *c; ++c) {
+    if (*c == '\n') {
+      flush();
+    } else {
+      line += *c;
+    }
+  }
+  flush();
+  return lines;
+}
+
+std::string join_lines(const json& list) {
+  std::string out;
+  for (const json& u : list) {
+    if (!u.is_string()) continue;
+    if (!out.empty()) out += "\n";
+    out += u.get<std::string>();
+  }
+  return out;
+}
+
+// A JWK Set typed or pasted by staff: null when the text is empty, the parsed
+// object, or a discarded value when it is not a JSON object (the key rules
+// themselves are the server's: its refusal is shown as it comes).
+json read_jwks(const char* text) {
+  if (split_lines(text).empty()) return nullptr;
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return json(json::value_t::discarded);
+  return j;
+}
+
+// Grey help text wrapped at the window's edge (the forms are half a view wide).
+void hint(const std::string& s, const ImVec4& colour = kGrey) {
+  ImGui::PushStyleColor(ImGuiCol_Text, colour);
+  ImGui::PushTextWrapPos(0.0f);
+  ImGui::TextUnformatted(s.c_str());
+  ImGui::PopTextWrapPos();
+  ImGui::PopStyleColor();
+}
+
+void copy_to(char* buf, std::size_t size, const std::string& s) {
+  std::snprintf(buf, size, "%s", s.c_str());
 }
 
 }  // namespace
@@ -203,12 +261,13 @@ void ConsoleApp::refresh(double now, bool force) {
 }
 
 void ConsoleApp::act(const std::string& name, const std::string& method, const std::string& path,
-                     const json& body) {
+                     const json& body, std::function<void(const ApiResult&)> on_ok) {
   last_action_.name = name;
   last_action_.pending = true;
   last_action_.ok = false;
   last_action_.message = "送信中…";
-  auto done = [this, name](const ApiResult& r) {
+  auto done = [this, name, on_ok = std::move(on_ok)](const ApiResult& r) {
+    if (r.ok() && on_ok) on_ok(r);
     last_action_.name = name;
     last_action_.pending = false;
     last_action_.ok = r.ok();
@@ -310,6 +369,7 @@ void ConsoleApp::draw_navigation(float height) {
   ImGui::Separator();
   if (ImGui::Button("ログアウト##logout", ImVec2(kNavWidth - 16.0f, 0.0f))) {
     logged_in_ = false;
+    forget_secret();
     api_.clear_credentials();
   }
   probe("logout");
@@ -575,22 +635,24 @@ void ConsoleApp::draw_clients() {
   const json& c = clients_.data;
   panel_state("アプリ", clients_.loading && !c.is_object(), clients_.error);
   ImGui::SetNextItemWidth(320.0f);
-  ImGui::InputTextWithHint("理由##client_reason", "停止・再開の理由", client_reason_,
-                           sizeof client_reason_, kEditFlags);
+  ImGui::InputTextWithHint("理由##client_reason", "停止・再開・登録・変更の理由",
+                           client_reason_, sizeof client_reason_, kEditFlags);
   probe("client_reason");
   if (!c.is_object()) return;
-  if (begin_table("clients_table", 5, {"ID", "表示名", "リダイレクトURI", "種別", "状態・操作"})) {
+  if (begin_table("clients_table", 5, {"ID", "表示名", "リダイレクトURI", "プロファイル・認証", "状態・操作"},
+                  230.0f)) {
     for (const json& row : member(c, "clients")) {
       const std::string id = str(row, "id");
       ImGui::TableNextRow();
       cell(id);
       cell(str(row, "display_name"));
-      std::string uris;
-      for (const json& u : member(row, "redirect_uris")) {
-        if (u.is_string()) uris += u.get<std::string>() + "\n";
-      }
-      cell_wrapped(uris);
-      cell(flag(row, "confidential") ? "confidential" : "public (PKCE)");
+      cell(join_lines(member(row, "redirect_uris")));  // unwrapped: the column fits the URIs
+      const std::string profile = str(row, "profile", "oauth");
+      const bool has_keys = member(row, "jwks").is_object();
+      cell(profile == "fapi2" ? "FAPI 2.0\nprivate_key_jwt"
+           : has_keys         ? "OAuth\nprivate_key_jwt"
+           : flag(row, "confidential") ? "OAuth\nconfidential (secret)"
+                                       : "OAuth\npublic (PKCE)");
       ImGui::TableNextColumn();
       const bool enabled = flag(row, "enabled");
       ImGui::TextColored(enabled ? kGreen : kRed, "%s", enabled ? "有効" : "停止中");
@@ -604,9 +666,178 @@ void ConsoleApp::draw_clients() {
       }
       probe("client_toggle:" + id);
       ImGui::EndDisabled();
+      ImGui::SameLine();
+      if (ImGui::Button(("変更##client_edit_" + id).c_str())) start_edit(row);
+      probe("client_edit:" + id);
     }
     ImGui::EndTable();
   }
+  ImGui::Spacing();
+  const float half = (ImGui::GetContentRegionAvail().x - 16.0f) * 0.5f;
+  ImGui::BeginChild("##client_register", ImVec2(half, 0.0f), true);
+  draw_client_register();
+  ImGui::EndChild();
+  ImGui::SameLine();
+  ImGui::BeginChild("##client_edit", ImVec2(0.0f, 0.0f), true);
+  draw_client_edit();
+  ImGui::EndChild();
+}
+
+void ConsoleApp::forget_secret() {
+  std::memset(secret_buf_, 0, sizeof secret_buf_);
+  secret_client_.clear();
+}
+
+void ConsoleApp::draw_client_register() {
+  text("アプリの新規登録");
+  const float field_w = ImGui::GetContentRegionAvail().x - 110.0f;
+  ImGui::SetNextItemWidth(field_w);
+  ImGui::InputTextWithHint("ID##client_new_id", "英数字と . _ - (64文字まで)", reg_id_, sizeof reg_id_,
+                           kEditFlags);
+  probe("client_new_id");
+  ImGui::SetNextItemWidth(field_w);
+  ImGui::InputText("表示名##client_new_name", reg_name_, sizeof reg_name_, kEditFlags);
+  probe("client_new_name");
+  ImGui::InputTextMultiline("リダイレクトURI##client_new_uris", reg_uris_, sizeof reg_uris_,
+                            ImVec2(field_w, ImGui::GetTextLineHeight() * 3.6f));
+  probe("client_new_uris");
+  hint("1行に1つ、https://… (http は 127.0.0.1 / localhost のみ)");
+  ImGui::RadioButton("OAuth##client_profile_oauth", &reg_profile_, 0);
+  probe("client_profile_oauth");
+  ImGui::SameLine();
+  ImGui::RadioButton("FAPI 2.0##client_profile_fapi2", &reg_profile_, 1);
+  probe("client_profile_fapi2");
+  const bool fapi = reg_profile_ == 1;
+  ImGui::SameLine();
+  ImGui::BeginDisabled(fapi);
+  // FAPI 2.0 clients authenticate with their keys only (private_key_jwt).
+  bool confidential = reg_confidential_ && !fapi;
+  if (ImGui::Checkbox("confidential (シークレット発行)##client_new_confidential", &confidential)) {
+    reg_confidential_ = confidential;
+  }
+  probe("client_new_confidential");
+  ImGui::EndDisabled();
+  ImGui::InputTextMultiline("JWKS##client_new_jwks", reg_jwks_, sizeof reg_jwks_,
+                            ImVec2(field_w, ImGui::GetTextLineHeight() * 5.0f));
+  probe("client_new_jwks");
+  const json jwks = read_jwks(reg_jwks_);
+  const std::vector<std::string> uris = split_lines(reg_uris_);
+  // Why the button is off, if it is; everything else is the server's to say.
+  std::string missing;
+  if (reg_id_[0] == '\0') {
+    missing = "IDを入力してください";
+  } else if (reg_name_[0] == '\0') {
+    missing = "表示名を入力してください";
+  } else if (uris.empty()) {
+    missing = "リダイレクトURIを入力してください";
+  } else if (jwks.is_discarded()) {
+    missing = "JWKSがJSONのオブジェクトではありません";
+  } else if (fapi && jwks.is_null()) {
+    missing = "FAPI 2.0 には公開鍵 (JWKS) が必要です";
+  }
+  hint(missing.empty() ? "公開鍵の JWK Set（JSON）を貼り付け。FAPI 2.0 は必須" : missing);
+  ImGui::BeginDisabled(!missing.empty());
+  if (ImGui::Button("登録する##client_register")) {
+    json body{{"id", std::string(reg_id_)},
+              {"display_name", std::string(reg_name_)},
+              {"redirect_uris", uris},
+              {"profile", kProfiles[reg_profile_]}};
+    if (!jwks.is_null()) body["jwks"] = jwks;
+    if (!fapi) body["confidential"] = reg_confidential_;
+    if (client_reason_[0] != '\0') body["reason"] = std::string(client_reason_);
+    forget_secret();
+    act("register_client", "POST", "clients", body, [this](const ApiResult& r) {
+      // Accepted: the form is emptied; a confidential client's secret is
+      // held here until staff close it (the server keeps only its digest).
+      secret_client_ = str(member(r.body, "client"), "id");
+      copy_to(secret_buf_, sizeof secret_buf_, str(r.body, "client_secret"));
+      if (secret_buf_[0] == '\0') secret_client_.clear();
+      reg_id_[0] = reg_name_[0] = reg_uris_[0] = reg_jwks_[0] = '\0';
+      reg_confidential_ = false;
+      client_reason_[0] = '\0';
+    });
+  }
+  probe("client_register");
+  ImGui::EndDisabled();
+  ImGui::SameLine();
+  if (ImGui::Button("入力を消去##client_form_clear")) {
+    reg_id_[0] = reg_name_[0] = reg_uris_[0] = reg_jwks_[0] = '\0';
+    reg_confidential_ = false;
+  }
+  probe("client_form_clear");
+  if (!secret_client_.empty()) {
+    ImGui::Separator();
+    ImGui::TextColored(kAmber, "%s のクライアントシークレット:", secret_client_.c_str());
+    ImGui::SetNextItemWidth(field_w);
+    ImGui::InputText("##client_secret", secret_buf_, sizeof secret_buf_,
+                     ImGuiInputTextFlags_ReadOnly | ImGuiInputTextFlags_AutoSelectAll);
+    probe("client_secret");
+    hint("この画面でのみ表示します。閉じると二度と表示できません（サーバーは保存していません）。", kAmber);
+    if (ImGui::Button("控えたので閉じる##client_secret_close")) forget_secret();
+    probe("client_secret_close");
+  }
+}
+
+void ConsoleApp::start_edit(const json& client) {
+  edit_id_ = str(client, "id");
+  edit_orig_name_ = str(client, "display_name");
+  edit_orig_uris_ = join_lines(member(client, "redirect_uris"));
+  const json& keys = member(client, "jwks");
+  edit_orig_jwks_ = keys.is_object() ? keys.dump(2) : "";
+  copy_to(edit_name_, sizeof edit_name_, edit_orig_name_);
+  copy_to(edit_uris_, sizeof edit_uris_, edit_orig_uris_);
+  copy_to(edit_jwks_, sizeof edit_jwks_, edit_orig_jwks_);
+}
+
+void ConsoleApp::draw_client_edit() {
+  if (edit_id_.empty()) {
+    text("アプリの変更");
+    hint("表の「変更」で選んだアプリの表示名・リダイレクトURI・公開鍵を変更できます。");
+    hint("設定ファイルにあるアプリの表示名とURIは設定ファイルで変更します。");
+    return;
+  }
+  text("アプリの変更: " + edit_id_);
+  const float field_w = ImGui::GetContentRegionAvail().x - 110.0f;
+  ImGui::SetNextItemWidth(field_w);
+  ImGui::InputText("表示名##client_edit_name", edit_name_, sizeof edit_name_, kEditFlags);
+  probe("client_edit_name");
+  ImGui::InputTextMultiline("リダイレクトURI##client_edit_uris", edit_uris_, sizeof edit_uris_,
+                            ImVec2(field_w, ImGui::GetTextLineHeight() * 3.6f));
+  probe("client_edit_uris");
+  ImGui::InputTextMultiline("JWKS##client_edit_jwks", edit_jwks_, sizeof edit_jwks_,
+                            ImVec2(field_w, ImGui::GetTextLineHeight() * 5.0f));
+  probe("client_edit_jwks");
+  // Only what changed is sent: a client from the configuration file may
+  // still get new keys although its name and URIs are the file's.
+  json body = json::object();
+  std::string problem;
+  if (edit_orig_name_ != edit_name_) body["display_name"] = std::string(edit_name_);
+  const std::vector<std::string> uris = split_lines(edit_uris_);
+  if (uris != split_lines(edit_orig_uris_.c_str())) {
+    if (uris.empty()) problem = "リダイレクトURIを入力してください";
+    body["redirect_uris"] = uris;
+  }
+  if (edit_orig_jwks_ != edit_jwks_) {
+    const json jwks = read_jwks(edit_jwks_);
+    if (jwks.is_discarded()) problem = "JWKSがJSONのオブジェクトではありません";
+    body["jwks"] = jwks;  // null (emptied) removes the keys
+  }
+  if (body.empty() && problem.empty()) problem = "変更がありません";
+  hint(problem.empty() ? "JWKSを空にすると公開鍵を削除します" : problem);
+  ImGui::BeginDisabled(!problem.empty());
+  if (ImGui::Button("変更する##client_update")) {
+    if (client_reason_[0] != '\0') body["reason"] = std::string(client_reason_);
+    act("update_client", "POST", "clients/" + url_encode(edit_id_) + "/update", body,
+        [this](const ApiResult&) {
+          edit_id_.clear();
+          client_reason_[0] = '\0';
+        });
+  }
+  probe("client_update");
+  ImGui::EndDisabled();
+  ImGui::SameLine();
+  if (ImGui::Button("やめる##client_edit_cancel")) edit_id_.clear();
+  probe("client_edit_cancel");
 }
 
 void ConsoleApp::draw_audit() {
@@ -899,6 +1130,8 @@ std::string ConsoleApp::probe_json() const {
                {ImGui::GetIO().MousePos.x, ImGui::GetIO().MousePos.y, ImGui::GetIO().MouseDown[0]}},
               {"typing", ImGui::GetIO().WantTextInput},
               {"dev_mode", flag(status_.data, "dev_mode")},
+              {"client_secret_shown", !secret_client_.empty()},
+              {"client_editing", edit_id_},
               {"last_action",
                {{"name", last_action_.name},
                 {"ok", last_action_.ok},

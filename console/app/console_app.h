@@ -7,6 +7,7 @@
 // same place, and so that a browser test can click what probe_json() names.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ class ConsoleApp {
   void draw_accounts();
   void draw_grants();
   void draw_clients();
+  void draw_client_register();
+  void draw_client_edit();
+  void start_edit(const nlohmann::json& client);
+  void forget_secret();
   void draw_audit();
   void draw_calendar();
   void draw_outbox();
@@ -65,8 +70,10 @@ class ConsoleApp {
 
   void refresh(double now, bool force);
   void load(Panel& panel, const std::string& path);
+  // `on_ok` (optional) sees the answer of an accepted action (the client
+  // secret of a registration).
   void act(const std::string& name, const std::string& method, const std::string& path,
-           const nlohmann::json& body);
+           const nlohmann::json& body, std::function<void(const ApiResult&)> on_ok = nullptr);
   void after_action(const std::string& name);
   void probe(const std::string& name);
   std::string account_query() const;
@@ -95,6 +102,22 @@ class ConsoleApp {
   char lift_reason_[256] = "";
   char grant_reason_[256] = "";
   char client_reason_[256] = "";
+  // Clients (issue 13): the registration form, the secret shown once after a
+  // confidential registration (cleared when closed, at logout and at the next
+  // registration), and the change form of the client chosen in the table.
+  char reg_id_[65] = "";
+  char reg_name_[201] = "";
+  char reg_uris_[4096] = "";  // one redirect URI per line
+  int reg_profile_ = 0;       // index into kProfiles: oauth, fapi2
+  bool reg_confidential_ = false;
+  char reg_jwks_[8192] = "";  // a JWK Set as JSON
+  char secret_buf_[128] = "";
+  std::string secret_client_;  // the client the shown secret belongs to
+  std::string edit_id_;        // "" when no client is being changed
+  char edit_name_[201] = "";
+  char edit_uris_[4096] = "";
+  char edit_jwks_[8192] = "";
+  std::string edit_orig_name_, edit_orig_uris_, edit_orig_jwks_;  // as loaded
   char audit_account_[64] = "";
   char audit_flow_[130] = "";
   char audit_outcome_[64] = "";

@@ -205,6 +205,23 @@ test('a real server answers as documented, endpoint by endpoint', async () => {
     assert.equal(r.status, 200);
     r = await call('get', '/healthz');
     assert.equal(r.status, 200);
+
+    // PAR (RFC 9126), here by the demo app (plain public clients may push too).
+    const pushed = { response_type: 'code', client_id: 'demo-app', redirect_uri: redirect, state: 'st-par' };
+    r = await call('post', '/par', { form: { ...pushed, code_challenge: challenge, code_challenge_method: 'S256' } });
+    assert.equal(r.status, 201);
+    const requestUri = r.body.request_uri;
+    r = await call('post', '/par', { form: pushed });  // no PKCE
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'invalid_request');
+    r = await call('post', '/par', { form: { ...pushed, client_id: 'nobody' } });
+    assert.equal(r.status, 401);
+    cookie = '';
+    r = await call('get', '/authorize', { query: '?' + new URLSearchParams({ client_id: 'demo-app', request_uri: requestUri }) });
+    assert.equal(r.status, 302);
+    assert.equal(r.headers.get('location'), '/flow/');
+    r = await call('get', '/authorize', { query: '?' + new URLSearchParams({ client_id: 'demo-app', request_uri: requestUri }) });
+    assert.equal(r.status, 400);  // single use
     cookie = '';
     csrf = '';
     r = await call('get', '/authorize', { query: authorizeQuery() });

@@ -5,8 +5,10 @@
 // development admin token, opens every view and photographs it into
 // test-artifacts/console/, lifts a lock and revokes a grant by clicking the
 // console like staff would (then places a simulated call, switches a client
-// off and on, announces and removes a maintenance window and moves the clock),
-// and checks each effect through the admin API.
+// off and on, registers a FAPI 2.0 and a confidential OAuth client and changes
+// one, announces and removes a maintenance window and moves the clock), and
+// checks each effect through the admin API (the FAPI client also through a
+// pushed authorization request signed with its key).
 //
 // Clicks go to the rectangles the console reports through its read-only probe
 // (window.renkeiConsoleProbe(): the view, the last action, where each named
@@ -46,6 +48,7 @@ const CHROMIUM_ARGS = [
 let server;
 let browser;
 let skipReason = null;
+let oauth;
 
 // ---------- HTTP helpers (the admin API and the customer's flow) ----------
 
@@ -186,7 +189,11 @@ async function waitProbe(page, pred, what, timeout = 15000) {
 
 // Clicks the middle of a widget as drawn in the last frame. ImGui reads the
 // mouse once per frame: move, press and release in separate frames.
+// Waits for answers in flight first: one arriving between the probe and the
+// click could move the widget (a table row growing).
 async function clickItem(page, name) {
+  await waitProbe(page, (s) => s.items && s.items[name] && s.in_flight === 0, `widget ${name}`);
+  await h.sleep(80);  // a frame drawn with what arrived
   const p = await waitProbe(page, (s) => s.items && s.items[name], `widget ${name}`);
   const [x0, y0, x1, y1] = p.items[name];
   const x = (x0 + x1) / 2;
@@ -207,6 +214,33 @@ async function typeInto(page, name, text) {
   await waitProbe(page, (s) => s.typing, `typing into ${name}`);
   await page.keyboard.type(text, { delay: 20 });
   await h.sleep(100);
+}
+
+// Types lines into a multi-line field (redirect URIs). Enter is a key, read
+// once per frame: it is held across frames like the mouse button.
+async function pressKey(page, key) {
+  await h.sleep(100);
+  await page.keyboard.down(key);
+  await h.sleep(80);
+  await page.keyboard.up(key);
+  await h.sleep(80);
+}
+
+async function typeLines(page, name, lines) {
+  await clickItem(page, name);
+  await waitProbe(page, (s) => s.typing, `typing into ${name}`);
+  for (const [i, line] of lines.entries()) {
+    if (i > 0) await pressKey(page, 'Enter');
+    await page.keyboard.type(line, { delay: 20 });
+  }
+  await h.sleep(100);
+}
+
+// The action's outcome as the console shows it, whether accepted or refused.
+async function actionFinished(page, before, name) {
+  const p = await waitProbe(page, (s) => s.last_action.count > before && !s.last_action.pending, `action ${name}`);
+  assert.equal(p.last_action.name, name);
+  return p.last_action;
 }
 
 async function actionDone(page, before, name) {
@@ -233,6 +267,7 @@ test.before(async () => {
       return;
     }
   }
+  oauth = await import('oauth4webapi');
   server = await h.startServer();
   const { chromium } = require('playwright-core');
   browser = await chromium.launch({ executablePath: h.CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -345,6 +380,7 @@ test('console: log in, every view, lift a lock, revoke a grant and the other act
 
     // Clients: switch the demo app off and on again, each with a reason.
     await openView(page, 'clients');
+    const clients0 = (await admin('GET', 'clients')).json.clients;
     await waitProbe(page, (s) => s.loaded.clients && s.items['client_toggle:demo-app'], 'the clients');
     for (const [name, enabled] of [['disable_client', false], ['enable_client', true]]) {
       await typeInto(page, 'client_reason', `${name} by the console test`);
@@ -355,6 +391,116 @@ test('console: log in, every view, lift a lock, revoke a grant and the other act
       assert.equal(clients.json.clients.find((c) => c.id === 'demo-app').enabled, enabled, name);
       if (!enabled) await shot(page, '11-clients-disabled');
     }
+
+    // Clients (issue 13): register a FAPI 2.0 client with its public key.
+    // First with a symmetric key, which the server refuses: the console shows why.
+    const clientKeys = await oauth.generateKeyPair('ES256', { extractable: true });
+    const pub = await crypto.webcrypto.subtle.exportKey('jwk', clientKeys.publicKey);
+    const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y, kid: 'console-key-1' }] };
+    const FAPI_ID = 'console-fapi';
+    const redirect1 = `${server.base}/rp/callback`;
+    const redirect2 = `${server.base}/rp/second`;
+    const fillFapiForm = async (keySet) => {
+      await typeInto(page, 'client_new_id', FAPI_ID);
+      await typeInto(page, 'client_new_name', 'Console FAPI app');
+      await typeLines(page, 'client_new_uris', [redirect1]);
+      await clickItem(page, 'client_profile_fapi2');
+      await typeLines(page, 'client_new_jwks', [JSON.stringify(keySet)]);
+    };
+    await fillFapiForm({ keys: [{ kty: 'oct', k: 'c2VjcmV0LWtleS1ieXRlcw', kid: 'shared' }] });
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'client_register');
+    const refusedKeys = await actionFinished(page, count, 'register_client');
+    assert.equal(refusedKeys.ok, false, 'a symmetric key is refused');
+    assert.match(refusedKeys.message, /bad_request.*jwks/);
+    await shot(page, '13-clients-register-refused');
+    assert.ok(!(await admin('GET', 'clients')).json.clients.some((c) => c.id === FAPI_ID), 'nothing registered');
+
+    await clickItem(page, 'client_form_clear');
+    await fillFapiForm(jwks);
+    await typeInto(page, 'client_reason', 'new FAPI app');
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'client_register');
+    await actionDone(page, count, 'register_client');
+    await waitProbe(page, (s) => s.items[`client_edit:${FAPI_ID}`], 'the new client listed');
+    assert.equal((await probe(page)).client_secret_shown, false, 'a FAPI client has no secret');
+    await shot(page, '14-clients-registered');
+    let listed = (await admin('GET', 'clients')).json.clients.find((c) => c.id === FAPI_ID);
+    assert.ok(listed, 'the console registered the client');
+    assert.equal(listed.profile, 'fapi2');
+    assert.equal(listed.enabled, true);
+    assert.deepEqual(listed.redirect_uris, [redirect1]);
+    assert.equal(listed.display_name, 'Console FAPI app');
+    assert.equal(listed.jwks.keys.length, 1);
+    assert.equal(listed.jwks.keys[0].kid, 'console-key-1');
+    assert.equal(listed.jwks.keys[0].x, pub.x);
+
+    // Change it: a new name and a second redirect URI (End, Enter, the URI).
+    await clickItem(page, `client_edit:${FAPI_ID}`);
+    await waitProbe(page, (s) => s.client_editing === FAPI_ID && s.items.client_edit_name, 'the change form');
+    await typeInto(page, 'client_edit_name', 'Console FAPI app v2');
+    await clickItem(page, 'client_edit_uris');
+    await waitProbe(page, (s) => s.typing, 'typing into the URIs');
+    await pressKey(page, 'End');
+    await pressKey(page, 'Enter');
+    await page.keyboard.type(redirect2, { delay: 20 });
+    await h.sleep(100);
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'client_update');
+    await actionDone(page, count, 'update_client');
+    listed = (await admin('GET', 'clients')).json.clients.find((c) => c.id === FAPI_ID);
+    assert.equal(listed.display_name, 'Console FAPI app v2');
+    assert.deepEqual(listed.redirect_uris, [redirect1, redirect2]);
+    assert.equal(listed.jwks.keys[0].kid, 'console-key-1', 'the keys were not sent, so kept');
+
+    // The demo app comes from the configuration file: its name is refused there.
+    await clickItem(page, 'client_edit:demo-app');
+    await waitProbe(page, (s) => s.client_editing === 'demo-app', 'the change form of demo-app');
+    await typeInto(page, 'client_edit_name', 'Renamed demo');
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'client_update');
+    const inConfig = await actionFinished(page, count, 'update_client');
+    assert.equal(inConfig.ok, false);
+    assert.match(inConfig.message, /client_in_config/);
+    await clickItem(page, 'client_edit_cancel');
+    assert.equal((await admin('GET', 'clients')).json.clients.find((c) => c.id === 'demo-app').display_name,
+      clients0.find((c) => c.id === 'demo-app').display_name);
+
+    // The registered client is usable at once: a pushed authorization request
+    // with private_key_jwt (its registered key) and DPoP, to the new URI.
+    const insecure = { [oauth.allowInsecureRequests]: true };
+    const issuer = new URL(server.base);
+    const as = await oauth.processDiscoveryResponse(
+      issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+    const status = await admin('GET', 'status');
+    const rp = { client_id: FAPI_ID, [oauth.clockSkew]: status.json.now_unix - Math.floor(Date.now() / 1000) };
+    const parResponse = await oauth.pushedAuthorizationRequest(as, rp,
+      oauth.PrivateKeyJwt({ key: clientKeys.privateKey, kid: 'console-key-1' }), {
+        response_type: 'code', redirect_uri: redirect2, scope: 'accounts.read',
+        state: oauth.generateRandomState(),
+        code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()),
+        code_challenge_method: 'S256',
+      }, { DPoP: oauth.DPoP(rp, await oauth.generateKeyPair('ES256')), ...insecure });
+    const pushed = await oauth.processPushedAuthorizationResponse(as, rp, parResponse);
+    assert.match(pushed.request_uri, /^urn:ietf:params:oauth:request_uri:/);
+
+    // A confidential OAuth client: its secret is shown once, then closed.
+    await typeInto(page, 'client_new_id', 'console-oauth');
+    await typeInto(page, 'client_new_name', 'Console OAuth app');
+    await typeLines(page, 'client_new_uris', [redirect1]);
+    await clickItem(page, 'client_profile_oauth');
+    await clickItem(page, 'client_new_confidential');
+    count = (await probe(page)).last_action.count;
+    await clickItem(page, 'client_register');
+    await actionDone(page, count, 'register_client');
+    await waitProbe(page, (s) => s.client_secret_shown && s.items.client_secret_close, 'the secret shown once');
+    await shot(page, '15-clients-secret');
+    const oauthClient = (await admin('GET', 'clients')).json.clients.find((c) => c.id === 'console-oauth');
+    assert.equal(oauthClient.profile, 'oauth');
+    assert.equal(oauthClient.confidential, true);
+    assert.ok(!('client_secret' in oauthClient) && !('secret_digest' in oauthClient), 'the list has no secret');
+    await clickItem(page, 'client_secret_close');
+    await waitProbe(page, (s) => !s.client_secret_shown && !s.items.client_secret, 'the secret gone');
 
     // Calendar: announce a maintenance window, then remove it.
     await openView(page, 'calendar');
@@ -385,11 +531,12 @@ test('console: log in, every view, lift a lock, revoke a grant and the other act
     assert.equal(offsetAfter - offsetBefore, 3600, 'the clock moved one hour');
 
     // Both actions are in the operation log with the staff member's name.
-    const audit = await admin('GET', 'audit?limit=50');
+    const audit = await admin('GET', 'audit?limit=300');
     const steps = audit.json.records.filter((r) => r.actor === `staff:${STAFF}`).map((r) => r.step);
     assert.ok(steps.includes('admin.lift_lock'), JSON.stringify(steps));
     for (const step of ['admin.revoke_grant', 'admin.simulate_call', 'admin.disable_client', 'admin.enable_client',
-      'admin.add_window', 'admin.remove_window', 'admin.advance_clock']) {
+      'admin.add_window', 'admin.remove_window', 'admin.advance_clock', 'admin.register_client',
+      'admin.update_client']) {
       assert.ok(steps.includes(step), `${step} in ${JSON.stringify(steps)}`);
     }
     const lift = audit.json.records.find((r) => r.step === 'admin.lift_lock');

@@ -8,6 +8,8 @@
 //     exactly the lockout limit, and every instance sees the lock (B84);
 //   - the same for 100 parallel wrong PINs at ⑤ (flows of one other account);
 //   - result mails written on three instances are delivered exactly once;
+//   - a FAPI 2.0 client registered on A is used at once on B and C, and a
+//     client assertion seen on B is refused as a replay on C (issue 13);
 //   - one instance killed with kill -9 in the middle of a flow: the flow
 //     finishes on the others and what was acknowledged is there.
 // The kill comes last: the tests before it need all three instances.
@@ -483,6 +485,57 @@ test('result mails written on three instances are each delivered exactly once', 
   const bodies = Object.values(cluster.instances).flatMap((i) => mailFiles(i.maildir)).map((f) => fs.readFileSync(f, 'utf8'));
   const ids = bodies.map((b) => (b.match(/^Message-I[dD]: *(.*)$/m) || [null, b])[1]);
   assert.equal(new Set(ids).size, ids.length, 'no mail delivered twice');
+});
+
+// FAPI 2.0 (issue 13): a client registered through the admin API of one
+// instance is used at once on the others (it is in the shared store), and the
+// replay cache of client assertions is shared too. oauth4webapi signs.
+test('a FAPI client registered on A pushes on B and authorizes on C; a replayed assertion is refused on C', async () => {
+  const oauth = await import('oauth4webapi');
+  const { a, b, c } = cluster.instances;
+  const keys = await oauth.generateKeyPair('ES256', { extractable: true });
+  const jwk = await crypto.webcrypto.subtle.exportKey('jwk', keys.publicKey);
+  const id = `cluster-fapi-${crypto.randomUUID().slice(0, 8)}`;
+  const redirectUri = `${cluster.base}/rp/callback`;
+  await admin(a.url, 'POST', '/admin/api/clients', {
+    id, display_name: 'FAPI cluster', redirect_uris: [redirectUri], profile: 'fapi2',
+    jwks: { keys: [{ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid: 'k1' }] },
+  });
+  const insecure = { [oauth.allowInsecureRequests]: true };
+  const issuer = new URL(cluster.base);
+  const as = await oauth.processDiscoveryResponse(
+    issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+  const clock = await admin(a.url, 'POST', '/admin/api/dev/clock', { advance_seconds: 0 });
+  const client = { client_id: id, [oauth.clockSkew]: clock.now_unix - Math.floor(Date.now() / 1000) };
+  let sentBody = '';
+  const capture = {
+    [oauth.customFetch]: (url, init) => { sentBody = init.body.toString(); return fetch(url, init); },
+  };
+  const verifier = oauth.generateRandomCodeVerifier();
+  const res = await oauth.pushedAuthorizationRequest(
+    { ...as, pushed_authorization_request_endpoint: `${b.url}/par` }, client,
+    oauth.PrivateKeyJwt({ key: keys.privateKey, kid: 'k1' }),
+    {
+      response_type: 'code', redirect_uri: redirectUri, state: 'st-cluster',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }, { ...insecure, ...capture });
+  assert.equal(res.headers.get('x-renkei-instance'), 'b');
+  const pushed = await oauth.processPushedAuthorizationResponse(as, client, res);
+
+  // The same request, assertion and all, sent again to C: its jti was seen on B.
+  const replay = await fetch(`${c.url}/par`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: sentBody,
+  });
+  assert.equal(replay.status, 401);
+  assert.match((await replay.json()).error_description, /jti was already used/);
+
+  // C takes the pushed request into a flow (303); A refuses it a second time.
+  const q = '?' + new URLSearchParams({ client_id: id, request_uri: pushed.request_uri });
+  const first = await fetch(`${c.url}/authorize${q}`, { redirect: 'manual' });
+  assert.equal(first.status, 303);
+  assert.equal(first.headers.get('location'), '/flow/');
+  const again = await fetch(`${a.url}/authorize${q}`, { redirect: 'manual' });
+  assert.equal(again.status, 400);
 });
 
 test('kill -9 of one instance in the middle of a flow: the flow finishes on the others', async (t) => {

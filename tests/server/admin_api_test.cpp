@@ -90,6 +90,9 @@ std::vector<AdminRequest> every_endpoint() {
       {"GET", "/admin/api/clients", ""},
       {"POST", "/admin/api/clients/demo-app/enable", "{}"},
       {"POST", "/admin/api/clients/demo-app/disable", "{}"},
+      {"POST", "/admin/api/clients",
+       R"({"id":"new-app","display_name":"N","redirect_uris":["https://n.example/cb"]})"},
+      {"POST", "/admin/api/clients/demo-app/update", R"({"jwks":null})"},
       {"GET", "/admin/api/audit", ""},
       {"GET", "/admin/api/calendar/windows", ""},
       {"POST", "/admin/api/calendar/windows",
@@ -415,6 +418,86 @@ TEST_F(AdminApiTest, ADisabledClientIsRefusedAtAuthorizeAndTheApi) {
   tx.reset();
 
   EXPECT_EQ(post("/admin/api/clients/nobody/disable").status, 404);
+}
+
+// Clients registered and changed at runtime (issue 13): in the store, so
+// usable at once; every change in the operation log; a secret shown once.
+TEST_F(AdminApiTest, ClientsAreRegisteredAndChangedAtRuntime) {
+  const json ec_key = {{"kty", "EC"},
+                       {"crv", "P-256"},
+                       {"x", "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"},
+                       {"y", "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+                       {"kid", "k1"}};
+  const json jwks = {{"keys", json::array({ec_key})}};
+  Answer a = post("/admin/api/clients", {{"id", "fapi-bank"},
+                                         {"display_name", "FAPI銀行アプリ"},
+                                         {"redirect_uris", {"https://bank.example/cb"}},
+                                         {"profile", "fapi2"},
+                                         {"jwks", jwks},
+                                         {"reason", "contract 42"}});
+  ASSERT_EQ(a.status, 201) << a.body.dump();
+  EXPECT_EQ(a.body["client"]["profile"], "fapi2");
+  EXPECT_EQ(a.body["client"]["jwks"]["keys"].size(), 1u);
+  EXPECT_FALSE(a.body.contains("client_secret"));
+  ASSERT_NO_FATAL_FAILURE(expect_staff_audit("admin.register_client", "contract 42"));
+  {
+    auto tx = ts_.app().store().begin();
+    auto c = tx->find_client("fapi-bank");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->profile, "fapi2");
+    EXPECT_TRUE(c->secret_digest.empty());
+  }
+  // Usable at once: /authorize knows it (and wants a pushed request).
+  httplib::Client http = ts_.client();
+  auto r = http.Get("/authorize?client_id=fapi-bank");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+
+  // A plain confidential client: its secret is returned once, stored as a digest.
+  a = post("/admin/api/clients", {{"id", "plain-conf"},
+                                  {"display_name", "Plain"},
+                                  {"redirect_uris", {"https://plain.example/cb"}},
+                                  {"confidential", true}});
+  ASSERT_EQ(a.status, 201) << a.body.dump();
+  const std::string secret = a.body.value("client_secret", "");
+  ASSERT_GE(secret.size(), 43u);
+  {
+    auto tx = ts_.app().store().begin();
+    EXPECT_EQ(tx->find_client("plain-conf")->secret_digest, secret_digest(secret));
+  }
+  EXPECT_EQ(get("/admin/api/clients").body.dump().find(secret), std::string::npos);
+
+  // Changes: redirect URIs and keys, each on the record.
+  a = post("/admin/api/clients/fapi-bank/update",
+           {{"redirect_uris", {"https://bank.example/cb2"}}, {"reason", "new app version"}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.body["client"]["redirect_uris"], json::array({"https://bank.example/cb2"}));
+  ASSERT_NO_FATAL_FAILURE(expect_staff_audit("admin.update_client", "redirect_uris"));
+  EXPECT_EQ(post("/admin/api/clients/fapi-bank/update", {{"jwks", nullptr}}).code(), "bad_request");
+
+  // Refused: bad ids, duplicates, private or symmetric keys, FAPI without keys,
+  // non-https redirect URIs, renaming a client the file lists.
+  const std::vector<json> bad = {
+      {{"id", "has space"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb"}}},
+      {{"id", "fapi-bank"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb"}}},
+      {{"id", "demo-app"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb"}}},
+      {{"id", "x1"}, {"display_name", "x"}, {"redirect_uris", {"http://x.example/cb"}}},
+      {{"id", "x2"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb#f"}}},
+      {{"id", "x3"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb"}},
+       {"profile", "fapi2"}},
+      {{"id", "x4"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb"}},
+       {"profile", "fapi2"}, {"jwks", {{"keys", {{{"kty", "oct"}, {"k", "c2VjcmV0"}}}}}}},
+      {{"id", "x5"}, {"display_name", "x"}, {"redirect_uris", {"https://x/cb"}},
+       {"profile", "other"}},
+  };
+  for (const json& b : bad) {
+    a = post("/admin/api/clients", b);
+    EXPECT_EQ(a.status, 400) << b.dump() << " " << a.body.dump();
+  }
+  EXPECT_EQ(post("/admin/api/clients/demo-app/update",
+                 {{"redirect_uris", {"https://evil.example/cb"}}}).status, 400);
+  EXPECT_EQ(post("/admin/api/clients/nobody/update", {{"jwks", jwks}}).status, 404);
+  EXPECT_EQ(audit_of("admin.register_client").size(), 2u);
 }
 
 // ---------- calendar ----------

@@ -527,6 +527,121 @@ TEST_P(StoreTest, TokensRoundTripAndRevoke) {
   EXPECT_FALSE(tx->find_token("unknown"));
 }
 
+// ---- FAPI 2.0 (issue 13) ----
+
+TEST_P(StoreTest, ClientProfileAndKeysRoundTrip) {
+  auto tx = store_->begin();
+  ClientRecord c{"fapi-app", "FAPI", {"https://f/cb"}, "", true};
+  EXPECT_EQ(c.profile, "oauth");  // the default
+  c.profile = kProfileFapi2;
+  c.jwks = R"({"keys":[]})";
+  tx->upsert_client(c);
+  auto got = tx->find_client("fapi-app");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->profile, "fapi2");
+  EXPECT_EQ(got->jwks, R"({"keys":[]})");
+  c.jwks = R"({"keys":[{"kty":"EC"}]})";
+  tx->upsert_client(c);
+  EXPECT_EQ(tx->list_clients().at(0).jwks, R"({"keys":[{"kty":"EC"}]})");
+}
+
+TEST_P(StoreTest, CodesAndTokensKeepTheirDpopKey) {
+  auto tx = store_->begin();
+  AuthorizationCodeRecord code{"c-dpop", "fapi-app", "https://f/cb", "ch", "g1", kT0 + 60};
+  code.dpop_jkt = "jkt-1";
+  tx->insert_code(code);
+  tx->insert_code({"c-plain", "demo-app", "http://a/cb", "ch", "g2", kT0 + 60});
+  EXPECT_EQ(tx->consume_code("c-dpop")->dpop_jkt, "jkt-1");
+  EXPECT_EQ(tx->consume_code("c-plain")->dpop_jkt, "");
+  TokenRecord t{"t-dpop", TokenKind::access, "g1", "fapi-app", kT0 + 900, false};
+  t.dpop_jkt = "jkt-1";
+  tx->insert_token(t);
+  tx->insert_token({"t-bearer", TokenKind::access, "g2", "demo-app", kT0 + 900, false});
+  EXPECT_EQ(tx->find_token("t-dpop")->dpop_jkt, "jkt-1");
+  EXPECT_EQ(tx->find_token("t-bearer")->dpop_jkt, "");
+  FlowRecord f = sample_flow("f-dpop");
+  f.dpop_jkt = "jkt-2";
+  tx->insert_flow(f);
+  EXPECT_EQ(tx->flow_by_id("f-dpop")->dpop_jkt, "jkt-2");
+  f.state.screen = Screen::completed;
+  tx->update_flow(f);
+  EXPECT_EQ(tx->flow_by_id("f-dpop")->dpop_jkt, "jkt-2");
+}
+
+TEST_P(StoreTest, PushedRequestsAreSingleUse) {
+  {
+    auto tx = store_->begin();
+    tx->insert_pushed_request({"uri-digest", "fapi-app", R"({"state":"s"})", kT0 + 60, false});
+    EXPECT_FALSE(tx->consume_pushed_request("other"));
+    auto first = tx->consume_pushed_request("uri-digest");
+    ASSERT_TRUE(first);
+    EXPECT_FALSE(first->used);
+    EXPECT_EQ(first->client_id, "fapi-app");
+    EXPECT_EQ(first->params_json, R"({"state":"s"})");
+    EXPECT_EQ(first->expires_at, kT0 + 60);
+    ASSERT_TRUE(tx->commit());
+  }
+  auto tx = store_->begin();
+  EXPECT_TRUE(tx->consume_pushed_request("uri-digest")->used);
+}
+
+TEST_P(StoreTest, APushedRequestIsConsumedOnceUnderConcurrency) {
+  {
+    auto tx = store_->begin();
+    tx->insert_pushed_request({"uri", "fapi-app", "{}", kT0 + 60, false});
+    ASSERT_TRUE(tx->commit());
+  }
+  constexpr int kThreads = 6;
+  std::atomic<int> fresh{0};
+  run_together(*store_, kThreads, [&](int) {
+    auto tx = store_->begin();
+    auto r = tx->consume_pushed_request("uri");
+    ASSERT_TRUE(r);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(tx->commit());
+    if (!r->used) fresh.fetch_add(1);
+  });
+  EXPECT_EQ(fresh.load(), 1);
+}
+
+TEST_P(StoreTest, AJwtIdIsRememberedOncePerKindAndOwner) {
+  {
+    auto tx = store_->begin();
+    EXPECT_TRUE(tx->remember_jti("client_assertion", "fapi-app", "j1", kT0 + 60));
+    EXPECT_FALSE(tx->remember_jti("client_assertion", "fapi-app", "j1", kT0 + 90));  // replay
+    EXPECT_TRUE(tx->remember_jti("client_assertion", "other-app", "j1", kT0 + 60));
+    EXPECT_TRUE(tx->remember_jti("dpop", "fapi-app", "j1", kT0 + 60));
+    ASSERT_TRUE(tx->commit());
+  }
+  {
+    auto tx = store_->begin();  // seen by a later transaction (any instance)
+    EXPECT_FALSE(tx->remember_jti("client_assertion", "fapi-app", "j1", kT0 + 60));
+  }
+  // Concurrent first uses: exactly one wins.
+  constexpr int kThreads = 6;
+  std::atomic<int> accepted{0};
+  run_together(*store_, kThreads, [&](int) {
+    auto tx = store_->begin();
+    const bool fresh = tx->remember_jti("dpop", "jkt", "same", kT0 + 60);
+    ASSERT_TRUE(tx->commit());
+    if (fresh) accepted.fetch_add(1);
+  });
+  EXPECT_EQ(accepted.load(), 1);
+}
+
+TEST_P(StoreTest, ExpiredPushedRequestsAndJwtIdsArePurged) {
+  auto tx = store_->begin();
+  tx->insert_pushed_request({"old", "a", "{}", kT0 - 10, false});
+  tx->insert_pushed_request({"new", "a", "{}", kT0 + 10, false});
+  EXPECT_TRUE(tx->remember_jti("dpop", "k", "old", kT0 - 10));
+  EXPECT_TRUE(tx->remember_jti("dpop", "k", "new", kT0 + 10));
+  EXPECT_EQ(tx->delete_expired_fapi_rows(kT0, 100), 2);
+  EXPECT_FALSE(tx->consume_pushed_request("old"));
+  EXPECT_TRUE(tx->consume_pushed_request("new"));
+  EXPECT_TRUE(tx->remember_jti("dpop", "k", "old", kT0 + 10));
+  EXPECT_FALSE(tx->remember_jti("dpop", "k", "new", kT0 + 10));
+}
+
 TEST_P(StoreTest, MailOutbox) {
   auto tx = store_->begin();
   MailRecord m;
@@ -1371,6 +1486,8 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
         "INSERT INTO schema_version (version) VALUES (1);"
         "INSERT INTO call_events VALUES ('c-1', '09011113333', '0120000001', 100, 'f', 'ok');"
         "INSERT INTO call_events VALUES ('c-2', NULL, '0120000001', 101, '', 'call_withheld');"
+        "INSERT INTO clients VALUES ('old-app', 'Old', '', 1);"
+        "INSERT INTO tokens VALUES ('t-old', 'access', 'g', 'old-app', 100, 0);"
         "INSERT INTO call_events VALUES ('c-3', '110', '0120000001', 102, '', 'call_not_matched');";
     ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
     sqlite3_close(db);
@@ -1391,6 +1508,13 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     EXPECT_EQ(tx->count_accounts(), 0);  // the other tables were kept, and work
     tx->upsert_customer(sample_customer());
     tx->upsert_account(sample_account());
+    // Schema 3 (FAPI 2.0): existing clients are plain OAuth ones, tokens bearer.
+    auto old_app = tx->find_client("old-app");
+    ASSERT_TRUE(old_app);
+    EXPECT_EQ(old_app->profile, "oauth");
+    EXPECT_EQ(old_app->jwks, "");
+    EXPECT_EQ(tx->find_token("t-old")->dpop_jkt, "");
+    EXPECT_TRUE(tx->remember_jti("dpop", "k", "j", 200));
     EXPECT_TRUE(tx->commit());
   }
   {
@@ -1400,7 +1524,7 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, nullptr),
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int(st, 0), 2);
+    EXPECT_EQ(sqlite3_column_int(st, 0), 3);
     EXPECT_NE(sqlite3_step(st), SQLITE_ROW);  // one row
     sqlite3_finalize(st);
     // No full number anywhere in the file's table any more.
@@ -1508,7 +1632,7 @@ TEST_F(PostgresStore, SeveralStoresOpenedAtOnceOnAnEmptyDatabaseAllComeUp) {
   PGresult* r = PQexec(c, "SELECT COUNT(*), MAX(version) FROM schema_version");
   ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
   EXPECT_STREQ(PQgetvalue(r, 0, 0), "1");
-  EXPECT_STREQ(PQgetvalue(r, 0, 1), "2");
+  EXPECT_STREQ(PQgetvalue(r, 0, 1), "3");
   PQclear(r);
   PQfinish(c);
 }
@@ -1548,7 +1672,9 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
                           "INSERT INTO call_events VALUES"
                           " ('c-1', '09011113333', '0120000001', 100, 'f', 'ok'),"
                           " ('c-2', NULL, '0120000001', 101, '', 'call_withheld'),"
-                          " ('c-3', '110', '0120000001', 102, '', 'call_not_matched')"),
+                          " ('c-3', '110', '0120000001', 102, '', 'call_not_matched');"
+                          "INSERT INTO clients VALUES ('old-app', 'Old', '', true);"
+                          "INSERT INTO tokens VALUES ('t-old', 'access', 'g', 'old-app', 100, false);"),
             "");
   auto store = open_postgres_store(database_->conninfo(), 2);
   {
@@ -1558,12 +1684,17 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     EXPECT_EQ(tx->find_call_event("c-3")->caller_masked, "*****");
     tx->upsert_customer(sample_customer());  // the other tables were kept, and work
     tx->upsert_account(sample_account());
+    // Schema 3 (FAPI 2.0): existing clients are plain OAuth ones, tokens bearer.
+    EXPECT_EQ(tx->find_client("old-app")->profile, "oauth");
+    EXPECT_EQ(tx->find_client("old-app")->jwks, "");
+    EXPECT_EQ(tx->find_token("t-old")->dpop_jkt, "");
+    EXPECT_TRUE(tx->remember_jti("dpop", "k", "j", 200));
     EXPECT_TRUE(tx->commit());
   }
   EXPECT_EQ(postgres_exec(database_->conninfo(),
                           "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
-                          " (SELECT MAX(version) FROM schema_version) <> 2 THEN"
-                          " RAISE EXCEPTION 'schema_version is not one row of 2'; END IF; END $$"),
+                          " (SELECT MAX(version) FROM schema_version) <> 3 THEN"
+                          " RAISE EXCEPTION 'schema_version is not one row of 3'; END IF; END $$"),
             "");
 }
 

@@ -9,7 +9,9 @@
 // Every action names its staff member (X-Renkei-Staff) and writes one audit
 // row with actor "staff:<name>" and step "admin.<action>".
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -17,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "oauth/jose.h"
 #include "ops/crypto.h"
 #include "http/http_util.h"
 #include "records/records.h"
@@ -331,10 +334,14 @@ json grant_json(StoreTx& tx, const GrantRecord& g, UnixSeconds now) {
 }
 
 json client_json(const ClientRecord& c) {
+  json keys = c.jwks.empty() ? json(nullptr) : json::parse(c.jwks, nullptr, false);
+  if (keys.is_discarded()) keys = nullptr;
   return json{{"id", c.id},
               {"display_name", c.display_name},
               {"redirect_uris", c.redirect_uris},
-              {"confidential", !c.secret_digest.empty()},
+              {"confidential", !c.secret_digest.empty() || !c.jwks.empty()},
+              {"profile", c.profile},
+              {"jwks", keys},
               {"enabled", c.enabled}};
 }
 
@@ -784,6 +791,211 @@ void post_client_switch(Ctx& ctx, bool enable) {
   send_json(ctx.res, 200, json{{"client", client_json(*client)}});
 }
 
+// Registration and changes at runtime (issue 13): the client is in the
+// store, so every instance uses it at once. A client id is 1–64 characters
+// of [A-Za-z0-9._-]; redirect URIs are absolute https URLs (http only on a
+// loopback host), without fragment, at most 10; the JWK Set is checked by
+// jose::PublicKeySet (public asymmetric keys only) and required for FAPI 2.0.
+
+bool is_client_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+bool is_redirect_uri(const std::string& uri) {
+  if (uri.size() > 512 || uri.find('#') != std::string::npos) return false;
+  for (char c : uri) {
+    if (c <= 0x20 || c >= 0x7F) return false;
+  }
+  auto host_starts = [&](const char* scheme) {
+    return uri.rfind(scheme, 0) == 0 ? std::strlen(scheme) : std::string::npos;
+  };
+  std::size_t at = host_starts("https://");
+  if (at == std::string::npos) {
+    at = host_starts("http://");
+    if (at == std::string::npos) return false;
+    const std::string rest = uri.substr(at);
+    const bool loopback = rest.rfind("127.0.0.1", 0) == 0 || rest.rfind("localhost", 0) == 0 ||
+                          rest.rfind("[::1]", 0) == 0;
+    if (!loopback) return false;
+  }
+  return uri.size() > at && uri[at] != '/' && uri[at] != ':';
+}
+
+// The members a registration or a change may carry; false (bad_request
+// naming the member) when one is malformed. Absent members stay nullopt.
+struct ClientChanges {
+  std::optional<std::string> display_name;
+  std::optional<std::vector<std::string>> redirect_uris;
+  std::optional<std::string> jwks;  // the set as stored ("" = remove)
+};
+bool read_client_changes(const json& body, Response& res, ClientChanges* out) {
+  if (auto it = body.find("display_name"); it != body.end()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().empty() ||
+        !is_clean_text(it->get_ref<const std::string&>(), 200)) {
+      send_bad(res, "display_name");
+      return false;
+    }
+    out->display_name = it->get<std::string>();
+  }
+  if (auto it = body.find("redirect_uris"); it != body.end()) {
+    if (!it->is_array() || it->empty() || it->size() > 10) {
+      send_bad(res, "redirect_uris");
+      return false;
+    }
+    std::vector<std::string> uris;
+    for (const auto& u : *it) {
+      if (!u.is_string() || !is_redirect_uri(u.get<std::string>())) {
+        send_bad(res, "redirect_uris");
+        return false;
+      }
+      uris.push_back(u.get<std::string>());
+    }
+    out->redirect_uris = std::move(uris);
+  }
+  if (auto it = body.find("jwks"); it != body.end()) {
+    if (it->is_null()) {
+      out->jwks = "";
+    } else {
+      std::string why;
+      auto keys = it->is_object() ? jose::PublicKeySet::parse(it->dump(), &why) : std::nullopt;
+      if (!keys) {
+        send_error_detail(res, ErrorCode::bad_request, "jwks: " + why);
+        return false;
+      }
+      out->jwks = keys->json();
+    }
+  }
+  return true;
+}
+
+void post_register_client(Ctx& ctx) {
+  std::optional<json> body = action_body(ctx.req, ctx.res);
+  if (!body) return;
+  std::string reason;
+  if (!read_reason(*body, ctx.res, &reason)) return;
+  auto id = body->find("id");
+  if (id == body->end() || !id->is_string() || !is_client_id(id->get<std::string>())) {
+    return send_bad(ctx.res, "id");
+  }
+  std::string profile = kProfileOAuth;
+  if (auto it = body->find("profile"); it != body->end()) {
+    if (!it->is_string() || (*it != kProfileOAuth && *it != kProfileFapi2)) {
+      return send_bad(ctx.res, "profile");
+    }
+    profile = it->get<std::string>();
+  }
+  bool confidential = false;
+  if (auto it = body->find("confidential"); it != body->end()) {
+    if (!it->is_boolean()) return send_bad(ctx.res, "confidential");
+    confidential = it->get<bool>();
+  }
+  ClientChanges changes;
+  if (!read_client_changes(*body, ctx.res, &changes)) return;
+  if (!changes.display_name) return send_bad(ctx.res, "display_name");
+  if (!changes.redirect_uris) return send_bad(ctx.res, "redirect_uris");
+  // FAPI 2.0 clients authenticate with their keys only (private_key_jwt).
+  if (profile == kProfileFapi2 && (!changes.jwks || changes.jwks->empty())) {
+    return send_bad(ctx.res, "jwks");
+  }
+  if (profile == kProfileFapi2 && confidential) return send_bad(ctx.res, "confidential");
+  ClientRecord c;
+  c.id = id->get<std::string>();
+  c.display_name = *changes.display_name;
+  c.redirect_uris = *changes.redirect_uris;
+  c.profile = profile;
+  c.jwks = changes.jwks.value_or("");
+  c.enabled = true;
+  std::string secret;
+  if (confidential) {
+    secret = ctx.app.random().token();  // shown once; only its digest is kept
+    c.secret_digest = secret_digest(secret);
+  }
+  const UnixSeconds now = ctx.app.now();
+  const auto& configured = ctx.app.config().clients;
+  const bool registered = with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    if (tx.find_client(c.id) ||
+        std::any_of(configured.begin(), configured.end(),
+                    [&](const ClientConfig& k) { return k.id == c.id; })) {
+      return false;
+    }
+    tx.upsert_client(c);
+    AuditRecord a = staff_audit(ctx, "register_client", now, reason);
+    a.client_id = c.id;
+    add_detail(a, "profile " + c.profile + (confidential ? ", secret" : "") +
+                      (c.jwks.empty() ? "" : ", keys"));
+    tx.append_audit(a);
+    return true;
+  });
+  if (!registered) return send_error_detail(ctx.res, ErrorCode::bad_request, "client_exists");
+  json out{{"client", client_json(c)}};
+  if (!secret.empty()) out["client_secret"] = secret;
+  send_json(ctx.res, 201, out);
+  ctx.res.set_header("Cache-Control", "no-store");
+}
+
+void post_update_client(Ctx& ctx) {
+  std::string id = ctx.req.matches[1];
+  if (!is_valid_text_id(id)) return send_bad(ctx.res, "id");
+  std::optional<json> body = action_body(ctx.req, ctx.res);
+  if (!body) return;
+  std::string reason;
+  if (!read_reason(*body, ctx.res, &reason)) return;
+  ClientChanges changes;
+  if (!read_client_changes(*body, ctx.res, &changes)) return;
+  const UnixSeconds now = ctx.app.now();
+  // A client the configuration file lists has its name and redirect URIs
+  // from the file (rewritten at every start): they are changed there.
+  const auto& configured = ctx.app.config().clients;
+  const bool in_file = std::any_of(configured.begin(), configured.end(),
+                                   [&](const ClientConfig& c) { return c.id == id; });
+  enum class Refusal { none, not_found, in_config, fapi_keys, nothing };
+  std::optional<ClientRecord> client;
+  const Refusal refusal = with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    client = tx.find_client(id);
+    if (!client) return Refusal::not_found;
+    if (in_file && (changes.display_name || changes.redirect_uris)) return Refusal::in_config;
+    if (client->profile == kProfileFapi2 && changes.jwks && changes.jwks->empty()) {
+      return Refusal::fapi_keys;  // a FAPI 2.0 client cannot lose its keys
+    }
+    std::string what;
+    if (changes.display_name) {
+      client->display_name = *changes.display_name;
+      what += " display_name";
+    }
+    if (changes.redirect_uris) {
+      client->redirect_uris = *changes.redirect_uris;
+      what += " redirect_uris";
+    }
+    if (changes.jwks) {
+      client->jwks = *changes.jwks;
+      what += " jwks";
+    }
+    if (what.empty()) return Refusal::nothing;
+    tx.upsert_client(*client);
+    AuditRecord a = staff_audit(ctx, "update_client", now, reason);
+    a.client_id = client->id;
+    add_detail(a, "changed:" + what);
+    tx.append_audit(a);
+    return Refusal::none;
+  });
+  switch (refusal) {
+    case Refusal::none:
+      break;
+    case Refusal::not_found:
+      return send_error(ctx.res, ErrorCode::not_found);
+    case Refusal::in_config:
+      return send_error_detail(ctx.res, ErrorCode::bad_request, "client_in_config");
+    case Refusal::fapi_keys:
+      return send_bad(ctx.res, "jwks");
+    case Refusal::nothing:
+      return send_bad(ctx.res, "body");
+  }
+  send_json(ctx.res, 200, json{{"client", client_json(*client)}});
+}
+
 // ---------- operation log ----------
 
 void get_audit(Ctx& ctx) {
@@ -1091,6 +1303,8 @@ void register_admin_routes(httplib::Server& server, App& app) {
   server.Get("/admin/api/grants", admin_route(app, kRead, get_grants));
   server.Post(R"(/admin/api/grants/([^/]+)/revoke)", admin_route(app, kAction, post_revoke_grant));
   server.Get("/admin/api/clients", admin_route(app, kRead, get_clients));
+  server.Post("/admin/api/clients", admin_route(app, kAction, post_register_client));
+  server.Post(R"(/admin/api/clients/([^/]+)/update)", admin_route(app, kAction, post_update_client));
   server.Post(R"(/admin/api/clients/([^/]+)/enable)",
               admin_route(app, kAction, [](Ctx& c) { post_client_switch(c, true); }));
   server.Post(R"(/admin/api/clients/([^/]+)/disable)",

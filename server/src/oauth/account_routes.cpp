@@ -1,7 +1,9 @@
 // The account API the app reads with its access token (SPEC §8): the linked
 // account, its balance, and about three months of transactions. Bearer tokens
 // per RFC 6750 §2.1 (Authorization header only; query and form tokens are not
-// accepted). Every read checks the token, its grant and the client, touches
+// accepted); a DPoP-bound token (FAPI 2.0, RFC 9449 §7) only with the DPoP
+// scheme and a proof of its key for this request (htm, htu, ath, a jti not
+// seen before by any instance). Every read checks the token, its grant and the client, touches
 // the grant's last_used_at and writes an audit record, in one transaction.
 #include <algorithm>
 #include <cctype>
@@ -10,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "oauth/jose.h"
 #include "ops/crypto.h"
 #include "http/http_util.h"
 #include "records/records.h"
@@ -45,18 +48,33 @@ Refusal invalid_token(const char* description) {
               description + "\""};
 }
 
-// The token in "Authorization: Bearer <token>", "" when there is no
-// Authorization header, nullopt when the header is there but is not a bearer
-// token of the RFC 6750 §2.1 b64token syntax.
-std::optional<std::string> bearer_token(const httplib::Request& req) {
+Refusal dpop_refusal(const char* error, std::string description) {
+  for (char& c : description) {  // a quoted-string (RFC 9110 §5.6.4) of plain ASCII
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') c = '?';
+  }
+  std::string algs;
+  for (const auto& a : jose::accepted_algs()) algs += (algs.empty() ? "" : " ") + a;
+  return {ErrorCode::unauthorized, std::string("DPoP realm=\"renkei\", error=\"") + error +
+                                       "\", error_description=\"" + description + "\", algs=\"" +
+                                       algs + "\""};
+}
+
+// The token in "Authorization: Bearer <token>" or "Authorization: DPoP
+// <token>" (*dpop tells which), "" when there is no Authorization header,
+// nullopt when the header is there but is not one of these with a token of
+// the RFC 6750 §2.1 b64token syntax.
+std::optional<std::string> access_token(const httplib::Request& req, bool* dpop) {
+  *dpop = false;
   if (!req.has_header("Authorization")) return std::string();
   if (req.get_header_value_count("Authorization") > 1) return std::nullopt;
   std::string h = req.get_header_value("Authorization");
-  if (h.size() <= 7) return std::nullopt;
-  std::string scheme = h.substr(0, 7);
+  const std::size_t space = h.find(' ');
+  if (space == std::string::npos || space + 1 >= h.size()) return std::nullopt;
+  std::string scheme = h.substr(0, space);
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "bearer ") return std::nullopt;
-  std::string token = h.substr(7);
+  if (scheme != "bearer" && scheme != "dpop") return std::nullopt;
+  *dpop = scheme == "dpop";
+  std::string token = h.substr(space + 1);
   if (token.empty()) return std::nullopt;
   for (char c : token) {
     const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
@@ -68,13 +86,39 @@ std::optional<std::string> bearer_token(const httplib::Request& req) {
 
 // Checks token → grant → client → account. RFC 6750 §3.1: a request without
 // any credentials gets the bare challenge, without an error code.
-std::optional<Refusal> authenticate(StoreTx& tx, const httplib::Request& req, UnixSeconds now,
-                                    Caller* out) {
-  auto presented = bearer_token(req);
+std::optional<Refusal> authenticate(StoreTx& tx, const App& app, const httplib::Request& req,
+                                    UnixSeconds now, Caller* out) {
+  bool dpop_scheme = false;
+  auto presented = access_token(req, &dpop_scheme);
   if (!presented) return invalid_token("malformed Authorization header");
   if (presented->empty()) return Refusal{ErrorCode::unauthorized, "Bearer realm=\"renkei\""};
   auto token = tx.find_token(secret_digest(*presented));
   if (!token || token->kind != TokenKind::access) return invalid_token("unknown access token");
+  if (!token->dpop_jkt.empty()) {
+    // RFC 9449 §7.1: the DPoP scheme and a proof by the token's key, for
+    // this method and URL, carrying the token's hash (ath).
+    if (!dpop_scheme) return dpop_refusal("invalid_token", "the access token is DPoP-bound");
+    if (req.get_header_value_count("DPoP") != 1) {
+      return dpop_refusal("invalid_dpop_proof", "exactly one DPoP proof is required");
+    }
+    jose::DpopRules rules;
+    rules.method = req.method;
+    rules.url = app.config().issuer + req.path;
+    rules.now = now;
+    rules.access_token = *presented;
+    std::string why;
+    auto proof = jose::verify_dpop_proof(req.get_header_value("DPoP"), rules, &why);
+    if (!proof) return dpop_refusal("invalid_dpop_proof", why);
+    if (proof->jkt != token->dpop_jkt) {
+      return dpop_refusal("invalid_dpop_proof", "the proof is not by the token's key");
+    }
+    if (!tx.remember_jti("dpop", proof->jkt, secret_digest(proof->jti),
+                         proof->iat + rules.max_age + 1)) {
+      return dpop_refusal("invalid_dpop_proof", "DPoP proof jti was already used");
+    }
+  } else if (dpop_scheme) {
+    return invalid_token("the access token is not DPoP-bound");
+  }
   if (token->revoked) return invalid_token("access token revoked");
   if (now >= token->expires_at) return invalid_token("access token expired");
   auto grant = tx.find_grant(token->grant_id);
@@ -164,7 +208,7 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   const UnixSeconds now = app.now();
   auto tx = app.store().begin();
   Caller caller;
-  if (auto refusal = authenticate(*tx, req, now, &caller)) {
+  if (auto refusal = authenticate(*tx, app, req, now, &caller)) {
     send_error(res, refusal->code);
     if (!refusal->challenge.empty()) res.set_header("WWW-Authenticate", refusal->challenge);
     res.set_header("Cache-Control", "no-store");

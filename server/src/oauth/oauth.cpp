@@ -12,6 +12,14 @@
 //    or not; presenting it again revokes the grant and every token from it;
 //  - refresh tokens rotate; presenting a rotated-out refresh token while the
 //    grant is still active revokes the grant (RFC 9700 §4.14.2 reuse detection).
+//
+// FAPI 2.0 Security Profile for clients registered with profile "fapi2"
+// (issue 13, docs/fapi.md): pushed authorization requests only (RFC 9126,
+// POST /par), client authentication with private_key_jwt only (RFC 7523),
+// DPoP-bound tokens (RFC 9449), refresh tokens not rotated, 303 redirects.
+// Plain OAuth clients may use PAR, private_key_jwt (with registered keys) and
+// DPoP too, but need not. The JOSE checks are jose.h's; JWT-id replay is
+// refused through the store (seen_jtis), shared by every instance.
 #include "oauth/oauth.h"
 
 #include <algorithm>
@@ -24,6 +32,7 @@
 
 #include "ops/crypto.h"
 #include "flow/flow_session.h"
+#include "oauth/jose.h"
 #include "http/http_util.h"
 #include "records/records.h"
 #include "renkei/error.h"
@@ -35,6 +44,15 @@ namespace {
 
 constexpr std::size_t kMaxStateLength = 512;
 constexpr const char* kBasicChallenge = "Basic realm=\"renkei\"";
+constexpr const char* kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+constexpr const char* kRequestUriPrefix = "urn:ietf:params:oauth:request_uri:";
+constexpr UnixSeconds kPushedRequestSeconds = 60;  // RFC 9126 §2.2, FAPI 2.0 §5.3.2.2
+constexpr std::int64_t kDpopMaxAge = 60;
+constexpr std::int64_t kDpopFutureSkew = 10;
+
+bool is_fapi(const ClientRecord& c) {
+  return c.profile == kProfileFapi2;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -247,23 +265,69 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     no_store(res);
     return;
   }
+  // FAPI 2.0 §5.3.2.2: 303 for redirects (never 307); plain clients keep 302.
+  const int redirect_status = is_fapi(*client) ? 303 : 302;
+  auto refuse = [&](const std::string& detail) {
+    audit_authorize(app, req, now, bad, client->id, detail);
+    send_error(res, ErrorCode::bad_request);
+    no_store(res);
+  };
+
+  // 1a. A pushed request (RFC 9126 §4): the request is what was pushed, and
+  // nothing but client_id and request_uri may come with it. A FAPI 2.0 client
+  // has no other way in (FAPI 2.0 §5.3.2.2). The request_uri is burnt by this
+  // first use, whatever follows.
+  QueryParam request_uri = query_param(req, counts, "request_uri");
+  std::string dpop_jkt;
+  nlohmann::json pushed_params;  // the pushed request's parameters (strings)
+  auto pushed_value = [&](const char* key) {
+    QueryParam p;
+    if (pushed_params.contains(key) && pushed_params[key].is_string()) {
+      p.value = pushed_params[key].get<std::string>();
+    }
+    return p;
+  };
+  if (request_uri.value || request_uri.repeated || is_fapi(*client)) {
+    if (request_uri.repeated) return refuse("request_uri is repeated");
+    if (!request_uri.value) return refuse("a FAPI 2.0 client must push its request (PAR)");
+    for (const auto& [key, n] : counts) {
+      if (key != "client_id" && key != "request_uri") {
+        return refuse("parameter outside the pushed request: " + key.substr(0, 40));
+      }
+    }
+    if (client_id.repeated) return refuse("client_id is repeated");
+    std::optional<PushedRequestRecord> pushed;
+    if (request_uri.value->rfind(kRequestUriPrefix, 0) == 0) {
+      // A failure throws: the server's exception handler answers system_error.
+      const std::string digest = secret_digest(*request_uri.value);
+      pushed = with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
+        return tx.consume_pushed_request(digest);
+      });
+    }
+    if (!pushed || pushed->client_id != client->id) return refuse("unknown request_uri");
+    if (pushed->used) return refuse("request_uri was already used");
+    if (now >= pushed->expires_at) return refuse("request_uri expired");
+    pushed_params = nlohmann::json::parse(pushed->params_json, nullptr, false);
+    if (!pushed_params.is_object()) return refuse("pushed request is unreadable");
+    redirect_uri = pushed_value("redirect_uri");
+    dpop_jkt = pushed_value("dpop_jkt").value.value_or("");
+  }
+  const bool pushed_request = request_uri.value.has_value();
+  auto param = [&](const char* key) {
+    return pushed_request ? pushed_value(key) : query_param(req, counts, key);
+  };
   const bool uri_registered =
       redirect_uri.value && std::find(client->redirect_uris.begin(), client->redirect_uris.end(),
                                       *redirect_uri.value) != client->redirect_uris.end();
-  if (!uri_registered) {
-    audit_authorize(app, req, now, bad, client->id, "redirect_uri missing or not registered");
-    send_error(res, ErrorCode::bad_request);
-    no_store(res);
-    return;
-  }
+  if (!uri_registered) return refuse("redirect_uri missing or not registered");
 
   // 2. The rest of the request: errors go back to the app (RFC 6749 §4.1.2.1,
   // RFC 9207 iss). state is echoed only when it is well-formed.
-  QueryParam state = query_param(req, counts, "state");
-  QueryParam response_type = query_param(req, counts, "response_type");
-  QueryParam challenge = query_param(req, counts, "code_challenge");
-  QueryParam method = query_param(req, counts, "code_challenge_method");
-  QueryParam scope = query_param(req, counts, "scope");
+  QueryParam state = param("state");
+  QueryParam response_type = param("response_type");
+  QueryParam challenge = param("code_challenge");
+  QueryParam method = param("code_challenge_method");
+  QueryParam scope = param("scope");
   const bool state_ok = state.value && is_valid_state(*state.value);
 
   std::string error = "invalid_request";
@@ -294,7 +358,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     if (state_ok) q.emplace_back("state", *state.value);
     q.emplace_back("iss", app.config().issuer);
     audit_authorize(app, req, now, bad, client->id, error + ": " + problem);
-    res.set_redirect(with_query(*redirect_uri.value, q), 302);
+    res.set_redirect(with_query(*redirect_uri.value, q), redirect_status);
     return;
   }
 
@@ -317,6 +381,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
   flow.oauth_state = *state.value;
   flow.code_challenge = *challenge.value;
   flow.scope = kScope;
+  flow.dpop_jkt = dpop_jkt;
   flow.client_ip = client_ip(req);
   flow.user_agent = header_for_log(req, "User-Agent");
   std::string cookie;
@@ -339,11 +404,11 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
   set_cookie(res, session_cookie_name(app), cookie, session_cookie_options(app));
   if (on_our_page) {
     const std::string code(wire_name(*on_our_page));
-    res.set_redirect(with_query("/flow/", {{"error", code}}), 302);
+    res.set_redirect(with_query("/flow/", {{"error", code}}), redirect_status);
     app.metrics().count("renkei_authorize_total", "outcome=\"" + code + "\"");
     return;
   }
-  res.set_redirect("/flow/", 302);
+  res.set_redirect("/flow/", redirect_status);
   app.metrics().count("renkei_authorize_total", "outcome=\"ok\"");
 }
 
@@ -365,10 +430,19 @@ OAuthError invalid_client(std::string d) {
 OAuthError invalid_grant(std::string d) {
   return {"invalid_grant", ErrorCode::forbidden, 400, std::move(d)};
 }
+OAuthError invalid_dpop_proof(std::string d) {  // RFC 9449 §5
+  return {"invalid_dpop_proof", ErrorCode::bad_request, 400, std::move(d)};
+}
 
 void send_oauth_error(httplib::Response& res, const OAuthError& e) {
+  // RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E only (a JOSE library's
+  // reason may quote something).
+  std::string description = e.description;
+  for (char& c : description) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') c = '?';
+  }
   nlohmann::json body = {{"error", e.error},
-                         {"error_description", e.description},
+                         {"error_description", description},
                          {"code", std::string(wire_name(e.code))},
                          {"message", std::string(message_ja(e.code))}};
   send_json(res, e.status, body);
@@ -404,7 +478,30 @@ std::optional<OAuthError> read_form(const httplib::Request& req, Form* form) {
 struct Credentials {
   std::string client_id;
   std::optional<std::string> secret;
+  std::optional<std::string> assertion;  // private_key_jwt (RFC 7523 §2.2)
 };
+
+// The `sub` of a JWT's claims, read without verifying anything: only to know
+// which client's keys to verify it with (client_id may be left out, RFC 7523).
+std::optional<std::string> unverified_subject(std::string_view jwt) {
+  const std::size_t a = jwt.find('.');
+  const std::size_t b = a == std::string_view::npos ? a : jwt.find('.', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  std::string part(jwt.substr(a + 1, b - a - 1));
+  for (char& c : part) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  auto decoded = base64_decode(part);
+  if (!decoded) return std::nullopt;
+  auto claims = nlohmann::json::parse(*decoded, nullptr, false);
+  if (!claims.is_object() || !claims.contains("sub") || !claims["sub"].is_string()) {
+    return std::nullopt;
+  }
+  std::string sub = claims["sub"];
+  if (sub.empty()) return std::nullopt;
+  return sub;
+}
 
 // RFC 6749 §2.3.1: HTTP Basic (client_secret_basic) or client_id and
 // client_secret in the body (client_secret_post), never both; public clients
@@ -417,6 +514,23 @@ std::optional<OAuthError> read_credentials(const httplib::Request& req, const Fo
     return invalid_request("more than one Authorization header");
   }
   std::string auth = req.get_header_value("Authorization");
+  auto assertion_type = form_value(form, "client_assertion_type");
+  auto assertion = form_value(form, "client_assertion");
+  if (assertion_type || assertion) {
+    if (!assertion_type || !assertion) {
+      return invalid_request("client_assertion and client_assertion_type go together");
+    }
+    if (*assertion_type != kJwtBearer) return invalid_client("unsupported client_assertion_type");
+    if (!auth.empty() || body_secret) {
+      return invalid_request("more than one client authentication method");
+    }
+    auto sub = unverified_subject(*assertion);
+    if (!sub) return invalid_client("malformed client assertion");
+    if (body_id && *body_id != *sub) return invalid_client("client_id differs from assertion sub");
+    out->client_id = *sub;
+    out->assertion = *assertion;
+    return std::nullopt;
+  }
   if (!auth.empty()) {
     if (auth.size() < 6 || lower(auth.substr(0, 6)) != "basic ") {
       return invalid_client("unsupported client authentication scheme");
@@ -439,9 +553,42 @@ std::optional<OAuthError> read_credentials(const httplib::Request& req, const Fo
   return std::nullopt;
 }
 
-std::optional<OAuthError> authenticate_client(StoreTx& tx, const Credentials& cred,
-                                              ClientRecord* out) {
+// private_key_jwt (RFC 7523, FAPI 2.0 §5.3.2.1): the assertion verified
+// with the client's registered keys, its jti refused when seen before (on any
+// instance: the store keeps it until the assertion expires).
+std::optional<OAuthError> authenticate_with_assertion(StoreTx& tx, const App& app,
+                                                      const std::string& assertion,
+                                                      const std::optional<ClientRecord>& client,
+                                                      UnixSeconds now) {
+  if (!client || client->jwks.empty()) return invalid_client("client authentication failed");
+  std::string why;
+  auto keys = jose::PublicKeySet::parse(client->jwks, &why);
+  if (!keys) return invalid_client("the client's registered keys are unusable");
+  jose::ClientAssertionRules rules;
+  rules.client_id = client->id;
+  rules.issuer = app.config().issuer;
+  rules.now = now;
+  auto verified = jose::verify_client_assertion(assertion, *keys, rules, &why);
+  if (!verified) return invalid_client("client assertion refused: " + why);
+  if (!tx.remember_jti("client_assertion", client->id, secret_digest(verified->jti),
+                       verified->expires_at)) {
+    return invalid_client("client assertion jti was already used");
+  }
+  return std::nullopt;
+}
+
+std::optional<OAuthError> authenticate_client(StoreTx& tx, const App& app, const Credentials& cred,
+                                              UnixSeconds now, ClientRecord* out) {
   auto client = tx.find_client(cred.client_id);
+  if (cred.assertion) {
+    if (auto e = authenticate_with_assertion(tx, app, *cred.assertion, client, now)) return e;
+    if (!client->enabled) {
+      return OAuthError{"unauthorized_client", ErrorCode::service_unavailable, 400,
+                        "client is disabled"};
+    }
+    *out = *client;
+    return std::nullopt;
+  }
   // Digest the presented secret and compare it whatever happens, so that
   // neither the answer nor its timing tells an unknown client id from a known
   // one: an unknown client, a wrong secret and a secret sent by a public
@@ -451,6 +598,8 @@ std::optional<OAuthError> authenticate_client(StoreTx& tx, const Credentials& cr
   bool authenticated = false;
   if (!client) {
     (void)constant_time_equal(presented, kNoClientDigest);
+  } else if (is_fapi(*client)) {
+    authenticated = false;  // FAPI 2.0 §5.3.2.1: private_key_jwt (or mTLS) only
   } else if (!client->secret_digest.empty()) {
     authenticated = cred.secret && constant_time_equal(presented, client->secret_digest);
   } else {
@@ -467,16 +616,22 @@ std::optional<OAuthError> authenticate_client(StoreTx& tx, const Credentials& cr
 
 struct IssuedTokens {
   std::string access;
-  std::string refresh;
+  std::string refresh;  // "" when none is issued
+  std::string dpop_jkt;
   UnixSeconds access_expires_at = 0;
 };
 
 // A new access token (never outliving the grant) and a refresh token that
 // lives as long as the grant. Only their digests are stored.
-IssuedTokens issue_tokens(StoreTx& tx, const App& app, const GrantRecord& grant, UnixSeconds now) {
+// `jkt` non-empty: the access token is DPoP-bound (cnf.jkt, RFC 9449 §6),
+// and the refresh token too when `bind_refresh` (public clients, §5).
+// Without `with_refresh` no refresh token is issued (FAPI clients keep theirs).
+IssuedTokens issue_tokens(StoreTx& tx, const App& app, const GrantRecord& grant, UnixSeconds now,
+                          const std::string& jkt = "", bool bind_refresh = false,
+                          bool with_refresh = true) {
   IssuedTokens t;
   t.access = app.random().token();
-  t.refresh = app.random().token();
+  t.dpop_jkt = jkt;
   t.access_expires_at =
       std::min<UnixSeconds>(now + app.config().access_token_seconds, grant.expires_at);
   TokenRecord access;
@@ -485,8 +640,12 @@ IssuedTokens issue_tokens(StoreTx& tx, const App& app, const GrantRecord& grant,
   access.grant_id = grant.id;
   access.client_id = grant.client_id;
   access.expires_at = t.access_expires_at;
+  access.dpop_jkt = jkt;
   tx.insert_token(access);
+  if (!with_refresh) return t;
+  t.refresh = app.random().token();
   TokenRecord refresh = access;
+  refresh.dpop_jkt = bind_refresh ? jkt : "";
   refresh.token_digest = secret_digest(t.refresh);
   refresh.kind = TokenKind::refresh;
   refresh.expires_at = grant.expires_at;
@@ -495,11 +654,12 @@ IssuedTokens issue_tokens(StoreTx& tx, const App& app, const GrantRecord& grant,
 }
 
 nlohmann::json token_response(const IssuedTokens& t, const GrantRecord& grant, UnixSeconds now) {
-  return {{"access_token", t.access},
-          {"token_type", "Bearer"},
-          {"expires_in", t.access_expires_at - now},
-          {"refresh_token", t.refresh},
-          {"scope", grant.scope.empty() ? std::string(kScope) : grant.scope}};
+  nlohmann::json body = {{"access_token", t.access},
+                         {"token_type", t.dpop_jkt.empty() ? "Bearer" : "DPoP"},
+                         {"expires_in", t.access_expires_at - now},
+                         {"scope", grant.scope.empty() ? std::string(kScope) : grant.scope}};
+  if (!t.refresh.empty()) body["refresh_token"] = t.refresh;
+  return body;
 }
 
 bool grant_active(const GrantRecord& g, UnixSeconds now) {
@@ -523,8 +683,14 @@ struct GrantResult {
   const char* replay_metric = nullptr;  // counted once the transaction committed
 };
 
+// A public client: no secret and no registered keys (its refresh tokens are
+// DPoP-bound when it uses DPoP, RFC 9449 §5).
+bool is_public(const ClientRecord& c) {
+  return c.secret_digest.empty() && c.jwks.empty() && !is_fapi(c);
+}
+
 GrantResult exchange_code(App& app, StoreTx& tx, const httplib::Request& req, const Form& form,
-                          const ClientRecord& client, UnixSeconds now) {
+                          const ClientRecord& client, const std::string& jkt, UnixSeconds now) {
   auto code = form_value(form, "code");
   auto redirect_uri = form_value(form, "redirect_uri");
   auto verifier = form_value(form, "code_verifier");
@@ -571,16 +737,20 @@ GrantResult exchange_code(App& app, StoreTx& tx, const httplib::Request& req, co
   if (!verify_pkce_s256(*verifier, stored->code_challenge)) {
     return fail(invalid_grant("PKCE verification failed"), forbidden);
   }
+  // RFC 9449 §10: a code bound through dpop_jkt is exchanged with that key only.
+  if (!stored->dpop_jkt.empty() && stored->dpop_jkt != jkt) {
+    return fail(invalid_dpop_proof("the DPoP key differs from the pushed dpop_jkt"), forbidden);
+  }
   if (!grant || !grant_active(*grant, now)) {
     return fail(invalid_grant("authorization is no longer valid"), forbidden);
   }
-  IssuedTokens tokens = issue_tokens(tx, app, *grant, now);
+  IssuedTokens tokens = issue_tokens(tx, app, *grant, now, jkt, is_public(client));
   write_audit(tx, req, now, audit);
   return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
 }
 
 GrantResult refresh(App& app, StoreTx& tx, const httplib::Request& req, const Form& form,
-                    const ClientRecord& client, UnixSeconds now) {
+                    const ClientRecord& client, const std::string& jkt, UnixSeconds now) {
   AuditFacts audit = facts("token", "ok", client.id, "app:" + client.id, "refresh_token");
   auto fail = [&](OAuthError e, std::string outcome) {
     audit.outcome = std::move(outcome);
@@ -616,14 +786,59 @@ GrantResult refresh(App& app, StoreTx& tx, const httplib::Request& req, const Fo
     return r;
   }
   if (now >= token->expires_at) return fail(invalid_grant("refresh token expired"), forbidden);
+  if (!token->dpop_jkt.empty() && token->dpop_jkt != jkt) {
+    return fail(invalid_dpop_proof("the refresh token is bound to another DPoP key"), forbidden);
+  }
+  if (is_fapi(client)) {
+    // FAPI 2.0 §5.3.2.1: refresh tokens are not rotated (they are bound to
+    // the client's authentication); only a new DPoP-bound access token.
+    IssuedTokens tokens = issue_tokens(tx, app, *grant, now, jkt, false, false);
+    write_audit(tx, req, now, audit);
+    return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
+  }
   tx.revoke_token(token->token_digest);
-  IssuedTokens tokens = issue_tokens(tx, app, *grant, now);
+  IssuedTokens tokens = issue_tokens(tx, app, *grant, now, jkt, is_public(client));
   write_audit(tx, req, now, audit);
   return GrantResult{std::nullopt, token_response(tokens, *grant, now)};
 }
 
-// What /token and /revoke start with: the form and the client's credentials.
-// On failure the error is answered and nullopt returned.
+// The DPoP proof sent to `path` of this server (RFC 9449 §4.3), if any: its
+// key's thumbprint, or the error. The proof's jti is refused when seen before
+// (store-wide), and remembered as long as the proof could pass the iat window.
+struct DpopCheck {
+  std::optional<OAuthError> error;
+  std::string jkt;  // "" when there is no proof
+};
+DpopCheck check_dpop(StoreTx& tx, const App& app, const httplib::Request& req, const char* path,
+                     UnixSeconds now) {
+  DpopCheck out;
+  const std::size_t n = req.get_header_value_count("DPoP");
+  if (n == 0) return out;
+  if (n > 1) {
+    out.error = invalid_dpop_proof("more than one DPoP header");
+    return out;
+  }
+  jose::DpopRules rules;
+  rules.method = "POST";
+  rules.url = app.config().issuer + path;
+  rules.now = now;
+  rules.max_age = kDpopMaxAge;
+  rules.future_skew = kDpopFutureSkew;
+  std::string why;
+  auto proof = jose::verify_dpop_proof(req.get_header_value("DPoP"), rules, &why);
+  if (!proof) {
+    out.error = invalid_dpop_proof("DPoP proof refused: " + why);
+  } else if (!tx.remember_jti("dpop", proof->jkt, secret_digest(proof->jti),
+                              proof->iat + kDpopMaxAge + 1)) {
+    out.error = invalid_dpop_proof("DPoP proof jti was already used");
+  } else {
+    out.jkt = proof->jkt;
+  }
+  return out;
+}
+
+// What /token, /revoke and /par start with: the form and the client's
+// credentials. On failure the error is answered and nullopt returned.
 struct ClientRequest {
   Form form;
   Credentials cred;
@@ -644,10 +859,11 @@ std::optional<ClientRequest> read_client_request(const httplib::Request& req,
 
 // The client authenticated inside the request's transaction `tx`; a failed
 // authentication is logged there as `step` and returned.
-std::optional<OAuthError> authenticate_in(StoreTx& tx, const httplib::Request& req,
-                                          const Credentials& cred, const char* step,
-                                          UnixSeconds now, ClientRecord* client) {
-  auto e = authenticate_client(tx, cred, client);
+std::optional<OAuthError> authenticate_in(StoreTx& tx, const App& app,
+                                          const httplib::Request& req, const Credentials& cred,
+                                          const char* step, UnixSeconds now,
+                                          ClientRecord* client) {
+  auto e = authenticate_client(tx, app, cred, now, client);
   if (e) {
     write_audit(tx, req, now,
                 facts(step, std::string(wire_name(e->code)), "", "app", e->description));
@@ -672,14 +888,24 @@ void handle_token(App& app, const httplib::Request& req, httplib::Response& res)
     with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
       ClientRecord client;
       result = GrantResult{};
-      auth_error = authenticate_in(tx, req, r->cred, "token", now, &client);
+      auth_error = authenticate_in(tx, app, req, r->cred, "token", now, &client);
       if (auth_error) return;
-      if (!grant_type) {
+      DpopCheck dpop = check_dpop(tx, app, req, "/token", now);
+      if (!dpop.error && is_fapi(client) && dpop.jkt.empty()) {
+        // FAPI 2.0 §5.3.2.1: sender-constrained tokens; Renkei offers DPoP only.
+        dpop.error = invalid_dpop_proof("a FAPI 2.0 client must send a DPoP proof");
+      }
+      if (dpop.error) {
+        result.error = dpop.error;
+        write_audit(tx, req, now,
+                    facts("token", std::string(wire_name(dpop.error->code)), client.id,
+                          "app:" + client.id, dpop.error->description));
+      } else if (!grant_type) {
         result.error = invalid_request("grant_type is required");
       } else if (*grant_type == "authorization_code") {
-        result = exchange_code(app, tx, req, form, client, now);
+        result = exchange_code(app, tx, req, form, client, dpop.jkt, now);
       } else if (*grant_type == "refresh_token") {
-        result = refresh(app, tx, req, form, client, now);
+        result = refresh(app, tx, req, form, client, dpop.jkt, now);
       } else {
         result.error = OAuthError{"unsupported_grant_type", ErrorCode::bad_request, 400,
                                   "grant_type must be authorization_code or refresh_token"};
@@ -710,7 +936,7 @@ void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res
   try {
     with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
       ClientRecord client;
-      error = authenticate_in(tx, req, r->cred, "revoke", now, &client);
+      error = authenticate_in(tx, app, req, r->cred, "revoke", now, &client);
       if (error) return;
       if (!presented) {
         error = invalid_request("token is required");
@@ -743,9 +969,112 @@ void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res
   no_store(res);
 }
 
+// ---------- /par (RFC 9126) ----------
+
+// A client-authenticated POST of the authorization request; the answer is a
+// request_uri good for one /authorize within 60 s. Everything /authorize
+// would check is checked here, so that a bad request is told to the app
+// directly; /authorize checks the redirect URI again (it may have been
+// unregistered since).
+// The checks and the store work of one push, inside the request's
+// transaction: the pushed request stored under *request_uri, or the error.
+// *bound says whether the code will be DPoP-bound.
+std::optional<OAuthError> push_request(StoreTx& tx, App& app, const httplib::Request& req,
+                                       const Form& form, const ClientRecord& client,
+                                       UnixSeconds now, std::string* request_uri, bool* bound) {
+  if (form.count("request_uri")) return invalid_request("request_uri cannot be pushed");
+  if (form.count("request")) {
+    return OAuthError{"request_not_supported", ErrorCode::bad_request, 400,
+                      "request objects are not supported"};
+  }
+  auto redirect_uri = form_value(form, "redirect_uri");
+  auto state = form_value(form, "state");
+  auto response_type = form_value(form, "response_type");
+  auto challenge = form_value(form, "code_challenge");
+  auto method = form_value(form, "code_challenge_method");
+  auto scope = form_value(form, "scope");
+  auto dpop_jkt = form_value(form, "dpop_jkt");
+  if (!redirect_uri || std::find(client.redirect_uris.begin(), client.redirect_uris.end(),
+                                 *redirect_uri) == client.redirect_uris.end()) {
+    return invalid_request("redirect_uri missing or not registered");
+  }
+  if (!response_type) return invalid_request("response_type is required");
+  if (*response_type != "code") {
+    return OAuthError{"unsupported_response_type", ErrorCode::bad_request, 400,
+                      "response_type must be code"};
+  }
+  if (!state || !is_valid_state(*state)) {
+    return invalid_request("state must be 1 to 512 printable ASCII characters");
+  }
+  if (method != "S256") return invalid_request("code_challenge_method must be S256");
+  if (!challenge || !is_valid_s256_challenge(*challenge)) {
+    return invalid_request("code_challenge must be 43 base64url characters");
+  }
+  if (scope && !is_valid_scope(*scope)) {
+    return OAuthError{"invalid_scope", ErrorCode::bad_request, 400, "scope must be accounts.read"};
+  }
+  if (dpop_jkt && !is_valid_s256_challenge(*dpop_jkt)) {  // a SHA-256 thumbprint: 43 chars
+    return invalid_request("dpop_jkt must be a JWK SHA-256 thumbprint");
+  }
+  // RFC 9449 §10.1: a DPoP proof sent with the push binds the code as well.
+  DpopCheck dpop = check_dpop(tx, app, req, "/par", now);
+  if (dpop.error) return dpop.error;
+  if (!dpop.jkt.empty()) {
+    if (dpop_jkt && *dpop_jkt != dpop.jkt) {
+      return invalid_dpop_proof("dpop_jkt differs from the DPoP proof's key");
+    }
+    dpop_jkt = dpop.jkt;
+  }
+  nlohmann::json params = {{"redirect_uri", *redirect_uri}, {"state", *state},
+                           {"response_type", "code"},       {"code_challenge", *challenge},
+                           {"code_challenge_method", "S256"}};
+  if (scope) params["scope"] = *scope;
+  if (dpop_jkt) params["dpop_jkt"] = *dpop_jkt;
+  *request_uri = kRequestUriPrefix + app.random().token();
+  tx.insert_pushed_request(
+      {secret_digest(*request_uri), client.id, params.dump(), now + kPushedRequestSeconds, false});
+  *bound = dpop_jkt.has_value();
+  return std::nullopt;
+}
+
+void handle_par(App& app, const httplib::Request& req, httplib::Response& res) {
+  const UnixSeconds now = app.now();
+  std::optional<ClientRequest> r = read_client_request(req, res);
+  if (!r) return;
+  // One transaction for the client's authentication, the pushed request and
+  // its audit row, run again as a whole after a conflict (with_transaction).
+  std::optional<OAuthError> auth_error;
+  std::optional<OAuthError> error;
+  std::string request_uri;
+  try {
+    with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
+      ClientRecord client;
+      error.reset();
+      auth_error = authenticate_in(tx, app, req, r->cred, "par", now, &client);
+      if (auth_error) return;
+      bool bound = false;
+      error = push_request(tx, app, req, r->form, client, now, &request_uri, &bound);
+      write_audit(tx, req, now,
+                  error ? facts("par", std::string(wire_name(error->code)), client.id,
+                                "app:" + client.id, error->description)
+                        : facts("par", "ok", client.id, "app:" + client.id,
+                                bound ? "dpop_jkt" : ""));
+    });
+  } catch (const StorageError&) {
+    return send_oauth_error(res, kNotStored);
+  }
+  if (auth_error) return send_oauth_error(res, *auth_error);
+  if (error) return send_oauth_error(res, *error);
+  send_json(res, 201,
+            nlohmann::json{{"request_uri", request_uri}, {"expires_in", kPushedRequestSeconds}});
+  no_store(res);
+}
+
 nlohmann::json metadata(const ServerConfig& config) {
   const std::string& iss = config.issuer;
-  const nlohmann::json auth_methods = {"client_secret_basic", "client_secret_post", "none"};
+  const nlohmann::json auth_methods = {"client_secret_basic", "client_secret_post",
+                                       "private_key_jwt", "none"};
+  const nlohmann::json algs = jose::accepted_algs();
   return {{"issuer", iss},
           {"authorization_endpoint", iss + "/authorize"},
           {"token_endpoint", iss + "/token"},
@@ -755,7 +1084,14 @@ nlohmann::json metadata(const ServerConfig& config) {
           {"grant_types_supported", {"authorization_code", "refresh_token"}},
           {"scopes_supported", {kScope}},
           {"token_endpoint_auth_methods_supported", auth_methods},
+          {"token_endpoint_auth_signing_alg_values_supported", algs},
           {"revocation_endpoint_auth_methods_supported", auth_methods},
+          {"revocation_endpoint_auth_signing_alg_values_supported", algs},
+          // RFC 9126 §5: PAR is required per client (every FAPI 2.0 client),
+          // not for all, so the server-wide flag is false (docs/fapi.md).
+          {"pushed_authorization_request_endpoint", iss + "/par"},
+          {"require_pushed_authorization_requests", false},
+          {"dpop_signing_alg_values_supported", algs},
           {"code_challenge_methods_supported", {"S256"}},
           {"authorization_response_iss_parameter_supported", true}};
 }
@@ -781,6 +1117,7 @@ void register_oauth_routes(httplib::Server& server, App& app) {
   });
   server.Post("/token", oauth_endpoint(app, handle_token));
   server.Post("/revoke", oauth_endpoint(app, handle_revoke));
+  server.Post("/par", oauth_endpoint(app, handle_par));
   server.Get("/.well-known/oauth-authorization-server",
              [&app](const httplib::Request&, httplib::Response& res) {
                send_json(res, 200, metadata(app.config()));

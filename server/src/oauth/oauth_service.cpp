@@ -1,5 +1,6 @@
 // The authorization server's side of a flow without HTTP (oauth.h): a new
 // flow for /authorize, and the grant, code or error redirect its end gives.
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -29,7 +30,9 @@ std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& f
   record.redirect_uri = flow.redirect_uri;
   record.code_challenge = flow.code_challenge;
   record.grant_id = grant.id;
-  record.expires_at = now + app.config().code_ttl_seconds;
+  // FAPI 2.0 §5.3.2.1: a code lives at most 60 s, whatever code_ttl_seconds says.
+  record.expires_at = now + std::min<UnixSeconds>(app.config().code_ttl_seconds, 60);
+  record.dpop_jkt = flow.dpop_jkt;  // RFC 9449 §10: bound to the pushed dpop_jkt, or ""
   tx.insert_code(record);
 
   return with_query(flow.redirect_uri,

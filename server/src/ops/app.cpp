@@ -54,7 +54,8 @@ namespace {
 //    restart must not silently reconnect an app staff disconnected), and
 //    "enabled": false in the file switches it off (persisted);
 //  - switching an app back on is staff's action (admin API), never a restart.
-// Clients in the store that the file no longer lists are left as they are.
+// Clients in the store that the file no longer lists are left as they are;
+// a client's profile and keys (set at runtime) are kept.
 void register_clients(OAuthRepository& tx, const ServerConfig& config) {
   for (const auto& c : config.clients) {
     ClientRecord rec;
@@ -67,6 +68,12 @@ void register_clients(OAuthRepository& tx, const ServerConfig& config) {
     }
     auto existing = tx.find_client(c.id);
     rec.enabled = c.enabled && (!existing || existing->enabled);
+    // The FAPI 2.0 profile and the public keys are not in the file: they are
+    // set at runtime and kept (issue 13).
+    if (existing) {
+      rec.profile = existing->profile;
+      rec.jwks = existing->jwks;
+    }
     tx.upsert_client(rec);
   }
 }

@@ -62,6 +62,10 @@ PurgeCounts purge_expired(App& app) {
   n.mails = delete_in_batches(store, [&](RetentionRepository& tx) {
     return tx.delete_finished_mails_before(mails_before, kBatch);
   });
+  // Pushed requests and seen JWT ids (FAPI 2.0) are useless once expired: they
+  // go without being counted or logged (they hold nothing personal).
+  delete_in_batches(
+      store, [&](RetentionRepository& tx) { return tx.delete_expired_fapi_rows(now, kBatch); });
   if (n.total() > 0) {
     {
       // The purge itself is on the record (and outlives what it deleted).

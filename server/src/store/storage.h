@@ -8,6 +8,7 @@
 //   LockRepository         the lockout counter of each account
 //   FlowRepository         flows through the six screens and their sessions
 //   OAuthRepository        clients, authorization codes, grants, tokens
+//   FapiRepository         FAPI 2.0: pushed authorization requests, seen JWT ids
 //   CallEventRepository    telephony: incoming calls
 //   MailOutboxRepository   result mails waiting for delivery
 //   OperationLogRepository the operation log (SPEC §9)
@@ -48,6 +49,7 @@
 
 #include "store/repositories/account_repository.h"
 #include "store/repositories/call_event_repository.h"
+#include "store/repositories/fapi_repository.h"
 #include "store/repositories/flow_repository.h"
 #include "store/repositories/lock_repository.h"
 #include "store/repositories/mail_outbox_repository.h"
@@ -67,6 +69,7 @@ class StoreTx : public AccountRepository,
                 public LockRepository,
                 public FlowRepository,
                 public OAuthRepository,
+                public FapiRepository,
                 public CallEventRepository,
                 public MailOutboxRepository,
                 public OperationLogRepository,

@@ -22,6 +22,7 @@ struct FlowRecord {
   std::string oauth_state;
   std::string code_challenge;  // PKCE S256
   std::string scope;
+  std::string dpop_jkt;        // FAPI 2.0: the DPoP key the code will be bound to, or ""
   FlowState state;             // the core's state
   std::optional<std::int64_t> account_id;  // once ② matched
   std::string client_ip;

@@ -17,7 +17,13 @@ struct ClientRecord {
   std::vector<std::string> redirect_uris;
   std::string secret_digest;   // empty = public client (PKCE only)
   bool enabled = true;
+  // FAPI 2.0 (issue 13): "oauth" (plain OAuth 2.0) or "fapi2" (PAR,
+  // private_key_jwt, DPoP); jwks = the client's public JWK Set (JSON), "" if none.
+  std::string profile = "oauth";
+  std::string jwks;
 };
+inline constexpr const char* kProfileOAuth = "oauth";
+inline constexpr const char* kProfileFapi2 = "fapi2";
 
 struct GrantRecord {
   std::string id;              // random
@@ -40,6 +46,7 @@ struct AuthorizationCodeRecord {
   std::string grant_id;
   UnixSeconds expires_at = 0;
   bool used = false;
+  std::string dpop_jkt;        // RFC 9449 §10: the key the code is bound to, or ""
 };
 
 enum class TokenKind { access, refresh };
@@ -50,6 +57,7 @@ struct TokenRecord {
   std::string client_id;
   UnixSeconds expires_at = 0;
   bool revoked = false;
+  std::string dpop_jkt;        // cnf.jkt: DPoP-bound (RFC 9449 §6), "" = bearer
 };
 
 class OAuthRepository {

@@ -16,6 +16,8 @@ class RetentionRepository {
   virtual int delete_call_events_before(UnixSeconds before, int limit) = 0;
   virtual int delete_audit_before(UnixSeconds before, int limit) = 0;
   virtual int delete_finished_mails_before(UnixSeconds before, int limit) = 0;
+  // FAPI 2.0: pushed requests and seen JWT ids that expired before `before`.
+  virtual int delete_expired_fapi_rows(UnixSeconds before, int limit) = 0;
 
  protected:
   ~RetentionRepository() = default;

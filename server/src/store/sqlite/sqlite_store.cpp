@@ -427,13 +427,13 @@ class SqliteTx final : public StoreTx {
     query(
         "INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
         " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
-        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert_flow")
         .binds(f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
                f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
                c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
-               f.created_at, f.updated_at)
+               f.created_at, f.updated_at, f.dpop_jkt)
         .run();
   }
 
@@ -507,7 +507,7 @@ class SqliteTx final : public StoreTx {
   std::optional<ClientRecord> find_client(const std::string& id) override {
     ClientRecord c;
     {
-      Query q = query("SELECT id, display_name, secret_digest, enabled FROM clients WHERE id = ?",
+      Query q = query("SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients WHERE id = ?",
                       "find_client");
       q.binds(id);
       if (!q.step()) return std::nullopt;
@@ -519,11 +519,13 @@ class SqliteTx final : public StoreTx {
 
   void upsert_client(const ClientRecord& c) override {
     query(
-        "INSERT INTO clients (id, display_name, secret_digest, enabled) VALUES (?, ?, ?, ?)"
+        "INSERT INTO clients (id, display_name, secret_digest, enabled, profile, jwks)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,"
-        " secret_digest = excluded.secret_digest, enabled = excluded.enabled",
+        " secret_digest = excluded.secret_digest, enabled = excluded.enabled,"
+        " profile = excluded.profile, jwks = excluded.jwks",
         "upsert_client")
-        .binds(c.id, c.display_name, c.secret_digest, c.enabled)
+        .binds(c.id, c.display_name, c.secret_digest, c.enabled, c.profile, c.jwks)
         .run();
     query("DELETE FROM client_redirect_uris WHERE client_id = ?", "upsert_client")
         .binds(c.id)
@@ -540,7 +542,7 @@ class SqliteTx final : public StoreTx {
   std::vector<ClientRecord> list_clients() override {
     std::vector<ClientRecord> out;
     {
-      Query q = query("SELECT id, display_name, secret_digest, enabled FROM clients ORDER BY id",
+      Query q = query("SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients ORDER BY id",
                       "list_clients");
       while (q.step()) out.push_back(read_client(q));
     }
@@ -551,10 +553,10 @@ class SqliteTx final : public StoreTx {
   void insert_code(const AuthorizationCodeRecord& c) override {
     query(
         "INSERT INTO authorization_codes (code_digest, client_id, redirect_uri, code_challenge,"
-        " grant_id, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " grant_id, expires_at, used, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         "insert_code")
         .binds(c.code_digest, c.client_id, c.redirect_uri, c.code_challenge, c.grant_id,
-               c.expires_at, c.used)
+               c.expires_at, c.used, c.dpop_jkt)
         .run();
   }
 
@@ -565,7 +567,7 @@ class SqliteTx final : public StoreTx {
     {
       Query q = query(
           "SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id, expires_at,"
-          " used FROM authorization_codes WHERE code_digest = ?",
+          " used, dpop_jkt FROM authorization_codes WHERE code_digest = ?",
           "consume_code");
       q.binds(digest);
       if (!q.step()) return std::nullopt;
@@ -576,6 +578,7 @@ class SqliteTx final : public StoreTx {
       c.grant_id = q.text(4);
       c.expires_at = q.int64(5);
       c.used = q.boolean(6);
+      c.dpop_jkt = q.text(7);
     }
     if (!c.used) {
       query("UPDATE authorization_codes SET used = 1 WHERE code_digest = ?", "consume_code")
@@ -625,18 +628,18 @@ class SqliteTx final : public StoreTx {
 
   void insert_token(const TokenRecord& t) override {
     query(
-        "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked,"
+        " dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?)",
         "insert_token")
         .binds(t.token_digest, token_kind_wire_name(t.kind), t.grant_id, t.client_id, t.expires_at,
-               t.revoked)
+               t.revoked, t.dpop_jkt)
         .run();
   }
 
   std::optional<TokenRecord> find_token(const std::string& digest) override {
     Query q = query(
-        "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked FROM tokens"
-        " WHERE token_digest = ?",
+        "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked, dpop_jkt"
+        " FROM tokens WHERE token_digest = ?",
         "find_token");
     q.binds(digest);
     if (!q.step()) return std::nullopt;
@@ -647,6 +650,7 @@ class SqliteTx final : public StoreTx {
     t.client_id = q.text(3);
     t.expires_at = q.int64(4);
     t.revoked = q.boolean(5);
+    t.dpop_jkt = q.text(6);
     return t;
   }
 
@@ -654,6 +658,67 @@ class SqliteTx final : public StoreTx {
     query("UPDATE tokens SET revoked = 1 WHERE token_digest = ?", "revoke_token")
         .binds(digest)
         .run();
+  }
+
+  // ----- FAPI 2.0 (issue 13) -----
+  void insert_pushed_request(const PushedRequestRecord& r) override {
+    query(
+        "INSERT INTO pushed_requests (request_uri_digest, client_id, params_json, expires_at,"
+        " used) VALUES (?, ?, ?, ?, ?)",
+        "insert_pushed_request")
+        .binds(r.request_uri_digest, r.client_id, r.params_json, r.expires_at, r.used)
+        .run();
+  }
+
+  std::optional<PushedRequestRecord> consume_pushed_request(const std::string& digest) override {
+    PushedRequestRecord r;
+    {
+      Query q = query(
+          "SELECT request_uri_digest, client_id, params_json, expires_at, used"
+          " FROM pushed_requests WHERE request_uri_digest = ?",
+          "consume_pushed_request");
+      q.binds(digest);
+      if (!q.step()) return std::nullopt;
+      r.request_uri_digest = q.text(0);
+      r.client_id = q.text(1);
+      r.params_json = q.text(2);
+      r.expires_at = q.int64(3);
+      r.used = q.boolean(4);
+    }
+    if (!r.used) {
+      query("UPDATE pushed_requests SET used = 1 WHERE request_uri_digest = ?",
+            "consume_pushed_request")
+          .binds(digest)
+          .run();
+    }
+    return r;
+  }
+
+  bool remember_jti(const std::string& kind, const std::string& owner,
+                    const std::string& jti_digest, UnixSeconds expires_at) override {
+    return query(
+               "INSERT INTO seen_jtis (kind, owner, jti_digest, expires_at) VALUES (?, ?, ?, ?)"
+               " ON CONFLICT (kind, owner, jti_digest) DO NOTHING",
+               "remember_jti")
+               .binds(kind, owner, jti_digest, expires_at)
+               .run() == 1;
+  }
+
+  int delete_expired_fapi_rows(UnixSeconds before, int limit) override {
+    int n = query(
+                "DELETE FROM pushed_requests WHERE request_uri_digest IN (SELECT"
+                " request_uri_digest FROM pushed_requests WHERE expires_at < ? LIMIT ?)",
+                "delete_expired_fapi_rows")
+                .binds(before, limit)
+                .run();
+    if (n >= limit) return n;
+    n += query(
+             "DELETE FROM seen_jtis WHERE (kind, owner, jti_digest) IN (SELECT kind, owner,"
+             " jti_digest FROM seen_jtis WHERE expires_at < ? LIMIT ?)",
+             "delete_expired_fapi_rows")
+             .binds(before, limit - n)
+             .run();
+    return n;
   }
 
   void revoke_tokens_of_grant(const std::string& grant_id) override {
@@ -869,6 +934,8 @@ class SqliteTx final : public StoreTx {
     c.display_name = q.text(1);
     c.secret_digest = q.text(2);
     c.enabled = q.boolean(3);
+    c.profile = q.text(4);
+    c.jwks = q.text(5);
     return c;
   }
   std::vector<std::string> redirect_uris(const std::string& client_id) {

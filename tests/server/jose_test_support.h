@@ -1,0 +1,69 @@
+// Signing for tests of the FAPI 2.0 checks: keys made at test time with
+// cjose and compact JWS over chosen headers and claims (the server only ever
+// verifies; the client's side lives here).
+#pragma once
+
+#include <cjose/cjose.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ops/crypto.h"
+
+namespace renkei::server::testing {
+
+struct TestKey {
+  cjose_jwk_t* jwk = nullptr;
+  explicit TestKey(cjose_jwk_t* k) : jwk(k) {}
+  TestKey(const TestKey&) = delete;
+  TestKey& operator=(const TestKey&) = delete;
+  ~TestKey() { cjose_jwk_release(jwk); }
+  nlohmann::json public_json(const std::string& kid = "") const {
+    cjose_err err{};
+    char* text = cjose_jwk_to_json(jwk, false, &err);
+    nlohmann::json j = nlohmann::json::parse(text);
+    std::free(text);
+    if (!kid.empty()) j["kid"] = kid;
+    return j;
+  }
+};
+
+inline std::unique_ptr<TestKey> make_ec_key() {
+  cjose_err err{};
+  return std::make_unique<TestKey>(cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err));
+}
+
+// A compact JWS of `claims` signed by `key` with `header` (alg included).
+inline std::string sign_jwt(const TestKey& key, const nlohmann::json& header,
+                            const nlohmann::json& claims) {
+  cjose_err err{};
+  cjose_header_t* hdr = cjose_header_new(&err);
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it->is_string()) {
+      cjose_header_set(hdr, it.key().c_str(), it->get<std::string>().c_str(), &err);
+    } else {
+      cjose_header_set_raw(hdr, it.key().c_str(), it->dump().c_str(), &err);
+    }
+  }
+  const std::string payload = claims.dump();
+  cjose_jws_t* jws = cjose_jws_sign(key.jwk, hdr, reinterpret_cast<const uint8_t*>(payload.data()),
+                                    payload.size(), &err);
+  EXPECT_NE(jws, nullptr) << (err.message ? err.message : "");
+  const char* compact = nullptr;
+  if (jws) cjose_jws_export(jws, &compact, &err);
+  std::string out = compact ? compact : "";
+  if (jws) cjose_jws_release(jws);
+  cjose_header_release(hdr);
+  return out;
+}
+
+// A JWT with a chosen header and no valid signature (alg none, HS256 …).
+inline std::string unsigned_jwt(const nlohmann::json& header, const nlohmann::json& claims,
+                                const std::string& sig = "") {
+  return base64url_encode(header.dump()) + "." + base64url_encode(claims.dump()) + "." + sig;
+}
+
+}  // namespace renkei::server::testing
