@@ -13,6 +13,8 @@
 #include "ops/mail.h"
 #include "oauth/oauth.h"
 #include "records/records.h"
+#include "records/records_source.h"
+#include "renkei/lockout_policy.h"
 #include "renkei/case_runner.h"
 #include "renkei/json.h"
 #include "renkei/ui_text.h"
@@ -157,8 +159,16 @@ void count_step(App& app, std::string_view step, const std::string& outcome) {
 
 // While the service is closed: when it opens again (SPEC §8a), as instants
 // for the page's WASM core and as the core's sentence; null while open.
-json service_hours_json(const App& app, UnixSeconds now) {
+// `gateway_reopens_at`: the core-banking gateway is in maintenance and said
+// when it reopens (records_source.h), whatever our own calendar says.
+json service_hours_json(const App& app, UnixSeconds now,
+                        std::optional<UnixSeconds> gateway_reopens_at = std::nullopt) {
   const ServiceCalendar calendar = app.calendar();
+  if (gateway_reopens_at && *gateway_reopens_at > now) {
+    return json{{"at", format_jst(now)},
+                {"reopens_at", format_jst(*gateway_reopens_at)},
+                {"reopening", reopening_message_ja(now, *gateway_reopens_at)}};
+  }
   if (calendar.is_open(now)) return nullptr;
   const UnixSeconds reopens = calendar.next_open(now);
   return json{{"at", format_jst(now)},
@@ -171,10 +181,13 @@ json service_hours_json(const App& app, UnixSeconds now) {
 void send_flow_error(const App& app, httplib::Response& res, ErrorCode code,
                      const FlowState& state, UnixSeconds now,
                      const std::vector<FieldError>& fields = {},
-                     bool show_required_dialog = false) {
+                     bool show_required_dialog = false,
+                     std::optional<UnixSeconds> gateway_reopens_at = std::nullopt) {
   json body = error_envelope(code, fields, show_required_dialog);
   body["flow"] = flow_view_json(state, now);
-  if (code == ErrorCode::out_of_hours) body["service"] = service_hours_json(app, now);
+  if (code == ErrorCode::out_of_hours) {
+    body["service"] = service_hours_json(app, now, gateway_reopens_at);
+  }
   send_json(res, http_status(code), body);
 }
 
@@ -234,11 +247,78 @@ void get_flow(App& app, const httplib::Request& req, httplib::Response& res) {
   send_json(res, 200, body);
 }
 
+// What the records said for this step, asked BEFORE the step's transaction
+// (records_source.h): a remote gateway may take up to its timeout, and no
+// store transaction (SQLite: the one writer) may wait on it. The step's
+// transaction then uses the answer only if the flow is still where it was
+// when the records were asked.
+struct RecordsAnswers {
+  bool asked = false;
+  Screen screen = Screen::account_entry;  // the flow's screen when asked
+  std::optional<AccountRef> account;      // and its account
+  std::optional<RecordsResult<IdentityAnswer>> identity;  // ②
+  std::optional<RecordsFailure> failure;                  // ⑤: the records could not answer
+  bool eligible = false;                                  // ⑤: still eligible
+  std::optional<PinCheck> pin;                            // ⑤: the PIN check (never cached)
+};
+
+RecordsAnswers ask_records(App& app, const httplib::Request& req, FlowStep step,
+                           const StepInput& input, UnixSeconds now) {
+  RecordsAnswers out;
+  if (step != FlowStep::customer && step != FlowStep::pin) return out;
+  std::optional<FlowRecord> flow;
+  LockState lock;
+  {
+    std::unique_ptr<StoreTx> tx = app.store().begin();
+    flow = load_session_flow(app, *tx, req);
+    if (!flow || !csrf_valid(req, *flow)) return out;
+    std::optional<ClientRecord> client = tx->find_client(flow->client_id);
+    if (!client || !client->enabled) return out;
+    if (step == FlowStep::pin && flow->account_id) lock = tx->load_lock(*flow->account_id);
+  }  // rolled back: nothing was written
+  const FlowState& state = flow->state;
+  if (!state.account) return out;
+  if (step == FlowStep::customer && state.screen == Screen::customer_entry) {
+    FormResult form = validate_customer_form(input.customer, jst_date(now));
+    if (!form.ok()) return out;
+    out.asked = true;
+    out.identity = app.records().check_identity(*state.account, customer_info_from(form));
+  } else if (step == FlowStep::pin && state.screen == Screen::pin_entry && flow->account_id) {
+    FormResult form = validate_pin_form(input.pin);
+    if (!form.ok()) return out;
+    out.asked = true;
+    // A locked account's PIN is not sent anywhere: the core answers locked.
+    if (LockoutPolicy(app.config().lockout_limit).is_locked(lock, now)) {
+      out.eligible = true;
+      out.pin = PinCheck::mismatch;
+    } else {
+      RecordsResult<bool> eligible = app.records().still_eligible(*state.account);
+      if (!eligible.ok()) {
+        out.failure = eligible.failure();
+      } else if ((out.eligible = eligible.value())) {
+        std::string pin = form.value(Field::pin);
+        RecordsResult<PinCheck> check = app.records().verify_pin(*state.account, pin);
+        wipe(pin);
+        if (check.ok()) {
+          out.pin = check.value();
+        } else {
+          out.failure = check.failure();
+        }
+      }
+    }
+    for (auto& [field, value] : form.values) wipe(value);
+  }
+  out.screen = state.screen;
+  out.account = state.account;
+  return out;
+}
+
 // One POST of screens ①–⑥ once the body has been parsed.
 void run_step(App& app, const httplib::Request& req, httplib::Response& res, FlowStep step,
               StepInput input) {
   const UnixSeconds now = app.now();
   const FlowConfig config = app.flow_config();
+  const RecordsAnswers records = ask_records(app, req, step, input, now);
   std::unique_ptr<StoreTx> tx = app.store().begin();
 
   std::optional<FlowRecord> loaded = load_session_flow(app, *tx, req);
@@ -267,6 +347,21 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
   std::optional<ErrorCode> refusal;          // refused before the core is asked
   std::string refusal_detail;                // why, for the operation log
+  std::optional<UnixSeconds> gateway_reopens_at;  // the records in maintenance
+  // The records could not answer: the step is refused with the failure's
+  // code, the flow stays where it was, nothing counts toward the lock.
+  auto records_failed = [&](const RecordsFailure& f) {
+    refusal = error_code_of(f);
+    refusal_detail = "records " + std::string(records_failure_wire_name(f.kind)) +
+                     (f.detail.empty() ? "" : ": " + f.detail);
+    if (f.kind == RecordsFailureKind::maintenance) gateway_reopens_at = f.reopens_at;
+    app.metrics().count("renkei_records_failures_total",
+                        "kind=\"" + std::string(records_failure_wire_name(f.kind)) + "\"");
+  };
+  // The flow moved (another request of the same session) while the records
+  // were asked: the answer is not for this state.
+  const bool records_current =
+      records.asked && records.screen == before.screen && records.account == before.account;
   // The app switched off (SPEC §8a): every step but the ways out answers
   // service_unavailable, from /authorize (which started the flow so that the
   // page can lead back to the app) to 許可する.
@@ -283,13 +378,20 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
       SubmitCustomer e{std::move(input.customer), IdentityCheck::mismatch, {}};
       if (before.screen == Screen::customer_entry && before.account) {
         FormResult form = validate_customer_form(e.form, jst_date(now));
-        if (form.ok()) {
-          typed = customer_info_from(form);
-          std::optional<AccountRecord> record;
-          e.check = check_identity(*tx, *before.account, *typed, &record);
-          if (record && e.check != IdentityCheck::account_not_eligible) {
-            lock_account = record->id;
-            e.lock = tx->load_lock(record->id);
+        if (form.ok()) typed = customer_info_from(form);
+        if (form.ok() && !refusal) {
+          if (!records_current || !records.identity) {
+            refusal = ErrorCode::busy;
+            refusal_detail = "the flow changed while the records were asked";
+          } else if (!records.identity->ok()) {
+            records_failed(records.identity->failure());
+          } else {
+            const IdentityAnswer& answer = records.identity->value();
+            e.check = answer.check;
+            if (answer.account && e.check != IdentityCheck::account_not_eligible) {
+              lock_account = local_account_id(*tx, *answer.account);
+              e.lock = tx->load_lock(*lock_account);
+            }
           }
         }
       }
@@ -323,14 +425,19 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
       SubmitPin e{std::move(input.pin), PinCheck::mismatch, {}};
       if (before.screen == Screen::pin_entry && flow.account_id) {
         FormResult form = validate_pin_form(e.form);
-        if (form.ok()) {
-          std::optional<AccountRecord> account = tx->account_by_id(*flow.account_id);
-          if (!account || !eligible_for_linking(standing_of(*account))) {
+        for (auto& [field, value] : form.values) wipe(value);
+        if (form.ok() && !refusal) {
+          if (!records_current) {
+            refusal = ErrorCode::busy;
+            refusal_detail = "the flow changed while the records were asked";
+          } else if (records.failure) {
+            records_failed(*records.failure);
+          } else if (!records.eligible || !records.pin) {
             refusal = ErrorCode::account_not_eligible;  // closed or moved since ②
           } else {
-            lock_account = account->id;
-            e.lock = tx->load_lock(account->id);
-            e.check = check_pin(*account, app.config().pin_hmac_key, form.value(Field::pin));
+            lock_account = *flow.account_id;
+            e.lock = tx->load_lock(*flow.account_id);
+            e.check = *records.pin;
           }
         }
       }
@@ -413,9 +520,11 @@ void run_step(App& app, const httplib::Request& req, httplib::Response& res, Flo
   if (outcome.error == ErrorCode::locked_now) app.metrics().count("renkei_lockouts_total");
   if (flow.state.screen == Screen::completed) app.metrics().count("renkei_flows_completed_total");
 
+  if (auto* pin = std::get_if<SubmitPin>(&event)) wipe(pin->form.pin);
+  wipe(input.pin.pin);
   if (outcome.error) {
     send_flow_error(app, res, *outcome.error, flow.state, now, outcome.field_errors,
-                    outcome.show_required_dialog);
+                    outcome.show_required_dialog, gateway_reopens_at);
     return;
   }
   json body{{"flow", flow_view_json(flow.state, now)}};

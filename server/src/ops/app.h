@@ -12,6 +12,7 @@
 #include "ops/metrics.h"
 #include "renkei/flow.h"
 #include "renkei/service_calendar.h"
+#include "records/records_source.h"
 #include "store/storage.h"
 
 namespace renkei::server {
@@ -27,6 +28,11 @@ class App {
   // The movable clock in dev mode with movable_clock, else null.
   MovableClock* movable_clock() const { return dynamic_cast<MovableClock*>(clock_.get()); }
   Metrics& metrics() { return metrics_; }
+  // The credit union's records (records_source.h): the local source unless a
+  // remote one was installed (main and the test fixture do, for
+  // "records": {"source": "remote"}).
+  RecordsSource& records() { return *records_; }
+  void set_records(std::unique_ptr<RecordsSource> records) { records_ = std::move(records); }
 
   // The calendar: the manual's windows, the configured ones and the ones staff
   // announced (stored). Cheap: a cached copy, refreshed by reload_calendar().
@@ -46,6 +52,7 @@ class App {
   std::unique_ptr<Store> store_;
   std::shared_ptr<Clock> clock_;
   Metrics metrics_;
+  std::unique_ptr<RecordsSource> records_;
   mutable std::mutex calendar_mutex_;
   ServiceCalendar calendar_;
 };
