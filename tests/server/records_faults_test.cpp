@@ -13,6 +13,7 @@
 
 #include "core_sim.h"
 #include "flow_client.h"
+#include "oauth_test_support.h"
 #include "test_server.h"
 
 namespace renkei::server::testing {
@@ -169,6 +170,41 @@ TEST_F(RecordsFaults, TheBreakerOpensAndItsStateIsInTheMetrics) {
   EXPECT_NE(metrics->body.find("renkei_records_calls_total{operation=\"find_account\",outcome=\"breaker_open\"} 1"),
             std::string::npos)
       << metrics->body;
+}
+
+TEST_F(RecordsFaults, TheAccountApiReadsThroughTheGatewayAndSaysWhenItCannot) {
+  TestServer ts(remote_config());
+  Tokens t = demo_tokens(ts);
+  auto http = ts.client();
+  auto ok = api_get(http, "/api/v1/account/balance", t.access);
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  EXPECT_GT(json_of(ok)["balance_yen"].get<std::int64_t>(), 0);
+  auto page = api_get(http, "/api/v1/account/transactions?limit=5", t.access);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200) << page->body;
+  ASSERT_TRUE(json_of(page)["next_cursor"].is_string());
+  auto next = api_get(http,
+                      "/api/v1/account/transactions?limit=5&cursor=" +
+                          json_of(page)["next_cursor"].get<std::string>(),
+                      t.access);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->status, 200) << next->body;
+  EXPECT_NE(json_of(next)["transactions"][0]["id"], json_of(page)["transactions"][0]["id"]);
+
+  CoreSim::control({{"error", "unavailable"}});
+  auto down = api_get(http, "/api/v1/account/balance", t.access);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(json_of(down)["error"]["code"], "system_error") << down->body;
+  CoreSim::control({{"error", "none"}, {"maintenance_until", "2026-11-25T12:30:00+09:00"}});
+  auto closed = api_get(http, "/api/v1/account/transactions", t.access);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(json_of(closed)["error"]["code"], "out_of_hours") << closed->body;
+  bool audited = false;
+  for (const AuditRecord& r : all_audit(ts)) {
+    audited |= r.step == "api.read" && r.outcome == "system_error";
+  }
+  EXPECT_TRUE(audited);
 }
 
 }  // namespace
