@@ -14,12 +14,13 @@
 #include "core_sim.h"
 #include "flow_client.h"
 #include "oauth_test_support.h"
+#include "renkei/json.h"
 #include "test_server.h"
 
 namespace renkei::server::testing {
 namespace {
 
-ServerConfig remote_config(int timeout_ms = 2000) {
+ServerConfig remote_config(int timeout_ms = 5000) {
   ServerConfig c = test_config();
   c.records = CoreSim::records_config();
   c.records.timeout_ms = timeout_ms;
@@ -84,6 +85,14 @@ TEST_F(RecordsFaults, GatewayDownAtThePinCountsNothingAndTheRightPinThenPasses) 
   Answer right = fc.pin(kPin);
   ASSERT_EQ(right.status, 200) << right.body.dump();
   EXPECT_EQ(right.screen(), "consent");
+  // The PINs tried are in no log row and not in the stored flow.
+  for (const AuditRecord& r : all_audit(ts)) {
+    for (const char* pin : {"9999", kPin}) {
+      EXPECT_EQ(r.detail.find(pin), std::string::npos) << r.detail;
+    }
+  }
+  const json stored = renkei::to_json(fc.stored().state);
+  EXPECT_EQ(stored.dump().find("9999"), std::string::npos);
 }
 
 TEST_F(RecordsFaults, MaintenanceIsOutOfHoursWithTheGatewaysReopeningTime) {

@@ -228,10 +228,10 @@ TEST_F(RemoteFaults, GatewayErrorsMapToOurFailures) {
 
 TEST_F(RemoteFaults, ASlowGatewayIsATimeoutAndAPinCheckIsNeverRetried) {
   RecordsConfig config = CoreSim::records_config();
-  config.timeout_ms = 200;
+  config.timeout_ms = 800;  // well above a TLS handshake on a loaded machine
   config.read_retries = 2;
   auto source = CoreSim::remote_source(config);
-  CoreSim::control({{"latency_ms", 1500}});
+  CoreSim::control({{"latency_ms", 4000}});
   const long before = CoreSim::state()["calls"].get<long>();
   auto slow = source->verify_pin(kSatoru, "1234");
   ASSERT_FALSE(slow.ok());
@@ -283,6 +283,23 @@ TEST_F(RemoteFaults, AFlappingGatewayOpensAndClosesTheBreaker) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("renkei_records_breaker_state 0"), std::string::npos) << text;
+}
+
+TEST_F(RemoteFaults, FailuresThatNeverFollowEachOtherKeepTheBreakerClosed) {
+  RecordsConfig config = CoreSim::records_config();
+  config.read_retries = 0;
+  config.breaker.failure_threshold = 2;
+  auto source = CoreSim::remote_source(config);
+  CoreSim::control({{"error", "internal"}, {"fail_every", 2}});  // every second call fails
+  int failed = 0;
+  for (int i = 0; i < 8; ++i) failed += source->balance(kSatoru).ok() ? 0 : 1;
+  EXPECT_EQ(failed, 4);
+  EXPECT_EQ(source->breaker().state(), BreakerState::closed);
+  // Two in a row open it.
+  CoreSim::control({{"fail_every", 1}});
+  EXPECT_FALSE(source->balance(kSatoru).ok());
+  EXPECT_FALSE(source->balance(kSatoru).ok());
+  EXPECT_EQ(source->breaker().state(), BreakerState::open);
 }
 
 TEST_F(RemoteFaults, AClientCertificateFromAnotherCaIsRefused) {

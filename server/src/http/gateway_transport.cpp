@@ -54,6 +54,11 @@ class HttpsGatewayTransport final : public GatewayTransport {
         reply.status = GatewayReply::Status::connect_failed;
         break;
       case httplib::Error::SSLConnection:
+        // A handshake that ran out of time is a timeout; one refused is not.
+        reply.status = elapsed >= std::chrono::milliseconds(timeout_ms) * 9 / 10
+                           ? GatewayReply::Status::timeout
+                           : GatewayReply::Status::tls_failed;
+        break;
       case httplib::Error::SSLLoadingCerts:
       case httplib::Error::SSLServerVerification:
         reply.status = GatewayReply::Status::tls_failed;
