@@ -78,7 +78,7 @@ AccountInfo info_of(const AccountRecord& a) {
 
 RecordsResult<std::optional<AccountInfo>> LocalRecordsSource::find_account(const AccountRef& ref) {
   try {
-    auto tx = store_.begin();
+    auto tx = store_.begin(TxMode::read_only);
     std::optional<AccountRecord> a = tx->find_account(ref);
     // A mapping row of the remote source is not a record.
     if (!a || a->customer_id.rfind("core:", 0) == 0) return std::optional<AccountInfo>();
@@ -93,7 +93,7 @@ RecordsResult<bool> LocalRecordsSource::identity_matches(const AccountRef& ref,
                                                          const std::string& birth_date,
                                                          const std::string& phone) {
   try {
-    auto tx = store_.begin();
+    auto tx = store_.begin(TxMode::read_only);
     CustomerInfo info;
     info.birth_date = birth_date;
     info.phone = phone;
@@ -109,7 +109,7 @@ RecordsResult<bool> LocalRecordsSource::identity_matches(const AccountRef& ref,
 RecordsResult<std::vector<std::string>> LocalRecordsSource::registered_phones(
     const AccountRef& ref) {
   try {
-    auto tx = store_.begin();
+    auto tx = store_.begin(TxMode::read_only);
     std::optional<AccountRecord> a = tx->find_account(ref);
     if (!a) return std::vector<std::string>();
     std::optional<CustomerRecord> c = tx->find_customer(a->customer_id);
@@ -122,7 +122,7 @@ RecordsResult<std::vector<std::string>> LocalRecordsSource::registered_phones(
 RecordsResult<PinCheck> LocalRecordsSource::verify_pin(const AccountRef& ref,
                                                        std::string_view pin) {
   try {
-    auto tx = store_.begin();
+    auto tx = store_.begin(TxMode::read_only);
     std::optional<AccountRecord> a = tx->find_account(ref);
     if (!a) return PinCheck::mismatch;
     return renkei::server::check_pin(*a, pin_key_, std::string(pin));
@@ -133,7 +133,7 @@ RecordsResult<PinCheck> LocalRecordsSource::verify_pin(const AccountRef& ref,
 
 RecordsResult<std::int64_t> LocalRecordsSource::balance(const AccountRef& ref) {
   try {
-    auto tx = store_.begin();
+    auto tx = store_.begin(TxMode::read_only);
     std::optional<AccountRecord> a = tx->find_account(ref);
     if (!a) return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
                                   "local records: unknown account"};
@@ -157,7 +157,7 @@ RecordsResult<TransactionPage> LocalRecordsSource::transactions(const AccountRef
     }
   }
   try {
-    auto tx = store_.begin();
+    auto tx = store_.begin(TxMode::read_only);
     std::optional<AccountRecord> a = tx->find_account(ref);
     if (!a) return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
                                   "local records: unknown account"};
