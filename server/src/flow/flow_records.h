@@ -47,8 +47,7 @@ class FlowRecords {
   // ⑤ : `account` the flow's account (verified on ②); `pin` the 4 digits of
   // ⑤'s valid form, which an implementation must not keep, log or send
   // anywhere but to the check itself. Failures as for check_identity.
-  virtual RecordsResult<PinAnswer> check_pin(const AccountRef& account,
-                                             const std::string& pin) = 0;
+  virtual RecordsResult<PinAnswer> check_pin(const AccountRef& account, const std::string& pin) = 0;
 };
 
 // Over the App's records source (App::records(), looked up at each call:
