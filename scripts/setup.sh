@@ -26,6 +26,9 @@ packages=(
   nodejs
   # scripts (start-cluster.sh's health checks: curl), the SMTP test peer
   python3 python3-aiosmtpd curl
+  # the simulated core-banking gateway's throw-away certificates
+  # (scripts/make-core-sim-certs.sh; issue 14): the openssl command
+  openssl
   # browser tests (headless) with Japanese glyphs; HTTP load tests
   chromium fonts-ipafont-gothic wrk
   # the console (issue 5): apt-get source unpacks imgui's source package with

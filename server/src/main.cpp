@@ -2,6 +2,7 @@
 //
 //   renkei-server [--config FILE] [--port N] [--database PATH|URI]
 //   renkei-server import-csv FILE [--config FILE]
+//   RENKEI_PIN_KEY=… renkei-server hash-pins <accounts-with-pins.csv >accounts.csv
 //
 // Without --config the built-in defaults apply (production: dev_mode off, so
 // the secrets RENKEI_PIN_KEY, RENKEI_WEBHOOK_SECRET and RENKEI_ADMIN_TOKEN must
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/gateway_transport.h"
 #include "ops/app.h"
 #include "ops/clock.h"
 #include "ops/config.h"
@@ -32,6 +34,7 @@
 #include "http/http_util.h"
 #include "ops/mail.h"
 #include "records/records.h"
+#include "records/records_source.h"
 #include "ops/retention.h"
 #include "http/routes.h"
 #include "store/storage.h"
@@ -43,7 +46,8 @@ using namespace renkei::server;
 int usage() {
   std::fprintf(stderr,
                "usage: renkei-server [--config FILE] [--port N] [--database PATH|URI]\n"
-               "       renkei-server import-csv FILE [--config FILE]\n");
+               "       renkei-server import-csv FILE [--config FILE]\n"
+               "       renkei-server hash-pins <CSV-with-pin-column >CSV-with-pin_digest-column\n");
   return 2;
 }
 
@@ -121,7 +125,10 @@ int import_csv(const Options& o) {
     }
     auto store = open_store(config->database, 1);
     std::string error;
-    int rows = import_accounts_csv(*store, text.str(), config->pin_hmac_key, &error);
+    // PINs in clear only in development; otherwise the file carries the
+    // digests made by hash-pins (docs/core-banking.md).
+    int rows = import_accounts_csv(*store, text.str(), config->pin_hmac_key, &error,
+                                   config->dev_mode);
     if (!error.empty() || rows < 0) {
       std::fprintf(stderr, "import-csv: %s: %s (nothing imported)\n", o.import_file.c_str(),
                    error.c_str());
@@ -134,6 +141,31 @@ int import_csv(const Options& o) {
     std::fprintf(stderr, "import-csv: storage: %s\n", e.what());
     return 1;
   }
+}
+
+// hash-pins: the CSV on stdin with its clear `pin` column replaced by the
+// keyed digests (`pin_digest`), on stdout, with the key from RENKEI_PIN_KEY —
+// run where the PINs are (the credit union's side), so that the file that
+// travels to the server holds no PIN.
+int hash_pins() {
+  const char* key = std::getenv("RENKEI_PIN_KEY");
+  if (!key || std::strlen(key) < 16) {
+    std::fprintf(stderr, "hash-pins: RENKEI_PIN_KEY must be set (at least 16 characters), the "
+                         "same key as the server's\n");
+    return 1;
+  }
+  std::ostringstream text;
+  text << std::cin.rdbuf();
+  std::string csv = text.str();
+  std::string error;
+  std::string out = hash_pins_csv(csv, key, &error);
+  wipe(csv);
+  if (!error.empty()) {
+    std::fprintf(stderr, "hash-pins: %s (nothing written)\n", error.c_str());
+    return 1;
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
 // base64url(SHA-256(verifier)) from crypto.h's hex digest.
@@ -186,6 +218,7 @@ void print_banner(const ServerConfig& c, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "hash-pins") return hash_pins();
   auto options = parse_args(argc, argv);
   if (!options) return usage();
   if (!options->import_file.empty()) return import_csv(*options);
@@ -230,6 +263,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   const ServerConfig& cfg = app->config();
+  if (cfg.records.source == "remote") {
+    auto records = make_records_source(cfg, app->store(), &app->metrics(), &error);
+    if (!records) {
+      std::fprintf(stderr, "renkei-server: %s\n", error.c_str());
+      return 1;
+    }
+    app->set_records(std::move(records));
+    std::fprintf(stderr, "renkei-server: records from the core-banking gateway %s\n",
+                 cfg.records.url.c_str());
+  }
   if (cfg.mail_transport == "maildir" && cfg.maildir.empty()) {
     std::fprintf(stderr, "renkei-server: \"maildir\" must be set for the maildir transport\n");
     return 1;

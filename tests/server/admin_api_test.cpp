@@ -85,6 +85,8 @@ std::vector<AdminRequest> every_endpoint() {
       {"GET", "/admin/api/accounts?branch=115&type=ordinary&number=1100026", ""},
       {"POST", "/admin/api/accounts/lock/lift",
        R"({"branch":"115","type":"ordinary","number":"1100026"})"},
+      {"PUT", "/admin/api/accounts/pin",
+       R"({"branch":"115","type":"ordinary","number":"1100026","pin":"4444"})"},
       {"GET", "/admin/api/grants?branch=115&type=ordinary&number=1100026", ""},
       {"POST", "/admin/api/grants/some-grant/revoke", "{}"},
       {"GET", "/admin/api/clients", ""},
@@ -318,6 +320,47 @@ TEST_F(AdminApiTest, LiftingALockMakesTheAccountUsableAgain) {
            {{"branch", 115}, {"type", "ordinary"}, {"number", "1"}});
   EXPECT_EQ(a.status, 400);
   EXPECT_EQ(a.body["error"]["field"], "branch");
+}
+
+// PUT /admin/api/accounts/pin (issue 14): staff set a PIN one account at a
+// time; only its digest is kept, the PIN is in no answer and no log row.
+TEST_F(AdminApiTest, StaffSetAPinWhichIsKeptOnlyAsItsDigest) {
+  auto put = [&](const json& body) {
+    return send({"PUT", "/admin/api/accounts/pin", body.dump()}, auth());
+  };
+  Answer a = put({{"branch", "115"}, {"type", "ordinary"}, {"number", "1100026"},
+                  {"pin", "８６４２"}, {"reason", "窓口で再設定"}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.body["replaced"], true);
+  EXPECT_EQ(a.body.dump().find("8642"), std::string::npos);
+  ASSERT_NO_FATAL_FAILURE(expect_staff_audit("admin.set_pin", "PIN replaced"));
+  for (const AuditRecord& r : all_audit(ts_)) {
+    EXPECT_EQ(r.detail.find("8642"), std::string::npos) << r.detail;
+  }
+  {
+    auto tx = ts_.app().store().begin();
+    auto account = tx->find_account(demo_account());
+    ASSERT_TRUE(account);
+    EXPECT_EQ(account->pin_digest.size(), 64u);
+    EXPECT_EQ(account->pin_digest.find("8642"), std::string::npos);
+  }
+  // The customer's ⑤ now takes the new PIN (normalized from full width) and not the old one.
+  FlowClient fc(ts_);
+  ASSERT_NO_FATAL_FAILURE(fc.to_pin_entry());
+  EXPECT_EQ(fc.pin("1234").code(), "auth_mismatch");
+  EXPECT_EQ(fc.pin("8642").screen(), "consent");
+
+  a = put({{"branch", "115"}, {"type", "ordinary"}, {"number", "1100026"}, {"pin", "12a4"}});
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(a.body["error"]["field"], "pin");
+  a = put({{"branch", "115"}, {"type", "ordinary"}, {"number", "1100026"}, {"pin", 1234}});
+  EXPECT_EQ(a.status, 400);
+  a = put({{"branch", "115"}, {"type", "ordinary"}, {"number", "7654321"}, {"pin", "1234"}});
+  EXPECT_EQ(a.status, 404);
+  a = send({"PUT", "/admin/api/accounts/pin",
+            R"({"branch":"115","type":"ordinary","number":"1100026","pin":"1234"})"},
+           auth(kTestAdminToken, ""));
+  EXPECT_EQ(a.status, 400);  // an action needs the staff member's name
 }
 
 // ---------- grants ----------

@@ -110,10 +110,9 @@ TEST(EndToEndTest, FromAuthorizeToTransactions) {
   ASSERT_EQ(balance->status, 200) << balance->body;
   std::int64_t stored_balance = 0;
   {
-    auto tx = server.app().store().begin();
-    auto account = tx->find_account(demo_account_ref());
-    ASSERT_TRUE(account);
-    stored_balance = account->balance_yen;
+    auto b = server.app().records().balance(demo_account_ref());
+    ASSERT_TRUE(b.ok());
+    stored_balance = b.value();
   }
   EXPECT_EQ(json_of(balance)["balance_yen"], stored_balance);
   EXPECT_EQ(json_of(balance)["account"]["account_number"], "1100026");

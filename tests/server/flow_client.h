@@ -192,10 +192,13 @@ class FlowClient {
   std::string state_;
 };
 
-// The stored lock state of an account.
+// The stored lock state of an account. With the remote records source an
+// account has a row (its local id) only once ② has reached its records; no
+// row means nothing was ever counted.
 inline LockState lock_of(TestServer& ts, const AccountRef& ref) {
   auto tx = ts.app().store().begin();
   std::optional<AccountRecord> a = tx->find_account(ref);
+  if (!a && ts.app().records().kind() == "remote") return LockState{};
   EXPECT_TRUE(a.has_value());
   return a ? tx->load_lock(a->id) : LockState{};
 }

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <chrono>
+#include <functional>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,6 +22,7 @@
 #include "ops/random.h"
 #include "postgres_test_database.h"
 #include "records/records.h"
+#include "records/records_source.h"
 #include "test_server.h"  // test_config() and the backend switch only
 
 namespace renkei::server::testing {
@@ -39,28 +43,61 @@ CustomerForm wrong_birth_day() {
   return f;
 }
 
-// The records as a test wants them: the local ones, counted, or an answer
-// forced (a records source that cannot answer).
+// The records as a test wants them: the App's configured ones (local here),
+// counted, or a failure forced (a records source that cannot answer). Each
+// question checks that no store transaction is open while it is asked: with
+// SQLite in memory a read-write transaction then would wait for itself.
 class ScriptedRecords final : public FlowRecords {
  public:
-  explicit ScriptedRecords(std::string pin_key) : local_(std::move(pin_key)) {}
-  IdentityAnswer check_identity(StoreTx& tx, const AccountRef& account,
-                                const CustomerInfo& typed) override {
+  explicit ScriptedRecords(App& app) : app_(app), source_(make_flow_records(app)) {}
+  RecordsResult<IdentityAnswer> check_identity(const AccountRef& account,
+                                               const CustomerInfo& typed) override {
     ++identity_questions;
-    if (unavailable) return IdentityAnswer{unavailable, IdentityCheck::mismatch, std::nullopt};
-    return local_.check_identity(tx, account, typed);
+    expect_no_transaction_open();
+    if (failure) return *failure;
+    return source_->check_identity(account, typed);
   }
-  PinAnswer check_pin(StoreTx& tx, std::int64_t account_id, const std::string& pin) override {
+  RecordsResult<PinAnswer> check_pin(const AccountRef& account, const std::string& pin) override {
     ++pin_questions;
-    if (unavailable) return PinAnswer{unavailable, false, PinCheck::mismatch};
-    return local_.check_pin(tx, account_id, pin);
+    pins_seen.push_back(pin);
+    expect_no_transaction_open();
+    if (failure) return *failure;
+    return source_->check_pin(account, pin);
   }
   int identity_questions = 0;
   int pin_questions = 0;
-  std::optional<ErrorCode> unavailable;
+  std::vector<std::string> pins_seen;
+  std::optional<RecordsFailure> failure;
+  // Called while a question is asked (a test's hook into that moment).
+  std::function<void()> while_asked;
 
  private:
-  LocalFlowRecords local_;
+  void expect_no_transaction_open() {
+    // A read-write transaction begins at once only when the step holds none
+    // (SQLite: the one writer; PostgreSQL: no row of the flow is locked).
+    auto probe = std::async(std::launch::async, [this] {
+      auto tx = app_.store().begin(TxMode::read_write);
+      std::optional<FlowRecord> any = tx->flow_by_id(flow_id);
+      return tx->commit();
+    });
+    if (probe.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+      ADD_FAILURE() << "the records were asked while a store transaction was open";
+      stuck_.push_back(std::move(probe));  // ends once the step's transaction does
+    } else {
+      EXPECT_TRUE(probe.get());
+    }
+    if (while_asked) {
+      auto hook = std::move(while_asked);
+      while_asked = nullptr;
+      hook();
+    }
+  }
+  App& app_;
+  std::shared_ptr<FlowRecords> source_;
+  std::vector<std::future<bool>> stuck_;
+
+ public:
+  std::string flow_id;  // the flow whose row the probe reads (and would lock)
 };
 
 // One customer's session as a browser holds it: the cookie's digest and the
@@ -89,7 +126,7 @@ class FlowServiceTest : public ::testing::Test {
     std::string error;
     app_ = make_app(std::move(config), clock_, &error, std::make_shared<SeededRandomness>(seed));
     ASSERT_TRUE(app_) << error;
-    records_ = std::make_shared<ScriptedRecords>(app_->config().pin_hmac_key);
+    records_ = std::make_shared<ScriptedRecords>(*app_);
     service_ = std::make_unique<FlowService>(*app_, records_);
   }
 
@@ -105,6 +142,7 @@ class FlowServiceTest : public ::testing::Test {
     Session s;
     const std::string cookie = start_flow_record(*tx, *app_, f, &s.flow_id);
     EXPECT_TRUE(tx->commit());
+    records_->flow_id = s.flow_id;
     tx.reset();
     s.digest = secret_digest(cookie);
     tx = app_->store().begin();
@@ -244,13 +282,15 @@ TEST_F(FlowServiceTest, RightIdentityRotatesTheSessionAndTheCsrfToken) {
 TEST_F(FlowServiceTest, ARecordsSourceThatCannotAnswerCountsNothing) {
   Session s = start();
   ASSERT_FALSE(account(s).error);
-  records_->unavailable = ErrorCode::busy;
+  records_->failure = RecordsFailure{RecordsFailureKind::timeout, std::nullopt, "slow"};
   StepResult r = customer(s, wrong_birth_day());
   EXPECT_EQ(r.error, ErrorCode::busy);
   EXPECT_EQ(r.view["screen"], "customer_entry");
   EXPECT_EQ(lock().failures, 0);
+  EXPECT_NE(app_->metrics().render().find("renkei_records_failures_total{kind=\"timeout\"} 1\n"),
+            std::string::npos);
   // Once the records answer again the same flow goes on.
-  records_->unavailable.reset();
+  records_->failure.reset();
   EXPECT_FALSE(customer(s, right_customer()).error);
 }
 
@@ -293,6 +333,34 @@ TEST_F(FlowServiceTest, ConsentIssuesACodeForTheAppAndEnqueuesTheMail) {
   auto tx = app_->store().begin();
   EXPECT_EQ(tx->grants_for_account(account_id).size(), 1u);
   EXPECT_EQ(tx->due_mails(clock_->now(), 10).size(), 1u);
+}
+
+TEST_F(FlowServiceTest, ALockedAccountsPinIsNotSentToTheRecords) {
+  Session s = start();
+  to_pin_entry(s);
+  const std::int64_t id = flow_of(s).account_id.value_or(-1);
+  {
+    auto tx = app_->store().begin();
+    tx->save_lock(id, LockState{5, clock_->now() + 3600});
+    ASSERT_TRUE(tx->commit());
+  }
+  StepResult r = pin(s, "1234");
+  EXPECT_EQ(r.error, ErrorCode::locked);
+  EXPECT_EQ(records_->pin_questions, 0);
+  EXPECT_EQ(r.view["screen"], "pin_entry");
+}
+
+TEST_F(FlowServiceTest, AStepTakenWhileTheRecordsAreAskedIsNotOverwritten) {
+  Session s = start();
+  ASSERT_FALSE(account(s).error);
+  // While ② is with the records, the same session cancels the flow.
+  Session other = s;
+  records_->while_asked = [&] { EXPECT_FALSE(simple(other, FlowStep::cancel).error); };
+  StepResult r = customer(s, wrong_birth_day());
+  EXPECT_TRUE(r.error);
+  EXPECT_EQ(records_->identity_questions, 1);
+  EXPECT_EQ(flow_of(s).state.screen, Screen::cancelled);
+  EXPECT_EQ(lock().failures, 0) << "a mismatch asked for a flow that had moved was counted";
 }
 
 // ---------- refusals before the core ----------

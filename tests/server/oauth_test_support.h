@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ops/crypto.h"
+#include "records/records_source.h"
 #include "http/http_util.h"
 #include "oauth/oauth.h"
 #include "store/storage.h"
@@ -142,7 +143,14 @@ inline std::string complete_flow_directly(TestServer& server, const std::string&
                                           const std::string& state = kDemoState,
                                           AccountRef account = demo_account_ref()) {
   App& app = server.app();
+  // The account as the records know it, and Renkei's id for it (with the
+  // remote source the mapping row is made here, as ② would make it). Asked
+  // before the transaction: the local source reads the same store.
+  RecordsResult<std::optional<AccountInfo>> info = app.records().find_account(account);
+  EXPECT_TRUE(info.ok() && info.value().has_value());
+  if (!info.ok() || !info.value()) return "";
   auto tx = app.store().begin();
+  const std::int64_t account_id = local_account_id(*tx, *info.value());
   FlowRecord flow;
   flow.client_id = client_id;
   flow.redirect_uri = redirect_uri;
@@ -153,13 +161,11 @@ inline std::string complete_flow_directly(TestServer& server, const std::string&
   start_flow_record(*tx, app, flow, &flow_id);
   auto stored = tx->flow_by_id(flow_id);
   EXPECT_TRUE(stored.has_value());
-  auto found = tx->find_account(account);
-  EXPECT_TRUE(found.has_value());
-  if (!stored || !found) return "";
+  if (!stored) return "";
   stored->state.screen = Screen::completed;
-  stored->account_id = found->id;
+  stored->account_id = account_id;
   tx->update_flow(*stored);
-  std::string url = issue_authorization(*tx, app, *stored, found->id, app.now());
+  std::string url = issue_authorization(*tx, app, *stored, account_id, app.now());
   EXPECT_TRUE(tx->commit());
   return url;
 }

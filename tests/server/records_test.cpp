@@ -407,5 +407,56 @@ TEST(CsvImport, HeaderIsRequired) {
   EXPECT_EQ(import_accounts_csv(*store, "", kPinKey, nullptr), 0);
 }
 
+// Issue 14: the file that travels holds keyed digests made by hash_pins_csv
+// (renkei-server hash-pins), never PINs; clear PINs only in development.
+TEST(CsvImport, HashedPinsImportAndClearPinsOnlyInDevelopment) {
+  const std::string clear =
+      std::string(kHeader) +
+      "K001,ﾔﾏﾓﾄ ｲﾁﾛｳ,1970-03-03,09012345678,201,ordinary,42,active,true,1000,1234\r\n"
+      "K002,\"ﾔﾏﾓﾄ ｼﾞﾛｳ\",1975-05-05,08012345678,201,savings,7654321,closed,false,0,\r\n";
+  std::string error = "stale";
+  const std::string hashed = hash_pins_csv(clear, kPinKey, &error);
+  ASSERT_EQ(error, "");
+  EXPECT_EQ(hashed.find("1234\r"), std::string::npos) << hashed;
+  EXPECT_EQ(hashed.rfind("customer_id,name_kana,birth_date,phones,branch,type,number,status,"
+                         "cash_card,balance,pin_digest\r\n",
+                         0),
+            0u);
+
+  auto store = open_sqlite_store(":memory:");
+  EXPECT_EQ(import_accounts_csv(*store, hashed, kPinKey, &error, /*allow_clear_pins=*/false), 2)
+      << error;
+  {
+    auto tx = store->begin();
+    auto a = tx->find_account(ref("201", AccountType::ordinary, "0000042"));
+    ASSERT_TRUE(a);
+    EXPECT_EQ(check_pin(*a, kPinKey, "1234"), PinCheck::match);
+    EXPECT_EQ(check_pin(*a, kPinKey, "1235"), PinCheck::mismatch);
+    auto b = tx->find_account(ref("201", AccountType::savings, "7654321"));
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(b->pin_digest.empty());
+  }
+  // Outside development a clear pin column is refused, nothing imported.
+  auto prod = open_sqlite_store(":memory:");
+  EXPECT_EQ(import_accounts_csv(*prod, clear, kPinKey, &error, false), 0);
+  EXPECT_NE(error.find("hash-pins"), std::string::npos) << error;
+  EXPECT_EQ(prod->begin()->count_accounts(), 0);
+  // A digest column that is not a digest.
+  const std::string bad = "customer_id,name_kana,birth_date,phones,branch,type,number,status,"
+                          "cash_card,balance,pin_digest\r\n"
+                          "K001,ﾔﾏﾓﾄ ｲﾁﾛｳ,1970-03-03,09012345678,201,ordinary,42,active,true,1000,1234\r\n";
+  EXPECT_EQ(import_accounts_csv(*prod, bad, kPinKey, &error, false), 0);
+  EXPECT_EQ(error.rfind("line 2: pin_digest:", 0), 0u) << error;
+  // hash-pins validates as the import does, and refuses a file already hashed.
+  EXPECT_EQ(hash_pins_csv(std::string(kHeader) +
+                              "K001,ﾔﾏﾓﾄ ｲﾁﾛｳ,1970-03-03,09012345678,201,ordinary,42,active,"
+                              "true,1000,12345\r\n",
+                          kPinKey, &error),
+            "");
+  EXPECT_EQ(error.rfind("line 2: pin:", 0), 0u) << error;
+  EXPECT_EQ(hash_pins_csv(hashed, kPinKey, &error), "");
+  EXPECT_NE(error.find("already"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace renkei::server

@@ -24,6 +24,8 @@
 #include "ops/clock.h"
 #include "ops/config.h"
 #include "ops/crypto.h"
+#include "core_sim.h"
+#include "http/gateway_transport.h"
 #include "postgres_test_database.h"
 #include "renkei/time.h"
 #include "http/routes.h"
@@ -70,6 +72,13 @@ inline ServerConfig test_config() {
   c.clients.push_back(conf);
   c.client_secrets["conf-app"] = kConfidentialSecret;
   return c;
+}
+
+// "remote" when RENKEI_TEST_RECORDS=remote (run under
+// tests/server/with-core-sim.sh), else "local".
+inline std::string test_records() {
+  const char* v = std::getenv("RENKEI_TEST_RECORDS");
+  return v && std::string(v) == "remote" ? "remote" : "local";
 }
 
 // "postgres" when RENKEI_TEST_BACKEND=postgres, else "sqlite". Tests that
@@ -152,9 +161,22 @@ class TestServer {
       postgres_ = std::make_unique<PostgresTestDatabase>(*uri);
       config.database = postgres_uri_with_database(*uri, postgres_->name());
     }
+    // RENKEI_TEST_RECORDS=remote (ctest server.suite_remote_records.*): the
+    // records come from the simulated core-banking gateway, unless the test
+    // chose its own records configuration; nothing of them is seeded here.
+    const bool remote_records = test_records() == "remote" && config.records.source == "local";
+    if (remote_records) {
+      config.records = CoreSim::records_config();
+      config.seed_demo_data = false;
+    }
     std::string error;
     app_ = make_app(std::move(config), clock_, &error);
     if (!app_) throw std::runtime_error("make_app: " + error);
+    if (app_->config().records.source == "remote") {
+      auto records = make_records_source(app_->config(), app_->store(), &app_->metrics(), &error);
+      if (!records) throw std::runtime_error("records: " + error);
+      app_->set_records(std::move(records));
+    }
     server_ = build_server(*app_);
     if (extra_routes) extra_routes(*server_);
     port_ = server_->bind_to_any_port("127.0.0.1");

@@ -1,31 +1,31 @@
-// The local records source of flow_records.h.
+// The flow's records over the App's records source (flow_records.h).
 #include "flow/flow_records.h"
 
 #include "ops/app.h"
-#include "records/records.h"
 
 namespace renkei::server {
 
-IdentityAnswer LocalFlowRecords::check_identity(StoreTx& tx, const AccountRef& account,
-                                                const CustomerInfo& typed) {
-  IdentityAnswer answer;
-  std::optional<AccountRecord> record;
-  answer.check = renkei::server::check_identity(tx, account, typed, &record);
-  if (record && answer.check != IdentityCheck::account_not_eligible) answer.account_id = record->id;
-  return answer;
+RecordsResult<IdentityAnswer> SourceFlowRecords::check_identity(const AccountRef& account,
+                                                                const CustomerInfo& typed) {
+  return app_.records().check_identity(account, typed);
 }
 
-PinAnswer LocalFlowRecords::check_pin(StoreTx& tx, std::int64_t account_id,
-                                      const std::string& pin) {
+RecordsResult<PinAnswer> SourceFlowRecords::check_pin(const AccountRef& account,
+                                                      const std::string& pin) {
+  RecordsSource& source = app_.records();
+  RecordsResult<bool> eligible = source.still_eligible(account);
+  if (!eligible.ok()) return eligible.failure();
   PinAnswer answer;
-  std::optional<AccountRecord> account = tx.account_by_id(account_id);
-  answer.eligible = account && eligible_for_linking(standing_of(*account));
-  if (answer.eligible) answer.check = renkei::server::check_pin(*account, pin_key_, pin);
+  answer.eligible = eligible.value();
+  if (!answer.eligible) return answer;  // closed or moved since ②: the PIN stays here
+  RecordsResult<PinCheck> check = source.verify_pin(account, pin);
+  if (!check.ok()) return check.failure();
+  answer.check = check.value();
   return answer;
 }
 
-std::shared_ptr<FlowRecords> make_flow_records(const App& app) {
-  return std::make_shared<LocalFlowRecords>(app.config().pin_hmac_key);
+std::shared_ptr<FlowRecords> make_flow_records(App& app) {
+  return std::make_shared<SourceFlowRecords>(app);
 }
 
 }  // namespace renkei::server

@@ -1,49 +1,37 @@
 // What the flow asks of the credit union's records: the one seam between the
-// flow service and wherever the records are (issue 14). Screen ② asks whether
-// the account may be linked and whether the identity typed matches (birth
-// date, one of the registered phones); screen ⑤ asks whether the PIN is the
-// account's cash-card PIN and whether the account is still linkable. The
-// eligibility rule itself is the core's (renkei::eligible_for_linking); an
-// implementation only says what the records hold.
+// flow service and wherever the records are (issue 14, records_source.h).
+// Screen ② asks whether the account may be linked and whether the identity
+// typed matches (birth date, one of the registered phones); screen ⑤ asks
+// whether the account is still linkable and whether the PIN is the account's
+// cash-card PIN. The eligibility rule itself is the core's
+// (renkei::eligible_for_linking, applied once in RecordsSource::check_identity
+// and still_eligible); an implementation only says what the records hold.
 //
-// LocalFlowRecords answers from this server's own store (records.h).
+// The questions are asked OUTSIDE any store transaction: a remote gateway may
+// take up to its timeout, and no transaction (with SQLite: the one writer) may
+// wait on it. So no StoreTx crosses this seam; what Renkei keeps of an account
+// (its local id: the lock, the grant) is found or created by the flow service
+// in its own transaction (local_account_id, records_source.h).
+//
+// SourceFlowRecords answers from the App's configured RecordsSource (the local
+// store, or the core-banking gateway with its circuit breaker);
 // make_flow_records() is the one place that chooses the implementation.
 #pragma once
 
-#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 
-#include "renkei/error.h"
+#include "records/records_source.h"
 #include "renkei/flow.h"
-#include "renkei/forms.h"
-#include "store/storage.h"
 
 namespace renkei::server {
 
 class App;
 
-// ②'s answer.
-struct IdentityAnswer {
-  // The records could not answer (a remote source down, slow or in
-  // maintenance: system_error, busy, out_of_hours). The flow answers this code
-  // and nothing is counted towards the lock; `check` is then ignored.
-  std::optional<ErrorCode> unavailable;
-  IdentityCheck check = IdentityCheck::mismatch;
-  // The account whose lock a wrong answer counts against (this server's
-  // account id: the lock state and the grant are kept here). Set whenever the
-  // account is eligible (check is match or mismatch); unset for
-  // account_not_eligible.
-  std::optional<std::int64_t> account_id;
-};
-
 // ⑤'s answer.
 struct PinAnswer {
-  // As IdentityAnswer::unavailable; nothing is counted.
-  std::optional<ErrorCode> unavailable;
-  // The account was closed, moved or lost its card since ② (account_not_eligible):
-  // the PIN was not checked and nothing is counted.
+  // False: the account was closed, moved or lost its card since ②
+  // (account_not_eligible); the PIN was not sent and nothing is counted.
   bool eligible = false;
   PinCheck check = PinCheck::mismatch;
 };
@@ -52,31 +40,33 @@ class FlowRecords {
  public:
   virtual ~FlowRecords() = default;
   // ② : `account` from ①, `typed` the normalized values of ②'s valid form.
-  // `tx` is the flow step's transaction (a local source reads it; a remote one
-  // may ignore it).
-  virtual IdentityAnswer check_identity(StoreTx& tx, const AccountRef& account,
-                                        const CustomerInfo& typed) = 0;
-  // ⑤ : `account_id` as ② returned it; `pin` the 4 digits of ⑤'s valid form,
-  // which an implementation must not keep, log or send anywhere but to the
-  // check itself.
-  virtual PinAnswer check_pin(StoreTx& tx, std::int64_t account_id, const std::string& pin) = 0;
+  // A failure (records down, slow, in maintenance) is never the customer's:
+  // nothing is counted towards the lock.
+  virtual RecordsResult<IdentityAnswer> check_identity(const AccountRef& account,
+                                                       const CustomerInfo& typed) = 0;
+  // ⑤ : `account` the flow's account (verified on ②); `pin` the 4 digits of
+  // ⑤'s valid form, which an implementation must not keep, log or send
+  // anywhere but to the check itself. Failures as for check_identity.
+  virtual RecordsResult<PinAnswer> check_pin(const AccountRef& account, const std::string& pin) = 0;
 };
 
-// The records in this server's store (accounts, customers, keyed PIN hashes
-// under `pin_hmac_key`; records.h check_identity and check_pin).
-class LocalFlowRecords final : public FlowRecords {
+// Over the App's records source (App::records(), looked up at each call:
+// main.cpp installs a remote source after make_app). Holds no state of its
+// own: the breaker and the gateway's connections are the source's, one per
+// App, shared by every FlowRecords and by the account API.
+class SourceFlowRecords final : public FlowRecords {
  public:
-  explicit LocalFlowRecords(std::string pin_hmac_key) : pin_key_(std::move(pin_hmac_key)) {}
-  IdentityAnswer check_identity(StoreTx& tx, const AccountRef& account,
-                                const CustomerInfo& typed) override;
-  PinAnswer check_pin(StoreTx& tx, std::int64_t account_id, const std::string& pin) override;
+  explicit SourceFlowRecords(App& app) : app_(app) {}
+  RecordsResult<IdentityAnswer> check_identity(const AccountRef& account,
+                                               const CustomerInfo& typed) override;
+  RecordsResult<PinAnswer> check_pin(const AccountRef& account, const std::string& pin) override;
 
  private:
-  std::string pin_key_;
+  App& app_;
 };
 
-// The records source this server's configuration names (today always the
-// local one).
-std::shared_ptr<FlowRecords> make_flow_records(const App& app);
+// The flow's records for `app`: its configured source ("records": {"source":
+// "local" | "remote"}, App::records()).
+std::shared_ptr<FlowRecords> make_flow_records(App& app);
 
 }  // namespace renkei::server

@@ -1,5 +1,6 @@
-// The customer flow without HTTP (flow_service.h): gather the facts, the
-// core's step, persist in one transaction.
+// The customer flow without HTTP (flow_service.h): the records asked outside
+// any transaction, then gather the facts, the core's step, persist in one
+// read-write transaction.
 #include "flow/flow_service.h"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "ops/crypto.h"
 #include "ops/mail.h"
 #include "records/records.h"
+#include "records/records_source.h"
 #include "renkei/json.h"
 #include "renkei/ui_text.h"
 
@@ -43,10 +45,15 @@ AuditRecord flow_audit_row(const FlowRecord& flow, const RequestOrigin& origin,
   return a;
 }
 
-void commit_or_throw(StoreTx& tx) {
-  // A row that cannot be written is a system_error, never a silent gap.
-  if (!tx.commit()) throw StorageError("commit failed");
-}
+// The flow moved (another request of the same session) while the records
+// were asked: the answer is not for this state.
+constexpr const char* kFlowMovedDetail = "the flow changed while the records were asked";
+
+// An incoming call whose event row another instance wrote first (the unit
+// rolls back; the call answers like a duplicate).
+struct CallEventRaced : std::runtime_error {
+  CallEventRaced() : std::runtime_error("call event written by another transaction") {}
+};
 
 }  // namespace
 
@@ -101,7 +108,13 @@ json flow_view_json(const FlowState& state, UnixSeconds now) {
   return view;
 }
 
-json service_hours_json(const App& app, UnixSeconds now) {
+json service_hours_json(const App& app, UnixSeconds now,
+                        std::optional<UnixSeconds> gateway_reopens_at) {
+  if (gateway_reopens_at && *gateway_reopens_at > now) {
+    return json{{"at", format_jst(now)},
+                {"reopens_at", format_jst(*gateway_reopens_at)},
+                {"reopening", reopening_message_ja(now, *gateway_reopens_at)}};
+  }
   const ServiceCalendar calendar = app.calendar();
   if (calendar.is_open(now)) return nullptr;
   const UnixSeconds reopens = calendar.next_open(now);
@@ -117,6 +130,19 @@ void count_step(App& app, std::string_view step, std::string_view outcome) {
 }
 
 // ---------- the service ----------
+
+// What the records said for ② or ⑤, asked before the step's transaction.
+struct FlowService::Asked {
+  bool asked = false;                      // a question was settled (asked, or withheld)
+  Screen screen = Screen::account_entry;   // the flow's screen when asked
+  std::optional<AccountRef> account;       // its account
+  std::optional<std::int64_t> account_id;  // its local account id (⑤)
+  std::optional<RecordsResult<IdentityAnswer>> identity;  // ②
+  std::optional<RecordsResult<PinAnswer>> pin;            // ⑤
+  // ⑤: the account was locked when asked, so the PIN was not sent: the core
+  // answers locked. Used only while the lock still holds.
+  bool pin_withheld = false;
+};
 
 struct FlowService::Applied {
   std::string new_session;  // set when ② rotated the session id
@@ -135,7 +161,7 @@ bool FlowService::csrf_matches(const FlowRecord& flow,
 
 std::optional<FlowRecord> FlowService::flow_of_session(const std::string& session_digest) {
   if (session_digest.empty()) return std::nullopt;
-  std::unique_ptr<StoreTx> tx = app_.store().begin();
+  std::unique_ptr<StoreTx> tx = app_.store().begin(TxMode::read_only);
   return tx->flow_by_session(session_digest);
 }
 
@@ -146,25 +172,40 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
     out.error = ErrorCode::session_expired;
     return out;
   }
-  std::unique_ptr<StoreTx> tx = app_.store().begin();
-  out.flow = tx->flow_by_session(session_digest);
-  if (!out.flow) {
-    out.error = ErrorCode::session_expired;
-    return out;
+  {
+    std::unique_ptr<StoreTx> tx = app_.store().begin(TxMode::read_only);
+    out.flow = tx->flow_by_session(session_digest);
+    if (!out.flow) {
+      out.error = ErrorCode::session_expired;
+      return out;
+    }
+    if (!is_idle_expired(out.flow->state, now, app_.flow_config())) {
+      std::optional<ClientRecord> client = tx->find_client(out.flow->client_id);
+      out.client_display_name = client ? client->display_name : out.flow->client_id;
+      return out;
+    }
   }
   // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
-  if (is_idle_expired(out.flow->state, now, app_.flow_config())) {
-    out.flow->state.screen = Screen::expired;
-    out.flow->updated_at = now;
-    tx->update_flow(*out.flow);
-    tx->append_audit(flow_audit_row(*out.flow, origin, "view", "session_expired", now, "customer"));
-    commit_or_throw(*tx);
-    out.error = ErrorCode::session_expired;
-    return out;
-  }
-  std::optional<ClientRecord> client = tx->find_client(out.flow->client_id);
-  out.client_display_name = client ? client->display_name : out.flow->client_id;
-  return out;
+  // Written in its own transaction, on the flow as it is by then (a step may
+  // have moved it on in between).
+  return with_transaction(app_.store(), TxMode::read_write, [&](StoreTx& tx) {
+    FlowLookup found;
+    found.flow = tx.flow_by_session(session_digest);
+    if (!found.flow) {
+      found.error = ErrorCode::session_expired;
+    } else if (is_idle_expired(found.flow->state, now, app_.flow_config())) {
+      found.flow->state.screen = Screen::expired;
+      found.flow->updated_at = now;
+      tx.update_flow(*found.flow);
+      tx.append_audit(
+          flow_audit_row(*found.flow, origin, "view", "session_expired", now, "customer"));
+      found.error = ErrorCode::session_expired;
+    } else {
+      std::optional<ClientRecord> client = tx.find_client(found.flow->client_id);
+      found.client_display_name = client ? client->display_name : found.flow->client_id;
+    }
+    return found;
+  });
 }
 
 std::optional<std::string> FlowService::pick_call_number(StoreTx& tx,
@@ -219,6 +260,51 @@ FlowService::Applied FlowService::apply(StoreTx& tx, FlowRecord& flow, const Flo
   return out;
 }
 
+FlowService::Asked FlowService::ask_records(const StepRequest& request) {
+  Asked out;
+  if (request.step != FlowStep::customer && request.step != FlowStep::pin) return out;
+  if (request.session_digest.empty()) return out;
+  const UnixSeconds now = request.now;
+  std::optional<FlowRecord> flow;
+  LockState lock;
+  {
+    std::unique_ptr<StoreTx> tx = app_.store().begin(TxMode::read_only);
+    flow = tx->flow_by_session(request.session_digest);
+    if (!flow || !csrf_matches(*flow, request.csrf_token)) return out;
+    std::optional<ClientRecord> client = tx->find_client(flow->client_id);
+    if (!client || !client->enabled) return out;
+    if (request.step == FlowStep::pin && flow->account_id) lock = tx->load_lock(*flow->account_id);
+  }  // closed: no transaction is open while the records are asked
+  const FlowState& state = flow->state;
+  if (!state.account) return out;
+  out.screen = state.screen;
+  out.account = state.account;
+  out.account_id = flow->account_id;
+  if (request.step == FlowStep::customer && state.screen == Screen::customer_entry) {
+    FormResult form = validate_customer_form(request.customer, jst_date(now));
+    if (!form.ok()) return out;
+    out.asked = true;
+    out.identity = records_->check_identity(*state.account, customer_info_from(form));
+  } else if (request.step == FlowStep::pin && state.screen == Screen::pin_entry &&
+             flow->account_id) {
+    FormResult form = validate_pin_form(request.pin);
+    if (form.ok()) {  // only a well-formed PIN goes to the records
+      out.asked = true;
+      if (app_.flow_config().lockout.is_locked(lock, now)) {
+        // A locked account's PIN is not sent anywhere: the core answers locked.
+        out.pin_withheld = true;
+        out.pin = PinAnswer{true, PinCheck::mismatch};
+      } else {
+        std::string pin = form.value(Field::pin);
+        out.pin = records_->check_pin(*state.account, pin);
+        wipe(pin);
+      }
+    }
+    for (auto& [field, value] : form.values) wipe(value);
+  }
+  return out;
+}
+
 StepResult FlowService::run(const StepRequest& request) {
   const FlowStep step = request.step;
   const UnixSeconds now = request.now;
@@ -234,168 +320,233 @@ StepResult FlowService::run(const StepRequest& request) {
     }
   }
 
-  std::unique_ptr<StoreTx> tx = app_.store().begin();
-  std::optional<FlowRecord> loaded;
-  if (!request.session_digest.empty()) loaded = tx->flow_by_session(request.session_digest);
-  if (!loaded) {
-    count_step(app_, step_wire_name(step), "session_expired");
-    result.error = ErrorCode::session_expired;
-    return result;
-  }
-  FlowRecord flow = std::move(*loaded);
-  const FlowState before = flow.state;
+  // 1a. The records, with no transaction open.
+  const Asked asked = ask_records(request);
 
-  if (!csrf_matches(flow, request.csrf_token)) {
-    AuditRecord a = flow_audit_row(flow, origin, step_wire_name(step), "forbidden", now, "customer");
-    a.detail = "csrf token missing or wrong";
-    tx->append_audit(a);
-    // Only the log row: the flow is left as it was.
-    commit_or_throw(*tx);
-    count_step(app_, step_wire_name(step), "forbidden");
-    result.error = ErrorCode::forbidden;
-    return result;
-  }
+  // What the step's transaction decided, for what follows its commit.
+  struct Decided {
+    std::optional<ErrorCode> early;  // session_expired or forbidden: only that is told
+    FlowRecord flow;
+    FlowOutcome outcome;
+    Applied applied;
+    std::string step_name;
+    std::optional<RecordsFailure> records_failure;  // the records could not answer
+    bool pool_exhausted = false;
+  };
+  // 1b–3 in one read-write transaction, run again on a storage conflict: only
+  // store work in here (no metric, no mail wake-up, no answer).
+  Decided d = with_transaction(app_.store(), TxMode::read_write, [&](StoreTx& tx) {
+    Decided d;
+    d.step_name = std::string(step_wire_name(step));
+    std::optional<FlowRecord> loaded;
+    if (!request.session_digest.empty()) loaded = tx.flow_by_session(request.session_digest);
+    if (!loaded) {
+      d.early = ErrorCode::session_expired;
+      return d;
+    }
+    FlowRecord& flow = d.flow;
+    flow = std::move(*loaded);
+    const FlowState before = flow.state;
 
-  // 1. The facts: the event, with what the records say when the screen is the
-  // one that asks.
-  std::optional<std::int64_t> lock_account;  // the account whose lock this step reads
-  std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
-  std::optional<ErrorCode> refusal;          // refused before the core is asked
-  std::string refusal_detail;                // why, for the operation log
-  // The app switched off (SPEC §8a): every step but the ways out answers
-  // service_unavailable, from /authorize (which started the flow so that the
-  // page can lead back to the app) to 許可する.
-  if (step != FlowStep::cancel && step != FlowStep::leave) {
-    std::optional<ClientRecord> client = tx->find_client(flow.client_id);
-    if (!client || !client->enabled) refusal = ErrorCode::service_unavailable;
-  }
-  FlowEvent event = Cancel{};
-  switch (step) {
-    case FlowStep::account:
-      event = SubmitAccount{request.account};
-      break;
-    case FlowStep::customer: {
-      SubmitCustomer e{request.customer, IdentityCheck::mismatch, {}};
-      if (before.screen == Screen::customer_entry && before.account) {
-        FormResult form = validate_customer_form(e.form, jst_date(now));
-        if (form.ok()) typed = customer_info_from(form);
-        if (typed && !refusal) {
-          IdentityAnswer answer = records_->check_identity(*tx, *before.account, *typed);
-          if (answer.unavailable) {
-            refusal = answer.unavailable;
-            refusal_detail = "records source unavailable";
-          } else {
-            e.check = answer.check;
-            if (answer.account_id && e.check != IdentityCheck::account_not_eligible) {
-              lock_account = answer.account_id;
-              e.lock = tx->load_lock(*lock_account);
+    if (!csrf_matches(flow, request.csrf_token)) {
+      AuditRecord a = flow_audit_row(flow, origin, d.step_name, "forbidden", now, "customer");
+      a.detail = "csrf token missing or wrong";
+      tx.append_audit(a);  // only the log row: the flow is left as it was
+      d.early = ErrorCode::forbidden;
+      return d;
+    }
+
+    // 1b. The facts: the event, with what the records said when the screen
+    // is the one that asks.
+    std::optional<std::int64_t> lock_account;  // the account whose lock this step reads
+    std::optional<CustomerInfo> typed;         // ②'s normalized values (for the log)
+    std::optional<ErrorCode> refusal;          // refused before the core is asked
+    std::string refusal_detail;                // why, for the operation log
+    // The records could not answer: the step is refused with the failure's
+    // code, the flow stays where it was, nothing counts toward the lock.
+    auto records_failed = [&](const RecordsFailure& f) {
+      refusal = error_code_of(f);
+      refusal_detail = "records " + std::string(records_failure_wire_name(f.kind)) +
+                       (f.detail.empty() ? "" : ": " + f.detail);
+      d.records_failure = f;
+    };
+    // The answer is for this state: the flow has not moved (another request
+    // of the same session) since the records were asked.
+    const bool asked_current =
+        asked.asked && asked.screen == before.screen && asked.account == before.account;
+    // The app switched off (SPEC §8a): every step but the ways out answers
+    // service_unavailable, from /authorize (which started the flow so that the
+    // page can lead back to the app) to 許可する.
+    if (step != FlowStep::cancel && step != FlowStep::leave) {
+      std::optional<ClientRecord> client = tx.find_client(flow.client_id);
+      if (!client || !client->enabled) refusal = ErrorCode::service_unavailable;
+    }
+    FlowEvent event = Cancel{};
+    switch (step) {
+      case FlowStep::account:
+        event = SubmitAccount{request.account};
+        break;
+      case FlowStep::customer: {
+        SubmitCustomer e{request.customer, IdentityCheck::mismatch, {}};
+        if (before.screen == Screen::customer_entry && before.account) {
+          FormResult form = validate_customer_form(e.form, jst_date(now));
+          if (form.ok()) typed = customer_info_from(form);
+          if (typed && !refusal) {
+            if (!asked_current || !asked.identity) {
+              refusal = ErrorCode::busy;
+              refusal_detail = kFlowMovedDetail;
+            } else if (!asked.identity->ok()) {
+              records_failed(asked.identity->failure());
+            } else {
+              const IdentityAnswer& answer = asked.identity->value();
+              e.check = answer.check;
+              if (answer.account && e.check != IdentityCheck::account_not_eligible) {
+                // Renkei's own id of the account (its lock, later its grant).
+                lock_account = local_account_id(tx, *answer.account);
+                e.lock = tx.load_lock(*lock_account);
+              }
             }
           }
         }
+        event = std::move(e);
+        break;
       }
-      event = std::move(e);
-      break;
-    }
-    case FlowStep::phone: {
-      ConfirmPhone e;
-      if (before.screen == Screen::phone_confirm && !refusal) {
-        const std::vector<std::string>& pool = app_.config().call_pool;
-        if (pool.empty()) throw std::runtime_error("call pool is empty");
-        std::optional<std::string> number = pick_call_number(*tx, pool, flow, now);
-        if (number) {
-          e.dialled_number = std::move(*number);
-        } else {
-          // Every number waits for this phone's other flows. Told apart from
-          // load shedding in the log and the metrics: many flows for one phone
-          // at once is what someone holding a victim's ② data would do.
-          refusal = ErrorCode::busy;
-          refusal_detail = "every pool number waits for another flow of this phone";
-          app_.metrics().count("renkei_call_pool_exhausted_total");
-        }
-      }
-      event = std::move(e);
-      break;
-    }
-    case FlowStep::confirm_call:
-      event = ConfirmCall{};
-      break;
-    case FlowStep::pin: {
-      SubmitPin e{request.pin, PinCheck::mismatch, {}};
-      if (before.screen == Screen::pin_entry && flow.account_id && !refusal) {
-        FormResult form = validate_pin_form(e.form);
-        if (form.ok()) {  // only a well-formed PIN goes to the records
-          PinAnswer answer = records_->check_pin(*tx, *flow.account_id, form.value(Field::pin));
-          if (answer.unavailable) {
-            refusal = answer.unavailable;
-            refusal_detail = "records source unavailable";
-          } else if (!answer.eligible) {
-            refusal = ErrorCode::account_not_eligible;  // closed or moved since ②
+      case FlowStep::phone: {
+        ConfirmPhone e;
+        if (before.screen == Screen::phone_confirm && !refusal) {
+          const std::vector<std::string>& pool = app_.config().call_pool;
+          if (pool.empty()) throw std::runtime_error("call pool is empty");
+          std::optional<std::string> number = pick_call_number(tx, pool, flow, now);
+          if (number) {
+            e.dialled_number = std::move(*number);
           } else {
-            lock_account = flow.account_id;
-            e.lock = tx->load_lock(*lock_account);
-            e.check = answer.check;
+            // Every number waits for this phone's other flows. Told apart from
+            // load shedding in the log and the metrics: many flows for one
+            // phone at once is what someone holding a victim's ② data would do.
+            refusal = ErrorCode::busy;
+            refusal_detail = "every pool number waits for another flow of this phone";
+            d.pool_exhausted = true;
           }
         }
+        event = std::move(e);
+        break;
       }
-      event = std::move(e);
-      break;
+      case FlowStep::confirm_call:
+        event = ConfirmCall{};
+        break;
+      case FlowStep::pin: {
+        SubmitPin e{request.pin, PinCheck::mismatch, {}};
+        if (before.screen == Screen::pin_entry && flow.account_id && !refusal) {
+          FormResult form = validate_pin_form(e.form);
+          const bool well_formed = form.ok();
+          for (auto& [field, value] : form.values) wipe(value);
+          if (well_formed) {
+            if (!asked_current || !asked.pin || asked.account_id != flow.account_id) {
+              refusal = ErrorCode::busy;
+              refusal_detail = kFlowMovedDetail;
+            } else if (!asked.pin->ok()) {
+              records_failed(asked.pin->failure());
+            } else if (!asked.pin->value().eligible) {
+              refusal = ErrorCode::account_not_eligible;  // closed or moved since ②
+            } else {
+              // The lock as it is now, read, decided on and written back in
+              // this one transaction (parallel attempts stay exact).
+              LockState lock = tx.load_lock(*flow.account_id);
+              if (asked.pin_withheld && !app_.flow_config().lockout.is_locked(lock, now)) {
+                // Unlocked meanwhile (staff): the PIN was never checked.
+                refusal = ErrorCode::busy;
+                refusal_detail = "the account was unlocked while the step was decided";
+              } else {
+                lock_account = flow.account_id;
+                e.lock = lock;
+                e.check = asked.pin->value().check;
+              }
+            }
+          }
+        }
+        event = std::move(e);
+        break;
+      }
+      case FlowStep::consent:
+        event = SubmitConsent{request.consent};
+        break;
+      case FlowStep::cancel:
+      case FlowStep::leave:  // the core's Cancel: the flow ends; only the app's error differs
+        event = Cancel{};
+        break;
     }
-    case FlowStep::consent:
-      event = SubmitConsent{request.consent};
-      break;
-    case FlowStep::cancel:
-    case FlowStep::leave:  // the core's Cancel: the flow ends; only the app's error differs
-      event = Cancel{};
-      break;
-  }
-  // 2. The core's step.
-  FlowTransition t{before, {}};
-  if (refusal) {
-    t.outcome.error = refusal;
-  } else {
-    t = renkei::step(before, event, now, app_.flow_config());
-  }
-  const FlowOutcome& outcome = t.outcome;
+    // 2. The core's step.
+    FlowTransition t{before, {}};
+    if (refusal) {
+      t.outcome.error = refusal;
+    } else {
+      t = renkei::step(before, event, now, app_.flow_config());
+    }
+    d.outcome = t.outcome;
 
-  // 3. Persist.
-  Applied applied = apply(*tx, flow, event, t, lock_account, leave_with, now);
+    // 3. Persist.
+    d.applied = apply(tx, flow, event, t, lock_account, leave_with, now);
+    if (auto* pin = std::get_if<SubmitPin>(&event)) wipe(pin->form.pin);
 
+    if (step != FlowStep::leave) d.step_name = std::string(event_wire_name(event));
+    AuditRecord audit =
+        flow_audit_row(flow, origin, d.step_name, outcome_name(d.outcome.error), now, "customer");
+    if (leave_with) {
+      audit.detail = "reason=" + request.leave_reason + " error=" + std::string(*leave_with);
+    }
+    if (before.account) audit.account = account_key(*before.account);
+    if (typed) {  // ② as typed (normalized): the log records every attempt
+      audit.name_kana = typed->name_kana;
+      audit.masked_phone = mask_phone(typed->phone);
+    } else if (!before.phone.empty()) {
+      audit.masked_phone = mask_phone(before.phone);
+      audit.name_kana = before.name_kana;
+    }
+    if (d.outcome.lock_update && d.outcome.lock_update->locked_until) {
+      audit.detail = "locked until " + format_jst(*d.outcome.lock_update->locked_until);
+    }
+    if (!refusal_detail.empty()) audit.detail = refusal_detail;
+    tx.append_audit(audit);
+    return d;
+  });
+
+  // After the commit: metrics, the mail wake-up, the answer.
+  if (d.early) {
+    count_step(app_, d.step_name, wire_name(*d.early));
+    result.error = d.early;
+    return result;
+  }
+  const FlowOutcome& outcome = d.outcome;
   const std::string outcome_code = outcome_name(outcome.error);
-  const std::string_view step_name =
-      step == FlowStep::leave ? step_wire_name(step) : event_wire_name(event);
-  AuditRecord audit = flow_audit_row(flow, origin, step_name, outcome_code, now, "customer");
-  if (leave_with) audit.detail = "reason=" + request.leave_reason + " error=" + std::string(*leave_with);
-  if (before.account) audit.account = account_key(*before.account);
-  if (typed) {  // ② as typed (normalized): the log records every attempt
-    audit.name_kana = typed->name_kana;
-    audit.masked_phone = mask_phone(typed->phone);
-  } else if (!before.phone.empty()) {
-    audit.masked_phone = mask_phone(before.phone);
-    audit.name_kana = before.name_kana;
+  if (d.pool_exhausted) app_.metrics().count("renkei_call_pool_exhausted_total");
+  if (d.records_failure) {
+    app_.metrics().count(
+        "renkei_records_failures_total",
+        "kind=\"" + std::string(records_failure_wire_name(d.records_failure->kind)) + "\"");
   }
-  if (outcome.lock_update && outcome.lock_update->locked_until) {
-    audit.detail = "locked until " + format_jst(*outcome.lock_update->locked_until);
-  }
-  if (!refusal_detail.empty()) audit.detail = refusal_detail;
-  tx->append_audit(audit);
-  commit_or_throw(*tx);
-  tx.reset();
-
-  if (applied.mail_enqueued) app_.notify_mail();
-  count_step(app_, step_name, outcome_code);
+  if (d.applied.mail_enqueued) app_.notify_mail();
+  count_step(app_, d.step_name, outcome_code);
   if (outcome.error == ErrorCode::locked_now) app_.metrics().count("renkei_lockouts_total");
-  if (flow.state.screen == Screen::completed) app_.metrics().count("renkei_flows_completed_total");
+  if (d.flow.state.screen == Screen::completed) {
+    app_.metrics().count("renkei_flows_completed_total");
+  }
 
   result.error = outcome.error;
   result.field_errors = outcome.field_errors;
   result.show_required_dialog = outcome.show_required_dialog;
-  result.view = flow_view_json(flow.state, now);
-  if (outcome.error == ErrorCode::out_of_hours) result.service = service_hours_json(app_, now);
-  if (!applied.new_session.empty()) {
-    result.new_session = std::move(applied.new_session);
-    result.csrf_token = flow.csrf_token;
+  result.view = flow_view_json(d.flow.state, now);
+  if (outcome.error == ErrorCode::out_of_hours) {
+    std::optional<UnixSeconds> gateway_reopens_at;
+    if (d.records_failure && d.records_failure->kind == RecordsFailureKind::maintenance) {
+      gateway_reopens_at = d.records_failure->reopens_at;
+    }
+    result.service = service_hours_json(app_, now, gateway_reopens_at);
   }
-  result.redirect_to = std::move(applied.redirect_to);
+  if (!d.applied.new_session.empty()) {
+    result.new_session = std::move(d.applied.new_session);
+    result.csrf_token = d.flow.csrf_token;
+  }
+  result.redirect_to = std::move(d.applied.redirect_to);
   return result;
 }
 
@@ -404,89 +555,108 @@ StepResult FlowService::run(const StepRequest& request) {
 CallMatch FlowService::incoming_call(const CallRequest& call) {
   const UnixSeconds now = app_.now();
   const FlowConfig config = app_.flow_config();
-  std::unique_ptr<StoreTx> tx = app_.store().begin();
 
-  if (std::optional<CallEventRecord> seen = tx->find_call_event(call.call_id)) {
-    app_.metrics().count("renkei_telephony_calls_total", "outcome=\"duplicate\"");
-    return CallMatch{!seen->flow_id.empty(), seen->outcome};
-  }
+  struct Decided {
+    CallMatch answer;
+    bool duplicate = false;
+    bool ambiguous = false;
+  };
+  Decided d;
+  try {
+    // One read-write transaction, run again on a storage conflict: only store
+    // work in here; the metrics follow the commit.
+    d = with_transaction(app_.store(), TxMode::read_write, [&](StoreTx& tx) {
+      Decided d;
+      if (std::optional<CallEventRecord> seen = tx.find_call_event(call.call_id)) {
+        d.duplicate = true;
+        d.answer = CallMatch{!seen->flow_id.empty(), seen->outcome};
+        return d;
+      }
 
-  const FlowEvent event = IncomingCall{call.caller, call.dialled};
-  // Every flow this call would verify. pick_call_number gives one phone's flows
-  // different numbers, so there is at most one; should there still be more
-  // (the pool was shrunk under waiting flows), a real call cannot say which of
-  // them it is for: it verifies none, and the operation log says why. Only the
-  // simulator, which stands in for one session's own call, names its flow.
-  std::vector<std::pair<FlowRecord, FlowTransition>> accepting;
-  for (FlowRecord& flow : tx->flows_waiting_for_call(call.dialled, now)) {
-    FlowTransition t = renkei::step(flow.state, event, now, config);
-    if (t.outcome.accepted) accepting.emplace_back(std::move(flow), std::move(t));
-  }
-  if (!call.preferred_flow_id.empty()) {
-    auto own = std::find_if(accepting.begin(), accepting.end(), [&](const auto& a) {
-      return a.first.flow_id == call.preferred_flow_id;
+      const FlowEvent event = IncomingCall{call.caller, call.dialled};
+      // Every flow this call would verify. pick_call_number gives one phone's
+      // flows different numbers, so there is at most one; should there still
+      // be more (the pool was shrunk under waiting flows), a real call cannot
+      // say which of them it is for: it verifies none, and the operation log
+      // says why. Only the simulator, which stands in for one session's own
+      // call, names its flow.
+      std::vector<std::pair<FlowRecord, FlowTransition>> accepting;
+      for (FlowRecord& flow : tx.flows_waiting_for_call(call.dialled, now)) {
+        FlowTransition t = renkei::step(flow.state, event, now, config);
+        if (t.outcome.accepted) accepting.emplace_back(std::move(flow), std::move(t));
+      }
+      if (!call.preferred_flow_id.empty()) {
+        auto own = std::find_if(accepting.begin(), accepting.end(), [&](const auto& a) {
+          return a.first.flow_id == call.preferred_flow_id;
+        });
+        if (own != accepting.end()) {
+          auto chosen = std::move(*own);
+          accepting.clear();
+          accepting.push_back(std::move(chosen));
+        }
+      }
+      d.ambiguous = accepting.size() > 1;
+      std::optional<FlowRecord> matched;
+      if (accepting.size() == 1) {
+        auto& [flow, t] = accepting.front();
+        apply(tx, flow, event, t, std::nullopt, std::nullopt, now);  // the same write as a step
+        matched = std::move(flow);
+      }
+      d.answer.matched = matched.has_value();
+      d.answer.outcome = matched        ? std::string("ok")
+                         : call.caller ? std::string(wire_name(ErrorCode::call_not_matched))
+                                       : std::string(wire_name(ErrorCode::call_withheld));
+
+      CallEventRecord record;
+      record.provider_call_id = call.call_id;
+      // Only what the operation log needs: the caller masked, never the number.
+      record.caller_masked =
+          call.caller ? std::optional<std::string>(mask_phone(*call.caller)) : std::nullopt;
+      record.dialled = call.dialled;
+      record.received_at = now;
+      record.flow_id = matched ? matched->flow_id : std::string();
+      record.outcome = d.answer.outcome;
+      // Another transaction wrote this call first: roll this one back.
+      if (!tx.insert_call_event(record)) throw CallEventRaced();
+
+      // Operation log: masked numbers only.
+      AuditRecord a;
+      if (matched) {
+        a = flow_audit_row(*matched, call.origin, "incoming_call", d.answer.outcome, now,
+                           "telephony");
+      } else {
+        a.at = now;
+        a.step = "incoming_call";
+        a.outcome = d.answer.outcome;
+        a.ip = call.origin.ip;
+        a.user_agent = call.origin.user_agent;
+        a.actor = "telephony";
+      }
+      a.masked_phone = call.caller ? mask_phone(*call.caller) : std::string();
+      a.detail = "call_id=" + call.call_id + " dialled=" + mask_phone(call.dialled) +
+                 (call.caller ? "" : " withheld") + call.note;
+      if (d.ambiguous) {
+        a.detail += " ambiguous: " + std::to_string(accepting.size()) +
+                    " flows for this phone wait on this number; none verified (flows";
+        for (const auto& [flow, t] : accepting) a.detail += " " + flow.flow_id;
+        a.detail += ")";
+      }
+      tx.append_audit(a);
+      return d;
     });
-    if (own != accepting.end()) {
-      auto chosen = std::move(*own);
-      accepting.clear();
-      accepting.push_back(std::move(chosen));
-    }
-  }
-  const bool ambiguous = accepting.size() > 1;
-  std::optional<FlowRecord> matched;
-  if (accepting.size() == 1) {
-    auto& [flow, t] = accepting.front();
-    apply(*tx, flow, event, t, std::nullopt, std::nullopt, now);  // the same write as a step
-    matched = std::move(flow);
-  }
-  CallMatch answer;
-  answer.matched = matched.has_value();
-  answer.outcome = matched        ? std::string("ok")
-                   : call.caller ? std::string(wire_name(ErrorCode::call_not_matched))
-                                 : std::string(wire_name(ErrorCode::call_withheld));
-
-  CallEventRecord record;
-  record.provider_call_id = call.call_id;
-  // Only what the operation log needs: the caller masked, never the number.
-  record.caller_masked =
-      call.caller ? std::optional<std::string>(mask_phone(*call.caller)) : std::nullopt;
-  record.dialled = call.dialled;
-  record.received_at = now;
-  record.flow_id = matched ? matched->flow_id : std::string();
-  record.outcome = answer.outcome;
-  if (!tx->insert_call_event(record)) {
+  } catch (const CallEventRaced&) {
     // Cannot happen inside one serializable transaction after find_call_event;
     // answer like a duplicate rather than verify twice.
     return CallMatch{false, std::string(wire_name(ErrorCode::call_not_matched))};
   }
 
-  // Operation log: masked numbers only.
-  AuditRecord a;
-  if (matched) {
-    a = flow_audit_row(*matched, call.origin, "incoming_call", answer.outcome, now, "telephony");
-  } else {
-    a.at = now;
-    a.step = "incoming_call";
-    a.outcome = answer.outcome;
-    a.ip = call.origin.ip;
-    a.user_agent = call.origin.user_agent;
-    a.actor = "telephony";
+  if (d.duplicate) {
+    app_.metrics().count("renkei_telephony_calls_total", "outcome=\"duplicate\"");
+    return d.answer;
   }
-  a.masked_phone = call.caller ? mask_phone(*call.caller) : std::string();
-  a.detail = "call_id=" + call.call_id + " dialled=" + mask_phone(call.dialled) +
-             (call.caller ? "" : " withheld") + call.note;
-  if (ambiguous) {
-    a.detail += " ambiguous: " + std::to_string(accepting.size()) +
-                " flows for this phone wait on this number; none verified (flows";
-    for (const auto& [flow, t] : accepting) a.detail += " " + flow.flow_id;
-    a.detail += ")";
-    app_.metrics().count("renkei_telephony_ambiguous_calls_total");
-  }
-  tx->append_audit(a);
-  commit_or_throw(*tx);
-
-  app_.metrics().count("renkei_telephony_calls_total", "outcome=\"" + answer.outcome + "\"");
-  return answer;
+  if (d.ambiguous) app_.metrics().count("renkei_telephony_ambiguous_calls_total");
+  app_.metrics().count("renkei_telephony_calls_total", "outcome=\"" + d.answer.outcome + "\"");
+  return d.answer;
 }
 
 std::optional<CallMatch> FlowService::simulate_call(const FlowRecord& flow,

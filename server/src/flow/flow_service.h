@@ -1,14 +1,25 @@
 // The customer flow without HTTP: screens ①–⑥, the two ways out, and ④'s
-// incoming call. Each customer step is one call of renkei::step inside one
-// storage transaction, in three parts:
-//   1. gather the facts the core needs: the client's switch, the records'
-//      answers for ② and ⑤ (FlowRecords, flow_records.h), the account's lock
-//      state, ③'s pool number (picked with the App's Randomness);
+// incoming call. Each customer step is one call of renkei::step, in three
+// parts:
+//   1. gather the facts the core needs. Screens ② and ⑤ ask the records
+//      (FlowRecords, flow_records.h) FIRST, outside any store transaction: a
+//      short read-only transaction learns the flow, its account and (⑤) the
+//      lock, it is closed, then the records are asked (a remote gateway may
+//      take up to its timeout; no transaction, with SQLite the one writer,
+//      waits on it). A locked account's PIN is not sent anywhere. Then, in
+//      the step's read-write transaction: the flow again (the answer is used
+//      only if the flow is still on the screen and account it was asked for,
+//      else busy), the client's switch, the account's lock state, ③'s pool
+//      number (picked with the App's Randomness);
 //   2. the core's step;
 //   3. persist what the transition says: the lock, the session rotation after
 //      ②, the flow, the grant, code and result mail on consent, the audit row.
-// Part 3 is shared with the incoming call (webhook and simulator), which
-// verifies a flow waiting on ④ through the same write.
+// The lock's read-decide-write (2 and its save in 3) stays one transaction.
+// The read-write transaction runs under with_transaction (storage.h), so it
+// is run again on a storage conflict; metrics, the mail wake-up and the
+// answer come after its commit. Part 3 is shared with the incoming call
+// (webhook and simulator), which verifies a flow waiting on ④ through the
+// same write.
 //
 // The HTTP layer (flow_routes.cpp, telephony.cpp, admin_routes.cpp) parses a
 // request into a StepRequest or CallRequest, calls the service and writes its
@@ -120,14 +131,17 @@ nlohmann::json flow_view_json(const FlowState& state, UnixSeconds now);
 
 // While the service is closed: when it opens again (SPEC §8a), as instants
 // for the page's WASM core and as the core's sentence; null while open.
-nlohmann::json service_hours_json(const App& app, UnixSeconds now);
+// `gateway_reopens_at`: the core-banking gateway is in maintenance and said
+// when it reopens (records_source.h), whatever our own calendar says.
+nlohmann::json service_hours_json(const App& app, UnixSeconds now,
+                                  std::optional<UnixSeconds> gateway_reopens_at = std::nullopt);
 
 // Counts one step in renkei_flow_steps_total{step,outcome}.
 void count_step(App& app, std::string_view step, std::string_view outcome);
 
 class FlowService {
  public:
-  // `records` null: make_flow_records(app).
+  // `records` null: make_flow_records(app), the App's configured source.
   explicit FlowService(App& app, std::shared_ptr<FlowRecords> records = nullptr);
 
   // One POST of screens ①–⑥, cancel or leave. Throws StorageError (or
@@ -169,7 +183,13 @@ class FlowService {
                                               const FlowRecord& flow, UnixSeconds now);
 
  private:
+  struct Asked;
   struct Applied;
+  // Part 1's records question for ② and ⑤, asked with no transaction open
+  // (see the top of this file); nothing asked for the other steps, or when the
+  // request will be refused anyway (no flow, wrong CSRF token, client off,
+  // another screen, an invalid form).
+  Asked ask_records(const StepRequest& request);
   // Part 3, shared by run() and incoming_call(): writes what `t` (the core's
   // answer to `event` on `flow`) says inside `tx` and updates `flow`.
   Applied apply(StoreTx& tx, FlowRecord& flow, const FlowEvent& event, const FlowTransition& t,

@@ -16,6 +16,7 @@
 #include "ops/crypto.h"
 #include "http/http_util.h"
 #include "records/records.h"
+#include "records/records_source.h"
 #include "renkei/error.h"
 #include "renkei/json.h"
 #include "renkei/time.h"
@@ -127,11 +128,10 @@ std::optional<Refusal> authenticate(StoreTx& tx, const App& app, const httplib::
   auto client = tx.find_client(grant->client_id);
   if (!client || client->id != token->client_id) return invalid_token("unknown client");
   if (!client->enabled) return Refusal{ErrorCode::service_unavailable, ""};
+  // Renkei's row of the account (the record itself with the local source, the
+  // mapping with the remote one); its standing now is the records' (serve).
   auto account = tx.account_by_id(grant->account_id);
-  // SPEC §8: a closed or moved account is no longer served under its old number.
-  if (!account || !serves_account_data(standing_of(*account))) {
-    return Refusal{ErrorCode::account_not_eligible, ""};
-  }
+  if (!account) return Refusal{ErrorCode::account_not_eligible, ""};
   *out = Caller{*grant, *client, *account};
   return std::nullopt;
 }
@@ -159,13 +159,16 @@ CivilDate earliest_served(const CivilDate& today) {
   return d;
 }
 
-std::string encode_cursor(std::int64_t id) {
-  return base64url_encode(std::to_string(id));
+// The API's cursor: the records' cursor (letters, digits, '-', '_'; the
+// local source's is an entry id) in base64url, so that an app treats it as
+// opaque.
+std::string encode_cursor(const std::string& records_cursor) {
+  return base64url_encode(records_cursor);
 }
 
-std::optional<std::int64_t> decode_cursor(std::string_view cursor) {
+std::optional<std::string> decode_cursor(std::string_view cursor) {
   // base64url without padding: 4 characters carry 3 bytes.
-  if (cursor.empty() || cursor.size() > 40) return std::nullopt;
+  if (cursor.empty() || cursor.size() > 88) return std::nullopt;
   std::string bytes;
   std::uint32_t acc = 0;
   int bits = 0;
@@ -184,11 +187,20 @@ std::optional<std::int64_t> decode_cursor(std::string_view cursor) {
       bytes.push_back(static_cast<char>((acc >> bits) & 0xff));
     }
   }
-  std::int64_t id = 0;
-  auto [end, ec] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), id);
-  if (ec != std::errc() || end != bytes.data() + bytes.size() || id <= 0) return std::nullopt;
-  if (encode_cursor(id) != cursor) return std::nullopt;  // one spelling per cursor
-  return id;
+  if (bytes.empty() || bytes.size() > 64) return std::nullopt;
+  for (char c : bytes) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return std::nullopt;
+  }
+  // The local source's cursors are entry ids: a positive number, no sign or zeros in front.
+  if (bytes == "0" || bytes[0] == '0' && std::all_of(bytes.begin(), bytes.end(), [](char c) {
+                        return c >= '0' && c <= '9';
+                      })) {
+    return std::nullopt;
+  }
+  if (encode_cursor(bytes) != cursor) return std::nullopt;  // one spelling per cursor
+  return bytes;
 }
 
 // A query parameter given at most once: nullopt when absent; sets *repeated.
@@ -200,37 +212,67 @@ std::optional<std::string> single_param(const httplib::Request& req, const char*
   return req.get_param_value(key);
 }
 
-// One read of the account API: authenticate, let `read` build the body (or
-// refuse with an error it has already written), record the use, commit.
+// One read of the account API: authenticate (one short transaction, which
+// also remembers a DPoP proof's jti), ask
+// the records for the account's standing and let `read` build the body from
+// them (or refuse with an error it has already written, setting *refused),
+// then record the use in a second transaction. No store transaction is open
+// while the records (perhaps a remote gateway) are asked.
 template <typename Read>
 void serve(App& app, const httplib::Request& req, httplib::Response& res, const char* what,
            Read read) {
   const UnixSeconds now = app.now();
-  auto tx = app.store().begin();
   Caller caller;
-  if (auto refusal = authenticate(*tx, app, req, now, &caller)) {
-    send_error(res, refusal->code);
-    if (!refusal->challenge.empty()) res.set_header("WWW-Authenticate", refusal->challenge);
-    res.set_header("Cache-Control", "no-store");
-    app.metrics().count("renkei_api_requests_total",
-                        std::string("outcome=\"") + std::string(wire_name(refusal->code)) + "\"");
-    return;
+  {
+    auto tx = app.store().begin();
+    if (auto refusal = authenticate(*tx, app, req, now, &caller)) {
+      send_error(res, refusal->code);
+      if (!refusal->challenge.empty()) res.set_header("WWW-Authenticate", refusal->challenge);
+      res.set_header("Cache-Control", "no-store");
+      app.metrics().count("renkei_api_requests_total",
+                          std::string("outcome=\"") + std::string(wire_name(refusal->code)) + "\"");
+      return;
+    }
+    // A DPoP proof's jti is in the replay cache now: durable before any answer.
+    if (!tx->commit()) {
+      send_error(res, ErrorCode::system_error);
+      return;
+    }
   }
-  std::optional<nlohmann::json> body = read(*tx, caller, now);
+  ErrorCode refused = ErrorCode::bad_request;
+  std::string detail = what;
+  std::optional<nlohmann::json> body;
+  RecordsResult<std::optional<AccountInfo>> standing = app.records().find_account(caller.account.ref);
+  if (!standing.ok()) {
+    refused = error_code_of(standing.failure());
+    detail += " records " + std::string(records_failure_wire_name(standing.failure().kind));
+    send_error(res, refused);
+  } else if (!standing.value() || !serves_account_data(standing.value()->standing())) {
+    // SPEC §8: a closed or moved account is no longer served under its old number.
+    refused = ErrorCode::account_not_eligible;
+    send_error(res, refused);
+  } else {
+    body = read(app.records(), caller, now, &refused);
+  }
   AuditRecord audit;
   audit.at = now;
   audit.flow_id = caller.grant.flow_id;
   audit.step = "api.read";
-  audit.outcome = body ? "ok" : std::string(wire_name(ErrorCode::bad_request));
+  audit.outcome = body ? "ok" : std::string(wire_name(refused));
   audit.account = account_key(caller.account.ref);
   audit.client_id = caller.client.id;
   audit.ip = client_ip(req);
   audit.user_agent = header_for_log(req, "User-Agent");
   audit.actor = "app:" + caller.client.id;
-  audit.detail = what;
+  audit.detail = detail;
+  auto tx = app.store().begin();
   if (body) {
-    caller.grant.last_used_at = now;
-    tx->update_grant(caller.grant);
+    // Read again: a refresh or a revocation may have happened meanwhile.
+    std::optional<GrantRecord> grant = tx->find_grant(caller.grant.id);
+    if (grant && !grant->revoked_at) {
+      grant->last_used_at = now;
+      tx->update_grant(*grant);
+    }
   }
   tx->append_audit(audit);
   if (!tx->commit()) {
@@ -244,8 +286,8 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
 }
 
 std::optional<nlohmann::json> read_transactions(const httplib::Request& req, httplib::Response& res,
-                                                StoreTx& tx, const Caller& caller,
-                                                UnixSeconds now) {
+                                                RecordsSource& records, const Caller& caller,
+                                                UnixSeconds now, ErrorCode* refused) {
   const CivilDate today = jst_date(now);
   const CivilDate earliest = earliest_served(today);
   auto bad = [&res](const char* param) {
@@ -275,6 +317,7 @@ std::optional<nlohmann::json> read_transactions(const httplib::Request& req, htt
     to = std::min(*d, today);  // nothing is booked in the future
   }
   if (from < earliest) {
+    *refused = ErrorCode::range_not_served;
     send_error(res, ErrorCode::range_not_served);
     return std::nullopt;
   }
@@ -288,41 +331,47 @@ std::optional<nlohmann::json> read_transactions(const httplib::Request& req, htt
       return bad("limit");
     }
   }
-  std::int64_t before_id = 0;
+  std::string records_cursor;
   if (cursor_text) {
-    auto id = decode_cursor(*cursor_text);
-    if (!id) return bad("cursor");
-    before_id = *id;
+    auto c = decode_cursor(*cursor_text);
+    if (!c) return bad("cursor");
+    records_cursor = std::move(*c);
   }
 
   nlohmann::json items = nlohmann::json::array();
-  std::vector<LedgerEntry> entries;
+  TransactionPage page;
   if (from <= to) {
-    entries =
-        tx.ledger(caller.account.id, format_date(from), format_date(to), limit + 1, before_id);
+    RecordsResult<TransactionPage> got =
+        records.transactions(caller.account.ref, format_date(from), format_date(to), limit,
+                             records_cursor);
+    if (!got.ok()) {
+      *refused = error_code_of(got.failure());
+      send_error(res, *refused);
+      return std::nullopt;
+    }
+    page = std::move(got.value());
   }
-  const bool more = static_cast<int>(entries.size()) > limit;
-  if (more) entries.resize(static_cast<std::size_t>(limit));
-  for (const LedgerEntry& e : entries) {
-    items.push_back({{"id", std::to_string(e.id)},
+  for (const Transaction& e : page.items) {
+    items.push_back({{"id", e.id},
                      {"date", e.date},
                      {"description", e.description},
                      {"amount_yen", e.amount_yen},
                      {"balance_after_yen", e.balance_after_yen}});
   }
+  const bool more = !page.next_cursor.empty();
   return nlohmann::json{
       {"account", account_json(caller.account)},
       {"from", format_date(from)},
       {"to", format_date(to)},
       {"transactions", std::move(items)},
-      {"next_cursor", more ? nlohmann::json(encode_cursor(entries.back().id)) : nlohmann::json()}};
+      {"next_cursor", more ? nlohmann::json(encode_cursor(page.next_cursor)) : nlohmann::json()}};
 }
 
 }  // namespace
 
 void register_account_routes(httplib::Server& server, App& app) {
   server.Get("/api/v1/account", [&app](const httplib::Request& req, httplib::Response& res) {
-    serve(app, req, res, "account", [](StoreTx&, const Caller& c, UnixSeconds) {
+    serve(app, req, res, "account", [](RecordsSource&, const Caller& c, UnixSeconds, ErrorCode*) {
       return std::optional<nlohmann::json>(nlohmann::json{
           {"account", account_json(c.account)},
           {"authorization",
@@ -331,18 +380,26 @@ void register_account_routes(httplib::Server& server, App& app) {
   });
   server.Get("/api/v1/account/balance", [&app](const httplib::Request& req,
                                                httplib::Response& res) {
-    serve(app, req, res, "balance", [](StoreTx&, const Caller& c, UnixSeconds now) {
-      return std::optional<nlohmann::json>(nlohmann::json{{"account", account_json(c.account)},
-                                                          {"balance_yen", c.account.balance_yen},
-                                                          {"currency", "JPY"},
-                                                          {"as_of", format_jst(now)}});
-    });
+    serve(app, req, res, "balance",
+          [&res](RecordsSource& records, const Caller& c, UnixSeconds now, ErrorCode* refused) {
+            RecordsResult<std::int64_t> balance = records.balance(c.account.ref);
+            if (!balance.ok()) {
+              *refused = error_code_of(balance.failure());
+              send_error(res, *refused);
+              return std::optional<nlohmann::json>();
+            }
+            return std::optional<nlohmann::json>(nlohmann::json{{"account", account_json(c.account)},
+                                                                {"balance_yen", balance.value()},
+                                                                {"currency", "JPY"},
+                                                                {"as_of", format_jst(now)}});
+          });
   });
   server.Get("/api/v1/account/transactions",
              [&app](const httplib::Request& req, httplib::Response& res) {
                serve(app, req, res, "transactions",
-                     [&req, &res](StoreTx& tx, const Caller& c, UnixSeconds now) {
-                       return read_transactions(req, res, tx, c, now);
+                     [&req, &res](RecordsSource& records, const Caller& c, UnixSeconds now,
+                                  ErrorCode* refused) {
+                       return read_transactions(req, res, records, c, now, refused);
                      });
              });
 }

@@ -97,7 +97,7 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     // PostgreSQL: one pooled connection per worker thread at most.
     std::unique_ptr<Store> store = open_store(config.database, config.worker_threads);
     if (!store) return fail("cannot open the database " + database_for_log(config.database));
-    if (config.seed_demo_data && config.dev_mode) {
+    if (config.seed_demo_data && config.dev_mode && config.records.source != "remote") {
       seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
     }
     if (!config.dev_mode) {
@@ -116,8 +116,14 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
       register_clients(*tx, config);
       if (!tx->commit()) return fail("cannot register the configured clients");
     }
+    Store& store_ref = *store;
+    const bool local_records = config.records.source != "remote";
+    const std::string pin_key = config.pin_hmac_key;
     auto app = std::make_unique<App>(std::move(config), std::move(store), std::move(clock),
                                      std::move(random));
+    // The remote source needs the HTTPS transport of the http layer: whoever
+    // starts the server installs it (main.cpp, the test fixture).
+    if (local_records) app->set_records(std::make_unique<LocalRecordsSource>(store_ref, pin_key));
     app->reload_calendar();
     return app;
   } catch (const std::exception& e) {

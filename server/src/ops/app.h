@@ -14,6 +14,7 @@
 #include "ops/random.h"
 #include "renkei/flow.h"
 #include "renkei/service_calendar.h"
+#include "records/records_source.h"
 #include "store/storage.h"
 
 namespace renkei::server {
@@ -33,6 +34,11 @@ class App {
   Metrics& metrics() { return metrics_; }
   // The pool pick of ③ and the ids and secrets of a flow (random.h).
   Randomness& random() const { return *random_; }
+  // The credit union's records (records_source.h): the local source unless a
+  // remote one was installed (main and the test fixture do, for
+  // "records": {"source": "remote"}).
+  RecordsSource& records() { return *records_; }
+  void set_records(std::unique_ptr<RecordsSource> records) { records_ = std::move(records); }
 
   // The calendar: the manual's windows, the configured ones and the ones staff
   // announced (stored). Cheap: a cached copy, refreshed by reload_calendar().
@@ -53,6 +59,7 @@ class App {
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<Randomness> random_;
   Metrics metrics_;
+  std::unique_ptr<RecordsSource> records_;
   mutable std::mutex calendar_mutex_;
   ServiceCalendar calendar_;
 };

@@ -170,6 +170,39 @@ std::string env_value(const std::map<std::string, std::string>& env, const std::
   return it == env.end() ? std::string() : it->second;
 }
 
+bool parse_records(Reader& r, const json& obj, RecordsConfig* c) {
+  const std::string w = "records.";
+  if (!obj.is_object()) return r.fail("config: \"records\" must be an object");
+  if (!r.only_keys(obj, w,
+                   {"source", "url", "client_cert", "client_key", "ca", "timeout_ms",
+                    "read_retries", "breaker"}))
+    return false;
+  if (!(r.read(obj, w, "source", &c->source) && r.read(obj, w, "url", &c->url) &&
+        r.read(obj, w, "client_cert", &c->client_cert) &&
+        r.read(obj, w, "client_key", &c->client_key) && r.read(obj, w, "ca", &c->ca) &&
+        r.read_int(obj, w, "timeout_ms", 10, 600000, &c->timeout_ms) &&
+        r.read_int(obj, w, "read_retries", 0, 5, &c->read_retries)))
+    return false;
+  if (obj.contains("breaker")) {
+    const json& b = obj["breaker"];
+    const std::string wb = "records.breaker.";
+    if (!b.is_object()) return r.fail("config: \"records.breaker\" must be an object");
+    if (!r.only_keys(b, wb, {"failure_threshold", "open_ms"})) return false;
+    if (!(r.read_int(b, wb, "failure_threshold", 1, 1000, &c->breaker.failure_threshold) &&
+          r.read_int(b, wb, "open_ms", 10, 3600000, &c->breaker.open_ms)))
+      return false;
+  }
+  if (c->source == "local") return true;
+  if (c->source != "remote")
+    return r.fail("config: \"records.source\" must be \"local\" or \"remote\"");
+  if (c->url.rfind("https://", 0) != 0)
+    return r.fail("config: \"records.url\" must be an https:// URL (the gateway speaks mutual TLS)");
+  if (c->client_cert.empty() || c->client_key.empty() || c->ca.empty())
+    return r.fail(
+        "config: the remote records source needs \"client_cert\", \"client_key\" and \"ca\"");
+  return true;
+}
+
 bool parse_profile(Reader& r, const json& obj, InstitutionProfile* p) {
   const std::string w = "profile.";
   if (!obj.is_object()) return r.fail("config: \"profile\" must be an object");
@@ -394,7 +427,8 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
                                               "audit_retention_days",
                                               "mail_retention_days",
                                               "purge_interval_seconds",
-                                              "metrics_public"};
+                                              "metrics_public",
+                                              "records"};
   for (const char* secret_key :
        {"pin_hmac_key", "webhook_secret", "admin_token", "admin_token_digest", "client_secrets"}) {
     if (j.contains(secret_key)) {
@@ -446,6 +480,9 @@ std::optional<ServerConfig> parse_config(std::string_view json_text,
   if (j.contains("maintenance") && !parse_maintenance(r, j["maintenance"], &c.maintenance))
     return std::nullopt;
   if (j.contains("clients") && !parse_clients(r, j["clients"], &c.clients)) return std::nullopt;
+  if (j.contains("records") && !parse_records(r, j["records"], &c.records)) return std::nullopt;
+  // The records are the core system's: nothing of them to seed here.
+  if (c.records.source == "remote" && !j.contains("seed_demo_data")) c.seed_demo_data = false;
   if (!validate(r, c)) return std::nullopt;
   if (!read_secrets(r, env, &c)) return std::nullopt;
   return c;

@@ -30,6 +30,26 @@ struct ClientConfig {
   bool enabled = true;
 };
 
+// The circuit breaker in front of the core-banking gateway (records "breaker").
+struct BreakerConfig {
+  int failure_threshold = 5;  // consecutive failed calls that open it
+  int open_ms = 30000;        // how long it stays open before one probe (half-open)
+};
+
+// Where the credit union's records are read (issue 14, docs/core-banking.md):
+// "local" = this server's store (development, the demo, small deployments);
+// "remote" = the core-banking gateway over HTTPS with a client certificate.
+struct RecordsConfig {
+  std::string source = "local";
+  std::string url;          // https://gateway.example:8443 (remote)
+  std::string client_cert;  // PEM file: our client certificate (remote)
+  std::string client_key;   // PEM file: its private key (remote)
+  std::string ca;           // PEM file: the CA that signed the gateway's certificate (remote)
+  int timeout_ms = 3000;    // per call (connect, send, answer)
+  int read_retries = 1;     // more attempts for reads; the PIN check is never retried
+  BreakerConfig breaker;
+};
+
 struct ServerConfig {
   // --- listening ---
   std::string host = "127.0.0.1";
@@ -57,6 +77,8 @@ struct ServerConfig {
   // are published, so outside dev_mode it is refused (and its default follows
   // dev_mode), and a production server refuses a database that holds it.
   bool seed_demo_data = false;
+  // --- the credit union's records ---
+  RecordsConfig records;
   // --- modes ---
   bool dev_mode = false;        // simulator endpoints, demo app page
   bool movable_clock = false;   // the admin API may move the server's clock (dev only)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/crypto.h"
+#include "records/records_source.h"
 #include "renkei/fields.h"
 #include "renkei/time.h"
 
@@ -351,8 +352,11 @@ bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& t
 
 namespace {
 
-constexpr std::string_view kCsvHeader =
-    "customer_id,name_kana,birth_date,phones,branch,type,number,status,cash_card,balance,pin";
+constexpr std::string_view kCsvHeaderStart =
+    "customer_id,name_kana,birth_date,phones,branch,type,number,status,cash_card,balance,";
+// The last column: the PIN in clear (development only) or its keyed digest.
+constexpr std::string_view kClearPinColumn = "pin";
+constexpr std::string_view kPinDigestColumn = "pin_digest";
 constexpr std::size_t kCsvColumns = 11;
 
 struct CsvRecord {
@@ -454,8 +458,14 @@ struct ImportRow {
 };
 
 // Validates one data row; "" when fine, else the reason (without "line N: ").
+bool is_pin_digest(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 std::string parse_row(const std::vector<std::string>& f, const std::string& pin_key,
-                      ImportRow* row) {
+                      bool hashed, ImportRow* row) {
   if (f.size() != kCsvColumns) {
     return "expected " + std::to_string(kCsvColumns) + " fields, found " + std::to_string(f.size());
   }
@@ -515,7 +525,12 @@ std::string parse_row(const std::vector<std::string>& f, const std::string& pin_
   }
   a.balance_yen = std::stoll(bal);
 
-  if (!f[10].empty()) {
+  if (hashed) {
+    if (!f[10].empty() && !is_pin_digest(f[10])) {
+      return "pin_digest: expected 64 lower-case hex digits (renkei-server hash-pins)";
+    }
+    a.pin_digest = f[10];
+  } else if (!f[10].empty()) {
     // renkei::check_pin is the field rule; records.h's check_pin is the record check.
     const FieldResult pin = renkei::check_pin(f[10]);
     if (!pin.ok()) return "pin: " + std::string(wire_name(pin.errors.front().code));
@@ -527,8 +542,82 @@ std::string parse_row(const std::vector<std::string>& f, const std::string& pin_
 
 }  // namespace
 
+namespace {
+
+// The file's header: "" when fine (and *hashed set), else the reason.
+std::string check_header(const CsvRecord& first, bool* hashed) {
+  std::string header;
+  for (std::size_t k = 0; k < first.fields.size(); ++k) {
+    if (k) header += ',';
+    header += first.fields[k];
+  }
+  const std::string start(kCsvHeaderStart);
+  if (header == start + std::string(kPinDigestColumn)) {
+    *hashed = true;
+    return "";
+  }
+  if (header == start + std::string(kClearPinColumn)) {
+    *hashed = false;
+    return "";
+  }
+  return "line 1: header must be " + start + std::string(kPinDigestColumn) + " (or " +
+         std::string(kClearPinColumn) + " in development)";
+}
+
+// One CSV field, quoted when it needs to be (RFC 4180).
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string hash_pins_csv(const std::string& csv_text, const std::string& pin_key,
+                          std::string* error) {
+  std::string local_error;
+  std::string& err = error ? *error : local_error;
+  err.clear();
+  std::vector<CsvRecord> records;
+  if (!parse_csv(csv_text, &records, &err)) return "";
+  if (records.empty() || records.front().line != 1) {
+    err = "line 1: missing header";
+    return "";
+  }
+  bool hashed = false;
+  if (std::string why = check_header(records.front(), &hashed); !why.empty() || hashed) {
+    err = hashed ? "line 1: the pin column is already pin_digest" : why;
+    return "";
+  }
+  std::string out = std::string(kCsvHeaderStart) + std::string(kPinDigestColumn) + "\r\n";
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    CsvRecord& rec = records[r];
+    ImportRow row;
+    // Validated as the import will validate it, so that a bad row is found
+    // here, where the clear PINs are, rather than at import.
+    const std::string problem = parse_row(rec.fields, pin_key, false, &row);
+    if (!problem.empty()) {
+      err = "line " + std::to_string(rec.line) + ": " + problem;
+      for (auto& rr : records) wipe(rr.fields.back());
+      return "";
+    }
+    wipe(rec.fields[10]);
+    rec.fields[10] = row.account.pin_digest;
+    for (std::size_t k = 0; k < rec.fields.size(); ++k) {
+      if (k) out += ',';
+      out += csv_field(rec.fields[k]);
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
 int import_accounts_csv(Store& store, const std::string& csv_text, const std::string& pin_key,
-                        std::string* error) {
+                        std::string* error, bool allow_clear_pins) {
   std::string local_error;
   std::string& err = error ? *error : local_error;
   err.clear();
@@ -539,16 +628,15 @@ int import_accounts_csv(Store& store, const std::string& csv_text, const std::st
     err = "line 1: missing header";
     return 0;
   }
-  {
-    std::string header;
-    for (std::size_t k = 0; k < records.front().fields.size(); ++k) {
-      if (k) header += ',';
-      header += records.front().fields[k];
-    }
-    if (header != kCsvHeader) {
-      err = "line 1: header must be " + std::string(kCsvHeader);
-      return 0;
-    }
+  bool hashed = false;
+  if (std::string why = check_header(records.front(), &hashed); !why.empty()) {
+    err = why;
+    return 0;
+  }
+  if (!hashed && !allow_clear_pins) {
+    err = "line 1: the pin column holds PINs in clear, accepted only in development; hash them "
+          "with `renkei-server hash-pins` (same RENKEI_PIN_KEY) and import the pin_digest column";
+    return 0;
   }
 
   // Validate every row before writing anything.
@@ -558,7 +646,7 @@ int import_accounts_csv(Store& store, const std::string& csv_text, const std::st
   for (std::size_t r = 1; r < records.size(); ++r) {
     const CsvRecord& rec = records[r];
     ImportRow row;
-    const std::string problem = parse_row(rec.fields, pin_key, &row);
+    const std::string problem = parse_row(rec.fields, pin_key, hashed, &row);
     if (!problem.empty()) {
       err = "line " + std::to_string(rec.line) + ": " + problem;
       return 0;

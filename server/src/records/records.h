@@ -46,10 +46,20 @@ bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& t
 bool holds_demo_data(AccountRepository& tx);
 
 // Imports accounts from CSV (header line required):
-// customer_id,name_kana,birth_date,phones,branch,type,number,status,cash_card,balance,pin
-// phones separated by '|'. Returns the number of rows imported; on the first bad row
-// stops, imports nothing (one transaction) and sets *error to "line N: reason".
+// customer_id,name_kana,birth_date,phones,branch,type,number,status,cash_card,balance,pin_digest
+// phones separated by '|'; pin_digest is the keyed digest made by
+// hash_pins_csv (`renkei-server hash-pins`, same RENKEI_PIN_KEY), or empty
+// for no card PIN. A last column named `pin` holding PINs in clear is
+// accepted only when allow_clear_pins (development). Returns the number of
+// rows imported; on the first bad row stops, imports nothing (one
+// transaction) and sets *error to "line N: reason".
 int import_accounts_csv(Store& store, const std::string& csv_text, const std::string& pin_key,
-                        std::string* error);
+                        std::string* error, bool allow_clear_pins = true);
+
+// The same CSV with its clear `pin` column replaced by `pin_digest` (every
+// row validated as the import does). "" with *error set on a bad file. The
+// clear PINs of the parsed copy are wiped.
+std::string hash_pins_csv(const std::string& csv_text, const std::string& pin_key,
+                          std::string* error);
 
 }  // namespace renkei::server
