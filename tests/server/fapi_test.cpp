@@ -15,6 +15,7 @@
 #include "jose_test_support.h"
 #include "oauth/jose.h"
 #include "oauth_test_support.h"
+#include "records/records_source.h"
 
 namespace renkei::server::testing {
 namespace {
@@ -114,15 +115,21 @@ class FapiTest : public ::testing::Test {
     if (!authorized) return "";
     const std::string session = cookie_value_of(*authorized, "renkei_session");
     App& app = server_.app();
+    // The account as the configured records source knows it (local, or the
+    // simulated core-banking gateway under server.suite_remote_records),
+    // asked before any store transaction opens, as the flow does.
+    auto info = app.records().find_account(demo_account_ref());
+    EXPECT_TRUE(info.ok() && info.value());
+    if (!info.ok() || !info.value()) return "";
     auto tx = app.store().begin();
     auto flow = tx->flow_by_session(secret_digest(session));
-    auto account = tx->find_account(demo_account_ref());
-    EXPECT_TRUE(flow && account);
-    if (!flow || !account) return "";
+    EXPECT_TRUE(flow);
+    if (!flow) return "";
+    const std::int64_t account_id = local_account_id(*tx, *info.value());
     flow->state.screen = Screen::completed;
-    flow->account_id = account->id;
+    flow->account_id = account_id;
     tx->update_flow(*flow);
-    std::string url = issue_authorization(*tx, app, *flow, account->id, app.now());
+    std::string url = issue_authorization(*tx, app, *flow, account_id, app.now());
     EXPECT_TRUE(tx->commit());
     return url;
   }

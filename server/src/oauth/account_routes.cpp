@@ -194,9 +194,9 @@ std::optional<std::string> decode_cursor(std::string_view cursor) {
     if (!ok) return std::nullopt;
   }
   // The local source's cursors are entry ids: a positive number, no sign or zeros in front.
-  if (bytes == "0" || bytes[0] == '0' && std::all_of(bytes.begin(), bytes.end(), [](char c) {
-                        return c >= '0' && c <= '9';
-                      })) {
+  const bool digits_only =
+      std::all_of(bytes.begin(), bytes.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (bytes == "0" || (bytes[0] == '0' && digits_only)) {
     return std::nullopt;
   }
   if (encode_cursor(bytes) != cursor) return std::nullopt;  // one spelling per cursor
