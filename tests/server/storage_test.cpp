@@ -1050,6 +1050,45 @@ TEST_P(StoreTest, AWaitingListReadIsHeldUntilCommitSoChoicesSeeEachOther) {
   EXPECT_EQ(seen, std::vector<std::string>{"first"});
 }
 
+// ③'s choice reads every waiting flow under a hold on the customer's phone
+// (FlowService::pick_call_number): a second chooser of the same phone waits
+// for the first's commit and sees its choice; PostgreSQL holds the phone with
+// an advisory lock, SQLite has one writer.
+TEST_P(StoreTest, APhoneHeldForTheCallPickMakesChoicesSeeEachOther) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("first"));
+    tx->insert_flow(sample_flow("second"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto first = store_->begin();
+  FlowRecord f = *first->flow_by_id("first");
+  first->hold_phone_for_call_pick(f.state.phone);
+  ASSERT_TRUE(first->flows_waiting_for_any_call(kT0).empty());
+  f.state.screen = Screen::call_wait;
+  f.state.call = CallWindow{"0120000002", kT0, kT0 + 120, std::nullopt};
+  first->update_flow(f);
+
+  std::vector<std::string> seen;
+  std::thread second([&] {
+    auto tx = store_->begin();
+    tx->hold_phone_for_call_pick(f.state.phone);
+    for (const auto& w : tx->flows_waiting_for_any_call(kT0)) {
+      seen.push_back(w.flow_id + "@" + (w.state.call ? w.state.call->dialled_number : ""));
+    }
+    EXPECT_TRUE(tx->commit());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it try to hold now
+  const bool committed = first->commit();
+  first.reset();
+  second.join();
+  ASSERT_TRUE(committed);
+  EXPECT_EQ(seen, std::vector<std::string>{"first@0120000002"});
+  // Outside the window nothing waits.
+  auto tx = store_->begin(TxMode::read_only);
+  EXPECT_TRUE(tx->flows_waiting_for_any_call(kT0 + 121).empty());
+}
+
 // Two mail workers (two server instances) claiming at the same time get
 // different mails. PostgreSQL: FOR UPDATE SKIP LOCKED, so the second claimer
 // does not even wait for the first; SQLite: the single writer makes it wait,
@@ -1524,7 +1563,7 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, nullptr),
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int(st, 0), 3);
+    EXPECT_EQ(sqlite3_column_int(st, 0), store_schema::version());
     EXPECT_NE(sqlite3_step(st), SQLITE_ROW);  // one row
     sqlite3_finalize(st);
     // No full number anywhere in the file's table any more.
@@ -1632,7 +1671,7 @@ TEST_F(PostgresStore, SeveralStoresOpenedAtOnceOnAnEmptyDatabaseAllComeUp) {
   PGresult* r = PQexec(c, "SELECT COUNT(*), MAX(version) FROM schema_version");
   ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
   EXPECT_STREQ(PQgetvalue(r, 0, 0), "1");
-  EXPECT_STREQ(PQgetvalue(r, 0, 1), "3");
+  EXPECT_EQ(std::string(PQgetvalue(r, 0, 1)), std::to_string(store_schema::version()));
   PQclear(r);
   PQfinish(c);
 }
@@ -1693,8 +1732,8 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
   }
   EXPECT_EQ(postgres_exec(database_->conninfo(),
                           "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
-                          " (SELECT MAX(version) FROM schema_version) <> 3 THEN"
-                          " RAISE EXCEPTION 'schema_version is not one row of 3'; END IF; END $$"),
+                          " (SELECT MAX(version) FROM schema_version) <> 4 THEN"
+                          " RAISE EXCEPTION 'schema_version is not one row of 4'; END IF; END $$"),
             "");
 }
 

@@ -211,13 +211,20 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
 std::optional<std::string> FlowService::pick_call_number(StoreTx& tx,
                                                          const std::vector<std::string>& pool,
                                                          const FlowRecord& flow, UnixSeconds now) {
+  // One read of every waiting flow, under a hold on this phone: two flows of
+  // one phone choose one after the other and never share a number (a call
+  // from the phone to it would be ambiguous); other phones do not wait.
+  tx.hold_phone_for_call_pick(flow.state.phone);
+  std::vector<std::string> taken;
+  for (const FlowRecord& other : tx.flows_waiting_for_any_call(now)) {
+    if (other.flow_id != flow.flow_id && other.state.phone == flow.state.phone &&
+        other.state.call) {
+      taken.push_back(other.state.call->dialled_number);
+    }
+  }
   std::vector<const std::string*> free;
   for (const std::string& number : pool) {
-    bool taken = false;
-    for (const FlowRecord& other : tx.flows_waiting_for_call(number, now)) {
-      taken |= other.flow_id != flow.flow_id && other.state.phone == flow.state.phone;
-    }
-    if (!taken) free.push_back(&number);
+    if (std::find(taken.begin(), taken.end(), number) == taken.end()) free.push_back(&number);
   }
   if (free.empty()) return std::nullopt;
   return *free[static_cast<std::size_t>(app_.random().below(free.size()))];

@@ -655,6 +655,24 @@ class PostgresTx final : public StoreTx {
     return out;
   }
 
+  std::vector<FlowRecord> flows_waiting_for_any_call(UnixSeconds now) override {
+    // No row lock: the choice reads the waiting flows and changes none of them.
+    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
+                      " FROM flows WHERE screen = ? AND call_expires_at >= ? AND call_opened_at <= ?",
+                      "flows_waiting_for_any_call");
+    q.binds(screen_wire_name(Screen::call_wait), now, now);
+    std::vector<FlowRecord> out;
+    while (q.step()) out.push_back(read_flow(q));
+    return out;
+  }
+  void hold_phone_for_call_pick(const std::string& phone) override {
+    if (read_only()) throw StorageError("storage: hold_phone_for_call_pick in a read-only transaction");
+    query("SELECT pg_advisory_xact_lock(hashtext('renkei.phone'), hashtext(?))",
+          "hold_phone_for_call_pick")
+        .binds(phone)
+        .run();
+  }
+
   int delete_flows_idle_since(UnixSeconds before, int limit) override {
     return query(
                "DELETE FROM flows WHERE flow_id IN"

@@ -45,6 +45,14 @@ class FlowRepository {
   // choosers of a free number see each other's choice.
   virtual std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
                                                          UnixSeconds now) = 0;
+  // ③'s choice of a free number: every flow on ④ whose window covers `now`,
+  // on any number, read without locking them (the choice changes none of
+  // them). Before it, hold_phone_for_call_pick(phone) in the same read-write
+  // transaction makes two flows of one phone choose one after the other, so
+  // they never wait on the same number (PostgreSQL: an advisory lock on the
+  // phone until commit; SQLite: the single writer already does).
+  virtual std::vector<FlowRecord> flows_waiting_for_any_call(UnixSeconds now) = 0;
+  virtual void hold_phone_for_call_pick(const std::string& phone) = 0;
   virtual std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) = 0;
 
  protected:

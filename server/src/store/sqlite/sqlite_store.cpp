@@ -483,6 +483,19 @@ class SqliteTx final : public StoreTx {
     return out;
   }
 
+  std::vector<FlowRecord> flows_waiting_for_any_call(UnixSeconds now) override {
+    Query q = query("SELECT " RENKEI_FLOW_COLUMNS
+                    " FROM flows WHERE screen = ? AND call_expires_at >= ? AND call_opened_at <= ?",
+                    "flows_waiting_for_any_call");
+    q.binds(screen_wire_name(Screen::call_wait), now, now);
+    std::vector<FlowRecord> out;
+    while (q.step()) out.push_back(read_flow(q));
+    return out;
+  }
+  // PostgreSQL: an advisory lock on the phone. Here the single writer holds
+  // every other chooser off until commit already.
+  void hold_phone_for_call_pick(const std::string&) override {}
+
   int delete_flows_idle_since(UnixSeconds before, int limit) override {
     return query(
                "DELETE FROM flows WHERE flow_id IN"
