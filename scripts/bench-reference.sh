@@ -113,21 +113,39 @@ fi
 
 summaries="$work/summaries"
 : >"$summaries"
-run() {  # label target url clients [redirect-uri]
+# CPU time (user + system, all threads) of processes, in clock ticks, from
+# /proc/PID/stat fields 14 and 15 (the command name in field 2 may hold spaces:
+# fields are counted after its closing parenthesis).
+cpu_ticks() {
+  local total=0 pid rest
+  for pid in "$@"; do
+    rest="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
+    set -- $rest
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+CLK_TCK="$(getconf CLK_TCK)"
+run() {  # label target url clients [redirect-uri] [pids]
   local out="$work/run.out"
+  # The server process(es) of this row: their CPU time and resident memory.
+  local pids
+  case "$1" in
+    oidc-provider) pids="$OIDC_PID" ;;
+    "renkei SQLite") pids="$RENKEI_PID" ;;
+    *) pids="${6:-}" ;;
+  esac
   step "$1, $4 user(s), ${REF_SECONDS} s"
+  local t0
+  t0="$(cpu_ticks $pids)"
   node tests/perf/reference/flow_load.mjs --target "$2" --url "$3" --clients "$4" \
     --seconds "$REF_SECONDS" ${5:+--redirect-uri "$5"} | tee "$out" || true
+  local cpu_ms=$(( ($(cpu_ticks $pids) - t0) * 1000 / CLK_TCK ))
   local line
   line="$(grep '^SUMMARY ' "$out" | tail -1 | cut -d' ' -f2-)"
-  # Resident memory of the server process(es): the instances' sum for a cluster.
   local rss=0 pid
-  case "$1" in
-    oidc-provider) rss="$(renkei_rss_kb "$OIDC_PID")" ;;
-    "renkei SQLite") rss="$(renkei_rss_kb)" ;;
-    *) for pid in ${6:-}; do rss=$((rss + $(renkei_rss_kb "$pid"))); done ;;
-  esac
-  [[ -n "$line" ]] && printf '%s\t%s\t%s\n' "$1" "$rss" "$line" >>"$summaries"
+  for pid in $pids; do rss=$((rss + $(renkei_rss_kb "$pid"))); done
+  [[ -n "$line" ]] && printf '%s\t%s\t%s\t%s\n' "$1" "$rss" "$cpu_ms" "$line" >>"$summaries"
 }
 for c in $REF_CLIENTS; do
   run oidc-provider oidc "$OIDC_URL" "$c"
@@ -141,9 +159,9 @@ done
 step "summary"
 node -e '
 const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
-  .map((l) => { const [label, rss, j] = l.split("\t"); return { label, rss: Number(rss), ...JSON.parse(j) }; });
+  .map((l) => { const [label, rss, cpu, j] = l.split("\t"); return { label, rss: Number(rss), cpu_ms: Number(cpu), ...JSON.parse(j) }; });
 const f = (x, d = 1) => Number(x).toFixed(d);
-const head = ["server", "users", "flows/s", "req/s", "flow p50 ms", "flow p99 ms", "slowest step p99", "failed", "server RSS MiB", "renkei/oidc"];
+const head = ["server", "users", "flows/s", "req/s", "flow p50 ms", "flow p99 ms", "slowest step p99", "failed", "server RSS MiB", "CPU ms/flow", "renkei/oidc", "CPU/flow vs oidc"];
 const out = [head];
 const byClients = {};
 for (const r of rows) if (r.target === "oidc") byClients[r.clients] = r;
@@ -153,8 +171,12 @@ for (const r of rows) {
   for (const [k, v] of Object.entries(r.steps)) if (k !== "whole_flow" && v.p99 > worst[1]) worst = [k, v.p99];
   const ref = byClients[r.clients];
   const ratio = r.target === "renkei" && ref ? f(r.per_s / ref.per_s, 2) + "×" : "";
+  // Server CPU (user + system) over the run, per complete flow.
+  const cpuPerFlow = (x) => (x.ok > 0 ? x.cpu_ms / x.ok : NaN);
+  const cpuRatio = r.target === "renkei" && ref ? f(cpuPerFlow(r) / cpuPerFlow(ref), 2) + "×" : "";
   out.push([r.label, String(r.clients), f(r.per_s), f(r.req_per_s, 0),
-            f(w.p50 ?? NaN, 1), f(w.p99 ?? NaN, 1), `${worst[0]} ${f(worst[1], 1)}`, String(r.failed), f(r.rss / 1024), ratio]);
+            f(w.p50 ?? NaN, 1), f(w.p99 ?? NaN, 1), `${worst[0]} ${f(worst[1], 1)}`, String(r.failed), f(r.rss / 1024),
+            f(cpuPerFlow(r), 2), ratio, cpuRatio]);
 }
 const wd = head.map((_, i) => Math.max(...out.map((r) => [...r[i]].length)));
 for (const r of out) console.log(r.map((c, i) => c + " ".repeat(wd[i] - [...c].length)).join("  "));
