@@ -49,7 +49,6 @@ step "start renkei-server ($RENKEI_SERVER_BIN)"
 renkei_start
 
 # utime+stime of the server in clock ticks; the threads' on-CPU nanoseconds.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$RENKEI_PID/stat"; }
 cpu_ns() { cat /proc/"$RENKEI_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 step "GET /static/flow.js with Accept-Encoding: br, $REQUESTS requests on one connection"
@@ -57,9 +56,9 @@ url="$RENKEI_URL/static/flow.js"
 curl -s -o /dev/null -D - -H 'Accept-Encoding: br' "$url" | grep -iE '^(content-encoding|content-length|vary|etag):' || true
 args=()
 for _ in $(seq 1 "$REQUESTS"); do args+=(-o /dev/null "$url"); done
-t0="$(cpu_ticks)"; n0="$(cpu_ns)"
+t0="$(renkei_cpu_ticks)"; n0="$(cpu_ns)"
 curl -s -H 'Accept-Encoding: br' "${args[@]}"
-t1="$(cpu_ticks)"; n1="$(cpu_ns)"
+t1="$(renkei_cpu_ticks)"; n1="$(cpu_ns)"
 awk -v t="$((t1 - t0))" -v n="$((n1 - n0))" -v r="$REQUESTS" -v hz="$CLK_TCK" 'BEGIN {
   printf "server CPU per GET /static/flow.js (br): %.3f ms (utime+stime ticks), %.3f ms (schedstat)\n",
          t * 1000 / hz / r, n / 1e6 / r }'

@@ -113,18 +113,6 @@ fi
 
 summaries="$work/summaries"
 : >"$summaries"
-# CPU time (user + system, all threads) of processes, in clock ticks, from
-# /proc/PID/stat fields 14 and 15 (the command name in field 2 may hold spaces:
-# fields are counted after its closing parenthesis).
-cpu_ticks() {
-  local total=0 pid rest
-  for pid in "$@"; do
-    rest="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
-    set -- $rest
-    total=$((total + ${12} + ${13}))
-  done
-  echo "$total"
-}
 CLK_TCK="$(getconf CLK_TCK)"
 run() {  # label target url clients [redirect-uri] [pids]
   local out="$work/run.out"
@@ -137,10 +125,10 @@ run() {  # label target url clients [redirect-uri] [pids]
   esac
   step "$1, $4 user(s), ${REF_SECONDS} s"
   local t0
-  t0="$(cpu_ticks $pids)"
+  t0="$(renkei_cpu_ticks $pids)"
   node tests/perf/reference/flow_load.mjs --target "$2" --url "$3" --clients "$4" \
     --seconds "$REF_SECONDS" ${5:+--redirect-uri "$5"} | tee "$out" || true
-  local cpu_ms=$(( ($(cpu_ticks $pids) - t0) * 1000 / CLK_TCK ))
+  local cpu_ms=$(( ($(renkei_cpu_ticks $pids) - t0) * 1000 / CLK_TCK ))
   local line
   line="$(grep '^SUMMARY ' "$out" | tail -1 | cut -d' ' -f2-)"
   local rss=0 pid

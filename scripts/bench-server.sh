@@ -7,6 +7,7 @@
 #   → RENKEI_PID, RENKEI_PORT, RENKEI_URL, RENKEI_DIR (temp folder: config,
 #     database, maildir, server.log)
 #   renkei_rss_kb            VmRSS of the server in kB
+#   renkei_cpu_ticks [PID…]  user+system CPU ticks of the server (or of PIDs)
 #   renkei_stop
 #
 # The config is tests/browser/test-config.json (dev mode: /dev/simulate-call;
@@ -85,6 +86,16 @@ JS
 }
 
 renkei_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/${1:-$RENKEI_PID}/status" 2>/dev/null || echo -1; }
+# CPU time (user + system, all threads) of the given processes (default: the
+# server), in clock ticks: /proc/PID/stat fields 14 and 15, counted after the
+# command name's closing parenthesis (the name may hold spaces).
+renkei_cpu_ticks() {
+  local pid total=0
+  for pid in "${@:-$RENKEI_PID}"; do
+    total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
 
 renkei_stop() {
   if [[ -n "${RENKEI_PID:-}" ]] && kill -0 "$RENKEI_PID" 2>/dev/null; then
