@@ -13,6 +13,7 @@
 #   CALLGRAPH=fp bash scripts/flamegraph.sh   (frame pointers: cheaper, but
 #       stacks through libc and libstdc++ are cut short; default dwarf)
 #   RENKEI_SERVER_BIN=/path/renkei-server LOAD_BENCH=/path/renkei_load_bench NO_BUILD=1 …
+#   FOLDED=/tmp/x.folded (also keep the folded stacks)
 #   MIN_PERCENT=0.2 (frames narrower than this share are left out: SVG size)
 #
 # Needs linux-perf and a kernel that lets this user record (root, or
@@ -73,5 +74,8 @@ node scripts/flamegraph.mjs --top 25 \
   --inclusive '^renkei::server::(json_body|send_json|cookie_value)' --inclusive 'tolower' \
   --inclusive 'process_request' --inclusive 'sqlite3' --inclusive 'fdatasync|fsync' \
   <"$work/perf.txt" >"${OUT%.svg}.txt"
+# FOLDED=path also keeps the folded stacks (one line per stack: frames;… count),
+# for questions the SVG does not answer (e.g. inclusive time per route).
+if [[ -n "${FOLDED:-}" ]]; then node scripts/flamegraph.mjs --folded <"$work/perf.txt" >"$FOLDED"; fi
 printf '%s: %s bytes\n' "$OUT" "$(stat -c %s "$OUT")"
 head -12 "${OUT%.svg}.txt"; sed -n "/^inclusive/,\$p" "${OUT%.svg}.txt"
