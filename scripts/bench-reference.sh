@@ -126,14 +126,22 @@ run() {  # label target url clients [redirect-uri] [pids]
   step "$1, $4 user(s), ${REF_SECONDS} s"
   local t0
   t0="$(renkei_cpu_ticks $pids)"
-  node tests/perf/reference/flow_load.mjs --target "$2" --url "$3" --clients "$4" \
-    --seconds "$REF_SECONDS" ${5:+--redirect-uri "$5"} | tee "$out" || true
+  # The load client's own CPU (user + system of the node process, bash's
+  # `time`): it runs on the same cores, so it bounds what any server can
+  # reach on this machine.
+  local TIMEFORMAT='%U %S'
+  { time node tests/perf/reference/flow_load.mjs --target "$2" --url "$3" --clients "$4" \
+    --seconds "$REF_SECONDS" ${5:+--redirect-uri "$5"} >"$out" 2>"$work/client.err"; } \
+    2>"$work/client.time" || true
+  cat "$out"
   local cpu_ms=$(( ($(renkei_cpu_ticks $pids) - t0) * 1000 / CLK_TCK ))
+  local client_ms
+  client_ms="$(awk '{ printf "%d", ($1 + $2) * 1000 }' "$work/client.time")"
   local line
   line="$(grep '^SUMMARY ' "$out" | tail -1 | cut -d' ' -f2-)"
   local rss=0 pid
   for pid in $pids; do rss=$((rss + $(renkei_rss_kb "$pid"))); done
-  [[ -n "$line" ]] && printf '%s\t%s\t%s\t%s\n' "$1" "$rss" "$cpu_ms" "$line" >>"$summaries"
+  [[ -n "$line" ]] && printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$rss" "$cpu_ms" "$client_ms" "$line" >>"$summaries"
 }
 for c in $REF_CLIENTS; do
   run oidc-provider oidc "$OIDC_URL" "$c"
@@ -147,9 +155,9 @@ done
 step "summary"
 node -e '
 const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean)
-  .map((l) => { const [label, rss, cpu, j] = l.split("\t"); return { label, rss: Number(rss), cpu_ms: Number(cpu), ...JSON.parse(j) }; });
+  .map((l) => { const [label, rss, cpu, client, j] = l.split("\t"); return { label, rss: Number(rss), cpu_ms: Number(cpu), client_ms: Number(client), ...JSON.parse(j) }; });
 const f = (x, d = 1) => Number(x).toFixed(d);
-const head = ["server", "users", "flows/s", "req/s", "flow p50 ms", "flow p99 ms", "slowest step p99", "failed", "server RSS MiB", "CPU ms/flow", "renkei/oidc", "CPU/flow vs oidc"];
+const head = ["server", "users", "flows/s", "req/s", "flow p50 ms", "flow p99 ms", "slowest step p99", "failed", "server RSS MiB", "CPU ms/flow", "client CPU ms/flow", "renkei/oidc", "CPU/flow vs oidc"];
 const out = [head];
 const byClients = {};
 for (const r of rows) if (r.target === "oidc") byClients[r.clients] = r;
@@ -164,7 +172,7 @@ for (const r of rows) {
   const cpuRatio = r.target === "renkei" && ref ? f(cpuPerFlow(r) / cpuPerFlow(ref), 2) + "×" : "";
   out.push([r.label, String(r.clients), f(r.per_s), f(r.req_per_s, 0),
             f(w.p50 ?? NaN, 1), f(w.p99 ?? NaN, 1), `${worst[0]} ${f(worst[1], 1)}`, String(r.failed), f(r.rss / 1024),
-            f(cpuPerFlow(r), 2), ratio, cpuRatio]);
+            f(cpuPerFlow(r), 2), f(r.ok > 0 ? r.client_ms / r.ok : NaN, 2), ratio, cpuRatio]);
 }
 const wd = head.map((_, i) => Math.max(...out.map((r) => [...r[i]].length)));
 for (const r of out) console.log(r.map((c, i) => c + " ".repeat(wd[i] - [...c].length)).join("  "));
