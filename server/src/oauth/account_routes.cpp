@@ -3,8 +3,9 @@
 // per RFC 6750 §2.1 (Authorization header only; query and form tokens are not
 // accepted); a DPoP-bound token (FAPI 2.0, RFC 9449 §7) only with the DPoP
 // scheme and a proof of its key for this request (htm, htu, ath, a jti not
-// seen before by any instance). Every read checks the token, its grant and the client, touches
-// the grant's last_used_at and writes an audit record, in one transaction.
+// seen before by any instance). Every read checks the token, its grant and the client (a
+// read-only transaction, unless a DPoP proof's jti is remembered), asks the records, then
+// touches the grant's last_used_at and writes an audit record in a second transaction.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -224,7 +225,12 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   const UnixSeconds now = app.now();
   Caller caller;
   {
-    auto tx = app.store().begin();
+    // Only a DPoP proof writes here (its jti, remembered against replay); a
+    // bearer token is checked in a read-only transaction, which on SQLite
+    // never waits for the one writer (the use is recorded below).
+    bool dpop_scheme = false;
+    (void)access_token(req, &dpop_scheme);
+    auto tx = app.store().begin(dpop_scheme ? TxMode::read_write : TxMode::read_only);
     if (auto refusal = authenticate(*tx, app, req, now, &caller)) {
       send_error(res, refusal->code);
       if (!refusal->challenge.empty()) res.set_header("WWW-Authenticate", refusal->challenge);
@@ -234,6 +240,7 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
       return;
     }
     // A DPoP proof's jti is in the replay cache now: durable before any answer.
+    // (Read-only: the commit only ends the snapshot.)
     if (!tx->commit()) {
       send_error(res, ErrorCode::system_error);
       return;
