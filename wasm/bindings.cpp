@@ -7,6 +7,9 @@
 // lets tests feed the exact bytes a native process would read.
 #include <emscripten/bind.h>
 
+#include <cstddef>
+#include <cstdlib>
+#include <new>
 #include <string>
 
 #include "renkei/case_runner.h"
@@ -15,13 +18,77 @@
 #define RENKEI_VERSION "unknown"
 #endif
 
+// ----- allocation during runCase: a bump arena (issue 10, "runCase at most 2x
+// native"; docs/performance.md, "WASM") -----
+// A case builds and drops hundreds of small strings and JSON nodes; malloc and
+// free of those cost far more in WASM (dlmalloc compiled to WASM) than glibc's
+// natively. While run_case runs, operator new takes memory from a fixed arena
+// by moving a pointer, and operator delete of arena memory only counts; when the
+// last arena block of a call is deleted (the answer, once embind has copied it
+// to JS), the arena starts over. Nothing else changes: the same code and the
+// same answers, only where the bytes live.
+// - Only inside runCase (g_arena_on): the embind registry and whatever else
+//   lives across calls gets its memory from malloc.
+// - A block that outlived its call would only stop the reset; a call that
+//   needs more than the arena (a case near the 1 MiB limit) gets the rest from
+//   malloc. Both are correct, only slower.
 namespace {
 
-std::string run_case_binding(const std::string& line) { return renkei::run_case(line); }
+constexpr std::size_t kArenaBytes = 512 * 1024;
+constexpr std::size_t kAlign = alignof(std::max_align_t);
+alignas(std::max_align_t) unsigned char g_arena[kArenaBytes];
+std::size_t g_arena_top = 0;    // bytes handed out since the last reset
+std::size_t g_arena_live = 0;   // arena blocks not yet deleted
+bool g_arena_on = false;
+
+bool in_arena(const void* p) {
+  auto* b = static_cast<const unsigned char*>(p);
+  return b >= g_arena && b < g_arena + kArenaBytes;
+}
+
+__attribute__((noinline)) void* allocate(std::size_t n) {
+  const std::size_t need = n == 0 ? kAlign : (n + kAlign - 1) & ~(kAlign - 1);
+  if (g_arena_on && need <= kArenaBytes - g_arena_top) {
+    void* p = g_arena + g_arena_top;
+    g_arena_top += need;
+    ++g_arena_live;
+    return p;
+  }
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (!p) std::abort();  // no exceptions in this build: as libc++'s operator new does then
+  return p;
+}
+
+__attribute__((noinline)) void deallocate(void* p) {
+  if (!p) return;
+  if (in_arena(p)) {
+    if (--g_arena_live == 0) g_arena_top = 0;
+    return;
+  }
+  std::free(p);
+}
+
+std::string run_case_binding(const std::string& line) {
+  g_arena_on = true;
+  std::string out = renkei::run_case(line);
+  g_arena_on = false;
+  return out;  // still in the arena; embind deletes it after copying it to JS
+}
 
 std::string version_binding() { return RENKEI_VERSION; }
 
 }  // namespace
+
+void* operator new(std::size_t n) { return allocate(n); }
+void* operator new[](std::size_t n) { return allocate(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void operator delete(void* p) noexcept { deallocate(p); }
+void operator delete[](void* p) noexcept { deallocate(p); }
+void operator delete(void* p, std::size_t) noexcept { deallocate(p); }
+void operator delete[](void* p, std::size_t) noexcept { deallocate(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { deallocate(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { deallocate(p); }
 
 EMSCRIPTEN_BINDINGS(renkei_core) {
   emscripten::function("runCase", &run_case_binding);
