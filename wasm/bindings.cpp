@@ -33,9 +33,9 @@
 // free of those cost far more in WASM (dlmalloc compiled to WASM) than glibc's
 // natively. While run_case runs, operator new takes memory from a fixed arena
 // by moving a pointer, and operator delete of arena memory only counts; when the
-// last arena block of a call is deleted (the answer of the call before, dropped
-// when the next call starts), the arena starts over. Nothing else changes: the same code and the
-// same answers, only where the bytes live.
+// last arena block is deleted (the answer of the call before, dropped when the
+// next call starts), the arena starts over. Nothing else changes: the same code
+// and the same answers, only where the bytes live.
 // - Only inside runCase (g_arena_on): the input buffer and whatever else lives
 //   across calls gets its memory from malloc.
 // - A block that outlived its call would only stop the reset; a call that
@@ -56,12 +56,14 @@ bool in_arena(const void* p) {
 }
 
 __attribute__((noinline)) void* allocate(std::size_t n) {
-  const std::size_t need = n == 0 ? kAlign : (n + kAlign - 1) & ~(kAlign - 1);
-  if (g_arena_on && need <= kArenaBytes - g_arena_top) {
-    void* p = g_arena + g_arena_top;
-    g_arena_top += need;
-    ++g_arena_live;
-    return p;
+  if (g_arena_on && n <= kArenaBytes) {  // first, so that rounding n up cannot overflow
+    const std::size_t need = n == 0 ? kAlign : (n + kAlign - 1) & ~(kAlign - 1);
+    if (need <= kArenaBytes - g_arena_top) {
+      void* p = g_arena + g_arena_top;
+      g_arena_top += need;
+      ++g_arena_live;
+      return p;
+    }
   }
   void* p = std::malloc(n == 0 ? 1 : n);
   if (!p) std::abort();  // no exceptions in this build: as libc++'s operator new does then
