@@ -14,6 +14,13 @@
 // cases that were run, one per line, e.g. to turn a failing seed into vectors),
 // --expected FILE (a reviewed golden file: both outputs must also equal it,
 // line for line, so that "identical" cannot mean "identically wrong").
+//
+// runCase takes a line as bytes or as a JS string (what the web page passes).
+// The byte form is compared above; the string form must give the same answer:
+// every case that is valid UTF-8 is also run as a string, and so are the
+// LONE_SURROGATE_LINES below, strings that no UTF-8 byte line can spell, whose
+// native answer is that of the bytes a browser sends for them (TextEncoder,
+// fetch: each lone surrogate becomes U+FFFD).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -69,6 +76,30 @@ function loadCases(opts) {
   return generateCases(opts.random, opts.seed).map((line) => Buffer.from(line, 'utf8'));
 }
 
+// Raw lone surrogates (not JSON escapes) in values, keys, at the end, around
+// ASCII and kana, and one outside a string.
+const LONE_SURROGATE_LINES = [
+  '{"kind":"field","field":"branch","value":"1\uD8002"}',
+  '{"kind":"field","field":"branch","value":"\uDC00"}',
+  '{"kind":"field","field":"name_kana","value":"やまだ\uD83D　たろう"}',
+  '{"kind":"field","field":"name_kana","value":"\uDE00\uD83Dやまだ"}',
+  '{"kind":"field","field":"email","value":"a\uD83D\uD83D\uDE00@example.com"}',
+  '{"kind":"normalize","mode":"kana","value":"ｶﾞ\uDBFF"}',
+  '{"kind":"form","screen":"account","form":{"branch\uD800":"115","account_type":"ordinary","account_number":"1"}}',
+  '{"kind":"mask","phone":"090\uDFFF12345678","id":"\uD800"}',
+  '{"kind":"field","field":"branch","value":"1"}\uD800',
+  '\uD800{"kind":"field","field":"branch","value":"1"}',
+];
+
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
+function stringForm(bytes) {
+  try {
+    return fatalDecoder.decode(bytes);
+  } catch (e) {
+    return null;  // not UTF-8: only the byte form exists
+  }
+}
+
 function defaultNative() {
   return path.resolve(__dirname, '..', '..', 'build', 'native', 'tools', 'renkei-cases');
 }
@@ -106,7 +137,10 @@ async function main() {
     return 0;
   }
 
-  const native = runNative(opts.native || defaultNative(), cases);
+  const surrogateBytes = LONE_SURROGATE_LINES.map((l) => Buffer.from(new TextEncoder().encode(l)));
+  const nativeAll = runNative(opts.native || defaultNative(), cases.concat(surrogateBytes));
+  const native = nativeAll.slice(0, cases.length);
+  const nativeSurrogates = nativeAll.slice(cases.length);
   const core = await loadCore(opts.wasmDir);
 
   const expected = opts.expected !== undefined ? splitLines(fs.readFileSync(opts.expected)) : null;
@@ -130,8 +164,8 @@ async function main() {
   const what = opts.vectors !== undefined ? opts.vectors : `random, seed ${opts.seed}`;
   const against = expected ? ' to each other and to the golden file' : '';
   process.stdout.write(`parity: ${cases.length} cases, ${identical} identical${against} (${what})\n`);
-  if (native.length !== cases.length) {
-    process.stdout.write(`native printed ${native.length} lines for ${cases.length} cases\n`);
+  if (nativeAll.length !== cases.length + surrogateBytes.length) {
+    process.stdout.write(`native printed ${nativeAll.length} lines for ${cases.length + surrogateBytes.length} cases\n`);
   }
   for (const d of diffs.slice(0, opts.show)) {
     process.stdout.write(
@@ -141,7 +175,30 @@ async function main() {
         (d.expected === undefined ? '' : `golden: ${clip(d.expected.toString('utf8'))}\n`));
   }
   if (diffs.length > opts.show) process.stdout.write(`\n… and ${diffs.length - opts.show} more\n`);
-  return diffs.length === 0 && native.length === cases.length ? 0 : 1;
+
+  // The same cases as JS strings, and the lone surrogates.
+  const strings = [];
+  for (let i = 0; i < cases.length; i++) {
+    const s = stringForm(cases[i]);
+    if (s !== null) strings.push({ input: s, native: native[i], what: `case ${i + 1}` });
+  }
+  LONE_SURROGATE_LINES.forEach((s, i) => strings.push({
+    input: s, native: nativeSurrogates[i], what: `lone surrogate line ${i + 1}` }));
+  const stringDiffs = [];
+  for (const c of strings) {
+    const w = Buffer.from(core.runCase(c.input), 'utf8');
+    if (c.native === undefined || !c.native.equals(w)) stringDiffs.push({ ...c, wasm: w });
+  }
+  process.stdout.write(`parity: ${strings.length} cases as JS strings (${LONE_SURROGATE_LINES.length} ` +
+    `with lone surrogates), ${strings.length - stringDiffs.length} identical to native\n`);
+  for (const d of stringDiffs.slice(0, opts.show)) {
+    process.stdout.write(
+      `\n--- ${d.what} as a string\ninput:  ${clip(JSON.stringify(d.input))}\n` +
+        `native: ${d.native === undefined ? '(no line)' : clip(d.native.toString('utf8'))}\n` +
+        `wasm:   ${clip(d.wasm.toString('utf8'))}\n`);
+  }
+  return diffs.length === 0 && stringDiffs.length === 0 && nativeAll.length === cases.length + surrogateBytes.length
+    ? 0 : 1;
 }
 
 // exitCode, not exit(): exit() can cut off output still queued for a pipe.

@@ -103,6 +103,46 @@ test('raw bytes are passed through unchanged (Uint8Array in)', () => {
   assert.equal(JSON.parse(core.runCase(bad)).error.code, 'bad_request');
 });
 
+test('a string is sent as a browser sends it: a lone surrogate is U+FFFD, nothing swallowed', () => {
+  // Raw lone surrogates (not JSON escapes) cannot come from JSON.stringify, but
+  // a caller may pass any string. The answer is that of the UTF-8 bytes
+  // TextEncoder (and fetch) make of it; parity.* compares those with native.
+  const line = '{"kind":"field","field":"branch","value":"1\uD8002\uDC00"}';
+  const bytes = Buffer.from('{"kind":"field","field":"branch","value":"1\u{FFFD}2\u{FFFD}"}', 'utf8');
+  assert.deepEqual(Buffer.from(new TextEncoder().encode(line)), bytes);
+  assert.equal(core.runCase(line), core.runCase(new Uint8Array(bytes)));
+  const r = run(line);
+  assert.equal(r.value, '1\u{FFFD}2\u{FFFD}');  // the "2" after the lone surrogate is kept
+  assert.equal(r.errors[0].code, 'invalid_character');
+  // Outside a string: refused as JSON, as natively.
+  assert.equal(run('\uD800{"kind":"catalog"}').error.code, 'bad_request');
+});
+
+test('bytes may come as Uint8Array, Int8Array, Uint8ClampedArray or ArrayBuffer; nothing else', () => {
+  const bytes = Buffer.from('{"kind":"field","field":"branch","value":"１２３"}', 'utf8');
+  const copy = () => new Uint8Array(bytes).buffer;
+  const answer = core.runCase(new Uint8Array(bytes));
+  assert.equal(JSON.parse(answer).value, '123');
+  assert.equal(core.runCase(new Int8Array(copy())), answer);
+  assert.equal(core.runCase(new Uint8ClampedArray(copy())), answer);
+  assert.equal(core.runCase(copy()), answer);
+  // A view into part of a larger buffer: only its own bytes.
+  const framed = Buffer.concat([Buffer.from('xx'), bytes, Buffer.from('yy')]);
+  assert.equal(core.runCase(new Uint8Array(framed.buffer, framed.byteOffset + 2, bytes.length)), answer);
+  assert.throws(() => core.runCase(123), TypeError);
+  assert.throws(() => core.runCase({ kind: 'catalog' }), TypeError);
+});
+
+test('long lines, empty lines and an answer longer than the line', () => {
+  assert.equal(run('').error.code, 'bad_request');
+  // Over the direct-encoding limit of run_case.js (21845 UTF-16 units).
+  const long = JSON.stringify({ kind: 'field', field: 'name_kana', value: 'や'.repeat(30000) });
+  assert.equal(core.runCase(long), core.runCase(new Uint8Array(Buffer.from(long, 'utf8'))));
+  assert.equal(run(long).errors[0].field, 'name_kana');
+  const catalog = run('{"kind":"catalog"}');
+  assert.ok(Array.isArray(catalog.codes) && catalog.codes.length > 10);
+});
+
 test('many calls do not grow the heap (no leak per call)', () => {
   // 200 calls with 128 KB in: leaking the input alone would need more than the
   // initial 16 MB heap. The valid case checks the core's own path as well.
