@@ -370,8 +370,70 @@ TEST_P(StoreTest, FlowsRoundTripWithTheCoreState) {
   EXPECT_EQ(got->session_digest, "rotated");
   EXPECT_FALSE(tx->flow_by_id("nope"));
 
-  EXPECT_THROW(tx->update_flow(sample_flow("unknown")), StorageError);
   EXPECT_THROW(tx->insert_flow(sample_flow("flow-1")), StorageError);  // duplicate id
+}
+
+TEST_P(StoreTest, UpdatingAFlowThatIsNotThereFailsTheTransaction) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  // SQLite throws at the call; PostgreSQL sends the update with the next
+  // statement or the COMMIT (deferred writes), which then fails: either way
+  // nothing of the transaction is kept.
+  FlowRecord changed = sample_flow("flow-1");
+  changed.updated_at = kT0 + 99;
+  bool failed = false;
+  try {
+    auto tx = store_->begin();
+    tx->update_flow(changed);
+    tx->update_flow(sample_flow("unknown"));
+    failed = !tx->commit();
+  } catch (const StorageError&) {
+    failed = true;
+  }
+  EXPECT_TRUE(failed);
+  auto tx = store_->begin(TxMode::read_only);
+  auto got = tx->flow_by_id("flow-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->updated_at, sample_flow("flow-1").updated_at);  // the first update rolled back too
+  // And a statement after the failed deferred update throws (PostgreSQL).
+  bool next_failed = false;
+  try {
+    auto w = store_->begin();
+    w->update_flow(sample_flow("unknown"));
+    (void)w->flow_by_id("flow-1");
+    next_failed = !w->commit();
+  } catch (const StorageError&) {
+    next_failed = true;
+  }
+  EXPECT_TRUE(next_failed);
+}
+
+TEST_P(StoreTest, DeferredWritesAreSeenByTheTransactionsNextReads) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto tx = store_->begin();
+  FlowRecord changed = sample_flow("flow-1");
+  changed.session_digest = "rotated";
+  tx->update_flow(changed);
+  AuditRecord a;
+  a.at = kT0;
+  a.flow_id = "flow-1";
+  a.step = "submit_account";
+  a.outcome = "ok";
+  tx->append_audit(a);
+  EXPECT_TRUE(tx->flow_by_session("rotated"));  // read after the deferred update
+  AuditQuery q;
+  q.flow_id = "flow-1";
+  q.from = 0;
+  q.to = kT0 + 1;
+  EXPECT_EQ(tx->query_audit(q).size(), 1u);
+  ASSERT_TRUE(tx->commit());
 }
 
 TEST_P(StoreTest, FlowsWaitingForACallByDialledNumberAndWindow) {

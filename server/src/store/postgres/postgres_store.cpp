@@ -40,6 +40,15 @@
 // below is written with `?` placeholders like the SQLite backend's; they are
 // numbered ($1, $2, …) once, when the statement is prepared.
 //
+// Writes whose answer nobody reads (the operation-log row, the flow's
+// update) are deferred (issue 10): they are sent with the transaction's next
+// statement, or with its COMMIT, in one round trip (libpq's pipeline mode),
+// instead of one round trip each. Their order is kept, a later statement of
+// the transaction still sees them, and a failure of one fails the
+// transaction as before: the next statement throws, or commit() returns
+// false. A flow step makes two round trips fewer (BEGIN, reads, the locks,
+// then update + log + COMMIT together).
+//
 // Error messages are "storage: <operation>: <PostgreSQL's primary message>".
 // Only the primary message is used: its DETAIL may quote key values (a
 // session digest, say), which must not reach a log. The connection string is
@@ -170,6 +179,96 @@ class PgConnection {
     return ok;
   }
 
+  // A prepared statement sent later (PostgresTx::defer): its name (owned by
+  // the cache, whose elements never move), its parameters, and whether it
+  // must change a row: the failure's message when it changes none. Such a
+  // statement must fail by itself then (SQLSTATE 22012, see update_flow),
+  // because the COMMIT sent in the same round trip would otherwise keep the
+  // transaction's other changes.
+  struct Deferred {
+    const std::string* name = nullptr;
+    std::vector<std::optional<std::string>> params;
+    const char* what = "";
+    const char* if_unchanged = nullptr;
+  };
+  // Sends `batch` and then `last` (constant SQL such as COMMIT, or null) in
+  // one round trip (pipeline mode), and reads every answer. True when all
+  // succeeded; else `*message` (the first failure's), `*conflict` (deadlock
+  // or serialization failure). `*last_status` is `last`'s command tag.
+  bool run_pipeline(const std::vector<Deferred>& batch, const char* last, std::string* last_status,
+                    std::string* message, bool* conflict) {
+    if (PQenterPipelineMode(conn_) != 1) {
+      *message = primary_message(nullptr, conn_);
+      return false;
+    }
+    int sent = 0;
+    bool ok = true;
+    for (const Deferred& d : batch) {
+      std::vector<const char*> values;
+      values.reserve(d.params.size());
+      for (const auto& p : d.params) values.push_back(p ? p->c_str() : nullptr);
+      if (PQsendQueryPrepared(conn_, d.name->c_str(), static_cast<int>(values.size()),
+                              values.data(), nullptr, nullptr, 0) != 1) {
+        ok = false;
+        break;
+      }
+      ++sent;
+    }
+    if (ok && last) {
+      if (PQsendQueryParams(conn_, last, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) {
+        ++sent;
+      } else {
+        ok = false;
+      }
+    }
+    if (PQpipelineSync(conn_) != 1) ok = false;
+    if (!ok) *message = primary_message(nullptr, conn_);
+    // Every answer: each statement's result (then a null), then the sync's.
+    for (int i = 0; i < sent; ++i) {
+      PGresult* res = PQgetResult(conn_);
+      if (!res) {  // the connection broke
+        if (ok) *message = primary_message(nullptr, conn_);
+        ok = false;
+        break;
+      }
+      const auto st = PQresultStatus(res);
+      const bool is_last = last && i == sent - 1;
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        // PGRES_PIPELINE_ABORTED: skipped after an earlier failure.
+        if (ok) {
+          const char* unchanged = is_last ? nullptr : batch[static_cast<std::size_t>(i)].if_unchanged;
+          const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+          if (unchanged && state && std::string_view(state) == "22012") {
+            *message = unchanged;
+          } else {
+            *message = is_last ? primary_message(res, conn_)
+                               : std::string(batch[static_cast<std::size_t>(i)].what) + ": " +
+                                     primary_message(res, conn_);
+          }
+          if (is_conflict(res)) *conflict = true;
+        }
+        ok = false;
+      } else if (is_last) {
+        *last_status = PQcmdStatus(res);
+      }
+      PQclear(res);
+      while ((res = PQgetResult(conn_)) != nullptr) PQclear(res);  // the null after it
+    }
+    // The sync's own result, then back to normal mode.
+    for (int guard = 0; guard < 4; ++guard) {
+      PGresult* res = PQgetResult(conn_);
+      if (!res) break;
+      const bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      PQclear(res);
+      if (sync) break;
+    }
+    if (PQexitPipelineMode(conn_) != 1 && ok) {
+      *message = primary_message(nullptr, conn_);
+      ok = false;
+    }
+    return ok;
+  }
+
   // The name of the prepared statement for `sql`, which must have static
   // storage (it keys the cache); prepared on first use.
   const std::string& statement(std::string_view sql, const char* what) {
@@ -287,6 +386,16 @@ class PgQuery {
   PgQuery& binds(const A&... a) {
     (bind(a), ...);
     return *this;
+  }
+
+  // The statement and its parameters, to be sent later (PostgresTx::defer).
+  PgConnection::Deferred take_deferred(const char* if_unchanged) {
+    PgConnection::Deferred d;
+    d.name = &name_;
+    d.params = std::move(params_);
+    d.what = what_;
+    d.if_unchanged = if_unchanged;
+    return d;
   }
 
   // True when a row is available, false when done.
@@ -611,22 +720,27 @@ class PostgresTx final : public StoreTx {
     return read_flow(q);
   }
 
+  // Deferred (top of this file): a flow that is not there fails the
+  // transaction at its next statement or COMMIT ("update_flow: no such flow").
+  // The statement fails by itself when it changes no row (1 / COUNT(*) of
+  // the changed rows: division by zero, SQLSTATE 22012): its COMMIT may be in
+  // the same round trip, and a statement that merely changed nothing would
+  // let that COMMIT keep the transaction's other changes.
   void update_flow(const FlowRecord& f) override {
     const FlowIndexColumns c = flow_index_columns(f);
-    const int changed =
-        query(
-            "UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
-            " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?,"
-            " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"
-            " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"
-            " WHERE flow_id = ?",
-            "update_flow")
-            .binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
-                   f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
-                   c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
-                   f.created_at, f.updated_at, f.flow_id)
-            .run();
-    if (changed == 0) throw StorageError("storage: update_flow: no such flow");
+    PgQuery q = query_to_defer(
+        "WITH changed AS (UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
+        " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?,"
+        " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"
+        " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"
+        " WHERE flow_id = ? RETURNING 1)"
+        " SELECT 1 / COUNT(*) FROM changed",
+        "update_flow");
+    q.binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
+            f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled, c.call_opened_at,
+            c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at,
+            f.updated_at, f.flow_id);
+    defer(q, "update_flow: no such flow");
   }
 
   std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
@@ -998,19 +1112,21 @@ class PostgresTx final : public StoreTx {
     return read_mail(q);
   }
 
+  // Deferred (top of this file).
   void append_audit(const AuditRecord& r) override {
-    query(
+    PgQuery q = query_to_defer(
         "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
         " masked_phone, client_id, ip, user_agent, actor, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "append_audit")
-        .binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone,
-               r.client_id, r.ip, r.user_agent, r.actor, r.detail)
-        .run();
+        "append_audit");
+    q.binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone,
+            r.client_id, r.ip, r.user_agent, r.actor, r.detail);
+    defer(q, nullptr);
   }
 
   std::vector<AuditRecord> query_audit(const AuditQuery& aq) override {
     check_open();
+    send_deferred();
     std::vector<AuditRecord> out;
     if (aq.limit <= 0) return out;
     std::optional<PgQuery> q;
@@ -1133,9 +1249,44 @@ class PostgresTx final : public StoreTx {
   void check_open() const {
     if (finished_) throw StorageError("storage: the transaction is already finished");
   }
+  // A statement to run now: the deferred ones go first.
   PgQuery query(std::string_view sql, const char* what) {
     check_open();
+    send_deferred();
     return PgQuery(*conn_, sql, what, &failed_, &conflicted_);
+  }
+  // A statement for defer(): prepared now (on first use), sent later.
+  PgQuery query_to_defer(std::string_view sql, const char* what) {
+    check_open();
+    return PgQuery(*conn_, sql, what, &failed_, &conflicted_);
+  }
+  // In a read-only transaction the statement runs at once, so that the
+  // refusal of a write comes where it is made, as on SQLite.
+  // `if_unchanged`: the failure's message when the statement changes no row
+  // (nullptr: no check).
+  void defer(PgQuery& q, const char* if_unchanged) {
+    if (read_only()) {
+      q.run();  // PostgreSQL refuses the write here
+      return;
+    }
+    deferred_.push_back(q.take_deferred(if_unchanged));
+  }
+  // Sends the deferred statements in one round trip; a failure fails the
+  // transaction as the statement itself would have.
+  void send_deferred() {
+    if (deferred_.empty()) return;
+    std::vector<PgConnection::Deferred> batch;
+    batch.swap(deferred_);
+    std::string message;
+    bool conflict = false;
+    std::string unused;
+    if (conn_->run_pipeline(batch, nullptr, &unused, &message, &conflict)) return;
+    failed_ = true;
+    if (conflict) {
+      conflicted_ = true;
+      throw StorageConflict("storage: " + message);
+    }
+    throw StorageError("storage: " + message);
   }
   bool read_only() const { return mode_ == TxMode::read_only; }
 
@@ -1164,6 +1315,7 @@ class PostgresTx final : public StoreTx {
   const std::thread::id owner_ = std::this_thread::get_id();
   bool finished_ = false;
   bool failed_ = false;      // a statement failed: PostgreSQL aborted the transaction
+  std::vector<PgConnection::Deferred> deferred_;  // sent with the next statement or COMMIT
   bool conflicted_ = false;  // … with a deadlock or serialization failure
 };
 
@@ -1338,7 +1490,18 @@ bool PostgresTx::commit() {
   // COMMIT of a transaction PostgreSQL had aborted "succeeds" as ROLLBACK:
   // only the command tag COMMIT means the changes are durable.
   std::string status;
-  if (conn_->try_exec("COMMIT", &status, &conflicted_) && status == "COMMIT") return true;
+  if (!deferred_.empty()) {
+    // The deferred writes and COMMIT in one round trip.
+    std::vector<PgConnection::Deferred> batch;
+    batch.swap(deferred_);
+    std::string message;
+    if (conn_->run_pipeline(batch, "COMMIT", &status, &message, &conflicted_) &&
+        status == "COMMIT") {
+      return true;
+    }
+  } else if (conn_->try_exec("COMMIT", &status, &conflicted_) && status == "COMMIT") {
+    return true;
+  }
   if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     conn_->try_exec("ROLLBACK");
   }

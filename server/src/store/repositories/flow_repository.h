@@ -39,6 +39,9 @@ class FlowRepository {
   virtual std::optional<FlowRecord> flow_by_session(const std::string& session_digest) = 0;
   virtual std::optional<FlowRecord> flow_by_id(const std::string& flow_id) = 0;
   // Replaces the stored flow with the same flow_id (session_digest may change: rotation).
+  // No such flow: StorageError, thrown here or (PostgreSQL, where the write is
+  // sent with the transaction's next statement or COMMIT) by that statement,
+  // or commit() returns false. Either way nothing of the transaction happens.
   virtual void update_flow(const FlowRecord& f) = 0;
   // Flows on ④ waiting for a call to `dialled` whose window covers `now`.
   // Read-write: the number's waiting list is held until commit, so that two

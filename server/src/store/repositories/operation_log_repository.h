@@ -39,6 +39,8 @@ struct AuditQuery {
 
 class OperationLogRepository {
  public:
+  // A failure fails the transaction, here or (PostgreSQL: sent with the
+  // transaction's next statement or COMMIT) at that statement or commit().
   virtual void append_audit(const AuditRecord& r) = 0;
   virtual std::vector<AuditRecord> query_audit(const AuditQuery& q) = 0;
 
