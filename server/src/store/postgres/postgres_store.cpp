@@ -54,6 +54,7 @@
 // session digest, say), which must not reach a log. The connection string is
 // never part of a message (it may hold a password).
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -186,72 +187,87 @@ class PgConnection {
   // because the COMMIT sent in the same round trip would otherwise keep the
   // transaction's other changes.
   struct Deferred {
-    const std::string* name = nullptr;
+    const std::string* name = nullptr;  // a prepared statement, or
+    const char* sql = nullptr;          // constant SQL (BEGIN, COMMIT)
     std::vector<std::optional<std::string>> params;
     const char* what = "";
     const char* if_unchanged = nullptr;
   };
-  // Sends `batch` and then `last` (constant SQL such as COMMIT, or null) in
-  // one round trip (pipeline mode), and reads every answer. True when all
-  // succeeded; else `*message` (the first failure's), `*conflict` (deadlock
-  // or serialization failure). `*last_status` is `last`'s command tag.
-  bool run_pipeline(const std::vector<Deferred>& batch, const char* last, std::string* last_status,
-                    std::string* message, bool* conflict) {
-    if (PQenterPipelineMode(conn_) != 1) {
-      *message = primary_message(nullptr, conn_);
-      return false;
-    }
-    int sent = 0;
+  // Statements queued on this connection (the transaction's BEGIN, deferred
+  // writes): sent with the next statement, in its round trip.
+  void queue(Deferred d) { pending_.push_back(std::move(d)); }
+  bool has_pending() const { return !pending_.empty(); }
+  // Only the BEGIN is queued: the transaction has done nothing yet.
+  bool only_begin_pending() const { return pending_.size() == 1 && pending_[0].sql != nullptr; }
+  void discard_pending() { pending_.clear(); }
+
+  struct PipelineResult {
     bool ok = true;
+    std::string message;      // the first failure's: "<what>: <primary message>"
+    bool conflict = false;    // … a deadlock or serialization failure
+    PGresult* last = nullptr;  // `last`'s result when ok (the caller clears it)
+  };
+  // Sends the queued statements and then `last` in one round trip (libpq's
+  // pipeline mode) and reads every answer. After a failure PostgreSQL skips
+  // the rest (PGRES_PIPELINE_ABORTED) and the transaction is aborted.
+  PipelineResult run_pipeline(Deferred last) {
+    std::vector<Deferred> batch;
+    batch.swap(pending_);
+    batch.push_back(std::move(last));
+    PipelineResult out;
+    if (PQenterPipelineMode(conn_) != 1) {
+      out.ok = false;
+      out.message = std::string(batch.back().what) + ": " + primary_message(nullptr, conn_);
+      return out;
+    }
+    std::size_t sent = 0;
     for (const Deferred& d : batch) {
-      std::vector<const char*> values;
-      values.reserve(d.params.size());
-      for (const auto& p : d.params) values.push_back(p ? p->c_str() : nullptr);
-      if (PQsendQueryPrepared(conn_, d.name->c_str(), static_cast<int>(values.size()),
-                              values.data(), nullptr, nullptr, 0) != 1) {
-        ok = false;
-        break;
+      int rc = 0;
+      if (d.sql) {
+        rc = PQsendQueryParams(conn_, d.sql, 0, nullptr, nullptr, nullptr, nullptr, 0);
+      } else {
+        std::vector<const char*> values;
+        values.reserve(d.params.size());
+        for (const auto& p : d.params) values.push_back(p ? p->c_str() : nullptr);
+        rc = PQsendQueryPrepared(conn_, d.name->c_str(), static_cast<int>(values.size()),
+                                 values.data(), nullptr, nullptr, 0);
       }
+      if (rc != 1) break;
       ++sent;
     }
-    if (ok && last) {
-      if (PQsendQueryParams(conn_, last, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) {
-        ++sent;
-      } else {
-        ok = false;
-      }
+    const bool synced = PQpipelineSync(conn_) == 1;
+    if (sent < batch.size() || !synced) {
+      out.ok = false;
+      out.message = std::string(batch[std::min(sent, batch.size() - 1)].what) + ": " +
+                    primary_message(nullptr, conn_);
     }
-    if (PQpipelineSync(conn_) != 1) ok = false;
-    if (!ok) *message = primary_message(nullptr, conn_);
     // Every answer: each statement's result (then a null), then the sync's.
-    for (int i = 0; i < sent; ++i) {
+    for (std::size_t i = 0; i < sent; ++i) {
       PGresult* res = PQgetResult(conn_);
       if (!res) {  // the connection broke
-        if (ok) *message = primary_message(nullptr, conn_);
-        ok = false;
+        if (out.ok) out.message = std::string(batch[i].what) + ": " + primary_message(nullptr, conn_);
+        out.ok = false;
         break;
       }
       const auto st = PQresultStatus(res);
-      const bool is_last = last && i == sent - 1;
       if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         // PGRES_PIPELINE_ABORTED: skipped after an earlier failure.
-        if (ok) {
-          const char* unchanged = is_last ? nullptr : batch[static_cast<std::size_t>(i)].if_unchanged;
+        if (out.ok) {
           const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-          if (unchanged && state && std::string_view(state) == "22012") {
-            *message = unchanged;
+          if (batch[i].if_unchanged && state && std::string_view(state) == "22012") {
+            out.message = batch[i].if_unchanged;
           } else {
-            *message = is_last ? primary_message(res, conn_)
-                               : std::string(batch[static_cast<std::size_t>(i)].what) + ": " +
-                                     primary_message(res, conn_);
+            out.message = std::string(batch[i].what) + ": " + primary_message(res, conn_);
           }
-          if (is_conflict(res)) *conflict = true;
+          out.conflict = is_conflict(res);
         }
-        ok = false;
-      } else if (is_last) {
-        *last_status = PQcmdStatus(res);
+        out.ok = false;
+        PQclear(res);
+      } else if (i + 1 == batch.size() && out.ok) {
+        out.last = res;  // kept for the caller
+      } else {
+        PQclear(res);
       }
-      PQclear(res);
       while ((res = PQgetResult(conn_)) != nullptr) PQclear(res);  // the null after it
     }
     // The sync's own result, then back to normal mode.
@@ -262,11 +278,23 @@ class PgConnection {
       PQclear(res);
       if (sync) break;
     }
-    if (PQexitPipelineMode(conn_) != 1 && ok) {
-      *message = primary_message(nullptr, conn_);
-      ok = false;
+    if (PQexitPipelineMode(conn_) != 1 && out.ok) {
+      out.ok = false;
+      out.message = std::string(batch.back().what) + ": " + primary_message(nullptr, conn_);
     }
-    return ok;
+    if (!out.ok && out.last) {
+      PQclear(out.last);
+      out.last = nullptr;
+    }
+    return out;
+  }
+
+  // True when an idle connection has something to read: the server closed it
+  // (a restart, pg_terminate_backend, an idle timeout sends a FATAL and EOF).
+  // Checked without a round trip before a transaction's BEGIN is queued.
+  bool closed_by_server() const {
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    return p.fd < 0 || ::poll(&p, 1, 0) != 0;
   }
 
   // The name of the prepared statement for `sql`, which must have static
@@ -289,6 +317,7 @@ class PgConnection {
  private:
   PGconn* conn_ = nullptr;
   std::unordered_map<std::string_view, std::string> prepared_;
+  std::vector<Deferred> pending_;
 };
 
 // One execution of a prepared statement: collects text parameters, executes
@@ -449,26 +478,42 @@ class PgQuery {
   }
   void execute() {
     if (res_) return;
-    std::vector<const char*> values;
-    values.reserve(params_.size());
-    for (const auto& p : params_) values.push_back(p ? p->c_str() : nullptr);
-    res_ = PQexecPrepared(conn_.raw(), name_.c_str(), static_cast<int>(values.size()),
-                          values.data(), nullptr, nullptr, 0);
-    const auto st = res_ ? PQresultStatus(res_) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg =
-          std::string("storage: ") + what_ + ": " + primary_message(res_, conn_.raw());
-      const bool conflict = is_conflict(res_);
+    std::string msg;
+    bool conflict = false;
+    if (conn_.has_pending()) {
+      // The queued statements (BEGIN, deferred writes) go first, in the same
+      // round trip; a failure of theirs fails this statement.
+      PgConnection::Deferred me;
+      me.name = &name_;
+      me.params = params_;
+      me.what = what_;
+      PgConnection::PipelineResult r = conn_.run_pipeline(std::move(me));
+      if (r.ok) {
+        res_ = r.last;
+        return;
+      }
+      msg = "storage: " + r.message;
+      conflict = r.conflict;
+    } else {
+      std::vector<const char*> values;
+      values.reserve(params_.size());
+      for (const auto& p : params_) values.push_back(p ? p->c_str() : nullptr);
+      res_ = PQexecPrepared(conn_.raw(), name_.c_str(), static_cast<int>(values.size()),
+                            values.data(), nullptr, nullptr, 0);
+      const auto st = res_ ? PQresultStatus(res_) : PGRES_FATAL_ERROR;
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
+      msg = std::string("storage: ") + what_ + ": " + primary_message(res_, conn_.raw());
+      conflict = is_conflict(res_);
       PQclear(res_);
       res_ = nullptr;
-      // PostgreSQL aborts the whole transaction on an error: commit() must fail.
-      if (failed_) *failed_ = true;
-      if (conflict) {
-        if (conflicted_) *conflicted_ = true;
-        throw StorageConflict(msg);
-      }
-      throw StorageError(msg);
     }
+    // PostgreSQL aborts the whole transaction on an error: commit() must fail.
+    if (failed_) *failed_ = true;
+    if (conflict) {
+      if (conflicted_) *conflicted_ = true;
+      throw StorageConflict(msg);
+    }
+    throw StorageError(msg);
   }
 
   PgConnection& conn_;
@@ -728,7 +773,7 @@ class PostgresTx final : public StoreTx {
   // let that COMMIT keep the transaction's other changes.
   void update_flow(const FlowRecord& f) override {
     const FlowIndexColumns c = flow_index_columns(f);
-    PgQuery q = query_to_defer(
+    PgQuery q = query(
         "WITH changed AS (UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
         " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?,"
         " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"
@@ -1114,7 +1159,7 @@ class PostgresTx final : public StoreTx {
 
   // Deferred (top of this file).
   void append_audit(const AuditRecord& r) override {
-    PgQuery q = query_to_defer(
+    PgQuery q = query(
         "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
         " masked_phone, client_id, ip, user_agent, actor, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1126,7 +1171,6 @@ class PostgresTx final : public StoreTx {
 
   std::vector<AuditRecord> query_audit(const AuditQuery& aq) override {
     check_open();
-    send_deferred();
     std::vector<AuditRecord> out;
     if (aq.limit <= 0) return out;
     std::optional<PgQuery> q;
@@ -1249,14 +1293,8 @@ class PostgresTx final : public StoreTx {
   void check_open() const {
     if (finished_) throw StorageError("storage: the transaction is already finished");
   }
-  // A statement to run now: the deferred ones go first.
+  // A statement of this transaction (queued ones go with it when it runs).
   PgQuery query(std::string_view sql, const char* what) {
-    check_open();
-    send_deferred();
-    return PgQuery(*conn_, sql, what, &failed_, &conflicted_);
-  }
-  // A statement for defer(): prepared now (on first use), sent later.
-  PgQuery query_to_defer(std::string_view sql, const char* what) {
     check_open();
     return PgQuery(*conn_, sql, what, &failed_, &conflicted_);
   }
@@ -1269,24 +1307,7 @@ class PostgresTx final : public StoreTx {
       q.run();  // PostgreSQL refuses the write here
       return;
     }
-    deferred_.push_back(q.take_deferred(if_unchanged));
-  }
-  // Sends the deferred statements in one round trip; a failure fails the
-  // transaction as the statement itself would have.
-  void send_deferred() {
-    if (deferred_.empty()) return;
-    std::vector<PgConnection::Deferred> batch;
-    batch.swap(deferred_);
-    std::string message;
-    bool conflict = false;
-    std::string unused;
-    if (conn_->run_pipeline(batch, nullptr, &unused, &message, &conflict)) return;
-    failed_ = true;
-    if (conflict) {
-      conflicted_ = true;
-      throw StorageConflict("storage: " + message);
-    }
-    throw StorageError("storage: " + message);
+    conn_->queue(q.take_deferred(if_unchanged));
   }
   bool read_only() const { return mode_ == TxMode::read_only; }
 
@@ -1315,7 +1336,6 @@ class PostgresTx final : public StoreTx {
   const std::thread::id owner_ = std::this_thread::get_id();
   bool finished_ = false;
   bool failed_ = false;      // a statement failed: PostgreSQL aborted the transaction
-  std::vector<PgConnection::Deferred> deferred_;  // sent with the next statement or COMMIT
   bool conflicted_ = false;  // … with a deadlock or serialization failure
 };
 
@@ -1337,6 +1357,7 @@ class PostgresStore final : public Store {
 
   // Gives a connection back to the pool (or drops it when it broke).
   void release(std::unique_ptr<PgConnection> conn) {
+    conn->discard_pending();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (conn->broken() || PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) {
@@ -1351,6 +1372,15 @@ class PostgresStore final : public Store {
     std::lock_guard<std::mutex> lock(owners_mutex_);
     owners_.erase(owner);
   }
+  // A pooled connection that cannot be used: closed, and its place freed.
+  void drop(std::unique_ptr<PgConnection> conn) {
+    conn.reset();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --open_;
+    }
+    cv_.notify_one();
+  }
 
  protected:
   std::unique_ptr<StoreTx> start(TxMode mode) override {
@@ -1363,27 +1393,23 @@ class PostgresStore final : public Store {
       if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
     }
     // Pooled connections may have broken since their last use (a server
-    // restart, a network cut, an idle timeout): each is dropped in turn, and
-    // at worst the last attempt gets a newly opened one.
+    // restart, a network cut, an idle timeout): one the server has closed
+    // has something to read (its FATAL, then EOF) and is dropped, in turn,
+    // and at worst the last attempt gets a newly opened one. The BEGIN is
+    // queued, not run: it goes with the transaction's first statement, in
+    // its round trip (top of this file).
     std::unique_ptr<PgConnection> conn;
     for (int attempt = 0;; ++attempt) {
       conn = acquire();
-      if (conn->try_exec(mode == TxMode::read_only
-                             ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                             : "BEGIN ISOLATION LEVEL READ COMMITTED")) {
-        break;
-      }
-      const bool broken = conn->broken();
-      if (!broken || attempt >= pool_size_) {
-        // The server refused BEGIN on a working connection, or even a new
-        // connection failed: give up with the server's message.
-        std::string msg = primary_message(nullptr, conn->raw());
-        if (!broken) conn->try_exec("ROLLBACK");
-        release(std::move(conn));
-        throw StorageError("storage: begin: " + msg);
-      }
-      release(std::move(conn));  // broken: dropped
+      if (!conn->broken() && !conn->closed_by_server()) break;
+      drop(std::move(conn));
+      if (attempt >= pool_size_) throw StorageError("storage: begin: no working connection");
     }
+    PgConnection::Deferred begin;
+    begin.sql = mode == TxMode::read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                          : "BEGIN ISOLATION LEVEL READ COMMITTED";
+    begin.what = "begin";
+    conn->queue(std::move(begin));
     {
       std::lock_guard<std::mutex> lock(owners_mutex_);
       owners_.insert(me);
@@ -1471,7 +1497,8 @@ PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn,
     : store_(store), conn_(std::move(conn)), mode_(mode) {}
 
 PostgresTx::~PostgresTx() {
-  if (!finished_ && !conn_->broken()) {
+  conn_->discard_pending();  // never sent: nothing to undo on the server
+  if (!finished_ && !conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     // Errors are ignored (a destructor must not throw); a connection left in
     // a transaction is dropped by release().
     conn_->try_exec("ROLLBACK");
@@ -1484,24 +1511,26 @@ bool PostgresTx::commit() {
   if (finished_) return false;
   finished_ = true;
   if (failed_) {
-    conn_->try_exec("ROLLBACK");
+    conn_->discard_pending();
+    if (PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) conn_->try_exec("ROLLBACK");
     return false;
   }
-  // COMMIT of a transaction PostgreSQL had aborted "succeeds" as ROLLBACK:
-  // only the command tag COMMIT means the changes are durable.
-  std::string status;
-  if (!deferred_.empty()) {
-    // The deferred writes and COMMIT in one round trip.
-    std::vector<PgConnection::Deferred> batch;
-    batch.swap(deferred_);
-    std::string message;
-    if (conn_->run_pipeline(batch, "COMMIT", &status, &message, &conflicted_) &&
-        status == "COMMIT") {
-      return true;
-    }
-  } else if (conn_->try_exec("COMMIT", &status, &conflicted_) && status == "COMMIT") {
+  // Nothing ran: the BEGIN was never sent, so there is nothing to commit.
+  if (conn_->only_begin_pending()) {
+    conn_->discard_pending();
     return true;
   }
+  // The queued statements (deferred writes) and COMMIT in one round trip.
+  // COMMIT of a transaction PostgreSQL had aborted "succeeds" as ROLLBACK:
+  // only the command tag COMMIT means the changes are durable.
+  PgConnection::Deferred commit_statement;
+  commit_statement.sql = "COMMIT";
+  commit_statement.what = "commit";
+  PgConnection::PipelineResult r = conn_->run_pipeline(std::move(commit_statement));
+  const bool committed = r.ok && r.last && std::string_view(PQcmdStatus(r.last)) == "COMMIT";
+  PQclear(r.last);
+  if (r.conflict) conflicted_ = true;
+  if (committed) return true;
   if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     conn_->try_exec("ROLLBACK");
   }
