@@ -11,12 +11,8 @@ const assert = require('node:assert/strict');
 const { loadCore } = require('../../wasm/load-core.cjs');
 const h = require('./harness.cjs');
 
-// The demo data set (server/src/records/records.h).
-const DEMO = {
-  account: { branch: '115', type: 'ordinary', number: '1100026' },
-  customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },
-  pin: '1234',
-};
+// More of the demo data set (server/src/records/records.h); DEMO (C0001) is the harness's.
+const { DEMO, visible, submitAccount, fillCustomer } = h;
 const OTHER = {  // C0002: used for the wrong identity, so C0001's count stays clean
   account: { branch: '001', type: 'savings', number: '0000123' },
   customer: { name: 'ﾔﾏﾀﾞ ﾊﾅｺ', year: '1990', month: '12', day: '02', phone: '08022224444', email: 'hanako@example.com' },
@@ -31,8 +27,6 @@ let browser;
 let core;
 let messages;  // code → the catalog's text
 let closedReason = null;
-
-const visible = (screen) => `#screen-${screen}:not([hidden])`;
 
 test.before(async () => {
   core = await loadCore();
@@ -92,29 +86,10 @@ async function record(page, name, widths) {
 }
 
 async function startFlow(page) {
-  await page.goto(`${server.base}/demo/`);
-  await page.click('#start');
-  await page.waitForSelector(visible('account_entry'));
+  await h.openDemo(page, server.base);
   // Screen ① is drawn before the WASM core has loaded; these tests check
   // what the core does while typing, so they wait for it.
   await page.waitForSelector('html[data-core="wasm"]', { state: 'attached' });
-}
-
-async function submitAccount(page, a) {
-  await page.fill('#branch', a.branch);
-  await page.selectOption('#account_type', a.type);
-  await page.fill('#account_number', a.number);
-  await page.click('#form-account button[type=submit]');
-}
-
-async function fillCustomer(page, c) {
-  await page.fill('#name_kana', c.name);
-  await page.fill('#birth_year', c.year);
-  await page.selectOption('#birth_month', c.month);
-  await page.selectOption('#birth_day', c.day);
-  await page.fill('#phone', c.phone);
-  await page.fill('#email', c.email);
-  await page.fill('#email_confirm', c.email);
 }
 
 async function toCustomer(page, who = DEMO) {
@@ -123,33 +98,15 @@ async function toCustomer(page, who = DEMO) {
   await page.waitForSelector(visible('customer_entry'));
 }
 
-async function toPhone(page) {
+// The demo customer's flow, walked from ① up to `screen` (shown).
+async function toScreen(page, screen) {
   await toCustomer(page);
-  await fillCustomer(page, DEMO.customer);
-  await page.click('#form-customer button[type=submit]');
-  await page.waitForSelector(visible('phone_confirm'));
+  await h.walkScreens(page, { until: screen });
 }
-
-async function toCall(page) {
-  await toPhone(page);
-  await page.click('[data-action="phone"]');
-  await page.waitForSelector(visible('call_wait'));
-}
-
-async function toPin(page) {
-  await toCall(page);
-  await page.click('[data-action="simulate-call"]');
-  await page.waitForSelector('[data-action="simulate-call"]:disabled');
-  await page.click('[data-action="confirm-call"]');
-  await page.waitForSelector(visible('pin_entry'));
-}
-
-async function toConsent(page) {
-  await toPin(page);
-  await page.fill('#pin', DEMO.pin);
-  await page.click('#form-pin button[type=submit]');
-  await page.waitForSelector(visible('consent'));
-}
+const toPhone = (page) => toScreen(page, 'phone_confirm');
+const toCall = (page) => toScreen(page, 'call_wait');
+const toPin = (page) => toScreen(page, 'pin_entry');
+const toConsent = (page) => toScreen(page, 'consent');
 
 async function dialogText(page) {
   await page.waitForSelector('#dialog[open]');
@@ -201,53 +158,55 @@ test('happy path: demo app → ①–⑥ → back to the app with the account sh
     assert.equal(await page.inputValue('#account_number'), '1100026');
     await page.click('#form-account button[type=submit]');
 
-    // ②: the account summary from the flow view; kana and phone normalized.
-    await page.waitForSelector(visible('customer_entry'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA202');
-    const summary = (await page.textContent('.account-summary')).replace(/\s+/g, ' ').trim();
-    assert.equal(summary, '店番 115 普通預金 1100026');
-    assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.tagName), 'H1');
-    await record(page, '2-SOA202');
-    await fillCustomer(page, { ...DEMO.customer, name: 'データ　サトル', phone: '090-1111-3333' });
-    await page.locator('#phone').blur();
-    await page.locator('#name_kana').focus();
-    await page.locator('#name_kana').blur();
-    assert.equal(await page.inputValue('#name_kana'), 'ﾃﾞｰﾀ ｻﾄﾙ');
-    assert.equal(await page.inputValue('#phone'), '09011113333');
-    await page.click('#form-customer button[type=submit]');
-
-    // ③: the masked registered number.
-    await page.waitForSelector(visible('phone_confirm'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA208');
-    assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(), '*****3333');
-    await record(page, '3-SOA208');
-    await page.click('[data-action="phone"]');
-
-    // ④: masked caller, tel: link to the assigned number, countdown, dev control.
-    await page.waitForSelector(visible('call_wait'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA209');
-    const dialled = (await page.textContent('#dialled-link')).trim();
-    assert.match(dialled, /^0120-\d{3}-\d{3}$/, 'grouped as read in Japan');
-    assert.equal(await page.getAttribute('#dialled-link', 'href'), `tel:${dialled.replace(/-/g, '')}`);
-    const left = Number(await page.textContent('#seconds-left'));
-    assert.ok(left > 100 && left <= 120, `countdown starts near 120 (${left})`);
-    assert.ok(await page.isVisible('[data-action="simulate-call"]'), 'dev mode shows the simulator');
-    assert.match(await page.textContent('#screen-call_wait'), /本画面が表示されてから120秒以内に、お電話ください。/);
-    await record(page, '4-SOA209');
-    await page.click('[data-action="simulate-call"]');
-    await page.waitForSelector('[data-action="simulate-call"]:disabled');
-    await page.click('[data-action="confirm-call"]');
-
-    // ⑤: the PIN, masked.
-    await page.waitForSelector(visible('pin_entry'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA211');
-    assert.equal(await page.getAttribute('#pin', 'type'), 'password');
-    await record(page, '5-SOA211');
-    await page.fill('#pin', DEMO.pin);
-    await page.click('#form-pin button[type=submit]');
+    // ②–⑤ walked (harness), with these checks on each screen.
+    await h.walkScreens(page, {
+      // ② is typed full-width and with separators: the walk sends it as shown back.
+      who: { customer: { ...DEMO.customer, name: 'データ　サトル', phone: '090-1111-3333' }, pin: DEMO.pin },
+      until: 'consent',
+      at: {
+        // ②: the account summary from the flow view; kana and phone normalized.
+        customer_entry: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA202');
+          const summary = (await page.textContent('.account-summary')).replace(/\s+/g, ' ').trim();
+          assert.equal(summary, '店番 115 普通預金 1100026');
+          assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.tagName), 'H1');
+          await record(page, '2-SOA202');
+        },
+        customer_filled: async () => {
+          await page.locator('#phone').blur();
+          await page.locator('#name_kana').focus();
+          await page.locator('#name_kana').blur();
+          assert.equal(await page.inputValue('#name_kana'), 'ﾃﾞｰﾀ ｻﾄﾙ');
+          assert.equal(await page.inputValue('#phone'), '09011113333');
+        },
+        // ③: the masked registered number.
+        phone_confirm: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA208');
+          assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(), '*****3333');
+          await record(page, '3-SOA208');
+        },
+        // ④: masked caller, tel: link to the assigned number, countdown, dev control.
+        call_wait: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA209');
+          const dialled = (await page.textContent('#dialled-link')).trim();
+          assert.match(dialled, /^0120-\d{3}-\d{3}$/, 'grouped as read in Japan');
+          assert.equal(await page.getAttribute('#dialled-link', 'href'), `tel:${dialled.replace(/-/g, '')}`);
+          const left = Number(await page.textContent('#seconds-left'));
+          assert.ok(left > 100 && left <= 120, `countdown starts near 120 (${left})`);
+          assert.ok(await page.isVisible('[data-action="simulate-call"]'), 'dev mode shows the simulator');
+          assert.match(await page.textContent('#screen-call_wait'), /本画面が表示されてから120秒以内に、お電話ください。/);
+          await record(page, '4-SOA209');
+        },
+        // ⑤: the PIN, masked.
+        pin_entry: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA211');
+          assert.equal(await page.getAttribute('#pin', 'type'), 'password');
+          await record(page, '5-SOA211');
+        },
+      },
+    });
 
     // ⑥: the app's name, scope, 30 days; 許可する only with the box checked.
-    await page.waitForSelector(visible('consent'));
     assert.equal((await page.textContent('#screen-id')).trim(), 'SOA206');
     const consentText = await page.textContent('#screen-consent');
     assert.match(consentText, /デモ家計簿アプリが以下の許可を求めています。/);
@@ -662,9 +621,7 @@ test('busy: 再試行する sends the request again; system_error: 連携元画�
     assert.ok(await page.isHidden('#trouble'));
 
     // ② → ③, then an internal failure at 電話番号の決定.
-    await fillCustomer(page, DEMO.customer);
-    await page.click('#form-customer button[type=submit]');
-    await page.waitForSelector(visible('phone_confirm'));
+    await h.walkScreens(page, { until: 'phone_confirm' });
     await page.route('**/api/flow/phone', (route) => route.fulfill({ status: 500, contentType: 'application/json',
       body: JSON.stringify({ error: { code: 'system_error', message: messages.get('system_error') } }) }));
     await page.click('[data-action="phone"]');

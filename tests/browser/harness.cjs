@@ -234,7 +234,113 @@ async function setClock(srv, iso) {
   if (!res.ok) throw new Error(`could not set the server's clock: ${res.status} ${await res.text()}`);
 }
 
+// ---------------------------------------------------------------------------
+// The customer's screens, shared by the browser tests and the cluster test.
+
+// The demo data set (server/src/records/records.h): C0001, whose flows the
+// tests complete.
+const DEMO = {
+  account: { branch: '115', type: 'ordinary', number: '1100026' },
+  customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },
+  pin: '1234',
+};
+
+// The selector of a screen while it is shown.
+const visible = (screen) => `#screen-${screen}:not([hidden])`;
+
+// The demo app's start page, then 連携する: resolves once ① is shown.
+async function openDemo(page, base) {
+  await page.goto(`${base}/demo/`);
+  await page.click('#start');
+  await page.waitForSelector(visible('account_entry'));
+}
+
+// ① filled and sent (the caller waits for what comes next).
+async function submitAccount(page, a) {
+  await page.fill('#branch', a.branch);
+  await page.selectOption('#account_type', a.type);
+  await page.fill('#account_number', a.number);
+  await page.click('#form-account button[type=submit]');
+}
+
+// ② filled (not sent). `type(selector, value)` enters a text field (default
+// page.fill).
+async function fillCustomer(page, c, type = (sel, value) => page.fill(sel, value)) {
+  await type('#name_kana', c.name);
+  await type('#birth_year', c.year);
+  await page.selectOption('#birth_month', c.month);
+  await page.selectOption('#birth_day', c.day);
+  await type('#phone', c.phone);
+  await type('#email', c.email);
+  await type('#email_confirm', c.email);
+}
+
+// The screens ②–⑥ in order, each with what the customer does there: fill ②
+// and send it, choose the number (③), have the dev server simulate the call
+// and confirm it (④), the PIN (⑤), check the box and 許可する (⑥).
+const WALK = [
+  ['customer_entry', async (page, o) => {
+    await fillCustomer(page, o.who.customer, o.type);
+    if (o.at.customer_filled) await o.at.customer_filled(page);
+    await o.press('#form-customer button[type=submit]');
+  }],
+  ['phone_confirm', async (page, o) => {
+    await o.press('[data-action="phone"]');
+  }],
+  ['call_wait', async (page, o) => {
+    await o.press('[data-action="simulate-call"]');
+    await page.waitForSelector('[data-action="simulate-call"]:disabled');
+    await o.press('[data-action="confirm-call"]');
+  }],
+  ['pin_entry', async (page, o) => {
+    await o.type('#pin', o.who.pin);
+    await o.press('#form-pin button[type=submit]');
+  }],
+  ['consent', async (page, o) => {
+    await o.check('#consent');
+    await o.press('#consent-submit');
+  }],
+];
+
+// Walks the customer's screens from `from` (default ②) on: waits for each
+// screen, runs the test's `at[screen](page)` there, then does what the
+// customer does on it. Stops once `until` is shown (before its action), or,
+// without `until`, after 許可する on ⑥ (the page is then on its way to the
+// app). Options:
+//   who    { customer, pin } (default DEMO)
+//   from   the first screen of the walk (its predecessor has been sent)
+//   until  the screen to stop on
+//   at     { screen: async (page) => … } checks on arrival; `customer_filled`
+//          runs once ② is filled, before it is sent
+//   press  (selector) => clicks or taps (default page.click)
+//   type   (selector, value) => enters a text field (default page.fill)
+//   check  (selector) => checks the box of ⑥ (default page.check)
+async function walkScreens(page, options = {}) {
+  const o = {
+    who: DEMO,
+    from: 'customer_entry',
+    until: null,
+    at: {},
+    press: (sel) => page.click(sel),
+    type: (sel, value) => page.fill(sel, value),
+    check: (sel) => page.check(sel),
+    ...options,
+  };
+  const first = WALK.findIndex(([screen]) => screen === o.from);
+  if (first < 0) throw new Error(`walkScreens: no screen ${o.from}`);
+  if (o.until && !WALK.slice(first).some(([screen]) => screen === o.until)) {
+    throw new Error(`walkScreens: ${o.until} does not come after ${o.from}`);
+  }
+  for (const [screen, act] of WALK.slice(first)) {
+    await page.waitForSelector(visible(screen));
+    if (o.at[screen]) await o.at[screen](page);
+    if (screen === o.until) return;
+    await act(page, o);
+  }
+}
+
 module.exports = {
   REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS, DEV_ADMIN_TOKEN,
   startServer, launchBrowser, newPage, axeViolations, screenshots, setClock, sleep, freePort,
+  DEMO, visible, openDemo, submitAccount, fillCustomer, walkScreens,
 };
