@@ -34,15 +34,7 @@ test.before(async () => {
   messages = new Map(catalog.codes.map((c) => [c.code, c.message]));
   messages.set('required_dialog', catalog.required_dialog.message);
   server = await h.startServer();
-  // Out of hours (SPEC §6) every screen answers out_of_hours. The harness moves
-  // a dev server's clock into service hours near the night windows; should the
-  // real time still be closed (a window announced in the config), skip rather
-  // than fail.
-  if (!server.clockMoved) {
-    const cal = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at: Math.floor(Date.now() / 1000) })));
-    const soon = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at: Math.floor(Date.now() / 1000) + 600 })));
-    if (!cal.open || !soon.open) closedReason = `service closed now (${JSON.stringify(cal.closure || soon.closure)})`;
-  }
+  closedReason = h.closedReason(server, core);  // out of hours: the flow tests skip
   browser = await h.launchBrowser();
 });
 
@@ -51,25 +43,11 @@ test.after(async () => {
   if (server) await server.stop();
 });
 
-function skipIfClosed(t) {
-  if (closedReason) {
-    t.skip(closedReason);
-    return true;
-  }
-  return false;
-}
+const skipIfClosed = (t) => h.skipFor(t, closedReason);
 
+// fn(page) in a new page, which must log no errors (harness runInPage).
 async function withPage(t, fn, width = 375) {
-  const { context, page } = await h.newPage(browser, width);
-  try {
-    await fn(page);
-    assert.deepEqual(page.problems, [], 'the page logged no errors (CSP, scripts)');
-  } catch (e) {
-    e.message += `\n--- server log tail ---\n${server.log().slice(-3000)}`;
-    throw e;
-  } finally {
-    await context.close();
-  }
+  await h.runInPage(await h.newPage(browser, width), server, fn);
 }
 
 // Screenshots at both widths (or the given ones) and an axe scan with no violations.
@@ -456,37 +434,25 @@ async function withOwnServer(overrides, fn) {
   }
 }
 
-// The URL the page navigates to when it leaves for the demo app (the demo
-// page then takes the query out of the address bar).
-function callbackRequest(page) {
-  return page.waitForRequest((r) => r.url().includes('/demo/callback'), { timeout: 15000 });
-}
-
 function core1(c) {
   return JSON.parse(core.runCase(JSON.stringify(c)));
 }
 
 test('out of hours at /authorize: the reopening time and 連携元画面へ → temporarily_unavailable', async (t) => {
   await withOwnServer({}, async (own) => {
-    const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+    const day = h.jstDay();
     await h.setClock(own, `${day}T04:02:00+09:00`);  // daily 04:00–04:05 (SPEC §6)
     const expected = core1({ kind: 'reopening', at: `${day}T04:02:00+09:00`, reopens_at: `${day}T04:05:00+09:00` }).text;
     assert.equal(expected, '4時05分から再開します。');
     await withPage(t, async (page) => {
-      await page.goto(`${server.base}/demo/`);
-      await page.click('#start');
-      await page.waitForSelector(visible('message'));
-      assert.match(page.url(), /\/flow\/\?error=out_of_hours$/);
-      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('out_of_hours'));
+      await h.openDemoRefused(page, server.base, 'out_of_hours', messages.get('out_of_hours'));
       await page.waitForSelector('#reopening:not([hidden])');
       assert.equal((await page.textContent('#reopening')).trim(), expected);
       assert.ok(await page.isVisible('#trouble-leave'));
       assert.equal((await page.textContent('#trouble-leave')).trim(), '連携元画面へ');
       assert.ok(await page.isHidden('#trouble-retry'), 'no retry while closed');
       await record(page, 'out_of_hours-authorize', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      const url = new URL((await request).url());
+      const url = await h.leaveForTheApp(page);
       assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
       assert.equal(url.searchParams.get('iss'), server.base);
       assert.ok(url.searchParams.get('state'));
@@ -499,7 +465,7 @@ test('out of hours at /authorize: the reopening time and 連携元画面へ → 
 
 test('out of hours during the flow: the message, the reopening time and the way back', async (t) => {
   await withOwnServer({}, async (own) => {
-    const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+    const day = h.jstDay();
     await h.setClock(own, `${day}T10:00:00+09:00`);
     await withPage(t, async (page) => {
       await toCustomer(page);
@@ -511,9 +477,7 @@ test('out of hours during the flow: the message, the reopening time and the way 
       assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('out_of_hours'));
       assert.equal((await page.textContent('#screen-customer_entry #reopening')).trim(), '4時05分から再開します。');
       await record(page, '2-SOA202-out_of_hours', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      const url = new URL((await request).url());
+      const url = await h.leaveForTheApp(page);
       assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
       await page.waitForSelector('#error:not([hidden])');
       assert.match(await page.textContent('#error'), /temporarily_unavailable/);
@@ -629,9 +593,7 @@ test('busy: 再試行する sends the request again; system_error: 連携元画�
     await closeDialog(page);
     assert.ok(await page.isVisible('#screen-phone_confirm #trouble-retry'));
     await record(page, '3-SOA208-system_error', PHONE_AND_DESKTOP);
-    const request = callbackRequest(page);
-    await page.click('#trouble-leave');
-    const url = new URL((await request).url());
+    const url = await h.leaveForTheApp(page);
     assert.equal(url.searchParams.get('error'), 'server_error');
     await page.waitForSelector('#error:not([hidden])');
     assert.match(await page.textContent('#error'), /server_error/);
@@ -706,22 +668,14 @@ test('a switched-off app: the message and 連携元画面へ (temporarily_unavai
       assert.ok(await page.isHidden('#trouble-retry'));
       assert.ok(await page.isHidden('#reopening'));
       await record(page, '2-SOA202-service_unavailable', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      assert.equal((await h.leaveForTheApp(page)).searchParams.get('error'), 'temporarily_unavailable');
       await page.waitForSelector('#error:not([hidden])');
       assert.match(await page.textContent('#error'), /temporarily_unavailable/);
     });
     await withPage(t, async (page) => {
-      await page.goto(`${server.base}/demo/`);
-      await page.click('#start');
-      await page.waitForSelector(visible('message'));
-      assert.match(page.url(), /\/flow\/\?error=service_unavailable$/);
-      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('service_unavailable'));
+      await h.openDemoRefused(page, server.base, 'service_unavailable', messages.get('service_unavailable'));
       await record(page, 'service_unavailable-authorize', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      assert.equal((await h.leaveForTheApp(page)).searchParams.get('error'), 'temporarily_unavailable');
       await page.waitForSelector('#error:not([hidden])');
       assert.match(await page.textContent('#error'), /temporarily_unavailable/);
     });

@@ -2,7 +2,10 @@
 // Shared by the browser tests: starts the real server binary on a free port
 // with a temp database and tests/browser/test-config.json, launches Debian's
 // chromium through playwright-core (TOOLCHAIN.md), and offers the helpers the
-// scenarios share (screenshots at 375 and 1280 px, the axe-core scan).
+// scenarios share (screenshots at 375 and 1280 px, the axe-core scan, a page
+// that must log no errors) and the customer's screens: the demo customer,
+// ① sent, the walk through ②–⑥ (walkScreens), the way back to the app.
+// tests/cluster and tests/api use it too.
 //
 // Environment:
 //   RENKEI_SERVER_BIN   the server binary (default build/native/server/renkei-server)
@@ -15,6 +18,7 @@ const os = require('node:os');
 const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const assert = require('node:assert/strict');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SERVER_BIN = process.env.RENKEI_SERVER_BIN || path.join(REPO, 'build', 'native', 'server', 'renkei-server');
@@ -186,6 +190,41 @@ async function newPage(browser, width = 375, options = {}) {
   return { context, page };
 }
 
+// Runs fn(page) in a page of newPage ({ context, page }) and then asserts
+// that the page logged no errors; a failure carries the tail of the server
+// `srv`'s log. The context is closed in any case.
+async function runInPage({ context, page }, srv, fn) {
+  try {
+    await fn(page);
+    assert.deepEqual(page.problems, [], 'the page logged no errors (CSP, scripts)');
+  } catch (e) {
+    e.message += `\n--- server log tail ---\n${srv.log().slice(-3000)}`;
+    throw e;
+  } finally {
+    await context.close();
+  }
+}
+
+// Out of hours (SPEC §6) every screen answers out_of_hours. startServer moves
+// a dev server's clock into service hours near the night windows; should the
+// real time still be closed (a window announced in the config), the tests
+// skip rather than fail. Returns why (by the service calendar of the WASM
+// core `core`, now and in 10 minutes), or null when open.
+function closedReason(srv, core) {
+  if (srv.clockMoved) return null;
+  const at = Math.floor(Date.now() / 1000);
+  const now = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at })));
+  const soon = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at: at + 600 })));
+  return !now.open || !soon.open ? `service closed now (${JSON.stringify(now.closure || soon.closure)})` : null;
+}
+
+// Skips the test `t` when there is a `reason`: true when it did.
+function skipFor(t, reason) {
+  if (!reason) return false;
+  t.skip(reason);
+  return true;
+}
+
 let axeSource = null;
 // Runs axe-core in the page (WCAG 2.x A/AA and best practices). The source is
 // evaluated through the devtools protocol, which the page's CSP does not
@@ -253,6 +292,28 @@ async function openDemo(page, base) {
   await page.goto(`${base}/demo/`);
   await page.click('#start');
   await page.waitForSelector(visible('account_entry'));
+}
+
+// Today's date in Japan, YYYY-MM-DD (to set a dev server's clock to an hour of it).
+const jstDay = () => new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+
+// The demo app's 連携する when /authorize refuses with `code`: the flow page
+// shows ?error=<code> with `message` (the catalog's text).
+async function openDemoRefused(page, base, code, message) {
+  await page.goto(`${base}/demo/`);
+  await page.click('#start');
+  await page.waitForSelector(visible('message'));
+  assert.match(page.url(), new RegExp(`/flow/\\?error=${code}$`));
+  assert.equal((await page.textContent('#alert-message')).trim(), message);
+}
+
+// 連携元画面へ (#trouble-leave): resolves to the URL of the app's callback
+// the page then requests (the request's: the demo page takes the query out
+// of the address bar).
+async function leaveForTheApp(page) {
+  const request = page.waitForRequest((r) => r.url().includes('/demo/callback'), { timeout: 15000 });
+  await page.click('#trouble-leave');
+  return new URL((await request).url());
 }
 
 // ① filled and sent (the caller waits for what comes next).
@@ -341,6 +402,7 @@ async function walkScreens(page, options = {}) {
 
 module.exports = {
   REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS, DEV_ADMIN_TOKEN,
-  startServer, launchBrowser, newPage, axeViolations, screenshots, setClock, sleep, freePort,
-  DEMO, visible, openDemo, submitAccount, fillCustomer, walkScreens,
+  startServer, launchBrowser, newPage, runInPage, closedReason, skipFor, axeViolations, screenshots, setClock, sleep,
+  freePort,
+  DEMO, visible, jstDay, openDemo, openDemoRefused, leaveForTheApp, submitAccount, fillCustomer, walkScreens,
 };

@@ -35,42 +35,25 @@ test.before(async () => {
   catalog = JSON.parse(catalogText);
   messages = new Map(catalog.codes.map((c) => [c.code, c.message]));
   server = await h.startServer();
-  if (!server.clockMoved) {
-    const at = Math.floor(Date.now() / 1000);
-    const now = core1({ kind: 'calendar', at });
-    const soon = core1({ kind: 'calendar', at: at + 600 });
-    if (!now.open || !soon.open) closedReason = `service closed now (${JSON.stringify(now.closure || soon.closure)})`;
-  }
+  closedReason = h.closedReason(server, core);  // out of hours: the flow tests skip
 });
 
 test.after(async () => {
   if (server) await server.stop();
 });
 
-function skipIfClosed(t) {
-  if (closedReason) {
-    t.skip(closedReason);
-    return true;
-  }
-  return false;
-}
+const skipIfClosed = (t) => h.skipFor(t, closedReason);
 
-// A page in `browser`; every request's URL and every answered one are kept.
+// fn(page) in a page in `browser`, which must log no errors (harness
+// runInPage); every request's URL and every answered one are kept.
 async function withPage(browser, fn, width = 375, options = {}) {
-  const { context, page } = await h.newPage(browser, width, options);
+  const opened = await h.newPage(browser, width, options);
+  const { page } = opened;
   page.requested = [];
   page.answered = [];
   page.on('request', (r) => page.requested.push(r.url()));
   page.on('response', (r) => page.answered.push({ url: r.url(), status: r.status() }));
-  try {
-    await fn(page);
-    assert.deepEqual(page.problems, [], 'the page logged no errors (CSP, scripts)');
-  } catch (e) {
-    e.message += `\n--- server log tail ---\n${server.log().slice(-3000)}`;
-    throw e;
-  } finally {
-    await context.close();
-  }
+  await h.runInPage(opened, server, fn);
 }
 
 async function withOwnServer(overrides, fn) {
@@ -223,25 +206,19 @@ test('no WebAssembly: out of hours at /authorize and during the flow, with the r
   const browser = await h.launchBrowser({ noWasm: true });
   try {
     await withOwnServer({}, async (own) => {
-      const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+      const day = h.jstDay();
       // At /authorize: the page for ?error=out_of_hours.
       await h.setClock(own, `${day}T04:02:00+09:00`);  // daily 04:00–04:05 (SPEC §6)
       const expected = core1({ kind: 'reopening', at: `${day}T04:02:00+09:00`, reopens_at: `${day}T04:05:00+09:00` }).text;
       assert.equal(expected, '4時05分から再開します。');
       await withPage(browser, async (page) => {
-        await page.goto(`${own.base}/demo/`);
-        await page.click('#start');
-        await page.waitForSelector(visible('message'));
-        assert.match(page.url(), /\/flow\/\?error=out_of_hours$/);
-        assert.equal((await page.textContent('#alert-message')).trim(), messages.get('out_of_hours'));
+        await h.openDemoRefused(page, own.base, 'out_of_hours', messages.get('out_of_hours'));
         await page.waitForSelector('#reopening:not([hidden])');
         assert.equal((await page.textContent('#reopening')).trim(), expected);
         assert.equal((await page.textContent('#trouble-leave')).trim(), catalog.labels.back_to_app);
         assert.ok(await page.isHidden('#trouble-retry'));
         await h.screenshots(page, 'nowasm-out_of_hours-authorize', [320]);
-        const request = page.waitForRequest((r) => r.url().includes('/demo/callback'));
-        await page.click('#trouble-leave');
-        const url = new URL((await request).url());
+        const url = await h.leaveForTheApp(page);
         assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
         assert.equal(url.searchParams.get('iss'), own.base);
         await page.waitForSelector('#error:not([hidden])');
@@ -262,9 +239,7 @@ test('no WebAssembly: out of hours at /authorize and during the flow, with the r
         await closeDialog(page, page.click.bind(page));
         assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('out_of_hours'));
         assert.equal((await page.textContent('#screen-customer_entry #reopening')).trim(), expected);
-        const request = page.waitForRequest((r) => r.url().includes('/demo/callback'));
-        await page.click('#trouble-leave');
-        assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+        assert.equal((await h.leaveForTheApp(page)).searchParams.get('error'), 'temporarily_unavailable');
         assertNoModule(page);
       });
     });
