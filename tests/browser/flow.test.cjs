@@ -45,6 +45,14 @@ test.after(async () => {
 
 const skipIfClosed = (t) => h.skipFor(t, closedReason);
 
+// A server of the test's own (its clock, its locks), swapped in for `server`.
+const useServer = (srv) => {
+  const was = server;
+  server = srv;
+  return was;
+};
+const withOwnServer = (overrides, fn) => h.withOwnServer(overrides, useServer, fn);
+
 // fn(page) in a new page, which must log no errors (harness runInPage).
 async function withPage(t, fn, width = 375) {
   await h.runInPage(await h.newPage(browser, width), server, fn);
@@ -375,10 +383,7 @@ test('consent denied (拒否する): 中止 screen and access_denied at the app'
 test('call window: 確定する early is pending, after the window expired, back to ①', async (t) => {
   if (skipIfClosed(t)) return;
   // A server of its own with a short window: no clock API exists to move time.
-  const short = await h.startServer({ call_window_seconds: 6 });
-  const saved = server;
-  server = short;
-  try {
+  await withOwnServer({ call_window_seconds: 6 }, async () => {
     await withPage(t, async (page) => {
       await toCall(page);
       assert.ok(Number(await page.textContent('#seconds-left')) <= 6);
@@ -401,10 +406,7 @@ test('call window: 確定する early is pending, after the window expired, back
       await submitAccount(page, DEMO.account);
       await page.waitForSelector(visible('customer_entry'));
     });
-  } finally {
-    server = saved;
-    await short.stop();
-  }
+  });
 });
 
 for (const code of ['out_of_hours', 'service_unavailable']) {
@@ -420,19 +422,6 @@ for (const code of ['out_of_hours', 'service_unavailable']) {
 
 // ---------------------------------------------------------------------------
 // No dead ends (SPEC §8a) and the screens on a phone (issue 11).
-
-// A server of the test's own (its clock, its locks), swapped in for `server`.
-async function withOwnServer(overrides, fn) {
-  const own = await h.startServer(overrides);
-  const saved = server;
-  server = own;
-  try {
-    await fn(own);
-  } finally {
-    server = saved;
-    await own.stop();
-  }
-}
 
 function core1(c) {
   return JSON.parse(core.runCase(JSON.stringify(c)));

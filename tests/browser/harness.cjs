@@ -259,6 +259,20 @@ async function screenshots(page, name, widths = [375, 1280]) {
   await page.setViewportSize(before);
 }
 
+// A server of the test's own (startServer(overrides): its clock, its locks)
+// for fn(own): `use(srv)` makes srv the test file's current server and
+// returns the one it replaced, which is put back afterwards; own is stopped.
+async function withOwnServer(overrides, use, fn) {
+  const own = await startServer(overrides);
+  const saved = use(own);
+  try {
+    await fn(own);
+  } finally {
+    use(saved);
+    await own.stop();
+  }
+}
+
 // Sets a dev server's movable clock (docs/admin-api.md) to an ISO 8601 instant.
 async function setClock(srv, iso) {
   const res = await fetch(`${srv.base}/admin/api/dev/clock`, {
@@ -402,7 +416,7 @@ async function walkScreens(page, options = {}) {
 
 module.exports = {
   REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS, DEV_ADMIN_TOKEN,
-  startServer, launchBrowser, newPage, runInPage, closedReason, skipFor, axeViolations, screenshots, setClock, sleep,
+  startServer, withOwnServer, launchBrowser, newPage, runInPage, closedReason, skipFor, axeViolations, screenshots, setClock, sleep,
   freePort,
   DEMO, visible, jstDay, openDemo, openDemoRefused, leaveForTheApp, submitAccount, fillCustomer, walkScreens,
 };

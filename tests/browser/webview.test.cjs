@@ -56,17 +56,13 @@ async function withPage(browser, fn, width = 375, options = {}) {
   await h.runInPage(opened, server, fn);
 }
 
-async function withOwnServer(overrides, fn) {
-  const own = await h.startServer(overrides);
-  const saved = server;
-  server = own;
-  try {
-    await fn(own);
-  } finally {
-    server = saved;
-    await own.stop();
-  }
-}
+// A server of the test's own, swapped in for `server` (harness).
+const useServer = (srv) => {
+  const was = server;
+  server = srv;
+  return was;
+};
+const withOwnServer = (overrides, fn) => h.withOwnServer(overrides, useServer, fn);
 
 async function dialogText(page) {
   await page.waitForSelector('#dialog[open]');
