@@ -12,13 +12,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./harness.cjs');
 
-const DEMO = {
-  account: { branch: '115', type: 'ordinary', number: '1100026' },
-  customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },
-  pin: '1234',
-};
-const ADMIN_TOKEN = process.env.RENKEI_ADMIN_TOKEN || 'renkei-development-admin-token';
-const visible = (screen) => `#screen-${screen}:not([hidden])`;
+const ADMIN_TOKEN = process.env.RENKEI_ADMIN_TOKEN || h.DEV_ADMIN_TOKEN;
 
 let server;
 let browser;
@@ -49,35 +43,12 @@ async function admin(path, body) {
   return { status: res.status, body: await res.json() };
 }
 
-// The customer's six screens, from /authorize to 許可する.
+// The customer's six screens (the demo customer), from /authorize to 許可する.
 async function consentAsTheCustomer(page, authorizeUrl) {
   await page.goto(authorizeUrl);
-  await page.waitForSelector(visible('account_entry'));
-  await page.fill('#branch', DEMO.account.branch);
-  await page.selectOption('#account_type', DEMO.account.type);
-  await page.fill('#account_number', DEMO.account.number);
-  await page.click('#form-account button[type=submit]');
-  await page.waitForSelector(visible('customer_entry'));
-  await page.fill('#name_kana', DEMO.customer.name);
-  await page.fill('#birth_year', DEMO.customer.year);
-  await page.selectOption('#birth_month', DEMO.customer.month);
-  await page.selectOption('#birth_day', DEMO.customer.day);
-  await page.fill('#phone', DEMO.customer.phone);
-  await page.fill('#email', DEMO.customer.email);
-  await page.fill('#email_confirm', DEMO.customer.email);
-  await page.click('#form-customer button[type=submit]');
-  await page.waitForSelector(visible('phone_confirm'));
-  await page.click('[data-action="phone"]');
-  await page.waitForSelector(visible('call_wait'));
-  await page.click('[data-action="simulate-call"]');
-  await page.waitForSelector('[data-action="simulate-call"]:disabled');
-  await page.click('[data-action="confirm-call"]');
-  await page.waitForSelector(visible('pin_entry'));
-  await page.fill('#pin', DEMO.pin);
-  await page.click('#form-pin button[type=submit]');
-  await page.waitForSelector(visible('consent'));
-  await page.check('#consent');
-  await page.click('#consent-submit');
+  await page.waitForSelector(h.visible('account_entry'));
+  await h.submitAccount(page, h.DEMO.account);
+  await h.walkScreens(page);
 }
 
 test('oauth4webapi as a FAPI 2.0 client: PAR, private_key_jwt, DPoP, the account API', async () => {

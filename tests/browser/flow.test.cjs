@@ -11,12 +11,8 @@ const assert = require('node:assert/strict');
 const { loadCore } = require('../../wasm/load-core.cjs');
 const h = require('./harness.cjs');
 
-// The demo data set (server/src/records/records.h).
-const DEMO = {
-  account: { branch: '115', type: 'ordinary', number: '1100026' },
-  customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },
-  pin: '1234',
-};
+// More of the demo data set (server/src/records/records.h); DEMO (C0001) is the harness's.
+const { DEMO, visible, submitAccount, fillCustomer } = h;
 const OTHER = {  // C0002: used for the wrong identity, so C0001's count stays clean
   account: { branch: '001', type: 'savings', number: '0000123' },
   customer: { name: 'ﾔﾏﾀﾞ ﾊﾅｺ', year: '1990', month: '12', day: '02', phone: '08022224444', email: 'hanako@example.com' },
@@ -32,23 +28,13 @@ let core;
 let messages;  // code → the catalog's text
 let closedReason = null;
 
-const visible = (screen) => `#screen-${screen}:not([hidden])`;
-
 test.before(async () => {
   core = await loadCore();
   const catalog = JSON.parse(core.runCase('{"kind":"catalog"}'));
   messages = new Map(catalog.codes.map((c) => [c.code, c.message]));
   messages.set('required_dialog', catalog.required_dialog.message);
   server = await h.startServer();
-  // Out of hours (SPEC §6) every screen answers out_of_hours. The harness moves
-  // a dev server's clock into service hours near the night windows; should the
-  // real time still be closed (a window announced in the config), skip rather
-  // than fail.
-  if (!server.clockMoved) {
-    const cal = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at: Math.floor(Date.now() / 1000) })));
-    const soon = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at: Math.floor(Date.now() / 1000) + 600 })));
-    if (!cal.open || !soon.open) closedReason = `service closed now (${JSON.stringify(cal.closure || soon.closure)})`;
-  }
+  closedReason = h.closedReason(server, core);  // out of hours: the flow tests skip
   browser = await h.launchBrowser();
 });
 
@@ -57,25 +43,19 @@ test.after(async () => {
   if (server) await server.stop();
 });
 
-function skipIfClosed(t) {
-  if (closedReason) {
-    t.skip(closedReason);
-    return true;
-  }
-  return false;
-}
+const skipIfClosed = (t) => h.skipFor(t, closedReason);
 
+// A server of the test's own (its clock, its locks), swapped in for `server`.
+const useServer = (srv) => {
+  const was = server;
+  server = srv;
+  return was;
+};
+const withOwnServer = (overrides, fn) => h.withOwnServer(overrides, useServer, fn);
+
+// fn(page) in a new page, which must log no errors (harness runInPage).
 async function withPage(t, fn, width = 375) {
-  const { context, page } = await h.newPage(browser, width);
-  try {
-    await fn(page);
-    assert.deepEqual(page.problems, [], 'the page logged no errors (CSP, scripts)');
-  } catch (e) {
-    e.message += `\n--- server log tail ---\n${server.log().slice(-3000)}`;
-    throw e;
-  } finally {
-    await context.close();
-  }
+  await h.runInPage(await h.newPage(browser, width), server, fn);
 }
 
 // Screenshots at both widths (or the given ones) and an axe scan with no violations.
@@ -92,29 +72,10 @@ async function record(page, name, widths) {
 }
 
 async function startFlow(page) {
-  await page.goto(`${server.base}/demo/`);
-  await page.click('#start');
-  await page.waitForSelector(visible('account_entry'));
+  await h.openDemo(page, server.base);
   // Screen ① is drawn before the WASM core has loaded; these tests check
   // what the core does while typing, so they wait for it.
   await page.waitForSelector('html[data-core="wasm"]', { state: 'attached' });
-}
-
-async function submitAccount(page, a) {
-  await page.fill('#branch', a.branch);
-  await page.selectOption('#account_type', a.type);
-  await page.fill('#account_number', a.number);
-  await page.click('#form-account button[type=submit]');
-}
-
-async function fillCustomer(page, c) {
-  await page.fill('#name_kana', c.name);
-  await page.fill('#birth_year', c.year);
-  await page.selectOption('#birth_month', c.month);
-  await page.selectOption('#birth_day', c.day);
-  await page.fill('#phone', c.phone);
-  await page.fill('#email', c.email);
-  await page.fill('#email_confirm', c.email);
 }
 
 async function toCustomer(page, who = DEMO) {
@@ -123,33 +84,15 @@ async function toCustomer(page, who = DEMO) {
   await page.waitForSelector(visible('customer_entry'));
 }
 
-async function toPhone(page) {
+// The demo customer's flow, walked from ① up to `screen` (shown).
+async function toScreen(page, screen) {
   await toCustomer(page);
-  await fillCustomer(page, DEMO.customer);
-  await page.click('#form-customer button[type=submit]');
-  await page.waitForSelector(visible('phone_confirm'));
+  await h.walkScreens(page, { until: screen });
 }
-
-async function toCall(page) {
-  await toPhone(page);
-  await page.click('[data-action="phone"]');
-  await page.waitForSelector(visible('call_wait'));
-}
-
-async function toPin(page) {
-  await toCall(page);
-  await page.click('[data-action="simulate-call"]');
-  await page.waitForSelector('[data-action="simulate-call"]:disabled');
-  await page.click('[data-action="confirm-call"]');
-  await page.waitForSelector(visible('pin_entry'));
-}
-
-async function toConsent(page) {
-  await toPin(page);
-  await page.fill('#pin', DEMO.pin);
-  await page.click('#form-pin button[type=submit]');
-  await page.waitForSelector(visible('consent'));
-}
+const toPhone = (page) => toScreen(page, 'phone_confirm');
+const toCall = (page) => toScreen(page, 'call_wait');
+const toPin = (page) => toScreen(page, 'pin_entry');
+const toConsent = (page) => toScreen(page, 'consent');
 
 async function dialogText(page) {
   await page.waitForSelector('#dialog[open]');
@@ -201,53 +144,55 @@ test('happy path: demo app → ①–⑥ → back to the app with the account sh
     assert.equal(await page.inputValue('#account_number'), '1100026');
     await page.click('#form-account button[type=submit]');
 
-    // ②: the account summary from the flow view; kana and phone normalized.
-    await page.waitForSelector(visible('customer_entry'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA202');
-    const summary = (await page.textContent('.account-summary')).replace(/\s+/g, ' ').trim();
-    assert.equal(summary, '店番 115 普通預金 1100026');
-    assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.tagName), 'H1');
-    await record(page, '2-SOA202');
-    await fillCustomer(page, { ...DEMO.customer, name: 'データ　サトル', phone: '090-1111-3333' });
-    await page.locator('#phone').blur();
-    await page.locator('#name_kana').focus();
-    await page.locator('#name_kana').blur();
-    assert.equal(await page.inputValue('#name_kana'), 'ﾃﾞｰﾀ ｻﾄﾙ');
-    assert.equal(await page.inputValue('#phone'), '09011113333');
-    await page.click('#form-customer button[type=submit]');
-
-    // ③: the masked registered number.
-    await page.waitForSelector(visible('phone_confirm'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA208');
-    assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(), '*****3333');
-    await record(page, '3-SOA208');
-    await page.click('[data-action="phone"]');
-
-    // ④: masked caller, tel: link to the assigned number, countdown, dev control.
-    await page.waitForSelector(visible('call_wait'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA209');
-    const dialled = (await page.textContent('#dialled-link')).trim();
-    assert.match(dialled, /^0120-\d{3}-\d{3}$/, 'grouped as read in Japan');
-    assert.equal(await page.getAttribute('#dialled-link', 'href'), `tel:${dialled.replace(/-/g, '')}`);
-    const left = Number(await page.textContent('#seconds-left'));
-    assert.ok(left > 100 && left <= 120, `countdown starts near 120 (${left})`);
-    assert.ok(await page.isVisible('[data-action="simulate-call"]'), 'dev mode shows the simulator');
-    assert.match(await page.textContent('#screen-call_wait'), /本画面が表示されてから120秒以内に、お電話ください。/);
-    await record(page, '4-SOA209');
-    await page.click('[data-action="simulate-call"]');
-    await page.waitForSelector('[data-action="simulate-call"]:disabled');
-    await page.click('[data-action="confirm-call"]');
-
-    // ⑤: the PIN, masked.
-    await page.waitForSelector(visible('pin_entry'));
-    assert.equal((await page.textContent('#screen-id')).trim(), 'SOA211');
-    assert.equal(await page.getAttribute('#pin', 'type'), 'password');
-    await record(page, '5-SOA211');
-    await page.fill('#pin', DEMO.pin);
-    await page.click('#form-pin button[type=submit]');
+    // ②–⑤ walked (harness), with these checks on each screen.
+    await h.walkScreens(page, {
+      // ② is typed full-width and with separators: the walk sends it as shown back.
+      who: { customer: { ...DEMO.customer, name: 'データ　サトル', phone: '090-1111-3333' }, pin: DEMO.pin },
+      until: 'consent',
+      at: {
+        // ②: the account summary from the flow view; kana and phone normalized.
+        customer_entry: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA202');
+          const summary = (await page.textContent('.account-summary')).replace(/\s+/g, ' ').trim();
+          assert.equal(summary, '店番 115 普通預金 1100026');
+          assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.tagName), 'H1');
+          await record(page, '2-SOA202');
+        },
+        customer_filled: async () => {
+          await page.locator('#phone').blur();
+          await page.locator('#name_kana').focus();
+          await page.locator('#name_kana').blur();
+          assert.equal(await page.inputValue('#name_kana'), 'ﾃﾞｰﾀ ｻﾄﾙ');
+          assert.equal(await page.inputValue('#phone'), '09011113333');
+        },
+        // ③: the masked registered number.
+        phone_confirm: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA208');
+          assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(), '*****3333');
+          await record(page, '3-SOA208');
+        },
+        // ④: masked caller, tel: link to the assigned number, countdown, dev control.
+        call_wait: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA209');
+          const dialled = (await page.textContent('#dialled-link')).trim();
+          assert.match(dialled, /^0120-\d{3}-\d{3}$/, 'grouped as read in Japan');
+          assert.equal(await page.getAttribute('#dialled-link', 'href'), `tel:${dialled.replace(/-/g, '')}`);
+          const left = Number(await page.textContent('#seconds-left'));
+          assert.ok(left > 100 && left <= 120, `countdown starts near 120 (${left})`);
+          assert.ok(await page.isVisible('[data-action="simulate-call"]'), 'dev mode shows the simulator');
+          assert.match(await page.textContent('#screen-call_wait'), /本画面が表示されてから120秒以内に、お電話ください。/);
+          await record(page, '4-SOA209');
+        },
+        // ⑤: the PIN, masked.
+        pin_entry: async () => {
+          assert.equal((await page.textContent('#screen-id')).trim(), 'SOA211');
+          assert.equal(await page.getAttribute('#pin', 'type'), 'password');
+          await record(page, '5-SOA211');
+        },
+      },
+    });
 
     // ⑥: the app's name, scope, 30 days; 許可する only with the box checked.
-    await page.waitForSelector(visible('consent'));
     assert.equal((await page.textContent('#screen-id')).trim(), 'SOA206');
     const consentText = await page.textContent('#screen-consent');
     assert.match(consentText, /デモ家計簿アプリが以下の許可を求めています。/);
@@ -438,10 +383,7 @@ test('consent denied (拒否する): 中止 screen and access_denied at the app'
 test('call window: 確定する early is pending, after the window expired, back to ①', async (t) => {
   if (skipIfClosed(t)) return;
   // A server of its own with a short window: no clock API exists to move time.
-  const short = await h.startServer({ call_window_seconds: 6 });
-  const saved = server;
-  server = short;
-  try {
+  await withOwnServer({ call_window_seconds: 6 }, async () => {
     await withPage(t, async (page) => {
       await toCall(page);
       assert.ok(Number(await page.textContent('#seconds-left')) <= 6);
@@ -464,10 +406,7 @@ test('call window: 確定する early is pending, after the window expired, back
       await submitAccount(page, DEMO.account);
       await page.waitForSelector(visible('customer_entry'));
     });
-  } finally {
-    server = saved;
-    await short.stop();
-  }
+  });
 });
 
 for (const code of ['out_of_hours', 'service_unavailable']) {
@@ -484,50 +423,25 @@ for (const code of ['out_of_hours', 'service_unavailable']) {
 // ---------------------------------------------------------------------------
 // No dead ends (SPEC §8a) and the screens on a phone (issue 11).
 
-// A server of the test's own (its clock, its locks), swapped in for `server`.
-async function withOwnServer(overrides, fn) {
-  const own = await h.startServer(overrides);
-  const saved = server;
-  server = own;
-  try {
-    await fn(own);
-  } finally {
-    server = saved;
-    await own.stop();
-  }
-}
-
-// The URL the page navigates to when it leaves for the demo app (the demo
-// page then takes the query out of the address bar).
-function callbackRequest(page) {
-  return page.waitForRequest((r) => r.url().includes('/demo/callback'), { timeout: 15000 });
-}
-
 function core1(c) {
   return JSON.parse(core.runCase(JSON.stringify(c)));
 }
 
 test('out of hours at /authorize: the reopening time and 連携元画面へ → temporarily_unavailable', async (t) => {
   await withOwnServer({}, async (own) => {
-    const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+    const day = h.jstDay();
     await h.setClock(own, `${day}T04:02:00+09:00`);  // daily 04:00–04:05 (SPEC §6)
     const expected = core1({ kind: 'reopening', at: `${day}T04:02:00+09:00`, reopens_at: `${day}T04:05:00+09:00` }).text;
     assert.equal(expected, '4時05分から再開します。');
     await withPage(t, async (page) => {
-      await page.goto(`${server.base}/demo/`);
-      await page.click('#start');
-      await page.waitForSelector(visible('message'));
-      assert.match(page.url(), /\/flow\/\?error=out_of_hours$/);
-      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('out_of_hours'));
+      await h.openDemoRefused(page, server.base, 'out_of_hours', messages.get('out_of_hours'));
       await page.waitForSelector('#reopening:not([hidden])');
       assert.equal((await page.textContent('#reopening')).trim(), expected);
       assert.ok(await page.isVisible('#trouble-leave'));
       assert.equal((await page.textContent('#trouble-leave')).trim(), '連携元画面へ');
       assert.ok(await page.isHidden('#trouble-retry'), 'no retry while closed');
       await record(page, 'out_of_hours-authorize', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      const url = new URL((await request).url());
+      const url = await h.leaveForTheApp(page);
       assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
       assert.equal(url.searchParams.get('iss'), server.base);
       assert.ok(url.searchParams.get('state'));
@@ -540,7 +454,7 @@ test('out of hours at /authorize: the reopening time and 連携元画面へ → 
 
 test('out of hours during the flow: the message, the reopening time and the way back', async (t) => {
   await withOwnServer({}, async (own) => {
-    const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+    const day = h.jstDay();
     await h.setClock(own, `${day}T10:00:00+09:00`);
     await withPage(t, async (page) => {
       await toCustomer(page);
@@ -552,9 +466,7 @@ test('out of hours during the flow: the message, the reopening time and the way 
       assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('out_of_hours'));
       assert.equal((await page.textContent('#screen-customer_entry #reopening')).trim(), '4時05分から再開します。');
       await record(page, '2-SOA202-out_of_hours', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      const url = new URL((await request).url());
+      const url = await h.leaveForTheApp(page);
       assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
       await page.waitForSelector('#error:not([hidden])');
       assert.match(await page.textContent('#error'), /temporarily_unavailable/);
@@ -662,9 +574,7 @@ test('busy: 再試行する sends the request again; system_error: 連携元画�
     assert.ok(await page.isHidden('#trouble'));
 
     // ② → ③, then an internal failure at 電話番号の決定.
-    await fillCustomer(page, DEMO.customer);
-    await page.click('#form-customer button[type=submit]');
-    await page.waitForSelector(visible('phone_confirm'));
+    await h.walkScreens(page, { until: 'phone_confirm' });
     await page.route('**/api/flow/phone', (route) => route.fulfill({ status: 500, contentType: 'application/json',
       body: JSON.stringify({ error: { code: 'system_error', message: messages.get('system_error') } }) }));
     await page.click('[data-action="phone"]');
@@ -672,9 +582,7 @@ test('busy: 再試行する sends the request again; system_error: 連携元画�
     await closeDialog(page);
     assert.ok(await page.isVisible('#screen-phone_confirm #trouble-retry'));
     await record(page, '3-SOA208-system_error', PHONE_AND_DESKTOP);
-    const request = callbackRequest(page);
-    await page.click('#trouble-leave');
-    const url = new URL((await request).url());
+    const url = await h.leaveForTheApp(page);
     assert.equal(url.searchParams.get('error'), 'server_error');
     await page.waitForSelector('#error:not([hidden])');
     assert.match(await page.textContent('#error'), /server_error/);
@@ -749,22 +657,14 @@ test('a switched-off app: the message and 連携元画面へ (temporarily_unavai
       assert.ok(await page.isHidden('#trouble-retry'));
       assert.ok(await page.isHidden('#reopening'));
       await record(page, '2-SOA202-service_unavailable', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      assert.equal((await h.leaveForTheApp(page)).searchParams.get('error'), 'temporarily_unavailable');
       await page.waitForSelector('#error:not([hidden])');
       assert.match(await page.textContent('#error'), /temporarily_unavailable/);
     });
     await withPage(t, async (page) => {
-      await page.goto(`${server.base}/demo/`);
-      await page.click('#start');
-      await page.waitForSelector(visible('message'));
-      assert.match(page.url(), /\/flow\/\?error=service_unavailable$/);
-      assert.equal((await page.textContent('#alert-message')).trim(), messages.get('service_unavailable'));
+      await h.openDemoRefused(page, server.base, 'service_unavailable', messages.get('service_unavailable'));
       await record(page, 'service_unavailable-authorize', PHONE_AND_DESKTOP);
-      const request = callbackRequest(page);
-      await page.click('#trouble-leave');
-      assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+      assert.equal((await h.leaveForTheApp(page)).searchParams.get('error'), 'temporarily_unavailable');
       await page.waitForSelector('#error:not([hidden])');
       assert.match(await page.textContent('#error'), /temporarily_unavailable/);
     });

@@ -2,7 +2,10 @@
 // Shared by the browser tests: starts the real server binary on a free port
 // with a temp database and tests/browser/test-config.json, launches Debian's
 // chromium through playwright-core (TOOLCHAIN.md), and offers the helpers the
-// scenarios share (screenshots at 375 and 1280 px, the axe-core scan).
+// scenarios share (screenshots at 375 and 1280 px, the axe-core scan, a page
+// that must log no errors) and the customer's screens: the demo customer,
+// ① sent, the walk through ②–⑥ (walkScreens), the way back to the app.
+// tests/cluster and tests/api use it too.
 //
 // Environment:
 //   RENKEI_SERVER_BIN   the server binary (default build/native/server/renkei-server)
@@ -15,6 +18,7 @@ const os = require('node:os');
 const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const assert = require('node:assert/strict');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SERVER_BIN = process.env.RENKEI_SERVER_BIN || path.join(REPO, 'build', 'native', 'server', 'renkei-server');
@@ -186,6 +190,41 @@ async function newPage(browser, width = 375, options = {}) {
   return { context, page };
 }
 
+// Runs fn(page) in a page of newPage ({ context, page }) and then asserts
+// that the page logged no errors; a failure carries the tail of the server
+// `srv`'s log. The context is closed in any case.
+async function runInPage({ context, page }, srv, fn) {
+  try {
+    await fn(page);
+    assert.deepEqual(page.problems, [], 'the page logged no errors (CSP, scripts)');
+  } catch (e) {
+    e.message += `\n--- server log tail ---\n${srv.log().slice(-3000)}`;
+    throw e;
+  } finally {
+    await context.close();
+  }
+}
+
+// Out of hours (SPEC §6) every screen answers out_of_hours. startServer moves
+// a dev server's clock into service hours near the night windows; should the
+// real time still be closed (a window announced in the config), the tests
+// skip rather than fail. Returns why (by the service calendar of the WASM
+// core `core`, now and in 10 minutes), or null when open.
+function closedReason(srv, core) {
+  if (srv.clockMoved) return null;
+  const at = Math.floor(Date.now() / 1000);
+  const now = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at })));
+  const soon = JSON.parse(core.runCase(JSON.stringify({ kind: 'calendar', at: at + 600 })));
+  return !now.open || !soon.open ? `service closed now (${JSON.stringify(now.closure || soon.closure)})` : null;
+}
+
+// Skips the test `t` when there is a `reason`: true when it did.
+function skipFor(t, reason) {
+  if (!reason) return false;
+  t.skip(reason);
+  return true;
+}
+
 let axeSource = null;
 // Runs axe-core in the page (WCAG 2.x A/AA and best practices). The source is
 // evaluated through the devtools protocol, which the page's CSP does not
@@ -220,6 +259,20 @@ async function screenshots(page, name, widths = [375, 1280]) {
   await page.setViewportSize(before);
 }
 
+// A server of the test's own (startServer(overrides): its clock, its locks)
+// for fn(own): `use(srv)` makes srv the test file's current server and
+// returns the one it replaced, which is put back afterwards; own is stopped.
+async function withOwnServer(overrides, use, fn) {
+  const own = await startServer(overrides);
+  const saved = use(own);
+  try {
+    await fn(own);
+  } finally {
+    use(saved);
+    await own.stop();
+  }
+}
+
 // Sets a dev server's movable clock (docs/admin-api.md) to an ISO 8601 instant.
 async function setClock(srv, iso) {
   const res = await fetch(`${srv.base}/admin/api/dev/clock`, {
@@ -234,7 +287,136 @@ async function setClock(srv, iso) {
   if (!res.ok) throw new Error(`could not set the server's clock: ${res.status} ${await res.text()}`);
 }
 
+// ---------------------------------------------------------------------------
+// The customer's screens, shared by the browser tests and the cluster test.
+
+// The demo data set (server/src/records/records.h): C0001, whose flows the
+// tests complete.
+const DEMO = {
+  account: { branch: '115', type: 'ordinary', number: '1100026' },
+  customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },
+  pin: '1234',
+};
+
+// The selector of a screen while it is shown.
+const visible = (screen) => `#screen-${screen}:not([hidden])`;
+
+// The demo app's start page, then 連携する: resolves once ① is shown.
+async function openDemo(page, base) {
+  await page.goto(`${base}/demo/`);
+  await page.click('#start');
+  await page.waitForSelector(visible('account_entry'));
+}
+
+// Today's date in Japan, YYYY-MM-DD (to set a dev server's clock to an hour of it).
+const jstDay = () => new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+
+// The demo app's 連携する when /authorize refuses with `code`: the flow page
+// shows ?error=<code> with `message` (the catalog's text).
+async function openDemoRefused(page, base, code, message) {
+  await page.goto(`${base}/demo/`);
+  await page.click('#start');
+  await page.waitForSelector(visible('message'));
+  assert.match(page.url(), new RegExp(`/flow/\\?error=${code}$`));
+  assert.equal((await page.textContent('#alert-message')).trim(), message);
+}
+
+// 連携元画面へ (#trouble-leave): resolves to the URL of the app's callback
+// the page then requests (the request's: the demo page takes the query out
+// of the address bar).
+async function leaveForTheApp(page) {
+  const request = page.waitForRequest((r) => r.url().includes('/demo/callback'), { timeout: 15000 });
+  await page.click('#trouble-leave');
+  return new URL((await request).url());
+}
+
+// ① filled and sent (the caller waits for what comes next).
+async function submitAccount(page, a) {
+  await page.fill('#branch', a.branch);
+  await page.selectOption('#account_type', a.type);
+  await page.fill('#account_number', a.number);
+  await page.click('#form-account button[type=submit]');
+}
+
+// ② filled (not sent). `type(selector, value)` enters a text field (default
+// page.fill).
+async function fillCustomer(page, c, type = (sel, value) => page.fill(sel, value)) {
+  await type('#name_kana', c.name);
+  await type('#birth_year', c.year);
+  await page.selectOption('#birth_month', c.month);
+  await page.selectOption('#birth_day', c.day);
+  await type('#phone', c.phone);
+  await type('#email', c.email);
+  await type('#email_confirm', c.email);
+}
+
+// The screens ②–⑥ in order, each with what the customer does there: fill ②
+// and send it, choose the number (③), have the dev server simulate the call
+// and confirm it (④), the PIN (⑤), check the box and 許可する (⑥).
+const WALK = [
+  ['customer_entry', async (page, o) => {
+    await fillCustomer(page, o.who.customer, o.type);
+    if (o.at.customer_filled) await o.at.customer_filled(page);
+    await o.press('#form-customer button[type=submit]');
+  }],
+  ['phone_confirm', async (page, o) => {
+    await o.press('[data-action="phone"]');
+  }],
+  ['call_wait', async (page, o) => {
+    await o.press('[data-action="simulate-call"]');
+    await page.waitForSelector('[data-action="simulate-call"]:disabled');
+    await o.press('[data-action="confirm-call"]');
+  }],
+  ['pin_entry', async (page, o) => {
+    await o.type('#pin', o.who.pin);
+    await o.press('#form-pin button[type=submit]');
+  }],
+  ['consent', async (page, o) => {
+    await o.check('#consent');
+    await o.press('#consent-submit');
+  }],
+];
+
+// Walks the customer's screens from `from` (default ②) on: waits for each
+// screen, runs the test's `at[screen](page)` there, then does what the
+// customer does on it. Stops once `until` is shown (before its action), or,
+// without `until`, after 許可する on ⑥ (the page is then on its way to the
+// app). Options:
+//   who    { customer, pin } (default DEMO)
+//   from   the first screen of the walk (its predecessor has been sent)
+//   until  the screen to stop on
+//   at     { screen: async (page) => … } checks on arrival; `customer_filled`
+//          runs once ② is filled, before it is sent
+//   press  (selector) => clicks or taps (default page.click)
+//   type   (selector, value) => enters a text field (default page.fill)
+//   check  (selector) => checks the box of ⑥ (default page.check)
+async function walkScreens(page, options = {}) {
+  const o = {
+    who: DEMO,
+    from: 'customer_entry',
+    until: null,
+    at: {},
+    press: (sel) => page.click(sel),
+    type: (sel, value) => page.fill(sel, value),
+    check: (sel) => page.check(sel),
+    ...options,
+  };
+  const first = WALK.findIndex(([screen]) => screen === o.from);
+  if (first < 0) throw new Error(`walkScreens: no screen ${o.from}`);
+  if (o.until && !WALK.slice(first).some(([screen]) => screen === o.until)) {
+    throw new Error(`walkScreens: ${o.until} does not come after ${o.from}`);
+  }
+  for (const [screen, act] of WALK.slice(first)) {
+    await page.waitForSelector(visible(screen));
+    if (o.at[screen]) await o.at[screen](page);
+    if (screen === o.until) return;
+    await act(page, o);
+  }
+}
+
 module.exports = {
   REPO, SERVER_BIN, WASM_DIR, CHROMIUM, SCREENSHOTS, DEV_ADMIN_TOKEN,
-  startServer, launchBrowser, newPage, axeViolations, screenshots, setClock, sleep, freePort,
+  startServer, withOwnServer, launchBrowser, newPage, runInPage, closedReason, skipFor, axeViolations, screenshots, setClock, sleep,
+  freePort,
+  DEMO, visible, jstDay, openDemo, openDemoRefused, leaveForTheApp, submitAccount, fillCustomer, walkScreens,
 };

@@ -16,11 +16,7 @@ const assert = require('node:assert/strict');
 const { loadCore } = require('../../wasm/load-core.cjs');
 const h = require('./harness.cjs');
 
-const DEMO = {
-  account: { branch: '115', type: 'ordinary', number: '1100026' },
-  customer: { name: 'ﾃﾞｰﾀ ｻﾄﾙ', year: '1985', month: '04', day: '12', phone: '09011113333', email: 'satoru@example.com' },
-  pin: '1234',
-};
+const { DEMO, visible, fillCustomer } = h;
 const ANDROID_WEBVIEW_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP1A; wv) AppleWebKit/537.36 '
   + '(KHTML, like Gecko) Version/4.0 Chrome/125.0.0.0 Mobile Safari/537.36';
 
@@ -31,7 +27,6 @@ let catalog;
 let messages;     // code → the catalog's text
 let closedReason = null;
 
-const visible = (screen) => `#screen-${screen}:not([hidden])`;
 const core1 = (c) => JSON.parse(core.runCase(JSON.stringify(c)));
 
 test.before(async () => {
@@ -40,55 +35,34 @@ test.before(async () => {
   catalog = JSON.parse(catalogText);
   messages = new Map(catalog.codes.map((c) => [c.code, c.message]));
   server = await h.startServer();
-  if (!server.clockMoved) {
-    const at = Math.floor(Date.now() / 1000);
-    const now = core1({ kind: 'calendar', at });
-    const soon = core1({ kind: 'calendar', at: at + 600 });
-    if (!now.open || !soon.open) closedReason = `service closed now (${JSON.stringify(now.closure || soon.closure)})`;
-  }
+  closedReason = h.closedReason(server, core);  // out of hours: the flow tests skip
 });
 
 test.after(async () => {
   if (server) await server.stop();
 });
 
-function skipIfClosed(t) {
-  if (closedReason) {
-    t.skip(closedReason);
-    return true;
-  }
-  return false;
-}
+const skipIfClosed = (t) => h.skipFor(t, closedReason);
 
-// A page in `browser`; every request's URL and every answered one are kept.
+// fn(page) in a page in `browser`, which must log no errors (harness
+// runInPage); every request's URL and every answered one are kept.
 async function withPage(browser, fn, width = 375, options = {}) {
-  const { context, page } = await h.newPage(browser, width, options);
+  const opened = await h.newPage(browser, width, options);
+  const { page } = opened;
   page.requested = [];
   page.answered = [];
   page.on('request', (r) => page.requested.push(r.url()));
   page.on('response', (r) => page.answered.push({ url: r.url(), status: r.status() }));
-  try {
-    await fn(page);
-    assert.deepEqual(page.problems, [], 'the page logged no errors (CSP, scripts)');
-  } catch (e) {
-    e.message += `\n--- server log tail ---\n${server.log().slice(-3000)}`;
-    throw e;
-  } finally {
-    await context.close();
-  }
+  await h.runInPage(opened, server, fn);
 }
 
-async function withOwnServer(overrides, fn) {
-  const own = await h.startServer(overrides);
-  const saved = server;
-  server = own;
-  try {
-    await fn(own);
-  } finally {
-    server = saved;
-    await own.stop();
-  }
-}
+// A server of the test's own, swapped in for `server` (harness).
+const useServer = (srv) => {
+  const was = server;
+  server = srv;
+  return was;
+};
+const withOwnServer = (overrides, fn) => h.withOwnServer(overrides, useServer, fn);
 
 async function dialogText(page) {
   await page.waitForSelector('#dialog[open]');
@@ -103,16 +77,6 @@ async function dialogText(page) {
 async function closeDialog(page, press) {
   await press('#dialog-ok');
   await page.waitForSelector('#dialog:not([open])', { state: 'attached' });
-}
-
-async function fillCustomer(page, c) {
-  await page.fill('#name_kana', c.name);
-  await page.fill('#birth_year', c.year);
-  await page.selectOption('#birth_month', c.month);
-  await page.selectOption('#birth_day', c.day);
-  await page.fill('#phone', c.phone);
-  await page.fill('#email', c.email);
-  await page.fill('#email_confirm', c.email);
 }
 
 function assertNoModule(page) {
@@ -198,34 +162,32 @@ test('no WebAssembly: ① → ⑥ to the app with the server\'s catalog and chec
       await page.fill('#phone', DEMO.customer.phone);
       await press('#form-customer button[type=submit]');
 
-      // ③: the masked number from the server's view.
-      await page.waitForSelector(visible('phone_confirm'));
-      assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(),
-        core1({ kind: 'mask', phone: DEMO.customer.phone }).masked);
-      await press('[data-action="phone"]');
-
-      // ④: the toll-free number grouped by the server's (native) core.
-      await page.waitForSelector(visible('call_wait'));
-      const digits = (await page.getAttribute('#dialled-link', 'href')).replace(/^tel:/, '');
-      assert.match(digits, /^0120\d{6}$/);
-      assert.equal((await page.textContent('#dialled-link')).trim(), core1({ kind: 'tollfree', number: digits }).display);
-      assert.match((await page.textContent('#dialled-link')).trim(), /^0120-\d{3}-\d{3}$/);
-      await h.screenshots(page, 'nowasm-4-SOA209', [320]);
-      await press('[data-action="confirm-call"]');
-      await page.waitForSelector('#call-status:not([hidden])');
-      assert.equal((await page.textContent('#call-status')).trim(), messages.get('call_pending'));
-      await press('[data-action="simulate-call"]');
-      await page.waitForSelector('[data-action="simulate-call"]:disabled');
-      await press('[data-action="confirm-call"]');
-
-      // ⑤: the PIN; ⑥: consent; back to the app.
-      await page.waitForSelector(visible('pin_entry'));
-      await page.fill('#pin', DEMO.pin);
-      await press('#form-pin button[type=submit]');
-      await page.waitForSelector(visible('consent'));
-      assert.equal((await page.textContent('.period')).trim(), '30日');
-      await page.check('#consent');
-      await press('#consent-submit');
+      // ③–⑥ walked (harness): the PIN, consent, back to the app.
+      await h.walkScreens(page, {
+        from: 'phone_confirm',
+        press,
+        at: {
+          // ③: the masked number from the server's view.
+          phone_confirm: async () => {
+            assert.equal((await page.textContent('#screen-phone_confirm [data-view="masked_phone"]')).trim(),
+              core1({ kind: 'mask', phone: DEMO.customer.phone }).masked);
+          },
+          // ④: the toll-free number grouped by the server's (native) core.
+          call_wait: async () => {
+            const digits = (await page.getAttribute('#dialled-link', 'href')).replace(/^tel:/, '');
+            assert.match(digits, /^0120\d{6}$/);
+            assert.equal((await page.textContent('#dialled-link')).trim(), core1({ kind: 'tollfree', number: digits }).display);
+            assert.match((await page.textContent('#dialled-link')).trim(), /^0120-\d{3}-\d{3}$/);
+            await h.screenshots(page, 'nowasm-4-SOA209', [320]);
+            await press('[data-action="confirm-call"]');
+            await page.waitForSelector('#call-status:not([hidden])');
+            assert.equal((await page.textContent('#call-status')).trim(), messages.get('call_pending'));
+          },
+          consent: async () => {
+            assert.equal((await page.textContent('.period')).trim(), '30日');
+          },
+        },
+      });
       await page.waitForURL(/\/demo\/callback/);
       await page.waitForSelector('#account-section:not([hidden])');
       assert.equal((await page.textContent('#account')).trim(), '店番 115 普通預金 1100026');
@@ -240,25 +202,19 @@ test('no WebAssembly: out of hours at /authorize and during the flow, with the r
   const browser = await h.launchBrowser({ noWasm: true });
   try {
     await withOwnServer({}, async (own) => {
-      const day = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
+      const day = h.jstDay();
       // At /authorize: the page for ?error=out_of_hours.
       await h.setClock(own, `${day}T04:02:00+09:00`);  // daily 04:00–04:05 (SPEC §6)
       const expected = core1({ kind: 'reopening', at: `${day}T04:02:00+09:00`, reopens_at: `${day}T04:05:00+09:00` }).text;
       assert.equal(expected, '4時05分から再開します。');
       await withPage(browser, async (page) => {
-        await page.goto(`${own.base}/demo/`);
-        await page.click('#start');
-        await page.waitForSelector(visible('message'));
-        assert.match(page.url(), /\/flow\/\?error=out_of_hours$/);
-        assert.equal((await page.textContent('#alert-message')).trim(), messages.get('out_of_hours'));
+        await h.openDemoRefused(page, own.base, 'out_of_hours', messages.get('out_of_hours'));
         await page.waitForSelector('#reopening:not([hidden])');
         assert.equal((await page.textContent('#reopening')).trim(), expected);
         assert.equal((await page.textContent('#trouble-leave')).trim(), catalog.labels.back_to_app);
         assert.ok(await page.isHidden('#trouble-retry'));
         await h.screenshots(page, 'nowasm-out_of_hours-authorize', [320]);
-        const request = page.waitForRequest((r) => r.url().includes('/demo/callback'));
-        await page.click('#trouble-leave');
-        const url = new URL((await request).url());
+        const url = await h.leaveForTheApp(page);
         assert.equal(url.searchParams.get('error'), 'temporarily_unavailable');
         assert.equal(url.searchParams.get('iss'), own.base);
         await page.waitForSelector('#error:not([hidden])');
@@ -267,9 +223,7 @@ test('no WebAssembly: out of hours at /authorize and during the flow, with the r
       // During the flow: ② answered out_of_hours.
       await h.setClock(own, `${day}T10:00:00+09:00`);
       await withPage(browser, async (page) => {
-        await page.goto(`${own.base}/demo/`);
-        await page.click('#start');
-        await page.waitForSelector(visible('account_entry'));
+        await h.openDemo(page, own.base);
         await page.fill('#branch', DEMO.account.branch);
         await page.fill('#account_number', DEMO.account.number);
         await page.click('#form-account button[type=submit]');
@@ -281,9 +235,7 @@ test('no WebAssembly: out of hours at /authorize and during the flow, with the r
         await closeDialog(page, page.click.bind(page));
         assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('out_of_hours'));
         assert.equal((await page.textContent('#screen-customer_entry #reopening')).trim(), expected);
-        const request = page.waitForRequest((r) => r.url().includes('/demo/callback'));
-        await page.click('#trouble-leave');
-        assert.equal(new URL((await request).url()).searchParams.get('error'), 'temporarily_unavailable');
+        assert.equal((await h.leaveForTheApp(page)).searchParams.get('error'), 'temporarily_unavailable');
         assertNoModule(page);
       });
     });
@@ -301,9 +253,7 @@ test('a module whose instantiation throws: the page falls back to the server\'s 
       await page.route(/\/static\/wasm\/renkei_core\.([0-9a-f]{16}\.)?wasm/, (route) => route.fulfill({
         status: 200, contentType: 'application/wasm', body: Buffer.from('not a wasm module'),
       }));
-      await page.goto(`${server.base}/demo/`);
-      await page.click('#start');
-      await page.waitForSelector(visible('account_entry'));
+      await h.openDemo(page, server.base);
       await page.waitForSelector('html[data-core="server"]', { state: 'attached' });
       await page.click('#form-account button[type=submit]');
       assert.equal((await dialogText(page)).message, catalog.required_dialog.message);
@@ -330,9 +280,7 @@ test('screen ① is drawn while the module is still loading', async (t) => {
         await held;
         await route.continue();
       });
-      await page.goto(`${server.base}/demo/`);
-      await page.click('#start');
-      await page.waitForSelector(visible('account_entry'));
+      await h.openDemo(page, server.base);
       assert.equal(await page.getAttribute('html', 'data-core'), null, 'the module has not loaded yet');
       assert.equal((await page.textContent('#screen-id')).trim(), 'SOA201');
       release();
@@ -458,49 +406,30 @@ for (const width of [320, 360, 414]) {
         await page.keyboard.type(DEMO.account.number);
         await tap('#form-account button[type=submit]');
 
-        // ②
-        await page.waitForSelector(visible('customer_entry'));
-        await assertFitsAndTappable(page, width, '②');
-        await shot('2-SOA202');
-        await tap('#name_kana');
-        await page.keyboard.insertText(DEMO.customer.name);
-        await tap('#birth_year');
-        await page.keyboard.type(DEMO.customer.year);
-        await page.selectOption('#birth_month', DEMO.customer.month);  // the system's picker
-        await page.selectOption('#birth_day', DEMO.customer.day);
-        await tap('#phone');
-        await page.keyboard.type(DEMO.customer.phone);
-        await tap('#email');
-        await page.keyboard.type(DEMO.customer.email);
-        await tap('#email_confirm');
-        await page.keyboard.type(DEMO.customer.email);
-        await tap('#form-customer button[type=submit]');
-
-        // ③, ④
-        await page.waitForSelector(visible('phone_confirm'));
-        await assertFitsAndTappable(page, width, '③');
-        await shot('3-SOA208');
-        await tap('[data-action="phone"]');
-        await page.waitForSelector(visible('call_wait'));
-        await assertFitsAndTappable(page, width, '④');
-        await shot('4-SOA209');
-        await tap('[data-action="simulate-call"]');
-        await page.waitForSelector('[data-action="simulate-call"]:disabled');
-        await tap('[data-action="confirm-call"]');
-
-        // ⑤, ⑥
-        await page.waitForSelector(visible('pin_entry'));
-        await assertFitsAndTappable(page, width, '⑤');
-        await shot('5-SOA211');
-        await tap('#pin');
-        await page.keyboard.type(DEMO.pin);
-        await tap('#form-pin button[type=submit]');
-        await page.waitForSelector(visible('consent'));
-        await assertFitsAndTappable(page, width, '⑥');
-        await shot('6-SOA206');
-        await tap('#consent');
-        assert.ok(await page.isChecked('#consent'));
-        await tap('#consent-submit');
+        // ②–⑥ walked (harness) by taps and the on-screen keyboard (the
+        // kana inserted as an IME commits it; the month and day by the
+        // system's picker), each screen checked and photographed.
+        const at = {};
+        for (const [screen, mark, name] of [['customer_entry', '②', '2-SOA202'], ['phone_confirm', '③', '3-SOA208'],
+          ['call_wait', '④', '4-SOA209'], ['pin_entry', '⑤', '5-SOA211'], ['consent', '⑥', '6-SOA206']]) {
+          at[screen] = async () => {
+            await assertFitsAndTappable(page, width, mark);
+            await shot(name);
+          };
+        }
+        await h.walkScreens(page, {
+          at,
+          press: tap,
+          type: async (sel, value) => {
+            await tap(sel);
+            if (sel === '#name_kana') await page.keyboard.insertText(value);
+            else await page.keyboard.type(value);
+          },
+          check: async (sel) => {
+            await tap(sel);
+            assert.ok(await page.isChecked(sel));
+          },
+        });
         await page.waitForURL(/\/demo\/callback/);
         await page.waitForSelector('#account-section:not([hidden])');
         assert.equal((await page.textContent('#account')).trim(), '店番 115 普通預金 1100026');

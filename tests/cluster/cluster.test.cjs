@@ -30,7 +30,8 @@ const ADMIN_TOKEN = 'renkei-development-admin-token';      // kDevAdminToken
 const WEBHOOK_SECRET = 'renkei-development-webhook-secret'; // kDevWebhookSecret
 const LOCKOUT_LIMIT = 5;                                    // config/dev.json
 
-// The demo data set (server/src/records/records.cpp), as tests/browser/flow.test.cjs.
+// The demo data set (server/src/records/records.cpp) in the API's member names;
+// h.DEMO (tests/browser/harness.cjs) is the same customer as the screens take it.
 const DEMO = {
   account: { branch: '115', account_type: 'ordinary', account_number: '1100026' },
   customer: {
@@ -125,8 +126,11 @@ async function intoServiceHours(cluster) {
 const b64url = (buf) => buf.toString('base64url');
 
 class Flow {
-  constructor(base) {
+  // `redirectBase`: the address of the registered redirect (HAProxy's) when
+  // the requests go to one instance.
+  constructor(base, redirectBase = undefined) {
     this.base = base;       // where the requests go (HAProxy or one instance)
+    this.redirectBase = redirectBase;
     this.cookie = '';
     this.csrf = null;
     this.answeredBy = [];   // X-Renkei-Instance of every answer
@@ -292,36 +296,10 @@ test('chromium: a complete flow through HAProxy, answered by several instances',
     page.on('response', (res) => {
       if (new URL(res.url()).pathname.startsWith('/api/')) apiAnswers.push(res.headers()['x-renkei-instance']);
     });
-    const visible = (s) => `#screen-${s}:not([hidden])`;
-    await page.goto(`${cluster.base}/demo/`);
-    await page.click('#start');
-    await page.waitForSelector(visible('account_entry'));
-    await page.fill('#branch', DEMO.account.branch);
-    await page.selectOption('#account_type', DEMO.account.account_type);
-    await page.fill('#account_number', DEMO.account.account_number);
-    await page.click('#form-account button[type=submit]');
-    await page.waitForSelector(visible('customer_entry'));
-    const c = DEMO.customer;
-    await page.fill('#name_kana', c.name_kana);
-    await page.fill('#birth_year', c.birth_year);
-    await page.selectOption('#birth_month', c.birth_month);
-    await page.selectOption('#birth_day', c.birth_day);
-    await page.fill('#phone', c.phone);
-    await page.fill('#email', c.email);
-    await page.fill('#email_confirm', c.email);
-    await page.click('#form-customer button[type=submit]');
-    await page.waitForSelector(visible('phone_confirm'));
-    await page.click('[data-action="phone"]');
-    await page.waitForSelector(visible('call_wait'));
-    await page.click('[data-action="simulate-call"]');
-    await page.waitForSelector('[data-action="simulate-call"]:disabled');
-    await page.click('[data-action="confirm-call"]');
-    await page.waitForSelector(visible('pin_entry'));
-    await page.fill('#pin', DEMO.pin);
-    await page.click('#form-pin button[type=submit]');
-    await page.waitForSelector(visible('consent'));
-    await page.check('#consent');
-    await page.click('#consent-submit');
+    // The demo customer (h.DEMO): ① sent, then ②–⑥ walked (harness).
+    await h.openDemo(page, cluster.base);
+    await h.submitAccount(page, h.DEMO.account);
+    await h.walkScreens(page);
     await page.waitForURL(/\/demo\/callback/);
     await page.waitForSelector('#account-section:not([hidden])');
     assert.deepEqual(page.problems, [], 'the page logged no errors');
@@ -337,8 +315,7 @@ test('chromium: a complete flow through HAProxy, answered by several instances',
 
 test('a call posted to instance B verifies a flow started on instance A', async () => {
   const { a, b, c } = cluster.instances;
-  const flow = new Flow(a.url);
-  flow.redirectBase = cluster.base;  // the registered redirect is HAProxy's address
+  const flow = new Flow(a.url, cluster.base);  // the registered redirect is HAProxy's address
   await flow.toCall();
   assert.ok(flow.answeredBy.every((n) => n === 'a'), JSON.stringify(flow.answeredBy));
   const clock = await admin(b.url, 'POST', '/admin/api/dev/clock', { advance_seconds: 0 });
@@ -356,25 +333,25 @@ test('a call posted to instance B verifies a flow started on instance A', async 
   assert.equal(r.headers.get('x-renkei-instance'), 'c');
 });
 
-test('100 parallel wrong ② attempts over all instances count exactly the lockout limit', async (t) => {
-  const N = 100;
-  const wrong = { ...LOCKABLE.customer, birth_day: '07' };
+// N flows of one account through HAProxy, each brought to the screen of the
+// attack by `prepare(f)` (`batch` flows at a time), then every flow sends the
+// same wrong `body` to `path`, all at once. The instances share one count:
+// every attempt is refused, exactly the lockout limit is counted (the last
+// one as locked_now), and every instance sees the account (admin `query`)
+// locked. Resolves to the flows and their answers (in the same order).
+async function parallelWrongAttempts(t, { N, batch, prepare, path, body, query }) {
   const flows = Array.from({ length: N }, () => new Flow(cluster.base));
-  // Every attempt has its own flow, at ② (10 at a time to build them).
-  for (let i = 0; i < N; i += 10) {
-    await Promise.all(flows.slice(i, i + 10).map(async (f) => {
-      await f.start();
-      await f.ok('/api/flow/account', LOCKABLE.account);
-    }));
+  for (let i = 0; i < N; i += batch) {
+    await Promise.all(flows.slice(i, i + batch).map(prepare));
   }
-  const answers = await Promise.all(flows.map((f) => f.req('POST', '/api/flow/customer', wrong)));
+  const answers = await Promise.all(flows.map((f) => f.req('POST', path, body)));
   const tally = {};
   for (const r of answers) {
     const code = r.json && r.json.error ? r.json.error.code : `status ${r.status}`;
     tally[code] = (tally[code] || 0) + 1;
   }
   const instances = new Set(answers.map((r) => r.headers.get('x-renkei-instance')));
-  t.diagnostic(`answers: ${JSON.stringify(tally)}`);
+  t.diagnostic(`answers: ${JSON.stringify(tally)}; instances: ${[...instances].sort()}`);
   assert.equal(instances.size, 3, `every instance answered some: ${[...instances]}`);
   // Every attempt was refused; those after the limit as locked.
   assert.equal(answers.filter((r) => r.status === 200).length, 0, JSON.stringify(tally));
@@ -384,56 +361,62 @@ test('100 parallel wrong ② attempts over all instances count exactly the locko
   // once, refused before anything was read or counted).
   assert.equal((tally.locked || 0) + (tally.busy || 0), N - LOCKOUT_LIMIT, JSON.stringify(tally));
   for (const i of Object.values(cluster.instances)) {
-    const r = await admin(i.url, 'GET', '/admin/api/accounts?branch=115&type=savings&number=5000005');
+    const r = await admin(i.url, 'GET', `/admin/api/accounts?${query}`);
     assert.equal(r.lock.failures, LOCKOUT_LIMIT, `instance ${i.name}: ${JSON.stringify(r.lock)}`);
     assert.equal(r.lock.locked, true, `instance ${i.name}`);
   }
+  return { flows, answers };
+}
+
+// A new flow of `who` on instance `i`, its ① sent: the answer of its ②.
+async function secondAttempt(i, who) {
+  const f = new Flow(i.url, cluster.base);
+  await f.start();
+  await f.ok('/api/flow/account', who.account);
+  return f.req('POST', '/api/flow/customer', who.customer);
+}
+
+test('100 parallel wrong ② attempts over all instances count exactly the lockout limit', async (t) => {
+  const query = 'branch=115&type=savings&number=5000005';
+  // Every attempt has its own flow, at ② (10 at a time to build them).
+  await parallelWrongAttempts(t, {
+    N: 100,
+    batch: 10,
+    prepare: async (f) => {
+      await f.start();
+      await f.ok('/api/flow/account', LOCKABLE.account);
+    },
+    path: '/api/flow/customer',
+    body: { ...LOCKABLE.customer, birth_day: '07' },
+    query,
+  });
   // A new flow on every instance is told the account is locked (B84).
   for (const i of Object.values(cluster.instances)) {
-    const f = new Flow(i.url);
-    f.redirectBase = cluster.base;
-    await f.start();
-    await f.ok('/api/flow/account', LOCKABLE.account);
-    const r = await f.req('POST', '/api/flow/customer', LOCKABLE.customer);
+    const r = await secondAttempt(i, LOCKABLE);
     assert.notEqual(r.status, 200, r.text);
     assert.equal(r.json.error.reason, 'B84', `instance ${i.name}: ${r.text}`);
   }
-  lockedBefore.push('branch=115&type=savings&number=5000005');
+  lockedBefore.push(query);
 });
 
 test('100 parallel wrong ⑤ PINs over all instances count exactly the lockout limit', async (t) => {
-  const N = 100;
-  const flows = Array.from({ length: N }, () => new Flow(cluster.base));
+  const query = 'branch=001&type=savings&number=0000123';
   // Every attempt has its own flow of the same account, taken to ⑤ (right
   // ②, the simulated call). The flows of one phone wait for a call on
   // different numbers of the pool of three, so three are built at a time.
-  for (let i = 0; i < N; i += 3) {
-    await Promise.all(flows.slice(i, i + 3).map(async (f) => {
+  const { flows, answers } = await parallelWrongAttempts(t, {
+    N: 100,
+    batch: 3,
+    prepare: async (f) => {
       await f.toCall(PIN_LOCKABLE);
       await f.ok('/dev/simulate-call', {});
       const r = await f.ok('/api/flow/call/confirm', {});
       assert.equal(r.flow.screen, 'pin_entry');
-    }));
-  }
-  const wrongPin = PIN_LOCKABLE.pin === '9999' ? '9998' : '9999';
-  const answers = await Promise.all(flows.map((f) => f.req('POST', '/api/flow/pin', { pin: wrongPin })));
-  const tally = {};
-  for (const r of answers) {
-    const code = r.json && r.json.error ? r.json.error.code : `status ${r.status}`;
-    tally[code] = (tally[code] || 0) + 1;
-  }
-  const instances = new Set(answers.map((r) => r.headers.get('x-renkei-instance')));
-  t.diagnostic(`answers: ${JSON.stringify(tally)}; instances: ${[...instances].sort()}`);
-  assert.equal(instances.size, 3, `every instance answered some: ${[...instances]}`);
-  assert.equal(answers.filter((r) => r.status === 200).length, 0, JSON.stringify(tally));
-  assert.equal(tally.auth_mismatch || 0, LOCKOUT_LIMIT - 1, JSON.stringify(tally));
-  assert.equal(tally.locked_now || 0, 1, JSON.stringify(tally));
-  assert.equal((tally.locked || 0) + (tally.busy || 0), N - LOCKOUT_LIMIT, JSON.stringify(tally));
-  for (const i of Object.values(cluster.instances)) {
-    const r = await admin(i.url, 'GET', '/admin/api/accounts?branch=001&type=savings&number=0000123');
-    assert.equal(r.lock.failures, LOCKOUT_LIMIT, `instance ${i.name}: ${JSON.stringify(r.lock)}`);
-    assert.equal(r.lock.locked, true, `instance ${i.name}`);
-  }
+    },
+    path: '/api/flow/pin',
+    body: { pin: PIN_LOCKABLE.pin === '9999' ? '9998' : '9999' },
+    query,
+  });
   // On every instance: a flow still at ⑤ (its wrong PIN was only counted)
   // now brings the right PIN and is refused as locked (B84), and a new flow
   // of the account is refused at ② (B84).
@@ -445,15 +428,11 @@ test('100 parallel wrong ⑤ PINs over all instances count exactly the lockout l
     assert.equal(r.headers.get('x-renkei-instance'), i.name);
     assert.equal(r.status, 403, `instance ${i.name}: ${r.text}`);
     assert.equal(r.json.error.reason, 'B84', `instance ${i.name}: ${r.text}`);
-    const f = new Flow(i.url);
-    f.redirectBase = cluster.base;
-    await f.start();
-    await f.ok('/api/flow/account', PIN_LOCKABLE.account);
-    const second = await f.req('POST', '/api/flow/customer', PIN_LOCKABLE.customer);
+    const second = await secondAttempt(i, PIN_LOCKABLE);
     assert.equal(second.status, 403, second.text);
     assert.equal(second.json.error.reason, 'B84', `instance ${i.name}: ${second.text}`);
   }
-  lockedBefore.push('branch=001&type=savings&number=0000123');
+  lockedBefore.push(query);
 });
 
 test('result mails written on three instances are each delivered exactly once', async (t) => {
@@ -549,8 +528,7 @@ test('kill -9 of one instance in the middle of a flow: the flow finishes on the 
   // The instance that answered last dies; before that it acknowledges one
   // more thing: a code, issued (committed) by it alone.
   const victim = Object.values(cluster.instances).find((i) => i.name === flow.answeredBy.at(-1));
-  const onVictim = new Flow(victim.url);
-  onVictim.redirectBase = cluster.base;
+  const onVictim = new Flow(victim.url, cluster.base);
   await onVictim.complete();
   assert.ok(onVictim.answeredBy.every((n) => n === victim.name));
   // Reads in flight through HAProxy while it dies: each one is answered by

@@ -104,14 +104,7 @@ TEST_F(AccountApiTest, StaffRevokedGrantIsRefused) {
 
 TEST_F(AccountApiTest, DisabledClientIsServiceUnavailable) {
   Tokens t = demo_tokens(server_);
-  {
-    auto tx = server_.app().store().begin();
-    auto client = tx->find_client("demo-app");
-    ASSERT_TRUE(client);
-    client->enabled = false;
-    tx->upsert_client(*client);
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_TRUE(switch_off_client(server_.app().store()));
   auto r = api_get(http_, "/api/v1/account/balance", t.access);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, http_status(ErrorCode::service_unavailable));

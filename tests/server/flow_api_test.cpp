@@ -491,14 +491,7 @@ TEST(FlowApi, EveryStepOfASwitchedOffAppIsServiceUnavailableButLeaveWorks) {
   TestServer ts;
   FlowClient fc(ts);
   ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
-  {
-    auto tx = ts.app().store().begin();
-    std::optional<ClientRecord> client = tx->find_client("demo-app");
-    ASSERT_TRUE(client.has_value());
-    client->enabled = false;
-    tx->upsert_client(*client);
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_TRUE(switch_off_client(ts.app().store()));
   Answer a = fc.post("/api/flow/phone");
   EXPECT_EQ(a.status, 503);
   EXPECT_EQ(a.code(), "service_unavailable");
@@ -568,14 +561,7 @@ TEST(FlowApi, ConsentForASwitchedOffAppIsServiceUnavailable) {
   TestServer ts;
   FlowClient fc(ts);
   ASSERT_NO_FATAL_FAILURE(fc.to_consent());
-  {
-    auto tx = ts.app().store().begin();
-    std::optional<ClientRecord> client = tx->find_client("demo-app");
-    ASSERT_TRUE(client.has_value());
-    client->enabled = false;
-    tx->upsert_client(*client);
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_TRUE(switch_off_client(ts.app().store()));
   Answer a = fc.post("/api/flow/consent", {{"consent", true}});
   EXPECT_EQ(a.status, 503);
   EXPECT_EQ(a.code(), "service_unavailable");
@@ -651,8 +637,7 @@ TEST(FlowApi, MissingOrWrongCsrfIsForbiddenAndChangesNothing) {
 TEST(FlowApi, ForeignOriginIsForbiddenOwnOriginIsFine) {
   TestServer ts;
   FlowClient fc(ts);
-  const std::string body =
-      json{{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}}.dump();
+  const std::string body = demo_account_body().dump();
   Answer evil = fc.post_raw("/api/flow/account", body, "application/json",
                             {{"Origin", "https://evil.example"}});
   EXPECT_EQ(evil.status, 403);
@@ -673,8 +658,7 @@ TEST(FlowApi, ForeignOriginIsForbiddenOwnOriginIsFine) {
 TEST(FlowApi, DnsRebindingOriginMatchingOnlyTheHostIsForbidden) {
   TestServer ts;
   FlowClient fc(ts);
-  const std::string body =
-      json{{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}}.dump();
+  const std::string body = demo_account_body().dump();
   Answer rebound = fc.post_raw("/api/flow/account", body, "application/json",
                                {{"Origin", "http://rebind.example:" + std::to_string(ts.port())},
                                 {"Host", "rebind.example:" + std::to_string(ts.port())}});
@@ -768,8 +752,7 @@ TEST(FlowApi, MalformedRequestsAreBadRequestNever500) {
 TEST(FlowApi, CharsetUtf8IsAccepted) {
   TestServer ts;
   FlowClient fc(ts);
-  const std::string body =
-      json{{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}}.dump();
+  const std::string body = demo_account_body().dump();
   Answer a = fc.post_raw("/api/flow/account", body, "Application/JSON; Charset=\"UTF-8\"", {});
   EXPECT_EQ(a.status, 200) << a.body.dump();
 }

@@ -58,6 +58,11 @@ inline Answer to_answer(const httplib::Result& r) {
   return a;
 }
 
+// ①'s body for C0001's account.
+inline json demo_account_body() {
+  return json{{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}};
+}
+
 inline json demo_customer() {
   return json{{"name_kana", "ﾃﾞｰﾀ ｻﾄﾙ"},
               {"birth_year", "1985"},

@@ -368,14 +368,7 @@ TEST_F(FlowServiceTest, AStepTakenWhileTheRecordsAreAskedIsNotOverwritten) {
 TEST_F(FlowServiceTest, ASwitchedOffClientIsServiceUnavailableAndTheRecordsAreNotAsked) {
   Session s = start();
   ASSERT_FALSE(account(s).error);
-  {
-    auto tx = app_->store().begin();
-    std::optional<ClientRecord> c = tx->find_client("demo-app");
-    ASSERT_TRUE(c);
-    c->enabled = false;
-    tx->upsert_client(*c);
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_TRUE(switch_off_client(app_->store()));
   StepResult r = customer(s, wrong_birth_day());
   EXPECT_EQ(r.error, ErrorCode::service_unavailable);
   EXPECT_EQ(r.view["screen"], "customer_entry");

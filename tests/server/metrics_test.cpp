@@ -337,6 +337,25 @@ class RouteServer {
     }
     cv_.notify_all();
   }
+  // GET /test/slow on a thread of its own; returns once its handler runs
+  // (and holds an in-flight slot until release_slow).
+  std::future<httplib::Result> hold_a_slot() {
+    auto slow = std::async(std::launch::async, [this] {
+      auto cli = client();
+      return cli.Get("/test/slow");
+    });
+    wait_until_slow_entered();
+    return slow;
+  }
+  // Releases the slow request and checks that it was answered 200; its body
+  // goes to `body` when given.
+  void finish_slow(std::future<httplib::Result>& slow, std::string* body = nullptr) {
+    release_slow();
+    auto res = slow.get();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    if (body) *body = res->body;
+  }
   App& app() { return ts_.app(); }
 
  private:
@@ -369,6 +388,27 @@ class RouteServer {
   TestServer ts_;  // last: the routes use the members above while it runs
 };
 
+// An answer of the in-flight limit: 503, Retry-After 1, the error code busy;
+// the parsed body goes to `body` when given.
+void expect_shed_busy(const httplib::Result& res, json* body = nullptr) {
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+  auto parsed = parse_json(res->body);
+  ASSERT_TRUE(parsed) << res->body;
+  EXPECT_EQ((*parsed)["error"]["code"], "busy");
+  if (body) *body = *parsed;
+}
+
+// GET /metrics counts `shed` requests refused by the in-flight limit.
+void expect_shed_in_flight(httplib::Client& cli, int shed) {
+  auto metrics = cli.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_TRUE(contains(metrics->body,
+                       "renkei_http_shed_total{reason=\"in_flight\"} " + std::to_string(shed)))
+      << metrics->body;
+}
+
 TEST(OpsRoutes, ExceptionBecomesSystemErrorWithNothingLeaked) {
   RouteServer server(test_config());
   auto cli = server.client();
@@ -397,21 +437,12 @@ TEST(OpsRoutes, OverTheInFlightLimitTheNextRequestIsBusy) {
   ServerConfig config = test_config();
   config.max_in_flight = 1;
   RouteServer server(config);
-  auto slow = std::async(std::launch::async, [&server] {
-    auto cli = server.client();
-    return cli.Get("/test/slow");
-  });
-  server.wait_until_slow_entered();
+  auto slow = server.hold_a_slot();
 
   auto cli = server.client();
-  auto busy = cli.Get("/test/fast");
-  ASSERT_TRUE(busy);
-  EXPECT_EQ(busy->status, 503);
-  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
-  auto body = parse_json(busy->body);
-  ASSERT_TRUE(body) << busy->body;
-  EXPECT_EQ((*body)["error"]["code"], "busy");
-  EXPECT_EQ((*body)["error"]["message"], std::string(message_ja(ErrorCode::busy)));
+  json body;
+  ASSERT_NO_FATAL_FAILURE(expect_shed_busy(cli.Get("/test/fast"), &body));
+  EXPECT_EQ(body["error"]["message"], std::string(message_ja(ErrorCode::busy)));
 
   // A refused POST leaves its body unread: the connection must not be reused.
   auto busy_post = cli.Post("/test/fast", std::string(1000, 'x'), "text/plain");
@@ -423,11 +454,9 @@ TEST(OpsRoutes, OverTheInFlightLimitTheNextRequestIsBusy) {
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
 
-  server.release_slow();
-  auto slow_res = slow.get();
-  ASSERT_TRUE(slow_res);
-  EXPECT_EQ(slow_res->status, 200);
-  EXPECT_EQ(slow_res->body, "slow");
+  std::string slow_body;
+  ASSERT_NO_FATAL_FAILURE(server.finish_slow(slow, &slow_body));
+  EXPECT_EQ(slow_body, "slow");
 
   // The slot is free again.
   auto ok = cli.Get("/test/fast");
@@ -437,10 +466,7 @@ TEST(OpsRoutes, OverTheInFlightLimitTheNextRequestIsBusy) {
   ASSERT_TRUE(ok_post);
   EXPECT_EQ(ok_post->status, 200);
 
-  auto metrics = cli.Get("/metrics");
-  ASSERT_TRUE(metrics);
-  EXPECT_TRUE(contains(metrics->body, "renkei_http_shed_total{reason=\"in_flight\"} 2"))
-      << metrics->body;
+  ASSERT_NO_FATAL_FAILURE(expect_shed_in_flight(cli, 2));
 }
 
 // Regression (scripts/bench-sustained.sh, 256 clients on 2 cores): new flows
@@ -451,21 +477,11 @@ TEST(OpsRoutes, UnderOverloadNewFlowsAreShedBeforeFlowsUnderWay) {
   ServerConfig config = test_config();
   config.max_in_flight = 2;  // new flows: 1 slot (3/4 of 2, rounded down)
   RouteServer server(config);
-  auto slow = std::async(std::launch::async, [&server] {
-    auto cli = server.client();
-    return cli.Get("/test/slow");
-  });
-  server.wait_until_slow_entered();
+  auto slow = server.hold_a_slot();
 
   auto cli = server.client();
-  auto authorize = cli.Get(
-      "/authorize?response_type=code&client_id=demo-app&state=s&code_challenge_method=S256");
-  ASSERT_TRUE(authorize);
-  EXPECT_EQ(authorize->status, 503);
-  EXPECT_EQ(authorize->get_header_value("Retry-After"), "1");
-  auto body = parse_json(authorize->body);
-  ASSERT_TRUE(body) << authorize->body;
-  EXPECT_EQ((*body)["error"]["code"], "busy");
+  ASSERT_NO_FATAL_FAILURE(expect_shed_busy(cli.Get(
+      "/authorize?response_type=code&client_id=demo-app&state=s&code_challenge_method=S256")));
 
   // Another request (a step of a flow under way, the token endpoint, the API)
   // still gets the second slot.
@@ -473,10 +489,7 @@ TEST(OpsRoutes, UnderOverloadNewFlowsAreShedBeforeFlowsUnderWay) {
   ASSERT_TRUE(fast);
   EXPECT_EQ(fast->status, 200);
 
-  server.release_slow();
-  auto slow_res = slow.get();
-  ASSERT_TRUE(slow_res);
-  EXPECT_EQ(slow_res->status, 200);
+  ASSERT_NO_FATAL_FAILURE(server.finish_slow(slow));
 
   // Nothing in flight: a new flow is admitted again (not busy; the request
   // itself is incomplete, so the handler answers it).
@@ -484,10 +497,7 @@ TEST(OpsRoutes, UnderOverloadNewFlowsAreShedBeforeFlowsUnderWay) {
       "/authorize?response_type=code&client_id=demo-app&state=s&code_challenge_method=S256");
   ASSERT_TRUE(again);
   EXPECT_NE(again->status, 503);
-  auto metrics = cli.Get("/metrics");
-  ASSERT_TRUE(metrics);
-  EXPECT_TRUE(contains(metrics->body, "renkei_http_shed_total{reason=\"in_flight\"} 1"))
-      << metrics->body;
+  ASSERT_NO_FATAL_FAILURE(expect_shed_in_flight(cli, 1));
 }
 
 // Regression (scripts/bench-sustained.sh, 256 clients on 64 workers): a
@@ -500,11 +510,7 @@ TEST(OpsRoutes, ABusyAnswerClosesTheConnectionSoWaitingClientsGetTheirTurn) {
   config.max_in_flight = 1;
   config.worker_threads = 2;  // one for the slow request, one for everything else
   RouteServer server(config);
-  auto slow = std::async(std::launch::async, [&server] {
-    auto cli = server.client();
-    return cli.Get("/test/slow");
-  });
-  server.wait_until_slow_entered();
+  auto slow = server.hold_a_slot();
 
   auto first = server.client();
   first.set_keep_alive(true);
@@ -522,10 +528,7 @@ TEST(OpsRoutes, ABusyAnswerClosesTheConnectionSoWaitingClientsGetTheirTurn) {
   ASSERT_TRUE(answered) << httplib::to_string(answered.error());
   EXPECT_EQ(answered->status, 503);
 
-  server.release_slow();
-  auto slow_res = slow.get();
-  ASSERT_TRUE(slow_res);
-  EXPECT_EQ(slow_res->status, 200);
+  ASSERT_NO_FATAL_FAILURE(server.finish_slow(slow));
 }
 
 TEST(OpsRoutes, PerIpRateLimitAnswers429Busy) {

@@ -3,6 +3,7 @@
 // authentication), /revoke, and the authorization period.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,14 @@ class OAuthTest : public ::testing::Test {
     EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
   }
 };
+
+// The account API at `path` answers `access` with `status`.
+void expect_api_status(httplib::Client& http, const std::string& path, const std::string& access,
+                       int status) {
+  auto api = api_get(http, path, access);
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, status) << api->body;
+}
 
 // ---------- /authorize ----------
 
@@ -132,46 +141,20 @@ TEST_F(OAuthTest, OtherRequestErrorsGoBackToTheAppWithInvalidRequest) {
     AuthorizeRequest req;
   };
   std::vector<Case> cases;
-  auto base = [&] {
+  // A valid request with one change.
+  auto add = [&](std::string name, const std::function<void(AuthorizeRequest&)>& change) {
     AuthorizeRequest r;
     r.challenge = challenge;
-    return r;
+    change(r);
+    cases.push_back({std::move(name), r});
   };
-  {
-    auto r = base();
-    r.challenge = "";
-    cases.push_back({"missing code_challenge", r});
-  }
-  {
-    auto r = base();
-    r.method = "plain";
-    cases.push_back({"plain method", r});
-  }
-  {
-    auto r = base();
-    r.method = "";
-    cases.push_back({"missing method (defaults to plain)", r});
-  }
-  {
-    auto r = base();
-    r.method = "s256";
-    cases.push_back({"method case", r});
-  }
-  {
-    auto r = base();
-    r.challenge = challenge.substr(0, 42);
-    cases.push_back({"short challenge", r});
-  }
-  {
-    auto r = base();
-    r.challenge = challenge.substr(0, 42) + "=";
-    cases.push_back({"challenge with padding", r});
-  }
-  {
-    auto r = base();
-    r.response_type = "";
-    cases.push_back({"missing response_type", r});
-  }
+  add("missing code_challenge", [](AuthorizeRequest& r) { r.challenge = ""; });
+  add("plain method", [](AuthorizeRequest& r) { r.method = "plain"; });
+  add("missing method (defaults to plain)", [](AuthorizeRequest& r) { r.method = ""; });
+  add("method case", [](AuthorizeRequest& r) { r.method = "s256"; });
+  add("short challenge", [&](AuthorizeRequest& r) { r.challenge = challenge.substr(0, 42); });
+  add("challenge with padding", [&](AuthorizeRequest& r) { r.challenge = challenge.substr(0, 42) + "="; });
+  add("missing response_type", [](AuthorizeRequest& r) { r.response_type = ""; });
   for (const auto& c : cases) {
     auto r = http_.Get(authorize_path(c.req).c_str());
     ASSERT_TRUE(r) << c.name;
@@ -263,14 +246,7 @@ TEST_F(OAuthTest, RepeatedParameterIsInvalidRequest) {
 }
 
 TEST_F(OAuthTest, DisabledClientGoesToOurPageWithServiceUnavailable) {
-  {
-    auto tx = server_.app().store().begin();
-    auto client = tx->find_client("demo-app");
-    ASSERT_TRUE(client);
-    client->enabled = false;
-    tx->upsert_client(*client);
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_TRUE(switch_off_client(server_.app().store()));
   AuthorizeRequest req;
   req.challenge = make_pkce().challenge;
   auto r = http_.Get(authorize_path(req).c_str());
@@ -550,16 +526,12 @@ TEST_F(OAuthTest, ReplayedCodeRevokesTheGrantAndItsTokens) {
   auto tokens = json_of(first);
   const std::string access = tokens["access_token"];
   const std::string refresh = tokens["refresh_token"];
-  auto ok = api_get(http_, "/api/v1/account/balance", access);
-  ASSERT_TRUE(ok);
-  EXPECT_EQ(ok->status, 200) << ok->body;
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account/balance", access, 200));
 
   auto second = exchange_code(http_, a.code, a.pkce.verifier);
   expect_oauth_error(second, 400, "invalid_grant");
 
-  auto api = api_get(http_, "/api/v1/account/balance", access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account/balance", access, 401));
   expect_oauth_error(refresh_tokens(http_, refresh), 400, "invalid_grant");
 
   auto tx = server_.app().store().begin();
@@ -605,9 +577,7 @@ TEST_F(OAuthTest, ParallelExchangesOfOneCodeYieldOneSuccessAndThenRevocation) {
   }
   EXPECT_EQ(ok, 1);
   // The losers were replays: the winner's token is withdrawn too.
-  auto api = api_get(http_, "/api/v1/account", access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account", access, 401));
 }
 
 TEST_F(OAuthTest, RefreshRotatesAndTheOldRefreshTokenIsRefused) {
@@ -623,17 +593,13 @@ TEST_F(OAuthTest, RefreshRotatesAndTheOldRefreshTokenIsRefused) {
   const std::string new_refresh = j["refresh_token"];
   EXPECT_NE(new_access, t.access);
   EXPECT_NE(new_refresh, t.refresh);
-  auto api = api_get(http_, "/api/v1/account", new_access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 200) << api->body;
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account", new_access, 200));
 
   // The old one is refused; as it can only come from a copy, the grant goes
   // with it (refresh token reuse detection) and the new tokens stop working.
   expect_oauth_error(refresh_tokens(http_, t.refresh), 400, "invalid_grant");
   expect_oauth_error(refresh_tokens(http_, new_refresh), 400, "invalid_grant");
-  api = api_get(http_, "/api/v1/account", new_access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account", new_access, 401));
 }
 
 TEST_F(OAuthTest, RefreshTokenOfAnotherClientOrAnAccessTokenIsRefused) {
@@ -663,24 +629,18 @@ TEST_F(OAuthTest, AuthorizationPeriodEndsAfterThirtyDays) {
   EXPECT_EQ(j["expires_in"], 10);
   const std::string access = j["access_token"];
   const std::string refresh = j["refresh_token"];
-  auto api = api_get(http_, "/api/v1/account", access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 200) << api->body;
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account", access, 200));
 
   server_.clock().advance(11);  // 30 days + 1 s after consent
   expect_oauth_error(refresh_tokens(http_, refresh), 400, "invalid_grant");
-  api = api_get(http_, "/api/v1/account", access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account", access, 401));
 }
 
 TEST_F(OAuthTest, RefreshAfterThirtyDaysAndOneSecondIsRefused) {
   Tokens t = demo_tokens(server_);
   server_.clock().advance(30 * kSecondsPerDay + 1);
   expect_oauth_error(refresh_tokens(http_, t.refresh), 400, "invalid_grant");
-  auto api = api_get(http_, "/api/v1/account/balance", t.access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http_, "/api/v1/account/balance", t.access, 401));
 }
 
 // ---------- request form ----------
@@ -839,14 +799,7 @@ TEST_F(ConfidentialClientTest, PublicClientMustNotSendASecret) {
 
 TEST_F(ConfidentialClientTest, DisabledClientGetsNoTokens) {
   auto a = demo_authorization(server_);
-  {
-    auto tx = server_.app().store().begin();
-    auto client = tx->find_client("demo-app");
-    ASSERT_TRUE(client);
-    client->enabled = false;
-    tx->upsert_client(*client);
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_TRUE(switch_off_client(server_.app().store()));
   auto r = exchange_code(http_, a.code, a.pkce.verifier);
   expect_oauth_error(r, 400, "unauthorized_client");
   EXPECT_EQ(json_of(r)["code"], "service_unavailable");
@@ -854,16 +807,20 @@ TEST_F(ConfidentialClientTest, DisabledClientGetsNoTokens) {
 
 // ---------- revocation ----------
 
-TEST_F(OAuthTest, RevokingAnAccessTokenEndsOnlyThatToken) {
-  Tokens t = demo_tokens(server_);
-  auto r = post_form(
-      http_, "/revoke",
-      {{"token", t.access}, {"token_type_hint", "access_token"}, {"client_id", "demo-app"}});
+// The demo app revokes `token` (with `hint`): 200, and the account API then
+// refuses the access token `access` (401).
+void expect_revoked(httplib::Client& http, const std::string& token, const std::string& hint,
+                    const std::string& access) {
+  auto r = post_form(http, "/revoke",
+                     {{"token", token}, {"token_type_hint", hint}, {"client_id", "demo-app"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
-  auto api = api_get(http_, "/api/v1/account", t.access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_api_status(http, "/api/v1/account", access, 401));
+}
+
+TEST_F(OAuthTest, RevokingAnAccessTokenEndsOnlyThatToken) {
+  Tokens t = demo_tokens(server_);
+  ASSERT_NO_FATAL_FAILURE(expect_revoked(http_, t.access, "access_token", t.access));
   auto again = refresh_tokens(http_, t.refresh);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200) << again->body;
@@ -872,14 +829,7 @@ TEST_F(OAuthTest, RevokingAnAccessTokenEndsOnlyThatToken) {
 TEST_F(OAuthTest, RevokingTheRefreshTokenEndsTheGrant) {
   Tokens t = demo_tokens(server_);
   // A wrong hint is only a hint (RFC 7009 §2.1).
-  auto r = post_form(
-      http_, "/revoke",
-      {{"token", t.refresh}, {"token_type_hint", "access_token"}, {"client_id", "demo-app"}});
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200) << r->body;
-  auto api = api_get(http_, "/api/v1/account", t.access);
-  ASSERT_TRUE(api);
-  EXPECT_EQ(api->status, 401);
+  ASSERT_NO_FATAL_FAILURE(expect_revoked(http_, t.refresh, "access_token", t.access));
   expect_oauth_error(refresh_tokens(http_, t.refresh), 400, "invalid_grant");
 
   auto tx = server_.app().store().begin();

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -120,24 +121,44 @@ void run_together(Store& store, int n, Body body) {
   for (auto& t : threads) t.join();
 }
 
-// ---------- the contract: every test runs on every backend ----------
+// A new database of the test cluster, or null (the caller skips) without one.
+std::unique_ptr<PostgresTestDatabase> new_test_database() {
+  const auto uri = postgres_server_uri();
+  if (!uri) return nullptr;
+  return std::make_unique<PostgresTestDatabase>(*uri);
+}
 
-class StoreTest : public ::testing::TestWithParam<std::string> {
+// A store on the backend the test's parameter names: "postgres" is a new
+// database of the test cluster (the test skips without one), any other name
+// the SQLite store the suite opens for it (open_sqlite).
+class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
+  virtual std::unique_ptr<Store> open_sqlite() = 0;
   void SetUp() override {
-    if (GetParam() == "sqlite") {
-      store_ = open_sqlite_store(":memory:");
+    if (GetParam() != "postgres") {
+      store_ = open_sqlite();
       return;
     }
-    const auto uri = postgres_server_uri();
-    if (!uri) GTEST_SKIP() << kNoPostgres;
-    database_ = std::make_unique<PostgresTestDatabase>(*uri);
+    database_ = new_test_database();
+    if (!database_) GTEST_SKIP() << kNoPostgres;
     store_ = open_postgres_store(database_->conninfo(), kTestPoolSize);
   }
   void TearDown() override {
     store_.reset();
     database_.reset();
   }
+  std::unique_ptr<PostgresTestDatabase> database_;
+  std::unique_ptr<Store> store_;
+};
+
+// The backend as the name of the instantiation.
+std::string backend_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+// ---------- the contract: every test runs on every backend ----------
+
+class StoreTest : public BackendTest {
+ protected:
+  std::unique_ptr<Store> open_sqlite() override { return open_sqlite_store(":memory:"); }
 
   // A committed customer and account; returns the account id.
   std::int64_t add_account(const std::string& customer = "C9001",
@@ -149,14 +170,33 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return id;
   }
 
-  std::unique_ptr<PostgresTestDatabase> database_;
-  std::unique_ptr<Store> store_;
+  // Two flows of one phone, "first" and "second", committed.
+  void add_two_flows() {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("first"));
+    tx->insert_flow(sample_flow("second"));
+    ASSERT_TRUE(tx->commit());
+  }
+
+  // Two choosers at once: `first` has made its choice; a second transaction
+  // runs `choose` on a thread of its own and commits, while `first` commits
+  // 200 ms later (time for the second to try now). `first` committed.
+  void second_chooser_meets(std::unique_ptr<StoreTx> first,
+                            const std::function<void(StoreTx&)>& choose) {
+    std::thread second([&] {
+      auto tx = store_->begin();
+      choose(*tx);
+      EXPECT_TRUE(tx->commit());
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const bool committed = first->commit();
+    first.reset();
+    second.join();
+    ASSERT_TRUE(committed);
+  }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"), backend_name);
 
 TEST_P(StoreTest, CustomersRoundTripWithTheirPhonesInOrder) {
   auto tx = store_->begin();
@@ -1085,12 +1125,7 @@ TEST_P(StoreTest, ARefreshTokenIsRotatedOnceUnderConcurrency) {
 // on the same number: PostgreSQL holds the number read until commit (no row
 // lock covers a flow that starts waiting), SQLite has one writer.
 TEST_P(StoreTest, AWaitingListReadIsHeldUntilCommitSoChoicesSeeEachOther) {
-  {
-    auto tx = store_->begin();
-    tx->insert_flow(sample_flow("first"));
-    tx->insert_flow(sample_flow("second"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(add_two_flows());
   auto first = store_->begin();
   ASSERT_TRUE(first->flows_waiting_for_call("0120000001", kT0).empty());
   FlowRecord f = *first->flow_by_id("first");
@@ -1099,16 +1134,9 @@ TEST_P(StoreTest, AWaitingListReadIsHeldUntilCommitSoChoicesSeeEachOther) {
   first->update_flow(f);
 
   std::vector<std::string> seen;
-  std::thread second([&] {
-    auto tx = store_->begin();
-    for (const auto& w : tx->flows_waiting_for_call("0120000001", kT0)) seen.push_back(w.flow_id);
-    EXPECT_TRUE(tx->commit());
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it try to read now
-  const bool committed = first->commit();
-  first.reset();
-  second.join();
-  ASSERT_TRUE(committed);
+  ASSERT_NO_FATAL_FAILURE(second_chooser_meets(std::move(first), [&](StoreTx& tx) {
+    for (const auto& w : tx.flows_waiting_for_call("0120000001", kT0)) seen.push_back(w.flow_id);
+  }));
   EXPECT_EQ(seen, std::vector<std::string>{"first"});
 }
 
@@ -1117,12 +1145,7 @@ TEST_P(StoreTest, AWaitingListReadIsHeldUntilCommitSoChoicesSeeEachOther) {
 // for the first's commit and sees its choice; PostgreSQL holds the phone with
 // an advisory lock, SQLite has one writer.
 TEST_P(StoreTest, APhoneHeldForTheCallPickMakesChoicesSeeEachOther) {
-  {
-    auto tx = store_->begin();
-    tx->insert_flow(sample_flow("first"));
-    tx->insert_flow(sample_flow("second"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(add_two_flows());
   auto first = store_->begin();
   FlowRecord f = *first->flow_by_id("first");
   first->hold_phone_for_call_pick(f.state.phone);
@@ -1132,19 +1155,12 @@ TEST_P(StoreTest, APhoneHeldForTheCallPickMakesChoicesSeeEachOther) {
   first->update_flow(f);
 
   std::vector<std::string> seen;
-  std::thread second([&] {
-    auto tx = store_->begin();
-    tx->hold_phone_for_call_pick(f.state.phone);
-    for (const auto& w : tx->flows_waiting_for_any_call(kT0)) {
+  ASSERT_NO_FATAL_FAILURE(second_chooser_meets(std::move(first), [&](StoreTx& tx) {
+    tx.hold_phone_for_call_pick(f.state.phone);
+    for (const auto& w : tx.flows_waiting_for_any_call(kT0)) {
       seen.push_back(w.flow_id + "@" + (w.state.call ? w.state.call->dialled_number : ""));
     }
-    EXPECT_TRUE(tx->commit());
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it try to hold now
-  const bool committed = first->commit();
-  first.reset();
-  second.join();
-  ASSERT_TRUE(committed);
+  }));
   EXPECT_EQ(seen, std::vector<std::string>{"first@0120000002"});
   // Outside the window nothing waits.
   auto tx = store_->begin(TxMode::read_only);
@@ -1369,36 +1385,24 @@ TEST_P(StoreTest, ATransactionIsEachRepository) {
 
 // ---------- readers and the writer at once: a SQLite file, PostgreSQL ----------
 
-class ReadOnlyTest : public ::testing::TestWithParam<std::string> {
+class ReadOnlyTest : public BackendTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == "sqlite_file") {
-      dir_ = std::filesystem::temp_directory_path() /
-             ("renkei-readers-test-" + std::to_string(::getpid()));
-      std::filesystem::remove_all(dir_);
-      std::filesystem::create_directories(dir_);
-      store_ = open_sqlite_store((dir_ / "renkei.db").string());
-      return;
-    }
-    const auto uri = postgres_server_uri();
-    if (!uri) GTEST_SKIP() << kNoPostgres;
-    database_ = std::make_unique<PostgresTestDatabase>(*uri);
-    store_ = open_postgres_store(database_->conninfo(), kTestPoolSize);
+  std::unique_ptr<Store> open_sqlite() override {  // "sqlite_file"
+    dir_ = std::filesystem::temp_directory_path() /
+           ("renkei-readers-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    return open_sqlite_store((dir_ / "renkei.db").string());
   }
   void TearDown() override {
-    store_.reset();
-    database_.reset();
+    BackendTest::TearDown();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
   std::filesystem::path dir_;
-  std::unique_ptr<PostgresTestDatabase> database_;
-  std::unique_ptr<Store> store_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReadOnlyTest, ::testing::Values("sqlite_file", "postgres"),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+                         backend_name);
 
 // While a writer holds the database (SQLite) or its rows (PostgreSQL), a
 // read-only transaction starts, reads the last committed state without
@@ -1649,9 +1653,8 @@ TEST(FileStore, AnUnopenablePathThrowsStorageError) {
 class PostgresStore : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto uri = postgres_server_uri();
-    if (!uri) GTEST_SKIP() << kNoPostgres;
-    database_ = std::make_unique<PostgresTestDatabase>(*uri);
+    database_ = new_test_database();
+    if (!database_) GTEST_SKIP() << kNoPostgres;
   }
   std::unique_ptr<PostgresTestDatabase> database_;
 };
@@ -1799,19 +1802,32 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
             "");
 }
 
+// The deadlock tests' data: one customer with two accounts (their ids in a
+// and b), committed.
+void add_two_accounts(Store& store, std::int64_t* a, std::int64_t* b) {
+  auto tx = store.begin();
+  tx->upsert_customer(sample_customer());
+  *a = tx->upsert_account(sample_account("C9001", "1000001"));
+  *b = tx->upsert_account(sample_account("C9001", "1000002"));
+  ASSERT_TRUE(tx->commit());
+}
+
+// One of two threads: counts itself in `holding` and waits (5 s at most)
+// until the other has too.
+void wait_for_both(std::atomic<int>& holding) {
+  holding.fetch_add(1);
+  for (int i = 0; i < 500 && holding.load() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 // Two transactions that lock two counters in opposite order: PostgreSQL
 // detects the deadlock and aborts one (SQLSTATE 40P01); that one is a
 // StorageConflict, with_transaction runs it again, and both units count.
 TEST_F(PostgresStore, ARealDeadlockIsRetriedByWithTransaction) {
   auto store = open_postgres_store(database_->conninfo(), 4);
   std::int64_t a = 0, b = 0;
-  {
-    auto tx = store->begin();
-    tx->upsert_customer(sample_customer());
-    a = tx->upsert_account(sample_account("C9001", "1000001"));
-    b = tx->upsert_account(sample_account("C9001", "1000002"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(add_two_accounts(*store, &a, &b));
   const std::uint64_t retries_before = storage_conflict_retries();
   std::atomic<int> holding_first{0};
   std::atomic<int> calls{0};
@@ -1824,10 +1840,7 @@ TEST_F(PostgresStore, ARealDeadlockIsRetriedByWithTransaction) {
       LockState s1 = tx.load_lock(first);
       if (attempt == 1) {
         // Both hold their first counter before either asks for its second.
-        holding_first.fetch_add(1);
-        for (int i = 0; i < 500 && holding_first.load() < 2; ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
+        wait_for_both(holding_first);
       }
       LockState s2;
       try {
@@ -1871,23 +1884,14 @@ TEST_F(PostgresStore, ARealDeadlockIsRetriedByWithTransaction) {
 TEST_F(PostgresStore, ADeadlockVictimSeesAStorageConflict) {
   auto store = open_postgres_store(database_->conninfo(), 4);
   std::int64_t a = 0, b = 0;
-  {
-    auto tx = store->begin();
-    tx->upsert_customer(sample_customer());
-    a = tx->upsert_account(sample_account("C9001", "1000001"));
-    b = tx->upsert_account(sample_account("C9001", "1000002"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(add_two_accounts(*store, &a, &b));
   std::atomic<int> holding_first{0};
   std::atomic<int> conflicts{0};
   std::atomic<int> committed{0};
   auto unit = [&](std::int64_t first, std::int64_t second) {
     auto tx = store->begin();
     tx->load_lock(first);
-    holding_first.fetch_add(1);
-    for (int i = 0; i < 500 && holding_first.load() < 2; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    wait_for_both(holding_first);
     try {
       tx->load_lock(second);
     } catch (const StorageConflict& e) {

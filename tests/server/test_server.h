@@ -193,4 +193,15 @@ class TestServer {
   std::thread thread_;
 };
 
+// Staff switch a client off (enabled = false) in the store, as the admin API
+// does: true when the client was there and the change committed.
+inline bool switch_off_client(Store& store, const std::string& id = "demo-app") {
+  auto tx = store.begin();
+  std::optional<ClientRecord> client = tx->find_client(id);
+  if (!client) return false;
+  client->enabled = false;
+  tx->upsert_client(*client);
+  return tx->commit();
+}
+
 }  // namespace renkei::server::testing
