@@ -116,8 +116,14 @@ async function intoServiceHours(cluster) {
   const minute = jstNow.getUTCHours() * 60 + jstNow.getUTCMinutes();
   if (minute < 23 * 60 + 30 && minute >= 8 * 60 + 30) return;
   const day = jstNow.toISOString().slice(0, 10);
+  // One offset for every instance, computed once: `set` would make each
+  // offset from that instance's own second, and a second boundary between
+  // two calls left one clock a second behind the others (a call posted to B
+  // then fell before the window A had opened: call_not_matched).
+  const target = Date.parse(`${day}T10:00:00+09:00`) / 1000;
+  const advance = target - Math.floor(Date.now() / 1000);
   for (const i of Object.values(cluster.instances)) {
-    await admin(i.url, 'POST', '/admin/api/dev/clock', { set: `${day}T10:00:00+09:00` });
+    await admin(i.url, 'POST', '/admin/api/dev/clock', { advance_seconds: advance });
   }
 }
 
