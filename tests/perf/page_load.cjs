@@ -22,7 +22,10 @@
 // holds such waits (its connections idle while it parses and runs the page). "replay" separates the requests' own work: the
 // same requests as one load (recorded from the warm-up), sent back to back
 // from node over one keep-alive connection with the browser's
-// Accept-Encoding, carrying the session cookie from /authorize.
+// Accept-Encoding, carrying the session cookie from /authorize. "one at a
+// time" gives each request's own CPU as a browser spreads them: the same
+// requests 30 ms apart (each wakes a worker thread that went idle), the
+// median over the rounds per request.
 //
 //   node tests/perf/page_load.cjs --url http://127.0.0.1:PORT --pid PID [--loads 20]
 //        [--tail-ms 2600] [--chromium /usr/bin/chromium] [--verbose]

@@ -547,9 +547,8 @@ void register_ops_routes(httplib::Server& server, App& app) {
 // Unlike httplib's loop (issue 10, the server's CPU per page load): an answer
 // is collected and sent with one send() (httplib writes the headers and the
 // body separately, each after two polls), a request's bytes are read without
-// a poll when they are already there, the connection's addresses are looked
-// up once, and the read buffer lives as long as the connection (httplib's,
-// per request, dropped a pipelined request).
+// a poll when they are already there, and the connection's addresses are
+// looked up once.
 
 namespace {
 
@@ -557,13 +556,12 @@ constexpr int kIdleSliceMs = 500;
 
 // What a connection keeps from one request to the next: its two ends, looked
 // up on its first request (httplib asks for both on every request: two system
-// calls and two getnameinfo each time), and the bytes read but not yet used (a
-// client that sends its next request with the last — pipelining — would
-// otherwise lose it with the request's stream).
+// calls and two getnameinfo each time). Not the read buffer: as in httplib,
+// bytes read beyond a request go with its stream. After a request httplib
+// could not parse (answered 400 without closing), they are the rest of that
+// request, not a next one; keeping them answered each of its lines with
+// another 400 (found by the hostile catalog).
 struct Connection {
-  std::array<char, 4096> buffer{};
-  std::size_t buffer_off = 0;
-  std::size_t buffer_size = 0;
   bool remote_known = false;
   bool local_known = false;
   std::string remote_ip;
@@ -579,9 +577,6 @@ class SocketStream final : public httplib::Stream {
   SocketStream(socket_t sock, time_t read_sec, time_t read_usec, time_t write_sec,
                time_t write_usec, Connection& connection)
       : names_(connection),
-        buffer_(connection.buffer),
-        buffer_off_(connection.buffer_off),
-        buffer_size_(connection.buffer_size),
         sock_(sock),
         read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
         write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)) {}
@@ -715,21 +710,20 @@ class SocketStream final : public httplib::Stream {
 
   static constexpr std::size_t kFlushBytes = 64 * 1024;
   Connection& names_;
-  std::array<char, 4096>& buffer_;
-  std::size_t& buffer_off_;
-  std::size_t& buffer_size_;
   const socket_t sock_;
   const int read_ms_;
   const int write_ms_;
   std::string out_;
+  std::array<char, 4096> buffer_{};
+  std::size_t buffer_off_ = 0;
+  std::size_t buffer_size_ = 0;
 };
 
 class KeepAliveServer final : public httplib::Server {
  private:
   // True when a request's first bytes arrived within the keep-alive timeout;
   // false on timeout, error, or a stopping server.
-  bool wait_for_request(socket_t sock, const Connection& connection) const {
-    if (connection.buffer_off < connection.buffer_size) return true;  // already here
+  bool wait_for_request(socket_t sock) const {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
     for (;;) {
@@ -749,7 +743,7 @@ class KeepAliveServer final : public httplib::Server {
     bool ret = false;
     std::size_t count = keep_alive_max_count_;
     Connection connection;
-    while (count > 0 && wait_for_request(sock, connection)) {
+    while (count > 0 && wait_for_request(sock)) {
       SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
                           write_timeout_usec_, connection);
       bool connection_closed = false;
