@@ -8,7 +8,8 @@
 #   2. per page load: LOADS cold loads of screen ① in headless chromium, each
 #      with a fresh profile (tests/perf/page_load.cjs), the server's CPU per
 #      load from /proc/PID (utime+stime in clock ticks, and the threads'
-#      schedstat in ns);
+#      schedstat in ns); then the load's requests replayed back to back, and
+#      one at a time 30 ms apart (each request's own CPU);
 #   3. for context: what idle keep-alive connections cost (IDLE_CONNECTIONS
 #      connections, one request each, then 1.5 s of silence): httplib 0.11.4's
 #      own wait polls an idle connection every ~11 ms until its keep-alive
@@ -20,6 +21,8 @@
 #   BUILD_DIR=build/before NO_BUILD=1 bash scripts/bench-page-load.sh  (another build)
 #   PERF_OUT=/tmp/page.perf bash scripts/bench-page-load.sh  (also perf record -g
 #       of the server during the page loads; perf report -i /tmp/page.perf)
+#   RENKEI_WASM_DIR=/tmp/wasm-copy bash scripts/bench-page-load.sh  (the WASM
+#       module from there; default build/wasm)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD_DIR="${BUILD_DIR:-build/native}"
@@ -30,6 +33,16 @@ LOADS="${LOADS:-20}"
 REQUESTS="${REQUESTS:-200}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-6}"
 CLK_TCK="$(getconf CLK_TCK)"
+
+# The server serves the WASM module from $RENKEI_WASM_DIR, else build/wasm. A
+# worktree without its own may point at main's build/wasm; best a copy, since
+# a file that changes during the run is a new version (compressed again, and
+# the replays' hashed names answer 404).
+wasm_dir="${RENKEI_WASM_DIR:-build/wasm}"
+if [[ ! -f "$wasm_dir/renkei_core.wasm" || ! -f "$wasm_dir/renkei_core.js" ]]; then
+  echo "bench-page-load: no renkei_core.wasm/.js in $wasm_dir (build the wasm preset, or set RENKEI_WASM_DIR)" >&2
+  exit 1
+fi
 
 bench_machine
 bench_build renkei-server

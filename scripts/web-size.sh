@@ -43,8 +43,14 @@ printf 'goal: %d bytes compressed: %s (%d%% of the goal)\n' "$goal" "$verdict" $
 
 if [[ -n "$url" ]]; then
   # Paths as the page asks for them; the flow page itself needs no session to load.
+  # flow.css comes inside the page when the server inlines it (data-inline):
+  # then it is not fetched, and not counted twice.
+  paths=(/flow/ /static/flow.css /static/flow.js /static/wasm/renkei_core.js /static/wasm/renkei_core.wasm)
+  if ! curl -sS "$url/flow/" | grep -q '<link rel="stylesheet" href="/static/flow\.'; then
+    paths=(/flow/ /static/flow.js /static/wasm/renkei_core.js /static/wasm/renkei_core.wasm)
+  fi
   wire=0
-  for p in /flow/ /static/flow.css /static/flow.js /static/wasm/renkei_core.js /static/wasm/renkei_core.wasm; do
+  for p in "${paths[@]}"; do
     n=$(curl -sS -o /dev/null -H 'Accept-Encoding: gzip' -w '%{size_download}' "$url$p")
     printf '%-40s %10s %10d\n' "$url$p" "wire" "$n"
     wire=$((wire + n))

@@ -126,6 +126,15 @@ test('happy path: demo app → ①–⑥ → back to the app with the account sh
     await page.click('#start');
     await page.waitForSelector(visible('account_entry'));
     await page.waitForSelector('html[data-core="wasm"]', { state: 'attached' });
+    // flow.css is inline, allowed by its hash in the CSP: its rules apply (a
+    // blocked <style> has no sheet, and logs a CSP error: withPage).
+    const sheets = await page.evaluate(() => ({
+      links: document.querySelectorAll('link[rel="stylesheet"]').length,
+      styles: [...document.querySelectorAll('style')].map((s) => (s.sheet ? s.sheet.cssRules.length : -1)),
+    }));
+    assert.equal(sheets.links, 0, 'no stylesheet link');
+    assert.equal(sheets.styles.length, 1, 'one <style>');
+    assert.ok(sheets.styles[0] > 20, `the inline style applies (${sheets.styles[0]} rules)`);
 
     // ①: footer and app name from the server's configuration.
     assert.equal((await page.textContent('#screen-id')).trim(), 'SOA201');

@@ -87,13 +87,29 @@ test('the flow page: no-cache HTML whose assets have content-hashed names and in
   const html = body.toString('utf8');
   assert.doesNotMatch(html, /\?v=dev/, 'every placeholder was replaced');
   const crypto = require('node:crypto');
-  for (const [asset, file] of [['/static/flow.css', path.join(h.REPO, 'web', 'static', 'flow.css')],
+  // flow.css is written into the page (issue 10: one request fewer per cold
+  // load), allowed by its SHA-256 in the page's CSP; never 'unsafe-inline'.
+  const css = fs.readFileSync(path.join(h.REPO, 'web', 'static', 'flow.css'), 'utf8');
+  assert.ok(html.includes(`<style>${css}</style>`), 'flow.css is inline in the page');
+  assert.doesNotMatch(html, /<link rel="stylesheet"/, 'and not linked');
+  const csp = res.headers.get('content-security-policy');
+  const styleHash = crypto.createHash('sha256').update(css, 'utf8').digest('base64');
+  assert.ok(csp.includes(`style-src 'self' 'sha256-${styleHash}';`), csp);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.equal(res.headers.get('x-renkei-inline-style-hashes'), null);
+  const again = await get('/flow/', { 'If-None-Match': res.headers.get('etag') });
+  assert.equal(again.res.status, 304);
+  assert.equal(again.res.headers.get('content-security-policy'), csp, 'the 304 carries the same policy');
+  // The other pages still link it, under its content-hashed name.
+  const faq = (await get('/static/faq.html')).body.toString('utf8');
+  assert.match(faq, /<link rel="stylesheet" href="\/static\/flow\.[0-9a-f]{16}\.css">/);
+  for (const [asset, file, page] of [['/static/flow.css', path.join(h.REPO, 'web', 'static', 'flow.css'), faq],
     ['/static/flow.js', path.join(h.REPO, 'web', 'static', 'flow.js')],
     ['/static/wasm/renkei_core.js', path.join(h.WASM_DIR, 'renkei_core.js')],
     ['/static/wasm/renkei_core.wasm', path.join(h.WASM_DIR, 'renkei_core.wasm')]]) {
     const dot = asset.lastIndexOf('.');
     const named = new RegExp(`${asset.slice(0, dot).replace(/\./g, '\\.')}\\.([0-9a-f]{16})${asset.slice(dot).replace(/\./g, '\\.')}`);
-    const m = html.match(named);
+    const m = (page || html).match(named);
     assert.ok(m, `${asset} has a content-hashed name`);
     const url = m[0];
     const res = await fetch(server.base + url);

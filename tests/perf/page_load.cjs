@@ -22,7 +22,10 @@
 // holds such waits (its connections idle while it parses and runs the page). "replay" separates the requests' own work: the
 // same requests as one load (recorded from the warm-up), sent back to back
 // from node over one keep-alive connection with the browser's
-// Accept-Encoding, carrying the session cookie from /authorize.
+// Accept-Encoding, carrying the session cookie from /authorize. "one at a
+// time" gives each request's own CPU as a browser spreads them: the same
+// requests 30 ms apart (each wakes a worker thread that went idle), the
+// median over the rounds per request.
 //
 //   node tests/perf/page_load.cjs --url http://127.0.0.1:PORT --pid PID [--loads 20]
 //        [--tail-ms 2600] [--chromium /usr/bin/chromium] [--verbose]
@@ -79,10 +82,10 @@ async function oneLoad(chromium, o) {
     await page.goto(`${o.url}/demo/`, { waitUntil: 'networkidle' });
     const seen = [];
     const order = new Map();  // request → its position in start order
-    let pending = 0;
-    page.on('request', (req) => { pending++; order.set(req, order.size); });
+    const pending = new Set();
+    page.on('request', (req) => { pending.add(req); order.set(req, order.size); });
     const done = async (req) => {
-      pending--;
+      pending.delete(req);
       const res = await req.response().catch(() => null);
       const headers = res ? await res.allHeaders().catch(() => ({})) : {};
       const sizes = await req.sizes().catch(() => ({ responseBodySize: -1 }));
@@ -98,7 +101,11 @@ async function oneLoad(chromium, o) {
     const before = serverCpu(o.pid);
     await page.click('#start');
     await page.waitForSelector('#screen-account_entry:not([hidden])', { timeout: 20000 });
-    while (pending > 0) await sleep(5);
+    for (const start = Date.now(); pending.size > 0; await sleep(5)) {
+      if (Date.now() - start > 20000) {
+        throw new Error(`requests still pending after 20 s: ${[...pending].map((r) => r.url()).join(' ')}`);
+      }
+    }
     const shown = serverCpu(o.pid);
     await sleep(o.tailMs);
     const tail = serverCpu(o.pid);
@@ -136,6 +143,36 @@ async function replay(o, requests) {
   return diffMs(before, after);
 }
 
+// The load's requests again, one at a time with `gapMs` of silence before
+// each (as a browser spreads them: each wakes a worker that has gone idle),
+// on one keep-alive connection; the server's CPU for each request (schedstat,
+// ns), in the load's order.
+async function replaySpread(o, requests, gapMs) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const ask = (url, headers) => new Promise((resolve, reject) => {
+    const req = http.get(`${o.url}${url}`, { agent, headers }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve(res));
+    });
+    req.on('error', reject);
+  });
+  let cookie = '';
+  const ns = [];
+  for (const r of requests) {
+    const headers = { 'Accept-Encoding': r.accept || 'gzip, deflate, br' };
+    if (cookie) headers.Cookie = cookie;
+    await sleep(gapMs);
+    const before = serverCpu(o.pid);
+    const res = await ask(r.url, headers);
+    await sleep(2);  // the server's access log line and metrics follow the answer
+    ns.push(serverCpu(o.pid).ns - before.ns);
+    if (res.statusCode !== r.status) throw new Error(`spread replay: ${r.url} answered ${res.statusCode}`);
+    for (const c of res.headers['set-cookie'] || []) cookie = (cookie ? `${cookie}; ` : '') + c.split(';')[0];
+  }
+  agent.destroy();
+  return ns;
+}
+
 const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -162,6 +199,10 @@ async function main() {
   }
   const replays = [];
   for (let i = 0; i < o.loads; i++) replays.push(await replay(o, warm.requests));
+  // Per request, spread out (30 ms apart): the median of the rounds.
+  const spread = [];
+  for (let i = 0; i < o.loads; i++) spread.push(await replaySpread(o, warm.requests, 30));
+  const perRequest = warm.requests.map((r, j) => ({ url: r.url, us: median(spread.map((s) => s[j])) / 1e3 }));
   const pick = (k, m) => loads.map((r) => r[k][m]);
   const summary = {
     loads: o.loads,
@@ -174,6 +215,7 @@ async function main() {
     with_tail_ms_exact_median: median(pick('tail', 'exact')),
     replay_ms_exact_mean: mean(replays.map((r) => r.exact)),
     replay_ms_exact_median: median(replays.map((r) => r.exact)),
+    spread_ms_exact_sum_of_medians: perRequest.reduce((t, r) => t + r.us, 0) / 1e3,
   };
   const f = (x) => x.toFixed(2);
   console.log(`\nserver CPU per cold load of screen ① (${o.loads} loads):`);
@@ -183,6 +225,9 @@ async function main() {
               `${f(summary.with_tail_ms_exact_mean)} ms mean / ${f(summary.with_tail_ms_exact_median)} ms median (schedstat)`);
   console.log(`  the requests alone (replayed from node, ${o.loads} times): ` +
               `${f(summary.replay_ms_exact_mean)} ms mean / ${f(summary.replay_ms_exact_median)} ms median (schedstat)`);
+  console.log(`  one request at a time, 30 ms apart (schedstat, median of ${o.loads}; sum ` +
+              `${f(summary.spread_ms_exact_sum_of_medians)} ms):`);
+  for (const r of perRequest) console.log(`    ${r.us.toFixed(0).padStart(5)} µs  ${r.url.slice(0, 80)}`);
   console.log(`SUMMARY ${JSON.stringify(summary)}`);
 }
 

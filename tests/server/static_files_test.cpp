@@ -9,6 +9,7 @@
 #include <brotli/decode.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/http_util.h"
 #include "test_server.h"
 
 namespace renkei::server::testing {
@@ -460,6 +462,252 @@ TEST_F(StaticCompression, OneKeepAliveConnectionCarriesAPageAndClosesWhenIdle) {
   char c;
   EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
   ::close(fd);
+}
+
+// "'sha256-<base64>'" of `text`, as a CSP hash source (computed here, not by
+// the server's code).
+std::string sha256_source(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EXPECT_EQ(EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr), 1);
+  std::string b64(4 * ((len + 2) / 3) + 1, '\0');
+  b64.resize(static_cast<std::size_t>(
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, static_cast<int>(len))));
+  return "'sha256-" + b64 + "'";
+}
+
+void expect_security_headers(const httplib::Response& r) {
+  EXPECT_EQ(r.get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(r.get_header_value("X-Frame-Options"), "DENY");
+  EXPECT_EQ(r.get_header_value("Referrer-Policy"), "no-referrer");
+  EXPECT_EQ(r.get_header_value_count("Content-Security-Policy"), 1u);
+  const std::string csp = r.get_header_value("Content-Security-Policy");
+  EXPECT_NE(csp.find("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'"),
+            std::string::npos);
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos);
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos);
+  EXPECT_FALSE(r.has_header(kInlineStyleHashesHeader)) << "the internal header never leaves";
+}
+
+// A page's <link rel="stylesheet" … data-inline> (issue 10: one request fewer
+// per cold load) becomes a <style> with the file's text, and the page's CSP
+// allows exactly that text by its SHA-256, on the 200 in every encoding and on
+// the 304 (a browser takes a 304's headers over the stored ones). Other
+// answers keep the plain policy; every one has the security headers.
+TEST_F(StaticCompression, AMarkedStylesheetIsInlinedUnderItsCspHash) {
+  write_file(site_ / "flow" / "styled.html",
+             "<!doctype html><html><head>\n"
+             "<link rel=\"stylesheet\" href=\"/static/app.css?v=dev\" data-inline>\n"
+             "<script src=\"/static/app.js?v=dev\" defer></script>\n"
+             "</head><body><p>styled</p></body></html>\n");
+  const std::string css = read_file(site_ / "static" / "app.css");
+  auto plain = get("/flow/styled.html", "");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200);
+  EXPECT_NE(plain->body.find("<head>\n<style>" + css + "</style>\n<script src=\"/static/app."),
+            std::string::npos)
+      << plain->body.substr(0, 300);
+  EXPECT_EQ(plain->body.find("app.css"), std::string::npos) << "no link left";
+  EXPECT_EQ(plain->body.find("data-inline"), std::string::npos);
+  const std::string expected_csp =
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' " +
+      sha256_source(css) +
+      "; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+  EXPECT_EQ(plain->get_header_value("Content-Security-Policy"), expected_csp);
+  expect_security_headers(*plain);
+
+  auto br = get("/flow/styled.html", "gzip, deflate, br");
+  ASSERT_TRUE(br);
+  EXPECT_EQ(br->get_header_value("Content-Encoding"), "br");
+  EXPECT_EQ(brotli_decode(br->body, plain->body.size()), plain->body);
+  EXPECT_EQ(br->get_header_value("Content-Security-Policy"), expected_csp);
+  auto not_modified = get("/flow/styled.html", "gzip, deflate, br",
+                          {{"If-None-Match", br->get_header_value("ETag")}});
+  ASSERT_TRUE(not_modified);
+  EXPECT_EQ(not_modified->status, 304);
+  EXPECT_EQ(not_modified->get_header_value("Content-Security-Policy"), expected_csp);
+  expect_security_headers(*not_modified);
+
+  // Pages without the mark, and the stylesheet itself: the plain policy.
+  for (const char* path : {"/flow/", "/static/app.css", "/static/app.js", "/api/flow"}) {
+    SCOPED_TRACE(path);
+    auto r = get(path, "br");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->get_header_value("Content-Security-Policy").find("sha256"), std::string::npos);
+    expect_security_headers(*r);
+  }
+  auto page = get("/flow/", "");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("<link rel=\"stylesheet\" href=\"/static/app."), std::string::npos);
+
+  // A changed stylesheet: the page carries the new text under the new hash.
+  const std::string css2 = css + ".added { color: #654321; }\n";
+  write_file(site_ / "static" / "app.css", css2);
+  auto changed = get("/flow/styled.html", "br");
+  ASSERT_TRUE(changed);
+  EXPECT_NE(brotli_decode(changed->body, plain->body.size() + 100).find("<style>" + css2 + "</style>"),
+            std::string::npos);
+  EXPECT_NE(changed->get_header_value("Content-Security-Policy").find(sha256_source(css2)),
+            std::string::npos);
+  EXPECT_EQ(changed->get_header_value("Content-Security-Policy").find(sha256_source(css)),
+            std::string::npos);
+}
+
+// Text that would end the <style> element early, or that the HTML parser
+// would change before the browser hashes it (CR), keeps its link.
+TEST_F(StaticCompression, AStylesheetThatCannotStandInlineStaysALink) {
+  write_file(site_ / "static" / "escape.css",
+             std::string(300, ' ') + "p { color: red; }\n</STYLE ><script>alert(1)</script>\n");
+  write_file(site_ / "static" / "crlf.css", std::string(300, ' ') + "p { color: red; }\r\n");
+  for (const char* name : {"escape", "crlf"}) {
+    SCOPED_TRACE(name);
+    write_file(site_ / "flow" / (std::string(name) + ".html"),
+               std::string("<!doctype html><html><head><link rel=\"stylesheet\" href=\"/static/") +
+                   name + ".css?v=dev\" data-inline></head><body></body></html>\n");
+    auto r = get("/flow/" + std::string(name) + ".html", "");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(r->body.find("<style>"), std::string::npos);
+    EXPECT_NE(r->body.find("href=\"/static/" + std::string(name) + "."), std::string::npos);
+    EXPECT_EQ(r->get_header_value("Content-Security-Policy").find("sha256"), std::string::npos);
+    expect_security_headers(*r);
+  }
+}
+
+// Only SHA-256 hash sources reach the policy; anything else in the internal
+// header leaves the plain policy (and the header is removed all the same).
+TEST(ContentSecurityPolicy, OnlySha256HashSourcesAreAdded) {
+  const std::string hash = "'sha256-" + std::string(43, 'A') + "='";
+  EXPECT_NE(content_security_policy(hash).find("style-src 'self' " + hash + ";"), std::string::npos);
+  EXPECT_NE(content_security_policy(hash + " " + hash).find(hash + " " + hash + ";"),
+            std::string::npos);
+  for (const std::string& bad :
+       {std::string(), std::string("'unsafe-inline'"), hash + " 'unsafe-inline'",
+        hash + "; script-src *", "'sha256-" + std::string(42, 'A') + "='",
+        "'sha256-" + std::string(42, 'A') + "*='", "'sha384-" + std::string(43, 'A') + "='",
+        hash + " ", " " + hash}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(content_security_policy(bad), "");
+    httplib::Response res;
+    res.set_header(kInlineStyleHashesHeader, bad);
+    add_security_headers(res, false);
+    EXPECT_FALSE(res.has_header(kInlineStyleHashesHeader));
+    EXPECT_EQ(res.get_header_value("Content-Security-Policy").find("sha256"), std::string::npos);
+    EXPECT_EQ(res.get_header_value("Content-Security-Policy").find("unsafe-inline"),
+              std::string::npos);
+    EXPECT_NE(res.get_header_value("Content-Security-Policy").find("style-src 'self';"),
+              std::string::npos);
+  }
+}
+
+// A connected raw socket to the test server.
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Everything the server sends within `ms` after the last bytes (or until it
+// has `want` bytes).
+std::string receive(int fd, std::size_t want, int ms) {
+  std::string got;
+  while (got.size() < want) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, ms) <= 0) break;
+    char buf[65536];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+// The server collects an answer and sends it in one go (server.cpp,
+// SocketStream): what it wrote before reading must still go out first — the
+// "100 Continue" a client waits for before it sends the body.
+TEST_F(StaticCompression, A100ContinueGoesOutBeforeTheBodyIsRead) {
+  const int fd = connect_to(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string body = "grant_type=authorization_code&code=nothing";
+  const std::string head = "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                           "application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n"
+                           "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  const std::string interim = receive(fd, 25, 3000);
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(::send(fd, body.data(), body.size(), MSG_NOSIGNAL), static_cast<ssize_t>(body.size()));
+  const std::string answer = receive(fd, 1, 3000);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 4", 0), 0u) << answer.substr(0, 200);
+  ::close(fd);
+}
+
+// A body larger than what is collected before a send (64 KiB) arrives whole,
+// after its headers, and the connection then carries the next request.
+TEST_F(StaticCompression, ALargeBodyArrivesWholeAndTheConnectionGoesOn) {
+  const std::string big = binary_bytes(300 * 1024 + 17, 5);
+  write_file(site_ / "static" / "big.png", big);
+  const int fd = connect_to(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string tiny = read_file(site_ / "static" / "tiny.js");
+  for (const auto& [path, expected] :
+       {std::pair<std::string, std::string>{"/static/big.png", big}, {"/static/tiny.js", tiny}}) {
+    SCOPED_TRACE(path);
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    std::string got;
+    std::size_t end = std::string::npos;
+    while (end == std::string::npos || got.size() < end + 4 + expected.size()) {
+      const std::string more = receive(fd, 1, 3000);
+      if (more.empty()) break;
+      got += more;
+      end = got.find("\r\n\r\n");
+    }
+    ASSERT_NE(end, std::string::npos);
+    EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+    EXPECT_NE(got.substr(0, end).find("Content-Length: " + std::to_string(expected.size())),
+              std::string::npos);
+    EXPECT_EQ(got.substr(end + 4), expected);
+  }
+  ::close(fd);
+}
+
+// A served file must lie inside its folder once symlinks are resolved; the
+// check is made once per file version (static_routes.cpp, CachedFile::below),
+// so a file that turns into a symlink to the outside is refused from then on.
+TEST_F(StaticCompression, ASymlinkOutOfTheFolderIsNotServedEvenAfterTheFileWasServed) {
+  write_file(root_ / "secret.js", "const secret = 'outside the site';\n");
+  fs::create_symlink(root_ / "secret.js", site_ / "static" / "escape.js");
+  fs::create_symlink(site_ / "static" / "app.js", site_ / "static" / "inside.js");
+  auto escape = get("/static/escape.js", "");
+  ASSERT_TRUE(escape);
+  EXPECT_EQ(escape->status, 404);
+  EXPECT_EQ(escape->body.find("outside"), std::string::npos);
+  auto inside = get("/static/inside.js", "");
+  ASSERT_TRUE(inside);
+  EXPECT_EQ(inside->status, 200);
+  EXPECT_EQ(inside->body, read_file(site_ / "static" / "app.js"));
+
+  // Served as a file, then replaced by a symlink to the outside: refused.
+  write_file(site_ / "static" / "later.js", "const later = 1;\n");
+  auto before = get("/static/later.js", "");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 200);
+  fs::remove(site_ / "static" / "later.js");
+  fs::create_symlink(root_ / "secret.js", site_ / "static" / "later.js");
+  auto after = get("/static/later.js", "");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 404);
+  EXPECT_EQ(after->body.find("outside"), std::string::npos);
 }
 
 }  // namespace

@@ -18,9 +18,25 @@ constexpr int kMaxJsonDepth = 16;
 // Cookie headers beyond this many bytes (all Cookie lines together) are not read.
 constexpr std::size_t kMaxCookieBytes = 16 * 1024;
 
-constexpr const char* kContentSecurityPolicy =
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+// The policy is kCspHead + kCspTail; a page's inline style hashes go between.
+constexpr std::string_view kCspHead =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'";
+constexpr std::string_view kCspTail =
+    "; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+// "'sha256-" + 43 base64 characters + "='": a SHA-256 hash source.
+bool is_sha256_source(std::string_view s) {
+  constexpr std::string_view kPrefix = "'sha256-";
+  if (s.size() != kPrefix.size() + 44 + 1 || !s.starts_with(kPrefix) || !s.ends_with("='")) {
+    return false;
+  }
+  for (char c : s.substr(kPrefix.size(), 43)) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -320,6 +336,21 @@ std::string header_for_log(const httplib::Request& req, const char* name, std::s
   return out;
 }
 
+std::string content_security_policy(std::string_view style_hashes) {
+  std::string_view rest = style_hashes;
+  if (rest.empty()) return {};
+  for (;;) {
+    const std::size_t space = rest.find(' ');
+    if (!is_sha256_source(rest.substr(0, space))) return {};
+    if (space == std::string_view::npos) break;
+    rest = rest.substr(space + 1);  // a trailing space leaves "": refused above
+  }
+  std::string policy;
+  policy.reserve(kCspHead.size() + 1 + style_hashes.size() + kCspTail.size());
+  policy.append(kCspHead).append(" ").append(style_hashes).append(kCspTail);
+  return policy;
+}
+
 void add_security_headers(httplib::Response& res, bool api_response, bool over_tls) {
   // The names as strings made once: a literal would be a new std::string (and
   // for the longer names a heap allocation) per call.
@@ -329,7 +360,15 @@ void add_security_headers(httplib::Response& res, bool api_response, bool over_t
   static const std::string kFrame = "X-Frame-Options";
   static const std::string kCache = "Cache-Control";
   static const std::string kHsts = "Strict-Transport-Security";
-  replace_header(res, kCsp, kContentSecurityPolicy);
+  static const std::string kInlineStyles = kInlineStyleHashesHeader;
+  static const std::string kPolicy = std::string(kCspHead).append(kCspTail);
+  if (auto it = res.headers.find(kInlineStyles); it != res.headers.end()) {
+    const std::string policy = content_security_policy(it->second);
+    res.headers.erase(kInlineStyles);
+    replace_header(res, kCsp, policy.empty() ? kPolicy.c_str() : policy.c_str());
+  } else {
+    replace_header(res, kCsp, kPolicy.c_str());
+  }
   replace_header(res, kNosniff, "nosniff");
   replace_header(res, kReferrer, "no-referrer");
   replace_header(res, kFrame, "DENY");

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ops/uri.h"
@@ -57,7 +58,16 @@ std::string header_for_log(const httplib::Request& req, const char* name, std::s
 // Security headers for every response: CSP (no inline script), nosniff,
 // frame-ancestors none, referrer policy, no-store for API responses, and HSTS
 // for responses sent over TLS.
+// A page with inline <style> elements (static_routes.cpp) names their hashes
+// in kInlineStyleHashesHeader ("'sha256-<base64>'", space separated): they
+// are added to the CSP's style-src, and the header itself is removed (it never
+// reaches the client). A value that is not such a list adds nothing (a page
+// without its styles rather than a weaker policy).
+inline constexpr const char* kInlineStyleHashesHeader = "X-Renkei-Inline-Style-Hashes";
 void add_security_headers(httplib::Response& res, bool api_response, bool over_tls = false);
+// The Content-Security-Policy with `style_hashes` (as above, possibly empty)
+// added to style-src; empty if style_hashes is not such a list.
+std::string content_security_policy(std::string_view style_hashes);
 
 // application/x-www-form-urlencoded body → map (last value wins, duplicate
 // keys reported via *duplicate). Used by /token and /revoke (RFC 6749 §3.2).

@@ -28,6 +28,7 @@
 #include <ctime>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "ops/crypto.h"
@@ -537,24 +538,46 @@ void register_ops_routes(httplib::Server& server, App& app) {
 // (docs/performance.md, "Static files: compressed once"). KeepAliveServer
 // waits with one poll() per slice of kIdleSliceMs instead (2 wakeups a
 // second), and otherwise runs the connection as httplib's own loop does: a
-// fresh stream per request with its read and write timeouts and a 4 KiB read
+// stream per request with its read and write timeouts and a 4 KiB read
 // buffer, at most keep_alive_max_count requests, the last one answered with
 // "Connection: close", process_request (protected in httplib::Server) for
 // each. The slice bounds how long a stopping server waits for its idle
 // connections (100 ms slices measured 2 ms more per page with its tail than
 // 1 s slices). TLS (httplib::SSLServer) keeps httplib's loop.
+// Unlike httplib's loop (issue 10, the server's CPU per page load): an answer
+// is collected and sent with one send() (httplib writes the headers and the
+// body separately, each after two polls), a request's bytes are read without
+// a poll when they are already there, and the connection's addresses are
+// looked up once.
 
 namespace {
 
 constexpr int kIdleSliceMs = 500;
+
+// What a connection keeps from one request to the next: its two ends, looked
+// up on its first request (httplib asks for both on every request: two system
+// calls and two getnameinfo each time). Not the read buffer: as in httplib,
+// bytes read beyond a request go with its stream. After a request httplib
+// could not parse (answered 400 without closing), they are the rest of that
+// request, not a next one; keeping them answered each of its lines with
+// another 400 (found by the hostile catalog).
+struct Connection {
+  bool remote_known = false;
+  bool local_known = false;
+  std::string remote_ip;
+  int remote_port = 0;
+  std::string local_ip;
+  int local_port = 0;
+};
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
 // header) reads and writes it.
 class SocketStream final : public httplib::Stream {
  public:
   SocketStream(socket_t sock, time_t read_sec, time_t read_usec, time_t write_sec,
-               time_t write_usec)
-      : sock_(sock),
+               time_t write_usec, Connection& connection)
+      : names_(connection),
+        sock_(sock),
         read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
         write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)) {}
 
@@ -562,18 +585,27 @@ class SocketStream final : public httplib::Stream {
   bool is_writable() const override { return wait(POLLOUT, write_ms_) > 0 && is_alive(); }
 
   ssize_t read(char* ptr, size_t size) override {
+    // What was written before a read goes out first (a "100 Continue" before
+    // the body it asks for).
+    if (!out_.empty() && !flush()) return -1;
     if (buffer_off_ < buffer_size_) {
       const std::size_t n = std::min(size, buffer_size_ - buffer_off_);
       std::memcpy(ptr, buffer_.data() + buffer_off_, n);
       buffer_off_ += n;
       return static_cast<ssize_t>(n);
     }
-    if (!is_readable()) return -1;
     buffer_off_ = 0;
     buffer_size_ = 0;
-    if (size >= buffer_.size()) return recv_eintr(ptr, size, 0);
-    const ssize_t n = recv_eintr(buffer_.data(), buffer_.size(), 0);
-    if (n <= 0) return n;
+    char* into = size >= buffer_.size() ? ptr : buffer_.data();
+    const std::size_t room = size >= buffer_.size() ? size : buffer_.size();
+    // The bytes are usually there already (the wait saw them): one recv
+    // without waiting, and the timed wait only when it finds nothing.
+    ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!is_readable()) return -1;
+      n = recv_eintr(into, room, 0);
+    }
+    if (n <= 0 || into == ptr) return n;
     if (static_cast<std::size_t>(n) <= size) {
       std::memcpy(ptr, buffer_.data(), static_cast<std::size_t>(n));
       return n;
@@ -584,28 +616,58 @@ class SocketStream final : public httplib::Stream {
     return static_cast<ssize_t>(size);
   }
 
+  // Collected, not sent: httplib 0.11.4 writes an answer's status line and
+  // headers, then its body, in separate writes; each went out as its own
+  // send (with a poll for writability and one for liveness before it), and,
+  // with TCP_NODELAY, as its own packet. flush() sends what was collected in
+  // one go: after the request (KeepAliveServer), before any read, and
+  // whenever kFlushBytes have gathered, so a large body is not held whole.
   ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable()) return -1;
-    ssize_t n;
-    do {
-      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n;
+    out_.append(ptr, size);
+    if (out_.size() >= kFlushBytes && !flush()) return -1;
+    return static_cast<ssize_t>(size);
+  }
+
+  // Sends everything collected; false when the peer is gone or a wait for
+  // writability passed the write timeout.
+  bool flush() {
+    std::size_t off = 0;
+    while (off < out_.size()) {
+      ssize_t n = ::send(sock_, out_.data() + off, out_.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (wait(POLLOUT, write_ms_) <= 0) break;
+        continue;
+      }
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+    const bool sent = off == out_.size();
+    out_.clear();
+    return sent;
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      name(addr, len, ip, port);
+    if (!names_.remote_known) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+      name(addr, len, names_.remote_ip, names_.remote_port);
+      names_.remote_known = true;
     }
+    ip = names_.remote_ip;
+    port = names_.remote_port;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      name(addr, len, ip, port);
+    if (!names_.local_known) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+      name(addr, len, names_.local_ip, names_.local_port);
+      names_.local_known = true;
     }
+    ip = names_.local_ip;
+    port = names_.local_port;
   }
   socket_t socket() const override { return sock_; }
 
@@ -646,9 +708,12 @@ class SocketStream final : public httplib::Stream {
     }
   }
 
+  static constexpr std::size_t kFlushBytes = 64 * 1024;
+  Connection& names_;
   const socket_t sock_;
   const int read_ms_;
   const int write_ms_;
+  std::string out_;
   std::array<char, 4096> buffer_{};
   std::size_t buffer_off_ = 0;
   std::size_t buffer_size_ = 0;
@@ -677,11 +742,14 @@ class KeepAliveServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override {
     bool ret = false;
     std::size_t count = keep_alive_max_count_;
+    Connection connection;
     while (count > 0 && wait_for_request(sock)) {
       SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
-                          write_timeout_usec_);
+                          write_timeout_usec_, connection);
       bool connection_closed = false;
       ret = process_request(stream, /*close_connection=*/count == 1, connection_closed, nullptr);
+      // The answer goes out in one send (SocketStream::write collects it).
+      if (!stream.flush()) ret = false;
       if (!ret || connection_closed) break;
       --count;
     }

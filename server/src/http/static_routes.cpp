@@ -41,6 +41,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -133,34 +134,52 @@ std::optional<std::string> gzip_bytes(const std::string& in) {
   return out;
 }
 
+// "<prefix><base64 of the digest>" of `bytes`; empty when the digest fails
+// (no integrity or hash rather than a wrong one).
+std::string digest_b64(const std::string& bytes, const EVP_MD* md_type, std::string_view prefix) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, md_type, nullptr) != 1) return {};
+  std::string b64(4 * ((len + 2) / 3) + 1, '\0');
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, static_cast<int>(len));
+  b64.resize(static_cast<std::size_t>(n));
+  return std::string(prefix) + b64;
+}
+
 // One version of what a URL answers (a file's bytes, or an HTML page after
 // the rewriting of its asset versions), with its encodings made on demand,
 // each at most once (std::call_once: a second request waits for the first).
 class Body {
  public:
-  Body(std::string bytes, std::string_view type, Metrics* metrics)
+  Body(std::string bytes, std::string_view type, Metrics* metrics,
+       std::string inline_style_hashes = {})
       : identity_(std::make_shared<const std::string>(std::move(bytes))),
         hash_(fnv1a_hex(*identity_)),
         type_(type),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        inline_style_hashes_(std::move(inline_style_hashes)) {}
 
   const std::string& hash() const { return hash_; }
   std::string_view type() const { return type_; }
   // Subresource Integrity of the bytes: "sha384-<base64>", made once.
   const std::string& integrity() const {
-    std::call_once(integrity_once_, [this] {
-      unsigned char md[EVP_MAX_MD_SIZE];
-      unsigned int len = 0;
-      if (EVP_Digest(identity_->data(), identity_->size(), md, &len, EVP_sha384(), nullptr) != 1)
-        return;  // no integrity rather than a wrong one
-      std::string b64(4 * ((len + 2) / 3) + 1, '\0');
-      const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md,
-                                    static_cast<int>(len));
-      b64.resize(static_cast<std::size_t>(n));
-      integrity_ = "sha384-" + b64;
-    });
+    std::call_once(integrity_once_,
+                   [this] { integrity_ = digest_b64(*identity_, EVP_sha384(), "sha384-"); });
     return integrity_;
   }
+  // The CSP source of these bytes as an inline <style>'s text:
+  // "'sha256-<base64>'", made once; empty if the digest failed.
+  const std::string& style_source() const {
+    std::call_once(style_once_, [this] {
+      const std::string hash = digest_b64(*identity_, EVP_sha256(), "sha256-");
+      if (!hash.empty()) style_source_ = "'" + hash + "'";
+    });
+    return style_source_;
+  }
+  // For a page with inline <style> elements: their CSP sources, separated by
+  // spaces (kInlineStyleHashesHeader); empty otherwise.
+  const std::string& inline_style_hashes() const { return inline_style_hashes_; }
   const std::shared_ptr<const std::string>& identity() const { return identity_; }
 
   // The bytes in `e`, or null when that encoding is not kept (not smaller,
@@ -205,8 +224,11 @@ class Body {
   const std::string hash_;
   mutable std::once_flag integrity_once_;
   mutable std::string integrity_;
+  mutable std::once_flag style_once_;
+  mutable std::string style_source_;
   const std::string_view type_;  // one of mime_type()'s literals
   Metrics* const metrics_;
+  const std::string inline_style_hashes_;
   Slot br_;
   Slot gzip_;
 };
@@ -324,6 +346,12 @@ std::string hashed_name(std::string_view path, std::string_view hash) {
 struct CachedFile {
   std::int64_t mtime_ns = 0;
   std::uintmax_t size = 0;
+  dev_t device = 0;
+  ino_t inode = 0;
+  // This version (this inode under this path) was found inside its served
+  // folder once (is_below: two canonical paths, a readlink per component);
+  // a changed path gives another inode, so another version, checked again.
+  std::atomic<bool> below{false};
   std::shared_ptr<Body> body;
   std::mutex page_mutex;
   std::string page_versions;  // the asset versions `page` was written with
@@ -388,11 +416,14 @@ class StaticFiles {
       file = dir / fs::path(split->first);
     }
     std::string_view type = mime_type(file);
-    if (type.empty() || !fs::is_regular_file(file, ec) || !is_below(dir, file)) {
-      send_error(res, ErrorCode::not_found);
-      return;
+    std::shared_ptr<CachedFile> cached = type.empty() ? nullptr : load(file, type);
+    if (cached && !cached->below.load(std::memory_order_acquire)) {
+      if (is_below(dir, file)) {
+        cached->below.store(true, std::memory_order_release);
+      } else {
+        cached = nullptr;
+      }
     }
-    std::shared_ptr<CachedFile> cached = load(file, type);
     if (!cached || (wanted_hash && cached->body->hash() != *wanted_hash)) {
       send_error(res, ErrorCode::not_found);
       return;
@@ -409,6 +440,12 @@ class StaticFiles {
       res.set_header("Cache-Control", "no-cache");
     }
     res.set_header("Vary", "Accept-Encoding");
+    // A page with inline styles: the middleware adds their hashes to the CSP
+    // (add_security_headers). On the 304 too: a browser replaces the stored
+    // answer's headers with a 304's, CSP included.
+    if (!body->inline_style_hashes().empty()) {
+      res.set_header(kInlineStyleHashesHeader, body->inline_style_hashes());
+    }
 
     // The encoding to send, falling back when the chosen one is not kept.
     const std::string accept = req.get_header_value("Accept-Encoding");
@@ -467,33 +504,39 @@ class StaticFiles {
     return dit == d.end();
   }
 
-  // The file's bytes, reread when its size or modification time changed (a
-  // new version: new hash, and its encodings made anew).
+  static bool same_version(const CachedFile& f, const struct stat& st, std::int64_t mtime) {
+    return f.mtime_ns == mtime && f.size == static_cast<std::uintmax_t>(st.st_size) &&
+           f.device == st.st_dev && f.inode == st.st_ino;
+  }
+
+  // The file's bytes, reread when its size, modification time or inode
+  // changed (a new version: new hash, and its encodings made anew); null when
+  // it is not a regular file.
   std::shared_ptr<CachedFile> load(const fs::path& file, std::string_view type) const {
     struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) return nullptr;
+    if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
     const std::int64_t mtime =
         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
     const auto size = static_cast<std::uintmax_t>(st.st_size);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = cache_.find(file.string());
-      if (it != cache_.end() && it->second->mtime_ns == mtime && it->second->size == size) {
-        return it->second;
-      }
+      if (it != cache_.end() && same_version(*it->second, st, mtime)) return it->second;
     }
     std::optional<std::string> data = read_file(file, size);
     if (!data) return nullptr;
     auto entry = std::make_shared<CachedFile>();
     entry->mtime_ns = mtime;
     entry->size = size;
+    entry->device = st.st_dev;
+    entry->inode = st.st_ino;
     entry->body = std::make_shared<Body>(std::move(*data), type, metrics_);
     std::lock_guard<std::mutex> lock(mutex_);
     // Another request may have read the same version meanwhile: keep one
     // entry per version, so that its encodings are made once (found by the
     // concurrent compression test under ASan's timing).
     auto& slot = cache_[file.string()];
-    if (slot && slot->mtime_ns == mtime && slot->size == size) return slot;
+    if (slot && same_version(*slot, st, mtime)) return slot;
     slot = entry;
     return entry;
   }
@@ -507,8 +550,14 @@ class StaticFiles {
     for (const auto& l : links) key += (l ? l->hashed_path : std::string("dev")) + ",";
     std::lock_guard<std::mutex> lock(file.page_mutex);
     if (!file.page || file.page_versions != key) {
-      file.page =
-          std::make_shared<Body>(with_asset_links(html, links), file.body->type(), metrics_);
+      std::string style_hashes;
+      for (const auto& l : links) {
+        if (!l || !l->inline_text) continue;
+        if (!style_hashes.empty()) style_hashes += ' ';
+        style_hashes += l->style_source;
+      }
+      file.page = std::make_shared<Body>(with_asset_links(html, links), file.body->type(),
+                                         metrics_, std::move(style_hashes));
       file.page_versions = std::move(key);
     }
     return file.page;
@@ -533,7 +582,45 @@ class StaticFiles {
     std::size_t path_start = 0;
     std::string hashed_path;
     std::string integrity;
+    // A stylesheet written into the page: the whole <link …> tag
+    // [tag_start, tag_end] becomes <style>text</style>, allowed by the CSP
+    // source style_source (the hash of text).
+    std::shared_ptr<const std::string> inline_text;
+    std::size_t tag_start = 0;
+    std::size_t tag_end = 0;
+    std::string style_source;
   };
+
+  // A <link rel="stylesheet" … data-inline> whose file can stand as a
+  // <style> element's text: nothing that would end the element early
+  // ("</style", any case), and no CR or NUL, which the HTML parser would
+  // change before the browser hashes the text (the CSP hash would then not
+  // match). Anything else stays a link.
+  static void inline_if_marked(const std::string& html, std::size_t hit, const Body& css,
+                               AssetLink& link) {
+    const std::size_t lt = html.rfind('<', link.path_start);
+    const std::size_t gt = html.find('>', hit);
+    if (lt == std::string::npos || gt == std::string::npos) return;
+    const std::string_view tag = std::string_view(html).substr(lt, gt + 1 - lt);
+    if (!tag.starts_with("<link ") || tag.find(" data-inline") == std::string_view::npos ||
+        tag.find("rel=\"stylesheet\"") == std::string_view::npos ||
+        tag.find(kVersionPlaceholder) != tag.rfind(kVersionPlaceholder) ||
+        css.type() != mime_type("a.css")) {
+      return;
+    }
+    const std::string& text = *css.identity();
+    if (text.find('\r') != std::string::npos || text.find('\0') != std::string::npos) return;
+    for (std::size_t at = text.find("</"); at != std::string::npos; at = text.find("</", at + 2)) {
+      std::string word = text.substr(at + 2, 5);
+      for (char& c : word) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      if (word == "style") return;
+    }
+    if (css.style_source().empty()) return;
+    link.inline_text = css.identity();
+    link.tag_start = lt;
+    link.tag_end = gt;
+    link.style_source = css.style_source();
+  }
 
   // For each "?v=dev" in the page, in order: the link of the asset named by
   // the "/static/<file>" before it, or nullopt when there is none (the
@@ -554,7 +641,11 @@ class StaticFiles {
         if (target && is_safe_relative(target->second)) {
           const fs::path asset = target->first / target->second;
           if (auto f = load(asset, mime_type(asset))) {
-            link = AssetLink{start, hashed_name(path, f->body->hash()), f->body->integrity()};
+            link.emplace();
+            link->path_start = start;
+            link->hashed_path = hashed_name(path, f->body->hash());
+            link->integrity = f->body->integrity();
+            inline_if_marked(html, hit, *f->body, *link);
           }
         }
       }
@@ -589,6 +680,14 @@ class StaticFiles {
       if (!link) {
         out.append(html, pos, hit + placeholder.size() - pos);
         pos = hit + placeholder.size();
+        continue;
+      }
+      if (link->inline_text) {
+        out.append(html, pos, link->tag_start - pos);
+        out += "<style>";
+        out += *link->inline_text;
+        out += "</style>";
+        pos = link->tag_end + 1;
         continue;
       }
       out.append(html, pos, link->path_start - pos);
