@@ -41,6 +41,9 @@ packages=(
   # FAPI 2.0 (issue 13): JWS verification of client assertions and DPoP proofs
   # with a kept JOSE library (cjose, over OpenSSL; its .pc needs jansson)
   libcjose-dev libjansson-dev
+  # benchmark scripts: flame graphs (scripts/flamegraph.sh: perf, addr2line
+  # from binutils) and the PostgreSQL round-trip count (scripts/pg-round-trips.sh)
+  linux-perf binutils strace
 )
 # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package:
 # ask for Debian's only when no npm comes with the installed node.
