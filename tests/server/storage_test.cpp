@@ -12,6 +12,9 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1960,6 +1963,33 @@ TEST_F(PostgresStore, AConnectionLostInsideATransactionFailsItCleanly) {
   }
   auto tx = store->begin();  // the pool of one opened a new connection
   EXPECT_FALSE(tx->find_customer("C1"));
+}
+
+// A database host that never answers (here: a socket that listens and never
+// accepts, so the connection is made and the startup packet waits forever)
+// ends in a StorageError after the default connect_timeout, not after the
+// system's TCP timeout, when the URI sets none.
+TEST(PostgresConnect, AHostThatNeverAnswersFailsAfterTheDefaultTimeout) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string uri =
+      "postgresql://renkei@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/renkei";
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(open_postgres_store(uri, 1), StorageError);
+  // A bound against a hang (the default is 5 s), not a speed measurement.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(60));
+  // The URI's own connect_timeout wins over the default (1 s, not 5).
+  const auto own = std::chrono::steady_clock::now();
+  EXPECT_THROW(open_postgres_store(uri + "?connect_timeout=1", 1), StorageError);
+  EXPECT_LT(std::chrono::steady_clock::now() - own, std::chrono::milliseconds(4500));
+  ::close(fd);
 }
 
 TEST_F(PostgresStore, AnUnreachableServerThrowsStorageErrorWithoutThePassword) {

@@ -122,9 +122,12 @@ std::string primary_message(const PGresult* res, PGconn* conn) {
 
 // ---------- one connection and its prepared statements ----------
 
+// Seconds libpq may take to connect when the conninfo says nothing.
+constexpr int kDefaultConnectTimeoutSeconds = 5;
+
 class PgConnection {
  public:
-  explicit PgConnection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+  explicit PgConnection(const std::string& conninfo) : conn_(connect(conninfo)) {
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = "storage: cannot connect to PostgreSQL: ";
       msg += primary_message(nullptr, conn_);
@@ -152,6 +155,17 @@ class PgConnection {
   }
   ~PgConnection() {
     if (conn_) PQfinish(conn_);
+  }
+  // libpq waits for an unreachable host (no answer at all) as long as the
+  // system's TCP timeout, minutes, with a worker thread held per attempt. A
+  // connect_timeout of kDefaultConnectTimeout seconds applies unless the
+  // conninfo sets its own: keywords are read in order, and the conninfo
+  // (expanded from `dbname`) comes after the default.
+  static PGconn* connect(const std::string& conninfo) {
+    const std::string timeout = std::to_string(kDefaultConnectTimeoutSeconds);
+    const char* const keys[] = {"connect_timeout", "dbname", nullptr};
+    const char* const values[] = {timeout.c_str(), conninfo.c_str(), nullptr};
+    return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   }
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
