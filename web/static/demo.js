@@ -37,6 +37,20 @@
     return res.json();
   }
 
+  // Discovery before the click, as a client app does it ahead of time (the
+  // metadata changes rarely; a real app reads it on its own server): the
+  // click then goes straight to /authorize. A failure is asked again on click.
+  let discovery = null;
+  function discover() {
+    if (!discovery) {
+      discovery = metadata().catch((e) => {
+        discovery = null;
+        throw e;
+      });
+    }
+    return discovery;
+  }
+
   function showError(text) {
     const e = $('error');
     e.textContent = text;
@@ -51,7 +65,7 @@
     const button = $('start');
     button.disabled = true;
     try {
-      const meta = await metadata();
+      const meta = await discover();
       const verifier = randomString(32);
       const state = randomString(16);
       sessionStorage.setItem(STORE_KEY, JSON.stringify({
@@ -164,7 +178,10 @@
 
   function main() {
     const page = document.body.getAttribute('data-page');
-    if (page === 'start') $('start').addEventListener('click', startLink);
+    if (page === 'start') {
+      discover().catch(() => {});  // told on click, if it still fails then
+      $('start').addEventListener('click', startLink);
+    }
     if (page === 'callback') finishLink();
   }
 
