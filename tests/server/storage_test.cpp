@@ -9,11 +9,11 @@
 // PostgreSQL: readers and the writer do not wait for each other. Then what
 // only one backend has: SQLite files (FileStore) and PostgreSQL (PostgresStore:
 // schema creation by several instances at once, a real deadlock retried).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
-#include <sqlite3.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,9 +30,9 @@
 #include <thread>
 #include <vector>
 
-#include "renkei/flow.h"
 #include "postgres_test_database.h"
 #include "records/records.h"
+#include "renkei/flow.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
 
@@ -155,7 +155,9 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 };
 
 // The backend as the name of the instantiation.
-std::string backend_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
 
 // ---------- the contract: every test runs on every backend ----------
 
@@ -199,7 +201,8 @@ class StoreTest : public BackendTest {
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"), backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         backend_name);
 
 TEST_P(StoreTest, CustomersRoundTripWithTheirPhonesInOrder) {
   auto tx = store_->begin();
@@ -521,7 +524,7 @@ TEST_P(StoreTest, IdleFlowsAreDeletedAndRecentOnesListed) {
   ASSERT_EQ(recent.size(), 3u);
   EXPECT_EQ(recent[0].flow_id, "f4");
   EXPECT_EQ(tx->recent_flows(kT0, 2).size(), 2u);
-  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 1), 1);  // a batch of one: f0 or f1
+  EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 1), 1);   // a batch of one: f0 or f1
   EXPECT_EQ(tx->delete_flows_idle_since(kT0 + 200, 10), 1);  // the other
   EXPECT_FALSE(tx->flow_by_id("f0"));
   EXPECT_FALSE(tx->flow_by_id("f1"));
@@ -927,8 +930,8 @@ TEST_P(StoreTest, TextThatIsNotUtf8IsLookedUpAndStoredWithoutFailing) {
 // Retention (issue 12): the purge job's deletions take exactly the older rows.
 TEST_P(StoreTest, RetentionDeletesOnlyOlderCallEventsAuditRowsFlowsAndFinishedMails) {
   auto tx = store_->begin();
-  ASSERT_TRUE(tx->insert_call_event({"old", std::string("*****3333"), "0120000001", kT0 - 10, "",
-                                     "call_not_matched"}));
+  ASSERT_TRUE(tx->insert_call_event(
+      {"old", std::string("*****3333"), "0120000001", kT0 - 10, "", "call_not_matched"}));
   ASSERT_TRUE(tx->insert_call_event({"new", std::nullopt, "0120000001", kT0, "", "call_withheld"}));
   AuditRecord a;
   a.at = kT0 - 10;
@@ -1636,9 +1639,10 @@ TEST(FileStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     EXPECT_NE(sqlite3_step(st), SQLITE_ROW);  // one row
     sqlite3_finalize(st);
     // No full number anywhere in the file's table any more.
-    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM call_events WHERE caller_masked LIKE '090%'",
-                                 -1, &st, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM call_events WHERE caller_masked LIKE '090%'",
+                           -1, &st, nullptr),
+        SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
     EXPECT_EQ(sqlite3_column_int(st, 0), 0);
     sqlite3_finalize(st);
@@ -1668,7 +1672,8 @@ class PostgresStore : public ::testing::Test {
 TEST_F(PostgresStore, DemoDataSeededAtOnceByFourInstancesIsSeededOnce) {
   constexpr int kInstances = 4;
   std::vector<std::unique_ptr<Store>> stores;
-  for (int i = 0; i < kInstances; ++i) stores.push_back(open_postgres_store(database_->conninfo(), 2));
+  for (int i = 0; i < kInstances; ++i)
+    stores.push_back(open_postgres_store(database_->conninfo(), 2));
   std::atomic<int> ready{0};
   std::atomic<int> seeded{0};
   std::vector<std::thread> threads;
@@ -1690,7 +1695,8 @@ TEST_F(PostgresStore, DemoDataSeededAtOnceByFourInstancesIsSeededOnce) {
   // The same ledger as one seed into a fresh database.
   auto count = [](Store& store) {
     auto tx = store.begin();
-    std::optional<AccountRecord> a = tx->find_account(AccountRef{"115", AccountType::ordinary, "1100026"});
+    std::optional<AccountRecord> a =
+        tx->find_account(AccountRef{"115", AccountType::ordinary, "1100026"});
     EXPECT_TRUE(a.has_value());
     return a ? tx->ledger(a->id, "2000-01-01", "2100-01-01", 100000, 0).size() : std::size_t{0};
   };
@@ -1773,16 +1779,17 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
   const auto& m1 = store_schema::migrations(store_schema::Dialect::postgres).at(0);
   ASSERT_EQ(m1.version, 1);
   ASSERT_EQ(postgres_exec(database_->conninfo(), m1.sql), "");
-  ASSERT_EQ(postgres_exec(database_->conninfo(),
-                          "CREATE TABLE schema_version (version BIGINT NOT NULL);"
-                          "INSERT INTO schema_version (version) VALUES (1);"
-                          "INSERT INTO call_events VALUES"
-                          " ('c-1', '09011113333', '0120000001', 100, 'f', 'ok'),"
-                          " ('c-2', NULL, '0120000001', 101, '', 'call_withheld'),"
-                          " ('c-3', '110', '0120000001', 102, '', 'call_not_matched');"
-                          "INSERT INTO clients VALUES ('old-app', 'Old', '', true);"
-                          "INSERT INTO tokens VALUES ('t-old', 'access', 'g', 'old-app', 100, false);"),
-            "");
+  ASSERT_EQ(
+      postgres_exec(database_->conninfo(),
+                    "CREATE TABLE schema_version (version BIGINT NOT NULL);"
+                    "INSERT INTO schema_version (version) VALUES (1);"
+                    "INSERT INTO call_events VALUES"
+                    " ('c-1', '09011113333', '0120000001', 100, 'f', 'ok'),"
+                    " ('c-2', NULL, '0120000001', 101, '', 'call_withheld'),"
+                    " ('c-3', '110', '0120000001', 102, '', 'call_not_matched');"
+                    "INSERT INTO clients VALUES ('old-app', 'Old', '', true);"
+                    "INSERT INTO tokens VALUES ('t-old', 'access', 'g', 'old-app', 100, false);"),
+      "");
   auto store = open_postgres_store(database_->conninfo(), 2);
   {
     auto tx = store->begin();
@@ -2133,7 +2140,7 @@ TEST_F(GroupCommit, AMemberThatRollsBackLeavesTheOthersChangesDurable) {
   });
   while (!a_wrote) std::this_thread::yield();
   std::thread b([&] {
-    auto tx = store_->begin();  // queued until A commits
+    auto tx = store_->begin();                       // queued until A commits
     EXPECT_EQ(tx->load_lock(account_).failures, 7);  // A's change, not yet durable
     tx->save_lock(account_, LockState{99, std::nullopt});
     EXPECT_EQ(a_result.load(), -1) << "A answered before its COMMIT";

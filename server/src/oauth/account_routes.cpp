@@ -13,15 +13,15 @@
 #include <optional>
 #include <string>
 
+#include "http/http_util.h"
+#include "http/routes.h"
 #include "oauth/jose.h"
 #include "ops/crypto.h"
-#include "http/http_util.h"
 #include "records/records.h"
 #include "records/records_source.h"
 #include "renkei/error.h"
 #include "renkei/json.h"
 #include "renkei/time.h"
-#include "http/routes.h"
 #include "store/storage.h"
 
 namespace renkei::server {
@@ -249,7 +249,8 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   ErrorCode refused = ErrorCode::bad_request;
   std::string detail = what;
   std::optional<nlohmann::json> body;
-  RecordsResult<std::optional<AccountInfo>> standing = app.records().find_account(caller.account.ref);
+  RecordsResult<std::optional<AccountInfo>> standing =
+      app.records().find_account(caller.account.ref);
   if (!standing.ok()) {
     refused = error_code_of(standing.failure());
     detail += " records " + std::string(records_failure_wire_name(standing.failure().kind));
@@ -348,9 +349,8 @@ std::optional<nlohmann::json> read_transactions(const httplib::Request& req, htt
   nlohmann::json items = nlohmann::json::array();
   TransactionPage page;
   if (from <= to) {
-    RecordsResult<TransactionPage> got =
-        records.transactions(caller.account.ref, format_date(from), format_date(to), limit,
-                             records_cursor);
+    RecordsResult<TransactionPage> got = records.transactions(
+        caller.account.ref, format_date(from), format_date(to), limit, records_cursor);
     if (!got.ok()) {
       *refused = error_code_of(got.failure());
       send_error(res, *refused);
@@ -385,22 +385,23 @@ void register_account_routes(httplib::Server& server, App& app) {
            {{"scope", c.grant.scope}, {"expires_at", format_jst(c.grant.expires_at)}}}});
     });
   });
-  server.Get("/api/v1/account/balance", [&app](const httplib::Request& req,
-                                               httplib::Response& res) {
-    serve(app, req, res, "balance",
-          [&res](RecordsSource& records, const Caller& c, UnixSeconds now, ErrorCode* refused) {
-            RecordsResult<std::int64_t> balance = records.balance(c.account.ref);
-            if (!balance.ok()) {
-              *refused = error_code_of(balance.failure());
-              send_error(res, *refused);
-              return std::optional<nlohmann::json>();
-            }
-            return std::optional<nlohmann::json>(nlohmann::json{{"account", account_json(c.account)},
-                                                                {"balance_yen", balance.value()},
-                                                                {"currency", "JPY"},
-                                                                {"as_of", format_jst(now)}});
-          });
-  });
+  server.Get(
+      "/api/v1/account/balance", [&app](const httplib::Request& req, httplib::Response& res) {
+        serve(app, req, res, "balance",
+              [&res](RecordsSource& records, const Caller& c, UnixSeconds now, ErrorCode* refused) {
+                RecordsResult<std::int64_t> balance = records.balance(c.account.ref);
+                if (!balance.ok()) {
+                  *refused = error_code_of(balance.failure());
+                  send_error(res, *refused);
+                  return std::optional<nlohmann::json>();
+                }
+                return std::optional<nlohmann::json>(
+                    nlohmann::json{{"account", account_json(c.account)},
+                                   {"balance_yen", balance.value()},
+                                   {"currency", "JPY"},
+                                   {"as_of", format_jst(now)}});
+              });
+      });
   server.Get("/api/v1/account/transactions",
              [&app](const httplib::Request& req, httplib::Response& res) {
                serve(app, req, res, "transactions",

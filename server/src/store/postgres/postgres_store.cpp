@@ -217,8 +217,8 @@ class PgConnection {
 
   struct PipelineResult {
     bool ok = true;
-    std::string message;      // the first failure's: "<what>: <primary message>"
-    bool conflict = false;    // … a deadlock or serialization failure
+    std::string message;       // the first failure's: "<what>: <primary message>"
+    bool conflict = false;     // … a deadlock or serialization failure
     PGresult* last = nullptr;  // `last`'s result when ok (the caller clears it)
   };
   // Sends the queued statements and then `last` in one round trip (libpq's
@@ -259,7 +259,8 @@ class PgConnection {
     for (std::size_t i = 0; i < sent; ++i) {
       PGresult* res = PQgetResult(conn_);
       if (!res) {  // the connection broke
-        if (out.ok) out.message = std::string(batch[i].what) + ": " + primary_message(nullptr, conn_);
+        if (out.ok)
+          out.message = std::string(batch[i].what) + ": " + primary_message(nullptr, conn_);
         out.ok = false;
         break;
       }
@@ -797,8 +798,8 @@ class PostgresTx final : public StoreTx {
         "update_flow");
     q.binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
             f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled, c.call_opened_at,
-            c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at,
-            f.updated_at, f.flow_id);
+            c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at, f.updated_at,
+            f.flow_id);
     defer(q, "update_flow: no such flow");
   }
 
@@ -830,16 +831,18 @@ class PostgresTx final : public StoreTx {
 
   std::vector<FlowRecord> flows_waiting_for_any_call(UnixSeconds now) override {
     // No row lock: the choice reads the waiting flows and changes none of them.
-    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
-                      " FROM flows WHERE screen = ? AND call_expires_at >= ? AND call_opened_at <= ?",
-                      "flows_waiting_for_any_call");
+    PgQuery q =
+        query("SELECT " RENKEI_FLOW_COLUMNS
+              " FROM flows WHERE screen = ? AND call_expires_at >= ? AND call_opened_at <= ?",
+              "flows_waiting_for_any_call");
     q.binds(screen_wire_name(Screen::call_wait), now, now);
     std::vector<FlowRecord> out;
     while (q.step()) out.push_back(read_flow(q));
     return out;
   }
   void hold_phone_for_call_pick(const std::string& phone) override {
-    if (read_only()) throw StorageError("storage: hold_phone_for_call_pick in a read-only transaction");
+    if (read_only())
+      throw StorageError("storage: hold_phone_for_call_pick in a read-only transaction");
     query("SELECT pg_advisory_xact_lock(hashtext('renkei.phone'), hashtext(?))",
           "hold_phone_for_call_pick")
         .binds(phone)
@@ -870,8 +873,10 @@ class PostgresTx final : public StoreTx {
   std::optional<ClientRecord> find_client(const std::string& id) override {
     ClientRecord c;
     {
-      PgQuery q = query("SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients WHERE id = ?",
-                        "find_client");
+      PgQuery q = query(
+          "SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients WHERE id = "
+          "?",
+          "find_client");
       q.binds(id);
       if (!q.step()) return std::nullopt;
       c = read_client(q);
@@ -905,8 +910,9 @@ class PostgresTx final : public StoreTx {
   std::vector<ClientRecord> list_clients() override {
     std::vector<ClientRecord> out;
     {
-      PgQuery q = query("SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients ORDER BY id",
-                        "list_clients");
+      PgQuery q = query(
+          "SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients ORDER BY id",
+          "list_clients");
       while (q.step()) out.push_back(read_client(q));
     }
     for (auto& c : out) c.redirect_uris = redirect_uris(c.id);
@@ -1156,8 +1162,8 @@ class PostgresTx final : public StoreTx {
   std::vector<MailRecord> list_mails(int limit) override {
     std::vector<MailRecord> out;
     if (limit <= 0) return out;
-    PgQuery q = query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?",
-                      "list_mails");
+    PgQuery q =
+        query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?", "list_mails");
     q.binds(limit);
     while (q.step()) out.push_back(read_mail(q));
     return out;
@@ -1178,8 +1184,8 @@ class PostgresTx final : public StoreTx {
         " masked_phone, client_id, ip, user_agent, actor, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "append_audit");
-    q.binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone,
-            r.client_id, r.ip, r.user_agent, r.actor, r.detail);
+    q.binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone, r.client_id,
+            r.ip, r.user_agent, r.actor, r.detail);
     defer(q, nullptr);
   }
 

@@ -546,8 +546,10 @@ class SqliteTx final : public StoreTx {
   std::optional<ClientRecord> find_client(const std::string& id) override {
     ClientRecord c;
     {
-      Query q = query("SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients WHERE id = ?",
-                      "find_client");
+      Query q = query(
+          "SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients WHERE id = "
+          "?",
+          "find_client");
       q.binds(id);
       if (!q.step()) return std::nullopt;
       c = read_client(q);
@@ -581,8 +583,9 @@ class SqliteTx final : public StoreTx {
   std::vector<ClientRecord> list_clients() override {
     std::vector<ClientRecord> out;
     {
-      Query q = query("SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients ORDER BY id",
-                      "list_clients");
+      Query q = query(
+          "SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients ORDER BY id",
+          "list_clients");
       while (q.step()) out.push_back(read_client(q));
     }
     for (auto& c : out) c.redirect_uris = redirect_uris(c.id);
@@ -1257,7 +1260,7 @@ class SqliteStore final : public Store {
   std::mutex readers_mutex_;
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
-  std::size_t open_readers_ = 0;  // idle + lent
+  std::size_t open_readers_ = 0;        // idle + lent
   std::shared_ptr<CommitGroup> group_;  // the open outer transaction (mutex_)
   std::atomic<int> queued_writers_{0};  // threads waiting for mutex_
   std::atomic<std::uint64_t> commits_{0};
