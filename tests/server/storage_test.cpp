@@ -2198,6 +2198,71 @@ TEST_F(PostgresStore, TransactionsThatRanNothingOrFailedAtOnceLeaveNoTransaction
   EXPECT_TRUE(r->find_customer("C1"));
 }
 
+// Many deferred writes in one transaction: all sent with the COMMIT in one
+// pipeline (libpq reads the answers while it writes: no deadlock), all kept.
+TEST_F(PostgresStore, ManyDeferredWritesGoWithOneCommit) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  constexpr int kRows = 20000;
+  {
+    auto tx = store->begin();
+    AuditRecord a;
+    a.at = kT0;
+    a.flow_id = "flow-many";
+    a.step = "submit_account";
+    a.outcome = "ok";
+    a.detail = std::string(200, 'x');
+    for (int i = 0; i < kRows; ++i) tx->append_audit(a);
+    ASSERT_TRUE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM audit"),
+            std::to_string(kRows));
+  EXPECT_EQ(busy_backends(database_->conninfo()), "0");
+}
+
+// A healthy pooled connection is kept (the poll finds nothing to read on
+// it), also after a transaction whose deferred write or statement failed:
+// the pool of one serves every transaction below on one backend.
+TEST_F(PostgresStore, AHealthyPooledConnectionIsKeptAcrossTransactions) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  const std::string backend_sql =
+      "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datname = current_database()"
+      " AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+  {
+    auto tx = store->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  const std::string first = postgres_value(database_->conninfo(), backend_sql);
+  ASSERT_EQ(first.find(','), std::string::npos) << first;
+  ASSERT_EQ(first.find("error"), std::string::npos) << first;
+  {
+    auto tx = store->begin();
+    tx->update_flow(sample_flow("unknown"));
+    EXPECT_FALSE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), backend_sql), first);
+  {
+    auto tx = store->begin();
+    EXPECT_THROW(tx->insert_flow(sample_flow("flow-1")), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), backend_sql), first);
+  {
+    auto tx = store->begin(TxMode::read_only);
+    EXPECT_TRUE(tx->flow_by_id("flow-1"));
+    EXPECT_TRUE(tx->commit());
+  }
+  { auto tx = store->begin(); }
+  {
+    auto tx = store->begin();
+    FlowRecord f = sample_flow("flow-1");
+    f.updated_at = kT0 + 1;
+    tx->update_flow(f);
+    EXPECT_TRUE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), backend_sql), first);
+}
+
 TEST_F(PostgresStore, AnUnreachableServerThrowsStorageErrorWithoutThePassword) {
   try {
     open_postgres_store("postgresql://renkei:s3cret-pw@127.0.0.1:1/renkei?connect_timeout=2", 1);
