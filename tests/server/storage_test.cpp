@@ -451,6 +451,24 @@ TEST_P(StoreTest, UpdatingAFlowThatIsNotThereFailsTheTransaction) {
   EXPECT_TRUE(next_failed);
 }
 
+// A text value with a NUL byte (a percent-decoded %00 in a query or form)
+// is a different value: a lookup by it finds nothing on either backend.
+// libpq sends text parameters NUL-terminated, so PostgreSQL would compare
+// only the bytes before the NUL (and find "flow-1" for "flow-1\0…").
+TEST_P(StoreTest, ATextWithANulByteIsNotCutAtTheNul) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  const std::string with_nul("flow-1\0xyz", 10);
+  const std::string session_with_nul("session-flow-1\0xyz", 18);
+  auto tx = store_->begin(TxMode::read_only);
+  EXPECT_FALSE(tx->flow_by_id(with_nul));
+  EXPECT_FALSE(tx->flow_by_session(session_with_nul));
+  EXPECT_TRUE(tx->flow_by_id("flow-1"));
+}
+
 TEST_P(StoreTest, DeferredWritesAreSeenByTheTransactionsNextReads) {
   {
     auto tx = store_->begin();
