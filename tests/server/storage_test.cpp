@@ -457,6 +457,24 @@ TEST_P(StoreTest, UpdatingAFlowThatIsNotThereFailsTheTransaction) {
   EXPECT_TRUE(next_failed);
 }
 
+// A text value with a NUL byte (a percent-decoded %00 in a query or form)
+// is a different value: a lookup by it finds nothing on either backend.
+// libpq sends text parameters NUL-terminated, so PostgreSQL would compare
+// only the bytes before the NUL (and find "flow-1" for "flow-1\0…").
+TEST_P(StoreTest, ATextWithANulByteIsNotCutAtTheNul) {
+  {
+    auto tx = store_->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  const std::string with_nul("flow-1\0xyz", 10);
+  const std::string session_with_nul("session-flow-1\0xyz", 18);
+  auto tx = store_->begin(TxMode::read_only);
+  EXPECT_FALSE(tx->flow_by_id(with_nul));
+  EXPECT_FALSE(tx->flow_by_session(session_with_nul));
+  EXPECT_TRUE(tx->flow_by_id("flow-1"));
+}
+
 TEST_P(StoreTest, DeferredWritesAreSeenByTheTransactionsNextReads) {
   {
     auto tx = store_->begin();
@@ -1997,6 +2015,307 @@ TEST(PostgresConnect, AHostThatNeverAnswersFailsAfterTheDefaultTimeout) {
   EXPECT_THROW(open_postgres_store(uri + "?connect_timeout=1", 1), StorageError);
   EXPECT_LT(std::chrono::steady_clock::now() - own, std::chrono::milliseconds(4500));
   ::close(fd);
+}
+
+// ---------- deferred writes, the queued BEGIN and the pipeline (review) ----------
+
+namespace {
+
+// The first column of the first row of `sql` run on its own connection, or
+// "error: …" (test-side reads of the server's view: pg_stat_activity).
+std::string postgres_value(const std::string& conninfo, const std::string& sql) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  std::string out;
+  if (PQstatus(c) != CONNECTION_OK) {
+    out = std::string("error: ") + PQerrorMessage(c);
+  } else {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+      out = PQgetvalue(r, 0, 0);
+    } else {
+      out = std::string("error: ") + PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  }
+  PQfinish(c);
+  return out;
+}
+
+// Every other backend of the test database ends (as a restart would).
+void terminate_other_backends(const std::string& conninfo) {
+  ASSERT_EQ(postgres_exec(conninfo,
+                          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
+            "");
+}
+
+// Backends of the test database (other than the asking one) not idle: a
+// pooled connection left inside a transaction or busy.
+std::string busy_backends(const std::string& conninfo) {
+  return postgres_value(conninfo,
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                        " AND state <> 'idle'");
+}
+
+}  // namespace
+
+// Two units each lock their own flow, then update the other's (deferred: sent
+// with the COMMIT). The deadlock is found inside the COMMIT's round trip: the
+// victim's commit() is false and says it conflicted, with_transaction runs it
+// again, and both units' updates are kept.
+TEST_F(PostgresStore, ADeadlockInADeferredWriteIsAConflictThatWithTransactionRetries) {
+  auto store = open_postgres_store(database_->conninfo(), 4);
+  {
+    auto tx = store->begin();
+    tx->insert_flow(sample_flow("A"));
+    tx->insert_flow(sample_flow("B"));
+    ASSERT_TRUE(tx->commit());
+  }
+  const std::uint64_t retries_before = storage_conflict_retries();
+  std::atomic<int> holding{0};
+  std::atomic<int> calls{0};
+  auto unit = [&](const std::string& mine, const std::string& other) {
+    int attempt = 0;
+    with_transaction(*store, TxMode::read_write, [&](StoreTx& tx) {
+      ++attempt;
+      calls.fetch_add(1);
+      auto own = tx.flow_by_id(mine);  // FOR UPDATE
+      ASSERT_TRUE(own);
+      if (attempt == 1) wait_for_both(holding);
+      FlowRecord theirs = sample_flow(other);
+      theirs.csrf_token = "by-" + mine;
+      tx.update_flow(theirs);  // deferred: waits for the other's lock at COMMIT
+      own->oauth_state = "touched-by-" + mine;
+      tx.update_flow(*own);
+    });
+  };
+  auto run = [&](const std::string& mine, const std::string& other) {
+    try {
+      unit(mine, other);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the unit gave up: " << e.what();
+    }
+  };
+  std::thread one([&] { run("A", "B"); });
+  std::thread two([&] { run("B", "A"); });
+  one.join();
+  two.join();
+  EXPECT_GE(calls.load(), 3);  // one victim at least, run again
+  EXPECT_GE(storage_conflict_retries() - retries_before, 1u);
+  auto tx = store->begin(TxMode::read_only);
+  auto a = tx->flow_by_id("A");
+  auto b = tx->flow_by_id("B");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->csrf_token, "by-B");
+  EXPECT_EQ(b->csrf_token, "by-A");
+}
+
+// The connection dies after the transaction's reads, while its flow update
+// and log row are still queued: COMMIT cannot be acknowledged, commit() is
+// false, nothing of it is kept, and the pool works afterwards.
+TEST_F(PostgresStore, AConnectionKilledBetweenDeferredWritesAndCommitKeepsNothing) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  AuditRecord a;
+  a.at = kT0;
+  a.flow_id = "flow-1";
+  a.step = "submit_account";
+  a.outcome = "ok";
+  for (const bool read_first : {true, false}) {
+    SCOPED_TRACE(read_first ? "after a read" : "nothing sent yet (BEGIN queued)");
+    {
+      auto tx = store->begin();
+      if (read_first) ASSERT_TRUE(tx->flow_by_id("flow-1"));
+      FlowRecord changed = sample_flow("flow-1");
+      changed.updated_at = kT0 + 99;
+      tx->update_flow(changed);
+      tx->append_audit(a);
+      ASSERT_NO_FATAL_FAILURE(terminate_other_backends(database_->conninfo()));
+      EXPECT_FALSE(tx->commit());
+      EXPECT_FALSE(tx->conflicted());
+    }
+    auto tx = store->begin(TxMode::read_only);  // a new connection
+    auto got = tx->flow_by_id("flow-1");
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->updated_at, kT0);
+    AuditQuery q;
+    q.flow_id = "flow-1";
+    q.from = 0;
+    q.to = kT0 + 1;
+    EXPECT_TRUE(tx->query_audit(q).empty());
+    EXPECT_TRUE(tx->commit());
+  }
+}
+
+// The connection dies after begin() (its BEGIN is only queued): the first
+// statement throws, commit() is false, and the next transaction gets a
+// working connection.
+TEST_F(PostgresStore, AConnectionKilledBeforeTheFirstStatementFailsTheTransaction) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    ASSERT_NO_FATAL_FAILURE(terminate_other_backends(database_->conninfo()));
+    EXPECT_THROW(tx->upsert_customer(sample_customer("C1")), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  auto tx = store->begin();
+  EXPECT_FALSE(tx->find_customer("C1"));
+  tx->upsert_customer(sample_customer("C2"));
+  EXPECT_TRUE(tx->commit());
+}
+
+// A deferred write that breaks a constraint fails the transaction at the next
+// statement or at COMMIT, with PostgreSQL's primary message only: the value
+// (a session digest, in the DETAIL) never reaches the error. The connection
+// goes back to the pool clean (out of pipeline mode, no transaction open) and
+// serves the next transactions.
+TEST_F(PostgresStore, AFailedDeferredWriteLeaksNoValueAndLeavesTheConnectionClean) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    FlowRecord a = sample_flow("A");
+    a.session_digest = "secret-digest-of-A";
+    tx->insert_flow(a);
+    tx->insert_flow(sample_flow("B"));
+    ASSERT_TRUE(tx->commit());
+  }
+  FlowRecord clash = sample_flow("B");
+  clash.session_digest = "secret-digest-of-A";  // UNIQUE
+  {
+    auto tx = store->begin();
+    ASSERT_TRUE(tx->flow_by_id("B"));
+    tx->update_flow(clash);
+    try {
+      (void)tx->flow_by_id("A");
+      ADD_FAILURE() << "the statement after the failed deferred write did not throw";
+    } catch (const StorageError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find("secret"), std::string::npos) << what;
+      EXPECT_NE(what.find("update_flow"), std::string::npos) << what;
+    }
+    EXPECT_FALSE(tx->commit());
+  }
+  EXPECT_EQ(busy_backends(database_->conninfo()), "0");
+  {
+    auto tx = store->begin();
+    tx->update_flow(clash);  // fails inside the COMMIT's round trip
+    EXPECT_FALSE(tx->commit());
+    EXPECT_FALSE(tx->conflicted());
+  }
+  EXPECT_EQ(busy_backends(database_->conninfo()), "0");
+  {
+    // The same (single) connection: a statement alone, then a pipeline.
+    auto tx = store->begin();
+    FlowRecord b = sample_flow("B");
+    b.updated_at = kT0 + 5;
+    tx->update_flow(b);
+    ASSERT_TRUE(tx->flow_by_id("B"));
+    tx->update_flow(b);
+    EXPECT_TRUE(tx->commit());
+  }
+  EXPECT_EQ(busy_backends(database_->conninfo()), "0");
+  auto tx = store->begin(TxMode::read_only);
+  EXPECT_EQ(tx->flow_by_id("B")->updated_at, kT0 + 5);
+  EXPECT_EQ(tx->flow_by_id("A")->session_digest, "secret-digest-of-A");
+}
+
+// A read-only transaction that ran nothing, and one whose only statement is
+// refused, leave the pool usable; a read-write one that ran nothing commits
+// without opening a transaction on the server.
+TEST_F(PostgresStore, TransactionsThatRanNothingOrFailedAtOnceLeaveNoTransactionOpen) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin(TxMode::read_only);
+    EXPECT_TRUE(tx->commit());
+  }
+  {
+    auto tx = store->begin();
+    EXPECT_TRUE(tx->commit());
+  }
+  { auto tx = store->begin(); }  // neither committed nor used
+  {
+    auto tx = store->begin(TxMode::read_only);
+    EXPECT_THROW(tx->append_audit(AuditRecord{}), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  EXPECT_EQ(busy_backends(database_->conninfo()), "0");
+  {
+    auto tx = store->begin();
+    tx->upsert_customer(sample_customer("C1"));
+    EXPECT_TRUE(tx->commit());
+  }
+  auto r = store->begin(TxMode::read_only);
+  EXPECT_TRUE(r->find_customer("C1"));
+}
+
+// Many deferred writes in one transaction: all sent with the COMMIT in one
+// pipeline (libpq reads the answers while it writes: no deadlock), all kept.
+TEST_F(PostgresStore, ManyDeferredWritesGoWithOneCommit) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  constexpr int kRows = 20000;
+  {
+    auto tx = store->begin();
+    AuditRecord a;
+    a.at = kT0;
+    a.flow_id = "flow-many";
+    a.step = "submit_account";
+    a.outcome = "ok";
+    a.detail = std::string(200, 'x');
+    for (int i = 0; i < kRows; ++i) tx->append_audit(a);
+    ASSERT_TRUE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM audit"),
+            std::to_string(kRows));
+  EXPECT_EQ(busy_backends(database_->conninfo()), "0");
+}
+
+// A healthy pooled connection is kept (the poll finds nothing to read on
+// it), also after a transaction whose deferred write or statement failed:
+// the pool of one serves every transaction below on one backend.
+TEST_F(PostgresStore, AHealthyPooledConnectionIsKeptAcrossTransactions) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  const std::string backend_sql =
+      "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datname = current_database()"
+      " AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+  {
+    auto tx = store->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  const std::string first = postgres_value(database_->conninfo(), backend_sql);
+  ASSERT_EQ(first.find(','), std::string::npos) << first;
+  ASSERT_EQ(first.find("error"), std::string::npos) << first;
+  {
+    auto tx = store->begin();
+    tx->update_flow(sample_flow("unknown"));
+    EXPECT_FALSE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), backend_sql), first);
+  {
+    auto tx = store->begin();
+    EXPECT_THROW(tx->insert_flow(sample_flow("flow-1")), StorageError);
+    EXPECT_FALSE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), backend_sql), first);
+  {
+    auto tx = store->begin(TxMode::read_only);
+    EXPECT_TRUE(tx->flow_by_id("flow-1"));
+    EXPECT_TRUE(tx->commit());
+  }
+  { auto tx = store->begin(); }
+  {
+    auto tx = store->begin();
+    FlowRecord f = sample_flow("flow-1");
+    f.updated_at = kT0 + 1;
+    tx->update_flow(f);
+    EXPECT_TRUE(tx->commit());
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), backend_sql), first);
 }
 
 TEST_F(PostgresStore, AnUnreachableServerThrowsStorageErrorWithoutThePassword) {

@@ -345,7 +345,10 @@ class PgConnection {
 // replaced by U+FFFD: a lookup then finds nothing (as SQLite finds nothing for
 // those bytes) and a write keeps a readable, marked value instead of failing
 // the request. Valid UTF-8 passes unchanged. Strict as PostgreSQL is: no
-// overlong forms, no surrogates, nothing above U+10FFFF.
+// overlong forms, no surrogates, nothing above U+10FFFF. A NUL byte (a
+// percent-decoded %00) is replaced too: PostgreSQL's text cannot hold it and
+// libpq sends a text parameter NUL-terminated, so it would cut the value
+// there ("flow-1\0…" would find flow "flow-1", where SQLite finds nothing).
 std::string utf8_or_replaced(std::string_view in) {
   auto cont = [&](std::size_t i) {
     return i < in.size() && (static_cast<unsigned char>(in[i]) & 0xC0) == 0x80;
@@ -353,6 +356,7 @@ std::string utf8_or_replaced(std::string_view in) {
   // Length of the valid sequence at i, or 0.
   auto valid_at = [&](std::size_t i) -> std::size_t {
     const auto b0 = static_cast<unsigned char>(in[i]);
+    if (b0 == 0) return 0;  // NUL: see above
     if (b0 < 0x80) return 1;
     if (b0 >= 0xC2 && b0 <= 0xDF) return cont(i + 1) ? 2 : 0;
     if (b0 >= 0xE0 && b0 <= 0xEF) {
