@@ -497,6 +497,12 @@ class PgQuery {
   }
   void execute() {
     if (res_) return;
+    // After a failure nothing more is sent: PostgreSQL refuses it anyway in
+    // an aborted transaction, and had the failure lost the queued BEGIN, a
+    // statement sent now would commit on its own (autocommit).
+    if (failed_ && *failed_) {
+      throw StorageError(std::string("storage: ") + what_ + ": the transaction has already failed");
+    }
     std::string msg;
     bool conflict = false;
     if (conn_.has_pending()) {
