@@ -3,9 +3,10 @@
 //
 // A small pool of libpq connections (sized to the server's worker threads):
 // Store::begin() lends one connection to the StoreTx for its whole life and
-// runs BEGIN ISOLATION LEVEL READ COMMITTED (read-write) or BEGIN ISOLATION
-// LEVEL REPEATABLE READ READ ONLY (read-only: one snapshot for all its reads,
-// no row lock, and PostgreSQL refuses any write in it); the StoreTx's
+// starts it with BEGIN ISOLATION LEVEL READ COMMITTED (read-write) or BEGIN
+// ISOLATION LEVEL REPEATABLE READ READ ONLY (read-only: one snapshot for all
+// its reads, no row lock, and PostgreSQL refuses any write in it), queued and
+// sent with the transaction's first statement (below); the StoreTx's
 // destructor rolls back unless committed and gives the connection back. A connection that
 // broke is dropped and a new one is opened the next time one is needed.
 //
