@@ -72,16 +72,7 @@ echo "oidc-provider pid $OIDC_PID at $OIDC_URL"
 # the SQLite server (scripts/bench-server.sh), one cluster per instance count.
 declare -A PG_URL PG_PIDS PG_REDIRECT
 if [[ -n "$REF_PG_INSTANCES" ]]; then
-  node - "$work/cluster-base.json" <<'JS'
-const fs = require('fs');
-const c = JSON.parse(fs.readFileSync('tests/browser/test-config.json', 'utf8'));
-Object.assign(c, {
-  rate_limit_per_minute: 100000000,
-  call_pool: Array.from({ length: 64 }, (_, i) => `0120${String(i + 1).padStart(6, '0')}`),
-});
-c.clients[0].redirect_uris = ['http://127.0.0.1:8080/demo/callback'];  // moved to HAProxy's address
-fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));
-JS
+  renkei_cluster_config "$work/cluster-base.json"
   server_abs="$(cd "$(dirname "$RENKEI_SERVER_BIN")" && pwd)/$(basename "$RENKEI_SERVER_BIN")"
   for n in $REF_PG_INSTANCES; do
     step "start renkei on PostgreSQL, $n instance(s)"

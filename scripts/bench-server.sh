@@ -85,6 +85,22 @@ JS
   echo "renkei-server pid $RENKEI_PID at $RENKEI_URL (folder $RENKEI_DIR)"
 }
 
+# The cluster's configuration for the benchmarks (bench-reference.sh,
+# pg-round-trips.sh): the bench config with a rate limit far above the load
+# and a call pool of 64 numbers; the demo client's redirect on
+# http://127.0.0.1:8080, which scripts/start-cluster.sh moves to HAProxy's port.
+renkei_cluster_config() {  # OUT_FILE
+  node - "$1" <<'JS'
+const fs = require('fs');
+const c = JSON.parse(fs.readFileSync('tests/browser/test-config.json', 'utf8'));
+Object.assign(c, {
+  rate_limit_per_minute: 100000000,
+  call_pool: Array.from({ length: 64 }, (_, i) => `0120${String(i + 1).padStart(6, '0')}`),
+});
+c.clients[0].redirect_uris = ['http://127.0.0.1:8080/demo/callback'];
+fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));
+JS
+}
 renkei_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/${1:-$RENKEI_PID}/status" 2>/dev/null || echo -1; }
 # CPU time (user + system, all threads) of the given processes (default: the
 # server), in clock ticks: /proc/PID/stat fields 14 and 15, counted after the

@@ -13,19 +13,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v strace >/dev/null || { echo "strace missing: apt-get install strace"; exit 1; }
 B="$(realpath "${1:-build/native/server/renkei-server}")"; work=$(mktemp -d)
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});')
-node - "$work/cfg.json" "$port" <<'JS'
-const fs = require('fs');
-const c = JSON.parse(fs.readFileSync('tests/browser/test-config.json', 'utf8'));
-Object.assign(c, { rate_limit_per_minute: 100000000,
-  call_pool: Array.from({ length: 64 }, (_, i) => `0120${String(i + 1).padStart(6, '0')}`) });
-c.clients[0].redirect_uris = [`http://127.0.0.1:${process.argv[3]}/demo/callback`];
-fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));
-JS
+source scripts/bench-server.sh
+renkei_cluster_config "$work/cfg.json"
 RENKEI_SERVER_BIN="$B" setsid bash scripts/start-cluster.sh --port "$port" --no-build --instances 1 --config "$work/cfg.json" >"$work/cl.log" 2>&1 &
 CL=$!
 for _ in $(seq 1 600); do grep -q '^cluster ready' "$work/cl.log" && break; sleep 0.1; done
 url=$(awk '/^instance / {print $3; exit}' "$work/cl.log"); pid=$(awk '/^instance / {print $5; exit}' "$work/cl.log")
-source scripts/bench-server.sh >/dev/null 2>&1 || true
 curl -fsS -o /dev/null -X POST "$url/admin/api/dev/clock" -H "Authorization: Bearer $RENKEI_DEV_ADMIN_TOKEN" -H 'X-Renkei-Staff: bench' -H 'Content-Type: application/json' -d "{\"set\":\"$RENKEI_OPEN_TIME\"}"
 node tests/perf/reference/flow_load.mjs --target renkei --url "$url" --clients 1 --seconds 2 --redirect-uri "http://127.0.0.1:$port/demo/callback" >/dev/null
 strace -f -yy -e trace=sendto -p "$pid" -o "$work/st" 2>/dev/null & ST=$!

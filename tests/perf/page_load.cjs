@@ -116,28 +116,33 @@ async function oneLoad(chromium, o) {
   }
 }
 
-// The load's requests again, back to back on one keep-alive connection.
-async function replay(o, requests) {
+// A browser-like replayer on one keep-alive connection: each request with the
+// load's Accept-Encoding and the cookies the earlier answers set (the session
+// cookie from /authorize). ask(r) resolves with the answer once it is read.
+function replayer(o) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const ask = (url, headers) => new Promise((resolve, reject) => {
-    const req = http.get(`${o.url}${url}`, { agent, headers }, (res) => {
+  let cookie = '';
+  const ask = (r) => new Promise((resolve, reject) => {
+    const headers = { 'Accept-Encoding': r.accept || 'gzip, deflate, br' };
+    if (cookie) headers.Cookie = cookie;
+    const req = http.get(`${o.url}${r.url}`, { agent, headers }, (res) => {
+      for (const c of res.headers['set-cookie'] || []) cookie = (cookie ? `${cookie}; ` : '') + c.split(';')[0];
       res.on('data', () => {});
       res.on('end', () => resolve(res));
     });
     req.on('error', reject);
   });
-  let cookie = '';
+  return { ask, close: () => agent.destroy() };
+}
+
+// The load's requests again, back to back on one keep-alive connection.
+async function replay(o, requests) {
+  const { ask, close } = replayer(o);
   const statuses = [];
   const before = serverCpu(o.pid);
-  for (const r of requests) {
-    const headers = { 'Accept-Encoding': r.accept || 'gzip, deflate, br' };
-    if (cookie) headers.Cookie = cookie;
-    const res = await ask(r.url, headers);
-    statuses.push(res.statusCode);
-    for (const c of res.headers['set-cookie'] || []) cookie = (cookie ? `${cookie}; ` : '') + c.split(';')[0];
-  }
+  for (const r of requests) statuses.push((await ask(r)).statusCode);
   const after = serverCpu(o.pid);
-  agent.destroy();
+  close();
   const wrong = requests.filter((r, i) => r.status !== statuses[i]);
   if (wrong.length) throw new Error(`replay: statuses ${statuses} differ from the browser's`);
   return diffMs(before, after);
@@ -148,28 +153,17 @@ async function replay(o, requests) {
 // on one keep-alive connection; the server's CPU for each request (schedstat,
 // ns), in the load's order.
 async function replaySpread(o, requests, gapMs) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const ask = (url, headers) => new Promise((resolve, reject) => {
-    const req = http.get(`${o.url}${url}`, { agent, headers }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => resolve(res));
-    });
-    req.on('error', reject);
-  });
-  let cookie = '';
+  const { ask, close } = replayer(o);
   const ns = [];
   for (const r of requests) {
-    const headers = { 'Accept-Encoding': r.accept || 'gzip, deflate, br' };
-    if (cookie) headers.Cookie = cookie;
     await sleep(gapMs);
     const before = serverCpu(o.pid);
-    const res = await ask(r.url, headers);
+    const res = await ask(r);
     await sleep(2);  // the server's access log line and metrics follow the answer
     ns.push(serverCpu(o.pid).ns - before.ns);
     if (res.statusCode !== r.status) throw new Error(`spread replay: ${r.url} answered ${res.statusCode}`);
-    for (const c of res.headers['set-cookie'] || []) cookie = (cookie ? `${cookie}; ` : '') + c.split(';')[0];
   }
-  agent.destroy();
+  close();
   return ns;
 }
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jose_test_support.h"
 #include "oauth/jose.h"
 #include "ops/crypto.h"
 
@@ -18,66 +19,14 @@ using nlohmann::json;
 constexpr UnixSeconds kNow = 1'800'000'000;
 const std::string kIssuer = "https://bank.example";
 
-struct Key {
-  cjose_jwk_t* jwk = nullptr;
-  explicit Key(cjose_jwk_t* k) : jwk(k) {}
-  Key(const Key&) = delete;
-  ~Key() { cjose_jwk_release(jwk); }
-  json public_json(const std::string& kid = "") const {
-    cjose_err err{};
-    char* text = cjose_jwk_to_json(jwk, false, &err);
-    json j = json::parse(text);
-    free(text);
-    if (!kid.empty()) j["kid"] = kid;
-    return j;
-  }
-  json private_json() const {
-    cjose_err err{};
-    char* text = cjose_jwk_to_json(jwk, true, &err);
-    json j = json::parse(text);
-    free(text);
-    return j;
-  }
+// Keys and signing: the shared test support (jose_test_support.h).
+using Key = testing::TestKey;
+const auto ec_key = testing::make_ec_key;
+const auto rsa_key = [](std::size_t bits = 2048) { return testing::make_rsa_key(bits); };
+const auto sign = testing::sign_jwt;
+const auto unsigned_jwt = [](const json& header, const json& claims, const std::string& sig = "") {
+  return testing::unsigned_jwt(header, claims, sig);
 };
-
-std::unique_ptr<Key> ec_key() {
-  cjose_err err{};
-  return std::make_unique<Key>(cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err));
-}
-std::unique_ptr<Key> rsa_key(std::size_t bits = 2048) {
-  cjose_err err{};
-  static const uint8_t e[] = {0x01, 0x00, 0x01};
-  return std::make_unique<Key>(cjose_jwk_create_RSA_random(bits, e, sizeof e, &err));
-}
-
-// A compact JWS of `claims` signed by `key` with `header` (alg included).
-std::string sign(const Key& key, const json& header, const json& claims) {
-  cjose_err err{};
-  cjose_header_t* hdr = cjose_header_new(&err);
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it->is_string()) {
-      cjose_header_set(hdr, it.key().c_str(), it->get<std::string>().c_str(), &err);
-    } else {
-      cjose_header_set_raw(hdr, it.key().c_str(), it->dump().c_str(), &err);
-    }
-  }
-  const std::string payload = claims.dump();
-  cjose_jws_t* jws = cjose_jws_sign(key.jwk, hdr,
-                                    reinterpret_cast<const uint8_t*>(payload.data()),
-                                    payload.size(), &err);
-  EXPECT_NE(jws, nullptr) << (err.message ? err.message : "");
-  const char* compact = nullptr;
-  cjose_jws_export(jws, &compact, &err);
-  std::string out = compact ? compact : "";
-  cjose_jws_release(jws);
-  cjose_header_release(hdr);
-  return out;
-}
-
-// A JWT with a chosen header and no valid signature (alg none, HS256 …).
-std::string unsigned_jwt(const json& header, const json& claims, const std::string& sig = "") {
-  return base64url_encode(header.dump()) + "." + base64url_encode(claims.dump()) + "." + sig;
-}
 
 jose::PublicKeySet key_set(const json& keys) {
   std::string error;
@@ -109,7 +58,7 @@ TEST(Base64url, DecodesRfc4648VectorsAndRefusesNonCanonicalText) {
   EXPECT_FALSE(base64url_decode("Z"));     // 4k+1 characters
   EXPECT_FALSE(base64url_decode("Zh"));    // non-zero leftover bits
   EXPECT_FALSE(base64url_decode("Zm9v YmFy"));
-  EXPECT_FALSE(base64url_decode("+/8"));   // base64, not base64url
+  EXPECT_FALSE(base64url_decode("+/8"));  // base64, not base64url
 }
 
 TEST(JwkThumbprint, MatchesTheExampleOfRfc7638) {
@@ -146,7 +95,8 @@ TEST(PublicKeySet, AcceptsPublicRsaAndEcKeysAndRefusesEverythingElse) {
   };
   refused(json{{"keys", json::array({ec->private_json()})}}, "a private EC key");
   refused(json{{"keys", json::array({rsa->private_json()})}}, "a private RSA key");
-  refused(json{{"keys", json::array({json{{"kty", "oct"}, {"k", "c2VjcmV0"}}})}}, "a symmetric key");
+  refused(json{{"keys", json::array({json{{"kty", "oct"}, {"k", "c2VjcmV0"}}})}},
+          "a symmetric key");
   refused(json{{"keys", json::array({rsa_key(1024)->public_json()})}}, "RSA-1024");
   refused(json{{"keys", json::array()}}, "no keys");
   refused(json::array(), "not a set");
@@ -221,15 +171,14 @@ TEST(ClientAssertion, RefusesEveryBrokenRule) {
   refused(with("jti", ""), "empty jti");
   refused(sign(*ec, {{"alg", "ES256"}, {"typ", "dpop+jwt"}}, assertion_claims()),
           "a DPoP proof used as an assertion");
-  refused(sign(*ec, {{"alg", "ES256"}, {"crit", json::array({"x"})}}, assertion_claims()),
-          "crit");
+  refused(sign(*ec, {{"alg", "ES256"}, {"crit", json::array({"x"})}}, assertion_claims()), "crit");
   refused("a.b", "not three parts");
   refused(std::string(9000, 'a'), "oversized");
   refused("!!!.e30.", "header not base64url");
   // iat and nbf up to 10 s ahead are tolerated (clock skew, issue 13).
   std::string error;
-  EXPECT_TRUE(jose::verify_client_assertion(with("iat", kNow + 10), keys, assertion_rules(),
-                                            &error))
+  EXPECT_TRUE(
+      jose::verify_client_assertion(with("iat", kNow + 10), keys, assertion_rules(), &error))
       << error;
   // A tampered payload does not verify.
   std::string good = with("iat", kNow);
@@ -246,8 +195,8 @@ json dpop_header(const Key& key, const char* alg = "ES256") {
   return json{{"typ", "dpop+jwt"}, {"alg", alg}, {"jwk", key.public_json()}};
 }
 json dpop_claims() {
-  return json{{"htm", "POST"}, {"htu", "https://bank.example/token"}, {"iat", kNow},
-              {"jti", "proof-1"}};
+  return json{
+      {"htm", "POST"}, {"htu", "https://bank.example/token"}, {"iat", kNow}, {"jti", "proof-1"}};
 }
 jose::DpopRules dpop_rules() {
   jose::DpopRules r;
@@ -260,8 +209,8 @@ jose::DpopRules dpop_rules() {
 TEST(DpopProof, AcceptsAProofAndGivesItsKeysThumbprint) {
   auto ec = ec_key();
   std::string error;
-  auto p = jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), dpop_claims()), dpop_rules(),
-                                   &error);
+  auto p =
+      jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), dpop_claims()), dpop_rules(), &error);
   ASSERT_TRUE(p) << error;
   EXPECT_EQ(p->jkt, jose::jwk_thumbprint(ec->public_json()));
   EXPECT_EQ(p->jti, "proof-1");
@@ -287,8 +236,7 @@ TEST(DpopProof, BindsToTheAccessTokenThroughAth) {
   c["htm"] = "GET";
   c["htu"] = "https://bank.example/api/v1/accounts";
   std::string error;
-  EXPECT_FALSE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), rules, &error))
-      << "no ath";
+  EXPECT_FALSE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), rules, &error)) << "no ath";
   c["ath"] = base64url_encode(std::string(32, 'x'));
   EXPECT_FALSE(jose::verify_dpop_proof(sign(*ec, dpop_header(*ec), c), rules, &error))
       << "wrong ath";

@@ -29,11 +29,23 @@ struct TestKey {
     if (!kid.empty()) j["kid"] = kid;
     return j;
   }
+  nlohmann::json private_json() const {
+    cjose_err err{};
+    char* text = cjose_jwk_to_json(jwk, true, &err);
+    nlohmann::json j = nlohmann::json::parse(text);
+    std::free(text);
+    return j;
+  }
 };
 
 inline std::unique_ptr<TestKey> make_ec_key() {
   cjose_err err{};
   return std::make_unique<TestKey>(cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &err));
+}
+inline std::unique_ptr<TestKey> make_rsa_key(std::size_t bits = 2048) {
+  cjose_err err{};
+  static const uint8_t e[] = {0x01, 0x00, 0x01};
+  return std::make_unique<TestKey>(cjose_jwk_create_RSA_random(bits, e, sizeof e, &err));
 }
 
 // A compact JWS of `claims` signed by `key` with `header` (alg included).
