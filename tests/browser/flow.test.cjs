@@ -688,13 +688,13 @@ test('a second flow in the same browser downloads no WASM module and no script a
   await withOwnServer({}, async (own) => {
     const count = (re) => (own.log().match(re) || []).length;
     const WASM = /"path":"\/static\/wasm\/renkei_core\.[0-9a-f]{16}\.wasm"/g;
-    const SCRIPTS = /"path":"\/static\/(wasm\/renkei_core|flow)\.[0-9a-f]{16}\.js"/g;
+    const SCRIPTS = /"path":"\/static\/(wasm\/renkei_core|flow|flow-bundle)\.[0-9a-f]{16}\.js"/g;
     await withPage(t, async (page) => {
       await startFlow(page);
       const wasmFirst = count(WASM);
       const scriptsFirst = count(SCRIPTS);
       assert.equal(wasmFirst, 1, 'the first flow fetched the module once');
-      assert.equal(scriptsFirst, 2, 'the first flow fetched flow.js and the core glue');
+      assert.equal(scriptsFirst, 1, 'the first flow fetched one script: flow.js with the core glue');
       await startFlow(page);  // the demo app again: a new flow, the same browser
       await submitAccount(page, DEMO.account);  // the core works from the cached module
       await page.waitForSelector(visible('customer_entry'));

@@ -14,7 +14,8 @@
 // sentence, the grouped toll-free number, the masked phone). Nothing waits for
 // the module: screen ① is drawn from GET /api/flow while it loads (the page
 // preloads that answer beside the CSS and this file), and the module's bytes
-// stream into the compiler while its glue script loads.
+// stream into the compiler. The page loads this file together with the
+// module's glue, in one script (/static/flow-bundle.js, made by the server).
 (function () {
   'use strict';
 
@@ -71,26 +72,10 @@
     return meta ? meta.content : fallback;
   }
 
-  // renkei_core.js is added only where WebAssembly exists: a page without it
-  // fetches neither the glue nor the module.
-  // The server writes the script's Subresource Integrity beside its name
-  // (data-integrity on the <meta>); the browser then refuses altered bytes.
-  function loadScript(src, integrity) {
-    return new Promise((resolve, reject) => {
-      const el = document.createElement('script');
-      if (integrity) el.integrity = integrity;
-      el.src = src;
-      el.async = true;
-      el.onload = () => resolve();
-      el.onerror = () => reject(new Error('could not load ' + src));
-      document.head.appendChild(el);
-    });
-  }
-
   // The module's bytes, fetched and compiled as they arrive
-  // (WebAssembly.compileStreaming) while the glue script loads: neither waits
-  // for the other. The glue's own fetch of the module (which this replaces)
-  // carried no integrity either; the glue script does (loadScript).
+  // (WebAssembly.compileStreaming). The glue's own fetch of the module (which
+  // this replaces) carried no integrity either; the script that brings the
+  // glue does (the page's <script integrity>).
   function compileModule() {
     const url = metaContent('renkei-wasm', '/static/wasm/renkei_core.wasm');
     const response = fetch(url, { credentials: 'same-origin' }).then((res) => {
@@ -104,12 +89,9 @@
   async function loadCore() {
     if (typeof WebAssembly !== 'object' || WebAssembly === null) throw new Error('no WebAssembly');
     const compiled = compileModule();
-    compiled.catch(() => {});  // its failure is handled below, once the glue is there
-    if (typeof window.createRenkeiCore !== 'function') {
-      const meta = document.querySelector('meta[name="renkei-core-js"]');
-      await loadScript(metaContent('renkei-core-js', '/static/wasm/renkei_core.js'),
-        meta ? meta.dataset.integrity : '');
-    }
+    compiled.catch(() => {});  // its failure is handled below
+    // The glue (renkei_core.js) comes in the same script as this file
+    // (/static/flow-bundle.js); a server without the WASM build leaves it out.
     if (typeof window.createRenkeiCore !== 'function') throw new Error('renkei_core.js missing');
     // A refused compilation (a CSP without 'wasm-unsafe-eval') throws here,
     // and the page uses the server's catalog.

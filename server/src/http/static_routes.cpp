@@ -3,6 +3,8 @@
 //   /static/wasm/…     renkei_core.js/.wasm from RENKEI_WASM_DIR, else
 //                      <web_root>/../build/wasm (the wasm preset's output)
 //   /static/…          <web_root>/static
+//   /static/flow-bundle.js  renkei_core.js and flow.js in one script
+//                      (StaticFiles::flow_bundle)
 //   /demo/…            <web_root>/demo, development mode only
 //   /console/…         <web_root>/console, the operator console's page (issue 5);
 //                      its module and font (renkei_console.js/.wasm,
@@ -64,6 +66,7 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kMaxStaticFileBytes = 8 * 1024 * 1024;
 constexpr const char* kVersionPlaceholder = "?v=dev";
+constexpr const char* kFlowBundle = "flow-bundle.js";  // see StaticFiles::flow_bundle
 // Below this a compressed body saves too little to be worth a decoder's start
 // (the HTTP headers alone are larger); such bodies go out as identity.
 constexpr std::size_t kMinCompressBytes = 256;
@@ -416,14 +419,7 @@ class StaticFiles {
       file = dir / fs::path(split->first);
     }
     std::string_view type = mime_type(file);
-    std::shared_ptr<CachedFile> cached = type.empty() ? nullptr : load(file, type);
-    if (cached && !cached->below.load(std::memory_order_acquire)) {
-      if (is_below(dir, file)) {
-        cached->below.store(true, std::memory_order_release);
-      } else {
-        cached = nullptr;
-      }
-    }
+    std::shared_ptr<CachedFile> cached = type.empty() ? nullptr : find(dir, file, type);
     if (!cached || (wanted_hash && cached->body->hash() != *wanted_hash)) {
       send_error(res, ErrorCode::not_found);
       return;
@@ -509,6 +505,52 @@ class StaticFiles {
            f.device == st.st_dev && f.inode == st.st_ino;
   }
 
+  // What `file` below `dir` answers: flow-bundle.js, or the file if it lies
+  // inside its folder; null otherwise.
+  std::shared_ptr<CachedFile> find(const fs::path& dir, const fs::path& file,
+                                   std::string_view type) const {
+    if (file == web_root_ / "static" / kFlowBundle) return flow_bundle();
+    std::shared_ptr<CachedFile> cached = load(file, type);
+    if (cached && !cached->below.load(std::memory_order_acquire)) {
+      if (!is_below(dir, file)) return nullptr;
+      cached->below.store(true, std::memory_order_release);
+    }
+    return cached;
+  }
+
+  // /static/flow-bundle.js (issue 10): the core's glue (renkei_core.js of
+  // the WASM folder) and flow.js in one script. A cold load of screen ① then
+  // asks for one script instead of two, and each request costs the server a
+  // worker thread's wakeup (about 0.2 ms of CPU, docs/performance.md); flow.js
+  // finds createRenkeiCore defined and loads no glue. A browser without
+  // WebAssembly downloads the glue too (about 3.7 KB compressed) and never
+  // runs it. Without the WASM build the bundle is flow.js alone (the page then
+  // uses the server's catalog). The bytes are made anew when either file
+  // changes, and so is the content-hashed name: every instance of a cluster
+  // names and serves the same bundle without having served the page first.
+  // ";" between the two: the glue may end without one, and flow.js begins
+  // with a parenthesis.
+  std::shared_ptr<CachedFile> flow_bundle() const {
+    const std::shared_ptr<CachedFile> flow =
+        find(web_root_ / "static", web_root_ / "static" / "flow.js", mime_type(kFlowBundle));
+    if (!flow) return nullptr;
+    const std::shared_ptr<CachedFile> glue =
+        find(wasm_dir_, wasm_dir_ / "renkei_core.js", mime_type(kFlowBundle));
+    const std::string key = flow->body->hash() + "," + (glue ? glue->body->hash() : "");
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!flow_bundle_ || flow_bundle_key_ != key) {
+      std::string bytes;
+      if (glue) bytes = *glue->body->identity() + "\n;\n";
+      bytes += *flow->body->identity();
+      auto entry = std::make_shared<CachedFile>();
+      entry->below.store(true, std::memory_order_relaxed);  // made of files found below
+      entry->body = std::make_shared<Body>(std::move(bytes), mime_type(kFlowBundle), metrics_);
+      flow_bundle_ = std::move(entry);
+      flow_bundle_key_ = key;
+    }
+    return flow_bundle_;
+  }
+
   // The file's bytes, reread when its size, modification time or inode
   // changed (a new version: new hash, and its encodings made anew); null when
   // it is not a regular file.
@@ -556,8 +598,8 @@ class StaticFiles {
         if (!style_hashes.empty()) style_hashes += ' ';
         style_hashes += l->style_source;
       }
-      file.page = std::make_shared<Body>(with_asset_links(html, links), file.body->type(),
-                                         metrics_, std::move(style_hashes));
+      file.page = std::make_shared<Body>(with_asset_links(html, links), file.body->type(), metrics_,
+                                         std::move(style_hashes));
       file.page_versions = std::move(key);
     }
     return file.page;
@@ -640,7 +682,7 @@ class StaticFiles {
         auto target = static_target(path);
         if (target && is_safe_relative(target->second)) {
           const fs::path asset = target->first / target->second;
-          if (auto f = load(asset, mime_type(asset))) {
+          if (auto f = find(target->first, asset, mime_type(asset))) {
             link.emplace();
             link->path_start = start;
             link->hashed_path = hashed_name(path, f->body->hash());
@@ -714,6 +756,8 @@ class StaticFiles {
   Metrics* const metrics_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::shared_ptr<CachedFile>> cache_;
+  mutable std::shared_ptr<CachedFile> flow_bundle_;  // under mutex_
+  mutable std::string flow_bundle_key_;              // the two files' hashes it was made of
 };
 
 fs::path wasm_folder(const std::string& web_root) {
