@@ -18,9 +18,10 @@
 //       and then complete flows, the same clients and seconds each; prints both request
 //       rates and flow requests/s ÷ bare JSON POST requests/s (issue 10: at least 0.5)
 //   renkei_load_bench --browser-like [...]   also as a browser: every request with
-//       "Accept-Encoding: gzip, deflate, br", and after /authorize the flow
-//       page (GET /flow/) and each asset it names (/static/…: CSS, JS, the
-//       WASM glue and module) fetched once per flow, as a cold browser would
+//       "Accept-Encoding: gzip, deflate, br", and after /authorize (which
+//       answers with the flow page) each asset the page names (/static/…: the
+//       script with the WASM glue, the WASM module) fetched once per flow, as
+//       a cold browser would
 //   renkei_load_bench --hold-flows 10000 [--url URL --server-pid PID]
 //       starts that many flows, drives each to screen ④ (call_wait) and leaves
 //       it open, then reports the server's VmRSS (docs/performance.md, memory)
@@ -224,7 +225,6 @@ std::string mib(long kb) {
 
 enum Step {
   kAuthorize,
-  kPage,
   kAsset,
   kFlowView,
   kAccount,
@@ -244,13 +244,13 @@ enum Step {
   kStepCount
 };
 constexpr const char* kStepNames[kStepCount] = {
-    "GET /authorize",  "GET /flow/ (page)", "GET /static/… asset", "GET /api/flow",
+    "GET /authorize (page)", "GET /static/… asset", "GET /api/flow",
     "POST account ①",  "POST customer ②",   "POST phone ③",        "POST simulate-call",
     "POST confirm ④",  "POST pin ⑤",        "POST consent ⑥",      "POST /token",
     "GET balance",     "whole flow",        "GET /trivial",        "GET /healthz",
     "flow to ④ (held)", "POST /bare-json"};
 constexpr const char* kStepKeys[kStepCount] = {
-    "authorize", "page",       "asset",   "flow",    "account",  "customer",
+    "authorize", "asset",   "flow",    "account",  "customer",
     "phone",     "simulate",   "confirm", "pin",     "consent",  "token",
     "balance",   "whole_flow", "trivial", "healthz", "held_flow", "bare_post"};
 
@@ -455,15 +455,16 @@ class Driver {
     auto r = timed(kAuthorize, [&] { return http_.Get(authorize.c_str()); });
     if (!r) return transport_error(kAuthorize, r);
     take_cookie(*r);
-    if (r->status != 302 || r->get_header_value("Location") != "/flow/" || session_.empty()) {
+    // A started flow answers with screen ①'s page itself (no redirect).
+    if (r->status != 200 || r->has_header("Location") || session_.empty()) {
       // Out of hours, switched-off client, bad request: the reason is in the Location.
       std::string loc = r->get_header_value("Location");
       std::string why = query_param(loc, "error");
       return fail(kAuthorize, r->status, why.empty() ? error_code_of(parse(r->body)) : why);
     }
 
-    // A cold browser: the flow page, then every asset it names.
-    if (target_.browser_like && !load_page()) return false;
+    // A cold browser: every asset the page names.
+    if (target_.browser_like && !load_assets(r->body)) return false;
 
     // The page loads the flow.
     r = timed(kFlowView, [&] { return http_.Get("/api/flow", headers(false)); });
@@ -553,13 +554,10 @@ class Driver {
   }
 
  private:
-  // GET /flow/ and each "/static/…" URL in it; 200 for all, the page non-empty.
-  bool load_page() {
-    auto page = timed(kPage, [&] { return http_.Get("/flow/", headers(false)); });
-    if (!page) return transport_error(kPage, page);
-    if (page->status != 200) return fail(kPage, page->status, "-");
-    const std::vector<std::string> assets = page_assets(page->body);
-    if (assets.empty()) return fail(kPage, 200, "no_assets_in_page");
+  // Each "/static/…" URL the page names; 200 and a body for each.
+  bool load_assets(const std::string& page) {
+    const std::vector<std::string> assets = page_assets(page);
+    if (assets.empty()) return fail(kAuthorize, 200, "no_assets_in_page");
     for (const std::string& url : assets) {
       auto a = timed(kAsset, [&] { return http_.Get(url.c_str()); });
       if (!a) return transport_error(kAsset, a);

@@ -7,8 +7,9 @@
 // new temporary --user-data-dir: no HTTP cache, no cookies), opens the demo
 // app (/demo/), and only then starts counting: the click on 口座を連携する runs
 // what a customer's browser runs when a real client app sends it to us —
-// metadata, GET /authorize, the flow page, its CSS, JS, the WASM glue and
-// module, the flow's first API read — until screen ① (account_entry) is shown
+// GET /authorize (which answers with the flow page, its CSS inline), the
+// script (flow.js with the WASM glue), the WASM module, the flow's first API
+// read — until screen ① (account_entry) is shown
 // and no request is pending. The server's CPU is read from /proc/PID:
 //   ticks   utime+stime of /proc/PID/stat (clock ticks, 10 ms each here), the
 //           figure the brief names; coarse, so only the mean over many loads

@@ -199,8 +199,7 @@ TEST_F(FapiTest, ParPrivateKeyJwtAndDpopGiveBoundTokensThatReadTheAccount) {
 
   auto authorized = authorize(request_uri);
   ASSERT_TRUE(authorized);
-  EXPECT_EQ(authorized->status, 303);  // FAPI 2.0: 303, never 307
-  EXPECT_EQ(authorized->get_header_value("Location"), "/flow/");
+  expect_flow_page(*authorized);  // the page itself: no redirect at all
   {
     auto tx = server_.app().store().begin();
     auto flow = tx->flow_by_session(
@@ -272,8 +271,21 @@ TEST_F(FapiTest, ARequestUriIsSingleUse) {
   const std::string uri = push(pkce);
   auto first = authorize(uri);
   ASSERT_TRUE(first);
-  EXPECT_EQ(first->status, 303);
+  expect_flow_page(*first);
   expect_refused_page(authorize(uri));
+}
+
+// FAPI 2.0 §5.3.2.2: a redirect is a 303, never a 307 (here out of hours, to
+// our own page; the started flow's page itself is a 200, no redirect at all).
+TEST_F(FapiTest, AFapiClientsRedirectIsA303) {
+  server_.clock().set(from_jst({2026, 11, 25}, 3, 59, 30));
+  Pkce pkce = make_pkce();
+  const std::string uri = push(pkce);
+  server_.clock().advance(40);  // 04:00:10, in the daily 04:00–04:05 window
+  auto r = authorize(uri);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 303);
+  EXPECT_EQ(r->get_header_value("Location"), "/flow/?error=out_of_hours");
 }
 
 TEST_F(FapiTest, AnExpiredRequestUriIsRefused) {
@@ -301,7 +313,7 @@ TEST_F(FapiTest, ParametersOutsideThePushedRequestAreRefused) {
   // Refused before it was used: the pushed request itself still works once.
   auto ok = authorize(uri);
   ASSERT_TRUE(ok);
-  EXPECT_EQ(ok->status, 303);
+  expect_flow_page(*ok);
 }
 
 TEST_F(FapiTest, ThePushMustCarryPkceS256AndARegisteredRedirectUri) {

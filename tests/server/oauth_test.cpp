@@ -48,8 +48,7 @@ TEST_F(OAuthTest, AuthorizeStartsAFlowWithASessionCookie) {
   req.scope = "accounts.read";
   auto r = http_.Get(authorize_path(req).c_str());
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 302);
-  EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+  expect_flow_page(*r);
   std::string cookie = set_cookie_header(*r, "renkei_session");
   ASSERT_FALSE(cookie.empty());
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
@@ -85,8 +84,7 @@ TEST_F(OAuthTest, AuthorizeWithoutScopeIsAccepted) {
   req.challenge = make_pkce().challenge;
   auto r = http_.Get(authorize_path(req).c_str());
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 302);
-  EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+  expect_flow_page(*r);
 }
 
 TEST_F(OAuthTest, UnknownClientOrRedirectUriIsNeverRedirected) {
@@ -293,7 +291,7 @@ TEST_F(OAuthTest, OutOfHoursGoesToOurPage) {
   server_.clock().set(from_jst({2026, 11, 25}, 4, 5, 0));
   r = http_.Get(authorize_path(req).c_str());
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->get_header_value("Location"), "/flow/");
+  expect_flow_page(*r);
 }
 
 // SPEC §8a: out of hours at /authorize, the page shows when the service opens

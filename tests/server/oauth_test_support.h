@@ -131,6 +131,18 @@ inline std::string authorize_path(const AuthorizeRequest& r) {
   return "/authorize?" + form_body(q);
 }
 
+// A GET /authorize that started a flow answers with screen ①'s page itself
+// (no redirect to /flow/; issue 10): 200, HTML, never stored, no Location.
+inline void expect_flow_page(const httplib::Response& r) {
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.get_header_value("Location"), "");
+  EXPECT_EQ(r.get_header_value("Content-Type").rfind("text/html", 0), 0u)
+      << r.get_header_value("Content-Type");
+  EXPECT_EQ(r.get_header_value("Cache-Control"), "no-store");
+  EXPECT_FALSE(r.has_header("ETag"));
+  EXPECT_NE(r.body.find("<title>API連携認証</title>"), std::string::npos) << r.body.substr(0, 200);
+}
+
 inline AccountRef demo_account_ref() {
   return AccountRef{"115", AccountType::ordinary, "1100026"};
 }

@@ -894,6 +894,11 @@
   }
 
   async function main() {
+    // GET /authorize answers with this page itself (no redirect to /flow/,
+    // one round trip fewer). The address bar then shows /flow/: a reload asks
+    // for this flow's page, not for a new flow, and the OAuth request's
+    // parameters do not stay in the history. Before anything reads the URL.
+    if (window.location.pathname !== '/flow/') window.history.replaceState(null, '', '/flow/');
     fillSelect('birth_month', 12);
     fillSelect('birth_day', 31);
     for (const name of Object.keys(FIELDS)) wireField(name);

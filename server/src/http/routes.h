@@ -4,6 +4,8 @@
 
 #include <httplib.h>
 
+#include <memory>
+
 #include "ops/app.h"
 
 namespace renkei::server {
@@ -16,8 +18,21 @@ inline constexpr const char* kCatalogCacheControl = "public, no-cache";
 void register_flow_routes(httplib::Server& server, App& app);
 // Telephony webhook (/telephony/calls) and, in dev mode, the call simulator.
 void register_telephony_routes(httplib::Server& server, App& app);
+// The customer's pages, their assets and the WASM core from config.web_root
+// (static_routes.cpp): ETag, Cache-Control, brotli/gzip made once per file
+// version, no path traversal.
+class StaticFiles;
+std::shared_ptr<StaticFiles> make_static_files(App& app);
+// The flow page (/flow/index.html as GET /flow/ serves it) as the answer of a
+// GET /authorize that started a flow: the customer's browser gets screen ①'s
+// page without a redirect (one request and one round trip fewer; issue 10).
+// Never a 304, and Cache-Control: no-store (it carries the session cookie).
+// False (nothing written) when there is no such page to serve.
+bool serve_flow_page(const StaticFiles& files, const httplib::Request& req, httplib::Response& res);
+
 // OAuth 2.0: /authorize, /token, /revoke, /.well-known/oauth-authorization-server.
-void register_oauth_routes(httplib::Server& server, App& app);
+void register_oauth_routes(httplib::Server& server, App& app,
+                           std::shared_ptr<const StaticFiles> files);
 // Account API for the app (/api/v1/...), bearer access tokens.
 void register_account_routes(httplib::Server& server, App& app);
 // /healthz, /metrics.
@@ -26,9 +41,8 @@ void register_ops_routes(httplib::Server& server, App& app);
 void register_admin_routes(httplib::Server& server, App& app);
 
 // The customer's pages (/flow/), their assets and the WASM core (/static/,
-// /static/wasm/), and in dev mode the demo app (/demo/), from config.web_root:
-// ETag, Cache-Control, brotli/gzip made once per file version, no path traversal.
-void register_static_routes(httplib::Server& server, App& app);
+// /static/wasm/), and in dev mode the demo app (/demo/), from `files`.
+void register_static_routes(httplib::Server& server, std::shared_ptr<StaticFiles> files);
 
 // Builds a server with every route, the middleware (security headers, in-flight
 // and per-IP limits answering busy, the JSON error envelope for 404/500 and

@@ -31,11 +31,11 @@
 #include <string>
 #include <unordered_map>
 
-#include "ops/crypto.h"
 #include "http/http_util.h"
 #include "http/json_text.h"
-#include "renkei/json.h"
 #include "http/routes.h"
+#include "ops/crypto.h"
+#include "renkei/json.h"
 
 namespace renkei::server {
 namespace {
@@ -298,8 +298,8 @@ void write_log_line(const nlohmann::json& line) {
 // The access log line of one request, written flat (no JSON DOM): the keys in
 // the order nlohmann's object gave them before (sorted), so readers of the
 // log see the same line.
-void write_access_log(std::string_view id, std::string_view ip, std::string_view method,
-                      double ms, std::string_view path, int status) {
+void write_access_log(std::string_view id, std::string_view ip, std::string_view method, double ms,
+                      std::string_view path, int status) {
   char number[48];
   std::string line;
   line.reserve(160 + path.size());
@@ -477,8 +477,9 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     Metrics& m = app.metrics();
     if (active) m.observe(kRequestDuration, labels, seconds);
     char status_label[32];
-    labels.append(status_label, static_cast<std::size_t>(std::snprintf(
-                                    status_label, sizeof status_label, ",status=\"%d\"", res.status)));
+    labels.append(status_label,
+                  static_cast<std::size_t>(std::snprintf(status_label, sizeof status_label,
+                                                         ",status=\"%d\"", res.status)));
     m.count(kRequestsTotal, labels);
     m.set_gauge(kInFlight, kNoLabels, state->in_flight.load());
 
@@ -803,16 +804,17 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
 
   install_middleware(*svr, app, state);
 
+  std::shared_ptr<StaticFiles> static_files = make_static_files(app);
   register_flow_routes(*svr, app);
   register_telephony_routes(*svr, app);
-  register_oauth_routes(*svr, app);
+  register_oauth_routes(*svr, app, static_files);
   register_account_routes(*svr, app);
   register_ops_routes(*svr, app);
   register_admin_routes(*svr, app);
   // Static files come from register_static_routes alone (ETag, caching,
   // traversal checks); nothing may use httplib mount points, which would win
   // over every route.
-  register_static_routes(*svr, app);
+  register_static_routes(*svr, std::move(static_files));
   return svr;
 }
 

@@ -391,6 +391,8 @@ std::optional<std::string> read_file(const fs::path& p, std::uintmax_t size) {
   return data;
 }
 
+}  // namespace
+
 class StaticFiles {
  public:
   StaticFiles(fs::path web_root, fs::path wasm_dir, bool dev_mode, Metrics* metrics)
@@ -400,8 +402,10 @@ class StaticFiles {
         metrics_(metrics) {}
 
   // Serves `rel` below `dir`; `html_fallback` maps "callback" to "callback.html".
+  // `conditional`: an If-None-Match may answer 304 (not for /authorize,
+  // whose answer is never stored).
   void serve(const httplib::Request& req, httplib::Response& res, const fs::path& dir,
-             std::string rel, bool html_fallback) const {
+             std::string rel, bool html_fallback, bool conditional = true) const {
     if (rel.empty() || rel.back() == '/') rel += "index.html";
     if (!is_safe_relative(rel)) {
       send_error(res, ErrorCode::bad_request);
@@ -459,7 +463,7 @@ class StaticFiles {
     const char* suffix = encoding == Encoding::br ? "-br" : encoding == Encoding::gzip ? "-gz" : "";
     const std::string etag = "W/\"" + body->hash() + suffix + "\"";
     res.set_header("ETag", etag);
-    if (etag_matches(req.get_header_value("If-None-Match"), etag)) {
+    if (conditional && etag_matches(req.get_header_value("If-None-Match"), etag)) {
       res.status = 304;
       return;
     }
@@ -482,6 +486,12 @@ class StaticFiles {
           length = std::min(length, bytes->size() - offset);
           return sink.write(bytes->data() + offset, length);
         });
+  }
+
+  // Whether `file` below `dir` would be served (a cached lookup).
+  bool exists(const fs::path& dir, const fs::path& file) const {
+    const std::string_view type = mime_type(file);
+    return !type.empty() && find(dir, file, type) != nullptr;
   }
 
   const fs::path& web_root() const { return web_root_; }
@@ -760,6 +770,8 @@ class StaticFiles {
   mutable std::string flow_bundle_key_;              // the two files' hashes it was made of
 };
 
+namespace {
+
 fs::path wasm_folder(const std::string& web_root) {
   if (const char* env = std::getenv("RENKEI_WASM_DIR"); env && *env) return fs::path(env);
   return fs::path(web_root) / ".." / "build" / "wasm";
@@ -777,11 +789,24 @@ void redirect_to_folder(const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-void register_static_routes(httplib::Server& server, App& app) {
-  auto files = std::make_shared<StaticFiles>(fs::path(app.config().web_root),
-                                             wasm_folder(app.config().web_root),
-                                             app.config().dev_mode, &app.metrics());
+std::shared_ptr<StaticFiles> make_static_files(App& app) {
+  return std::make_shared<StaticFiles>(fs::path(app.config().web_root),
+                                       wasm_folder(app.config().web_root), app.config().dev_mode,
+                                       &app.metrics());
+}
 
+bool serve_flow_page(const StaticFiles& files, const httplib::Request& req,
+                     httplib::Response& res) {
+  const fs::path dir = files.web_root() / "flow";
+  if (!files.exists(dir, dir / "index.html")) return false;
+  files.serve(req, res, dir, "index.html", false, false);
+  // Set-Cookie comes with it: never stored, so never revalidated either.
+  res.headers.erase("ETag");
+  res.set_header("Cache-Control", "no-store");
+  return true;
+}
+
+void register_static_routes(httplib::Server& server, std::shared_ptr<StaticFiles> files) {
   server.Get("/flow", redirect_to_folder);
   server.Get(R"(/flow/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
     files->serve(req, res, files->web_root() / "flow", req.matches[1], false);

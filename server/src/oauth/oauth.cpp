@@ -30,14 +30,14 @@
 #include <string>
 #include <vector>
 
-#include "ops/crypto.h"
 #include "flow/flow_session.h"
-#include "oauth/jose.h"
 #include "http/http_util.h"
+#include "http/routes.h"
+#include "oauth/jose.h"
+#include "ops/crypto.h"
 #include "records/records.h"
 #include "renkei/error.h"
 #include "renkei/flow.h"
-#include "http/routes.h"
 
 namespace renkei::server {
 namespace {
@@ -244,7 +244,8 @@ void audit_authorize(App& app, const httplib::Request& req, UnixSeconds now, std
                    [&](StoreTx& tx) { write_audit(tx, req, now, f); });
 }
 
-void handle_authorize(App& app, const httplib::Request& req, httplib::Response& res) {
+void handle_authorize(App& app, const StaticFiles& files, const httplib::Request& req,
+                      httplib::Response& res) {
   const UnixSeconds now = app.now();
   no_store(res);
   const std::string bad = std::string(wire_name(ErrorCode::bad_request));
@@ -300,9 +301,8 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     if (request_uri.value->rfind(kRequestUriPrefix, 0) == 0) {
       // A failure throws: the server's exception handler answers system_error.
       const std::string digest = secret_digest(*request_uri.value);
-      pushed = with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
-        return tx.consume_pushed_request(digest);
-      });
+      pushed = with_transaction(app.store(), TxMode::read_write,
+                                [&](StoreTx& tx) { return tx.consume_pushed_request(digest); });
     }
     if (!pushed || pushed->client_id != client->id) return refuse("unknown request_uri");
     if (pushed->used) return refuse("request_uri was already used");
@@ -401,6 +401,11 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     no_store(res);
     return;
   }
+  // Screen ①'s page itself rather than a redirect to /flow/: one request
+  // and one round trip fewer (issue 10). flow.js puts /flow/ in the address
+  // bar (history.replaceState), so a reload or 戻る does not start a flow again.
+  // Without the page (no web root) the redirect remains.
+  const bool page_served = !on_our_page && serve_flow_page(files, req, res);
   set_cookie(res, session_cookie_name(app), cookie, session_cookie_options(app));
   if (on_our_page) {
     const std::string code(wire_name(*on_our_page));
@@ -408,7 +413,7 @@ void handle_authorize(App& app, const httplib::Request& req, httplib::Response& 
     app.metrics().count("renkei_authorize_total", "outcome=\"" + code + "\"");
     return;
   }
-  res.set_redirect("/flow/", redirect_status);
+  if (!page_served) res.set_redirect("/flow/", redirect_status);
   app.metrics().count("renkei_authorize_total", "outcome=\"ok\"");
 }
 
@@ -859,10 +864,9 @@ std::optional<ClientRequest> read_client_request(const httplib::Request& req,
 
 // The client authenticated inside the request's transaction `tx`; a failed
 // authentication is logged there as `step` and returned.
-std::optional<OAuthError> authenticate_in(StoreTx& tx, const App& app,
-                                          const httplib::Request& req, const Credentials& cred,
-                                          const char* step, UnixSeconds now,
-                                          ClientRecord* client) {
+std::optional<OAuthError> authenticate_in(StoreTx& tx, const App& app, const httplib::Request& req,
+                                          const Credentials& cred, const char* step,
+                                          UnixSeconds now, ClientRecord* client) {
   auto e = authenticate_client(tx, app, cred, now, client);
   if (e) {
     write_audit(tx, req, now,
@@ -1025,8 +1029,10 @@ std::optional<OAuthError> push_request(StoreTx& tx, App& app, const httplib::Req
     }
     dpop_jkt = dpop.jkt;
   }
-  nlohmann::json params = {{"redirect_uri", *redirect_uri}, {"state", *state},
-                           {"response_type", "code"},       {"code_challenge", *challenge},
+  nlohmann::json params = {{"redirect_uri", *redirect_uri},
+                           {"state", *state},
+                           {"response_type", "code"},
+                           {"code_challenge", *challenge},
                            {"code_challenge_method", "S256"}};
   if (scope) params["scope"] = *scope;
   if (dpop_jkt) params["dpop_jkt"] = *dpop_jkt;
@@ -1055,10 +1061,10 @@ void handle_par(App& app, const httplib::Request& req, httplib::Response& res) {
       bool bound = false;
       error = push_request(tx, app, req, r->form, client, now, &request_uri, &bound);
       write_audit(tx, req, now,
-                  error ? facts("par", std::string(wire_name(error->code)), client.id,
-                                "app:" + client.id, error->description)
-                        : facts("par", "ok", client.id, "app:" + client.id,
-                                bound ? "dpop_jkt" : ""));
+                  error
+                      ? facts("par", std::string(wire_name(error->code)), client.id,
+                              "app:" + client.id, error->description)
+                      : facts("par", "ok", client.id, "app:" + client.id, bound ? "dpop_jkt" : ""));
     });
   } catch (const StorageError&) {
     return send_oauth_error(res, kNotStored);
@@ -1111,9 +1117,10 @@ httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
 
 }  // namespace
 
-void register_oauth_routes(httplib::Server& server, App& app) {
-  server.Get("/authorize", [&app](const httplib::Request& req, httplib::Response& res) {
-    handle_authorize(app, req, res);
+void register_oauth_routes(httplib::Server& server, App& app,
+                           std::shared_ptr<const StaticFiles> files) {
+  server.Get("/authorize", [&app, files](const httplib::Request& req, httplib::Response& res) {
+    handle_authorize(app, *files, req, res);
   });
   server.Post("/token", oauth_endpoint(app, handle_token));
   server.Post("/revoke", oauth_endpoint(app, handle_revoke));

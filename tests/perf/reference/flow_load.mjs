@@ -164,8 +164,9 @@ class User {
       response_type: 'code', client_id: o.clientId, redirect_uri: o.redirectUri, state,
       code_challenge: challenge, code_challenge_method: 'S256', scope: 'accounts.read',
     });
-    let r = await this.expect('authorize', 'GET', `/authorize?${q}`, 302);
-    if (r.headers.location !== '/flow/') throw new StepError('authorize', 302, r.headers.location);
+    // A started flow answers with screen ①'s page itself (no redirect).
+    let r = await this.expect('authorize', 'GET', `/authorize?${q}`, 200);
+    if (!r.body.includes('<title>API連携認証</title>')) throw new StepError('authorize', 200, 'not the flow page');
     r = await this.expect('flow', 'GET', '/api/flow', 200);
     let csrf = JSON.parse(r.body).csrf_token;
     const post = async (step, path, body, screen) => {
