@@ -280,7 +280,7 @@ class PgConnection {
 
   struct PipelineResult {
     bool ok = true;
-    std::string message;    // the first failure's: "<what>: <primary message>"
+    std::string message;    // the first failure's: "<what>: <SQLSTATE> <message>"
     bool conflict = false;  // … a deadlock or serialization failure
     // … the connection broke (connection_gone) in the transaction's first
     // round trip (its BEGIN went in it), which held no COMMIT: nothing of the
