@@ -214,6 +214,11 @@ TEST(OpsRoutes, MetricsPublicOpensThemOnPurpose) {
                            "renkei_storage_conflict_retries "),
             std::string::npos)
       << res->body;
+  // … and after a connection lost before anything of a transaction ran.
+  EXPECT_NE(res->body.find("# TYPE renkei_storage_connection_retries gauge\n"
+                           "renkei_storage_connection_retries "),
+            std::string::npos)
+      << res->body;
 }
 
 TEST_F(OpsTest, SecurityHeadersAndRequestIdOnEveryResponse) {

@@ -457,6 +457,24 @@ TEST_P(StoreTest, UpdatingAFlowThatIsNotThereFailsTheTransaction) {
   EXPECT_TRUE(next_failed);
 }
 
+// A unit of work that fails says where and why (on PostgreSQL at the COMMIT
+// the deferred update went with: "storage: commit failed: update_flow: …
+// (22012 …)"), and never quotes a value of the record.
+TEST_P(StoreTest, AFailedUnitSaysWhereWithoutAValue) {
+  FlowRecord missing = sample_flow("missing");
+  missing.session_digest = "secret-session";
+  missing.csrf_token = "secret-csrf";
+  try {
+    with_transaction(*store_, TxMode::read_write, [&](StoreTx& tx) { tx.update_flow(missing); });
+    ADD_FAILURE() << "updating a flow that is not there succeeded";
+  } catch (const StorageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("update_flow"), std::string::npos) << what;
+    EXPECT_EQ(what.find("secret"), std::string::npos) << what;
+    if (GetParam() == "postgres") EXPECT_NE(what.find("22012"), std::string::npos) << what;
+  }
+}
+
 // A text value with a NUL byte (a percent-decoded %00 in a query or form)
 // is a different value: a lookup by it finds nothing on either backend.
 // libpq sends text parameters NUL-terminated, so PostgreSQL would compare
@@ -2024,7 +2042,10 @@ namespace {
 // The first column of the first row of `sql` run on its own connection, or
 // "error: …" (test-side reads of the server's view: pg_stat_activity).
 std::string postgres_value(const std::string& conninfo, const std::string& sql) {
-  PGconn* c = PQconnectdb(conninfo.c_str());
+  // Named, so that the queries of the pool's backends below leave out the
+  // backend of an earlier probe that is still exiting after its PQfinish.
+  const std::string probe = conninfo + " application_name=renkei_test_probe";
+  PGconn* c = PQconnectdb(probe.c_str());
   std::string out;
   if (PQstatus(c) != CONNECTION_OK) {
     out = std::string("error: ") + PQerrorMessage(c);
@@ -2055,6 +2076,7 @@ std::string busy_backends(const std::string& conninfo) {
   return postgres_value(conninfo,
                         "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
                         " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                        " AND application_name <> 'renkei_test_probe'"
                         " AND state <> 'idle'");
 }
 
@@ -2152,21 +2174,232 @@ TEST_F(PostgresStore, AConnectionKilledBetweenDeferredWritesAndCommitKeepsNothin
   }
 }
 
-// The connection dies after begin() (its BEGIN is only queued): the first
-// statement throws, commit() is false, and the next transaction gets a
-// working connection.
-TEST_F(PostgresStore, AConnectionKilledBeforeTheFirstStatementFailsTheTransaction) {
+// The connection dies after begin() (after the poll that finds a closed
+// pooled connection, with the BEGIN only queued): pg_terminate_backend(…,
+// 5000) returns once the backend is gone, so the race the poll cannot see is
+// made every time. The transaction's first round trip fails on the broken
+// connection, whether it is the PREPARE of a statement new to the connection
+// or the pipeline of the BEGIN, queued writes and the first statement: a
+// StorageConnectionLost (nothing of it can have run), commit() is false, and
+// the next transaction gets a working connection.
+TEST_F(PostgresStore, AConnectionKilledBeforeTheFirstRoundTripIsLostBeforeAnythingRan) {
+  for (const std::string first : {"prepare", "statement", "queued write then statement"}) {
+    SCOPED_TRACE(first);
+    const std::string flow_id = "flow-" + first;
+    auto store = open_postgres_store(database_->conninfo(), 1);
+    {
+      auto tx = store->begin();
+      tx->insert_flow(sample_flow(flow_id));
+      if (first != "prepare") {
+        tx->upsert_customer(sample_customer("C0"));  // prepared on this connection now
+        tx->update_flow(sample_flow(flow_id));
+        ASSERT_TRUE(tx->flow_by_id(flow_id));
+      }
+      ASSERT_TRUE(tx->commit());
+    }
+    {
+      auto tx = store->begin();
+      FlowRecord changed = sample_flow(flow_id);
+      changed.updated_at = kT0 + 7;
+      if (first == "queued write then statement") tx->update_flow(changed);
+      ASSERT_NO_FATAL_FAILURE(terminate_other_backends(database_->conninfo()));
+      if (first == "queued write then statement") {
+        EXPECT_THROW((void)tx->flow_by_id(flow_id), StorageConnectionLost);
+      } else {
+        EXPECT_THROW(tx->upsert_customer(sample_customer("C1")), StorageConnectionLost);
+      }
+      EXPECT_FALSE(tx->commit());
+      EXPECT_FALSE(tx->conflicted());
+      EXPECT_NE(tx->failure_cause(), "");
+    }
+    auto tx = store->begin();
+    EXPECT_FALSE(tx->find_customer("C1"));
+    EXPECT_EQ(tx->flow_by_id(flow_id)->updated_at, kT0);
+    tx->upsert_customer(sample_customer("C2"));
+    EXPECT_TRUE(tx->commit());
+  }
+}
+
+// with_transaction runs a unit whose connection was lost before anything of
+// it ran once more, at once, on a new connection: the request succeeds, and
+// the writes (a mail inserted as the first statement; a flow update and an
+// operation-log row sent with the COMMIT) are there exactly once.
+TEST_F(PostgresStore, WithTransactionRunsAUnitLostBeforeAnythingRanAgainOnANewConnection) {
   auto store = open_postgres_store(database_->conninfo(), 1);
   {
     auto tx = store->begin();
-    ASSERT_NO_FATAL_FAILURE(terminate_other_backends(database_->conninfo()));
-    EXPECT_THROW(tx->upsert_customer(sample_customer("C1")), StorageError);
-    EXPECT_FALSE(tx->commit());
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
   }
-  auto tx = store->begin();
-  EXPECT_FALSE(tx->find_customer("C1"));
-  tx->upsert_customer(sample_customer("C2"));
+  const std::uint64_t conflicts_before = storage_conflict_retries();
+  const std::uint64_t retries_before = storage_connection_retries();
+  int calls = 0;
+  const std::int64_t mail = with_transaction(*store, TxMode::read_write, [&](StoreTx& tx) {
+    if (++calls == 1) terminate_other_backends(database_->conninfo());
+    const std::int64_t id = enqueue_one(tx);  // the first statement
+    auto flow = tx.flow_by_id("flow-1");
+    EXPECT_TRUE(flow);
+    if (!flow) throw std::logic_error("no flow");
+    flow->updated_at = kT0 + 1;
+    tx.update_flow(*flow);  // deferred: sent with the COMMIT
+    AuditRecord a;
+    a.at = kT0;
+    a.flow_id = "flow-1";
+    a.step = "submit_account";
+    a.outcome = "ok";
+    tx.append_audit(a);  // deferred too
+    return id;
+  });
+  EXPECT_EQ(calls, 2);
+  EXPECT_GT(mail, 0);
+  EXPECT_EQ(storage_connection_retries() - retries_before, 1u);
+  EXPECT_EQ(storage_conflict_retries() - conflicts_before, 0u);
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM mails"), "1");
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM audit"), "1");
+  EXPECT_EQ(postgres_value(database_->conninfo(),
+                           "SELECT updated_at FROM flows WHERE flow_id = 'flow-1'"),
+            std::to_string(kT0 + 1));
+  // A read-only unit too.
+  calls = 0;
+  const auto flows = with_transaction(*store, TxMode::read_only, [&](StoreTx& tx) {
+    if (++calls == 1) terminate_other_backends(database_->conninfo());
+    return tx.flow_by_id("flow-1").has_value();
+  });
+  EXPECT_TRUE(flows);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(storage_connection_retries() - retries_before, 2u);
+  // Lost on every attempt: bounded, and the last loss is thrown.
+  calls = 0;
+  EXPECT_THROW(with_transaction(*store, TxMode::read_write,
+                                [&](StoreTx& tx) {
+                                  ++calls;
+                                  terminate_other_backends(database_->conninfo());
+                                  (void)tx.flow_by_id("flow-1");
+                                }),
+               StorageConnectionLost);
+  EXPECT_EQ(calls, kTransactionAttempts);
+}
+
+// A connection lost once the transaction had answers (a statement was
+// acknowledged), or in the round trip that held its COMMIT (which
+// PostgreSQL may have carried out), is not run again: with_transaction
+// throws a plain StorageError, the unit ran once, and nothing of it is kept.
+TEST_F(PostgresStore, AConnectionLostAfterTheFirstRoundTripOrWithTheCommitIsNotRunAgain) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    tx->insert_flow(sample_flow("flow-1"));
+    ASSERT_TRUE(tx->commit());
+  }
+  const std::uint64_t retries_before = storage_connection_retries();
+  auto expect_not_rerun = [&](const std::function<void(StoreTx&)>& unit) {
+    int calls = 0;
+    try {
+      with_transaction(*store, TxMode::read_write, [&](StoreTx& tx) {
+        ++calls;
+        unit(tx);
+      });
+      ADD_FAILURE() << "the unit succeeded";
+    } catch (const StorageConnectionLost& e) {
+      ADD_FAILURE() << "treated as lost before anything ran: " << e.what();
+    } catch (const StorageError& e) {
+      EXPECT_EQ(calls, 1) << e.what();
+    }
+  };
+  {
+    SCOPED_TRACE("in the middle: a write was answered, then a prepared statement");
+    expect_not_rerun([&](StoreTx& tx) {
+      enqueue_one(tx);                // acknowledged
+      (void)tx.flow_by_id("flow-1");  // prepared on this connection now
+      terminate_other_backends(database_->conninfo());
+      (void)tx.flow_by_id("flow-1");  // PQexecPrepared
+    });
+  }
+  {
+    SCOPED_TRACE("in the middle: a statement that needs its PREPARE");
+    expect_not_rerun([&](StoreTx& tx) {
+      enqueue_one(tx);
+      terminate_other_backends(database_->conninfo());
+      (void)tx.find_customer("C1");
+    });
+  }
+  {
+    SCOPED_TRACE("in the middle: a queued write and a statement in one pipeline");
+    expect_not_rerun([&](StoreTx& tx) {
+      enqueue_one(tx);
+      auto flow = tx.flow_by_id("flow-1");
+      ASSERT_TRUE(flow);
+      flow->updated_at = kT0 + 1;
+      tx.update_flow(*flow);  // queued
+      terminate_other_backends(database_->conninfo());
+      (void)tx.flow_by_id("flow-1");
+    });
+  }
+  {
+    SCOPED_TRACE("with the COMMIT: BEGIN, the deferred writes and COMMIT in one round trip");
+    expect_not_rerun([&](StoreTx& tx) {
+      FlowRecord changed = sample_flow("flow-1");
+      changed.updated_at = kT0 + 1;
+      tx.update_flow(changed);
+      terminate_other_backends(database_->conninfo());
+    });
+  }
+  EXPECT_EQ(storage_connection_retries(), retries_before);
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM mails"), "0");
+  EXPECT_EQ(postgres_value(database_->conninfo(),
+                           "SELECT updated_at FROM flows WHERE flow_id = 'flow-1'"),
+            std::to_string(kT0));
+  auto tx = store->begin();  // the pool of one works again
+  EXPECT_TRUE(tx->flow_by_id("flow-1"));
   EXPECT_TRUE(tx->commit());
+}
+
+// A unit whose deferred writes fail only at COMMIT: with_transaction's error
+// names the cause (the operation, the SQLSTATE, PostgreSQL's primary message
+// or the constraint), never a value (the DETAIL, which quotes the key, is
+// left out).
+TEST_F(PostgresStore, ACommitThatFailsNamesItsCauseAndNoValue) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  {
+    auto tx = store->begin();
+    FlowRecord a = sample_flow("A");
+    a.session_digest = "secret-digest-of-A";
+    tx->insert_flow(a);
+    tx->insert_flow(sample_flow("B"));
+    ASSERT_TRUE(tx->commit());
+  }
+  auto commit_error = [&](const FlowRecord& update) {
+    try {
+      with_transaction(*store, TxMode::read_write, [&](StoreTx& tx) { tx.update_flow(update); });
+    } catch (const StorageConflict& e) {
+      return std::string("conflict: ") + e.what();
+    } catch (const StorageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  FlowRecord missing = sample_flow("missing");
+  missing.session_digest = "secret-digest-of-missing";
+  missing.csrf_token = "secret-csrf";
+  const std::string guard = commit_error(missing);
+  EXPECT_EQ(guard.rfind("storage: commit failed: ", 0), 0u) << guard;
+  EXPECT_NE(guard.find("update_flow"), std::string::npos) << guard;
+  EXPECT_NE(guard.find("22012"), std::string::npos) << guard;
+  EXPECT_EQ(guard.find("secret"), std::string::npos) << guard;
+
+  FlowRecord clash = sample_flow("B");
+  clash.session_digest = "secret-digest-of-A";  // UNIQUE
+  const std::string unique = commit_error(clash);
+  EXPECT_EQ(unique.rfind("storage: commit failed: ", 0), 0u) << unique;
+  EXPECT_NE(unique.find("23505"), std::string::npos) << unique;
+  EXPECT_NE(unique.find("flows_session_digest_key"), std::string::npos) << unique;
+  EXPECT_EQ(unique.find("secret"), std::string::npos) << unique;
+
+  // The same cause on the transaction itself.
+  auto tx = store->begin();
+  tx->update_flow(clash);
+  EXPECT_FALSE(tx->commit());
+  EXPECT_NE(tx->failure_cause().find("23505"), std::string::npos) << tx->failure_cause();
 }
 
 // A deferred write that breaks a constraint fails the transaction at the next
@@ -2281,7 +2514,8 @@ TEST_F(PostgresStore, AHealthyPooledConnectionIsKeptAcrossTransactions) {
   auto store = open_postgres_store(database_->conninfo(), 1);
   const std::string backend_sql =
       "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datname = current_database()"
-      " AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+      " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+      " AND application_name <> 'renkei_test_probe'";
   {
     auto tx = store->begin();
     tx->insert_flow(sample_flow("flow-1"));

@@ -161,8 +161,9 @@ bool FlowService::csrf_matches(const FlowRecord& flow,
 
 std::optional<FlowRecord> FlowService::flow_of_session(const std::string& session_digest) {
   if (session_digest.empty()) return std::nullopt;
-  std::unique_ptr<StoreTx> tx = app_.store().begin(TxMode::read_only);
-  return tx->flow_by_session(session_digest);
+  // with_transaction: rerun on a connection lost before anything ran.
+  return with_transaction(app_.store(), TxMode::read_only,
+                          [&](StoreTx& tx) { return tx.flow_by_session(session_digest); });
 }
 
 FlowLookup FlowService::look_up(const std::string& session_digest, const RequestOrigin& origin,
@@ -172,19 +173,24 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
     out.error = ErrorCode::session_expired;
     return out;
   }
-  {
-    std::unique_ptr<StoreTx> tx = app_.store().begin(TxMode::read_only);
-    out.flow = tx->flow_by_session(session_digest);
-    if (!out.flow) {
-      out.error = ErrorCode::session_expired;
-      return out;
-    }
-    if (!is_idle_expired(out.flow->state, now, app_.flow_config())) {
-      std::optional<ClientRecord> client = tx->find_client(out.flow->client_id);
-      out.client_display_name = client ? client->display_name : out.flow->client_id;
-      return out;
-    }
-  }
+  // The answer when the flow is missing or still live (with_transaction:
+  // rerun on a connection lost before anything ran).
+  std::optional<FlowLookup> read =
+      with_transaction(app_.store(), TxMode::read_only, [&](StoreTx& tx) {
+        std::optional<FlowLookup> found{std::in_place};
+        found->flow = tx.flow_by_session(session_digest);
+        if (!found->flow) {
+          found->error = ErrorCode::session_expired;
+          return found;
+        }
+        if (!is_idle_expired(found->flow->state, now, app_.flow_config())) {
+          std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
+          found->client_display_name = client ? client->display_name : found->flow->client_id;
+          return found;
+        }
+        return std::optional<FlowLookup>();
+      });
+  if (read) return std::move(*read);
   // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
   // Written in its own transaction, on the flow as it is by then (a step may
   // have moved it on in between).
@@ -274,14 +280,17 @@ FlowService::Asked FlowService::ask_records(const StepRequest& request) {
   const UnixSeconds now = request.now;
   std::optional<FlowRecord> flow;
   LockState lock;
-  {
-    std::unique_ptr<StoreTx> tx = app_.store().begin(TxMode::read_only);
-    flow = tx->flow_by_session(request.session_digest);
-    if (!flow || !csrf_matches(*flow, request.csrf_token)) return out;
-    std::optional<ClientRecord> client = tx->find_client(flow->client_id);
-    if (!client || !client->enabled) return out;
-    if (request.step == FlowStep::pin && flow->account_id) lock = tx->load_lock(*flow->account_id);
-  }  // closed: no transaction is open while the records are asked
+  // with_transaction: rerun on a connection lost before anything ran.
+  const bool go_on = with_transaction(app_.store(), TxMode::read_only, [&](StoreTx& tx) {
+    lock = LockState{};
+    flow = tx.flow_by_session(request.session_digest);
+    if (!flow || !csrf_matches(*flow, request.csrf_token)) return false;
+    std::optional<ClientRecord> client = tx.find_client(flow->client_id);
+    if (!client || !client->enabled) return false;
+    if (request.step == FlowStep::pin && flow->account_id) lock = tx.load_lock(*flow->account_id);
+    return true;
+  });  // closed: no transaction is open while the records are asked
+  if (!go_on) return out;
   const FlowState& state = flow->state;
   if (!state.account) return out;
   out.screen = state.screen;

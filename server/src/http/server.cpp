@@ -524,6 +524,10 @@ void register_ops_routes(httplib::Server& server, App& app) {
     // (a process-wide count kept by the store, shown as a gauge).
     app.metrics().set_gauge("renkei_storage_conflict_retries", "",
                             static_cast<double>(storage_conflict_retries()));
+    // … and after a connection lost before anything of the transaction was
+    // sent (storage_error.h: StorageConnectionLost).
+    app.metrics().set_gauge("renkei_storage_connection_retries", "",
+                            static_cast<double>(storage_connection_retries()));
     res.set_content(app.metrics().render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }

@@ -11,6 +11,7 @@ namespace renkei::server {
 namespace {
 
 std::atomic<std::uint64_t> conflict_retries{0};
+std::atomic<std::uint64_t> connection_retries{0};
 
 bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
@@ -24,6 +25,14 @@ std::uint64_t storage_conflict_retries() {
 
 void count_storage_conflict_retry() {
   conflict_retries.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t storage_connection_retries() {
+  return connection_retries.load(std::memory_order_relaxed);
+}
+
+void count_storage_connection_retry() {
+  connection_retries.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool is_postgres_database(const std::string& database) {

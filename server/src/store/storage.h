@@ -34,7 +34,9 @@
 //       ONLY). Any write in it fails with StorageError.
 // A transaction rolls back unless commit() returned true. A failure that is
 // only about timing (a deadlock, a serialization failure) is a
-// StorageConflict: with_transaction runs the whole unit again.
+// StorageConflict, and a connection lost before anything of the transaction
+// reached the database a StorageConnectionLost: with_transaction runs the
+// whole unit again after either.
 #pragma once
 
 #include <chrono>
@@ -85,6 +87,12 @@ class StoreTx : public AccountRepository,
   // True once a statement of this transaction (or its COMMIT) failed with a
   // StorageConflict: a commit() that returned false may then be retried.
   virtual bool conflicted() const = 0;
+  // Why a statement of this transaction or its commit() failed, for an error
+  // or log line (with_transaction's "storage: commit failed: …"): the
+  // operation, the database's error code (PostgreSQL's SQLSTATE) and its
+  // primary message, never a bound value; empty when nothing failed or the
+  // store knows no more.
+  virtual std::string failure_cause() const { return {}; }
   // Serializes the one-time seeding of an empty database between processes
   // that share it (several instances starting at once): held until this
   // transaction ends, and taken before it reads whether the database is empty.
@@ -120,14 +128,33 @@ inline constexpr int kTransactionAttempts = 5;
 // server shows it in /metrics as renkei_storage_conflict_retries).
 std::uint64_t storage_conflict_retries();
 void count_storage_conflict_retry();
+// Units run again after a StorageConnectionLost, since the process started
+// (in /metrics as renkei_storage_connection_retries).
+std::uint64_t storage_connection_retries();
+void count_storage_connection_retry();
+
+// The StorageError for a commit() that returned false, with the store's
+// cause (StoreTx::failure_cause) when it has one: a StorageConflict when the
+// transaction conflicted.
+[[noreturn]] inline void throw_commit_failure(const StoreTx& tx) {
+  const std::string cause = tx.failure_cause();
+  if (tx.conflicted()) {
+    throw StorageConflict(cause.empty() ? "storage: commit: conflict"
+                                        : "storage: commit: conflict: " + cause);
+  }
+  throw StorageError(cause.empty() ? "storage: commit failed" : "storage: commit failed: " + cause);
+}
 
 // Runs fn(tx) in a transaction of `mode` and commits it; returns what fn
 // returned. When fn or the commit fails with a StorageConflict (deadlock,
 // serialization failure, SQLite busy), the transaction is rolled back and the
 // whole unit runs again in a new one, after a short random pause (1 ms plus up to
-// 2, 4, 8, 16 ms), at most kTransactionAttempts times in all; the last conflict is
-// then thrown. Any other exception is not retried and propagates as it is; a
-// commit() that fails without a conflict throws StorageError. So fn must do
+// 2, 4, 8, 16 ms); when fn fails with a StorageConnectionLost (the connection
+// broke before anything of the transaction reached the database), the unit
+// runs again at once on another connection. At most kTransactionAttempts
+// times in all; the last such error is then thrown. Any other exception is not
+// retried and propagates as it is; a commit() that fails without a conflict
+// throws StorageError naming the cause (throw_commit_failure). So fn must do
 // nothing but store work, or work that may safely happen twice (no mail
 // sent, no metric counted, no answer written inside it). To give up without
 // committing, fn throws.
@@ -140,21 +167,19 @@ auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_
       std::unique_ptr<StoreTx> tx = store.begin(mode);
       if constexpr (std::is_void_v<Result>) {
         fn(*tx);
-        if (!tx->commit()) {
-          if (tx->conflicted()) throw StorageConflict("storage: commit: conflict");
-          throw StorageError("storage: commit failed");
-        }
+        if (!tx->commit()) throw_commit_failure(*tx);
         return;
       } else {
         Result result = fn(*tx);
-        if (!tx->commit()) {
-          if (tx->conflicted()) throw StorageConflict("storage: commit: conflict");
-          throw StorageError("storage: commit failed");
-        }
+        if (!tx->commit()) throw_commit_failure(*tx);
         return result;
       }
     } catch (const StorageConflict&) {
       if (attempt >= kTransactionAttempts) throw;
+    } catch (const StorageConnectionLost&) {
+      if (attempt >= kTransactionAttempts) throw;
+      count_storage_connection_retry();
+      continue;  // no pause: another connection, not time, is what helps
     }
     count_storage_conflict_retry();
     const int ceiling_us = 1000 << attempt;

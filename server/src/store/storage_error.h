@@ -23,4 +23,19 @@ struct StorageConflict : StorageError {
   using StorageError::StorageError;
 };
 
+// The connection to the database broke before anything of the transaction
+// could have taken effect: PostgreSQL closed a pooled connection after the
+// store's check that it was open, and the transaction's first round trip
+// (its queued BEGIN, any queued writes and its first statement, never a
+// COMMIT) failed because the connection was gone, not because of a
+// statement. No statement of it was acknowledged and no COMMIT was sent, so
+// PostgreSQL can have kept nothing of it; the broken connection is dropped
+// from the pool, and running the whole transaction again on another one is
+// correct: with_transaction (storage.h) does exactly that. A connection lost
+// later (after a statement was acknowledged, or with the COMMIT under way,
+// when the COMMIT may have happened) is a plain StorageError.
+struct StorageConnectionLost : StorageError {
+  using StorageError::StorageError;
+};
+
 }  // namespace renkei::server

@@ -10,6 +10,20 @@
 // destructor rolls back unless committed and gives the connection back. A connection that
 // broke is dropped and a new one is opened the next time one is needed.
 //
+// A pooled connection the server closed while it was idle is found before
+// the BEGIN is queued, by a poll() of its socket (closed_by_server). The
+// server may still close it after that poll and before the first round trip
+// (a race the poll cannot see): that round trip (the BEGIN, any queued
+// writes, the first statement; never a COMMIT) then fails on the broken
+// connection, or the PREPARE before it does. No statement of the transaction
+// was acknowledged and no COMMIT sent, so nothing of it can have taken
+// effect: the statement throws StorageConnectionLost (storage_error.h), the
+// connection is dropped, and with_transaction runs the unit again on another
+// one. A connection lost later in the transaction is a plain StorageError
+// (the caller has seen answers), and so is one lost in a round trip that held
+// the COMMIT, which PostgreSQL may have carried out without its answer
+// arriving: such a transaction is never run twice.
+//
 // Concurrency. SQLite's single writer makes every StoreTx serializable; here
 // the same guarantees for the callers come from READ COMMITTED plus row locks
 // taken by the methods that read what the caller will write back (never from
@@ -50,10 +64,13 @@
 // false. A flow step makes two round trips fewer (BEGIN, reads, the locks,
 // then update + log + COMMIT together).
 //
-// Error messages are "storage: <operation>: <PostgreSQL's primary message>".
+// Error messages are "storage: <operation>: <SQLSTATE> <PostgreSQL's primary
+// message>" (error_cause); a commit() that failed keeps the same cause for
+// with_transaction's "storage: commit failed: …" (StoreTx::failure_cause).
 // Only the primary message is used: its DETAIL may quote key values (a
-// session digest, say), which must not reach a log. The connection string is
-// never part of a message (it may hold a password).
+// session digest, say), which must not reach a log; nor does a data
+// exception's primary message, which may quote the refused value. The
+// connection string is never part of a message (it may hold a password).
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -111,14 +128,55 @@ bool is_conflict(const PGresult* res) {
   return state && (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0);
 }
 
-std::string primary_message(const PGresult* res, PGconn* conn) {
+// The SQLSTATE of a failed result ("" when there is none: no result, or
+// one libpq made itself because the connection broke).
+std::string sqlstate(const PGresult* res) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  return state ? state : "";
+}
+
+// Class 22 (data exception) primary messages may quote the value that was
+// refused ('invalid input syntax for type bigint: "…"', 'value "…" is out of
+// range for type integer', 'invalid byte sequence for encoding "UTF8": 0x…'):
+// all but the two known not to (division by zero, the failing-update guard of
+// update_flow; value too long, which names only the type).
+bool message_may_quote_a_value(std::string_view state) {
+  return state.substr(0, 2) == "22" && state != "22012" && state != "22001";
+}
+
+// Why a statement failed, fit for an error or log line: "<SQLSTATE> <primary
+// message>" ("23505 duplicate key value violates unique constraint
+// "flows_session_digest_key"", "22012 division by zero"). Never the DETAIL
+// (it may quote key values: a session digest, say), and for a message that
+// may quote the refused value only its SQLSTATE.
+std::string error_cause(const PGresult* res, PGconn* conn) {
+  const std::string state = sqlstate(res);
   const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  if (primary && *primary) return primary;
-  // No result (e.g. the connection broke): libpq's own message, first line.
-  std::string msg = conn ? PQerrorMessage(conn) : "no connection";
-  const auto nl = msg.find('\n');
-  if (nl != std::string::npos) msg.resize(nl);
-  return msg.empty() ? "unknown error" : msg;
+  if (!state.empty() && message_may_quote_a_value(state)) {
+    return state + " (a data exception; PostgreSQL's message is left out: it may quote the value)";
+  }
+  std::string msg;
+  if (primary && *primary) {
+    msg = primary;
+  } else {
+    // No result (e.g. the connection broke): libpq's own message, first line.
+    msg = conn ? PQerrorMessage(conn) : "no connection";
+    const auto nl = msg.find('\n');
+    if (nl != std::string::npos) msg.resize(nl);
+    if (msg.empty()) msg = "unknown error";
+  }
+  return state.empty() ? msg : state + " " + msg;
+}
+
+// True when a failure means that the connection is gone, not that a
+// statement failed: libpq lost it (CONNECTION_BAD), and the first failure was
+// libpq's own (`state` empty: a send or read that failed) or PostgreSQL
+// ending the session (57P01 admin_shutdown, from pg_terminate_backend or a
+// fast shutdown; 57P02 crash_shutdown; 57P05 idle_session_timeout; …; class
+// 08, connection exception). An SQL error (a constraint, 40001/40P01) is not.
+bool connection_gone(PGconn* conn, std::string_view state) {
+  if (PQstatus(conn) != CONNECTION_BAD) return false;
+  return state.empty() || state.substr(0, 3) == "57P" || state.substr(0, 2) == "08";
 }
 
 // ---------- one connection and its prepared statements ----------
@@ -131,7 +189,7 @@ class PgConnection {
   explicit PgConnection(const std::string& conninfo) : conn_(connect(conninfo)) {
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = "storage: cannot connect to PostgreSQL: ";
-      msg += primary_message(nullptr, conn_);
+      msg += error_cause(nullptr, conn_);
       PQfinish(conn_);
       conn_ = nullptr;
       throw StorageError(msg);
@@ -179,7 +237,7 @@ class PgConnection {
     PGresult* res = PQexec(conn_, sql);
     const auto st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const std::string msg = primary_message(res, conn_);
+      const std::string msg = error_cause(res, conn_);
       PQclear(res);
       throw StorageError(std::string("storage: ") + what + ": " + msg);
     }
@@ -207,19 +265,27 @@ class PgConnection {
     std::vector<std::optional<std::string>> params;
     const char* what = "";
     const char* if_unchanged = nullptr;
+    bool opens = false;   // the transaction's BEGIN
+    bool closes = false;  // its COMMIT
   };
   // Statements queued on this connection (the transaction's BEGIN, deferred
   // writes): sent with the next statement, in its round trip.
   void queue(Deferred d) { pending_.push_back(std::move(d)); }
   bool has_pending() const { return !pending_.empty(); }
   // Only the BEGIN is queued: the transaction has done nothing yet.
-  bool only_begin_pending() const { return pending_.size() == 1 && pending_[0].sql != nullptr; }
+  bool only_begin_pending() const { return pending_.size() == 1 && pending_[0].opens; }
+  // The BEGIN is still queued: nothing of the transaction was sent yet.
+  bool begin_queued() const { return !pending_.empty() && pending_.front().opens; }
   void discard_pending() { pending_.clear(); }
 
   struct PipelineResult {
     bool ok = true;
-    std::string message;       // the first failure's: "<what>: <primary message>"
-    bool conflict = false;     // … a deadlock or serialization failure
+    std::string message;    // the first failure's: "<what>: <SQLSTATE> <message>"
+    bool conflict = false;  // … a deadlock or serialization failure
+    // … the connection broke (connection_gone) in the transaction's first
+    // round trip (its BEGIN went in it), which held no COMMIT: nothing of the
+    // transaction can have taken effect (StorageConnectionLost).
+    bool lost_before_anything_ran = false;
     PGresult* last = nullptr;  // `last`'s result when ok (the caller clears it)
   };
   // Sends the queued statements and then `last` in one round trip (libpq's
@@ -230,9 +296,10 @@ class PgConnection {
     batch.swap(pending_);
     batch.push_back(std::move(last));
     PipelineResult out;
+    std::string first_state;  // the first failed result's SQLSTATE
     if (PQenterPipelineMode(conn_) != 1) {
       out.ok = false;
-      out.message = std::string(batch.back().what) + ": " + primary_message(nullptr, conn_);
+      out.message = std::string(batch.back().what) + ": " + error_cause(nullptr, conn_);
       return out;
     }
     std::size_t sent = 0;
@@ -254,14 +321,13 @@ class PgConnection {
     if (sent < batch.size() || !synced) {
       out.ok = false;
       out.message = std::string(batch[std::min(sent, batch.size() - 1)].what) + ": " +
-                    primary_message(nullptr, conn_);
+                    error_cause(nullptr, conn_);
     }
     // Every answer: each statement's result (then a null), then the sync's.
     for (std::size_t i = 0; i < sent; ++i) {
       PGresult* res = PQgetResult(conn_);
       if (!res) {  // the connection broke
-        if (out.ok)
-          out.message = std::string(batch[i].what) + ": " + primary_message(nullptr, conn_);
+        if (out.ok) out.message = std::string(batch[i].what) + ": " + error_cause(nullptr, conn_);
         out.ok = false;
         break;
       }
@@ -269,11 +335,11 @@ class PgConnection {
       if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         // PGRES_PIPELINE_ABORTED: skipped after an earlier failure.
         if (out.ok) {
-          const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-          if (batch[i].if_unchanged && state && std::string_view(state) == "22012") {
-            out.message = batch[i].if_unchanged;
+          first_state = sqlstate(res);
+          if (batch[i].if_unchanged && first_state == "22012") {
+            out.message = std::string(batch[i].if_unchanged) + " (" + error_cause(res, conn_) + ")";
           } else {
-            out.message = std::string(batch[i].what) + ": " + primary_message(res, conn_);
+            out.message = std::string(batch[i].what) + ": " + error_cause(res, conn_);
           }
           out.conflict = is_conflict(res);
         }
@@ -296,11 +362,16 @@ class PgConnection {
     }
     if (PQexitPipelineMode(conn_) != 1 && out.ok) {
       out.ok = false;
-      out.message = std::string(batch.back().what) + ": " + primary_message(nullptr, conn_);
+      out.message = std::string(batch.back().what) + ": " + error_cause(nullptr, conn_);
     }
     if (!out.ok && out.last) {
       PQclear(out.last);
       out.last = nullptr;
+    }
+    if (!out.ok && batch.front().opens &&
+        std::none_of(batch.begin(), batch.end(), [](const Deferred& d) { return d.closes; }) &&
+        connection_gone(conn_, first_state)) {
+      out.lost_before_anything_ran = true;
     }
     return out;
   }
@@ -322,9 +393,13 @@ class PgConnection {
     const std::string text = numbered(sql);
     PGresult* res = PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-      const std::string msg = primary_message(res, conn_);
+      const std::string msg = std::string("storage: ") + what + ": " + error_cause(res, conn_);
+      const std::string state = sqlstate(res);
       PQclear(res);
-      throw StorageError(std::string("storage: ") + what + ": " + msg);
+      // Prepared outside the transaction, whose BEGIN is still queued: a
+      // connection lost here lost nothing of it.
+      if (begin_queued() && connection_gone(conn_, state)) throw StorageConnectionLost(msg);
+      throw StorageError(msg);
     }
     PQclear(res);
     return prepared_.emplace(sql, std::move(name)).first->second;
@@ -391,17 +466,26 @@ std::string utf8_or_replaced(std::string_view in) {
   return out;
 }
 
+// What the statements of a transaction tell it about their failures.
+struct TxStatus {
+  bool failed = false;      // a statement failed: PostgreSQL aborted the transaction
+  bool conflicted = false;  // … with a deadlock or serialization failure
+  std::string cause;        // the first failure: "<operation>: <SQLSTATE> <message>"
+
+  // `message` is the thrown one, "storage: <cause>".
+  void note(const std::string& message, bool conflict) {
+    failed = true;
+    if (conflict) conflicted = true;
+    if (cause.empty()) cause = message.rfind("storage: ", 0) == 0 ? message.substr(9) : message;
+  }
+};
+
 class PgQuery {
  public:
-  // `failed` (and `conflicted` on a StorageConflict) are set when the
-  // statement fails: PostgreSQL has aborted the transaction.
-  PgQuery(PgConnection& c, std::string_view sql, const char* what, bool* failed,
-          bool* conflicted = nullptr)
-      : conn_(c),
-        name_(prepared(c, sql, what, failed)),
-        what_(what),
-        failed_(failed),
-        conflicted_(conflicted) {}
+  // `status` (when given) is told when the statement fails: PostgreSQL has
+  // then aborted the transaction.
+  PgQuery(PgConnection& c, std::string_view sql, const char* what, TxStatus* status)
+      : conn_(c), name_(prepared(c, sql, what, status)), what_(what), status_(status) {}
   ~PgQuery() { PQclear(res_); }
   PgQuery(const PgQuery&) = delete;
   PgQuery& operator=(const PgQuery&) = delete;
@@ -488,11 +572,13 @@ class PgQuery {
 
  private:
   static const std::string& prepared(PgConnection& c, std::string_view sql, const char* what,
-                                     bool* failed) {
+                                     TxStatus* status) {
     try {
       return c.statement(sql, what);
-    } catch (const StorageError&) {
-      if (failed) *failed = true;  // a failed PREPARE aborts the transaction too
+    } catch (const StorageError& e) {
+      // A failed PREPARE aborts the transaction too (or, with the BEGIN
+      // still queued, leaves nothing to send on that connection).
+      if (status) status->note(e.what(), false);
       throw;
     }
   }
@@ -501,11 +587,12 @@ class PgQuery {
     // After a failure nothing more is sent: PostgreSQL refuses it anyway in
     // an aborted transaction, and had the failure lost the queued BEGIN, a
     // statement sent now would commit on its own (autocommit).
-    if (failed_ && *failed_) {
+    if (status_ && status_->failed) {
       throw StorageError(std::string("storage: ") + what_ + ": the transaction has already failed");
     }
     std::string msg;
     bool conflict = false;
+    bool lost_before_anything_ran = false;
     if (conn_.has_pending()) {
       // The queued statements (BEGIN, deferred writes) go first, in the same
       // round trip; a failure of theirs fails this statement.
@@ -520,6 +607,7 @@ class PgQuery {
       }
       msg = "storage: " + r.message;
       conflict = r.conflict;
+      lost_before_anything_ran = r.lost_before_anything_ran;
     } else {
       std::vector<const char*> values;
       values.reserve(params_.size());
@@ -528,25 +616,22 @@ class PgQuery {
                             values.data(), nullptr, nullptr, 0);
       const auto st = res_ ? PQresultStatus(res_) : PGRES_FATAL_ERROR;
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
-      msg = std::string("storage: ") + what_ + ": " + primary_message(res_, conn_.raw());
+      msg = std::string("storage: ") + what_ + ": " + error_cause(res_, conn_.raw());
       conflict = is_conflict(res_);
       PQclear(res_);
       res_ = nullptr;
     }
     // PostgreSQL aborts the whole transaction on an error: commit() must fail.
-    if (failed_) *failed_ = true;
-    if (conflict) {
-      if (conflicted_) *conflicted_ = true;
-      throw StorageConflict(msg);
-    }
+    if (status_) status_->note(msg, conflict);
+    if (conflict) throw StorageConflict(msg);
+    if (lost_before_anything_ran) throw StorageConnectionLost(msg);
     throw StorageError(msg);
   }
 
   PgConnection& conn_;
   const std::string& name_;
   const char* what_;
-  bool* failed_;
-  bool* conflicted_;
+  TxStatus* status_;
   std::vector<std::optional<std::string>> params_;
   PGresult* res_ = nullptr;
   int row_ = -1;
@@ -577,7 +662,8 @@ class PostgresTx final : public StoreTx {
 
   [[nodiscard]] bool commit() override;
   TxMode mode() const override { return mode_; }
-  bool conflicted() const override { return conflicted_; }
+  bool conflicted() const override { return status_.conflicted; }
+  std::string failure_cause() const override { return status_.cause; }
 
   std::optional<AccountRecord> find_account(const AccountRef& ref) override {
     PgQuery q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
@@ -1209,17 +1295,17 @@ class PostgresTx final : public StoreTx {
       q.emplace(*conn_,
                 "SELECT " RENKEI_AUDIT_COLUMNS
                 " FROM audit WHERE account = ? AND" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &failed_, &conflicted_);
+                "query_audit", &status_);
       q->binds(aq.account);
     } else if (!aq.flow_id.empty()) {
       q.emplace(*conn_,
                 "SELECT " RENKEI_AUDIT_COLUMNS
                 " FROM audit WHERE flow_id = ? AND" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &failed_, &conflicted_);
+                "query_audit", &status_);
       q->binds(aq.flow_id);
     } else {
       q.emplace(*conn_, "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &failed_, &conflicted_);
+                "query_audit", &status_);
     }
     q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,
              aq.from.value_or(kMinInt64), aq.to.value_or(kMaxInt64),
@@ -1327,7 +1413,7 @@ class PostgresTx final : public StoreTx {
   // A statement of this transaction (queued ones go with it when it runs).
   PgQuery query(std::string_view sql, const char* what) {
     check_open();
-    return PgQuery(*conn_, sql, what, &failed_, &conflicted_);
+    return PgQuery(*conn_, sql, what, &status_);
   }
   // In a read-only transaction the statement runs at once, so that the
   // refusal of a write comes where it is made, as on SQLite.
@@ -1366,8 +1452,7 @@ class PostgresTx final : public StoreTx {
   const TxMode mode_;
   const std::thread::id owner_ = std::this_thread::get_id();
   bool finished_ = false;
-  bool failed_ = false;      // a statement failed: PostgreSQL aborted the transaction
-  bool conflicted_ = false;  // … with a deadlock or serialization failure
+  TxStatus status_;  // failures of its statements and of its COMMIT
 };
 
 class PostgresStore final : public Store {
@@ -1428,7 +1513,8 @@ class PostgresStore final : public Store {
     // has something to read (its FATAL, then EOF) and is dropped, in turn,
     // and at worst the last attempt gets a newly opened one. The BEGIN is
     // queued, not run: it goes with the transaction's first statement, in
-    // its round trip (top of this file).
+    // its round trip (top of this file). Closed after this check, the
+    // connection fails that round trip with StorageConnectionLost.
     std::unique_ptr<PgConnection> conn;
     for (int attempt = 0;; ++attempt) {
       conn = acquire();
@@ -1440,6 +1526,7 @@ class PostgresStore final : public Store {
     begin.sql = mode == TxMode::read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
                                           : "BEGIN ISOLATION LEVEL READ COMMITTED";
     begin.what = "begin";
+    begin.opens = true;
     conn->queue(std::move(begin));
     {
       std::lock_guard<std::mutex> lock(owners_mutex_);
@@ -1541,7 +1628,7 @@ PostgresTx::~PostgresTx() {
 bool PostgresTx::commit() {
   if (finished_) return false;
   finished_ = true;
-  if (failed_) {
+  if (status_.failed) {
     conn_->discard_pending();
     if (PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) conn_->try_exec("ROLLBACK");
     return false;
@@ -1557,11 +1644,14 @@ bool PostgresTx::commit() {
   PgConnection::Deferred commit_statement;
   commit_statement.sql = "COMMIT";
   commit_statement.what = "commit";
+  commit_statement.closes = true;
   PgConnection::PipelineResult r = conn_->run_pipeline(std::move(commit_statement));
-  const bool committed = r.ok && r.last && std::string_view(PQcmdStatus(r.last)) == "COMMIT";
+  const std::string tag = r.ok && r.last ? PQcmdStatus(r.last) : "";
   PQclear(r.last);
-  if (r.conflict) conflicted_ = true;
-  if (committed) return true;
+  if (tag == "COMMIT") return true;
+  // Never a StorageConnectionLost: the COMMIT was sent, and may have
+  // happened although its answer was lost.
+  status_.note(r.ok ? "commit: answered " + tag : r.message, r.conflict);
   if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     conn_->try_exec("ROLLBACK");
   }

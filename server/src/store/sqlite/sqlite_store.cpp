@@ -270,12 +270,21 @@ class SqliteStore;
 
 // The read-write transactions whose changes one outer SQLite transaction
 // holds until its COMMIT (see group commit above).
+// Why a COMMIT (or RELEASE) failed, for an error or log line: SQLite's
+// message and extended code ("commit: database is locked (SQLite 5)"). SQLite
+// names constraints by table and column, never by value.
+std::string commit_failure_cause(sqlite3* db) {
+  return std::string("commit: ") + sqlite3_errmsg(db) + " (SQLite " +
+         std::to_string(sqlite3_extended_errcode(db)) + ")";
+}
+
 struct CommitGroup {
   std::mutex m;
   std::condition_variable cv;
   bool done = false;        // the outer transaction ended
   bool durable = false;     // … with a successful COMMIT
   bool conflicted = false;  // … and its COMMIT failed with SQLITE_BUSY
+  std::string cause;        // … why it failed (commit_failure_cause)
   int waiting = 0;          // members whose commit() waits for the COMMIT
   std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
 };
@@ -291,6 +300,7 @@ class SqliteTx final : public StoreTx {
   [[nodiscard]] bool commit() override;
   TxMode mode() const override { return mode_; }
   bool conflicted() const override { return conflicted_; }
+  std::string failure_cause() const override { return cause_; }
 
   std::optional<AccountRecord> find_account(const AccountRef& ref) override {
     Query q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
@@ -996,6 +1006,7 @@ class SqliteTx final : public StoreTx {
   const std::thread::id owner_ = std::this_thread::get_id();
   bool finished_ = false;
   bool conflicted_ = false;
+  std::string cause_;  // why commit() failed
 };
 
 class SqliteStore final : public Store {
@@ -1054,15 +1065,17 @@ class SqliteStore final : public Store {
   }
   // COMMITs the outer transaction (one fsync for every member) and wakes the
   // members waiting for it. The result for the caller's own changes.
-  bool flush_group_locked(bool* conflicted) {
+  bool flush_group_locked(bool* conflicted, std::string* cause = nullptr) {
     if (!group_) return true;
     auto group = std::move(group_);
     bool durable = false;
     bool busy = false;
+    std::string why = "commit: SQLite had rolled the transaction back";
     if (!sqlite3_get_autocommit(conn_.db())) {
       durable = conn_.run("COMMIT") == SQLITE_OK;
       if (durable) ++commits_;
       if (!durable) {
+        why = commit_failure_cause(conn_.db());
         busy = (sqlite3_extended_errcode(conn_.db()) & 0xff) == SQLITE_BUSY;
         if (!sqlite3_get_autocommit(conn_.db())) {
           conn_.run("ROLLBACK");
@@ -1071,15 +1084,17 @@ class SqliteStore final : public Store {
     }
     // Autocommit already on: SQLite rolled the outer transaction back by
     // itself (I/O error, disk full); nothing of the group is durable.
-    end_group(*group, durable, busy);
+    if (durable) why.clear();
+    end_group(*group, durable, busy, why);
     if (conflicted) *conflicted = busy;
+    if (cause) *cause = why;
     return durable;
   }
   // The outer transaction is gone without a COMMIT (SQLite rolled it back).
   void abandon_group_locked() {
     if (!group_) return;
     auto group = std::move(group_);
-    end_group(*group, false, false);
+    end_group(*group, false, false, "commit: SQLite had rolled the transaction back");
   }
   // Before the writer is released by a member that will not wait: COMMIT
   // unless another writer is queued to take the group on.
@@ -1092,9 +1107,9 @@ class SqliteStore final : public Store {
   }
   // A member's commit() after RELEASE: wait for the group's COMMIT (the
   // writer is handed on), or make it now. `lock` holds mutex_.
-  bool commit_member(std::unique_lock<std::mutex>& lock, bool* conflicted) {
+  bool commit_member(std::unique_lock<std::mutex>& lock, bool* conflicted, std::string* cause) {
     if (!group_) return false;
-    if (!should_wait_locked()) return flush_group_locked(conflicted);
+    if (!should_wait_locked()) return flush_group_locked(conflicted, cause);
     std::shared_ptr<CommitGroup> group = group_;
     {
       std::lock_guard<std::mutex> g(group->m);
@@ -1105,6 +1120,7 @@ class SqliteStore final : public Store {
     std::unique_lock<std::mutex> g(group->m);
     group->cv.wait(g, [&] { return group->done; });
     if (conflicted) *conflicted = group->conflicted;
+    if (cause) *cause = group->cause;
     return group->durable;
   }
   SqliteCommitStats stats() const {
@@ -1266,12 +1282,13 @@ class SqliteStore final : public Store {
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> members_waited_{0};
 
-  static void end_group(CommitGroup& group, bool durable, bool busy) {
+  static void end_group(CommitGroup& group, bool durable, bool busy, const std::string& cause) {
     {
       std::lock_guard<std::mutex> g(group.m);
       group.done = true;
       group.durable = durable;
       group.conflicted = busy;
+      group.cause = cause;
     }
     group.cv.notify_all();
   }
@@ -1313,15 +1330,18 @@ bool SqliteTx::commit() {
   if (!reader_ && mode_ == TxMode::read_write) {
     if (sqlite3_get_autocommit(db)) {
       store_.abandon_group_locked();
+      cause_ = "commit: SQLite had rolled the transaction back";
       return false;
     }
     if (conn().run("RELEASE SAVEPOINT renkei_tx") != SQLITE_OK) {
+      cause_ = commit_failure_cause(db);
       finished_ = false;  // the destructor rolls back to the savepoint
       return false;
     }
-    return store_.commit_member(lock_, &conflicted_);
+    return store_.commit_member(lock_, &conflicted_, &cause_);
   }
   if (conn().run("COMMIT") == SQLITE_OK) return true;
+  cause_ = commit_failure_cause(db);
   if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY) conflicted_ = true;
   if (!sqlite3_get_autocommit(db)) conn().run("ROLLBACK");
   return false;
