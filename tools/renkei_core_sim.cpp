@@ -249,6 +249,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // As gateways (nginx's tcp_nodelay) do on keep-alive connections: httplib
+  // writes an answer's headers and body separately, and with Nagle's
+  // algorithm the body would wait for the client's delayed ACK.
+  server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(static_cast<size_t>(keep_alive_max));
   server.set_keep_alive_timeout(keep_alive_timeout);
   g_counted_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
