@@ -15,7 +15,8 @@
 //
 //   GET  /control            the switches, how many calls were served and how
 //                            many TLS connections were accepted (handshakes
-//                            completed: "tls_connections")
+//                            completed: "tls_connections") and how many of
+//                            those are still open ("tls_open")
 //   POST /control {"latency_ms":0,"error":"none","maintenance_until":null,
 //                  "hang":false,"fail_every":0}
 //
@@ -68,7 +69,13 @@ Switches g_switches;
 std::atomic<long> g_calls{0};
 std::atomic<long> g_pin_checks{0};
 std::atomic<long> g_tls_connections{0};
-int g_counted_index = -1;  // SSL ex_data slot: this connection is counted
+std::atomic<long> g_tls_open{0};  // of those, the ones not yet closed
+int g_counted_index = -1;         // SSL ex_data slot: this connection is counted
+
+// When a counted connection's SSL is freed (it is closed).
+void on_ssl_free(void*, void* counted, CRYPTO_EX_DATA*, int, long, void*) {
+  if (counted != nullptr) --g_tls_open;
+}
 
 // Counts each connection once, when its handshake completes (a refused
 // client certificate never gets there).
@@ -78,6 +85,7 @@ void on_tls_event(const SSL* ssl, int where, int /*ret*/) {
   if (SSL_get_ex_data(s, g_counted_index) != nullptr) return;
   SSL_set_ex_data(s, g_counted_index, &g_tls_connections);
   ++g_tls_connections;
+  ++g_tls_open;
 }
 
 json switches_json(const Switches& s) {
@@ -89,7 +97,8 @@ json switches_json(const Switches& s) {
               {"fail_every", s.fail_every},
               {"calls", g_calls.load()},
               {"pin_checks", g_pin_checks.load()},
-              {"tls_connections", g_tls_connections.load()}};
+              {"tls_connections", g_tls_connections.load()},
+              {"tls_open", g_tls_open.load()}};
 }
 
 void send(httplib::Response& res, int status, const json& body) {
@@ -255,7 +264,7 @@ int main(int argc, char** argv) {
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(static_cast<size_t>(keep_alive_max));
   server.set_keep_alive_timeout(keep_alive_timeout);
-  g_counted_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  g_counted_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, on_ssl_free);
   SSL_CTX_set_info_callback(server.ssl_context(), on_tls_event);
 
   auto route = [&](const char* path, auto handler) {

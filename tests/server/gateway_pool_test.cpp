@@ -6,8 +6,9 @@
 // connections are reused; concurrent calls each get their own; the pool
 // keeps at most max_idle and none older than idle_ms; a connection the
 // gateway closed while idle (its keep-alive timeout, a restart) fails no call
-// and no request is sent twice; a call that timed out closes its connection
-// and the next call gets its own answer; certificate checks hold.
+// and no request is sent twice; shutdown closes every idle connection; a call
+// that timed out closes its connection and the next call gets its own answer;
+// certificate checks hold.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -96,6 +97,11 @@ class PrivateSim {
     auto r = c.Get("/control");
     if (!r || r->status != 200) throw std::runtime_error("private simulator unreachable");
     return json::parse(r->body);
+  }
+  void control(const json& switches) const {
+    httplib::Client c("127.0.0.1", control_);
+    auto r = c.Post("/control", switches.dump(), "application/json");
+    if (!r || r->status != 200) throw std::runtime_error("private simulator control refused");
   }
   void restart() {
     stop();
@@ -261,6 +267,35 @@ TEST_F(GatewayPool, AConnectionTheGatewayClosedWhileIdleFailsNoCall) {
   EXPECT_EQ(counter(s, "calls"), 2);
   EXPECT_EQ(counter(s, "tls_connections"), 2);
   EXPECT_EQ(p.metric("renkei_records_connections_closed_total{why=\"gateway_closed\"}"), 1);
+}
+
+// Shutdown: destroying the transport closes every idle connection; the
+// gateway sees them closed at once, not after its keep-alive timeout (a
+// minute here).
+TEST_F(GatewayPool, ShutdownClosesEveryIdleConnection) {
+  PrivateSim sim({"--keep-alive-timeout", "60"});
+  {
+    Pooled p(config_for(sim.port()));
+    sim.control({{"hang", true}});
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) {
+      threads.emplace_back([&] { ok += p.source->balance(kSatoru).ok() ? 1 : 0; });
+    }
+    for (int i = 0; i < 500 && counter(sim.state(), "calls") < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    sim.control({{"hang", false}});
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(ok.load(), 3);
+    EXPECT_EQ(p.metric("renkei_records_idle_connections"), 3);
+    EXPECT_EQ(counter(sim.state(), "tls_open"), 3);
+  }
+  long open = 3;
+  for (int i = 0; i < 300 && (open = counter(sim.state(), "tls_open")) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(open, 0);
 }
 
 // The gateway restarts between two calls: every pooled connection is gone.
