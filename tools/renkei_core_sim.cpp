@@ -11,10 +11,18 @@
 //                   [--control-port 0] [--today YYYY-MM-DD]
 //                   [--latency-ms N] [--error unavailable|busy|internal|none]
 //                   [--maintenance-until ISO8601] [--hang]
+//                   [--keep-alive-max 100] [--keep-alive-timeout 5]
 //
-//   GET  /control            the switches and how many calls were served
+//   GET  /control            the switches, how many calls were served and how
+//                            many TLS connections were accepted (handshakes
+//                            completed: "tls_connections") and how many of
+//                            those are still open ("tls_open")
 //   POST /control {"latency_ms":0,"error":"none","maintenance_until":null,
 //                  "hang":false,"fail_every":0}
+//
+// Keep-alive as a gateway does it: at most --keep-alive-max requests on one
+// connection (the last answer says "Connection: close"), and a connection
+// idle for --keep-alive-timeout seconds is closed (with a TLS close_notify).
 //
 // scripts/start-core-sim.sh makes a throw-away CA, server and client
 // certificates with openssl and starts it (docs/core-banking.md).
@@ -51,7 +59,8 @@ struct Switches {
   std::string error = "none";  // none, unavailable, busy, internal
   std::optional<UnixSeconds> maintenance_until;
   bool hang = false;
-  int fail_every = 0;  // every Nth call fails with `error` (flapping); 0 = every call when error set
+  int fail_every =
+      0;  // every Nth call fails with `error` (flapping); 0 = every call when error set
 };
 
 std::mutex g_mutex;
@@ -59,6 +68,25 @@ std::condition_variable g_hang_released;
 Switches g_switches;
 std::atomic<long> g_calls{0};
 std::atomic<long> g_pin_checks{0};
+std::atomic<long> g_tls_connections{0};
+std::atomic<long> g_tls_open{0};  // of those, the ones not yet closed
+int g_counted_index = -1;         // SSL ex_data slot: this connection is counted
+
+// When a counted connection's SSL is freed (it is closed).
+void on_ssl_free(void*, void* counted, CRYPTO_EX_DATA*, int, long, void*) {
+  if (counted != nullptr) --g_tls_open;
+}
+
+// Counts each connection once, when its handshake completes (a refused
+// client certificate never gets there).
+void on_tls_event(const SSL* ssl, int where, int /*ret*/) {
+  if (!(where & SSL_CB_HANDSHAKE_DONE)) return;
+  SSL* s = const_cast<SSL*>(ssl);
+  if (SSL_get_ex_data(s, g_counted_index) != nullptr) return;
+  SSL_set_ex_data(s, g_counted_index, &g_tls_connections);
+  ++g_tls_connections;
+  ++g_tls_open;
+}
 
 json switches_json(const Switches& s) {
   return json{{"latency_ms", s.latency_ms},
@@ -68,7 +96,9 @@ json switches_json(const Switches& s) {
               {"hang", s.hang},
               {"fail_every", s.fail_every},
               {"calls", g_calls.load()},
-              {"pin_checks", g_pin_checks.load()}};
+              {"pin_checks", g_pin_checks.load()},
+              {"tls_connections", g_tls_connections.load()},
+              {"tls_open", g_tls_open.load()}};
 }
 
 void send(httplib::Response& res, int status, const json& body) {
@@ -140,6 +170,7 @@ bool answer_failure(httplib::Response& res, const RecordsFailure& f) {
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", cert, key, client_ca, port_file, today_text;
   int port = 8443, control_port = 0;
+  int keep_alive_max = 100, keep_alive_timeout = 5;
   auto need = [&](int& i) -> std::string {
     if (i + 1 >= argc) {
       std::fprintf(stderr, "renkei-core-sim: %s needs a value\n", argv[i]);
@@ -149,18 +180,34 @@ int main(int argc, char** argv) {
   };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--host") host = need(i);
-    else if (a == "--port") port = std::atoi(need(i).c_str());
-    else if (a == "--port-file") port_file = need(i);
-    else if (a == "--control-port") control_port = std::atoi(need(i).c_str());
-    else if (a == "--cert") cert = need(i);
-    else if (a == "--key") key = need(i);
-    else if (a == "--client-ca") client_ca = need(i);
-    else if (a == "--today") today_text = need(i);
-    else if (a == "--latency-ms") g_switches.latency_ms = std::atoi(need(i).c_str());
-    else if (a == "--error") g_switches.error = need(i);
-    else if (a == "--fail-every") g_switches.fail_every = std::atoi(need(i).c_str());
-    else if (a == "--hang") g_switches.hang = true;
+    if (a == "--host")
+      host = need(i);
+    else if (a == "--port")
+      port = std::atoi(need(i).c_str());
+    else if (a == "--port-file")
+      port_file = need(i);
+    else if (a == "--control-port")
+      control_port = std::atoi(need(i).c_str());
+    else if (a == "--cert")
+      cert = need(i);
+    else if (a == "--key")
+      key = need(i);
+    else if (a == "--client-ca")
+      client_ca = need(i);
+    else if (a == "--today")
+      today_text = need(i);
+    else if (a == "--latency-ms")
+      g_switches.latency_ms = std::atoi(need(i).c_str());
+    else if (a == "--error")
+      g_switches.error = need(i);
+    else if (a == "--fail-every")
+      g_switches.fail_every = std::atoi(need(i).c_str());
+    else if (a == "--hang")
+      g_switches.hang = true;
+    else if (a == "--keep-alive-max")
+      keep_alive_max = std::atoi(need(i).c_str());
+    else if (a == "--keep-alive-timeout")
+      keep_alive_timeout = std::atoi(need(i).c_str());
     else if (a == "--maintenance-until") {
       const std::string v = need(i);
       g_switches.maintenance_until = parse_iso_instant(v);
@@ -181,6 +228,11 @@ int main(int argc, char** argv) {
   if (g_switches.error != "none" && g_switches.error != "unavailable" &&
       g_switches.error != "busy" && g_switches.error != "internal") {
     std::fprintf(stderr, "renkei-core-sim: --error must be none, unavailable, busy or internal\n");
+    return 2;
+  }
+  if (keep_alive_max < 1 || keep_alive_timeout < 1) {
+    std::fprintf(stderr,
+                 "renkei-core-sim: --keep-alive-max and --keep-alive-timeout must be >= 1\n");
     return 2;
   }
   CivilDate today = jst_date(static_cast<UnixSeconds>(std::time(nullptr)));
@@ -206,6 +258,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   server.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // As gateways (nginx's tcp_nodelay) do on keep-alive connections: httplib
+  // writes an answer's headers and body separately, and with Nagle's
+  // algorithm the body would wait for the client's delayed ACK.
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(static_cast<size_t>(keep_alive_max));
+  server.set_keep_alive_timeout(keep_alive_timeout);
+  g_counted_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, on_ssl_free);
+  SSL_CTX_set_info_callback(server.ssl_context(), on_tls_event);
 
   auto route = [&](const char* path, auto handler) {
     server.Post(path, [handler](const httplib::Request& req, httplib::Response& res) {
@@ -270,31 +330,32 @@ int main(int argc, char** argv) {
     if (!r.ok()) return (void)answer_failure(res, r.failure());
     send(res, 200, json{{"balance_yen", r.value()}, {"currency", "JPY"}});
   });
-  route("/v1/accounts/transactions", [&](const AccountRef& ref, const json& b,
-                                         httplib::Response& res) {
-    if (!b.contains("from") || !b["from"].is_string() || !b.contains("to") || !b["to"].is_string() ||
-        !b.contains("limit") || !b["limit"].is_number_integer() || b["limit"].get<int>() < 1 ||
-        b["limit"].get<int>() > 1000 || (b.contains("cursor") && !b["cursor"].is_string())) {
-      return send_error(res, 400, "INVALID_REQUEST");
-    }
-    if (!known(ref, res)) return;
-    auto r = records.transactions(ref, b["from"].get<std::string>(), b["to"].get<std::string>(),
-                                  b["limit"].get<int>(),
-                                  b.contains("cursor") ? b["cursor"].get<std::string>() : "");
-    if (!r.ok()) return send_error(res, 400, "INVALID_REQUEST");
-    json items = json::array();
-    for (const Transaction& t : r.value().items) {
-      items.push_back(json{{"id", t.id},
-                           {"date", t.date},
-                           {"description", t.description},
-                           {"amount_yen", t.amount_yen},
-                           {"balance_after_yen", t.balance_after_yen}});
-    }
-    send(res, 200,
-         json{{"transactions", items},
-              {"next_cursor", r.value().next_cursor.empty() ? json(nullptr)
-                                                            : json(r.value().next_cursor)}});
-  });
+  route("/v1/accounts/transactions",
+        [&](const AccountRef& ref, const json& b, httplib::Response& res) {
+          if (!b.contains("from") || !b["from"].is_string() || !b.contains("to") ||
+              !b["to"].is_string() || !b.contains("limit") || !b["limit"].is_number_integer() ||
+              b["limit"].get<int>() < 1 || b["limit"].get<int>() > 1000 ||
+              (b.contains("cursor") && !b["cursor"].is_string())) {
+            return send_error(res, 400, "INVALID_REQUEST");
+          }
+          if (!known(ref, res)) return;
+          auto r = records.transactions(ref, b["from"].get<std::string>(),
+                                        b["to"].get<std::string>(), b["limit"].get<int>(),
+                                        b.contains("cursor") ? b["cursor"].get<std::string>() : "");
+          if (!r.ok()) return send_error(res, 400, "INVALID_REQUEST");
+          json items = json::array();
+          for (const Transaction& t : r.value().items) {
+            items.push_back(json{{"id", t.id},
+                                 {"date", t.date},
+                                 {"description", t.description},
+                                 {"amount_yen", t.amount_yen},
+                                 {"balance_after_yen", t.balance_after_yen}});
+          }
+          send(res, 200,
+               json{{"transactions", items},
+                    {"next_cursor",
+                     r.value().next_cursor.empty() ? json(nullptr) : json(r.value().next_cursor)}});
+        });
 
   // The control endpoint (plain HTTP on loopback).
   httplib::Server control;
@@ -308,7 +369,8 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(g_mutex);
     Switches s = g_switches;
     if (b.contains("latency_ms")) {
-      if (!b["latency_ms"].is_number_integer()) return send(res, 400, json{{"error", "latency_ms"}});
+      if (!b["latency_ms"].is_number_integer())
+        return send(res, 400, json{{"error", "latency_ms"}});
       s.latency_ms = b["latency_ms"].get<int>();
     }
     if (b.contains("error")) {
@@ -318,7 +380,8 @@ int main(int argc, char** argv) {
       s.error = e;
     }
     if (b.contains("fail_every")) {
-      if (!b["fail_every"].is_number_integer()) return send(res, 400, json{{"error", "fail_every"}});
+      if (!b["fail_every"].is_number_integer())
+        return send(res, 400, json{{"error", "fail_every"}});
       s.fail_every = b["fail_every"].get<int>();
     }
     if (b.contains("hang")) {
@@ -339,16 +402,15 @@ int main(int argc, char** argv) {
     g_hang_released.notify_all();
     send(res, 200, switches_json(g_switches));
   });
-  const int bound_control = control_port == 0 ? control.bind_to_any_port("127.0.0.1")
-                                              : (control.bind_to_port("127.0.0.1", control_port)
-                                                     ? control_port
-                                                     : -1);
+  const int bound_control =
+      control_port == 0 ? control.bind_to_any_port("127.0.0.1")
+                        : (control.bind_to_port("127.0.0.1", control_port) ? control_port : -1);
   if (bound_control <= 0) {
     std::fprintf(stderr, "renkei-core-sim: cannot bind the control port\n");
     return 1;
   }
-  const int bound = port == 0 ? server.bind_to_any_port(host)
-                              : (server.bind_to_port(host, port) ? port : -1);
+  const int bound =
+      port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     std::fprintf(stderr, "renkei-core-sim: cannot bind %s:%d\n", host.c_str(), port);
     return 1;
@@ -360,9 +422,10 @@ int main(int argc, char** argv) {
     out.close();
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
-  std::printf("renkei-core-sim: gateway https://%s:%d (client certificates from %s), control "
-              "http://127.0.0.1:%d/control, demo data as of %s\n",
-              host.c_str(), bound, client_ca.c_str(), bound_control, format_date(today).c_str());
+  std::printf(
+      "renkei-core-sim: gateway https://%s:%d (client certificates from %s), control "
+      "http://127.0.0.1:%d/control, demo data as of %s\n",
+      host.c_str(), bound, client_ca.c_str(), bound_control, format_date(today).c_str());
   std::fflush(stdout);
 
   static httplib::Server* to_stop[2] = {&server, &control};

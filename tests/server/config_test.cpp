@@ -62,10 +62,11 @@ TEST(Config, RecordsSourceLocalByDefaultOrTheRemoteGateway) {
   auto local = parse("{}", prod_env(), &error);
   ASSERT_TRUE(local) << error;
   EXPECT_EQ(local->records.source, "local");
-  auto remote = parse(R"({"dev_mode":true,"records":{"source":"remote","url":"https://gw.example:8443",
+  auto remote =
+      parse(R"({"dev_mode":true,"records":{"source":"remote","url":"https://gw.example:8443",
       "client_cert":"c.pem","client_key":"c.key","ca":"ca.pem","timeout_ms":1500,"read_retries":2,
-      "breaker":{"failure_threshold":3,"open_ms":10000}}})",
-                      prod_env(), &error);
+      "breaker":{"failure_threshold":3,"open_ms":10000},"pool":{"max_idle":4,"idle_ms":2500}}})",
+            prod_env(), &error);
   ASSERT_TRUE(remote) << error;
   EXPECT_EQ(remote->records.source, "remote");
   EXPECT_EQ(remote->records.url, "https://gw.example:8443");
@@ -74,14 +75,23 @@ TEST(Config, RecordsSourceLocalByDefaultOrTheRemoteGateway) {
   EXPECT_EQ(remote->records.read_retries, 2);
   EXPECT_EQ(remote->records.breaker.failure_threshold, 3);
   EXPECT_EQ(remote->records.breaker.open_ms, 10000);
+  EXPECT_EQ(remote->records.pool.max_idle, 4);
+  EXPECT_EQ(remote->records.pool.idle_ms, 2500);
+  EXPECT_EQ(local->records.pool.max_idle, 16);  // the defaults
+  EXPECT_EQ(local->records.pool.idle_ms, 3000);
   EXPECT_FALSE(remote->seed_demo_data);  // the records are the gateway's, even in dev_mode
 
   expect_error(R"({"records":{"source":"ldap"}})", "records.source");
-  expect_error(R"({"records":{"source":"remote","url":"http://gw","client_cert":"a","client_key":"b","ca":"c"}})",
-               "https://");
+  expect_error(
+      R"({"records":{"source":"remote","url":"http://gw","client_cert":"a","client_key":"b","ca":"c"}})",
+      "https://");
   expect_error(R"({"records":{"source":"remote","url":"https://gw"}})", "client_cert");
   expect_error(R"({"records":{"timeout_ms":0}})", "records.timeout_ms");
   expect_error(R"({"records":{"breaker":{"failure_threshold":0}}})", "failure_threshold");
+  expect_error(R"({"records":{"pool":{"max_idle":-1}}})", "records.pool.max_idle");
+  expect_error(R"({"records":{"pool":{"idle_ms":0}}})", "records.pool.idle_ms");
+  expect_error(R"({"records":{"pool":{"size":3}}})", "records.pool.size");
+  expect_error(R"({"records":{"pool":8}})", "records.pool");
   expect_error(R"({"records":{"pin":"1234"}})", "records.pin");
   expect_error(R"({"records":"remote"})", "records");
 }

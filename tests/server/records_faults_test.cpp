@@ -176,7 +176,17 @@ TEST_F(RecordsFaults, TheBreakerOpensAndItsStateIsInTheMetrics) {
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("renkei_records_breaker_state 1"), std::string::npos)
       << metrics->body;
-  EXPECT_NE(metrics->body.find("renkei_records_calls_total{operation=\"find_account\",outcome=\"breaker_open\"} 1"),
+  EXPECT_NE(
+      metrics->body.find(
+          "renkei_records_calls_total{operation=\"find_account\",outcome=\"breaker_open\"} 1"),
+      std::string::npos)
+      << metrics->body;
+  // The gateway's error answers were complete answers: the server's pool
+  // opened one connection and reused it (http/gateway_transport.cpp).
+  EXPECT_NE(metrics->body.find("renkei_records_connections_total{how=\"opened\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("renkei_records_connections_total{how=\"reused\"} 1"),
             std::string::npos)
       << metrics->body;
 }

@@ -7,7 +7,9 @@
 #   tests/server/with-core-sim.sh SIM_BINARY TEST_BINARY [args…]
 #
 # Exports RENKEI_TEST_CORE_SIM (the directory: ca.pem, client.pem, …,
-# rogue-client.pem), RENKEI_TEST_CORE_SIM_PORT and _CONTROL_PORT. With
+# rogue-client.pem), RENKEI_TEST_CORE_SIM_PORT and _CONTROL_PORT, and the
+# simulator's binary as RENKEI_TEST_CORE_SIM_BIN (for tests that start a
+# private one, e.g. to restart it). With
 # RENKEI_TEST_RECORDS=remote (set by ctest) every TestServer reads its records
 # from the simulator (tests/server/test_server.h).
 set -euo pipefail
@@ -27,4 +29,6 @@ for _ in $(seq 1 100); do [ -s "$dir/ports" ] && break; sleep 0.1; done
 if [ ! -s "$dir/ports" ]; then cat "$dir/sim.log" >&2; echo "renkei-core-sim did not start" >&2; exit 1; fi
 read -r port control <"$dir/ports"
 export RENKEI_TEST_CORE_SIM="$dir" RENKEI_TEST_CORE_SIM_PORT="$port" RENKEI_TEST_CORE_SIM_CONTROL_PORT="$control"
+RENKEI_TEST_CORE_SIM_BIN="$(cd "$(dirname "$sim")" && pwd)/$(basename "$sim")"
+export RENKEI_TEST_CORE_SIM_BIN
 "$@"

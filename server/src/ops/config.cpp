@@ -175,7 +175,7 @@ bool parse_records(Reader& r, const json& obj, RecordsConfig* c) {
   if (!obj.is_object()) return r.fail("config: \"records\" must be an object");
   if (!r.only_keys(obj, w,
                    {"source", "url", "client_cert", "client_key", "ca", "timeout_ms",
-                    "read_retries", "breaker"}))
+                    "read_retries", "breaker", "pool"}))
     return false;
   if (!(r.read(obj, w, "source", &c->source) && r.read(obj, w, "url", &c->url) &&
         r.read(obj, w, "client_cert", &c->client_cert) &&
@@ -192,11 +192,21 @@ bool parse_records(Reader& r, const json& obj, RecordsConfig* c) {
           r.read_int(b, wb, "open_ms", 10, 3600000, &c->breaker.open_ms)))
       return false;
   }
+  if (obj.contains("pool")) {
+    const json& p = obj["pool"];
+    const std::string wp = "records.pool.";
+    if (!p.is_object()) return r.fail("config: \"records.pool\" must be an object");
+    if (!r.only_keys(p, wp, {"max_idle", "idle_ms"})) return false;
+    if (!(r.read_int(p, wp, "max_idle", 0, 1024, &c->pool.max_idle) &&
+          r.read_int(p, wp, "idle_ms", 100, 600000, &c->pool.idle_ms)))
+      return false;
+  }
   if (c->source == "local") return true;
   if (c->source != "remote")
     return r.fail("config: \"records.source\" must be \"local\" or \"remote\"");
   if (c->url.rfind("https://", 0) != 0)
-    return r.fail("config: \"records.url\" must be an https:// URL (the gateway speaks mutual TLS)");
+    return r.fail(
+        "config: \"records.url\" must be an https:// URL (the gateway speaks mutual TLS)");
   if (c->client_cert.empty() || c->client_key.empty() || c->ca.empty())
     return r.fail(
         "config: the remote records source needs \"client_cert\", \"client_key\" and \"ca\"");

@@ -14,19 +14,19 @@ namespace renkei::server {
 
 struct InstitutionProfile {
   std::string name = "ミレ信用組合";
-  std::string terms_url;       // API利用規定
-  std::string faq_url;         // よくあるご質問
-  std::string contact_phone;   // お問い合わせ先
-  std::string contact_hours;   // e.g. 平日の9時～17時
-  std::string copyright;       // footer line
+  std::string terms_url;      // API利用規定
+  std::string faq_url;        // よくあるご質問
+  std::string contact_phone;  // お問い合わせ先
+  std::string contact_hours;  // e.g. 平日の9時～17時
+  std::string copyright;      // footer line
 };
 
 // A registered app (the manual's "XXX事業者").
 struct ClientConfig {
   std::string id;
-  std::string display_name;              // shown on ⑥: "<name>が以下の許可を求めています。"
+  std::string display_name;  // shown on ⑥: "<name>が以下の許可を求めています。"
   std::vector<std::string> redirect_uris;  // exact match only
-  std::string secret_env;                // env var holding the secret; empty = public client
+  std::string secret_env;                  // env var holding the secret; empty = public client
   bool enabled = true;
 };
 
@@ -34,6 +34,15 @@ struct ClientConfig {
 struct BreakerConfig {
   int failure_threshold = 5;  // consecutive failed calls that open it
   int open_ms = 30000;        // how long it stays open before one probe (half-open)
+};
+
+// The keep-alive TLS connections to the core-banking gateway (records "pool";
+// http/gateway_transport.cpp). Each call has a connection to itself; after a
+// complete answer it waits idle for the next call.
+struct GatewayPoolConfig {
+  int max_idle = 16;   // idle connections kept; 0 = a new connection (handshake) per call
+  int idle_ms = 3000;  // an idle connection older than this is closed, not reused: keep
+                       // it below the gateway's own keep-alive timeout
 };
 
 // Where the credit union's records are read (issue 14, docs/core-banking.md):
@@ -48,6 +57,7 @@ struct RecordsConfig {
   int timeout_ms = 3000;    // per call (connect, send, answer)
   int read_retries = 1;     // more attempts for reads; the PIN check is never retried
   BreakerConfig breaker;
+  GatewayPoolConfig pool;
 };
 
 struct ServerConfig {
@@ -59,15 +69,15 @@ struct ServerConfig {
   // connection, so threads must outnumber the requests we let in at once, or
   // idle connections starve new ones (found by the load benchmark).
   int worker_threads = 64;
-  int max_in_flight = 48;            // more concurrent requests answer busy
-  int rate_limit_per_minute = 300;   // per client IP, customer and token endpoints
+  int max_in_flight = 48;           // more concurrent requests answer busy
+  int rate_limit_per_minute = 300;  // per client IP, customer and token endpoints
   std::size_t max_body_bytes = 16 * 1024;
   // This instance's name, sent as X-Renkei-Instance on every response so that
   // people and tests behind a load balancer can see which instance answered.
   // Empty in the file → the machine's hostname and the listening port
   // ("host:8080"), filled in at start-up by main.
   std::string instance_name;
-  std::string tls_cert_file;         // both set → HTTPS
+  std::string tls_cert_file;  // both set → HTTPS
   std::string tls_key_file;
   // --- storage ---
   // SQLite file ("var/renkei.db", "sqlite:PATH", ":memory:" for tests) or a
@@ -80,9 +90,9 @@ struct ServerConfig {
   // --- the credit union's records ---
   RecordsConfig records;
   // --- modes ---
-  bool dev_mode = false;        // simulator endpoints, demo app page
-  bool movable_clock = false;   // the admin API may move the server's clock (dev only)
-  std::string web_root = "web"; // static files of the customer's screens
+  bool dev_mode = false;         // simulator endpoints, demo app page
+  bool movable_clock = false;    // the admin API may move the server's clock (dev only)
+  std::string web_root = "web";  // static files of the customer's screens
   // --- rules ---
   InstitutionProfile profile;
   int lockout_limit = 5;
@@ -95,11 +105,11 @@ struct ServerConfig {
   std::vector<MaintenanceWindow> maintenance;
   std::vector<ClientConfig> clients;
   // --- retention (the purge job deletes older rows; days) ---
-  int flow_retention_days = 7;          // flows (name, e-mail, phone) after their last step
-  int call_event_retention_days = 30;   // telephony call events (masked caller only)
-  int audit_retention_days = 1825;      // the operation log (5 years)
-  int mail_retention_days = 30;         // result mails (address, name) once sent or failed
-  int purge_interval_seconds = 3600;    // how often the purge job runs
+  int flow_retention_days = 7;         // flows (name, e-mail, phone) after their last step
+  int call_event_retention_days = 30;  // telephony call events (masked caller only)
+  int audit_retention_days = 1825;     // the operation log (5 years)
+  int mail_retention_days = 30;        // result mails (address, name) once sent or failed
+  int purge_interval_seconds = 3600;   // how often the purge job runs
   // --- operations ---
   // /metrics without a token. Outside dev_mode it needs "Authorization: Bearer"
   // with RENKEI_METRICS_TOKEN or the admin token unless this is set (for a
@@ -108,7 +118,7 @@ struct ServerConfig {
   // --- mail ---
   std::string mail_transport = "maildir";  // "maildir" or "smtp"
   std::string maildir = "var/mail";
-  std::string smtp_url;                    // smtp://host:port
+  std::string smtp_url;  // smtp://host:port
   std::string mail_from = "noreply@renkei.invalid";
   int mail_max_attempts = 10;
   // --- secrets (from the environment only) ---
