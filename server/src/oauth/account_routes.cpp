@@ -273,20 +273,20 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   audit.user_agent = header_for_log(req, "User-Agent");
   audit.actor = "app:" + caller.client.id;
   audit.detail = detail;
-  auto tx = app.store().begin();
-  if (body) {
-    // Read again: a refresh or a revocation may have happened meanwhile.
-    std::optional<GrantRecord> grant = tx->find_grant(caller.grant.id);
-    if (grant && !grant->revoked_at) {
-      grant->last_used_at = now;
-      tx->update_grant(*grant);
+  // with_transaction: a conflict, or a pooled PostgreSQL connection dropped
+  // before anything went out, runs the unit again; a failed commit throws
+  // (the server's handler answers system_error).
+  with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
+    if (body) {
+      // Read again: a refresh or a revocation may have happened meanwhile.
+      std::optional<GrantRecord> grant = tx.find_grant(caller.grant.id);
+      if (grant && !grant->revoked_at) {
+        grant->last_used_at = now;
+        tx.update_grant(*grant);
+      }
     }
-  }
-  tx->append_audit(audit);
-  if (!tx->commit()) {
-    send_error(res, ErrorCode::system_error);
-    return;
-  }
+    tx.append_audit(audit);
+  });
   app.metrics().count("renkei_api_requests_total",
                       std::string("outcome=\"") + (body ? "ok" : audit.outcome) + "\"");
   if (body) send_json(res, 200, *body);

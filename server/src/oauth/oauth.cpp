@@ -257,8 +257,10 @@ void handle_authorize(App& app, const StaticFiles& files, const httplib::Request
   QueryParam redirect_uri = query_param(req, counts, "redirect_uri");
   std::optional<ClientRecord> client;
   if (client_id.value) {
-    auto tx = app.store().begin(TxMode::read_only);
-    client = tx->find_client(*client_id.value);
+    // with_transaction: run again where PostgreSQL dropped the pooled
+    // connection before the read went out (StorageConnectionLost).
+    client = with_transaction(app.store(), TxMode::read_only,
+                              [&](StoreTx& tx) { return tx.find_client(*client_id.value); });
   }
   if (!client) {
     audit_authorize(app, req, now, bad, "", "unknown or missing client_id");
