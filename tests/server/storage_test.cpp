@@ -2354,20 +2354,24 @@ TEST_F(PostgresStore, AConnectionLostAfterTheFirstRoundTripOrWithTheCommitIsNotR
   EXPECT_TRUE(tx->commit());
 }
 
+// Flows A (whose session digest stands for a secret value that must never
+// reach an error) and B, committed.
+void store_flows_a_and_b(Store& store) {
+  auto tx = store.begin();
+  FlowRecord a = sample_flow("A");
+  a.session_digest = "secret-digest-of-A";
+  tx->insert_flow(a);
+  tx->insert_flow(sample_flow("B"));
+  ASSERT_TRUE(tx->commit());
+}
+
 // A unit whose deferred writes fail only at COMMIT: with_transaction's error
 // names the cause (the operation, the SQLSTATE, PostgreSQL's primary message
 // or the constraint), never a value (the DETAIL, which quotes the key, is
 // left out).
 TEST_F(PostgresStore, ACommitThatFailsNamesItsCauseAndNoValue) {
   auto store = open_postgres_store(database_->conninfo(), 1);
-  {
-    auto tx = store->begin();
-    FlowRecord a = sample_flow("A");
-    a.session_digest = "secret-digest-of-A";
-    tx->insert_flow(a);
-    tx->insert_flow(sample_flow("B"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flows_a_and_b(*store));
   auto commit_error = [&](const FlowRecord& update) {
     try {
       with_transaction(*store, TxMode::read_write, [&](StoreTx& tx) { tx.update_flow(update); });
@@ -2409,14 +2413,7 @@ TEST_F(PostgresStore, ACommitThatFailsNamesItsCauseAndNoValue) {
 // serves the next transactions.
 TEST_F(PostgresStore, AFailedDeferredWriteLeaksNoValueAndLeavesTheConnectionClean) {
   auto store = open_postgres_store(database_->conninfo(), 1);
-  {
-    auto tx = store->begin();
-    FlowRecord a = sample_flow("A");
-    a.session_digest = "secret-digest-of-A";
-    tx->insert_flow(a);
-    tx->insert_flow(sample_flow("B"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flows_a_and_b(*store));
   FlowRecord clash = sample_flow("B");
   clash.session_digest = "secret-digest-of-A";  // UNIQUE
   {
