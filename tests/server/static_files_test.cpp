@@ -684,9 +684,6 @@ TEST_F(StaticCompression, ALargeBodyArrivesWholeAndTheConnectionGoesOn) {
   ::close(fd);
 }
 
-// A served file must lie inside its folder once symlinks are resolved; the
-// check is made once per file version (static_routes.cpp, CachedFile::below),
-// so a file that turns into a symlink to the outside is refused from then on.
 // Issue 10: the core's glue and flow.js in one script (one request fewer per
 // cold load), named by the hash of both, made anew when either changes.
 TEST_F(StaticCompression, FlowBundleIsTheGlueAndFlowJsInOneScript) {
@@ -760,6 +757,9 @@ TEST_F(StaticCompression, FlowBundleIsTheGlueAndFlowJsInOneScript) {
   EXPECT_EQ(escaped->body.find("outside"), std::string::npos);
 }
 
+// A served file must lie inside its folder once symlinks are resolved; the
+// check is made once per file version (static_routes.cpp, CachedFile::below),
+// so a file that turns into a symlink to the outside is refused from then on.
 TEST_F(StaticCompression, ASymlinkOutOfTheFolderIsNotServedEvenAfterTheFileWasServed) {
   write_file(root_ / "secret.js", "const secret = 'outside the site';\n");
   fs::create_symlink(root_ / "secret.js", site_ / "static" / "escape.js");
