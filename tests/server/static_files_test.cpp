@@ -779,6 +779,21 @@ TEST_F(StaticCompression, FlowBundleIsTheGlueAndFlowJsInOneScript) {
   EXPECT_EQ(escaped->body.find("outside"), std::string::npos);
 }
 
+// The glue is looked up like any file of the WASM folder: a renkei_core.js
+// that links out of the folder is left out of the bundle (flow.js alone),
+// and what it links to appears nowhere.
+TEST_F(StaticCompression, FlowBundleLeavesOutAGlueThatLinksOutOfItsFolder) {
+  const std::string flow = "(function () {\n" + script_text("flow", 20) + "})();\n";
+  write_file(site_ / "static" / "flow.js", flow);
+  write_file(root_ / "secret.js", "const secret = 'outside the wasm folder';\n");
+  fs::remove(wasm_ / "renkei_core.js");
+  fs::create_symlink(root_ / "secret.js", wasm_ / "renkei_core.js");
+  auto r = get("/static/flow-bundle.js", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, flow);
+}
+
 // A served file must lie inside its folder once symlinks are resolved; the
 // check is made once per file version (static_routes.cpp, CachedFile::below),
 // so a file that turns into a symlink to the outside is refused from then on.
