@@ -197,6 +197,12 @@ done
 # table). Only a request that never reached an instance (connection refused:
 # the instance is dead) is retried, on another instance (redispatch): a POST
 # that an instance received may have been committed, so it is never replayed.
+# One exception: a GET of a content-hashed static name (/static/….<16 hex>.js)
+# that an instance answers 404 is asked of the next instances too. During a
+# rolling deployment the page of one build names a script (flow-bundle.js:
+# the core's glue and flow.js) that an instance of the other build cannot
+# serve; without the retry the customer gets an empty page whose address bar
+# still holds /authorize (docs/deployment.md, "Rolling deployments").
 cat >"$tmp/haproxy.cfg" <<EOF
 global
     maxconn 1000
@@ -209,7 +215,7 @@ defaults
     timeout http-request 10s
     retries 2
     option redispatch 1
-    retry-on conn-failure
+    retry-on conn-failure 404
     option http-server-close
 
 frontend renkei
@@ -218,6 +224,8 @@ frontend renkei
 
 backend instances
     balance roundrobin
+    acl hashed_static path_reg '^/static/.+\\.[0-9a-f]{16}\\.[a-z]+\$'
+    http-request disable-l7-retry unless METH_GET hashed_static
     option httpchk GET /healthz
     http-check expect status 200
     default-server inter 1s fall 2 rise 1

@@ -703,3 +703,50 @@ test('a second flow in the same browser downloads no WASM module and no script a
     });
   });
 });
+
+// Issue 10: GET /authorize answers with the flow page itself. flow.js then
+// puts /flow/ in the address bar, so that the OAuth request's query (state,
+// code_challenge, client_id) neither stays in the session history nor goes
+// out as a Referer (the page's and the server's no-referrer), and a reload,
+// 戻る then 進む, go on with this flow instead of asking /authorize for a new
+// one (a FAPI client's request_uri would be refused the second time).
+test('/authorize answers with the page: /flow/ in the address bar, no Referer, reload and 進む keep the flow', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withOwnServer({}, async (own) => {
+    const authorizes = () => (own.log().match(/"path":"\/authorize"/g) || []).length;
+    await withPage(t, async (page) => {
+      const requests = [];
+      page.on('request', (r) => requests.push(r));
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/authorize');
+      await startFlow(page);
+      const res = await answered;
+      assert.equal(res.status(), 200, 'the page itself, no redirect');
+      assert.equal(res.headers()['referrer-policy'], 'no-referrer');
+      assert.equal(res.headers()['cache-control'], 'no-store');
+      assert.match(res.headers()['content-security-policy'], /style-src 'self' 'sha256-[A-Za-z0-9+/]{43}='/);
+      assert.equal(res.request().redirectedFrom(), null);
+      assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, '/flow/',
+        'the address bar shows /flow/ without the OAuth query');
+      assert.equal(authorizes(), 1);
+      // Every request the page made (the preload of /api/flow and the script
+      // start while its URL is still /authorize?…) carries no Referer.
+      const fromPage = requests.filter((r) => new URL(r.url()).origin === own.base &&
+        !/^\/(demo\/|authorize$)/.test(new URL(r.url()).pathname));
+      assert.ok(fromPage.some((r) => /^\/static\/flow-bundle\.[0-9a-f]{16}\.js$/.test(new URL(r.url()).pathname)));
+      for (const r of fromPage) {
+        assert.equal((await r.allHeaders()).referer, undefined, `no Referer on ${r.url()}`);
+      }
+
+      await submitAccount(page, DEMO.account);
+      await page.waitForSelector(visible('customer_entry'));
+      await page.reload();
+      await page.waitForSelector(visible('customer_entry'));
+      assert.equal(new URL(page.url()).pathname, '/flow/');
+      await page.goBack();
+      await page.waitForURL(/\/demo\//);
+      await page.goForward();
+      await page.waitForSelector(visible('customer_entry'));
+      assert.equal(authorizes(), 1, 'reload, 戻る and 進む asked /authorize for no new flow');
+    });
+  });
+});

@@ -10,6 +10,9 @@
 //   - result mails written on three instances are delivered exactly once;
 //   - a FAPI 2.0 client registered on A is used at once on B and C, and a
 //     client assertion seen on B is refused as a replay on C (issue 13);
+//   - a content-hashed static name an instance answers 404 (a rolling
+//     deployment's other build) is asked of the other instances; nothing
+//     else is retried;
 //   - one instance killed with kill -9 in the middle of a flow: the flow
 //     finishes on the others and what was acknowledged is there.
 // The kill comes last: the tests before it need all three instances.
@@ -526,6 +529,41 @@ test('a FAPI client registered on A pushes on B and authorizes on C; a replayed 
   assert.match(await first.text(), /<title>API連携認証<\/title>/);
   const again = await fetch(`${a.url}/authorize${q}`, { redirect: 'manual' });
   assert.equal(again.status, 400);
+});
+
+// Rolling deployments (docs/deployment.md): the page of one build names
+// content-hashed files (flow-bundle.<hash>.js: the core's glue and flow.js)
+// that an instance of the other build answers 404. HAProxy then asks the
+// other instances for such a name; nothing else is ever sent twice. Here no
+// instance has the name, so every attempt is seen in the instances' logs.
+test('a content-hashed static file one instance lacks is asked of the others; nothing else is retried', async () => {
+  const tmp = path.dirname(cluster.instances.a.maildir);
+  const attempts = (p) => Object.keys(cluster.instances).map((n) => {
+    const log = fs.readFileSync(path.join(tmp, `${n}.log`), 'utf8');
+    return log.split(`"path":"${p}"`).length - 1;
+  });
+  const total = (p) => attempts(p).reduce((a, b) => a + b, 0);
+  const settled = async (p, want) => {
+    for (let i = 0; i < 50 && total(p) < want; i++) await h.sleep(20);
+    await h.sleep(100);  // a late, unexpected attempt would show up too
+    return attempts(p);
+  };
+  const hex = () => crypto.randomBytes(8).toString('hex');
+
+  const hashed = `/static/flow-bundle.${hex()}.js`;
+  const res = await fetch(cluster.base + hashed);
+  assert.equal(res.status, 404);
+  const each = await settled(hashed, 3);
+  assert.equal(each.reduce((a, b) => a + b, 0), 3, `one attempt and two retries: ${each}`);
+  assert.ok(each.filter((n) => n > 0).length >= 2, `on other instances: ${each}`);
+
+  for (const [method, p] of [['POST', `/static/flow-bundle.${hex()}.js`],
+    ['GET', `/static/unhashed-${hex()}.js`], ['GET', `/api/nothing.${hex()}.js`]]) {
+    const r = await fetch(cluster.base + p, { method });
+    assert.ok(r.status >= 400, `${method} ${p}: ${r.status}`);
+    await r.arrayBuffer();
+    assert.equal((await settled(p, 1)).reduce((a, b) => a + b, 0), 1, `${method} ${p} was sent once`);
+  }
 });
 
 test('kill -9 of one instance in the middle of a flow: the flow finishes on the others', async (t) => {

@@ -275,6 +275,24 @@ TEST_F(FapiTest, ARequestUriIsSingleUse) {
   expect_refused_page(authorize(uri));
 }
 
+// HEAD is a safe method (RFC 9110 §9.2.1), and httplib routes it to the GET
+// handler: a link checker's or a prefetcher's HEAD must not use up the
+// single-use request_uri that the customer's browser is about to bring.
+TEST_F(FapiTest, AHeadOfAuthorizeDoesNotUseTheRequestUri) {
+  Pkce pkce = make_pkce();
+  const std::string uri = push(pkce);
+  auto head = http_.Head(
+      ("/authorize?client_id=" + std::string(kFapiClient) + "&request_uri=" + url_encode(uri))
+          .c_str());
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_EQ(head->get_header_value("Allow"), "GET");
+  EXPECT_FALSE(head->has_header("Set-Cookie"));
+  auto first = authorize(uri);
+  ASSERT_TRUE(first);
+  expect_flow_page(*first);
+}
+
 // FAPI 2.0 §5.3.2.2: a redirect is a 303, never a 307 (here out of hours, to
 // our own page; the started flow's page itself is a 200, no redirect at all).
 TEST_F(FapiTest, AFapiClientsRedirectIsA303) {

@@ -79,6 +79,23 @@ TEST_F(OAuthTest, AuthorizeStartsAFlowWithASessionCookie) {
   EXPECT_EQ(audit[0].client_id, "demo-app");
 }
 
+// HEAD /authorize (which httplib hands to the GET handler) starts no flow:
+// 405, no cookie, nothing counted; the same request as a GET then does.
+TEST_F(OAuthTest, AHeadOfAuthorizeStartsNoFlow) {
+  AuthorizeRequest req;
+  req.challenge = make_pkce().challenge;
+  auto head = http_.Head(authorize_path(req).c_str());
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_EQ(head->get_header_value("Allow"), "GET");
+  EXPECT_FALSE(head->has_header("Set-Cookie"));
+  EXPECT_EQ(head->get_header_value("Cache-Control"), "no-store");
+  EXPECT_EQ(server_.app().metrics().render().find("renkei_authorize_total"), std::string::npos);
+  auto get = http_.Get(authorize_path(req).c_str());
+  ASSERT_TRUE(get);
+  expect_flow_page(*get);
+}
+
 TEST_F(OAuthTest, AuthorizeWithoutScopeIsAccepted) {
   AuthorizeRequest req;
   req.challenge = make_pkce().challenge;

@@ -33,7 +33,8 @@
 // 11 — it looks at the Content-Type and Accept-Encoding only, not at a
 // Content-Encoding already set — so the bytes go out through a content
 // provider of known length, which it never compresses (and which spares a copy).
-// Range requests apply to the representation sent (206 from httplib).
+// Range requests apply to the representation sent (206 from httplib); one
+// that reaches past the end is ignored (200, the whole body).
 // Paths: httplib decodes %xx before routing, so ".." and NUL arrive decoded;
 // any "..", ".", empty or hidden segment, backslash or control character is
 // refused (400), and the resolved file must stay under its folder (symlinks).
@@ -290,6 +291,15 @@ Encoding choose_encoding(const std::string& header, bool have_br, bool have_gzip
   return Encoding::identity;
 }
 
+// Every range of a Range header (as httplib parsed it: {first, last}, -1
+// for a missing end) lies inside a body of `size` bytes; true without ranges.
+bool satisfiable(const httplib::Ranges& ranges, std::size_t size) {
+  for (const auto& [first, last] : ranges) {
+    if (first < 0 ? last <= 0 : static_cast<std::size_t>(first) >= size) return false;
+  }
+  return true;
+}
+
 // If-None-Match against one entity tag, by the weak comparison (RFC 9110 §8.8.3.2).
 bool etag_matches(const std::string& header, const std::string& etag) {
   if (header.empty()) return false;
@@ -474,6 +484,15 @@ class StaticFiles {
       res.status = 200;
       res.set_content("", std::string(body->type()));
       return;
+    }
+    // httplib 0.11.4 takes a range past the end (or a suffix of 0 bytes) as
+    // it comes: a Content-Length of 2^64 minus something, and a body that
+    // never comes. Such a Range is ignored (RFC 9110 §14.2 allows it): the
+    // whole body, 200. Not a 416 of ours: httplib would add its own, wrong,
+    // Content-Range to it. The request is httplib's own non-const object,
+    // handed to handlers as const.
+    if (!satisfiable(req.ranges, bytes->size())) {
+      const_cast<httplib::Request&>(req).ranges.clear();
     }
     // httplib sets the status (200, or 206 for a Range request), the
     // Content-Length and, for a range, Content-Range; it never compresses a

@@ -1122,6 +1122,15 @@ httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
 void register_oauth_routes(httplib::Server& server, App& app,
                            std::shared_ptr<const StaticFiles> files) {
   server.Get("/authorize", [&app, files](const httplib::Request& req, httplib::Response& res) {
+    // httplib hands HEAD to this GET handler. HEAD is safe (RFC 9110
+    // §9.2.1): a link checker's or prefetcher's HEAD starts no flow and does
+    // not use up the single-use request_uri the customer's browser brings.
+    if (req.method == "HEAD") {
+      no_store(res);
+      res.set_header("Allow", "GET");
+      res.status = 405;
+      return;
+    }
     handle_authorize(app, *files, req, res);
   });
   server.Post("/token", oauth_endpoint(app, handle_token));
