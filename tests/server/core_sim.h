@@ -4,6 +4,7 @@
 // RENKEI_TEST_CORE_SIM_PORT and RENKEI_TEST_CORE_SIM_CONTROL_PORT).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <cstdlib>
@@ -76,6 +77,19 @@ class CoreSim {
     const char* v = std::getenv(name);
     if (!v) throw std::runtime_error(std::string(name) + " is not set (run under with-core-sim.sh)");
     return v;
+  }
+};
+
+// A test against the simulator: skipped without it, and its switches reset
+// before and after each test.
+class CoreSimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!CoreSim::available()) GTEST_SKIP() << "no simulator (tests/server/with-core-sim.sh)";
+    CoreSim::reset();
+  }
+  void TearDown() override {
+    if (CoreSim::available()) CoreSim::reset();
   }
 };
 

@@ -38,6 +38,7 @@ namespace {
 
 using nlohmann::json;
 using testing::CoreSim;
+using testing::CoreSimTest;
 
 const AccountRef kSatoru{"115", AccountType::ordinary, "1100026"};
 const AccountRef kHanako{"001", AccountType::savings, "0000123"};
@@ -163,15 +164,8 @@ class PrivateSim {
   int control_ = 0;
 };
 
-class GatewayPool : public ::testing::Test {
+class GatewayPool : public CoreSimTest {
  protected:
-  void SetUp() override {
-    if (!CoreSim::available()) GTEST_SKIP() << "no simulator (tests/server/with-core-sim.sh)";
-    CoreSim::reset();
-  }
-  void TearDown() override {
-    if (CoreSim::available()) CoreSim::reset();
-  }
   static long tls() { return counter(CoreSim::state(), "tls_connections"); }
 };
 

@@ -29,16 +29,7 @@ ServerConfig remote_config(int timeout_ms = 5000) {
   return c;
 }
 
-class RecordsFaults : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!CoreSim::available()) GTEST_SKIP() << "no simulator (tests/server/with-core-sim.sh)";
-    CoreSim::reset();
-  }
-  void TearDown() override {
-    if (CoreSim::available()) CoreSim::reset();
-  }
-};
+class RecordsFaults : public CoreSimTest {};
 
 std::string last_audit_detail(TestServer& ts, const std::string& step) {
   std::string detail;

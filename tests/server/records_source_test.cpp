@@ -27,6 +27,7 @@ namespace renkei::server {
 namespace {
 
 using testing::CoreSim;
+using testing::CoreSimTest;
 
 const AccountRef kSatoru{"115", AccountType::ordinary, "1100026"};
 const AccountRef kHanako{"001", AccountType::savings, "0000123"};
@@ -192,15 +193,7 @@ INSTANTIATE_TEST_SUITE_P(Sources, RecordsContract, ::testing::Values("local", "r
 
 // ---------- the remote adapter's faults, against the simulator ----------
 
-class RemoteFaults : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!CoreSim::available()) GTEST_SKIP() << "no simulator (tests/server/with-core-sim.sh)";
-  }
-  void TearDown() override {
-    if (CoreSim::available()) CoreSim::reset();
-  }
-};
+class RemoteFaults : public CoreSimTest {};
 
 TEST_F(RemoteFaults, GatewayErrorsMapToOurFailures) {
   auto source = CoreSim::remote_source();

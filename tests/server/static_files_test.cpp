@@ -486,16 +486,21 @@ TEST_F(StaticCompression, OneKeepAliveConnectionCarriesAPageAndClosesWhenIdle) {
   ::close(fd);
 }
 
-// "'sha256-<base64>'" of `text`, as a CSP hash source (computed here, not by
-// the server's code).
-std::string sha256_source(const std::string& text) {
+// The base64 digest of `text` by `md_type` (computed here, not by the
+// server's code).
+std::string digest_b64(const std::string& text, const EVP_MD* md_type) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EXPECT_EQ(EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr), 1);
+  EXPECT_EQ(EVP_Digest(text.data(), text.size(), md, &len, md_type, nullptr), 1);
   std::string b64(4 * ((len + 2) / 3) + 1, '\0');
   b64.resize(static_cast<std::size_t>(
       EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, static_cast<int>(len))));
-  return "'sha256-" + b64 + "'";
+  return b64;
+}
+
+// "'sha256-<base64>'" of `text`, as a CSP hash source.
+std::string sha256_source(const std::string& text) {
+  return "'sha256-" + digest_b64(text, EVP_sha256()) + "'";
 }
 
 void expect_security_headers(const httplib::Response& r) {
@@ -624,20 +629,6 @@ TEST(ContentSecurityPolicy, OnlySha256HashSourcesAreAdded) {
   }
 }
 
-// A connected raw socket to the test server.
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // Everything the server sends within `ms` after the last bytes (or until it
 // has `want` bytes).
@@ -738,13 +729,7 @@ TEST_F(StaticCompression, FlowBundleIsTheGlueAndFlowJsInOneScript) {
   auto page = get("/flow/bundle.html", "");
   std::smatch m;
   ASSERT_TRUE(page && std::regex_search(page->body, m, named));
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  ASSERT_EQ(EVP_Digest(both.data(), both.size(), md, &len, EVP_sha384(), nullptr), 1);
-  std::string b64(4 * ((len + 2) / 3) + 1, '\0');
-  b64.resize(static_cast<std::size_t>(
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, static_cast<int>(len))));
-  EXPECT_EQ(m[3].str(), "sha384-" + b64);
+  EXPECT_EQ(m[3].str(), "sha384-" + digest_b64(both, EVP_sha384()));
 
   // A new glue: a new name; the old one is gone (404), the new one follows.
   const std::string glue2 = script_text("glue2", 70);

@@ -79,6 +79,13 @@ FlowRecord sample_flow(const std::string& id) {
   return f;
 }
 
+// sample_flow(id), committed.
+void store_flow(Store& store, const std::string& id) {
+  auto tx = store.begin();
+  tx->insert_flow(sample_flow(id));
+  ASSERT_TRUE(tx->commit());
+}
+
 GrantRecord sample_grant(const std::string& id, std::int64_t account_id, UnixSeconds created) {
   GrantRecord g;
   g.id = id;
@@ -420,11 +427,7 @@ TEST_P(StoreTest, FlowsRoundTripWithTheCoreState) {
 }
 
 TEST_P(StoreTest, UpdatingAFlowThatIsNotThereFailsTheTransaction) {
-  {
-    auto tx = store_->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store_, "flow-1"));
   // SQLite throws at the call; PostgreSQL sends the update with the next
   // statement or the COMMIT (deferred writes), which then fails: either way
   // nothing of the transaction is kept.
@@ -480,11 +483,7 @@ TEST_P(StoreTest, AFailedUnitSaysWhereWithoutAValue) {
 // libpq sends text parameters NUL-terminated, so PostgreSQL would compare
 // only the bytes before the NUL (and find "flow-1" for "flow-1\0…").
 TEST_P(StoreTest, ATextWithANulByteIsNotCutAtTheNul) {
-  {
-    auto tx = store_->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store_, "flow-1"));
   const std::string with_nul("flow-1\0xyz", 10);
   const std::string session_with_nul("session-flow-1\0xyz", 18);
   auto tx = store_->begin(TxMode::read_only);
@@ -494,11 +493,7 @@ TEST_P(StoreTest, ATextWithANulByteIsNotCutAtTheNul) {
 }
 
 TEST_P(StoreTest, DeferredWritesAreSeenByTheTransactionsNextReads) {
-  {
-    auto tx = store_->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store_, "flow-1"));
   auto tx = store_->begin();
   FlowRecord changed = sample_flow("flow-1");
   changed.session_digest = "rotated";
@@ -2138,11 +2133,7 @@ TEST_F(PostgresStore, ADeadlockInADeferredWriteIsAConflictThatWithTransactionRet
 // false, nothing of it is kept, and the pool works afterwards.
 TEST_F(PostgresStore, AConnectionKilledBetweenDeferredWritesAndCommitKeepsNothing) {
   auto store = open_postgres_store(database_->conninfo(), 1);
-  {
-    auto tx = store->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store, "flow-1"));
   AuditRecord a;
   a.at = kT0;
   a.flow_id = "flow-1";
@@ -2226,11 +2217,7 @@ TEST_F(PostgresStore, AConnectionKilledBeforeTheFirstRoundTripIsLostBeforeAnythi
 // operation-log row sent with the COMMIT) are there exactly once.
 TEST_F(PostgresStore, WithTransactionRunsAUnitLostBeforeAnythingRanAgainOnANewConnection) {
   auto store = open_postgres_store(database_->conninfo(), 1);
-  {
-    auto tx = store->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store, "flow-1"));
   const std::uint64_t conflicts_before = storage_conflict_retries();
   const std::uint64_t retries_before = storage_connection_retries();
   int calls = 0;
@@ -2286,11 +2273,7 @@ TEST_F(PostgresStore, WithTransactionRunsAUnitLostBeforeAnythingRanAgainOnANewCo
 // throws a plain StorageError, the unit ran once, and nothing of it is kept.
 TEST_F(PostgresStore, AConnectionLostAfterTheFirstRoundTripOrWithTheCommitIsNotRunAgain) {
   auto store = open_postgres_store(database_->conninfo(), 1);
-  {
-    auto tx = store->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store, "flow-1"));
   const std::uint64_t retries_before = storage_connection_retries();
   auto expect_not_rerun = [&](const std::function<void(StoreTx&)>& unit) {
     int calls = 0;
@@ -2513,11 +2496,7 @@ TEST_F(PostgresStore, AHealthyPooledConnectionIsKeptAcrossTransactions) {
       "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datname = current_database()"
       " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
       " AND application_name <> 'renkei_test_probe'";
-  {
-    auto tx = store->begin();
-    tx->insert_flow(sample_flow("flow-1"));
-    ASSERT_TRUE(tx->commit());
-  }
+  ASSERT_NO_FATAL_FAILURE(store_flow(*store, "flow-1"));
   const std::string first = postgres_value(database_->conninfo(), backend_sql);
   ASSERT_EQ(first.find(','), std::string::npos) << first;
   ASSERT_EQ(first.find("error"), std::string::npos) << first;

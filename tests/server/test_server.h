@@ -9,7 +9,12 @@
 // own database (a file) keeps it. ctest: server.suite_postgres.*.
 #pragma once
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <functional>
 #include <cstdlib>
@@ -39,6 +44,24 @@ inline constexpr const char* kDemoRedirect = "http://127.0.0.1:9/callback";
 inline constexpr const char* kConfidentialSecret = "conf-app-secret";
 
 // Wednesday 2026-11-25 10:00 JST: the service is open.
+// A raw TCP connection to 127.0.0.1:port (TCP_NODELAY), for tests that write
+// bytes httplib's client would not send; -1 when it cannot connect.
+inline int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int yes = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+  return fd;
+}
+
 inline UnixSeconds open_instant() { return from_jst({2026, 11, 25}, 10, 0, 0); }
 
 inline ServerConfig test_config() {

@@ -566,13 +566,14 @@ constexpr int kIdleSliceMs = 500;
 // could not parse (answered 400 without closing), they are the rest of that
 // request, not a next one; keeping them answered each of its lines with
 // another 400 (found by the hostile catalog).
+struct Endpoint {
+  bool known = false;
+  std::string ip;
+  int port = 0;
+};
 struct Connection {
-  bool remote_known = false;
-  bool local_known = false;
-  std::string remote_ip;
-  int remote_port = 0;
-  std::string local_ip;
-  int local_port = 0;
+  Endpoint remote;
+  Endpoint local;
 };
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
@@ -653,26 +654,10 @@ class SocketStream final : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    if (!names_.remote_known) {
-      sockaddr_storage addr{};
-      socklen_t len = sizeof addr;
-      if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-      name(addr, len, names_.remote_ip, names_.remote_port);
-      names_.remote_known = true;
-    }
-    ip = names_.remote_ip;
-    port = names_.remote_port;
+    endpoint(names_.remote, ::getpeername, ip, port);
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    if (!names_.local_known) {
-      sockaddr_storage addr{};
-      socklen_t len = sizeof addr;
-      if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-      name(addr, len, names_.local_ip, names_.local_port);
-      names_.local_known = true;
-    }
-    ip = names_.local_ip;
-    port = names_.local_port;
+    endpoint(names_.local, ::getsockname, ip, port);
   }
   socket_t socket() const override { return sock_; }
 
@@ -699,6 +684,20 @@ class SocketStream final : public httplib::Stream {
       n = ::recv(sock_, ptr, size, flags);
     } while (n < 0 && errno == EINTR);
     return n;
+  }
+  // One end of the connection, looked up once with `lookup` (getpeername or
+  // getsockname) and kept in `end`.
+  void endpoint(Endpoint& end, int (*lookup)(int, sockaddr*, socklen_t*), std::string& ip,
+                int& port) const {
+    if (!end.known) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      if (lookup(sock_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+      name(addr, len, end.ip, end.port);
+      end.known = true;
+    }
+    ip = end.ip;
+    port = end.port;
   }
   static void name(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
     if (addr.ss_family == AF_INET) {

@@ -412,10 +412,8 @@ class StaticFiles {
         metrics_(metrics) {}
 
   // Serves `rel` below `dir`; `html_fallback` maps "callback" to "callback.html".
-  // `conditional`: an If-None-Match may answer 304 (not for /authorize,
-  // whose answer is never stored).
   void serve(const httplib::Request& req, httplib::Response& res, const fs::path& dir,
-             std::string rel, bool html_fallback, bool conditional = true) const {
+             std::string rel, bool html_fallback) const {
     if (rel.empty() || rel.back() == '/') rel += "index.html";
     if (!is_safe_relative(rel)) {
       send_error(res, ErrorCode::bad_request);
@@ -439,16 +437,35 @@ class StaticFiles {
       return;
     }
     const bool html = file.extension() == ".html";
-    std::shared_ptr<Body> body = html ? page(*cached) : cached->body;
+    // "dev" is the placeholder of a page that was not rewritten: no version.
+    const bool versioned =
+        !html && (wanted_hash || (req.has_param("v") && req.get_param_value("v") != "dev"));
+    send(req, res, html ? page(*cached) : cached->body,
+         versioned ? "public, max-age=31536000, immutable" : "no-cache");
+  }
 
-    if (html) {
-      res.set_header("Cache-Control", "no-cache");
-    } else if (wanted_hash || (req.has_param("v") && req.get_param_value("v") != "dev")) {
-      // "dev" is the placeholder of a page that was not rewritten: no version.
-      res.set_header("Cache-Control", "public, max-age=31536000, immutable");
-    } else {
-      res.set_header("Cache-Control", "no-cache");
-    }
+  // The flow page as GET /authorize's answer (serve_flow_page); false, with
+  // nothing written, when there is none.
+  bool serve_flow_page(const httplib::Request& req, httplib::Response& res) const {
+    const fs::path dir = web_root_ / "flow";
+    const fs::path file = dir / "index.html";
+    std::shared_ptr<CachedFile> cached = find(dir, file, mime_type(file));
+    if (!cached) return false;
+    send(req, res, page(*cached), nullptr);
+    return true;
+  }
+
+  const fs::path& web_root() const { return web_root_; }
+  const fs::path& wasm_dir() const { return wasm_dir_; }
+  bool dev_mode() const { return dev_mode_; }
+
+ private:
+  // Answers with `body` in the encoding the request accepts. `cache_control`
+  // null: the answer carries a session cookie (/authorize), so it is
+  // "no-store", without an ETag, and never a 304.
+  void send(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Body>& body,
+            const char* cache_control) const {
+    res.set_header("Cache-Control", cache_control ? cache_control : "no-store");
     res.set_header("Vary", "Accept-Encoding");
     // A page with inline styles: the middleware adds their hashes to the CSP
     // (add_security_headers). On the 304 too: a browser replaces the stored
@@ -470,12 +487,16 @@ class StaticFiles {
       encoding = Encoding::identity;
       bytes = body->identity();
     }
-    const char* suffix = encoding == Encoding::br ? "-br" : encoding == Encoding::gzip ? "-gz" : "";
-    const std::string etag = "W/\"" + body->hash() + suffix + "\"";
-    res.set_header("ETag", etag);
-    if (conditional && etag_matches(req.get_header_value("If-None-Match"), etag)) {
-      res.status = 304;
-      return;
+    if (cache_control) {
+      const char* suffix = encoding == Encoding::br     ? "-br"
+                           : encoding == Encoding::gzip ? "-gz"
+                                                        : "";
+      const std::string etag = "W/\"" + body->hash() + suffix + "\"";
+      res.set_header("ETag", etag);
+      if (etag_matches(req.get_header_value("If-None-Match"), etag)) {
+        res.status = 304;
+        return;
+      }
     }
     if (encoding != Encoding::identity) {
       res.set_header("Content-Encoding", encoding == Encoding::br ? "br" : "gzip");
@@ -507,17 +528,6 @@ class StaticFiles {
         });
   }
 
-  // Whether `file` below `dir` would be served (a cached lookup).
-  bool exists(const fs::path& dir, const fs::path& file) const {
-    const std::string_view type = mime_type(file);
-    return !type.empty() && find(dir, file, type) != nullptr;
-  }
-
-  const fs::path& web_root() const { return web_root_; }
-  const fs::path& wasm_dir() const { return wasm_dir_; }
-  bool dev_mode() const { return dev_mode_; }
-
- private:
   // The canonical file lies inside the canonical folder (no symlink escape).
   static bool is_below(const fs::path& dir, const fs::path& file) {
     std::error_code ec;
@@ -816,13 +826,7 @@ std::shared_ptr<StaticFiles> make_static_files(App& app) {
 
 bool serve_flow_page(const StaticFiles& files, const httplib::Request& req,
                      httplib::Response& res) {
-  const fs::path dir = files.web_root() / "flow";
-  if (!files.exists(dir, dir / "index.html")) return false;
-  files.serve(req, res, dir, "index.html", false, false);
-  // Set-Cookie comes with it: never stored, so never revalidated either.
-  res.headers.erase("ETag");
-  res.set_header("Cache-Control", "no-store");
-  return true;
+  return files.serve_flow_page(req, res);
 }
 
 void register_static_routes(httplib::Server& server, std::shared_ptr<StaticFiles> files) {
