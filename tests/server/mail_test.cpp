@@ -314,6 +314,17 @@ TEST(MaildirTransport, FailsWithoutAFolderOrWhenItCannotBeCreated) {
   EXPECT_FALSE(error.empty());
 }
 
+TEST(MaildirTransport, MakeDurableSyncsNewAndFailsWhenNewIsGone) {
+  fs::path dir = fresh_dir("durable");
+  auto t = make_maildir_transport(dir.string());
+  std::string error;
+  ASSERT_TRUE(t->send(sample_mail(), "a@b.example", &error)) << error;
+  EXPECT_TRUE(t->make_durable(&error)) << error;
+  fs::remove_all(dir);
+  EXPECT_FALSE(t->make_durable(&error));
+  EXPECT_TRUE(contains(error, "new/")) << error;
+}
+
 TEST(MakeTransport, FollowsTheConfiguration) {
   ServerConfig c;
   fs::path dir = fresh_dir("make");
@@ -332,9 +343,19 @@ TEST(MakeTransport, FollowsTheConfiguration) {
 // ---------- the worker ----------
 
 // Fails the first `failures` sends, then succeeds; records what it was given.
+// make_durable() fails its first `durable_failures` calls.
 class FakeTransport final : public MailTransport {
  public:
-  explicit FakeTransport(int failures) : failures_(failures) {}
+  explicit FakeTransport(int failures, int durable_failures = 0)
+      : failures_(failures), durable_failures_(durable_failures) {}
+  bool make_durable(std::string* error) override {
+    ++durable_calls;
+    if (durable_calls <= durable_failures_) {
+      *error = "disk full (fake)";
+      return false;
+    }
+    return true;
+  }
   bool send(const MailRecord& mail, const std::string& from, std::string* error) override {
     ++calls;
     last_from = from;
@@ -346,10 +367,12 @@ class FakeTransport final : public MailTransport {
     return true;
   }
   std::atomic<int> calls{0};
+  std::atomic<int> durable_calls{0};
   std::string last_from, last_to;
 
  private:
   int failures_;  // -1: always
+  int durable_failures_;
 };
 
 TEST_F(MailStoreTest, WorkerSendsDueMailOnce) {
@@ -369,6 +392,41 @@ TEST_F(MailStoreTest, WorkerSendsDueMailOnce) {
   EXPECT_EQ(m.attempts, 1);
   ASSERT_TRUE(m.sent_at.has_value());
   EXPECT_EQ(*m.sent_at, kNow);
+}
+
+TEST_F(MailStoreTest, NoMailIsRecordedAsSentBeforeItsBatchIsDurable) {
+  const std::int64_t first = enqueue_one();
+  const std::int64_t second = enqueue_one();
+  ASSERT_NE(first, second);
+  auto fake = std::make_unique<FakeTransport>(0, 1);
+  FakeTransport* f = fake.get();
+  MailWorker worker(*app_, std::move(fake));
+  ::testing::internal::CaptureStderr();
+  // Both delivered, but the batch could not be made durable: two failed
+  // attempts, to be sent again after the first backoff.
+  EXPECT_EQ(worker.run_once(), 0);
+  EXPECT_EQ(f->calls, 2);
+  EXPECT_EQ(f->durable_calls, 1);
+  for (std::int64_t id : {first, second}) {
+    MailRecord m = mail(id);
+    EXPECT_EQ(m.state, MailState::pending);
+    EXPECT_EQ(m.attempts, 1);
+    EXPECT_FALSE(m.sent_at.has_value());
+    EXPECT_EQ(m.last_error, "disk full (fake)");
+    EXPECT_EQ(m.next_attempt_at, kNow + 30);
+  }
+  clock_->advance(30);
+  EXPECT_EQ(worker.run_once(), 2);
+  EXPECT_EQ(f->calls, 4);
+  EXPECT_EQ(f->durable_calls, 2) << "one sync for the whole batch";
+  for (std::int64_t id : {first, second}) {
+    MailRecord m = mail(id);
+    EXPECT_EQ(m.state, MailState::sent);
+    EXPECT_EQ(m.attempts, 2);
+    EXPECT_TRUE(m.last_error.empty());
+  }
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(contains(log, "retry in 30 s: disk full (fake)")) << log;
 }
 
 TEST_F(MailStoreTest, WorkerRetriesWithDoublingBackoffThenGivesUp) {

@@ -165,6 +165,21 @@ class MaildirTransport final : public MailTransport {
     return true;
   }
 
+  // The file's fsync made its content durable, but a rename is an entry of
+  // the directory: until new/ is synced, a power loss can take the mail back
+  // to tmp/ (or lose it) although the outbox already says sent. One sync per
+  // batch covers every rename before it.
+  bool make_durable(std::string* error) override {
+    const std::string dir = (std::filesystem::path(dir_) / "new").string();
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return fail(error, std::string("maildir: open new/: ") + std::strerror(errno));
+    const bool synced = ::fsync(fd) == 0;
+    const int saved = errno;
+    ::close(fd);
+    if (!synced) return fail(error, std::string("maildir: sync new/: ") + std::strerror(saved));
+    return true;
+  }
+
  private:
   static bool fail(std::string* error, std::string message) {
     if (error) *error = std::move(message);
@@ -391,7 +406,7 @@ int MailWorker::run_once() {
   // the store's single writer is never held during network I/O.
   // A failed claim throws (StorageError, after with_transaction's retries of
   // conflicts): the worker's loop logs it and tries again later.
-  const std::vector<MailRecord> due =
+  std::vector<MailRecord> batch =
       with_transaction(app_.store(), TxMode::read_write, [&](StoreTx& tx) {
         std::vector<MailRecord> claimed = tx.due_mails(now, kBatch);
         for (const MailRecord& m : claimed) {
@@ -401,9 +416,28 @@ int MailWorker::run_once() {
         }
         return claimed;
       });
-  if (due.empty()) return 0;
-  int sent = 0;
-  for (MailRecord m : due) {
+  if (batch.empty()) return 0;
+  // A failed attempt: pending again after its backoff (30 s, 60 s, 120 s …
+  // capped at 1 h), or failed for good after mail_max_attempts.
+  auto attempt_failed = [&](MailRecord& m, const std::string& error, UnixSeconds at) {
+    m.state = MailState::pending;
+    m.sent_at.reset();
+    m.last_error = error.substr(0, 300);
+    if (m.attempts >= config.mail_max_attempts) {
+      m.state = MailState::failed;
+      log_line("mail " + std::to_string(m.id) + " failed after " + std::to_string(m.attempts) +
+               " attempts: " + m.last_error);
+      return;
+    }
+    UnixSeconds backoff = kFirstBackoffSeconds;
+    for (int i = 1; i < m.attempts && backoff < kMaxBackoffSeconds; ++i) backoff *= 2;
+    backoff = std::min(backoff, kMaxBackoffSeconds);
+    m.next_attempt_at = at + backoff;
+    log_line("mail " + std::to_string(m.id) + " attempt " + std::to_string(m.attempts) +
+             " failed, retry in " + std::to_string(backoff) + " s: " + m.last_error);
+  };
+  bool any_delivered = false;
+  for (MailRecord& m : batch) {
     std::string error;
     bool ok = false;
     try {
@@ -411,39 +445,49 @@ int MailWorker::run_once() {
     } catch (const std::exception& e) {
       error = e.what();
     }
-    const UnixSeconds done = app_.now();
+    const UnixSeconds at = app_.now();
     m.attempts += 1;
     if (ok) {
       m.state = MailState::sent;
-      m.sent_at = done;
+      m.sent_at = at;
       m.last_error.clear();
-      ++sent;
-      log_line("mail " + std::to_string(m.id) + " sent");
+      any_delivered = true;
     } else {
-      m.last_error = error.substr(0, 300);
-      if (m.attempts >= config.mail_max_attempts) {
-        m.state = MailState::failed;
-        log_line("mail " + std::to_string(m.id) + " failed after " + std::to_string(m.attempts) +
-                 " attempts: " + m.last_error);
-      } else {
-        // 30 s, 60 s, 120 s … capped at 1 h.
-        UnixSeconds backoff = kFirstBackoffSeconds;
-        for (int i = 1; i < m.attempts && backoff < kMaxBackoffSeconds; ++i) backoff *= 2;
-        backoff = std::min(backoff, kMaxBackoffSeconds);
-        m.next_attempt_at = done + backoff;
-        m.state = MailState::pending;
-        log_line("mail " + std::to_string(m.id) + " attempt " + std::to_string(m.attempts) +
-                 " failed, retry in " + std::to_string(backoff) + " s: " + m.last_error);
+      attempt_failed(m, error, at);
+    }
+  }
+  // Nothing is recorded as sent before the batch's deliveries are durable.
+  if (any_delivered) {
+    std::string error;
+    bool durable = false;
+    try {
+      durable = transport_->make_durable(&error);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!durable) {
+      const UnixSeconds at = app_.now();
+      for (MailRecord& m : batch) {
+        if (m.state == MailState::sent) attempt_failed(m, error, at);
       }
     }
-    try {
-      with_transaction(app_.store(), TxMode::read_write,
-                       [&](MailOutboxRepository& outbox) { outbox.update_mail(m); });
-    } catch (const StorageError& e) {
-      // The mail stays claimed until kClaimSeconds pass, then is attempted
-      // again: a sent mail may go out twice, but none is lost.
-      log_line("mail " + std::to_string(m.id) + ": its state could not be stored: " + e.what());
-    }
+  }
+  int sent = 0;
+  for (const MailRecord& m : batch) {
+    if (m.state != MailState::sent) continue;
+    ++sent;
+    log_line("mail " + std::to_string(m.id) + " sent");
+  }
+  // The batch's outcomes in one transaction.
+  try {
+    with_transaction(app_.store(), TxMode::read_write, [&](MailOutboxRepository& outbox) {
+      for (const MailRecord& m : batch) outbox.update_mail(m);
+    });
+  } catch (const StorageError& e) {
+    // The mails stay claimed until kClaimSeconds pass, then are attempted
+    // again: a sent mail may go out twice, but none is lost.
+    log_line("mails of a batch of " + std::to_string(batch.size()) +
+             ": their states could not be stored: " + e.what());
   }
   return sent;
 }
