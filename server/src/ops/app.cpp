@@ -97,6 +97,24 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     // PostgreSQL: one pooled connection per worker thread at most.
     std::unique_ptr<Store> store = open_store(config.database, config.worker_threads);
     if (!store) return fail("cannot open the database " + database_for_log(config.database));
+    return make_app(std::move(config), std::move(store), std::move(clock), error,
+                    std::move(random));
+  } catch (const std::exception& e) {
+    // StorageError messages name their layer already ("storage: …").
+    const std::string what = e.what();
+    return fail(what.rfind("storage:", 0) == 0 ? what : "storage: " + what);
+  }
+}
+
+std::unique_ptr<App> make_app(ServerConfig config, std::unique_ptr<Store> store,
+                              std::shared_ptr<Clock> clock, std::string* error,
+                              std::shared_ptr<Randomness> random) {
+  auto fail = [&](const std::string& why) -> std::unique_ptr<App> {
+    if (error) *error = why;
+    return nullptr;
+  };
+  if (!store) return fail("cannot open the database " + database_for_log(config.database));
+  try {
     if (config.seed_demo_data && config.dev_mode && config.records.source != "remote") {
       seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
     }
