@@ -286,7 +286,6 @@ TEST_F(AccountApiMonthEndTest, ThreeMonthsBeforeMay31IsFebruary28) {
   EXPECT_EQ(json_of(r)["error"]["code"], "range_not_served");
 }
 
-
 // ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------
 
 // The account API's reads with a bearer token answer as they would have (the
@@ -303,9 +302,9 @@ TEST(AccountApiPostgres, BearerReadsAnswerTheSameWhenEachFirstConnectionIsLost) 
   ASSERT_FALSE(t.access.empty());
   httplib::Client http = ts->client();
   // The last one is refused (its audit row is written all the same).
-  for (const std::string path : {"/api/v1/account", "/api/v1/account/balance",
-                                 "/api/v1/account/transactions?limit=3",
-                                 "/api/v1/account/transactions?limit=0"}) {
+  for (const std::string path :
+       {"/api/v1/account", "/api/v1/account/balance", "/api/v1/account/transactions?limit=3",
+        "/api/v1/account/transactions?limit=0"}) {
     SCOPED_TRACE(path);
     const int status = path.back() == '0' ? 400 : 200;
     auto expected = api_get(http, path, t.access);

@@ -947,7 +947,6 @@ TEST_F(AdminApiTest, HostileInputGetsA4xxNeverA500) {
   EXPECT_TRUE(tx->find_client("demo-app")->enabled);
 }
 
-
 // ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------
 
 // One GET with every store unit's first attempt losing its pooled PostgreSQL
@@ -978,12 +977,12 @@ TEST(AdminApiPostgres, ReadsAnswerTheSameWhenTheirFirstConnectionIsLost) {
   httplib::Client c = ts->client();
   const httplib::Headers h = {{"Authorization", std::string("Bearer ") + kTestAdminToken},
                               {"X-Renkei-Staff", kStaff}};
-  for (const std::string path : {"/admin/api/accounts?branch=115&type=ordinary&number=1100026",
-                                 "/admin/api/accounts?branch=115&type=ordinary&number=7654321",
-                                 "/admin/api/grants?branch=115&type=ordinary&number=1100026",
-                                 "/admin/api/clients", "/admin/api/audit?limit=5",
-                                 "/admin/api/funnel", "/admin/api/calendar/windows",
-                                 "/admin/api/outbox"}) {
+  for (const std::string path :
+       {"/admin/api/accounts?branch=115&type=ordinary&number=1100026",
+        "/admin/api/accounts?branch=115&type=ordinary&number=7654321",
+        "/admin/api/grants?branch=115&type=ordinary&number=1100026", "/admin/api/clients",
+        "/admin/api/audit?limit=5", "/admin/api/funnel", "/admin/api/calendar/windows",
+        "/admin/api/outbox"}) {
     SCOPED_TRACE(path);
     const Answer expected = to_answer(c.Get(path.c_str(), h));
     ASSERT_TRUE(expected.status == 200 || expected.code() == "not_found")

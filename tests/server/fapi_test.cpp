@@ -595,7 +595,6 @@ TEST(FapiCodeLifetime, ACodeLivesAtMost60SecondsWhateverTheConfigurationSays) {
   EXPECT_EQ(json_of(r).value("error_description", ""), "authorization code expired");
 }
 
-
 // A proof refused after its jti was remembered (here: the app is switched
 // off, which is checked after the proof) leaves nothing behind: the token
 // check's unit is left by the refusal without a commit, so the same proof is

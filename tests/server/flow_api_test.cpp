@@ -956,7 +956,6 @@ TEST_F(StaticFiles, ServesPagesRefusesTraversalAndKeepsApiRoutes) {
   EXPECT_EQ(api.code(), "session_expired");
 }
 
-
 // ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------
 
 // The customer's steps ① to ③ on PostgreSQL, with the first attempt of every

@@ -148,8 +148,8 @@ class TestServer {
     if (test_backend() != "postgres") {
       throw std::logic_error("losing_connections needs RENKEI_TEST_BACKEND=postgres");
     }
-    return std::unique_ptr<TestServer>(new TestServer(
-        std::move(config), std::make_shared<ManualClock>(open_instant()), {}, true));
+    return std::unique_ptr<TestServer>(
+        new TestServer(std::move(config), std::make_shared<ManualClock>(open_instant()), {}, true));
   }
 
   ~TestServer() {

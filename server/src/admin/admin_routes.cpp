@@ -650,8 +650,8 @@ void get_account(Ctx& ctx) {
   const UnixSeconds now = ctx.app.now();
   const LockoutPolicy policy(ctx.app.config().lockout_limit);
   // The answer's body, or nullopt when there is no such account.
-  std::optional<json> answer = with_transaction(
-      ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) -> std::optional<json> {
+  std::optional<json> answer =
+      with_transaction(ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) -> std::optional<json> {
         std::optional<AccountRecord> account = tx.find_account(*ref);
         if (!account) return std::nullopt;
         std::optional<CustomerRecord> customer = tx.find_customer(account->customer_id);
@@ -770,8 +770,8 @@ void get_grants(Ctx& ctx) {
   std::optional<AccountRef> ref = account_ref_from_query(ctx.req, ctx.res);
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
-  std::optional<json> answer = with_transaction(
-      ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) -> std::optional<json> {
+  std::optional<json> answer =
+      with_transaction(ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) -> std::optional<json> {
         std::optional<AccountRecord> account = tx.find_account(*ref);
         if (!account) return std::nullopt;
         return json{{"account", account_summary(account->ref)},
@@ -1114,8 +1114,9 @@ void get_windows(Ctx& ctx) {
   for (const MaintenanceWindow& w : ctx.app.config().maintenance) {
     windows.push_back(window_json(std::nullopt, w, "config"));
   }
-  const auto announced = with_transaction(ctx.app.store(), TxMode::read_only,
-                                          [](StoreTx& tx) { return tx.list_maintenance_with_ids(); });
+  const auto announced = with_transaction(ctx.app.store(), TxMode::read_only, [](StoreTx& tx) {
+    return tx.list_maintenance_with_ids();
+  });
   for (const auto& [id, w] : announced) {
     windows.push_back(window_json(id, w, "announced"));
   }

@@ -320,8 +320,8 @@ bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& t
 
     for (const auto& c : demo_customers()) tx.upsert_customer(c);
 
-    auto make = [&](const char* customer, const char* branch, AccountType type,
-                    const char* number, AccountStatus status, bool card, std::string_view pin) {
+    auto make = [&](const char* customer, const char* branch, AccountType type, const char* number,
+                    AccountStatus status, bool card, std::string_view pin) {
       AccountRecord a;
       a.customer_id = customer;
       a.ref = AccountRef{branch, type, number};
@@ -343,10 +343,10 @@ bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& t
     // The moved account (manual FAQ 3-Q4: the customer now uses 022-2222222)
     // and the closed one: no balance, no history; the card they had is kept on
     // record so that it is the status alone that makes them ineligible.
-    tx.upsert_account(make("C0003", "011", AccountType::ordinary, "1111111",
-                           AccountStatus::moved, true, "5555"));
-    tx.upsert_account(make("C0004", "006", AccountType::ordinary, "1234567",
-                           AccountStatus::closed, true, ""));
+    tx.upsert_account(
+        make("C0003", "011", AccountType::ordinary, "1111111", AccountStatus::moved, true, "5555"));
+    tx.upsert_account(
+        make("C0004", "006", AccountType::ordinary, "1234567", AccountStatus::closed, true, ""));
     return true;
   });
 }

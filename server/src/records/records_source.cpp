@@ -83,14 +83,16 @@ AccountInfo info_of(const AccountRecord& a) {
 
 RecordsResult<std::optional<AccountInfo>> LocalRecordsSource::find_account(const AccountRef& ref) {
   try {
-    return with_transaction(
-        store_, TxMode::read_only, [&](StoreTx& tx) -> RecordsResult<std::optional<AccountInfo>> {
-          std::optional<AccountRecord> a = tx.find_account(ref);
-          // A mapping row of the remote source is not a record.
-          if (!a || a->customer_id.rfind("core:", 0) == 0) return std::optional<AccountInfo>();
-          if (!tx.find_customer(a->customer_id)) return std::optional<AccountInfo>();
-          return std::optional<AccountInfo>(info_of(*a));
-        });
+    return with_transaction(store_, TxMode::read_only,
+                            [&](StoreTx& tx) -> RecordsResult<std::optional<AccountInfo>> {
+                              std::optional<AccountRecord> a = tx.find_account(ref);
+                              // A mapping row of the remote source is not a record.
+                              if (!a || a->customer_id.rfind("core:", 0) == 0)
+                                return std::optional<AccountInfo>();
+                              if (!tx.find_customer(a->customer_id))
+                                return std::optional<AccountInfo>();
+                              return std::optional<AccountInfo>(info_of(*a));
+                            });
   } catch (const std::exception& e) {
     return storage_failure(e);
   }
@@ -117,13 +119,13 @@ RecordsResult<bool> LocalRecordsSource::identity_matches(const AccountRef& ref,
 RecordsResult<std::vector<std::string>> LocalRecordsSource::registered_phones(
     const AccountRef& ref) {
   try {
-    return with_transaction(
-        store_, TxMode::read_only, [&](StoreTx& tx) -> RecordsResult<std::vector<std::string>> {
-          std::optional<AccountRecord> a = tx.find_account(ref);
-          if (!a) return std::vector<std::string>();
-          std::optional<CustomerRecord> c = tx.find_customer(a->customer_id);
-          return c ? c->phones : std::vector<std::string>();
-        });
+    return with_transaction(store_, TxMode::read_only,
+                            [&](StoreTx& tx) -> RecordsResult<std::vector<std::string>> {
+                              std::optional<AccountRecord> a = tx.find_account(ref);
+                              if (!a) return std::vector<std::string>();
+                              std::optional<CustomerRecord> c = tx.find_customer(a->customer_id);
+                              return c ? c->phones : std::vector<std::string>();
+                            });
   } catch (const std::exception& e) {
     return storage_failure(e);
   }
@@ -175,8 +177,9 @@ RecordsResult<TransactionPage> LocalRecordsSource::transactions(const AccountRef
           if (!a) return std::nullopt;
           return tx.ledger(a->id, from, to, limit + 1, before_id);
         });
-    if (!found) return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
-                                      "local records: unknown account"};
+    if (!found)
+      return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
+                            "local records: unknown account"};
     std::vector<LedgerEntry>& entries = *found;
     TransactionPage page;
     const bool more = static_cast<int>(entries.size()) > limit;
