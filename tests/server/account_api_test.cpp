@@ -286,5 +286,45 @@ TEST_F(AccountApiMonthEndTest, ThreeMonthsBeforeMay31IsFebruary28) {
   EXPECT_EQ(json_of(r)["error"]["code"], "range_not_served");
 }
 
+// ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------
+
+// The account API's reads with a bearer token answer as they would have (the
+// same body) when every store transaction of the request lost its pooled
+// PostgreSQL connection before anything reached the database: the token check,
+// the local records' lookups (the account's standing, the balance, the
+// entries) and the closing write each run again on another connection
+// (with_transaction), one rerun per loss.
+TEST(AccountApiPostgres, BearerReadsAnswerTheSameWhenEachFirstConnectionIsLost) {
+  if (test_backend() != "postgres") GTEST_SKIP() << "PostgreSQL only (server.suite_postgres.*)";
+  if (test_records() != "local") GTEST_SKIP() << "the local records source reads the store";
+  auto ts = TestServer::losing_connections();
+  Tokens t = demo_tokens(*ts);
+  ASSERT_FALSE(t.access.empty());
+  httplib::Client http = ts->client();
+  // The last one is refused (its audit row is written all the same).
+  for (const std::string path :
+       {"/api/v1/account", "/api/v1/account/balance", "/api/v1/account/transactions?limit=3",
+        "/api/v1/account/transactions?limit=0"}) {
+    SCOPED_TRACE(path);
+    const int status = path.back() == '0' ? 400 : 200;
+    auto expected = api_get(http, path, t.access);
+    ASSERT_TRUE(expected);
+    ASSERT_EQ(expected->status, status) << expected->body;
+    const int lost_before = ts->losing_store().lost();
+    const std::uint64_t reruns_before = storage_connection_retries();
+    ts->losing_store().lose_first_connections(true);
+    auto r = api_get(http, path, t.access);
+    ts->losing_store().lose_first_connections(false);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(json_of(r), json_of(expected));
+    const int losses = ts->losing_store().lost() - lost_before;
+    // The token check, the standing, the records' read (not for /account,
+    // nor after a refusal), the closing write.
+    EXPECT_EQ(losses, path == "/api/v1/account" || status != 200 ? 3 : 4);
+    EXPECT_EQ(storage_connection_retries() - reruns_before, static_cast<std::uint64_t>(losses));
+  }
+}
+
 }  // namespace
 }  // namespace renkei::server::testing

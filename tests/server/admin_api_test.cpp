@@ -947,5 +947,76 @@ TEST_F(AdminApiTest, HostileInputGetsA4xxNeverA500) {
   EXPECT_TRUE(tx->find_client("demo-app")->enabled);
 }
 
+// ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------
+
+// One GET with every store unit's first attempt losing its pooled PostgreSQL
+// connection before its first round trip (losing_store.h); `losses` is set to
+// the connections lost, each of which must have cost one rerun
+// (storage_connection_retries) and nothing else.
+Answer get_losing_connections(TestServer& ts, const std::string& path,
+                              const httplib::Headers& headers, int* losses) {
+  httplib::Client c = ts.client();
+  const int lost_before = ts.losing_store().lost();
+  const std::uint64_t reruns_before = storage_connection_retries();
+  ts.losing_store().lose_first_connections(true);
+  Answer a = to_answer(c.Get(path.c_str(), headers));
+  ts.losing_store().lose_first_connections(false);
+  *losses = ts.losing_store().lost() - lost_before;
+  EXPECT_EQ(storage_connection_retries() - reruns_before, static_cast<std::uint64_t>(*losses))
+      << path;
+  return a;
+}
+
+// The admin API's reads answer as they would have (the same body) when the
+// pooled connection of their transaction was lost before anything reached
+// PostgreSQL: with_transaction runs them again on another connection.
+TEST(AdminApiPostgres, ReadsAnswerTheSameWhenTheirFirstConnectionIsLost) {
+  if (test_backend() != "postgres") GTEST_SKIP() << "PostgreSQL only (server.suite_postgres.*)";
+  auto ts = TestServer::losing_connections();
+  (void)demo_tokens(*ts);  // a grant for the account's and the grants' pages, audit rows
+  httplib::Client c = ts->client();
+  const httplib::Headers h = {{"Authorization", std::string("Bearer ") + kTestAdminToken},
+                              {"X-Renkei-Staff", kStaff}};
+  for (const std::string path :
+       {"/admin/api/accounts?branch=115&type=ordinary&number=1100026",
+        "/admin/api/accounts?branch=115&type=ordinary&number=7654321",
+        "/admin/api/grants?branch=115&type=ordinary&number=1100026", "/admin/api/clients",
+        "/admin/api/audit?limit=5", "/admin/api/funnel", "/admin/api/calendar/windows",
+        "/admin/api/outbox"}) {
+    SCOPED_TRACE(path);
+    const Answer expected = to_answer(c.Get(path.c_str(), h));
+    ASSERT_TRUE(expected.status == 200 || expected.code() == "not_found")
+        << expected.status << " " << expected.body.dump();
+    int losses = 0;
+    const Answer a = get_losing_connections(*ts, path, h, &losses);
+    EXPECT_EQ(a.status, expected.status) << a.body.dump();
+    EXPECT_EQ(a.body, expected.body);
+    EXPECT_EQ(losses, 1);  // one transaction, lost once, run again
+  }
+  // The simulated call's read of the waiting flow, then its own unit.
+  FlowClient fc(*ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_call_wait());
+  const int lost_before = ts->losing_store().lost();
+  ts->losing_store().lose_first_connections(true);
+  const Answer call = to_answer(c.Post("/admin/api/dev/calls", h,
+                                       json{{"flow_id", fc.flow_id()}}.dump(), "application/json"));
+  ts->losing_store().lose_first_connections(false);
+  EXPECT_EQ(call.status, 200) << call.body.dump();
+  EXPECT_EQ(call.body.value("matched", false), true) << call.body.dump();
+  EXPECT_GE(ts->losing_store().lost() - lost_before, 2);
+}
+
+// /healthz as well: a pooled connection the server closed meanwhile is not a
+// reason to take the instance out of the load balancer.
+TEST(AdminApiPostgres, HealthzIsOkWhenItsFirstConnectionIsLost) {
+  if (test_backend() != "postgres") GTEST_SKIP() << "PostgreSQL only (server.suite_postgres.*)";
+  auto ts = TestServer::losing_connections();
+  int losses = 0;
+  const Answer a = get_losing_connections(*ts, "/healthz", {}, &losses);
+  EXPECT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.body, json({{"status", "ok"}}));
+  EXPECT_EQ(losses, 1);
+}
+
 }  // namespace
 }  // namespace renkei::server::testing

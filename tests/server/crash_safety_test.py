@@ -187,6 +187,7 @@ class Ledger:
         self.codes = []           # (code, verifier) received, not exchanged yet
         self.completions = []     # e-mail addresses of flows ⑥ answered 200
         self.in_flight = {}       # thread -> (cookie, last acknowledged screen)
+        self.csrf = {}            # cookie -> its flow's CSRF token (as the page keeps it)
         self.lock_failures = 0    # acknowledged auth_mismatch / locked_now on C0006
         self.locked = False
         self.flows_done = 0
@@ -208,6 +209,7 @@ def run_flow(port, redirect, tid, n, ledger, stop):
     email = f"crash-{tid}-{n}@example.jp"
     with ledger.lock:
         ledger.in_flight[tid] = (cookie, "account_entry")
+        ledger.csrf[cookie] = csrf
     steps = [("/api/flow/account", {"branch": "115", "account_type": "ordinary", "account_number": "1100026"}),
              ("/api/flow/customer", {"name_kana": "ﾃﾞｰﾀ ｻﾄﾙ", "birth_year": "1985", "birth_month": "04",
                                      "birth_day": "12", "phone": "09011113333", "email": email,
@@ -237,6 +239,7 @@ def run_flow(port, redirect, tid, n, ledger, stop):
         with ledger.lock:
             if screen:
                 ledger.in_flight[tid] = (cookie, screen)
+                ledger.csrf[cookie] = csrf
             if screen == "completed":
                 ledger.completions.append(email)
                 del ledger.in_flight[tid]
@@ -410,9 +413,17 @@ def system_error_probe(port, ledger, token, problems):
     """With PostgreSQL down: every kind of request answers system_error in
     time; none hangs, none says a token or a code is unknown."""
     cookie = next(iter(ledger.in_flight.values()), ("no-such-session", None))[0]
+    step = {"Cookie": f"renkei_session={cookie}", "X-CSRF-Token": ledger.csrf.get(cookie, "none")}
     probes = [
         ("GET", "/healthz", None, {}, False),
         ("GET", "/api/flow", None, {"Cookie": f"renkei_session={cookie}"}, False),
+        # Flow steps as the page sends them, with the flow's CSRF token (the
+        # flow may be on another screen: a step reads the flow first, and
+        # that read is what fails).
+        ("POST", "/api/flow/account", {"branch": "115", "account_type": "ordinary",
+                                       "account_number": "1100026"}, step, False),
+        ("POST", "/api/flow/pin", {"pin": "1234"}, step, False),
+        ("POST", "/api/flow/cancel", {}, step, False),
         ("GET", "/api/v1/account", None, {"Authorization": f"Bearer {token}"}, False),
         ("POST", "/token", {"grant_type": "authorization_code", "code": "x" * 43,
                             "redirect_uri": "http://127.0.0.1/", "client_id": "demo-app",

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,12 @@ std::string sha256_b64url(const std::string& s) {
 
 class FapiTest : public ::testing::Test {
  protected:
-  TestServer server_;
+  FapiTest() : FapiTest(std::make_unique<TestServer>()) {}
+  explicit FapiTest(std::unique_ptr<TestServer> server)
+      : owned_(std::move(server)), server_(*owned_) {}
+
+  std::unique_ptr<TestServer> owned_;
+  TestServer& server_;
   httplib::Client http_ = server_.client();
   std::unique_ptr<TestKey> client_key_ = make_ec_key();
   std::unique_ptr<TestKey> dpop_key_ = make_ec_key();
@@ -587,6 +593,78 @@ TEST(FapiCodeLifetime, ACodeLivesAtMost60SecondsWhateverTheConfigurationSays) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400) << r->body;
   EXPECT_EQ(json_of(r).value("error_description", ""), "authorization code expired");
+}
+
+// A proof refused after its jti was remembered (here: the app is switched
+// off, which is checked after the proof) leaves nothing behind: the token
+// check's unit is left by the refusal without a commit, so the same proof is
+// accepted once the app is on again, and only then remembered.
+TEST_F(FapiTest, AProofRefusedAfterItsJtiWasCheckedIsNotRemembered) {
+  json t = tokens();
+  const std::string access = t.value("access_token", "");
+  ASSERT_FALSE(access.empty());
+  const std::string path = "/api/v1/account";
+  const std::string once = proof("GET", path, access);
+  ASSERT_TRUE(switch_off_client(server_.app().store(), kFapiClient));
+  auto off = api(path, "DPoP " + access, once);
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->status, http_status(ErrorCode::service_unavailable)) << off->body;
+  {
+    auto tx = server_.app().store().begin();
+    std::optional<ClientRecord> c = tx->find_client(kFapiClient);
+    ASSERT_TRUE(c);
+    c->enabled = true;
+    tx->upsert_client(*c);
+    ASSERT_TRUE(tx->commit());
+  }
+  auto on = api(path, "DPoP " + access, once);
+  ASSERT_TRUE(on);
+  EXPECT_EQ(on->status, 200) << on->body;
+  auto again = api(path, "DPoP " + access, once);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401);
+  EXPECT_NE(again->get_header_value("WWW-Authenticate").find("already used"), std::string::npos);
+}
+
+// On PostgreSQL (server.suite_postgres.*), with every store transaction's
+// first attempt losing its pooled connection (losing_store.h).
+class FapiLosingConnectionsTest : public FapiTest {
+ protected:
+  FapiLosingConnectionsTest()
+      : FapiTest(test_backend() == "postgres" ? TestServer::losing_connections()
+                                              : std::make_unique<TestServer>()) {}
+};
+
+// A DPoP read whose token check (read-write: the proof's jti is remembered),
+// records lookups and closing write each lost their first connection answers
+// as usual, and the proof's jti was remembered once: the rerun did not find
+// it used, and a replay is refused.
+TEST_F(FapiLosingConnectionsTest, ADpopReadAnswersWhenEachFirstConnectionIsLost) {
+  if (test_backend() != "postgres") GTEST_SKIP() << "PostgreSQL only (server.suite_postgres.*)";
+  if (test_records() != "local") GTEST_SKIP() << "the local records source reads the store";
+  json t = tokens();
+  const std::string access = t.value("access_token", "");
+  ASSERT_FALSE(access.empty());
+  const std::string path = "/api/v1/account/balance";
+  auto expected = api(path, "DPoP " + access, proof("GET", path, access));
+  ASSERT_TRUE(expected);
+  ASSERT_EQ(expected->status, 200) << expected->body;
+  const std::string once = proof("GET", path, access);
+  const int lost_before = server_.losing_store().lost();
+  const std::uint64_t reruns_before = storage_connection_retries();
+  server_.losing_store().lose_first_connections(true);
+  auto r = api(path, "DPoP " + access, once);
+  server_.losing_store().lose_first_connections(false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json_of(r), json_of(expected));
+  const int losses = server_.losing_store().lost() - lost_before;
+  EXPECT_EQ(losses, 4);  // the token check, the standing, the balance, the closing write
+  EXPECT_EQ(storage_connection_retries() - reruns_before, static_cast<std::uint64_t>(losses));
+  auto again = api(path, "DPoP " + access, once);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401);
+  EXPECT_NE(again->get_header_value("WWW-Authenticate").find("already used"), std::string::npos);
 }
 
 }  // namespace

@@ -956,5 +956,46 @@ TEST_F(StaticFiles, ServesPagesRefusesTraversalAndKeepsApiRoutes) {
   EXPECT_EQ(api.code(), "session_expired");
 }
 
+// ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------
+
+// The customer's steps ① to ③ on PostgreSQL, with the first attempt of every
+// store transaction losing its pooled connection before anything reached the
+// database (losing_store.h): the local records' lookups (the account, the
+// identity, the PIN) and the flow's own units run again on another
+// connection, so every step answers as usual, and a wrong PIN counts one
+// failure, not two.
+TEST(FlowApiPostgres, StepsAndRecordsLookupsAnswerWhenEachFirstConnectionIsLost) {
+  if (test_backend() != "postgres") GTEST_SKIP() << "PostgreSQL only (server.suite_postgres.*)";
+  if (test_records() != "local") GTEST_SKIP() << "the local records source reads the store";
+  auto ts = TestServer::losing_connections();
+  FlowClient fc(*ts);
+  const int lost_before = ts->losing_store().lost();
+  const std::uint64_t reruns_before = storage_connection_retries();
+  ts->losing_store().lose_first_connections(true);
+  ASSERT_NO_FATAL_FAILURE(fc.to_pin_entry());
+  Answer wrong = fc.pin("9876");
+  EXPECT_EQ(wrong.status, 403) << wrong.body.dump();
+  EXPECT_EQ(wrong.code(), "auth_mismatch");
+  Answer ok = fc.pin(kPin);
+  ts->losing_store().lose_first_connections(false);
+  EXPECT_EQ(ok.status, 200) << ok.body.dump();
+  EXPECT_EQ(ok.screen(), "consent");
+  const int losses = ts->losing_store().lost() - lost_before;
+  EXPECT_GE(losses, 7);  // at least one per step
+  EXPECT_EQ(storage_connection_retries() - reruns_before, static_cast<std::uint64_t>(losses));
+  // The wrong PIN was counted once (the correct one then reset the count).
+  AuditQuery q;
+  q.flow_id = fc.flow_id();
+  q.from = 0;
+  q.to = ts->app().now() + 1;
+  q.limit = 100;
+  int pin_mismatches = 0;
+  auto tx = ts->app().store().begin(TxMode::read_only);
+  for (const AuditRecord& r : tx->query_audit(q)) {
+    if (r.outcome == "auth_mismatch") ++pin_mismatches;
+  }
+  EXPECT_EQ(pin_mismatches, 1);
+}
+
 }  // namespace
 }  // namespace renkei::server::testing

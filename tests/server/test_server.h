@@ -31,6 +31,7 @@
 #include "ops/crypto.h"
 #include "core_sim.h"
 #include "http/gateway_transport.h"
+#include "losing_store.h"
 #include "postgres_test_database.h"
 #include "renkei/time.h"
 #include "http/routes.h"
@@ -141,6 +142,16 @@ class TestServer {
         new TestServer(std::move(config), std::make_shared<MovableClock>(), {}));
   }
 
+  // A server on PostgreSQL (RENKEI_TEST_BACKEND=postgres only) whose store
+  // loses pooled connections on cue (losing_store.h): losing_store().
+  static std::unique_ptr<TestServer> losing_connections(ServerConfig config = test_config()) {
+    if (test_backend() != "postgres") {
+      throw std::logic_error("losing_connections needs RENKEI_TEST_BACKEND=postgres");
+    }
+    return std::unique_ptr<TestServer>(
+        new TestServer(std::move(config), std::make_shared<ManualClock>(open_instant()), {}, true));
+  }
+
   ~TestServer() {
     server_->stop();
     if (thread_.joinable()) thread_.join();
@@ -152,6 +163,11 @@ class TestServer {
   TestServer& operator=(const TestServer&) = delete;
 
   App& app() { return *app_; }
+  // The store of a losing_connections() server.
+  ConnectionLosingStore& losing_store() {
+    if (!losing_) throw std::logic_error("not a losing_connections() server");
+    return *losing_;
+  }
   // The manual clock (every server but with_movable_clock's).
   ManualClock& clock() {
     auto* manual = dynamic_cast<ManualClock*>(clock_.get());
@@ -172,7 +188,8 @@ class TestServer {
   }
 
  private:
-  TestServer(ServerConfig config, std::shared_ptr<Clock> clock, const Routes& extra_routes)
+  TestServer(ServerConfig config, std::shared_ptr<Clock> clock, const Routes& extra_routes,
+             bool lose_connections = false)
       : clock_(std::move(clock)) {
     if (test_backend() == "postgres" && config.database == ":memory:") {
       const auto uri = postgres_server_uri();
@@ -193,7 +210,15 @@ class TestServer {
       config.seed_demo_data = false;
     }
     std::string error;
-    app_ = make_app(std::move(config), clock_, &error);
+    if (lose_connections) {
+      if (!postgres_) throw std::logic_error("losing_connections needs a PostgreSQL database");
+      auto losing = std::make_unique<ConnectionLosingStore>(
+          open_store(config.database, config.worker_threads), postgres_->conninfo());
+      losing_ = losing.get();
+      app_ = make_app(std::move(config), std::move(losing), clock_, &error);
+    } else {
+      app_ = make_app(std::move(config), clock_, &error);
+    }
     if (!app_) throw std::runtime_error("make_app: " + error);
     if (app_->config().records.source == "remote") {
       auto records = make_records_source(app_->config(), app_->store(), &app_->metrics(), &error);
@@ -211,6 +236,7 @@ class TestServer {
   std::unique_ptr<PostgresTestDatabase> postgres_;  // declared first: outlives the app
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<App> app_;
+  ConnectionLosingStore* losing_ = nullptr;  // app_'s store, for losing_connections()
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
   std::thread thread_;

@@ -413,10 +413,13 @@ json clock_json(const App& app) {
               {"clock_offset_seconds", movable ? json(movable->offset()) : json(nullptr)}};
 }
 
-// The store work of an admin action runs in with_transaction (storage.h): a
-// deadlock or serialization failure reruns it, any other failure (a failed
-// commit included) throws StorageError, which the admin API answers with
-// system_error. The answer is written after the unit, never inside it.
+// The store work of every admin request, read or action, runs in
+// with_transaction (storage.h): a deadlock or serialization failure, or a
+// pooled PostgreSQL connection lost before anything reached the database,
+// reruns it; any other failure (a failed commit included) throws
+// StorageError, which the admin API answers with system_error. The unit only
+// reads and writes the store and returns what the answer needs; the answer is
+// written after it, never inside it.
 
 // ---------- GET /admin/api/status ----------
 
@@ -559,11 +562,8 @@ void get_funnel(Ctx& ctx) {
   q.to = to;
   q.limit = kFunnelPageRows;
   for (;;) {
-    std::vector<AuditRecord> page;
-    {
-      std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
-      page = tx->query_audit(q);
-    }
+    const std::vector<AuditRecord> page = with_transaction(
+        ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) { return tx.query_audit(q); });
     for (const AuditRecord& r : page) {
       ++rows;
       if (r.step == "authorize") {
@@ -635,42 +635,44 @@ void get_funnel(Ctx& ctx) {
 
 // ---------- accounts and locks ----------
 
-// The stored account for `ref`; nullopt with not_found answered when none.
-std::optional<AccountRecord> find_account_or_404(StoreTx& tx, const AccountRef& ref,
-                                                 Response& res) {
-  std::optional<AccountRecord> account = tx.find_account(ref);
-  if (!account) send_error(res, ErrorCode::not_found);
-  return account;
+// The grants of an account as the admin API shows them.
+json grants_json(StoreTx& tx, std::int64_t account_id, UnixSeconds now) {
+  json grants = json::array();
+  for (const GrantRecord& g : tx.grants_for_account(account_id)) {
+    grants.push_back(grant_json(tx, g, now));
+  }
+  return grants;
 }
 
 void get_account(Ctx& ctx) {
   std::optional<AccountRef> ref = account_ref_from_query(ctx.req, ctx.res);
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
-  std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
-  if (!account) return;
-  std::optional<CustomerRecord> customer = tx->find_customer(account->customer_id);
-  json phones = json::array();
-  if (customer) {
-    for (const std::string& p : customer->phones) phones.push_back(mask_phone(p));
-  }
-  json summary = account_summary(account->ref);
-  summary["status"] = std::string(account_status_wire_name(account->status));
-  summary["cash_card_issued"] = account->cash_card_issued;
-  summary["customer_id"] = account->customer_id;
-  summary["name_kana"] = customer ? customer->name_kana : std::string();
-  summary["masked_phones"] = std::move(phones);
-  json grants = json::array();
-  for (const GrantRecord& g : tx->grants_for_account(account->id)) {
-    grants.push_back(grant_json(*tx, g, now));
-  }
   const LockoutPolicy policy(ctx.app.config().lockout_limit);
-  send_json(ctx.res, 200,
-            json{{"account", std::move(summary)},
-                 {"lock", lock_json(policy, tx->load_lock(account->id), now)},
-                 {"grants", std::move(grants)},
-                 {"now", instant(now)}});
+  // The answer's body, or nullopt when there is no such account.
+  std::optional<json> answer =
+      with_transaction(ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) -> std::optional<json> {
+        std::optional<AccountRecord> account = tx.find_account(*ref);
+        if (!account) return std::nullopt;
+        std::optional<CustomerRecord> customer = tx.find_customer(account->customer_id);
+        json phones = json::array();
+        if (customer) {
+          for (const std::string& p : customer->phones) phones.push_back(mask_phone(p));
+        }
+        json summary = account_summary(account->ref);
+        summary["status"] = std::string(account_status_wire_name(account->status));
+        summary["cash_card_issued"] = account->cash_card_issued;
+        summary["customer_id"] = account->customer_id;
+        summary["name_kana"] = customer ? customer->name_kana : std::string();
+        summary["masked_phones"] = std::move(phones);
+        json grants = grants_json(tx, account->id, now);
+        return json{{"account", std::move(summary)},
+                    {"lock", lock_json(policy, tx.load_lock(account->id), now)},
+                    {"grants", std::move(grants)},
+                    {"now", instant(now)}};
+      });
+  if (!answer) return send_error(ctx.res, ErrorCode::not_found);
+  send_json(ctx.res, 200, *answer);
 }
 
 void post_lift_lock(Ctx& ctx) {
@@ -768,15 +770,15 @@ void get_grants(Ctx& ctx) {
   std::optional<AccountRef> ref = account_ref_from_query(ctx.req, ctx.res);
   if (!ref) return;
   const UnixSeconds now = ctx.app.now();
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
-  std::optional<AccountRecord> account = find_account_or_404(*tx, *ref, ctx.res);
-  if (!account) return;
-  json grants = json::array();
-  for (const GrantRecord& g : tx->grants_for_account(account->id)) {
-    grants.push_back(grant_json(*tx, g, now));
-  }
-  send_json(ctx.res, 200,
-            json{{"account", account_summary(account->ref)}, {"grants", std::move(grants)}});
+  std::optional<json> answer =
+      with_transaction(ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) -> std::optional<json> {
+        std::optional<AccountRecord> account = tx.find_account(*ref);
+        if (!account) return std::nullopt;
+        return json{{"account", account_summary(account->ref)},
+                    {"grants", grants_json(tx, account->id, now)}};
+      });
+  if (!answer) return send_error(ctx.res, ErrorCode::not_found);
+  send_json(ctx.res, 200, *answer);
 }
 
 // The path's id and the body's reason of an action on one record (grant,
@@ -825,9 +827,10 @@ void post_revoke_grant(Ctx& ctx) {
 // ---------- clients ----------
 
 void get_clients(Ctx& ctx) {
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
+  const std::vector<ClientRecord> stored = with_transaction(
+      ctx.app.store(), TxMode::read_only, [](StoreTx& tx) { return tx.list_clients(); });
   json clients = json::array();
-  for (const ClientRecord& c : tx->list_clients()) clients.push_back(client_json(c));
+  for (const ClientRecord& c : stored) clients.push_back(client_json(c));
   send_json(ctx.res, 200, json{{"clients", std::move(clients)}});
 }
 
@@ -1093,11 +1096,8 @@ void get_audit(Ctx& ctx) {
     send_bad(ctx.res, "from");
     return;
   }
-  std::vector<AuditRecord> records;
-  {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
-    records = tx->query_audit(q);
-  }
+  const std::vector<AuditRecord> records = with_transaction(
+      ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) { return tx.query_audit(q); });
   json list = json::array();
   for (const AuditRecord& r : records) list.push_back(audit_json(r));
   json body{{"records", std::move(list)}};
@@ -1114,8 +1114,10 @@ void get_windows(Ctx& ctx) {
   for (const MaintenanceWindow& w : ctx.app.config().maintenance) {
     windows.push_back(window_json(std::nullopt, w, "config"));
   }
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
-  for (const auto& [id, w] : tx->list_maintenance_with_ids()) {
+  const auto announced = with_transaction(ctx.app.store(), TxMode::read_only, [](StoreTx& tx) {
+    return tx.list_maintenance_with_ids();
+  });
+  for (const auto& [id, w] : announced) {
     windows.push_back(window_json(id, w, "announced"));
   }
   send_json(ctx.res, 200, json{{"windows", std::move(windows)}});
@@ -1202,9 +1204,10 @@ void get_outbox(Ctx& ctx) {
     send_bad(ctx.res, "limit");
     return;
   }
-  std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
+  const std::vector<MailRecord> stored = with_transaction(
+      ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) { return tx.list_mails(*limit); });
   json mails = json::array();
-  for (const MailRecord& m : tx->list_mails(*limit)) mails.push_back(mail_json(m));
+  for (const MailRecord& m : stored) mails.push_back(mail_json(m));
   send_json(ctx.res, 200, json{{"mails", std::move(mails)}});
 }
 
@@ -1255,11 +1258,9 @@ void post_dev_call(Ctx& ctx) {
     send_bad(ctx.res, "flow_id");
     return;
   }
-  std::optional<FlowRecord> waiting;
-  {
-    std::unique_ptr<StoreTx> tx = ctx.app.store().begin(TxMode::read_only);
-    waiting = tx->flow_by_id(*flow_id);
-  }  // the read ends before the call's own transaction
+  // The read ends before the call's own transaction.
+  const std::optional<FlowRecord> waiting = with_transaction(
+      ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) { return tx.flow_by_id(*flow_id); });
   if (!waiting) {
     send_error(ctx.res, ErrorCode::not_found);
     return;

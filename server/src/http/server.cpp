@@ -496,11 +496,14 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 }  // namespace
 
 void register_ops_routes(httplib::Server& server, App& app) {
-  // Liveness and readiness: the store answers a trivial transaction.
+  // Liveness and readiness: the store answers a trivial transaction. Run as
+  // any other unit (with_transaction), so that a pooled PostgreSQL connection
+  // the server closed meanwhile costs a rerun on another one, not a 503 that
+  // would take a healthy instance out of the load balancer.
   server.Get("/healthz", [&app](const Request&, Response& res) {
     try {
-      auto tx = app.store().begin(TxMode::read_only);
-      tx->count_accounts();
+      with_transaction(app.store(), TxMode::read_only,
+                       [](StoreTx& tx) { (void)tx.count_accounts(); });
       send_json(res, 200, {{"status", "ok"}});
     } catch (const std::exception&) {
       nlohmann::json body = error_envelope(ErrorCode::system_error);

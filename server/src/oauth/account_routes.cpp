@@ -230,8 +230,24 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
     // never waits for the one writer (the use is recorded below).
     bool dpop_scheme = false;
     (void)access_token(req, &dpop_scheme);
-    auto tx = app.store().begin(dpop_scheme ? TxMode::read_write : TxMode::read_only);
-    if (auto refusal = authenticate(*tx, app, req, now, &caller)) {
+    // with_transaction: a pooled PostgreSQL connection lost before anything
+    // reached the database (or a conflict) runs the check again; a refusal
+    // leaves the unit by an exception, so that nothing of it is committed
+    // (a proof refused after its jti was remembered is not remembered), as
+    // before. The answer is written after the unit.
+    struct Refused {
+      Refusal refusal;
+    };
+    std::optional<Refusal> refusal;
+    try {
+      with_transaction(app.store(), dpop_scheme ? TxMode::read_write : TxMode::read_only,
+                       [&](StoreTx& tx) {
+                         if (auto r = authenticate(tx, app, req, now, &caller)) throw Refused{*r};
+                       });
+    } catch (const Refused& r) {
+      refusal = r.refusal;
+    }
+    if (refusal) {
       send_error(res, refusal->code);
       if (!refusal->challenge.empty()) res.set_header("WWW-Authenticate", refusal->challenge);
       res.set_header("Cache-Control", "no-store");
@@ -239,12 +255,8 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
                           std::string("outcome=\"") + std::string(wire_name(refusal->code)) + "\"");
       return;
     }
-    // A DPoP proof's jti is in the replay cache now: durable before any answer.
-    // (Read-only: the commit only ends the snapshot.)
-    if (!tx->commit()) {
-      send_error(res, ErrorCode::system_error);
-      return;
-    }
+    // A DPoP proof's jti is in the replay cache now (with_transaction
+    // committed it, or threw): durable before any answer.
   }
   ErrorCode refused = ErrorCode::bad_request;
   std::string detail = what;
@@ -277,13 +289,15 @@ void serve(App& app, const httplib::Request& req, httplib::Response& res, const 
   // before anything went out, runs the unit again; a failed commit throws
   // (the server's handler answers system_error).
   with_transaction(app.store(), TxMode::read_write, [&](StoreTx& tx) {
-    if (body) {
-      // Read again: a refresh or a revocation may have happened meanwhile.
-      std::optional<GrantRecord> grant = tx.find_grant(caller.grant.id);
-      if (grant && !grant->revoked_at) {
-        grant->last_used_at = now;
-        tx.update_grant(*grant);
-      }
+    // Read again: a refresh or a revocation may have happened meanwhile.
+    // Read after a refusal too, although only a served read records the use:
+    // on PostgreSQL the audit row alone would be a deferred write sent with
+    // the COMMIT, and a connection lost in that round trip is never run again
+    // (the COMMIT may have happened); lost in this read's, the unit is.
+    std::optional<GrantRecord> grant = tx.find_grant(caller.grant.id);
+    if (body && grant && !grant->revoked_at) {
+      grant->last_used_at = now;
+      tx.update_grant(*grant);
     }
     tx.append_audit(audit);
   });

@@ -26,11 +26,9 @@ ServiceCalendar App::calendar() const {
 void App::reload_calendar() {
   // Configured windows first, then the ones staff announced (stored).
   std::vector<MaintenanceWindow> windows = config_.maintenance;
-  {
-    auto tx = store_->begin(TxMode::read_only);
-    auto stored = tx->list_maintenance();
-    windows.insert(windows.end(), stored.begin(), stored.end());
-  }
+  const std::vector<MaintenanceWindow> stored = with_transaction(
+      *store_, TxMode::read_only, [](StoreTx& tx) { return tx.list_maintenance(); });
+  windows.insert(windows.end(), stored.begin(), stored.end());
   ServiceCalendar fresh(std::move(windows));
   std::lock_guard<std::mutex> lock(calendar_mutex_);
   calendar_ = std::move(fresh);
@@ -97,24 +95,47 @@ std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
     // PostgreSQL: one pooled connection per worker thread at most.
     std::unique_ptr<Store> store = open_store(config.database, config.worker_threads);
     if (!store) return fail("cannot open the database " + database_for_log(config.database));
+    return make_app(std::move(config), std::move(store), std::move(clock), error,
+                    std::move(random));
+  } catch (const std::exception& e) {
+    // StorageError messages name their layer already ("storage: …").
+    const std::string what = e.what();
+    return fail(what.rfind("storage:", 0) == 0 ? what : "storage: " + what);
+  }
+}
+
+std::unique_ptr<App> make_app(ServerConfig config, std::unique_ptr<Store> store,
+                              std::shared_ptr<Clock> clock, std::string* error,
+                              std::shared_ptr<Randomness> random) {
+  auto fail = [&](const std::string& why) -> std::unique_ptr<App> {
+    if (error) *error = why;
+    return nullptr;
+  };
+  if (!store) return fail("cannot open the database " + database_for_log(config.database));
+  try {
     if (config.seed_demo_data && config.dev_mode && config.records.source != "remote") {
       seed_demo_data(*store, config.pin_hmac_key, jst_date(clock->now()));
     }
+    // Start-up's transactions are units of with_transaction like any other: a
+    // pooled PostgreSQL connection lost before anything reached the database
+    // runs them again.
     if (!config.dev_mode) {
       // The demo customers' PINs are in the README: a production server must
       // never serve them (security finding, issue 12).
-      auto tx = store->begin(TxMode::read_only);
-      if (holds_demo_data(*tx)) {
+      const bool demo = with_transaction(*store, TxMode::read_only,
+                                         [](StoreTx& tx) { return holds_demo_data(tx); });
+      if (demo) {
         return fail("the database " + database_for_log(config.database) +
                     " holds the demo data set, whose PINs are published; a production server "
                     "(dev_mode off) refuses it. Use a new database for production, or "
                     "\"dev_mode\": true for development.");
       }
     }
-    {
-      auto tx = store->begin();
-      register_clients(*tx, config);
-      if (!tx->commit()) return fail("cannot register the configured clients");
+    try {
+      with_transaction(*store, TxMode::read_write,
+                       [&](StoreTx& tx) { register_clients(tx, config); });
+    } catch (const StorageError& e) {
+      return fail(std::string("cannot register the configured clients: ") + e.what());
     }
     Store& store_ref = *store;
     const bool local_records = config.records.source != "remote";

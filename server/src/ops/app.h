@@ -70,5 +70,10 @@ class App {
 // `random` null: the OS CSPRNG.
 std::unique_ptr<App> make_app(ServerConfig config, std::shared_ptr<Clock> clock,
                               std::string* error, std::shared_ptr<Randomness> random = nullptr);
+// The same over a store already opened on config.database (the tests wrap
+// one to make its connections fail on cue; tests/server/test_server.h).
+std::unique_ptr<App> make_app(ServerConfig config, std::unique_ptr<Store> store,
+                              std::shared_ptr<Clock> clock, std::string* error,
+                              std::shared_ptr<Randomness> random = nullptr);
 
 }  // namespace renkei::server

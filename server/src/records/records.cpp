@@ -311,41 +311,44 @@ bool holds_demo_data(AccountRepository& tx) {
 }
 
 bool seed_demo_data(Store& store, const std::string& pin_key, const CivilDate& today) {
-  auto tx = store.begin();
-  tx->lock_for_seeding();  // instances starting at once: only the first seeds
-  if (tx->count_accounts() > 0) return false;
+  // One unit (with_transaction): a pooled PostgreSQL connection lost before
+  // anything reached the database, or a conflict, runs it again from the
+  // start; it only writes to the store.
+  return with_transaction(store, TxMode::read_write, [&](StoreTx& tx) {
+    tx.lock_for_seeding();  // instances starting at once: only the first seeds
+    if (tx.count_accounts() > 0) return false;
 
-  for (const auto& c : demo_customers()) tx->upsert_customer(c);
+    for (const auto& c : demo_customers()) tx.upsert_customer(c);
 
-  auto make = [&](const char* customer, const char* branch, AccountType type, const char* number,
-                  AccountStatus status, bool card, std::string_view pin) {
-    AccountRecord a;
-    a.customer_id = customer;
-    a.ref = AccountRef{branch, type, number};
-    a.status = status;
-    a.cash_card_issued = card;
-    a.pin_digest = pin.empty() ? std::string() : pin_digest(pin_key, account_key(a.ref), pin);
-    return a;
-  };
+    auto make = [&](const char* customer, const char* branch, AccountType type, const char* number,
+                    AccountStatus status, bool card, std::string_view pin) {
+      AccountRecord a;
+      a.customer_id = customer;
+      a.ref = AccountRef{branch, type, number};
+      a.status = status;
+      a.cash_card_issued = card;
+      a.pin_digest = pin.empty() ? std::string() : pin_digest(pin_key, account_key(a.ref), pin);
+      return a;
+    };
 
-  const std::int64_t today_days = days_from_civil(today);
-  DemoRandom rng(kDemoSeed);
-  for (const auto& plan : demo_plans()) {
-    AccountRecord a = make(plan.customer_id, plan.branch, plan.type, plan.number, plan.status,
-                           plan.cash_card, plan.pin);
-    const std::int64_t id = tx->upsert_account(a);
-    add_history(*tx, id, plan, today_days, rng, &a.balance_yen);
-    tx->upsert_account(a);  // the balance the history ends at
-  }
-  // The moved account (manual FAQ 3-Q4: the customer now uses 022-2222222)
-  // and the closed one: no balance, no history; the card they had is kept on
-  // record so that it is the status alone that makes them ineligible.
-  tx->upsert_account(
-      make("C0003", "011", AccountType::ordinary, "1111111", AccountStatus::moved, true, "5555"));
-  tx->upsert_account(
-      make("C0004", "006", AccountType::ordinary, "1234567", AccountStatus::closed, true, ""));
-  if (!tx->commit()) throw StorageError("storage: could not commit the demo data");
-  return true;
+    const std::int64_t today_days = days_from_civil(today);
+    DemoRandom rng(kDemoSeed);
+    for (const auto& plan : demo_plans()) {
+      AccountRecord a = make(plan.customer_id, plan.branch, plan.type, plan.number, plan.status,
+                             plan.cash_card, plan.pin);
+      const std::int64_t id = tx.upsert_account(a);
+      add_history(tx, id, plan, today_days, rng, &a.balance_yen);
+      tx.upsert_account(a);  // the balance the history ends at
+    }
+    // The moved account (manual FAQ 3-Q4: the customer now uses 022-2222222)
+    // and the closed one: no balance, no history; the card they had is kept on
+    // record so that it is the status alone that makes them ineligible.
+    tx.upsert_account(
+        make("C0003", "011", AccountType::ordinary, "1111111", AccountStatus::moved, true, "5555"));
+    tx.upsert_account(
+        make("C0004", "006", AccountType::ordinary, "1234567", AccountStatus::closed, true, ""));
+    return true;
+  });
 }
 
 // ---------- CSV import ----------

@@ -76,14 +76,23 @@ AccountInfo info_of(const AccountRecord& a) {
 
 }  // namespace
 
+// Each lookup below is one read-only with_transaction (storage.h): a pooled
+// PostgreSQL connection lost before anything reached the database, or a
+// conflict, runs it again; any other storage failure is the records'
+// `unavailable`. The unit only reads and returns its answer.
+
 RecordsResult<std::optional<AccountInfo>> LocalRecordsSource::find_account(const AccountRef& ref) {
   try {
-    auto tx = store_.begin(TxMode::read_only);
-    std::optional<AccountRecord> a = tx->find_account(ref);
-    // A mapping row of the remote source is not a record.
-    if (!a || a->customer_id.rfind("core:", 0) == 0) return std::optional<AccountInfo>();
-    if (!tx->find_customer(a->customer_id)) return std::optional<AccountInfo>();
-    return std::optional<AccountInfo>(info_of(*a));
+    return with_transaction(store_, TxMode::read_only,
+                            [&](StoreTx& tx) -> RecordsResult<std::optional<AccountInfo>> {
+                              std::optional<AccountRecord> a = tx.find_account(ref);
+                              // A mapping row of the remote source is not a record.
+                              if (!a || a->customer_id.rfind("core:", 0) == 0)
+                                return std::optional<AccountInfo>();
+                              if (!tx.find_customer(a->customer_id))
+                                return std::optional<AccountInfo>();
+                              return std::optional<AccountInfo>(info_of(*a));
+                            });
   } catch (const std::exception& e) {
     return storage_failure(e);
   }
@@ -93,14 +102,15 @@ RecordsResult<bool> LocalRecordsSource::identity_matches(const AccountRef& ref,
                                                          const std::string& birth_date,
                                                          const std::string& phone) {
   try {
-    auto tx = store_.begin(TxMode::read_only);
     CustomerInfo info;
     info.birth_date = birth_date;
     info.phone = phone;
-    // records.cpp's check (eligibility there too; both facts evaluated).
-    std::optional<AccountRecord> found;
-    const IdentityCheck c = renkei::server::check_identity(*tx, ref, info, &found);
-    return c == IdentityCheck::match;
+    return with_transaction(store_, TxMode::read_only, [&](StoreTx& tx) -> RecordsResult<bool> {
+      // records.cpp's check (eligibility there too; both facts evaluated).
+      std::optional<AccountRecord> found;
+      const IdentityCheck c = renkei::server::check_identity(tx, ref, info, &found);
+      return c == IdentityCheck::match;
+    });
   } catch (const std::exception& e) {
     return storage_failure(e);
   }
@@ -109,11 +119,13 @@ RecordsResult<bool> LocalRecordsSource::identity_matches(const AccountRef& ref,
 RecordsResult<std::vector<std::string>> LocalRecordsSource::registered_phones(
     const AccountRef& ref) {
   try {
-    auto tx = store_.begin(TxMode::read_only);
-    std::optional<AccountRecord> a = tx->find_account(ref);
-    if (!a) return std::vector<std::string>();
-    std::optional<CustomerRecord> c = tx->find_customer(a->customer_id);
-    return c ? c->phones : std::vector<std::string>();
+    return with_transaction(store_, TxMode::read_only,
+                            [&](StoreTx& tx) -> RecordsResult<std::vector<std::string>> {
+                              std::optional<AccountRecord> a = tx.find_account(ref);
+                              if (!a) return std::vector<std::string>();
+                              std::optional<CustomerRecord> c = tx.find_customer(a->customer_id);
+                              return c ? c->phones : std::vector<std::string>();
+                            });
   } catch (const std::exception& e) {
     return storage_failure(e);
   }
@@ -122,8 +134,9 @@ RecordsResult<std::vector<std::string>> LocalRecordsSource::registered_phones(
 RecordsResult<PinCheck> LocalRecordsSource::verify_pin(const AccountRef& ref,
                                                        std::string_view pin) {
   try {
-    auto tx = store_.begin(TxMode::read_only);
-    std::optional<AccountRecord> a = tx->find_account(ref);
+    // Only the stored account is read in the unit; the PIN is compared after.
+    const std::optional<AccountRecord> a = with_transaction(
+        store_, TxMode::read_only, [&](StoreTx& tx) { return tx.find_account(ref); });
     if (!a) return PinCheck::mismatch;
     return renkei::server::check_pin(*a, pin_key_, std::string(pin));
   } catch (const std::exception& e) {
@@ -133,8 +146,8 @@ RecordsResult<PinCheck> LocalRecordsSource::verify_pin(const AccountRef& ref,
 
 RecordsResult<std::int64_t> LocalRecordsSource::balance(const AccountRef& ref) {
   try {
-    auto tx = store_.begin(TxMode::read_only);
-    std::optional<AccountRecord> a = tx->find_account(ref);
+    const std::optional<AccountRecord> a = with_transaction(
+        store_, TxMode::read_only, [&](StoreTx& tx) { return tx.find_account(ref); });
     if (!a) return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
                                   "local records: unknown account"};
     return a->balance_yen;
@@ -157,11 +170,17 @@ RecordsResult<TransactionPage> LocalRecordsSource::transactions(const AccountRef
     }
   }
   try {
-    auto tx = store_.begin(TxMode::read_only);
-    std::optional<AccountRecord> a = tx->find_account(ref);
-    if (!a) return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
-                                  "local records: unknown account"};
-    std::vector<LedgerEntry> entries = tx->ledger(a->id, from, to, limit + 1, before_id);
+    // The account's entries, one more than a page (nullopt: no such account).
+    std::optional<std::vector<LedgerEntry>> found = with_transaction(
+        store_, TxMode::read_only, [&](StoreTx& tx) -> std::optional<std::vector<LedgerEntry>> {
+          std::optional<AccountRecord> a = tx.find_account(ref);
+          if (!a) return std::nullopt;
+          return tx.ledger(a->id, from, to, limit + 1, before_id);
+        });
+    if (!found)
+      return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
+                            "local records: unknown account"};
+    std::vector<LedgerEntry>& entries = *found;
     TransactionPage page;
     const bool more = static_cast<int>(entries.size()) > limit;
     if (more) entries.resize(static_cast<std::size_t>(limit));
