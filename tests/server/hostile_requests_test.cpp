@@ -969,6 +969,23 @@ TEST_F(HostileRequests, SlowClientDoesNotBlockOthers) {
   EXPECT_EQ(slow.status, 200);
 }
 
+// Found by the hostile-input sweep: a client trickling its request (each
+// byte within the 10 s read timeout) held its worker for as long as it kept
+// trickling; 66 of them froze the server. A request now has 10 s from its
+// first byte to arrive whole; then its connection is closed.
+TEST_F(HostileRequests, ATrickledRequestIsCutOffAtItsDeadline) {
+  const std::string padding(150, 'a');
+  const std::string slow_request = request("GET", "/healthz", {"X-Slow: " + padding});
+  ASSERT_GT(slow_request.size(), 150u);  // at 1 byte per 100 ms: over 15 s
+  const auto start = std::chrono::steady_clock::now();
+  RawReply slow = exchange(server_.port(), slow_request, false, 30000ms, 1, 100ms);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(slow.timed_out);
+  EXPECT_NE(slow.status, 200) << "the request must not be served";
+  EXPECT_LT(took, 14s) << "the connection is closed at the deadline, not at the request's end";
+  EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
+}
+
 // A client that stops sending mid-request holds one worker until the read
 // timeout (10 s), never the server: another request is answered meanwhile.
 TEST_F(HostileRequests, StalledClientDoesNotBlockOthers) {

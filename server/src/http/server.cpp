@@ -48,6 +48,12 @@ using HandlerResponse = httplib::Server::HandlerResponse;
 constexpr int kListenBacklog = 1024;
 constexpr std::size_t kKeepAliveMaxCount = 100000;
 constexpr time_t kReadTimeoutSeconds = 10;
+// The whole of a request (line, headers and body) must arrive within this
+// time from its first byte. kReadTimeoutSeconds bounds each wait only: a
+// client sending one byte every few seconds (slowloris) held a worker thread
+// for as long as it liked (hostile-input sweep). 16 KB of body, our limit,
+// take under 7 s even at 20 kbit/s.
+constexpr std::chrono::seconds kRequestReadDeadline{10};
 // An idle keep-alive connection holds a worker thread (httplib 0.11.4); the
 // default 5 s let idle browsers starve new customers under load.
 constexpr time_t kKeepAliveIdleSeconds = 2;
@@ -191,6 +197,18 @@ bool host_allowed(const std::string& issuer_host, const Request& req) {
 
 bool is_unlimited_path(const std::string& path) {
   return path == "/healthz" || path == "/metrics";
+}
+
+// httplib 0.11.4 applies a Range header to any answer, whatever its status:
+// a JSON error cut to its first bytes (with a Content-Range), a 200 of the
+// API cut short, and as many parts as the header names, overlapping ones
+// included (700 ranges of the WASM module made a 7.6 KB request into a
+// 168 MB answer; found by the hostile-input sweep). A Range is therefore
+// kept only where it means something, a GET of a static file, and only when
+// it names one range; any other is ignored (RFC 9110 §14.2 allows a server
+// to ignore a Range): the whole answer, as without it.
+bool range_allowed(const Request& req) {
+  return req.ranges.size() == 1 && req.method == "GET" && req.path.rfind("/static/", 0) == 0;
 }
 
 // Admission under overload (found by scripts/bench-sustained.sh): with one
@@ -382,6 +400,11 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         t.active = true;
         t.start = Clock::now();
         t.id = state->next_id();
+        // The request is httplib's own non-const object, handed to handlers
+        // as const (as static_routes.cpp does for an unsatisfiable Range).
+        if (!req.ranges.empty() && !range_allowed(req)) {
+          const_cast<Request&>(req).ranges.clear();
+        }
         if (!host_allowed(state->issuer_host, req)) {
           send_error(res, ErrorCode::forbidden);
           app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
@@ -588,9 +611,17 @@ class SocketStream final : public httplib::Stream {
       : names_(connection),
         sock_(sock),
         read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
-        write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)) {}
+        write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)),
+        read_deadline_(Clock::now() + kRequestReadDeadline) {}
 
-  bool is_readable() const override { return wait(POLLIN, read_ms_) > 0; }
+  // A wait for the request's next bytes ends at the read timeout or at the
+  // request's deadline, whichever comes first.
+  bool is_readable() const override {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now());
+    if (left.count() <= 0) return false;
+    return wait(POLLIN, static_cast<int>(std::min<std::int64_t>(left.count(), read_ms_))) > 0;
+  }
   bool is_writable() const override { return wait(POLLOUT, write_ms_) > 0 && is_alive(); }
 
   ssize_t read(char* ptr, size_t size) override {
@@ -605,6 +636,9 @@ class SocketStream final : public httplib::Stream {
     }
     buffer_off_ = 0;
     buffer_size_ = 0;
+    // Past the deadline nothing more is read, even bytes already waiting:
+    // a trickle always has one.
+    if (Clock::now() >= read_deadline_) return -1;
     char* into = size >= buffer_.size() ? ptr : buffer_.data();
     const std::size_t room = size >= buffer_.size() ? size : buffer_.size();
     // The bytes are usually there already (the wait saw them): one recv
@@ -720,6 +754,7 @@ class SocketStream final : public httplib::Stream {
   const socket_t sock_;
   const int read_ms_;
   const int write_ms_;
+  const Clock::time_point read_deadline_;
   std::string out_;
   std::array<char, 4096> buffer_{};
   std::size_t buffer_off_ = 0;
