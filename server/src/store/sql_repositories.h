@@ -13,7 +13,8 @@
 // Tx provides (befriending this class):
 //   Query query(std::string_view sql, const char* what)
 //       A statement of the transaction, with binds(…), step(), run() (the
-//       rows changed) and text/opt_text/int64/opt_int64/boolean(column).
+//       rows changed) and text/opt_text/int64/opt_int64/boolean(column);
+//       run(sql, what, args…) below binds and runs one.
 //       `sql` must have static storage (it keys the statement cache).
 //   void check_open() const          throws once the transaction finished
 //   void write(Query& q, const char* if_unchanged)
@@ -101,20 +102,15 @@ class SqlRepositories : public StoreTx {
   }
 
   void upsert_customer(const CustomerRecord& c) override {
-    query(
-        "INSERT INTO customers (id, name_kana, birth_date) VALUES (?, ?, ?)"
+    run("INSERT INTO customers (id, name_kana, birth_date) VALUES (?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET name_kana = excluded.name_kana,"
         " birth_date = excluded.birth_date",
-        "upsert_customer")
-        .binds(c.id, c.name_kana, c.birth_date)
-        .run();
-    query("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer").binds(c.id).run();
+        "upsert_customer", c.id, c.name_kana, c.birth_date);
+    run("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer", c.id);
     std::int64_t seq = 0;
     for (const auto& phone : c.phones) {
-      query("INSERT INTO customer_phones (customer_id, seq, phone) VALUES (?, ?, ?)",
-            "upsert_customer")
-          .binds(c.id, seq++, phone)
-          .run();
+      run("INSERT INTO customer_phones (customer_id, seq, phone) VALUES (?, ?, ?)",
+          "upsert_customer", c.id, seq++, phone);
     }
   }
 
@@ -135,12 +131,9 @@ class SqlRepositories : public StoreTx {
   }
 
   void add_ledger_entry(const LedgerEntry& e) override {
-    query(
-        "INSERT INTO ledger (account_id, entry_date, description, amount_yen, balance_after_yen)"
+    run("INSERT INTO ledger (account_id, entry_date, description, amount_yen, balance_after_yen)"
         " VALUES (?, ?, ?, ?, ?)",
-        "add_ledger_entry")
-        .binds(e.account_id, e.date, e.description, e.amount_yen, e.balance_after_yen)
-        .run();
+        "add_ledger_entry", e.account_id, e.date, e.description, e.amount_yen, e.balance_after_yen);
   }
 
   std::vector<LedgerEntry> ledger(std::int64_t account_id, const std::string& from,
@@ -201,13 +194,10 @@ class SqlRepositories : public StoreTx {
   }
 
   void save_lock(std::int64_t account_id, const LockState& s) override {
-    query(
-        "INSERT INTO locks (account_id, failures, locked_until) VALUES (?, ?, ?)"
+    run("INSERT INTO locks (account_id, failures, locked_until) VALUES (?, ?, ?)"
         " ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,"
         " locked_until = excluded.locked_until",
-        "save_lock")
-        .binds(account_id, s.failures, s.locked_until)
-        .run();
+        "save_lock", account_id, s.failures, s.locked_until);
   }
 
   std::vector<std::pair<std::int64_t, LockState>> list_locks() override {
@@ -229,17 +219,14 @@ class SqlRepositories : public StoreTx {
 
   void insert_flow(const FlowRecord& f) override {
     const store_rows::FlowIndexColumns c = store_rows::flow_index_columns(f);
-    query(
-        "INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
+    run("INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
         " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
         " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "insert_flow")
-        .binds(f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
-               f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
-               c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
-               f.created_at, f.updated_at, f.dpop_jkt)
-        .run();
+        "insert_flow", f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
+        f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
+        c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at,
+        f.updated_at, f.dpop_jkt);
   }
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
@@ -337,23 +324,17 @@ class SqlRepositories : public StoreTx {
   }
 
   void upsert_client(const ClientRecord& c) override {
-    query("INSERT INTO clients (" RENKEI_CLIENT_COLUMNS
-          ") VALUES (?, ?, ?, ?, ?, ?)"
-          " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,"
-          " secret_digest = excluded.secret_digest, enabled = excluded.enabled,"
-          " profile = excluded.profile, jwks = excluded.jwks",
-          "upsert_client")
-        .binds(c.id, c.display_name, c.secret_digest, c.enabled, c.profile, c.jwks)
-        .run();
-    query("DELETE FROM client_redirect_uris WHERE client_id = ?", "upsert_client")
-        .binds(c.id)
-        .run();
+    run("INSERT INTO clients (" RENKEI_CLIENT_COLUMNS
+        ") VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,"
+        " secret_digest = excluded.secret_digest, enabled = excluded.enabled,"
+        " profile = excluded.profile, jwks = excluded.jwks",
+        "upsert_client", c.id, c.display_name, c.secret_digest, c.enabled, c.profile, c.jwks);
+    run("DELETE FROM client_redirect_uris WHERE client_id = ?", "upsert_client", c.id);
     std::int64_t seq = 0;
     for (const auto& uri : c.redirect_uris) {
-      query("INSERT INTO client_redirect_uris (client_id, seq, uri) VALUES (?, ?, ?)",
-            "upsert_client")
-          .binds(c.id, seq++, uri)
-          .run();
+      run("INSERT INTO client_redirect_uris (client_id, seq, uri) VALUES (?, ?, ?)",
+          "upsert_client", c.id, seq++, uri);
     }
   }
 
@@ -368,13 +349,10 @@ class SqlRepositories : public StoreTx {
   }
 
   void insert_code(const AuthorizationCodeRecord& c) override {
-    query(
-        "INSERT INTO authorization_codes (code_digest, client_id, redirect_uri, code_challenge,"
+    run("INSERT INTO authorization_codes (code_digest, client_id, redirect_uri, code_challenge,"
         " grant_id, expires_at, used, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        "insert_code")
-        .binds(c.code_digest, c.client_id, c.redirect_uri, c.code_challenge, c.grant_id,
-               c.expires_at, c.used, c.dpop_jkt)
-        .run();
+        "insert_code", c.code_digest, c.client_id, c.redirect_uri, c.code_challenge, c.grant_id,
+        c.expires_at, c.used, c.dpop_jkt);
   }
 
   std::optional<AuthorizationCodeRecord> consume_code(const std::string& digest) override {
@@ -403,19 +381,16 @@ class SqlRepositories : public StoreTx {
       c.dpop_jkt = q.text(7);
     }
     if (!c.used) {
-      query("UPDATE authorization_codes SET used = TRUE WHERE code_digest = ?", "consume_code")
-          .binds(digest)
-          .run();
+      run("UPDATE authorization_codes SET used = TRUE WHERE code_digest = ?", "consume_code",
+          digest);
     }
     return c;
   }
 
   void insert_grant(const GrantRecord& g) override {
-    query("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          "insert_grant")
-        .binds(g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
-               g.revoked_at, g.last_used_at, g.revoked_by)
-        .run();
+    run("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert_grant", g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at,
+        g.expires_at, g.revoked_at, g.last_used_at, g.revoked_by);
   }
 
   std::optional<GrantRecord> find_grant(const std::string& id) override {
@@ -429,14 +404,11 @@ class SqlRepositories : public StoreTx {
 
   void update_grant(const GrantRecord& g) override {
     const int changed =
-        query(
-            "UPDATE grants SET client_id = ?, account_id = ?, scope = ?, flow_id = ?,"
+        run("UPDATE grants SET client_id = ?, account_id = ?, scope = ?, flow_id = ?,"
             " created_at = ?, expires_at = ?, revoked_at = ?, last_used_at = ?, revoked_by = ?"
             " WHERE id = ?",
-            "update_grant")
-            .binds(g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
-                   g.revoked_at, g.last_used_at, g.revoked_by, g.id)
-            .run();
+            "update_grant", g.client_id, g.account_id, g.scope, g.flow_id, g.created_at,
+            g.expires_at, g.revoked_at, g.last_used_at, g.revoked_by, g.id);
     if (changed == 0) throw StorageError("storage: update_grant: no such grant");
   }
 
@@ -451,13 +423,10 @@ class SqlRepositories : public StoreTx {
   }
 
   void insert_token(const TokenRecord& t) override {
-    query(
-        "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked,"
+    run("INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked,"
         " dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        "insert_token")
-        .binds(t.token_digest, store_rows::token_kind_wire_name(t.kind), t.grant_id, t.client_id,
-               t.expires_at, t.revoked, t.dpop_jkt)
-        .run();
+        "insert_token", t.token_digest, store_rows::token_kind_wire_name(t.kind), t.grant_id,
+        t.client_id, t.expires_at, t.revoked, t.dpop_jkt);
   }
 
   // PostgreSQL first locks the token's grant (postgres_store.cpp).
@@ -480,26 +449,20 @@ class SqlRepositories : public StoreTx {
   }
 
   void revoke_token(const std::string& digest) override {
-    query("UPDATE tokens SET revoked = TRUE WHERE token_digest = ?", "revoke_token")
-        .binds(digest)
-        .run();
+    run("UPDATE tokens SET revoked = TRUE WHERE token_digest = ?", "revoke_token", digest);
   }
 
   void revoke_tokens_of_grant(const std::string& grant_id) override {
-    query("UPDATE tokens SET revoked = TRUE WHERE grant_id = ?", "revoke_tokens_of_grant")
-        .binds(grant_id)
-        .run();
+    run("UPDATE tokens SET revoked = TRUE WHERE grant_id = ?", "revoke_tokens_of_grant", grant_id);
   }
 
   // ----- FapiRepository (issue 13) -----
 
   void insert_pushed_request(const PushedRequestRecord& r) override {
-    query(
-        "INSERT INTO pushed_requests (request_uri_digest, client_id, params_json, expires_at,"
+    run("INSERT INTO pushed_requests (request_uri_digest, client_id, params_json, expires_at,"
         " used) VALUES (?, ?, ?, ?, ?)",
-        "insert_pushed_request")
-        .binds(r.request_uri_digest, r.client_id, r.params_json, r.expires_at, r.used)
-        .run();
+        "insert_pushed_request", r.request_uri_digest, r.client_id, r.params_json, r.expires_at,
+        r.used);
   }
 
   // Single use, as consume_code.
@@ -521,38 +484,29 @@ class SqlRepositories : public StoreTx {
       r.used = q.boolean(4);
     }
     if (!r.used) {
-      query("UPDATE pushed_requests SET used = TRUE WHERE request_uri_digest = ?",
-            "consume_pushed_request")
-          .binds(digest)
-          .run();
+      run("UPDATE pushed_requests SET used = TRUE WHERE request_uri_digest = ?",
+          "consume_pushed_request", digest);
     }
     return r;
   }
 
   bool remember_jti(const std::string& kind, const std::string& owner,
                     const std::string& jti_digest, UnixSeconds expires_at) override {
-    return query(
-               "INSERT INTO seen_jtis (kind, owner, jti_digest, expires_at) VALUES (?, ?, ?, ?)"
+    return run("INSERT INTO seen_jtis (kind, owner, jti_digest, expires_at) VALUES (?, ?, ?, ?)"
                " ON CONFLICT (kind, owner, jti_digest) DO NOTHING",
-               "remember_jti")
-               .binds(kind, owner, jti_digest, expires_at)
-               .run() == 1;
+               "remember_jti", kind, owner, jti_digest, expires_at) == 1;
   }
 
   int delete_expired_fapi_rows(UnixSeconds before, int limit) override {
-    int n = query(
-                "DELETE FROM pushed_requests WHERE request_uri_digest IN (SELECT"
-                " request_uri_digest FROM pushed_requests WHERE expires_at < ? LIMIT ?)",
-                "delete_expired_fapi_rows")
-                .binds(before, limit)
-                .run();
+    int n =
+        run("DELETE FROM pushed_requests WHERE request_uri_digest IN (SELECT"
+            " request_uri_digest FROM pushed_requests WHERE expires_at < ? LIMIT ?)",
+            "delete_expired_fapi_rows", before, limit);
     if (n >= limit) return n;
-    n += query(
-             "DELETE FROM seen_jtis WHERE (kind, owner, jti_digest) IN (SELECT kind, owner,"
-             " jti_digest FROM seen_jtis WHERE expires_at < ? LIMIT ?)",
-             "delete_expired_fapi_rows")
-             .binds(before, limit - n)
-             .run();
+    n +=
+        run("DELETE FROM seen_jtis WHERE (kind, owner, jti_digest) IN (SELECT kind, owner,"
+            " jti_digest FROM seen_jtis WHERE expires_at < ? LIMIT ?)",
+            "delete_expired_fapi_rows", before, limit - n);
     return n;
   }
 
@@ -589,14 +543,11 @@ class SqlRepositories : public StoreTx {
 
   void update_mail(const MailRecord& m) override {
     const int changed =
-        query(
-            "UPDATE mails SET to_addr = ?, subject = ?, body = ?, flow_id = ?, created_at = ?,"
+        run("UPDATE mails SET to_addr = ?, subject = ?, body = ?, flow_id = ?, created_at = ?,"
             " next_attempt_at = ?, attempts = ?, state = ?, last_error = ?, sent_at = ?"
             " WHERE id = ?",
-            "update_mail")
-            .binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
-                   store_rows::mail_state_wire_name(m.state), m.last_error, m.sent_at, m.id)
-            .run();
+            "update_mail", m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at,
+            m.attempts, store_rows::mail_state_wire_name(m.state), m.last_error, m.sent_at, m.id);
     if (changed == 0) throw StorageError("storage: update_mail: no such mail");
   }
 
@@ -661,14 +612,11 @@ class SqlRepositories : public StoreTx {
   // ----- CallEventRepository -----
 
   bool insert_call_event(const CallEventRecord& e) override {
-    return query(
-               "INSERT INTO call_events (provider_call_id, caller_masked, dialled, received_at,"
+    return run("INSERT INTO call_events (provider_call_id, caller_masked, dialled, received_at,"
                " flow_id, outcome) VALUES (?, ?, ?, ?, ?, ?)"
                " ON CONFLICT (provider_call_id) DO NOTHING",
-               "insert_call_event")
-               .binds(e.provider_call_id, e.caller_masked, e.dialled, e.received_at, e.flow_id,
-                      e.outcome)
-               .run() == 1;
+               "insert_call_event", e.provider_call_id, e.caller_masked, e.dialled, e.received_at,
+               e.flow_id, e.outcome) == 1;
   }
 
   std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) override {
@@ -691,39 +639,32 @@ class SqlRepositories : public StoreTx {
   // ----- RetentionRepository -----
 
   int delete_flows_idle_since(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM flows WHERE flow_id IN"
-               " (SELECT flow_id FROM flows WHERE updated_at < ? LIMIT ?)",
-               "delete_flows_idle_since")
-        .binds(before, limit)
-        .run();
+    return run(
+        "DELETE FROM flows WHERE flow_id IN"
+        " (SELECT flow_id FROM flows WHERE updated_at < ? LIMIT ?)",
+        "delete_flows_idle_since", before, limit);
   }
 
   int delete_call_events_before(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM call_events WHERE provider_call_id IN"
-               " (SELECT provider_call_id FROM call_events WHERE received_at < ? LIMIT ?)",
-               "delete_call_events_before")
-        .binds(before, limit)
-        .run();
+    return run(
+        "DELETE FROM call_events WHERE provider_call_id IN"
+        " (SELECT provider_call_id FROM call_events WHERE received_at < ? LIMIT ?)",
+        "delete_call_events_before", before, limit);
   }
 
   int delete_audit_before(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM audit WHERE id IN"
-               " (SELECT id FROM audit WHERE occurred_at < ? ORDER BY id LIMIT ?)",
-               "delete_audit_before")
-        .binds(before, limit)
-        .run();
+    return run(
+        "DELETE FROM audit WHERE id IN"
+        " (SELECT id FROM audit WHERE occurred_at < ? ORDER BY id LIMIT ?)",
+        "delete_audit_before", before, limit);
   }
 
   int delete_finished_mails_before(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
-               " AND state <> ? ORDER BY id LIMIT ?)",
-               "delete_finished_mails_before")
-        .binds(before, store_rows::mail_state_wire_name(MailState::pending), limit)
-        .run();
+    return run(
+        "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
+        " AND state <> ? ORDER BY id LIMIT ?)",
+        "delete_finished_mails_before", before,
+        store_rows::mail_state_wire_name(MailState::pending), limit);
   }
 
   // ----- MaintenanceRepository -----
@@ -744,9 +685,7 @@ class SqlRepositories : public StoreTx {
   }
 
   bool remove_maintenance(std::int64_t id) override {
-    return query("DELETE FROM maintenance_windows WHERE id = ?", "remove_maintenance")
-               .binds(id)
-               .run() > 0;
+    return run("DELETE FROM maintenance_windows WHERE id = ?", "remove_maintenance", id) > 0;
   }
 
   std::vector<std::pair<std::int64_t, MaintenanceWindow>> list_maintenance_with_ids() override {
@@ -770,6 +709,12 @@ class SqlRepositories : public StoreTx {
 
   Tx& tx() { return static_cast<Tx&>(*this); }
   Query query(std::string_view sql, const char* what) { return tx().query(sql, what); }
+  // Runs a statement that returns no rows, with `args` bound in order; the
+  // number of rows it changed.
+  template <class... A>
+  int run(std::string_view sql, const char* what, const A&... args) {
+    return query(sql, what).binds(args...).run();
+  }
 
   // The statement of a read whose rows the caller will write back: with the
   // row lock (`locked`, the same text with FOR UPDATE appended) in a

@@ -650,7 +650,7 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
   void lock_for_seeding() override {
     // READ COMMITTED: the count after this lock sees what an instance that
     // seeded before us committed, so only the first one seeds.
-    query("SELECT pg_advisory_xact_lock(hashtext('renkei.seed'))", "lock_for_seeding").run();
+    run("SELECT pg_advisory_xact_lock(hashtext('renkei.seed'))", "lock_for_seeding");
   }
 
   LockState load_lock(std::int64_t account_id) override {
@@ -660,13 +660,10 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
     // failed before. A zero row reads as LockState{} and is not listed by
     // list_locks.
     if (!read_only()) {
-      query(
-          "INSERT INTO locks (account_id, failures, locked_until)"
+      run("INSERT INTO locks (account_id, failures, locked_until)"
           " SELECT id, 0, NULL FROM accounts WHERE id = ?"
           " ON CONFLICT (account_id) DO NOTHING",
-          "load_lock")
-          .binds(account_id)
-          .run();
+          "load_lock", account_id);
     }
     return SqlRepositories::load_lock(account_id);
   }
@@ -682,10 +679,8 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
     // writer did, and two flows of one phone cannot pick the same number at
     // once.
     if (!read_only()) {
-      query("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
-            "flows_waiting_for_call")
-          .binds(dialled)
-          .run();
+      run("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
+          "flows_waiting_for_call", dialled);
     }
     return SqlRepositories::flows_waiting_for_call(dialled, now);
   }
@@ -693,10 +688,8 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
   void hold_phone_for_call_pick(const std::string& phone) override {
     if (read_only())
       throw StorageError("storage: hold_phone_for_call_pick in a read-only transaction");
-    query("SELECT pg_advisory_xact_lock(hashtext('renkei.phone'), hashtext(?))",
-          "hold_phone_for_call_pick")
-        .binds(phone)
-        .run();
+    run("SELECT pg_advisory_xact_lock(hashtext('renkei.phone'), hashtext(?))",
+        "hold_phone_for_call_pick", phone);
   }
 
   std::optional<TokenRecord> find_token(const std::string& digest) override {
@@ -715,7 +708,7 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
       grant_id = q.text(0);
     }
     if (!read_only()) {
-      query("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token").binds(grant_id).run();
+      run("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token", grant_id);
     }
     return SqlRepositories::find_token(digest);
   }
