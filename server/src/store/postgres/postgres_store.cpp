@@ -854,37 +854,14 @@ class PostgresStore final : public Store {
   // The schema in one transaction, under an advisory lock so that several
   // instances starting at once create it once (the second waits, then finds it).
   static void create_schema(PgConnection& c) {
-    const int current = store_schema::version();
     c.exec("BEGIN ISOLATION LEVEL READ COMMITTED", "schema");
     try {
       c.exec((std::string("SELECT pg_advisory_xact_lock(") + kSchemaLockKey + ")").c_str(),
              "schema lock");
-      c.exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", "schema");
-      std::optional<std::int64_t> version;
-      {
-        PgQuery q(c, "SELECT MAX(version) FROM schema_version", "schema", nullptr);
-        if (q.step()) version = q.opt_int64(0);
-      }
-      if (version && *version < 1) {
-        throw StorageError("storage: the database has an unknown schema version " +
-                           std::to_string(*version));
-      }
-      if (version && *version > current) {
-        throw StorageError("storage: the database has schema version " + std::to_string(*version) +
-                           ", newer than this server's " + std::to_string(current));
-      }
-      // Every migration above the database's version, in order (all of
-      // them for a new database), in this one transaction.
-      for (const auto& m : store_schema::migrations(store_schema::Dialect::postgres)) {
-        if (m.version > version.value_or(0)) c.exec(m.sql, "migration");
-      }
-      if (!version) {
-        PgQuery(c, "INSERT INTO schema_version (version) VALUES (?)", "schema", nullptr)
-            .binds(current)
-            .run();
-      } else if (*version < current) {
-        PgQuery(c, "UPDATE schema_version SET version = ?", "schema", nullptr).binds(current).run();
-      }
+      store_schema::migrate(
+          store_schema::Dialect::postgres,
+          [&](const char* sql, const char* what) { c.exec(sql, what); },
+          [&](std::string_view sql) { return PgQuery(c, sql, "schema", nullptr); });
       std::string status;
       if (!c.try_exec("COMMIT", &status) || status != "COMMIT") {
         throw StorageError("storage: schema: commit failed");

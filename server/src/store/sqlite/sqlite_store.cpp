@@ -71,8 +71,6 @@ namespace renkei::server {
 
 namespace {
 
-// The schema is the migration files in sqlite/migrations/ (store_schema.h).
-const int kSchemaVersion = store_schema::version();
 constexpr int kBusyTimeoutMs = 5000;
 // Read-only connections of a file database, opened when first needed.
 constexpr std::size_t kReaders = 4;
@@ -548,32 +546,10 @@ class SqliteStore final : public Store {
   void create_schema() {
     conn_.exec("BEGIN IMMEDIATE", "schema");
     try {
-      conn_.exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", "schema");
-      std::optional<std::int64_t> version;
-      {
-        Query q(conn_, "SELECT MAX(version) FROM schema_version", "schema");
-        if (q.step()) version = q.opt_int64(0);
-      }
-      if (version && *version < 1) {
-        throw StorageError("storage: the database has an unknown schema version " +
-                           std::to_string(*version));
-      }
-      if (version && *version > kSchemaVersion) {
-        throw StorageError("storage: the database has schema version " + std::to_string(*version) +
-                           ", newer than this server's " + std::to_string(kSchemaVersion));
-      }
-      // Every migration above the database's version, in order (all of
-      // them for a new database), in this one transaction.
-      for (const auto& m : store_schema::migrations(store_schema::Dialect::sqlite)) {
-        if (m.version > version.value_or(0)) conn_.exec(m.sql, "migration");
-      }
-      if (!version) {
-        Query(conn_, "INSERT INTO schema_version (version) VALUES (?)", "schema")
-            .binds(kSchemaVersion)
-            .run();
-      } else if (*version < kSchemaVersion) {
-        Query(conn_, "UPDATE schema_version SET version = ?", "schema").binds(kSchemaVersion).run();
-      }
+      store_schema::migrate(
+          store_schema::Dialect::sqlite,
+          [&](const char* sql, const char* what) { conn_.exec(sql, what); },
+          [&](std::string_view sql) { return Query(conn_, sql, "schema"); });
       conn_.exec("COMMIT", "schema");
     } catch (...) {
       conn_.run("ROLLBACK");
