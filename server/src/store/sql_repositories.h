@@ -61,6 +61,13 @@ namespace renkei::server {
   " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"     \
   " WHERE flow_id = ?"
 
+// Inside SqlRepositories: a read whose rows the caller writes back, with
+// " FOR UPDATE" appended where the backend takes row locks (locking() and
+// consuming() below). Both texts are string literals, as the statement cache
+// needs.
+#define RENKEI_LOCKING(sql) locking(sql, sql " FOR UPDATE")
+#define RENKEI_CONSUMING(sql) consuming(sql, sql " FOR UPDATE")
+
 template <class Tx, class Query>
 class SqlRepositories : public StoreTx {
  public:
@@ -180,9 +187,7 @@ class SqlRepositories : public StoreTx {
   // PostgreSQL first makes sure the counter row exists (postgres_store.cpp),
   // so that it is locked here even for an account that never failed.
   LockState load_lock(std::int64_t account_id) override {
-    Query q = query(locking("SELECT failures, locked_until FROM locks WHERE account_id = ?",
-                            "SELECT failures, locked_until FROM locks WHERE account_id = ?"
-                            " FOR UPDATE"),
+    Query q = query(RENKEI_LOCKING("SELECT failures, locked_until FROM locks WHERE account_id = ?"),
                     "load_lock");
     q.binds(account_id);
     LockState s;
@@ -230,20 +235,17 @@ class SqlRepositories : public StoreTx {
   }
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
-    Query q = query(
-        locking("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ?",
-                "SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ? FOR UPDATE"),
-        "flow_by_session");
+    Query q =
+        query(RENKEI_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ?"),
+              "flow_by_session");
     q.binds(session_digest);
     if (!q.step()) return std::nullopt;
     return store_rows::read_flow(q);
   }
 
   std::optional<FlowRecord> flow_by_id(const std::string& flow_id) override {
-    Query q =
-        query(locking("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ?",
-                      "SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ? FOR UPDATE"),
-              "flow_by_id");
+    Query q = query(RENKEI_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ?"),
+                    "flow_by_id");
     q.binds(flow_id);
     if (!q.step()) return std::nullopt;
     return store_rows::read_flow(q);
@@ -272,14 +274,11 @@ class SqlRepositories : public StoreTx {
   // PostgreSQL first holds the dialled number (postgres_store.cpp).
   std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
                                                  UnixSeconds now) override {
-    Query q = query(
-        locking("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE call_dialled = ? AND screen = ?"
-                " AND call_expires_at >= ? AND call_opened_at <= ?"
-                " ORDER BY call_opened_at DESC, flow_id",
-                "SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE call_dialled = ? AND screen = ?"
-                " AND call_expires_at >= ? AND call_opened_at <= ?"
-                " ORDER BY call_opened_at DESC, flow_id FOR UPDATE"),
-        "flows_waiting_for_call");
+    Query q = query(RENKEI_LOCKING("SELECT " RENKEI_FLOW_COLUMNS
+                                   " FROM flows WHERE call_dialled = ? AND screen = ?"
+                                   " AND call_expires_at >= ? AND call_opened_at <= ?"
+                                   " ORDER BY call_opened_at DESC, flow_id"),
+                    "flows_waiting_for_call");
     q.binds(dialled, screen_wire_name(Screen::call_wait), now, now);
     std::vector<FlowRecord> out;
     while (q.step()) out.push_back(store_rows::read_flow(q));
@@ -356,35 +355,23 @@ class SqlRepositories : public StoreTx {
   }
 
   std::optional<AuthorizationCodeRecord> consume_code(const std::string& digest) override {
-    // Single use: the row is read and marked used in one transaction. On
-    // PostgreSQL its row lock makes a second, concurrent exchange of the same
-    // code wait for this transaction and then read used = true (a replay);
-    // on SQLite the transaction already holds the only write lock.
-    AuthorizationCodeRecord c;
-    {
-      Query q = query(
-          consuming("SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id,"
-                    " expires_at, used, dpop_jkt FROM authorization_codes WHERE code_digest = ?",
-                    "SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id,"
-                    " expires_at, used, dpop_jkt FROM authorization_codes WHERE code_digest = ?"
-                    " FOR UPDATE"),
-          "consume_code");
-      q.binds(digest);
-      if (!q.step()) return std::nullopt;
-      c.code_digest = q.text(0);
-      c.client_id = q.text(1);
-      c.redirect_uri = q.text(2);
-      c.code_challenge = q.text(3);
-      c.grant_id = q.text(4);
-      c.expires_at = q.int64(5);
-      c.used = q.boolean(6);
-      c.dpop_jkt = q.text(7);
-    }
-    if (!c.used) {
-      run("UPDATE authorization_codes SET used = TRUE WHERE code_digest = ?", "consume_code",
-          digest);
-    }
-    return c;
+    return consume_once<AuthorizationCodeRecord>(
+        RENKEI_CONSUMING(
+            "SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id,"
+            " expires_at, used, dpop_jkt FROM authorization_codes WHERE code_digest = ?"),
+        "UPDATE authorization_codes SET used = TRUE WHERE code_digest = ?", "consume_code", digest,
+        [](const Query& q) {
+          AuthorizationCodeRecord c;
+          c.code_digest = q.text(0);
+          c.client_id = q.text(1);
+          c.redirect_uri = q.text(2);
+          c.code_challenge = q.text(3);
+          c.grant_id = q.text(4);
+          c.expires_at = q.int64(5);
+          c.used = q.boolean(6);
+          c.dpop_jkt = q.text(7);
+          return c;
+        });
   }
 
   void insert_grant(const GrantRecord& g) override {
@@ -394,8 +381,7 @@ class SqlRepositories : public StoreTx {
   }
 
   std::optional<GrantRecord> find_grant(const std::string& id) override {
-    Query q = query(locking("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?",
-                            "SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ? FOR UPDATE"),
+    Query q = query(RENKEI_LOCKING("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?"),
                     "find_grant");
     q.binds(id);
     if (!q.step()) return std::nullopt;
@@ -465,29 +451,20 @@ class SqlRepositories : public StoreTx {
         r.used);
   }
 
-  // Single use, as consume_code.
   std::optional<PushedRequestRecord> consume_pushed_request(const std::string& digest) override {
-    PushedRequestRecord r;
-    {
-      Query q = query(consuming("SELECT request_uri_digest, client_id, params_json, expires_at,"
-                                " used FROM pushed_requests WHERE request_uri_digest = ?",
-                                "SELECT request_uri_digest, client_id, params_json, expires_at,"
-                                " used FROM pushed_requests WHERE request_uri_digest = ?"
-                                " FOR UPDATE"),
-                      "consume_pushed_request");
-      q.binds(digest);
-      if (!q.step()) return std::nullopt;
-      r.request_uri_digest = q.text(0);
-      r.client_id = q.text(1);
-      r.params_json = q.text(2);
-      r.expires_at = q.int64(3);
-      r.used = q.boolean(4);
-    }
-    if (!r.used) {
-      run("UPDATE pushed_requests SET used = TRUE WHERE request_uri_digest = ?",
-          "consume_pushed_request", digest);
-    }
-    return r;
+    return consume_once<PushedRequestRecord>(
+        RENKEI_CONSUMING("SELECT request_uri_digest, client_id, params_json, expires_at, used"
+                         " FROM pushed_requests WHERE request_uri_digest = ?"),
+        "UPDATE pushed_requests SET used = TRUE WHERE request_uri_digest = ?",
+        "consume_pushed_request", digest, [](const Query& q) {
+          PushedRequestRecord r;
+          r.request_uri_digest = q.text(0);
+          r.client_id = q.text(1);
+          r.params_json = q.text(2);
+          r.expires_at = q.int64(3);
+          r.used = q.boolean(4);
+          return r;
+        });
   }
 
   bool remember_jti(const std::string& kind, const std::string& owner,
@@ -562,8 +539,7 @@ class SqlRepositories : public StoreTx {
   }
 
   std::optional<MailRecord> mail_by_id(std::int64_t id) override {
-    Query q = query(locking("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?",
-                            "SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ? FOR UPDATE"),
+    Query q = query(RENKEI_LOCKING("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?"),
                     "mail_by_id");
     q.binds(id);
     if (!q.step()) return std::nullopt;
@@ -735,6 +711,26 @@ class SqlRepositories : public StoreTx {
   }
 
  private:
+  // A single-use row (an authorization code, a pushed request), read by
+  // `select` (with RENKEI_CONSUMING's row lock) and, unless it was used
+  // already, marked used by `mark_used`, both with `digest` bound. On
+  // PostgreSQL the row lock makes a second, concurrent consumer wait for this
+  // transaction and then read the row used (a replay); on SQLite the
+  // transaction already holds the only write lock.
+  template <class Record, class Read>
+  std::optional<Record> consume_once(std::string_view select, std::string_view mark_used,
+                                     const char* what, const std::string& digest, Read read) {
+    std::optional<Record> r;
+    {
+      Query q = query(select, what);
+      q.binds(digest);
+      if (!q.step()) return std::nullopt;
+      r = read(q);
+    }
+    if (!r->used) run(mark_used, what, digest);
+    return r;
+  }
+
   // The id of an INSERT … RETURNING id.
   static std::int64_t returned_id(Query& q, const char* if_none) {
     if (!q.step()) throw StorageError(if_none);
