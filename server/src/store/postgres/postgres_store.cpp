@@ -86,13 +86,13 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "store/sql_repositories.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
+#include "store/transaction_owners.h"
 
 namespace renkei::server {
 
@@ -778,10 +778,7 @@ class PostgresStore final : public Store {
     }
     cv_.notify_one();
   }
-  void forget_owner(std::thread::id owner) {
-    std::lock_guard<std::mutex> lock(owners_mutex_);
-    owners_.erase(owner);
-  }
+  void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // A pooled connection that cannot be used: closed, and its place freed.
   void drop(std::unique_ptr<PgConnection> conn) {
     conn.reset();
@@ -794,14 +791,17 @@ class PostgresStore final : public Store {
 
  protected:
   std::unique_ptr<StoreTx> start(TxMode mode) override {
-    // A second begin() on the thread that holds an open transaction could
-    // wait for a connection (or a row lock) held by itself: make that
-    // programming error loud, as the SQLite store does.
-    const auto me = std::this_thread::get_id();
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
+    const auto me = owners_.enter();  // refuses a nested transaction
+    try {
+      return start_owned(mode);
+    } catch (...) {
+      owners_.leave(me);
+      throw;
     }
+  }
+
+ private:
+  std::unique_ptr<StoreTx> start_owned(TxMode mode) {
     // Pooled connections may have broken since their last use (a server
     // restart, a network cut, an idle timeout): one the server has closed
     // has something to read (its FATAL, then EOF) and is dropped, in turn,
@@ -822,14 +822,9 @@ class PostgresStore final : public Store {
     begin.what = "begin";
     begin.opens = true;
     conn->queue(std::move(begin));
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      owners_.insert(me);
-    }
     return std::make_unique<PostgresTx>(*this, std::move(conn), mode);
   }
 
- private:
   std::unique_ptr<PgConnection> acquire() {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
@@ -877,9 +872,8 @@ class PostgresStore final : public Store {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
-  int open_ = 0;  // connections in existence: idle + lent to transactions
-  std::mutex owners_mutex_;
-  std::unordered_set<std::thread::id> owners_;
+  int open_ = 0;              // connections in existence: idle + lent to transactions
+  TransactionOwners owners_;  // threads with an open transaction
 };
 
 PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn, TxMode mode)

@@ -59,13 +59,13 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "store/sql_repositories.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
+#include "store/transaction_owners.h"
 
 namespace renkei::server {
 
@@ -339,7 +339,7 @@ class SqliteStore final : public Store {
   }
 
   void checkpoint() override {
-    if (holds_transaction()) throw StorageError("storage: checkpoint inside a transaction");
+    if (owners_.held_here()) throw StorageError("storage: checkpoint inside a transaction");
     std::lock_guard<std::mutex> lock(mutex_);
     flush_group_locked(nullptr);
     // TRUNCATE copies every committed page into the main file (where
@@ -442,10 +442,7 @@ class SqliteStore final : public Store {
     st.queued_writers = queued_writers_.load();
     return st;
   }
-  void forget_owner(std::thread::id owner) {
-    std::lock_guard<std::mutex> lock(owners_mutex_);
-    owners_.erase(owner);
-  }
+  void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // Takes back a read-only connection (dropped when it is left in a transaction).
   void give_back(std::unique_ptr<Connection> reader) {
     {
@@ -461,16 +458,7 @@ class SqliteStore final : public Store {
 
  protected:
   std::unique_ptr<StoreTx> start(TxMode mode) override {
-    // A second begin() on the thread that holds an open transaction could
-    // wait for itself forever (the writer's mutex, or a reader while the
-    // pool is lent out); make that programming error loud instead.
-    const auto me = std::this_thread::get_id();
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      if (!owners_.insert(me).second) {
-        throw StorageError("storage: nested transaction on one thread");
-      }
-    }
+    const auto me = owners_.enter();  // refuses a nested transaction
     try {
       if (mode == TxMode::read_only && !in_memory_) {
         std::unique_ptr<Connection> reader = acquire_reader();
@@ -517,11 +505,6 @@ class SqliteStore final : public Store {
   }
 
  private:
-  bool holds_transaction() {
-    std::lock_guard<std::mutex> lock(owners_mutex_);
-    return owners_.count(std::this_thread::get_id()) > 0;
-  }
-
   std::unique_ptr<Connection> acquire_reader() {
     std::unique_lock<std::mutex> lock(readers_mutex_);
     readers_cv_.wait(lock, [&] { return !idle_readers_.empty() || open_readers_ < kReaders; });
@@ -559,10 +542,9 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const bool in_memory_;
-  Connection conn_;   // the writer
-  std::mutex mutex_;  // held by the read-write transaction on conn_
-  std::mutex owners_mutex_;
-  std::unordered_set<std::thread::id> owners_;  // threads with an open transaction
+  Connection conn_;           // the writer
+  std::mutex mutex_;          // held by the read-write transaction on conn_
+  TransactionOwners owners_;  // threads with an open transaction
   std::mutex readers_mutex_;
   std::condition_variable readers_cv_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
