@@ -1,7 +1,7 @@
 // What the SQLite and the PostgreSQL store share: the wire names they store
 // for mail states and token kinds, the column lists of the records, and the
-// readers that turn a result row into a record. The SQL around them is each
-// backend's own (sqlite_store.cpp, postgres_store.cpp).
+// readers that turn a result row into a record. The SQL around them is
+// written once for both too (sql_repositories.h).
 #pragma once
 
 #include <optional>
@@ -171,6 +171,20 @@ MailRecord read_mail(const Row& q) {
   m.last_error = q.text(9);
   m.sent_at = q.opt_int64(10);
   return m;
+}
+
+#define RENKEI_CLIENT_COLUMNS "id, display_name, secret_digest, enabled, profile, jwks"
+
+template <class Row>
+ClientRecord read_client(const Row& q) {
+  ClientRecord c;
+  c.id = q.text(0);
+  c.display_name = q.text(1);
+  c.secret_digest = q.text(2);
+  c.enabled = q.boolean(3);
+  c.profile = q.text(4);
+  c.jwks = q.text(5);
+  return c;
 }
 
 #define RENKEI_AUDIT_COLUMNS                                                                   \

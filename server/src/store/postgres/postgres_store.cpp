@@ -51,9 +51,11 @@
 // is durable.
 //
 // Every statement is a constant text, prepared once per connection
-// (PQprepare) and run with PQexecPrepared and text-format parameters. The SQL
-// below is written with `?` placeholders like the SQLite backend's; they are
-// numbered ($1, $2, …) once, when the statement is prepared.
+// (PQprepare) and run with PQexecPrepared and text-format parameters. The
+// repositories' SQL is the SQLite backend's, written once in
+// sql_repositories.h (PostgresTx derives from SqlRepositories, adding the
+// locks and deferred writes below): `?` placeholders, numbered ($1, $2, …)
+// once, when the statement is prepared.
 //
 // Writes whose answer nobody reads (the operation-log row, the flow's
 // update) are deferred (issue 10): they are sent with the transaction's next
@@ -79,29 +81,23 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
-#include "renkei/json.h"
+#include "store/sql_repositories.h"
 #include "store/storage.h"
-#include "store/store_rows.h"
 #include "store/store_schema.h"
+#include "store/transaction_owners.h"
 
 namespace renkei::server {
 
 namespace {
 
-using namespace store_rows;  // NOLINT: the shared readers and wire names
-
-constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
-constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 // pg_advisory_xact_lock key of the schema creation ("RENKEI" in ASCII).
 constexpr const char* kSchemaLockKey = "90475533370697";
 
@@ -637,25 +633,11 @@ class PgQuery {
   int row_ = -1;
 };
 
-// The filters shared by the three audit queries (the casts give the
-// parameters a type where PostgreSQL cannot infer one from `? = ''`).
-#define RENKEI_PG_AUDIT_FILTERS                                      \
-  " (?::text = '' OR account = ?) AND (?::text = '' OR flow_id = ?)" \
-  " AND (?::text = '' OR outcome = ?)"                               \
-  " AND occurred_at >= ? AND occurred_at <= ? AND id < ?"            \
-  " ORDER BY id DESC LIMIT ?"
-
-// The statement as it is in a read-only transaction (where PostgreSQL
-// refuses row locks), with " FOR UPDATE" appended in a read-write one. Both
-// are string literals, as the prepared-statement cache needs.
-#define RENKEI_PG_LOCKING(sql) \
-  (read_only() ? std::string_view(sql) : std::string_view(sql " FOR UPDATE"))
-
 // ---------- the store ----------
 
 class PostgresStore;
 
-class PostgresTx final : public StoreTx {
+class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
  public:
   PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn, TxMode mode);
   ~PostgresTx() override;
@@ -665,442 +647,49 @@ class PostgresTx final : public StoreTx {
   bool conflicted() const override { return status_.conflicted; }
   std::string failure_cause() const override { return status_.cause; }
 
-  std::optional<AccountRecord> find_account(const AccountRef& ref) override {
-    PgQuery q = query("SELECT " RENKEI_ACCOUNT_COLUMNS
-                      " FROM accounts WHERE branch = ? AND account_type = ? AND account_number = ?",
-                      "find_account");
-    q.binds(ref.branch, account_type_wire_name(ref.type), ref.number);
-    if (!q.step()) return std::nullopt;
-    return read_account(q);
-  }
-
-  std::optional<AccountRecord> account_by_id(std::int64_t id) override {
-    PgQuery q =
-        query("SELECT " RENKEI_ACCOUNT_COLUMNS " FROM accounts WHERE id = ?", "account_by_id");
-    q.binds(id);
-    if (!q.step()) return std::nullopt;
-    return read_account(q);
-  }
-
-  std::optional<CustomerRecord> find_customer(const std::string& customer_id) override {
-    CustomerRecord c;
-    {
-      PgQuery q =
-          query("SELECT id, name_kana, birth_date FROM customers WHERE id = ?", "find_customer");
-      q.binds(customer_id);
-      if (!q.step()) return std::nullopt;
-      c.id = q.text(0);
-      c.name_kana = q.text(1);
-      c.birth_date = q.text(2);
-    }
-    PgQuery q = query("SELECT phone FROM customer_phones WHERE customer_id = ? ORDER BY seq",
-                      "find_customer");
-    q.binds(customer_id);
-    while (q.step()) c.phones.push_back(q.text(0));
-    return c;
-  }
-
-  void upsert_customer(const CustomerRecord& c) override {
-    query(
-        "INSERT INTO customers (id, name_kana, birth_date) VALUES (?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET name_kana = excluded.name_kana,"
-        " birth_date = excluded.birth_date",
-        "upsert_customer")
-        .binds(c.id, c.name_kana, c.birth_date)
-        .run();
-    query("DELETE FROM customer_phones WHERE customer_id = ?", "upsert_customer").binds(c.id).run();
-    std::int64_t seq = 0;
-    for (const auto& phone : c.phones) {
-      query("INSERT INTO customer_phones (customer_id, seq, phone) VALUES (?, ?, ?)",
-            "upsert_customer")
-          .binds(c.id, seq++, phone)
-          .run();
-    }
-  }
-
-  std::int64_t upsert_account(const AccountRecord& a) override {
-    PgQuery q = query(
-        "INSERT INTO accounts (customer_id, branch, account_type, account_number, status,"
-        " cash_card_issued, balance_yen, pin_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (branch, account_type, account_number) DO UPDATE SET"
-        " customer_id = excluded.customer_id, status = excluded.status,"
-        " cash_card_issued = excluded.cash_card_issued, balance_yen = excluded.balance_yen,"
-        " pin_digest = excluded.pin_digest"
-        " RETURNING id",
-        "upsert_account");
-    q.binds(a.customer_id, a.ref.branch, account_type_wire_name(a.ref.type), a.ref.number,
-            account_status_wire_name(a.status), a.cash_card_issued, a.balance_yen, a.pin_digest);
-    if (!q.step()) throw StorageError("storage: upsert_account: no id returned");
-    return q.int64(0);
-  }
-
-  void add_ledger_entry(const LedgerEntry& e) override {
-    query(
-        "INSERT INTO ledger (account_id, entry_date, description, amount_yen, balance_after_yen)"
-        " VALUES (?, ?, ?, ?, ?)",
-        "add_ledger_entry")
-        .binds(e.account_id, e.date, e.description, e.amount_yen, e.balance_after_yen)
-        .run();
-  }
-
-  std::vector<LedgerEntry> ledger(std::int64_t account_id, const std::string& from,
-                                  const std::string& to, int limit,
-                                  std::int64_t before_id) override {
-    std::vector<LedgerEntry> out;
-    if (limit <= 0) return out;
-    std::optional<std::string> cursor_date;
-    if (before_id != 0) {
-      PgQuery c = query("SELECT entry_date FROM ledger WHERE id = ? AND account_id = ?", "ledger");
-      c.binds(before_id, account_id);
-      if (c.step()) cursor_date = c.text(0);
-    }
-    if (cursor_date) {
-      PgQuery q = query("SELECT " RENKEI_LEDGER_COLUMNS
-                        " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
-                        " AND (entry_date < ? OR (entry_date = ? AND id < ?))"
-                        " ORDER BY entry_date DESC, id DESC LIMIT ?",
-                        "ledger");
-      q.binds(account_id, from, to, *cursor_date, *cursor_date, before_id, limit);
-      while (q.step()) out.push_back(read_ledger(q));
-    } else {
-      PgQuery q = query("SELECT " RENKEI_LEDGER_COLUMNS
-                        " FROM ledger WHERE account_id = ? AND entry_date >= ? AND entry_date <= ?"
-                        " AND id < ? ORDER BY entry_date DESC, id DESC LIMIT ?",
-                        "ledger");
-      q.binds(account_id, from, to, before_id != 0 ? before_id : kMaxInt64, limit);
-      while (q.step()) out.push_back(read_ledger(q));
-    }
-    return out;
-  }
-
   void lock_for_seeding() override {
     // READ COMMITTED: the count after this lock sees what an instance that
     // seeded before us committed, so only the first one seeds.
-    query("SELECT pg_advisory_xact_lock(hashtext('renkei.seed'))", "lock_for_seeding").run();
-  }
-
-  std::int64_t count_accounts() override {
-    PgQuery q = query("SELECT COUNT(*) FROM accounts", "count_accounts");
-    q.step();
-    return q.int64(0);
+    run("SELECT pg_advisory_xact_lock(hashtext('renkei.seed'))", "lock_for_seeding");
   }
 
   LockState load_lock(std::int64_t account_id) override {
-    if (read_only()) {
-      PgQuery q =
-          query("SELECT failures, locked_until FROM locks WHERE account_id = ?", "load_lock");
-      q.binds(account_id);
-      LockState s;
-      if (q.step()) {
-        s.failures = static_cast<int>(q.int64(0));
-        s.locked_until = q.opt_int64(1);
-      }
-      return s;
-    }
     // The counter row is created (zero failures, no lock) if missing and then
-    // locked, so that two attempts in two transactions are serialized even on
-    // an account that never failed before. A zero row reads as LockState{}
-    // and is not listed by list_locks.
-    query(
-        "INSERT INTO locks (account_id, failures, locked_until)"
-        " SELECT id, 0, NULL FROM accounts WHERE id = ?"
-        " ON CONFLICT (account_id) DO NOTHING",
-        "load_lock")
-        .binds(account_id)
-        .run();
-    PgQuery q = query("SELECT failures, locked_until FROM locks WHERE account_id = ? FOR UPDATE",
-                      "load_lock");
-    q.binds(account_id);
-    LockState s;
-    if (q.step()) {
-      s.failures = static_cast<int>(q.int64(0));
-      s.locked_until = q.opt_int64(1);
+    // locked (SELECT … FOR UPDATE, sql_repositories.h), so that two attempts
+    // in two transactions are serialized even on an account that never
+    // failed before. A zero row reads as LockState{} and is not listed by
+    // list_locks.
+    if (!read_only()) {
+      run("INSERT INTO locks (account_id, failures, locked_until)"
+          " SELECT id, 0, NULL FROM accounts WHERE id = ?"
+          " ON CONFLICT (account_id) DO NOTHING",
+          "load_lock", account_id);
     }
-    return s;
-  }
-
-  void save_lock(std::int64_t account_id, const LockState& s) override {
-    query(
-        "INSERT INTO locks (account_id, failures, locked_until) VALUES (?, ?, ?)"
-        " ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,"
-        " locked_until = excluded.locked_until",
-        "save_lock")
-        .binds(account_id, s.failures, s.locked_until)
-        .run();
-  }
-
-  std::vector<std::pair<std::int64_t, LockState>> list_locks() override {
-    PgQuery q = query(
-        "SELECT account_id, failures, locked_until FROM locks"
-        " WHERE failures > 0 OR locked_until IS NOT NULL ORDER BY account_id",
-        "list_locks");
-    std::vector<std::pair<std::int64_t, LockState>> out;
-    while (q.step()) {
-      LockState s;
-      s.failures = static_cast<int>(q.int64(1));
-      s.locked_until = q.opt_int64(2);
-      out.emplace_back(q.int64(0), s);
-    }
-    return out;
-  }
-
-  void insert_flow(const FlowRecord& f) override {
-    const FlowIndexColumns c = flow_index_columns(f);
-    query(
-        "INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
-        " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
-        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "insert_flow")
-        .binds(f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
-               f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
-               c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent,
-               f.created_at, f.updated_at, f.dpop_jkt)
-        .run();
-  }
-
-  std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
-    PgQuery q = query(
-        RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE session_digest = ?"),
-        "flow_by_session");
-    q.binds(session_digest);
-    if (!q.step()) return std::nullopt;
-    return read_flow(q);
-  }
-
-  std::optional<FlowRecord> flow_by_id(const std::string& flow_id) override {
-    PgQuery q =
-        query(RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS " FROM flows WHERE flow_id = ?"),
-              "flow_by_id");
-    q.binds(flow_id);
-    if (!q.step()) return std::nullopt;
-    return read_flow(q);
-  }
-
-  // Deferred (top of this file): a flow that is not there fails the
-  // transaction at its next statement or COMMIT ("update_flow: no such flow").
-  // The statement fails by itself when it changes no row (1 / COUNT(*) of
-  // the changed rows: division by zero, SQLSTATE 22012): its COMMIT may be in
-  // the same round trip, and a statement that merely changed nothing would
-  // let that COMMIT keep the transaction's other changes.
-  void update_flow(const FlowRecord& f) override {
-    const FlowIndexColumns c = flow_index_columns(f);
-    PgQuery q = query(
-        "WITH changed AS (UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"
-        " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?,"
-        " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"
-        " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"
-        " WHERE flow_id = ? RETURNING 1)"
-        " SELECT 1 / COUNT(*) FROM changed",
-        "update_flow");
-    q.binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
-            f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled, c.call_opened_at,
-            c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at, f.updated_at,
-            f.flow_id);
-    defer(q, "update_flow: no such flow");
+    return SqlRepositories::load_lock(account_id);
   }
 
   std::vector<FlowRecord> flows_waiting_for_call(const std::string& dialled,
                                                  UnixSeconds now) override {
-    // Two locks. The matched flow's row (FOR UPDATE): the webhook moves it on
-    // in the same transaction. And the dialled number itself (a transaction
-    // advisory lock): the waiting list of a number is also read to choose a
-    // free number (pick_call_number), and a flow that starts waiting is a new
-    // row no row lock can cover; so whoever reads a number's waiting list
-    // holds the number until commit, as SQLite's single writer did, and two
-    // flows of one phone cannot pick the same number at once.
+    // Two locks. The matched flow's row (FOR UPDATE, sql_repositories.h): the
+    // webhook moves it on in the same transaction. And the dialled number
+    // itself (a transaction advisory lock): the waiting list of a number is
+    // also read to choose a free number (pick_call_number), and a flow that
+    // starts waiting is a new row no row lock can cover; so whoever reads a
+    // number's waiting list holds the number until commit, as SQLite's single
+    // writer did, and two flows of one phone cannot pick the same number at
+    // once.
     if (!read_only()) {
-      query("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
-            "flows_waiting_for_call")
-          .binds(dialled)
-          .run();
+      run("SELECT pg_advisory_xact_lock(hashtext('renkei.dialled'), hashtext(?))",
+          "flows_waiting_for_call", dialled);
     }
-    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_FLOW_COLUMNS
-                                        " FROM flows WHERE call_dialled = ? AND screen = ?"
-                                        " AND call_expires_at >= ? AND call_opened_at <= ?"
-                                        " ORDER BY call_opened_at DESC, flow_id"),
-                      "flows_waiting_for_call");
-    q.binds(dialled, screen_wire_name(Screen::call_wait), now, now);
-    std::vector<FlowRecord> out;
-    while (q.step()) out.push_back(read_flow(q));
-    return out;
+    return SqlRepositories::flows_waiting_for_call(dialled, now);
   }
 
-  std::vector<FlowRecord> flows_waiting_for_any_call(UnixSeconds now) override {
-    // No row lock: the choice reads the waiting flows and changes none of them.
-    PgQuery q =
-        query("SELECT " RENKEI_FLOW_COLUMNS
-              " FROM flows WHERE screen = ? AND call_expires_at >= ? AND call_opened_at <= ?",
-              "flows_waiting_for_any_call");
-    q.binds(screen_wire_name(Screen::call_wait), now, now);
-    std::vector<FlowRecord> out;
-    while (q.step()) out.push_back(read_flow(q));
-    return out;
-  }
   void hold_phone_for_call_pick(const std::string& phone) override {
     if (read_only())
       throw StorageError("storage: hold_phone_for_call_pick in a read-only transaction");
-    query("SELECT pg_advisory_xact_lock(hashtext('renkei.phone'), hashtext(?))",
-          "hold_phone_for_call_pick")
-        .binds(phone)
-        .run();
-  }
-
-  int delete_flows_idle_since(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM flows WHERE flow_id IN"
-               " (SELECT flow_id FROM flows WHERE updated_at < ? LIMIT ?)",
-               "delete_flows_idle_since")
-        .binds(before, limit)
-        .run();
-  }
-
-  std::vector<FlowRecord> recent_flows(UnixSeconds since, int limit) override {
-    std::vector<FlowRecord> out;
-    if (limit <= 0) return out;
-    PgQuery q = query("SELECT " RENKEI_FLOW_COLUMNS
-                      " FROM flows WHERE updated_at >= ? ORDER BY updated_at DESC, flow_id"
-                      " LIMIT ?",
-                      "recent_flows");
-    q.binds(since, limit);
-    while (q.step()) out.push_back(read_flow(q));
-    return out;
-  }
-
-  std::optional<ClientRecord> find_client(const std::string& id) override {
-    ClientRecord c;
-    {
-      PgQuery q = query(
-          "SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients WHERE id = "
-          "?",
-          "find_client");
-      q.binds(id);
-      if (!q.step()) return std::nullopt;
-      c = read_client(q);
-    }
-    c.redirect_uris = redirect_uris(c.id);
-    return c;
-  }
-
-  void upsert_client(const ClientRecord& c) override {
-    query(
-        "INSERT INTO clients (id, display_name, secret_digest, enabled, profile, jwks)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name,"
-        " secret_digest = excluded.secret_digest, enabled = excluded.enabled,"
-        " profile = excluded.profile, jwks = excluded.jwks",
-        "upsert_client")
-        .binds(c.id, c.display_name, c.secret_digest, c.enabled, c.profile, c.jwks)
-        .run();
-    query("DELETE FROM client_redirect_uris WHERE client_id = ?", "upsert_client")
-        .binds(c.id)
-        .run();
-    std::int64_t seq = 0;
-    for (const auto& uri : c.redirect_uris) {
-      query("INSERT INTO client_redirect_uris (client_id, seq, uri) VALUES (?, ?, ?)",
-            "upsert_client")
-          .binds(c.id, seq++, uri)
-          .run();
-    }
-  }
-
-  std::vector<ClientRecord> list_clients() override {
-    std::vector<ClientRecord> out;
-    {
-      PgQuery q = query(
-          "SELECT id, display_name, secret_digest, enabled, profile, jwks FROM clients ORDER BY id",
-          "list_clients");
-      while (q.step()) out.push_back(read_client(q));
-    }
-    for (auto& c : out) c.redirect_uris = redirect_uris(c.id);
-    return out;
-  }
-
-  void insert_code(const AuthorizationCodeRecord& c) override {
-    query(
-        "INSERT INTO authorization_codes (code_digest, client_id, redirect_uri, code_challenge,"
-        " grant_id, expires_at, used, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        "insert_code")
-        .binds(c.code_digest, c.client_id, c.redirect_uri, c.code_challenge, c.grant_id,
-               c.expires_at, c.used, c.dpop_jkt)
-        .run();
-  }
-
-  std::optional<AuthorizationCodeRecord> consume_code(const std::string& digest) override {
-    // The row lock makes a second, concurrent exchange of the same code wait
-    // for this transaction and then read used = true (a replay).
-    AuthorizationCodeRecord c;
-    {
-      PgQuery q = query(
-          "SELECT code_digest, client_id, redirect_uri, code_challenge, grant_id, expires_at,"
-          " used, dpop_jkt FROM authorization_codes WHERE code_digest = ? FOR UPDATE",
-          "consume_code");
-      q.binds(digest);
-      if (!q.step()) return std::nullopt;
-      c.code_digest = q.text(0);
-      c.client_id = q.text(1);
-      c.redirect_uri = q.text(2);
-      c.code_challenge = q.text(3);
-      c.grant_id = q.text(4);
-      c.expires_at = q.int64(5);
-      c.used = q.boolean(6);
-      c.dpop_jkt = q.text(7);
-    }
-    if (!c.used) {
-      query("UPDATE authorization_codes SET used = true WHERE code_digest = ?", "consume_code")
-          .binds(digest)
-          .run();
-    }
-    return c;
-  }
-
-  void insert_grant(const GrantRecord& g) override {
-    query("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          "insert_grant")
-        .binds(g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
-               g.revoked_at, g.last_used_at, g.revoked_by)
-        .run();
-  }
-
-  std::optional<GrantRecord> find_grant(const std::string& id) override {
-    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_GRANT_COLUMNS " FROM grants WHERE id = ?"),
-                      "find_grant");
-    q.binds(id);
-    if (!q.step()) return std::nullopt;
-    return read_grant(q);
-  }
-
-  void update_grant(const GrantRecord& g) override {
-    const int changed =
-        query(
-            "UPDATE grants SET client_id = ?, account_id = ?, scope = ?, flow_id = ?,"
-            " created_at = ?, expires_at = ?, revoked_at = ?, last_used_at = ?, revoked_by = ?"
-            " WHERE id = ?",
-            "update_grant")
-            .binds(g.client_id, g.account_id, g.scope, g.flow_id, g.created_at, g.expires_at,
-                   g.revoked_at, g.last_used_at, g.revoked_by, g.id)
-            .run();
-    if (changed == 0) throw StorageError("storage: update_grant: no such grant");
-  }
-
-  std::vector<GrantRecord> grants_for_account(std::int64_t account_id) override {
-    PgQuery q = query("SELECT " RENKEI_GRANT_COLUMNS
-                      " FROM grants WHERE account_id = ? ORDER BY created_at DESC, id",
-                      "grants_for_account");
-    q.binds(account_id);
-    std::vector<GrantRecord> out;
-    while (q.step()) out.push_back(read_grant(q));
-    return out;
-  }
-
-  void insert_token(const TokenRecord& t) override {
-    query(
-        "INSERT INTO tokens (token_digest, kind, grant_id, client_id, expires_at, revoked,"
-        " dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        "insert_token")
-        .binds(t.token_digest, token_kind_wire_name(t.kind), t.grant_id, t.client_id, t.expires_at,
-               t.revoked, t.dpop_jkt)
-        .run();
+    run("SELECT pg_advisory_xact_lock(hashtext('renkei.phone'), hashtext(?))",
+        "hold_phone_for_call_pick", phone);
   }
 
   std::optional<TokenRecord> find_token(const std::string& digest) override {
@@ -1119,294 +708,18 @@ class PostgresTx final : public StoreTx {
       grant_id = q.text(0);
     }
     if (!read_only()) {
-      query("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token").binds(grant_id).run();
+      run("SELECT id FROM grants WHERE id = ? FOR UPDATE", "find_token", grant_id);
     }
-    PgQuery q = query(
-        "SELECT token_digest, kind, grant_id, client_id, expires_at, revoked, dpop_jkt"
-        " FROM tokens WHERE token_digest = ?",
-        "find_token");
-    q.binds(digest);
-    if (!q.step()) return std::nullopt;
-    TokenRecord t;
-    t.token_digest = q.text(0);
-    t.kind = token_kind_from_wire(q.text(1));
-    t.grant_id = q.text(2);
-    t.client_id = q.text(3);
-    t.expires_at = q.int64(4);
-    t.revoked = q.boolean(5);
-    t.dpop_jkt = q.text(6);
-    return t;
-  }
-
-  void revoke_token(const std::string& digest) override {
-    query("UPDATE tokens SET revoked = true WHERE token_digest = ?", "revoke_token")
-        .binds(digest)
-        .run();
-  }
-
-  // ----- FAPI 2.0 (issue 13) -----
-  void insert_pushed_request(const PushedRequestRecord& r) override {
-    query(
-        "INSERT INTO pushed_requests (request_uri_digest, client_id, params_json, expires_at,"
-        " used) VALUES (?, ?, ?, ?, ?)",
-        "insert_pushed_request")
-        .binds(r.request_uri_digest, r.client_id, r.params_json, r.expires_at, r.used)
-        .run();
-  }
-
-  std::optional<PushedRequestRecord> consume_pushed_request(const std::string& digest) override {
-    PushedRequestRecord r;
-    {
-      PgQuery q = query(
-          "SELECT request_uri_digest, client_id, params_json, expires_at, used"
-          " FROM pushed_requests WHERE request_uri_digest = ? FOR UPDATE",
-          "consume_pushed_request");
-      q.binds(digest);
-      if (!q.step()) return std::nullopt;
-      r.request_uri_digest = q.text(0);
-      r.client_id = q.text(1);
-      r.params_json = q.text(2);
-      r.expires_at = q.int64(3);
-      r.used = q.boolean(4);
-    }
-    if (!r.used) {
-      query("UPDATE pushed_requests SET used = true WHERE request_uri_digest = ?",
-            "consume_pushed_request")
-          .binds(digest)
-          .run();
-    }
-    return r;
-  }
-
-  bool remember_jti(const std::string& kind, const std::string& owner,
-                    const std::string& jti_digest, UnixSeconds expires_at) override {
-    return query(
-               "INSERT INTO seen_jtis (kind, owner, jti_digest, expires_at) VALUES (?, ?, ?, ?)"
-               " ON CONFLICT (kind, owner, jti_digest) DO NOTHING",
-               "remember_jti")
-               .binds(kind, owner, jti_digest, expires_at)
-               .run() == 1;
-  }
-
-  int delete_expired_fapi_rows(UnixSeconds before, int limit) override {
-    int n = query(
-                "DELETE FROM pushed_requests WHERE request_uri_digest IN (SELECT"
-                " request_uri_digest FROM pushed_requests WHERE expires_at < ? LIMIT ?)",
-                "delete_expired_fapi_rows")
-                .binds(before, limit)
-                .run();
-    if (n >= limit) return n;
-    n += query(
-             "DELETE FROM seen_jtis WHERE (kind, owner, jti_digest) IN (SELECT kind, owner,"
-             " jti_digest FROM seen_jtis WHERE expires_at < ? LIMIT ?)",
-             "delete_expired_fapi_rows")
-             .binds(before, limit - n)
-             .run();
-    return n;
-  }
-
-  void revoke_tokens_of_grant(const std::string& grant_id) override {
-    query("UPDATE tokens SET revoked = true WHERE grant_id = ?", "revoke_tokens_of_grant")
-        .binds(grant_id)
-        .run();
-  }
-
-  std::int64_t enqueue_mail(const MailRecord& m) override {
-    PgQuery q = query(
-        "INSERT INTO mails (to_addr, subject, body, flow_id, created_at, next_attempt_at,"
-        " attempts, state, last_error, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
-        "enqueue_mail");
-    q.binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
-            mail_state_wire_name(m.state), m.last_error, m.sent_at);
-    if (!q.step()) throw StorageError("storage: enqueue_mail: no id returned");
-    return q.int64(0);
-  }
-
-  std::vector<MailRecord> due_mails(UnixSeconds now, int limit) override {
-    std::vector<MailRecord> out;
-    if (limit <= 0) return out;
-    // SKIP LOCKED: mails another instance is claiming right now are left to
-    // it; this one claims the next ones instead of waiting.
-    PgQuery q =
-        query(read_only()
-                  ? std::string_view("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE state = ? AND"
-                                     " next_attempt_at <= ?"
-                                     " ORDER BY next_attempt_at, id LIMIT ?")
-                  : std::string_view("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE state = ? AND"
-                                     " next_attempt_at <= ?"
-                                     " ORDER BY next_attempt_at, id LIMIT ?"
-                                     " FOR UPDATE SKIP LOCKED"),
-              "due_mails");
-    q.binds(mail_state_wire_name(MailState::pending), now, limit);
-    while (q.step()) out.push_back(read_mail(q));
-    return out;
-  }
-
-  void update_mail(const MailRecord& m) override {
-    const int changed =
-        query(
-            "UPDATE mails SET to_addr = ?, subject = ?, body = ?, flow_id = ?, created_at = ?,"
-            " next_attempt_at = ?, attempts = ?, state = ?, last_error = ?, sent_at = ?"
-            " WHERE id = ?",
-            "update_mail")
-            .binds(m.to, m.subject, m.body, m.flow_id, m.created_at, m.next_attempt_at, m.attempts,
-                   mail_state_wire_name(m.state), m.last_error, m.sent_at, m.id)
-            .run();
-    if (changed == 0) throw StorageError("storage: update_mail: no such mail");
-  }
-
-  std::vector<MailRecord> list_mails(int limit) override {
-    std::vector<MailRecord> out;
-    if (limit <= 0) return out;
-    PgQuery q =
-        query("SELECT " RENKEI_MAIL_COLUMNS " FROM mails ORDER BY id DESC LIMIT ?", "list_mails");
-    q.binds(limit);
-    while (q.step()) out.push_back(read_mail(q));
-    return out;
-  }
-
-  std::optional<MailRecord> mail_by_id(std::int64_t id) override {
-    PgQuery q = query(RENKEI_PG_LOCKING("SELECT " RENKEI_MAIL_COLUMNS " FROM mails WHERE id = ?"),
-                      "mail_by_id");
-    q.binds(id);
-    if (!q.step()) return std::nullopt;
-    return read_mail(q);
-  }
-
-  // Deferred (top of this file).
-  void append_audit(const AuditRecord& r) override {
-    PgQuery q = query(
-        "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
-        " masked_phone, client_id, ip, user_agent, actor, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "append_audit");
-    q.binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone, r.client_id,
-            r.ip, r.user_agent, r.actor, r.detail);
-    defer(q, nullptr);
-  }
-
-  std::vector<AuditRecord> query_audit(const AuditQuery& aq) override {
-    check_open();
-    std::vector<AuditRecord> out;
-    if (aq.limit <= 0) return out;
-    std::optional<PgQuery> q;
-    if (!aq.account.empty()) {
-      q.emplace(*conn_,
-                "SELECT " RENKEI_AUDIT_COLUMNS
-                " FROM audit WHERE account = ? AND" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &status_);
-      q->binds(aq.account);
-    } else if (!aq.flow_id.empty()) {
-      q.emplace(*conn_,
-                "SELECT " RENKEI_AUDIT_COLUMNS
-                " FROM audit WHERE flow_id = ? AND" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &status_);
-      q->binds(aq.flow_id);
-    } else {
-      q.emplace(*conn_, "SELECT " RENKEI_AUDIT_COLUMNS " FROM audit WHERE" RENKEI_PG_AUDIT_FILTERS,
-                "query_audit", &status_);
-    }
-    q->binds(aq.account, aq.account, aq.flow_id, aq.flow_id, aq.outcome, aq.outcome,
-             aq.from.value_or(kMinInt64), aq.to.value_or(kMaxInt64),
-             aq.before_id != 0 ? aq.before_id : kMaxInt64, aq.limit);
-    while (q->step()) out.push_back(read_audit(*q));
-    return out;
-  }
-
-  bool insert_call_event(const CallEventRecord& e) override {
-    return query(
-               "INSERT INTO call_events (provider_call_id, caller_masked, dialled, received_at,"
-               " flow_id, outcome) VALUES (?, ?, ?, ?, ?, ?)"
-               " ON CONFLICT (provider_call_id) DO NOTHING",
-               "insert_call_event")
-               .binds(e.provider_call_id, e.caller_masked, e.dialled, e.received_at, e.flow_id,
-                      e.outcome)
-               .run() == 1;
-  }
-
-  std::optional<CallEventRecord> find_call_event(const std::string& provider_call_id) override {
-    PgQuery q = query(
-        "SELECT provider_call_id, caller_masked, dialled, received_at, flow_id, outcome"
-        " FROM call_events WHERE provider_call_id = ?",
-        "find_call_event");
-    q.binds(provider_call_id);
-    if (!q.step()) return std::nullopt;
-    CallEventRecord e;
-    e.provider_call_id = q.text(0);
-    e.caller_masked = q.opt_text(1);
-    e.dialled = q.text(2);
-    e.received_at = q.int64(3);
-    e.flow_id = q.text(4);
-    e.outcome = q.text(5);
-    return e;
-  }
-
-  int delete_call_events_before(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM call_events WHERE provider_call_id IN"
-               " (SELECT provider_call_id FROM call_events WHERE received_at < ? LIMIT ?)",
-               "delete_call_events_before")
-        .binds(before, limit)
-        .run();
-  }
-
-  int delete_audit_before(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM audit WHERE id IN"
-               " (SELECT id FROM audit WHERE occurred_at < ? ORDER BY id LIMIT ?)",
-               "delete_audit_before")
-        .binds(before, limit)
-        .run();
-  }
-
-  int delete_finished_mails_before(UnixSeconds before, int limit) override {
-    return query(
-               "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < ?"
-               " AND state <> ? ORDER BY id LIMIT ?)",
-               "delete_finished_mails_before")
-        .binds(before, mail_state_wire_name(MailState::pending), limit)
-        .run();
-  }
-
-  std::vector<MaintenanceWindow> list_maintenance() override {
-    std::vector<MaintenanceWindow> out;
-    for (auto& [id, w] : list_maintenance_with_ids()) out.push_back(std::move(w));
-    return out;
-  }
-
-  std::int64_t add_maintenance(const MaintenanceWindow& w) override {
-    PgQuery q = query(
-        "INSERT INTO maintenance_windows (start_at, end_at, label) VALUES (?, ?, ?)"
-        " RETURNING id",
-        "add_maintenance");
-    q.binds(w.start, w.end, w.label);
-    if (!q.step()) throw StorageError("storage: add_maintenance: no id returned");
-    return q.int64(0);
-  }
-
-  bool remove_maintenance(std::int64_t id) override {
-    return query("DELETE FROM maintenance_windows WHERE id = ?", "remove_maintenance")
-               .binds(id)
-               .run() > 0;
-  }
-
-  std::vector<std::pair<std::int64_t, MaintenanceWindow>> list_maintenance_with_ids() override {
-    PgQuery q =
-        query("SELECT id, start_at, end_at, label FROM maintenance_windows ORDER BY start_at, id",
-              "list_maintenance");
-    std::vector<std::pair<std::int64_t, MaintenanceWindow>> out;
-    while (q.step()) {
-      MaintenanceWindow w;
-      w.start = q.int64(1);
-      w.end = q.int64(2);
-      w.label = q.text(3);
-      out.emplace_back(q.int64(0), std::move(w));
-    }
-    return out;
+    return SqlRepositories::find_token(digest);
   }
 
  private:
+  friend class SqlRepositories<PostgresTx, PgQuery>;
+  // SqlRepositories' hooks (sql_repositories.h): row locks where a caller
+  // reads what it writes back, and writes whose answer nobody reads deferred.
+  static constexpr bool kRowLocks = true;
+  static constexpr bool kGuardedWrites = true;
+  void write(PgQuery& q, const char* if_unchanged) { defer(q, if_unchanged); }
   void check_open() const {
     if (finished_) throw StorageError("storage: the transaction is already finished");
   }
@@ -1427,25 +740,6 @@ class PostgresTx final : public StoreTx {
     conn_->queue(q.take_deferred(if_unchanged));
   }
   bool read_only() const { return mode_ == TxMode::read_only; }
-
-  static ClientRecord read_client(const PgQuery& q) {
-    ClientRecord c;
-    c.id = q.text(0);
-    c.display_name = q.text(1);
-    c.secret_digest = q.text(2);
-    c.enabled = q.boolean(3);
-    c.profile = q.text(4);
-    c.jwks = q.text(5);
-    return c;
-  }
-  std::vector<std::string> redirect_uris(const std::string& client_id) {
-    PgQuery q = query("SELECT uri FROM client_redirect_uris WHERE client_id = ? ORDER BY seq",
-                      "redirect_uris");
-    q.binds(client_id);
-    std::vector<std::string> out;
-    while (q.step()) out.push_back(q.text(0));
-    return out;
-  }
 
   PostgresStore& store_;
   std::unique_ptr<PgConnection> conn_;
@@ -1484,10 +778,7 @@ class PostgresStore final : public Store {
     }
     cv_.notify_one();
   }
-  void forget_owner(std::thread::id owner) {
-    std::lock_guard<std::mutex> lock(owners_mutex_);
-    owners_.erase(owner);
-  }
+  void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // A pooled connection that cannot be used: closed, and its place freed.
   void drop(std::unique_ptr<PgConnection> conn) {
     conn.reset();
@@ -1500,14 +791,17 @@ class PostgresStore final : public Store {
 
  protected:
   std::unique_ptr<StoreTx> start(TxMode mode) override {
-    // A second begin() on the thread that holds an open transaction could
-    // wait for a connection (or a row lock) held by itself: make that
-    // programming error loud, as the SQLite store does.
-    const auto me = std::this_thread::get_id();
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      if (owners_.count(me)) throw StorageError("storage: nested transaction on one thread");
+    const auto me = owners_.enter();  // refuses a nested transaction
+    try {
+      return start_owned(mode);
+    } catch (...) {
+      owners_.leave(me);
+      throw;
     }
+  }
+
+ private:
+  std::unique_ptr<StoreTx> start_owned(TxMode mode) {
     // Pooled connections may have broken since their last use (a server
     // restart, a network cut, an idle timeout): one the server has closed
     // has something to read (its FATAL, then EOF) and is dropped, in turn,
@@ -1528,14 +822,9 @@ class PostgresStore final : public Store {
     begin.what = "begin";
     begin.opens = true;
     conn->queue(std::move(begin));
-    {
-      std::lock_guard<std::mutex> lock(owners_mutex_);
-      owners_.insert(me);
-    }
     return std::make_unique<PostgresTx>(*this, std::move(conn), mode);
   }
 
- private:
   std::unique_ptr<PgConnection> acquire() {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
@@ -1560,37 +849,14 @@ class PostgresStore final : public Store {
   // The schema in one transaction, under an advisory lock so that several
   // instances starting at once create it once (the second waits, then finds it).
   static void create_schema(PgConnection& c) {
-    const int current = store_schema::version();
     c.exec("BEGIN ISOLATION LEVEL READ COMMITTED", "schema");
     try {
       c.exec((std::string("SELECT pg_advisory_xact_lock(") + kSchemaLockKey + ")").c_str(),
              "schema lock");
-      c.exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", "schema");
-      std::optional<std::int64_t> version;
-      {
-        PgQuery q(c, "SELECT MAX(version) FROM schema_version", "schema", nullptr);
-        if (q.step()) version = q.opt_int64(0);
-      }
-      if (version && *version < 1) {
-        throw StorageError("storage: the database has an unknown schema version " +
-                           std::to_string(*version));
-      }
-      if (version && *version > current) {
-        throw StorageError("storage: the database has schema version " + std::to_string(*version) +
-                           ", newer than this server's " + std::to_string(current));
-      }
-      // Every migration above the database's version, in order (all of
-      // them for a new database), in this one transaction.
-      for (const auto& m : store_schema::migrations(store_schema::Dialect::postgres)) {
-        if (m.version > version.value_or(0)) c.exec(m.sql, "migration");
-      }
-      if (!version) {
-        PgQuery(c, "INSERT INTO schema_version (version) VALUES (?)", "schema", nullptr)
-            .binds(current)
-            .run();
-      } else if (*version < current) {
-        PgQuery(c, "UPDATE schema_version SET version = ?", "schema", nullptr).binds(current).run();
-      }
+      store_schema::migrate(
+          store_schema::Dialect::postgres,
+          [&](const char* sql, const char* what) { c.exec(sql, what); },
+          [&](std::string_view sql) { return PgQuery(c, sql, "schema", nullptr); });
       std::string status;
       if (!c.try_exec("COMMIT", &status) || status != "COMMIT") {
         throw StorageError("storage: schema: commit failed");
@@ -1606,9 +872,8 @@ class PostgresStore final : public Store {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
-  int open_ = 0;  // connections in existence: idle + lent to transactions
-  std::mutex owners_mutex_;
-  std::unordered_set<std::thread::id> owners_;
+  int open_ = 0;              // connections in existence: idle + lent to transactions
+  TransactionOwners owners_;  // threads with an open transaction
 };
 
 PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn, TxMode mode)
