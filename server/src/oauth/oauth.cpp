@@ -1104,14 +1104,25 @@ nlohmann::json metadata(const ServerConfig& config) {
           {"authorization_response_iss_parameter_supported", true}};
 }
 
-// Runs a /token or /revoke handler; a storage failure still answers in the
-// RFC's error form rather than the envelope.
+// Runs a /token, /revoke or /par handler; a storage failure (or any other
+// exception) still answers in the RFC's error form rather than the envelope.
+// The exception is caught here, so the server's exception handler never sees
+// it: it is logged here (its type's message and the path, no token or
+// credential), so that a 500 never goes unexplained.
 template <typename Handler>
 httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
   return [&app, handler](const httplib::Request& req, httplib::Response& res) {
     try {
       handler(app, req, res);
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      log_caught_exception(req, e.what());
+      res.headers.clear();
+      res.body.clear();
+      send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
+    } catch (...) {
+      log_caught_exception(req, "unknown exception");
+      res.headers.clear();
+      res.body.clear();
       send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
     }
   };
