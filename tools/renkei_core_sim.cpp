@@ -342,7 +342,12 @@ int main(int argc, char** argv) {
           auto r = records.transactions(ref, b["from"].get<std::string>(),
                                         b["to"].get<std::string>(), b["limit"].get<int>(),
                                         b.contains("cursor") ? b["cursor"].get<std::string>() : "");
-          if (!r.ok()) return send_error(res, 400, "INVALID_REQUEST");
+          if (!r.ok()) {
+            return send_error(res, 400,
+                              r.failure().kind == RecordsFailureKind::bad_cursor
+                                  ? "INVALID_CURSOR"
+                                  : "INVALID_REQUEST");
+          }
           json items = json::array();
           for (const Transaction& t : r.value().items) {
             items.push_back(json{{"id", t.id},

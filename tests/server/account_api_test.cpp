@@ -265,6 +265,27 @@ TEST_F(AccountApiTest, BadParametersNameTheParameter) {
   expect_bad_param(p + "cursor=MA", t.access, "cursor");  // base64url("0")
 }
 
+// Well-formed cursors (base64url of letters, digits, '-', '_') that the
+// records did not give: the app's error, 400 on `cursor`, not system_error
+// (the hostile-input sweep's cursors; with either records source).
+TEST_F(AccountApiTest, ACursorTheRecordsDidNotGiveIsABadParameter) {
+  Tokens t = demo_tokens(server_);
+  const std::string p = "/api/v1/account/transactions?cursor=";
+  for (const char* raw : {"abc", "s3", "x", "-1", "1e5", "9223372036854775808"}) {
+    expect_bad_param(p + base64url_encode(raw), t.access, "cursor");
+  }
+  expect_bad_param(p + "YWJj", t.access, "cursor");  // the sweep's spelling of "abc"
+  // The refusal is on the record as the app's error.
+  auto tx = server_.app().store().begin();
+  AuditQuery q;
+  int bad = 0;
+  for (const AuditRecord& r : tx->query_audit(q)) {
+    if (r.step == "api.read" && r.outcome == "bad_request") ++bad;
+    EXPECT_NE(r.outcome, "system_error") << r.detail;
+  }
+  EXPECT_EQ(bad, 7);
+}
+
 // The start of the served range is the same day three months back, or the
 // end of that month when it is shorter.
 class AccountApiMonthEndTest : public AccountApiTest {

@@ -3,9 +3,12 @@
 // action works, is visible through the customer's or the app's endpoints, and
 // writes its audit row with the staff member's name; hostile input gets a 4xx.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -543,6 +546,96 @@ TEST_F(AdminApiTest, ClientsAreRegisteredAndChangedAtRuntime) {
   EXPECT_EQ(audit_of("admin.register_client").size(), 2u);
 }
 
+// Redirect URIs follow the configuration's rule (ops/uri.h): parsed, not
+// prefix-matched. The hostile-input sweep registered each refused one below
+// (201), and /authorize then redirected to evil.example over plain http.
+TEST_F(AdminApiTest, RedirectUrisAreParsedAsTheConfigurationsAre) {
+  const std::vector<std::string> refused = {"http://127.0.0.1@evil.example/cb",
+                                            "http://localhost.evil.example/cb",
+                                            "http://localhostevil.example/cb",
+                                            "http://127.0.0.1.evil.example/cb",
+                                            "http://[::1].evil.example/cb",
+                                            "https://[::1/cb",
+                                            "https://[zz]/cb",
+                                            "https://a.example:99999/cb",
+                                            "https://a.example:-1/cb",
+                                            "https://a.example:/cb",
+                                            "https://%00/cb",
+                                            "https://user:pw@a.example/cb",
+                                            "https://a..example/cb",
+                                            "https://user@a.example/cb",
+                                            "http://evil.example/cb"};
+  ASSERT_EQ(
+      post("/admin/api/clients",
+           {{"id", "rt-app"}, {"display_name", "x"}, {"redirect_uris", {"https://rt.example/cb"}}})
+          .status,
+      201);
+  int n = 0;
+  for (const std::string& uri : refused) {
+    const std::string id = "evil" + std::to_string(++n);
+    Answer a =
+        post("/admin/api/clients", {{"id", id}, {"display_name", "x"}, {"redirect_uris", {uri}}});
+    EXPECT_EQ(a.status, 400) << uri << " " << a.body.dump();
+    EXPECT_EQ(a.body["error"]["field"], "redirect_uris") << uri;
+    a = post("/admin/api/clients/rt-app/update", {{"redirect_uris", {uri}}});
+    EXPECT_EQ(a.status, 400) << uri << " " << a.body.dump();
+    EXPECT_EQ(a.body["error"]["field"], "redirect_uris") << uri;
+  }
+  {
+    auto tx = ts_.app().store().begin();
+    for (int i = 1; i <= n; ++i) EXPECT_FALSE(tx->find_client("evil" + std::to_string(i)));
+    EXPECT_EQ(tx->find_client("rt-app")->redirect_uris,
+              std::vector<std::string>{"https://rt.example/cb"});
+  }
+  // Still accepted: https anywhere, http on a true loopback host (native apps).
+  const std::vector<std::string> accepted = {
+      "https://rp.example/cb", "https://rp.example:8443/cb?x=1", "http://127.0.0.1:8080/cb",
+      "http://localhost/cb",   "http://[::1]:3000/cb",           "https://[2001:db8::1]/cb"};
+  n = 0;
+  for (const std::string& uri : accepted) {
+    const std::string id = "good" + std::to_string(++n);
+    Answer a =
+        post("/admin/api/clients", {{"id", id}, {"display_name", "x"}, {"redirect_uris", {uri}}});
+    EXPECT_EQ(a.status, 201) << uri << " " << a.body.dump();
+  }
+}
+
+// A JWK Set whose key has a member of the wrong JSON type is the request's
+// error (400 naming jwks), never a 500; a key's alg of the wrong type is not
+// stored.
+TEST_F(AdminApiTest, AJwkSetWithAMemberOfTheWrongTypeIsABadRequestNamingJwks) {
+  const json ec_key = {{"kty", "EC"},
+                       {"crv", "P-256"},
+                       {"x", "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"},
+                       {"y", "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}};
+  std::vector<json> keys = {json{{"kty", 1}}};
+  for (const char* member : {"kty", "crv", "alg", "use", "kid", "x", "key_ops", "x5c"}) {
+    for (const json& bad : {json(1), json::array({1}), json::object()}) {
+      json k = ec_key;
+      k[member] = bad;
+      keys.push_back(k);
+    }
+  }
+  int n = 0;
+  for (const json& k : keys) {
+    const json jwks = {{"keys", json::array({k})}};
+    Answer a = post("/admin/api/clients", {{"id", "k" + std::to_string(++n)},
+                                           {"display_name", "x"},
+                                           {"redirect_uris", {"https://rp.example/cb"}},
+                                           {"profile", "fapi2"},
+                                           {"jwks", jwks}});
+    EXPECT_EQ(a.status, 400) << k.dump() << " " << a.body.dump();
+    EXPECT_EQ(a.code(), "bad_request") << k.dump();
+    EXPECT_EQ(a.body["error"].value("detail", "").rfind("jwks: ", 0), 0u) << a.body.dump();
+    a = post("/admin/api/clients/demo-app/update", {{"jwks", jwks}});
+    EXPECT_EQ(a.status, 400) << k.dump() << " " << a.body.dump();
+    EXPECT_EQ(a.body["error"].value("detail", "").rfind("jwks: ", 0), 0u) << a.body.dump();
+  }
+  auto tx = ts_.app().store().begin();
+  EXPECT_TRUE(tx->find_client("demo-app")->jwks.empty());
+  EXPECT_FALSE(tx->find_client("k1"));
+}
+
 // ---------- calendar ----------
 
 TEST_F(AdminApiTest, AnAnnouncedWindowClosesTheServiceUntilRemoved) {
@@ -838,6 +931,24 @@ TEST_F(AdminApiTest, ASimulatedCallVerifiesAWaitingFlow) {
   EXPECT_EQ(post("/admin/api/dev/calls", {{"flow_id", 7}}).status, 400);
 }
 
+// The reason of a development action is checked as every other action's
+// (400 field reason) before anything happens, and lands in the operation log.
+TEST_F(AdminApiTest, ASimulatedCallsReasonIsCheckedAndLogged) {
+  FlowClient flow(ts_);
+  ASSERT_NO_FATAL_FAILURE(flow.to_call_wait());
+  for (const json& bad :
+       {json(1), json::object(), json(std::string(600, 'x')), json("a\u0001b"), json("a\u0085b")}) {
+    Answer a = post("/admin/api/dev/calls", {{"flow_id", flow.flow_id()}, {"reason", bad}});
+    EXPECT_EQ(a.status, 400) << bad.dump() << " " << a.body.dump();
+    EXPECT_EQ(a.body["error"]["field"], "reason") << bad.dump();
+  }
+  EXPECT_TRUE(audit_of("admin.simulate_call").empty());
+  EXPECT_TRUE(audit_of("incoming_call").empty()) << "no call was placed";
+  Answer a = post("/admin/api/dev/calls", {{"flow_id", flow.flow_id()}, {"reason", "試験"}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_NO_FATAL_FAILURE(expect_staff_audit("admin.simulate_call", "reason: 試験"));
+}
+
 TEST_F(AdminApiTest, TheClockCannotMoveWithoutAMovableClock) {
   Answer a = post("/admin/api/dev/clock", {{"advance_seconds", 3600}});
   EXPECT_EQ(a.status, 409) << a.body.dump();
@@ -901,6 +1012,31 @@ TEST(AdminApiMovableClock, SetAndAdvanceMoveTheServersNow) {
   EXPECT_EQ(steps, (std::vector<std::string>{"admin.advance_clock", "admin.set_clock"}));
 }
 
+TEST(AdminApiMovableClock, TheReasonIsCheckedBeforeTheClockMovesAndLogged) {
+  MovableServer ms;
+  const std::int64_t offset = ms.clock().offset();
+  for (const json& bad :
+       {json(1), json::object(), json(std::string(600, 'x')), json("a\u0001b"), json("a\u0085b")}) {
+    Answer a = ms.post({{"advance_seconds", 3600}, {"reason", bad}});
+    EXPECT_EQ(a.status, 400) << bad.dump() << " " << a.body.dump();
+    EXPECT_EQ(a.body["error"]["field"], "reason") << bad.dump();
+  }
+  EXPECT_EQ(ms.clock().offset(), offset) << "a refused request does not move the clock";
+  Answer a = ms.post({{"advance_seconds", 60}, {"reason", "締め処理の確認"}});
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  AuditQuery q;
+  auto tx = ms.app().store().begin();
+  std::vector<AuditRecord> rows = tx->query_audit(q);
+  auto it = std::find_if(rows.begin(), rows.end(),
+                         [](const AuditRecord& r) { return r.step == "admin.advance_clock"; });
+  ASSERT_NE(it, rows.end());
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(),
+                          [](const AuditRecord& r) { return r.step == "admin.advance_clock"; }),
+            1);
+  EXPECT_NE(it->detail.find("reason: 締め処理の確認"), std::string::npos) << it->detail;
+  EXPECT_NE(it->detail.find("from "), std::string::npos) << it->detail;
+}
+
 // ---------- hostile input ----------
 
 TEST_F(AdminApiTest, HostileInputGetsA4xxNeverA500) {
@@ -945,6 +1081,41 @@ TEST_F(AdminApiTest, HostileInputGetsA4xxNeverA500) {
   EXPECT_LT(big.status, 500);
   auto tx = ts_.app().store().begin();
   EXPECT_TRUE(tx->find_client("demo-app")->enabled);
+}
+
+// An exception the admin API catches itself (to answer system_error) leaves
+// a log line, as one the server's handler catches does. Provoked by renaming
+// the clients table under the running server (a broken database).
+TEST(AdminApiUnexpectedFailure, IsAnsweredSystemErrorAndLeavesALogLine) {
+  if (test_backend() != "sqlite") GTEST_SKIP() << "renames a table in the SQLite file";
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("renkei-admin-log-" + random_token(8) + ".db"))
+          .string();
+  ServerConfig config = test_config();
+  config.database = path;
+  {
+    TestServer ts(config);
+    httplib::Client c = ts.client();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db, "ALTER TABLE clients RENAME TO clients_gone", nullptr, nullptr, nullptr),
+        SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    ::testing::internal::CaptureStderr();
+    const Answer a = to_answer(
+        c.Get("/admin/api/clients", {{"Authorization", std::string("Bearer ") + kTestAdminToken}}));
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(a.status, 500) << a.body.dump();
+    EXPECT_EQ(a.code(), "system_error");
+    EXPECT_NE(log.find(R"("event":"exception")"), std::string::npos) << log;
+    EXPECT_NE(log.find(R"("path":"/admin/api/clients")"), std::string::npos) << log;
+    EXPECT_EQ(log.find(kTestAdminToken), std::string::npos) << log;
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
 }
 
 // ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------

@@ -8,10 +8,12 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ops/app.h"
 #include "ops/clock.h"
 #include "ops/crypto.h"
+#include "ops/uri.h"
 #include "records/records.h"
 #include "renkei/time.h"
 #include "store/storage.h"
@@ -305,11 +307,63 @@ TEST(Config, RedirectUrisMustBeAbsoluteHttpsWithoutFragment) {
   expect_error(client("https:///cb"), "absolute");
   expect_error(client("https://user@app.example/cb"), "absolute");
   expect_error(client("https://app.example/c b"), "absolute");
+  // The hostile-input sweep's URIs (the admin API applies the same rule).
+  expect_error(client("http://127.0.0.1@evil.example/cb"), "absolute");
+  expect_error(client("http://127.0.0.1.evil.example/cb"), "must use https");
+  expect_error(client("http://127.evil.example/cb"), "must use https");
+  expect_error(client("http://localhost.evil.example/cb"), "must use https");
+  expect_error(client("https://a.example:99999/cb"), "absolute");
+  expect_error(client("https://[::1/cb"), "absolute");
 
   Env env = prod_env();
   std::string dev = R"({"dev_mode": true, "clients": [{"id": "a", "display_name": "A",
                        "redirect_uris": ["http://app.example/cb"]}]})";
   EXPECT_TRUE(parse(dev, env, &error)) << error;
+}
+
+// The one rule for redirect URIs (ops/uri.h), asked by the configuration and
+// the admin API alike.
+TEST(RedirectUri, AcceptsHttpsAndTrueLoopbackHttpOnly) {
+  for (const char* ok :
+       {"https://rp.example/cb", "https://rp.example:8443/cb?x=1&y=%2F", "https://rp.example",
+        "https://RP.Example/cb", "https://a-b.c_d.example/cb", "https://192.0.2.1/cb",
+        "https://[2001:db8::1]:443/cb", "http://127.0.0.1/cb", "http://127.0.0.1:8080/cb",
+        "http://127.1.2.3:1/cb", "http://localhost/cb", "http://LocalHost:3000/cb",
+        "http://[::1]/cb", "http://[::1]:65535/cb", "https://rp.example/a:b@c/~!$&'()*+,;="}) {
+    EXPECT_EQ(redirect_uri_problem(ok), "") << ok;
+  }
+  const std::vector<std::string> refused = {
+      // not loopback, whatever they begin with
+      "http://127.0.0.1@evil.example/cb", "http://localhost.evil.example/cb",
+      "http://localhostevil.example/cb", "http://127.0.0.1.evil.example/cb",
+      "http://127.evil.example/cb", "http://[::1].evil.example/cb", "http://rp.example/cb",
+      "http://[::2]/cb", "http://128.0.0.1/cb",
+      // malformed hosts
+      "https://[::1/cb", "https://[zz]/cb", "https://%00/cb", "https://a..example/cb",
+      "https://.example/cb", "https://a.example./cb", "https://-a.example/cb",
+      "https://a-.example/cb", "https://1.2.3.999/cb", "https://1.2.3/cb", "https://01.2.3.4/cb",
+      "https://a%2eexample/cb", "https:///cb", "https://", "https://a b.example/cb",
+      "https://[::1]x/cb", "https://[v1.x]/cb", "https://[fe80::1%25eth0]/cb",
+      // ports
+      "https://a.example:99999/cb", "https://a.example:-1/cb", "https://a.example:/cb",
+      "https://a.example:0/cb", "https://a.example:080/cb", "https://a.example:8a/cb",
+      "https://a.example:1:2/cb", "http://[::1]:/cb",
+      // userinfo, fragment, characters, scheme, length
+      "https://user:pw@a.example/cb", "https://@a.example/cb", "https://a.example/cb#f",
+      "https://a.example/cb#", "https://a.example/c b", "https://a.example/c\x01b",
+      "https://a.example/c%zzb", "https://a.example/c%2", "https://a.example/\\cb",
+      "https://a.example/c<b>", "https://a.example/caf\xc3\xa9", "HTTPS://a.example/cb",
+      "ftp://a.example/cb", "javascript:alert(1)", "//a.example/cb", "/cb", "",
+      "https://a.example/" + std::string(600, 'a')};
+  for (const auto& uri : refused) {
+    EXPECT_NE(redirect_uri_problem(uri), "") << uri;
+  }
+  // dev_mode's configuration file may name http on any (valid) host.
+  EXPECT_EQ(redirect_uri_problem("http://app.example/cb", true), "");
+  EXPECT_NE(redirect_uri_problem("http://127.0.0.1@evil.example/cb", true), "");
+  EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+  EXPECT_FALSE(is_loopback_host("127.0.0.1.evil.example"));
+  EXPECT_FALSE(is_loopback_host("localhost.evil.example"));
 }
 
 TEST(Config, ClientsAreChecked) {

@@ -480,6 +480,92 @@ TEST_F(FapiTest, TheTokenEndpointRefusesBadDpopProofs) {
   }
 }
 
+// A proof with a member of the wrong JSON type is an invalid proof like any
+// other (the hostile-input sweep got 500 server_error, unauthenticated and
+// with a garbage signature).
+TEST_F(FapiTest, ProofsWithMembersOfTheWrongJsonTypeAreInvalidProofs) {
+  const std::string garbage = base64url_encode(std::string(64, 's'));
+  json header = {{"typ", "dpop+jwt"}, {"alg", "ES256"}, {"jwk", dpop_key_->public_json()}};
+  std::vector<std::pair<std::string, std::string>> proofs;
+  for (const char* member : {"typ", "alg"}) {
+    for (const json& bad : {json(1), json::array({"ES256"})}) {
+      json h = header;
+      h[member] = bad;
+      proofs.emplace_back(unsigned_jwt(h, proof_claims("POST", "/token"), garbage),
+                          std::string(member) + " " + bad.dump());
+    }
+  }
+  for (const char* member : {"kty", "crv"}) {
+    json h = header;
+    h["jwk"][member] = 1;
+    proofs.emplace_back(unsigned_jwt(h, proof_claims("POST", "/token"), garbage),
+                        std::string("jwk.") + member);
+  }
+  for (const char* member : {"htm", "htu", "jti"}) {
+    json c = proof_claims("POST", "/token");
+    c[member] = 1;
+    proofs.emplace_back(proof(c), std::string(member) + " a number");
+  }
+  // One byte too many in an ES256 signature (RFC 7518 §3.4: exactly 64).
+  {
+    const std::string good = proof("POST", "/token");
+    const auto dot = good.rfind('.');
+    proofs.emplace_back(
+        good.substr(0, dot + 1) + base64url_encode(*base64url_decode(good.substr(dot + 1)) + "x"),
+        "a 65-byte signature");
+  }
+  for (const auto& [p, name] : proofs) {
+    SCOPED_TRACE(name);
+    // No client, token or code needed to reach the proof's check.
+    expect_error(
+        post_form(
+            http_, "/token",
+            {{"grant_type", "refresh_token"}, {"refresh_token", "x"}, {"client_id", "demo-app"}},
+            {{"DPoP", p}}),
+        400, "invalid_dpop_proof");
+    Pkce pkce = make_pkce();
+    Params pushed = push_params(pkce);
+    for (auto& a : client_auth()) pushed.push_back(a);
+    auto r = par(pushed, {{"DPoP", p}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_EQ(json_of(r).value("error", ""), "invalid_dpop_proof") << r->body;
+  }
+}
+
+// The same for a client assertion: invalid_client, never 500.
+TEST_F(FapiTest, AssertionsWithMembersOfTheWrongJsonTypeAreInvalidClients) {
+  Pkce pkce = make_pkce();
+  std::vector<std::pair<std::string, std::string>> jwts;
+  for (const char* member : {"iss", "aud", "jti", "exp"}) {
+    json c = assertion_claims();
+    c[member] = json::array({1});
+    jwts.emplace_back(assertion(c), std::string(member) + " an array");
+  }
+  json iss = assertion_claims();
+  iss["iss"] = 1;
+  jwts.emplace_back(assertion(iss), "iss a number");
+  jwts.emplace_back(
+      sign_jwt(*client_key_, {{"alg", "ES256"}, {"kid", "k1"}, {"typ", {1}}}, assertion_claims()),
+      "typ an array");
+  jwts.emplace_back(unsigned_jwt({{"alg", json::array({"ES256"})}, {"kid", "k1"}},
+                                 assertion_claims(), base64url_encode(std::string(64, 's'))),
+                    "alg an array");
+  {
+    const std::string good = assertion(assertion_claims());
+    const auto dot = good.rfind('.');
+    jwts.emplace_back(
+        good.substr(0, dot + 1) + base64url_encode(*base64url_decode(good.substr(dot + 1)) + "x"),
+        "a 65-byte signature");
+  }
+  for (const auto& [jwt, name] : jwts) {
+    SCOPED_TRACE(name);
+    Params p = push_params(pkce);
+    for (auto& a : client_auth(jwt)) p.push_back(a);
+    expect_error(par(p, {{"DPoP", proof("POST", "/par")}}), 401, "invalid_client");
+  }
+}
+
 TEST_F(FapiTest, AReplayedDpopProofIsRefused) {
   Pkce pkce = make_pkce();
   const std::string p = proof("POST", "/token");
@@ -563,6 +649,35 @@ TEST_F(FapiTest, TheAccountApiRefusesADpopBoundTokenWithoutItsProof) {
     const std::string challenge = r->get_header_value("WWW-Authenticate");
     EXPECT_EQ(challenge.rfind("DPoP ", 0), 0u) << challenge;
     EXPECT_NE(challenge.find(c.why), std::string::npos) << challenge;
+  }
+  // Members of the wrong JSON type and an overlong signature: the same
+  // challenge as any other invalid proof (the sweep got 500 system_error).
+  {
+    std::vector<std::pair<std::string, std::string>> bad;
+    json alg_array = {
+        {"typ", "dpop+jwt"}, {"alg", json::array({"ES256"})}, {"jwk", dpop_key_->public_json()}};
+    bad.emplace_back(unsigned_jwt(alg_array, proof_claims("GET", path, access),
+                                  base64url_encode(std::string(64, 's'))),
+                     "alg an array");
+    for (const char* member : {"htm", "htu", "ath"}) {
+      json c = proof_claims("GET", path, access);
+      c[member] = 1;
+      bad.emplace_back(proof(c), std::string(member) + " a number");
+    }
+    const std::string good = proof("GET", path, access);
+    const auto dot = good.rfind('.');
+    bad.emplace_back(
+        good.substr(0, dot + 1) + base64url_encode(*base64url_decode(good.substr(dot + 1)) + "x"),
+        "a 65-byte signature");
+    for (const auto& [p, name] : bad) {
+      SCOPED_TRACE(name);
+      auto r = api(path, "DPoP " + access, p);
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 401) << r->body;
+      EXPECT_NE(r->get_header_value("WWW-Authenticate").find("error=\"invalid_dpop_proof\""),
+                std::string::npos)
+          << r->get_header_value("WWW-Authenticate");
+    }
   }
   // A replayed proof (already accepted once) is refused.
   const std::string once = proof("GET", path, access);

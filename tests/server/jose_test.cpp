@@ -5,7 +5,11 @@
 #include <cjose/cjose.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "jose_test_support.h"
 #include "oauth/jose.h"
@@ -295,6 +299,166 @@ TEST(DpopProof, RefusesEveryBrokenRule) {
   json mismatch = dpop_header(*ec);
   mismatch["alg"] = "PS256";
   refused(unsigned_jwt(mismatch, dpop_claims(), "c2ln"), "alg that does not fit the key");
+}
+
+// A member of the wrong JSON type (a number or an array where a string
+// belongs) makes the proof, the assertion or the key invalid: refused with a
+// reason, never an exception (json::value throws on a type mismatch; the
+// hostile-input sweep found /token, /par and the account API answering 500).
+TEST(DpopProof, RefusesMembersOfTheWrongJsonType) {
+  auto ec = ec_key();
+  jose::DpopRules rules = dpop_rules();
+  rules.access_token = "the-access-token";
+  auto refused = [&](const std::string& proof, const std::string& why) {
+    std::string error;
+    std::optional<jose::DpopProof> p;
+    EXPECT_NO_THROW(p = jose::verify_dpop_proof(proof, rules, &error)) << why;
+    EXPECT_FALSE(p) << why;
+    EXPECT_FALSE(error.empty()) << why;
+  };
+  json claims = dpop_claims();
+  claims["ath"] = base64url_encode(std::string(32, 'x'));
+  for (const char* member : {"typ", "alg", "kid", "cty"}) {
+    for (const json& bad : {json(1), json::array({"ES256"}), json::object(), json(true)}) {
+      json h = dpop_header(*ec);
+      h[member] = bad;
+      refused(unsigned_jwt(h, claims, base64url_encode(std::string(64, 's'))),
+              std::string("header ") + member + " = " + bad.dump());
+    }
+  }
+  for (const char* member : {"kty", "crv", "x", "y", "alg", "use", "kid", "key_ops"}) {
+    for (const json& bad : {json(1), json::array({"EC"}), json::object()}) {
+      json h = dpop_header(*ec);
+      h["jwk"][member] = bad;
+      refused(unsigned_jwt(h, claims, base64url_encode(std::string(64, 's'))),
+              std::string("jwk.") + member + " = " + bad.dump());
+    }
+  }
+  for (const char* member : {"htm", "htu", "ath", "jti"}) {
+    for (const json& bad : {json(1), json::array({"POST"}), json::object()}) {
+      json c = claims;
+      c[member] = bad;
+      refused(sign(*ec, dpop_header(*ec), c), std::string("claim ") + member + " = " + bad.dump());
+    }
+  }
+}
+
+TEST(ClientAssertion, RefusesMembersOfTheWrongJsonType) {
+  auto ec = ec_key();
+  auto keys = key_set(json::array({ec->public_json("e1")}));
+  auto refused = [&](const std::string& jwt, const std::string& why) {
+    std::string error;
+    std::optional<jose::ClientAssertion> a;
+    EXPECT_NO_THROW(a = jose::verify_client_assertion(jwt, keys, assertion_rules(), &error)) << why;
+    EXPECT_FALSE(a) << why;
+    EXPECT_FALSE(error.empty()) << why;
+  };
+  // (cjose signs a header member that is an array or an object, not a number.)
+  for (const char* member : {"typ", "alg", "kid"}) {
+    for (const json& bad : {json::array({"ES256"}), json::object()}) {
+      json h = {{"alg", "ES256"}, {"kid", "e1"}};
+      h[member] = bad;
+      // Signed where cjose can sign (alg a string), garbage otherwise: the
+      // header alone must refuse it.
+      const std::string jwt =
+          std::string(member) == "alg"
+              ? unsigned_jwt(h, assertion_claims(), base64url_encode(std::string(64, 's')))
+              : sign(*ec, h, assertion_claims());
+      refused(jwt, std::string("header ") + member + " = " + bad.dump());
+    }
+  }
+  for (const char* member : {"iss", "sub", "aud", "jti", "exp"}) {
+    for (const json& bad : {json::array({json(1)}), json::object(), json(true)}) {
+      json c = assertion_claims();
+      c[member] = bad;
+      refused(sign(*ec, {{"alg", "ES256"}, {"kid", "e1"}}, c),
+              std::string("claim ") + member + " = " + bad.dump());
+    }
+  }
+  json c = assertion_claims();
+  c["iss"] = 1;
+  refused(sign(*ec, {{"alg", "ES256"}}, c), "iss a number");
+}
+
+TEST(PublicKeySet, RefusesAKeyWithAMemberOfTheWrongJsonType) {
+  auto ec = ec_key();
+  auto rsa = rsa_key();
+  for (const char* member : {"kty", "crv", "alg", "use", "kid", "x5u", "x5t", "key_ops", "x5c"}) {
+    for (const json& bad : {json(1), json::object(), json::array({json(1)})}) {
+      for (const auto* key : {ec.get(), rsa.get()}) {
+        json jwk = key->public_json();
+        jwk[member] = bad;
+        std::string error;
+        std::optional<jose::PublicKeySet> set;
+        EXPECT_NO_THROW(set = jose::PublicKeySet::parse(json{{"keys", {jwk}}}.dump(), &error))
+            << member << " = " << bad.dump();
+        EXPECT_FALSE(set) << member << " = " << bad.dump();
+        EXPECT_FALSE(error.empty()) << member;
+      }
+    }
+  }
+  // The same members with their own types are accepted.
+  json jwk = ec->public_json("e1");
+  jwk["alg"] = "ES256";
+  jwk["use"] = "sig";
+  jwk["key_ops"] = json::array({"verify"});
+  std::string error;
+  EXPECT_TRUE(jose::PublicKeySet::parse(json{{"keys", {jwk}}}.dump(), &error)) << error;
+  EXPECT_EQ(jose::jwk_thumbprint(json{{"kty", 1}}), "");
+  EXPECT_EQ(jose::jwk_thumbprint(json::array()), "");
+}
+
+// RFC 7518 §3.4: an ES256 signature is exactly 64 octets (R and S); RFC 8017
+// §8.1.2: an RSASSA-PSS signature has the modulus' length. cjose reads the
+// first 64 bytes of an ES256 signature, so a longer one verified before.
+std::string with_signature(const std::string& jwt, const std::function<void(std::string&)>& edit) {
+  const auto dot = jwt.rfind('.');
+  std::string sig = *base64url_decode(jwt.substr(dot + 1));
+  edit(sig);
+  return jwt.substr(0, dot + 1) + base64url_encode(sig);
+}
+
+TEST(DpopProof, RefusesASignatureOfAnyOtherLengthThanTheAlgorithmGives) {
+  auto ec = ec_key();
+  auto rsa = rsa_key();
+  std::string error;
+  const std::string es = sign(*ec, dpop_header(*ec), dpop_claims());
+  const std::string ps = sign(*rsa, dpop_header(*rsa, "PS256"), dpop_claims());
+  ASSERT_TRUE(jose::verify_dpop_proof(es, dpop_rules(), &error)) << error;
+  ASSERT_TRUE(jose::verify_dpop_proof(ps, dpop_rules(), &error)) << error;
+  EXPECT_EQ(base64url_decode(es.substr(es.rfind('.') + 1))->size(), 64u);
+  for (const auto& [jwt, name] : {std::pair{es, "ES256"}, std::pair{ps, "PS256"}}) {
+    const std::vector<std::pair<std::function<void(std::string&)>, const char*>> edits = {
+        {[](std::string& s) { s.push_back('\0'); }, "a zero byte appended"},
+        {[](std::string& s) { s.push_back('\x01'); }, "a byte appended"},
+        {[](std::string& s) { s += s; }, "doubled"},
+        {[](std::string& s) { s.pop_back(); }, "a byte short"},
+        {[](std::string& s) { s.insert(s.begin(), '\0'); }, "a leading zero byte"},
+    };
+    for (const auto& [edit, what] : edits) {
+      EXPECT_FALSE(jose::verify_dpop_proof(with_signature(jwt, edit), dpop_rules(), &error))
+          << name << ": " << what;
+    }
+  }
+}
+
+TEST(ClientAssertion, RefusesASignatureOfAnyOtherLengthThanTheAlgorithmGives) {
+  auto ec = ec_key();
+  auto rsa = rsa_key();
+  auto keys = key_set(json::array({ec->public_json("e1"), rsa->public_json("r1")}));
+  std::string error;
+  const std::string es = sign(*ec, {{"alg", "ES256"}, {"kid", "e1"}}, assertion_claims());
+  const std::string ps = sign(*rsa, {{"alg", "PS256"}, {"kid", "r1"}}, assertion_claims());
+  ASSERT_TRUE(jose::verify_client_assertion(es, keys, assertion_rules(), &error)) << error;
+  ASSERT_TRUE(jose::verify_client_assertion(ps, keys, assertion_rules(), &error)) << error;
+  for (const std::string& jwt : {es, ps}) {
+    EXPECT_FALSE(jose::verify_client_assertion(
+        with_signature(jwt, [](std::string& s) { s.push_back('\x01'); }), keys, assertion_rules(),
+        &error));
+    EXPECT_FALSE(jose::verify_client_assertion(
+        with_signature(jwt, [](std::string& s) { s.insert(s.begin(), '\0'); }), keys,
+        assertion_rules(), &error));
+  }
 }
 
 TEST(NormalizedHtu, KeepsThePathAndDropsWhatRfc9449Ignores) {

@@ -57,7 +57,10 @@ inline std::string sign_jwt(const TestKey& key, const nlohmann::json& header,
     if (it->is_string()) {
       cjose_header_set(hdr, it.key().c_str(), it->get<std::string>().c_str(), &err);
     } else {
-      cjose_header_set_raw(hdr, it.key().c_str(), it->dump().c_str(), &err);
+      // cjose takes only objects and arrays raw: a number here would be
+      // dropped silently, and the test would sign another header than it says.
+      EXPECT_TRUE(cjose_header_set_raw(hdr, it.key().c_str(), it->dump().c_str(), &err))
+          << it.key() << " = " << it->dump() << ": cjose cannot sign it";
     }
   }
   const std::string payload = claims.dump();

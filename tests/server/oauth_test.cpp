@@ -3,6 +3,9 @@
 // authentication), /revoke, and the authorization period.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
@@ -880,6 +883,46 @@ TEST_F(OAuthTest, RevokeRequiresClientAuthentication) {
   expect_oauth_error(post_form(http_, "/revoke", {{"token", t.refresh}}), 401, "invalid_client");
   expect_oauth_error(post_form(http_, "/revoke", {{"client_id", "demo-app"}}), 400,
                      "invalid_request");
+}
+
+// An exception the OAuth endpoints catch themselves (to answer server_error in
+// RFC 6749's form, not the envelope) is logged like one the server's handler
+// catches: path and message, never the request's values. Provoked by renaming
+// the clients table under the running server (a broken database).
+TEST(OAuthUnexpectedFailure, IsAnsweredServerErrorAndLeavesALogLine) {
+  if (test_backend() != "sqlite") GTEST_SKIP() << "renames a table in the SQLite file";
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("renkei-oauth-log-" + random_token(8) + ".db"))
+          .string();
+  ServerConfig config = test_config();
+  config.database = path;
+  {
+    TestServer server(config);
+    httplib::Client http = server.client();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db, "ALTER TABLE clients RENAME TO clients_gone", nullptr, nullptr, nullptr),
+        SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    ::testing::internal::CaptureStderr();
+    auto r = post_form(http, "/token",
+                       {{"grant_type", "refresh_token"},
+                        {"refresh_token", "refresh-value-not-for-logs"},
+                        {"client_id", "demo-app"}});
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 500) << r->body;
+    EXPECT_EQ(json_of(r).value("error", ""), "server_error") << r->body;
+    EXPECT_NE(log.find(R"("event":"exception")"), std::string::npos) << log;
+    EXPECT_NE(log.find(R"("path":"/token")"), std::string::npos) << log;
+    EXPECT_NE(log.find("clients"), std::string::npos) << "the cause is named: " << log;
+    EXPECT_EQ(log.find("refresh-value-not-for-logs"), std::string::npos) << log;
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
 }
 
 }  // namespace

@@ -188,6 +188,27 @@ TEST_P(RecordsContract, BalanceAndTransactionsAreTheDemoSet) {
   }
 }
 
+// A cursor the source did not give is the caller's error (bad_cursor →
+// bad_request on `cursor`), not a fault of the records (the hostile-input
+// sweep's cursors "abc", "-1", "1e5" and 2^63 were answered system_error).
+TEST_P(RecordsContract, ACursorItDidNotGiveIsABadCursor) {
+  for (const std::string cursor :
+       {"abc", "s3", "x", "-1", "1e5", "0", "9223372036854775808", "99999999999999999999"}) {
+    auto r = records().transactions(kSatoru, "2026-08-25", "2026-11-25", 7, cursor);
+    ASSERT_FALSE(r.ok()) << cursor;
+    EXPECT_EQ(r.failure().kind, RecordsFailureKind::bad_cursor)
+        << cursor << " " << r.failure().detail;
+    EXPECT_EQ(error_code_of(r.failure()), ErrorCode::bad_request);
+  }
+  // Its own cursors still read (the paging above walks them all).
+  auto first = records().transactions(kSatoru, "2026-08-25", "2026-11-25", 7, "");
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first.value().next_cursor.empty());
+  EXPECT_TRUE(records()
+                  .transactions(kSatoru, "2026-08-25", "2026-11-25", 7, first.value().next_cursor)
+                  .ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Sources, RecordsContract, ::testing::Values("local", "remote"),
                          [](const auto& info) { return info.param; });
 

@@ -104,6 +104,24 @@ TEST(RemoteRecords, MaintenanceIsNeitherRetriedNorAFault) {
   EXPECT_EQ(rig.source->breaker().state(), BreakerState::closed);
 }
 
+// The gateway's INVALID_CURSOR: the app's cursor, not a fault. Not retried,
+// not counted by the breaker; any other refusal stays unavailable.
+TEST(RemoteRecords, AnInvalidCursorIsTheCallersErrorNeitherRetriedNorAFault) {
+  RecordsConfig c;
+  c.read_retries = 3;
+  c.breaker.failure_threshold = 1;
+  Rig rig(c);
+  rig.transport->replies = {error(400, "INVALID_CURSOR")};
+  auto r = rig.source->transactions(kSatoru, "2026-08-25", "2026-11-25", 7, "opaque-1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure().kind, RecordsFailureKind::bad_cursor);
+  EXPECT_EQ(error_code_of(r.failure()), ErrorCode::bad_request);
+  EXPECT_EQ(rig.transport->paths.size(), 1u);
+  EXPECT_EQ(rig.source->breaker().state(), BreakerState::closed);
+  // The cursor went to the gateway as given (opaque, not read by Renkei).
+  EXPECT_NE(rig.transport->bodies.back().find(R"("cursor":"opaque-1")"), std::string::npos);
+}
+
 TEST(RemoteRecords, AnUnknownAccountIsAnAnswer) {
   Rig rig;
   rig.transport->replies = {ok(R"({"found":false})"), error(404, "ACCOUNT_NOT_FOUND")};

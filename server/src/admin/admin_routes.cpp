@@ -21,6 +21,7 @@
 
 #include "oauth/jose.h"
 #include "ops/crypto.h"
+#include "ops/uri.h"
 #include "http/http_util.h"
 #include "records/records.h"
 #include "records/records_source.h"
@@ -146,7 +147,10 @@ httplib::Server::Handler admin_route(App& app, bool action, Handler h) {
     }
     try {
       h(ctx);
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      log_caught_exception(req, e.what());  // never unexplained (nothing secret: path, type)
+      res.headers.clear();
+      res.body.clear();
       send_error(res, ErrorCode::system_error);
     }
   };
@@ -856,8 +860,10 @@ void post_client_switch(Ctx& ctx, bool enable) {
 
 // Registration and changes at runtime (issue 13): the client is in the
 // store, so every instance uses it at once. A client id is 1–64 characters
-// of [A-Za-z0-9._-]; redirect URIs are absolute https URLs (http only on a
-// loopback host), without fragment, at most 10; the JWK Set is checked by
+// of [A-Za-z0-9._-]; redirect URIs follow the configuration's rule
+// (redirect_uri_problem, ops/uri.h: absolute https, http only on a true
+// loopback host, no userinfo or fragment, a valid host and port), at most
+// 10; the JWK Set is checked by
 // jose::PublicKeySet (public asymmetric keys only) and required for FAPI 2.0.
 
 bool is_client_id(std::string_view id) {
@@ -865,26 +871,6 @@ bool is_client_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
-}
-
-bool is_redirect_uri(const std::string& uri) {
-  if (uri.size() > 512 || uri.find('#') != std::string::npos) return false;
-  for (char c : uri) {
-    if (c <= 0x20 || c >= 0x7F) return false;
-  }
-  auto host_starts = [&](const char* scheme) {
-    return uri.rfind(scheme, 0) == 0 ? std::strlen(scheme) : std::string::npos;
-  };
-  std::size_t at = host_starts("https://");
-  if (at == std::string::npos) {
-    at = host_starts("http://");
-    if (at == std::string::npos) return false;
-    const std::string rest = uri.substr(at);
-    const bool loopback = rest.rfind("127.0.0.1", 0) == 0 || rest.rfind("localhost", 0) == 0 ||
-                          rest.rfind("[::1]", 0) == 0;
-    if (!loopback) return false;
-  }
-  return uri.size() > at && uri[at] != '/' && uri[at] != ':';
 }
 
 // The members a registration or a change may carry; false (bad_request
@@ -910,7 +896,7 @@ bool read_client_changes(const json& body, Response& res, ClientChanges* out) {
     }
     std::vector<std::string> uris;
     for (const auto& u : *it) {
-      if (!u.is_string() || !is_redirect_uri(u.get<std::string>())) {
+      if (!u.is_string() || !redirect_uri_problem(u.get_ref<const std::string&>()).empty()) {
         send_bad(res, "redirect_uris");
         return false;
       }
@@ -1258,6 +1244,8 @@ void post_dev_call(Ctx& ctx) {
     send_bad(ctx.res, "flow_id");
     return;
   }
+  std::string reason;
+  if (!read_reason(*body, ctx.res, &reason)) return;
   // The read ends before the call's own transaction.
   const std::optional<FlowRecord> waiting = with_transaction(
       ctx.app.store(), TxMode::read_only, [&](StoreTx& tx) { return tx.flow_by_id(*flow_id); });
@@ -1279,7 +1267,7 @@ void post_dev_call(Ctx& ctx) {
   const UnixSeconds now = ctx.app.now();
   const json answer = with_transaction(ctx.app.store(), TxMode::read_write, [&](StoreTx& tx) {
     std::optional<FlowRecord> flow = tx.flow_by_id(*flow_id);
-    AuditRecord a = staff_audit(ctx, "simulate_call", now, "");
+    AuditRecord a = staff_audit(ctx, "simulate_call", now, reason);
     a.outcome = match.outcome;
     a.flow_id = *flow_id;
     if (flow) {
@@ -1332,6 +1320,8 @@ void post_dev_clock(Ctx& ctx) {
       return;
     }
   }
+  std::string reason;
+  if (!read_reason(*body, ctx.res, &reason)) return;
   const UnixSeconds before = ctx.app.now();
   if (target) {
     clock->set(*target);
@@ -1339,8 +1329,8 @@ void post_dev_clock(Ctx& ctx) {
     clock->advance(advance);
   }
   const UnixSeconds now = ctx.app.now();
-  AuditRecord a = staff_audit(ctx, target ? "set_clock" : "advance_clock", now, "");
-  a.detail = "from " + format_jst(before) + " to " + format_jst(now);
+  AuditRecord a = staff_audit(ctx, target ? "set_clock" : "advance_clock", now, reason);
+  add_detail(a, "from " + format_jst(before) + " to " + format_jst(now));
   with_transaction(ctx.app.store(), TxMode::read_write,
                    [&](OperationLogRepository& log) { log.append_audit(a); });
   send_json(ctx.res, 200, clock_json(ctx.app));

@@ -162,7 +162,8 @@ void post_step(App& app, FlowService& service, const httplib::Request& req,
   input->now = app.now();
   try {
     send_step_result(app, res, service.run(*input));
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    log_caught_exception(req, e.what());  // a 500 never unexplained
     // Storage or an internal failure: the transaction rolled back; no details out.
     count_step(app, step_wire_name(step), "system_error");
     send_error(res, ErrorCode::system_error);
@@ -204,7 +205,8 @@ void register_flow_routes(httplib::Server& server, App& app) {
     add_security_headers(res, true);
     try {
       get_flow(app, *service, req, res);
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      log_caught_exception(req, e.what());  // a 500 never unexplained
       send_error(res, ErrorCode::system_error);
     }
   });

@@ -131,7 +131,8 @@ void handle_webhook(App& app, FlowService& service, const httplib::Request& req,
   call.origin = request_origin(req);
   try {
     send_json(res, 200, answer_json(service.incoming_call(call)));
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    log_caught_exception(req, e.what());  // a 500 never unexplained
     send_error(res, ErrorCode::system_error);
   }
 }
@@ -166,7 +167,8 @@ void handle_simulate(App& app, FlowService& service, const httplib::Request& req
       return;
     }
     send_json(res, 200, answer_json(*match));
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    log_caught_exception(req, e.what());  // a 500 never unexplained
     send_error(res, ErrorCode::system_error);
   }
 }

@@ -2,7 +2,10 @@
 
 #include "http/json_text.h"
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 
 #include "ops/crypto.h"
 #include "renkei/json.h"
@@ -310,6 +313,26 @@ bool bearer_matches_any(const httplib::Request& req,
     match |= !expected.empty() && constant_time_equal(digest, expected);
   }
   return match && !presented.empty();
+}
+
+void log_caught_exception(const httplib::Request& req, std::string_view what) {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const auto secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char time[96];
+  std::snprintf(time, sizeof time, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  const nlohmann::json line = {{"time", time},
+                               {"event", "exception"},
+                               {"path", req.path.substr(0, 200)},
+                               {"what", std::string(what.substr(0, 300))}};
+  const std::string text =
+      line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
 std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max) {

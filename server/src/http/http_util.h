@@ -54,6 +54,12 @@ std::string bearer_credential(const httplib::Request& req);
 bool bearer_matches_any(const httplib::Request& req, std::initializer_list<std::string_view> digests);
 // A header value cut to `max` bytes and stripped of control characters (for logs).
 std::string header_for_log(const httplib::Request& req, const char* name, std::size_t max = 256);
+// One JSON line on stderr for an exception a route caught itself to answer in
+// its own error form (the OAuth endpoints, the admin API) instead of letting
+// the server's exception handler log it: {"time", "event": "exception",
+// "path", "what"}, as that handler writes. The path only (no query, no
+// header, no body): nothing secret.
+void log_caught_exception(const httplib::Request& req, std::string_view what);
 
 // Security headers for every response: CSP (no inline script), nosniff,
 // frame-ancestors none, referrer policy, no-store for API responses, and HSTS

@@ -367,6 +367,9 @@ std::optional<nlohmann::json> read_transactions(const httplib::Request& req, htt
         caller.account.ref, format_date(from), format_date(to), limit, records_cursor);
     if (!got.ok()) {
       *refused = error_code_of(got.failure());
+      // A well-formed cursor the source cannot read (the local source's are
+      // entry ids) is the app's error, answered like any other bad parameter.
+      if (got.failure().kind == RecordsFailureKind::bad_cursor) return bad("cursor");
       send_error(res, *refused);
       return std::nullopt;
     }

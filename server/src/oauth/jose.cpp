@@ -56,6 +56,34 @@ bool has_private_members(const nlohmann::json& jwk) {
   return false;
 }
 
+// Member `key` of `obj` when it is a string; nullopt when it is absent or of
+// another JSON type. Every string member of a JOSE header, JWK or claim set is
+// read through this: a member of the wrong type makes the key, proof or
+// assertion invalid, never an exception (json::value throws on a type mismatch).
+std::optional<std::string> string_member(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+// The JWK members of RFC 7517 §4 besides the key material: their JSON types.
+// A key with one of them of another type is refused (it would be stored and
+// shown again as given).
+bool jwk_members_well_typed(const nlohmann::json& jwk) {
+  for (const char* m : {"kty", "use", "alg", "kid", "x5u", "x5t", "x5t#S256", "crv"}) {
+    if (jwk.contains(m) && !jwk[m].is_string()) return false;
+  }
+  for (const char* m : {"key_ops", "x5c"}) {
+    if (!jwk.contains(m)) continue;
+    const auto& v = jwk[m];
+    if (!v.is_array() ||
+        !std::all_of(v.begin(), v.end(), [](const auto& e) { return e.is_string(); }))
+      return false;
+  }
+  return true;
+}
+
 bool is_b64url_string(const nlohmann::json& v) {
   if (!v.is_string()) return false;
   const auto& s = v.get_ref<const std::string&>();
@@ -63,11 +91,21 @@ bool is_b64url_string(const nlohmann::json& v) {
 }
 
 // A public signing key fit for FAPI: RSA ≥ 2048 bits or EC P-256, no private
-// or symmetric member, `use` (if any) "sig". The key imported into cjose.
-JwkPtr import_public_key(const nlohmann::json& jwk, std::string* error) {
+// or symmetric member, `use` (if any) "sig", the members of RFC 7517 §4 of
+// their types. The key imported into cjose; *signature_bytes is the length
+// every signature under it has (RFC 7518 §3.4: 64 for ES256; RFC 8017 §8.1.2:
+// the modulus' length for PS256).
+JwkPtr import_public_key(const nlohmann::json& jwk, std::string* error,
+                         std::size_t* signature_bytes) {
   if (!jwk.is_object()) return fail(error, "a key is not a JSON object"), nullptr;
   if (has_private_members(jwk)) return fail(error, "a key has private or symmetric members"), nullptr;
-  const std::string kty = jwk.value("kty", std::string());
+  if (!jwk_members_well_typed(jwk)) {
+    return fail(error,
+                "a key has a member of the wrong JSON type (kty, use, alg, kid, crv, "
+                "key_ops, x5u, x5c, x5t)"),
+           nullptr;
+  }
+  const std::string kty = string_member(jwk, "kty").value_or("");
   if (jwk.contains("use") && jwk["use"] != "sig") return fail(error, "a key's use is not sig"), nullptr;
   if (kty == "RSA") {
     if (!is_b64url_string(jwk.value("n", nlohmann::json())) ||
@@ -83,14 +121,16 @@ JwkPtr import_public_key(const nlohmann::json& jwk, std::string* error) {
       bits = (n->size() - i) * 8;
     }
     if (bits < 2048) return fail(error, "an RSA key is shorter than 2048 bits"), nullptr;
+    *signature_bytes = bits / 8;
   } else if (kty == "EC") {
-    if (jwk.value("crv", std::string()) != "P-256") {
+    if (string_member(jwk, "crv") != "P-256") {
       return fail(error, "an EC key is not on P-256"), nullptr;
     }
     if (!is_b64url_string(jwk.value("x", nlohmann::json())) ||
         !is_b64url_string(jwk.value("y", nlohmann::json()))) {
       return fail(error, "an EC key lacks x or y"), nullptr;
     }
+    *signature_bytes = 64;
   } else {
     return fail(error, "a key's kty is not RSA or EC"), nullptr;
   }
@@ -104,6 +144,7 @@ JwkPtr import_public_key(const nlohmann::json& jwk, std::string* error) {
 struct Compact {
   nlohmann::json header;
   std::string alg;
+  std::size_t signature_bytes = 0;  // the decoded length of the third part
 };
 
 // Splits and reads the protected header of a compact JWS without trusting it.
@@ -124,13 +165,19 @@ std::optional<Compact> read_header(std::string_view compact, std::string* error)
     fail(error, "the JWT's header is not base64url");
     return std::nullopt;
   }
+  auto signature = base64url_decode(compact.substr(b + 1));
+  if (!signature) {
+    fail(error, "the JWT's signature is not base64url");
+    return std::nullopt;
+  }
   Compact c;
+  c.signature_bytes = signature->size();
   c.header = nlohmann::json::parse(*raw, nullptr, false);
   if (!c.header.is_object()) {
     fail(error, "the JWT's header is not a JSON object");
     return std::nullopt;
   }
-  c.alg = c.header.value("alg", std::string());
+  c.alg = string_member(c.header, "alg").value_or("");
   if (!is_accepted_alg(c.alg)) {
     fail(error, "the JWT's alg is not accepted (PS256 or ES256)");
     return std::nullopt;
@@ -140,11 +187,22 @@ std::optional<Compact> read_header(std::string_view compact, std::string* error)
     fail(error, "the JWT has a crit header");
     return std::nullopt;
   }
+  // Header members of RFC 7515 §4.1 that are strings (the jwk is checked as a key).
+  for (const char* m : {"typ", "cty", "kid", "jku", "x5u", "x5t", "x5t#S256"}) {
+    if (c.header.contains(m) && !c.header[m].is_string()) {
+      fail(error, std::string("the JWT's ") + m + " header is not a string");
+      return std::nullopt;
+    }
+  }
   return c;
 }
 
-// The verified claims of `compact` under `key`, or nullopt.
-std::optional<nlohmann::json> verified_claims(std::string_view compact, const cjose_jwk_t* key) {
+// The verified claims of `compact` under `key`, or nullopt. The signature
+// must have exactly the length the key's algorithm gives (`signature_bytes`):
+// cjose reads the first 64 bytes of an ES256 signature and ignores the rest.
+std::optional<nlohmann::json> verified_claims(std::string_view compact, const Compact& c,
+                                              const cjose_jwk_t* key, std::size_t signature_bytes) {
+  if (c.signature_bytes != signature_bytes) return std::nullopt;
   cjose_err err{};
   const std::string text(compact);
   JwsPtr jws(cjose_jws_import(text.c_str(), text.size(), &err));
@@ -189,6 +247,7 @@ struct PublicKey {
   JwkPtr key;
   std::string kid;
   std::string kty;
+  std::size_t signature_bytes = 0;
 };
 
 bool is_accepted_alg(std::string_view alg) { return alg == "PS256" || alg == "ES256"; }
@@ -199,8 +258,7 @@ const std::vector<std::string>& accepted_algs() {
 }
 
 std::string jwk_thumbprint(const nlohmann::json& jwk) {
-  if (!jwk.is_object()) return "";
-  const std::string kty = jwk.value("kty", std::string());
+  const std::string kty = string_member(jwk, "kty").value_or("");
   std::vector<const char*> members;
   if (kty == "RSA") {
     members = {"e", "kty", "n"};
@@ -236,12 +294,14 @@ std::optional<PublicKeySet> PublicKeySet::parse(std::string_view jwks_json, std:
   PublicKeySet set;
   nlohmann::json shown = nlohmann::json::array();
   for (const auto& jwk : keys) {
-    auto key = import_public_key(jwk, error);
+    std::size_t signature_bytes = 0;
+    auto key = import_public_key(jwk, error, &signature_bytes);
     if (!key) return std::nullopt;
     auto pk = std::make_shared<PublicKey>();
     pk->kty = jwk["kty"].get<std::string>();
+    pk->signature_bytes = signature_bytes;
     if (jwk.contains("kid")) {
-      if (!jwk["kid"].is_string() || jwk["kid"].get_ref<const std::string&>().empty()) {
+      if (jwk["kid"].get_ref<const std::string&>().empty()) {
         fail(error, "a key's kid is not a non-empty string");
         return std::nullopt;
       }
@@ -265,14 +325,14 @@ std::optional<PublicKeySet> PublicKeySet::parse(std::string_view jwks_json, std:
 struct Verifier {
   static std::optional<nlohmann::json> verify(const PublicKeySet& set, const Compact& c,
                                               std::string_view compact) {
-    const std::string kid = c.header.contains("kid") && c.header["kid"].is_string()
-                                ? c.header["kid"].get<std::string>()
-                                : std::string();
+    const std::string kid = string_member(c.header, "kid").value_or("");
     const std::string_view kty = kty_for_alg(c.alg);
     for (const auto& pk : set.keys_) {
       if (pk->kty != kty) continue;
       if (!kid.empty() && pk->kid != kid) continue;
-      if (auto claims = verified_claims(compact, pk->key.get())) return claims;
+      if (auto claims = verified_claims(compact, c, pk->key.get(), pk->signature_bytes)) {
+        return claims;
+      }
     }
     return std::nullopt;
   }
@@ -284,7 +344,7 @@ std::optional<ClientAssertion> verify_client_assertion(std::string_view jwt,
                                                        std::string* error) {
   auto c = read_header(jwt, error);
   if (!c) return std::nullopt;
-  if (c->header.value("typ", std::string()) == "dpop+jwt") {
+  if (string_member(c->header, "typ") == "dpop+jwt") {
     fail(error, "a DPoP proof is not a client assertion");
     return std::nullopt;
   }
@@ -293,8 +353,8 @@ std::optional<ClientAssertion> verify_client_assertion(std::string_view jwt,
     fail(error, "the assertion's signature does not verify with the client's keys");
     return std::nullopt;
   }
-  if (claims->value("iss", std::string()) != rules.client_id ||
-      claims->value("sub", std::string()) != rules.client_id) {
+  if (string_member(*claims, "iss") != rules.client_id ||
+      string_member(*claims, "sub") != rules.client_id) {
     fail(error, "the assertion's iss and sub are not the client_id");
     return std::nullopt;
   }
@@ -359,7 +419,7 @@ std::optional<DpopProof> verify_dpop_proof(std::string_view proof, const DpopRul
                                            std::string* error) {
   auto c = read_header(proof, error);
   if (!c) return std::nullopt;
-  if (c->header.value("typ", std::string()) != "dpop+jwt") {
+  if (string_member(c->header, "typ") != "dpop+jwt") {
     fail(error, "the DPoP proof's typ is not dpop+jwt");
     return std::nullopt;
   }
@@ -368,23 +428,24 @@ std::optional<DpopProof> verify_dpop_proof(std::string_view proof, const DpopRul
     fail(error, "the DPoP proof has no jwk header");
     return std::nullopt;
   }
-  auto key = import_public_key(*jwk_it, error);
+  std::size_t signature_bytes = 0;
+  auto key = import_public_key(*jwk_it, error, &signature_bytes);
   if (!key) return std::nullopt;
-  if (jwk_it->value("kty", std::string()) != kty_for_alg(c->alg)) {
+  if (string_member(*jwk_it, "kty") != kty_for_alg(c->alg)) {
     fail(error, "the DPoP proof's alg does not fit its key");
     return std::nullopt;
   }
-  auto claims = verified_claims(proof, key.get());
+  auto claims = verified_claims(proof, *c, key.get(), signature_bytes);
   if (!claims) {
     fail(error, "the DPoP proof's signature does not verify with its jwk");
     return std::nullopt;
   }
-  if (claims->value("htm", std::string()) != rules.method) {
+  if (string_member(*claims, "htm") != rules.method) {
     fail(error, "the DPoP proof's htm is not the request's method");
     return std::nullopt;
   }
   const std::string want = normalized_htu(rules.url);
-  const std::string given = normalized_htu(claims->value("htu", std::string()));
+  const std::string given = normalized_htu(string_member(*claims, "htu").value_or(""));
   if (want.empty() || given != want) {
     fail(error, "the DPoP proof's htu is not the request's URL");
     return std::nullopt;
@@ -399,7 +460,7 @@ std::optional<DpopProof> verify_dpop_proof(std::string_view proof, const DpopRul
     return std::nullopt;
   }
   if (rules.access_token) {
-    const std::string ath = claims->value("ath", std::string());
+    const std::string ath = string_member(*claims, "ath").value_or("");
     if (ath.empty() || !constant_time_equal(ath, sha256_base64url(*rules.access_token))) {
       fail(error, "the DPoP proof's ath does not match the access token");
       return std::nullopt;

@@ -398,7 +398,8 @@ void handle_authorize(App& app, const StaticFiles& files, const httplib::Request
       write_audit(tx, req, now, std::move(started));
       return c;
     });
-  } catch (const StorageError&) {
+  } catch (const StorageError& e) {
+    log_caught_exception(req, e.what());
     send_error(res, ErrorCode::system_error);
     no_store(res);
     return;
@@ -917,7 +918,8 @@ void handle_token(App& app, const httplib::Request& req, httplib::Response& res)
                                   "grant_type must be authorization_code or refresh_token"};
       }
     });
-  } catch (const StorageError&) {
+  } catch (const StorageError& e) {
+    log_caught_exception(req, e.what());
     return send_oauth_error(res, kNotStored);
   }
   if (auth_error) return send_oauth_error(res, *auth_error);
@@ -967,7 +969,8 @@ void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res
       }
       write_audit(tx, req, now, audit);
     });
-  } catch (const StorageError&) {
+  } catch (const StorageError& e) {
+    log_caught_exception(req, e.what());
     return send_oauth_error(res, kNotStored);
   }
   if (error) return send_oauth_error(res, *error);
@@ -1068,7 +1071,8 @@ void handle_par(App& app, const httplib::Request& req, httplib::Response& res) {
                               "app:" + client.id, error->description)
                       : facts("par", "ok", client.id, "app:" + client.id, bound ? "dpop_jkt" : ""));
     });
-  } catch (const StorageError&) {
+  } catch (const StorageError& e) {
+    log_caught_exception(req, e.what());
     return send_oauth_error(res, kNotStored);
   }
   if (auth_error) return send_oauth_error(res, *auth_error);
@@ -1104,14 +1108,25 @@ nlohmann::json metadata(const ServerConfig& config) {
           {"authorization_response_iss_parameter_supported", true}};
 }
 
-// Runs a /token or /revoke handler; a storage failure still answers in the
-// RFC's error form rather than the envelope.
+// Runs a /token, /revoke or /par handler; a storage failure (or any other
+// exception) still answers in the RFC's error form rather than the envelope.
+// The exception is caught here, so the server's exception handler never sees
+// it: it is logged here (its type's message and the path, no token or
+// credential), so that a 500 never goes unexplained.
 template <typename Handler>
 httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
   return [&app, handler](const httplib::Request& req, httplib::Response& res) {
     try {
       handler(app, req, res);
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      log_caught_exception(req, e.what());
+      res.headers.clear();
+      res.body.clear();
+      send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
+    } catch (...) {
+      log_caught_exception(req, "unknown exception");
+      res.headers.clear();
+      res.body.clear();
       send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
     }
   };

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "ops/crypto.h"
+#include "ops/uri.h"
 #include "renkei/json.h"
 #include "renkei/time.h"
 #include "store/storage.h"
@@ -119,42 +120,6 @@ class Reader {
   std::string* error_;
   bool failed_ = false;
 };
-
-bool is_loopback_host(std::string_view host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" ||
-         (host.size() > 4 && host.substr(0, 4) == "127.");
-}
-
-// Absolute http(s) URL with a host and no fragment. Sets *is_http and *host.
-bool parse_http_url(std::string_view uri, bool* is_http, std::string* host) {
-  std::string_view rest;
-  if (uri.substr(0, 8) == "https://") {
-    *is_http = false;
-    rest = uri.substr(8);
-  } else if (uri.substr(0, 7) == "http://") {
-    *is_http = true;
-    rest = uri.substr(7);
-  } else {
-    return false;
-  }
-  if (uri.find('#') != std::string_view::npos) return false;
-  for (char c : uri) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
-  }
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-  if (authority.find('@') != std::string_view::npos) return false;  // no userinfo
-  std::string_view h = authority;
-  if (!h.empty() && h.front() == '[') {
-    auto close = h.find(']');
-    if (close == std::string_view::npos) return false;
-    h = h.substr(0, close + 1);
-  } else {
-    h = h.substr(0, h.find(':'));
-  }
-  if (h.empty()) return false;
-  *host = std::string(h);
-  return true;
-}
 
 bool is_phone_digits(std::string_view s) {
   if (s.size() != 10 && s.size() != 11) return false;
@@ -274,14 +239,12 @@ bool parse_clients(Reader& r, const json& arr, std::vector<ClientConfig>* out) {
 // Range and consistency checks after all values are read.
 bool validate(Reader& r, const ServerConfig& c) {
   if (c.host.empty()) return r.fail("config: \"host\" must not be empty");
-  bool is_http = false;
-  std::string host;
-  if (!parse_http_url(c.issuer, &is_http, &host) || c.issuer.find('?') != std::string::npos ||
-      c.issuer.back() == '/')
+  const auto issuer = parse_http_uri(c.issuer);
+  if (!issuer || c.issuer.find('?') != std::string::npos || c.issuer.back() == '/')
     return r.fail(
-        "config: \"issuer\" must be an absolute http(s) URL without query, fragment "
-        "or trailing slash");
-  if (is_http && !is_loopback_host(host) && !c.dev_mode)
+        "config: \"issuer\" must be an absolute http(s) URL with a valid host and port, "
+        "without userinfo, query, fragment or trailing slash");
+  if (!issuer->https && !is_loopback_host(issuer->host) && !c.dev_mode)
     return r.fail("config: \"issuer\" must use https (http only for loopback or dev_mode)");
   if (c.tls_cert_file.empty() != c.tls_key_file.empty())
     return r.fail("config: \"tls_cert_file\" and \"tls_key_file\" must be set together");
@@ -325,13 +288,12 @@ bool validate(Reader& r, const ServerConfig& c) {
       return r.fail("config: \"" + w + ".display_name\" must not be empty");
     if (cl.redirect_uris.empty())
       return r.fail("config: \"" + w + ".redirect_uris\" must not be empty");
+    // The rule the admin API applies too (ops/uri.h); dev_mode allows http
+    // on any host here only.
     for (const auto& uri : cl.redirect_uris) {
-      if (!parse_http_url(uri, &is_http, &host))
-        return r.fail("config: \"" + w + ".redirect_uris\": \"" + uri +
-                      "\" must be an absolute http(s) URL without fragment");
-      if (is_http && !is_loopback_host(host) && !c.dev_mode)
-        return r.fail("config: \"" + w + ".redirect_uris\": \"" + uri +
-                      "\" must use https (http only for loopback hosts or dev_mode)");
+      const std::string problem = redirect_uri_problem(uri, /*allow_http_anywhere=*/c.dev_mode);
+      if (!problem.empty())
+        return r.fail("config: \"" + w + ".redirect_uris\": \"" + uri + "\" " + problem);
     }
   }
   return true;

@@ -20,6 +20,8 @@ std::string_view records_failure_wire_name(RecordsFailureKind k) {
       return "timeout";
     case RecordsFailureKind::maintenance:
       return "maintenance";
+    case RecordsFailureKind::bad_cursor:
+      return "bad_cursor";
   }
   return "unavailable";
 }
@@ -30,6 +32,8 @@ ErrorCode error_code_of(const RecordsFailure& f) {
       return ErrorCode::busy;
     case RecordsFailureKind::maintenance:
       return ErrorCode::out_of_hours;
+    case RecordsFailureKind::bad_cursor:
+      return ErrorCode::bad_request;
     case RecordsFailureKind::unavailable:
       break;
   }
@@ -165,7 +169,7 @@ RecordsResult<TransactionPage> LocalRecordsSource::transactions(const AccountRef
   if (!cursor.empty()) {
     auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), before_id);
     if (ec != std::errc() || end != cursor.data() + cursor.size() || before_id <= 0) {
-      return RecordsFailure{RecordsFailureKind::unavailable, std::nullopt,
+      return RecordsFailure{RecordsFailureKind::bad_cursor, std::nullopt,
                             "local records: bad cursor"};
     }
   }

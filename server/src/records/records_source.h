@@ -36,12 +36,17 @@
 
 namespace renkei::server {
 
-// Why the records could not answer. Never the customer's fault, so never
-// counted toward the lockout.
+// Why the records could not answer. Never counted toward the lockout (the
+// customer's PIN or identity is not in question).
 enum class RecordsFailureKind {
   unavailable,  // down, refused, a broken answer, the breaker open → system_error
   timeout,      // no answer within the call's time, or the gateway says it is busy → busy
   maintenance,  // the core system's maintenance window → out_of_hours
+  // transactions() only: a cursor the source cannot read (not one it gave:
+  // the caller's error, not the records') → bad_request on `cursor`. The local
+  // source's cursors are entry ids; the remote source passes the gateway's
+  // opaque cursors through and never answers this itself.
+  bad_cursor,
 };
 std::string_view records_failure_wire_name(RecordsFailureKind k);
 

@@ -99,6 +99,10 @@ RecordsFailure failure_of_gateway_error(int http_status, const std::string& body
   if (code == "MAINTENANCE") {
     return RecordsFailure{RecordsFailureKind::maintenance, reopens_at, detail};
   }
+  // A cursor the gateway did not give (the app's error, passed through).
+  if (code == "INVALID_CURSOR") {
+    return RecordsFailure{RecordsFailureKind::bad_cursor, std::nullopt, detail};
+  }
   if (code == "BUSY" || code == "TIMEOUT" || http_status == 429 || http_status == 504) {
     return RecordsFailure{RecordsFailureKind::timeout, std::nullopt, detail};
   }
@@ -164,6 +168,12 @@ RecordsResult<std::string> RemoteRecordsSource::call(const char* operation,
         // The gateway answered: healthy, but closed. Not a fault; no retry.
         breaker_.on_success();
         outcome = "maintenance";
+        break;
+      }
+      // A refused cursor is an answer about the request, not a fault.
+      if (last.kind == RecordsFailureKind::bad_cursor) {
+        breaker_.on_success();
+        outcome = "bad_cursor";
         break;
       }
       // A 404 of an account is an answer, not a fault (find_account reads it).
