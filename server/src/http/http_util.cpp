@@ -315,18 +315,22 @@ bool bearer_matches_any(const httplib::Request& req,
   return match && !presented.empty();
 }
 
-void log_caught_exception(const httplib::Request& req, std::string_view what) {
+std::string utc_now_iso_ms() {
   const auto now = std::chrono::system_clock::now();
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   const auto secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char time[96];
-  std::snprintf(time, sizeof time, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(ms % 1000));
-  const nlohmann::json line = {{"time", time},
+  return buf;
+}
+
+void log_caught_exception(const httplib::Request& req, std::string_view what) {
+  const nlohmann::json line = {{"time", utc_now_iso_ms()},
                                {"event", "exception"},
                                {"path", req.path.substr(0, 200)},
                                {"what", std::string(what.substr(0, 300))}};

@@ -42,6 +42,10 @@ struct CookieOptions {
 void set_cookie(httplib::Response& res, const std::string& name, const std::string& value,
                 const CookieOptions& options);
 
+// The UTC time with milliseconds, "2026-11-30T12:54:27.123Z" (24 characters):
+// the time of the server's log lines.
+std::string utc_now_iso_ms();
+
 // The peer's IP address (not X-Forwarded-For: we are not behind a proxy we trust).
 std::string client_ip(const httplib::Request& req);
 // The credential of a single "Authorization: Bearer <credential>" header (the

@@ -288,20 +288,6 @@ std::string_view method_label(const std::string& m) {
   return "other";
 }
 
-// The UTC time with milliseconds, "2026-11-30T12:54:27.123Z" (24 characters).
-std::string utc_now_iso_ms() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
-
 std::string truncated(const std::string& s, std::size_t max) {
   return s.size() <= max ? s : s.substr(0, max);
 }
