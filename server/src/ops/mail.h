@@ -24,15 +24,15 @@ class MailTransport {
   virtual ~MailTransport() = default;
   // Delivers one message; false with *error set on failure (retried later).
   virtual bool send(const MailRecord& mail, const std::string& from, std::string* error) = 0;
-  // Makes what send() delivered since the last call survive a power loss;
-  // false with *error set when it could not (the worker then counts those
-  // deliveries as failed attempts and sends them again later). The worker
-  // calls it once per batch, before it records any mail of the batch as
-  // sent. SMTP needs nothing: a server's 250 OK is its promise.
+  // Makes what send() delivered survive a power loss; false with *error set
+  // when it could not (the worker then counts the delivery as a failed
+  // attempt and sends the mail again later). The worker calls it after each
+  // delivery, before it records the mail as sent. SMTP needs nothing: a
+  // server's 250 OK is its promise.
   virtual bool make_durable(std::string* /*error*/) { return true; }
 };
 // One RFC 5322 file per message in <dir>/new (maildir), written atomically via tmp/;
-// make_durable() fsyncs new/, so that the renames of a batch are on disk.
+// make_durable() fsyncs new/, so that the rename is on disk.
 std::unique_ptr<MailTransport> make_maildir_transport(const std::string& dir);
 // SMTP through libcurl (smtp://host:port).
 std::unique_ptr<MailTransport> make_smtp_transport(const std::string& url);
