@@ -3,12 +3,10 @@
 // action works, is visible through the customer's or the app's endpoints, and
 // writes its audit row with the staff member's name; hostile input gets a 4xx.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -1088,34 +1086,18 @@ TEST_F(AdminApiTest, HostileInputGetsA4xxNeverA500) {
 // the clients table under the running server (a broken database).
 TEST(AdminApiUnexpectedFailure, IsAnsweredSystemErrorAndLeavesALogLine) {
   if (test_backend() != "sqlite") GTEST_SKIP() << "renames a table in the SQLite file";
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("renkei-admin-log-" + random_token(8) + ".db"))
-          .string();
-  ServerConfig config = test_config();
-  config.database = path;
-  {
-    TestServer ts(config);
-    httplib::Client c = ts.client();
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(
-        sqlite3_exec(db, "ALTER TABLE clients RENAME TO clients_gone", nullptr, nullptr, nullptr),
-        SQLITE_OK)
-        << sqlite3_errmsg(db);
-    sqlite3_close(db);
-    ::testing::internal::CaptureStderr();
-    const Answer a = to_answer(
-        c.Get("/admin/api/clients", {{"Authorization", std::string("Bearer ") + kTestAdminToken}}));
-    const std::string log = ::testing::internal::GetCapturedStderr();
-    EXPECT_EQ(a.status, 500) << a.body.dump();
-    EXPECT_EQ(a.code(), "system_error");
-    EXPECT_NE(log.find(R"("event":"exception")"), std::string::npos) << log;
-    EXPECT_NE(log.find(R"("path":"/admin/api/clients")"), std::string::npos) << log;
-    EXPECT_EQ(log.find(kTestAdminToken), std::string::npos) << log;
-  }
-  std::filesystem::remove(path);
-  std::filesystem::remove(path + "-wal");
-  std::filesystem::remove(path + "-shm");
+  BrokenDatabaseServer broken;
+  httplib::Client c = broken.server().client();
+  ASSERT_EQ(broken.break_clients_table(), "");
+  ::testing::internal::CaptureStderr();
+  const Answer a = to_answer(
+      c.Get("/admin/api/clients", {{"Authorization", std::string("Bearer ") + kTestAdminToken}}));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(a.status, 500) << a.body.dump();
+  EXPECT_EQ(a.code(), "system_error");
+  EXPECT_NE(log.find(R"("event":"exception")"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("path":"/admin/api/clients")"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kTestAdminToken), std::string::npos) << log;
 }
 
 // ---------- a pooled PostgreSQL connection lost (docs/reliability.md) ----------

@@ -3,9 +3,6 @@
 // authentication), /revoke, and the authorization period.
 #include <gtest/gtest.h>
 
-#include <sqlite3.h>
-
-#include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
@@ -891,38 +888,22 @@ TEST_F(OAuthTest, RevokeRequiresClientAuthentication) {
 // the clients table under the running server (a broken database).
 TEST(OAuthUnexpectedFailure, IsAnsweredServerErrorAndLeavesALogLine) {
   if (test_backend() != "sqlite") GTEST_SKIP() << "renames a table in the SQLite file";
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("renkei-oauth-log-" + random_token(8) + ".db"))
-          .string();
-  ServerConfig config = test_config();
-  config.database = path;
-  {
-    TestServer server(config);
-    httplib::Client http = server.client();
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(
-        sqlite3_exec(db, "ALTER TABLE clients RENAME TO clients_gone", nullptr, nullptr, nullptr),
-        SQLITE_OK)
-        << sqlite3_errmsg(db);
-    sqlite3_close(db);
-    ::testing::internal::CaptureStderr();
-    auto r = post_form(http, "/token",
-                       {{"grant_type", "refresh_token"},
-                        {"refresh_token", "refresh-value-not-for-logs"},
-                        {"client_id", "demo-app"}});
-    const std::string log = ::testing::internal::GetCapturedStderr();
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 500) << r->body;
-    EXPECT_EQ(json_of(r).value("error", ""), "server_error") << r->body;
-    EXPECT_NE(log.find(R"("event":"exception")"), std::string::npos) << log;
-    EXPECT_NE(log.find(R"("path":"/token")"), std::string::npos) << log;
-    EXPECT_NE(log.find("clients"), std::string::npos) << "the cause is named: " << log;
-    EXPECT_EQ(log.find("refresh-value-not-for-logs"), std::string::npos) << log;
-  }
-  std::filesystem::remove(path);
-  std::filesystem::remove(path + "-wal");
-  std::filesystem::remove(path + "-shm");
+  BrokenDatabaseServer broken;
+  httplib::Client http = broken.server().client();
+  ASSERT_EQ(broken.break_clients_table(), "");
+  ::testing::internal::CaptureStderr();
+  auto r = post_form(http, "/token",
+                     {{"grant_type", "refresh_token"},
+                      {"refresh_token", "refresh-value-not-for-logs"},
+                      {"client_id", "demo-app"}});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500) << r->body;
+  EXPECT_EQ(json_of(r).value("error", ""), "server_error") << r->body;
+  EXPECT_NE(log.find(R"("event":"exception")"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("path":"/token")"), std::string::npos) << log;
+  EXPECT_NE(log.find("clients"), std::string::npos) << "the cause is named: " << log;
+  EXPECT_EQ(log.find("refresh-value-not-for-logs"), std::string::npos) << log;
 }
 
 }  // namespace

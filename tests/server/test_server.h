@@ -13,11 +13,13 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <functional>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -240,6 +242,46 @@ class TestServer {
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
   std::thread thread_;
+};
+
+// A TestServer on its own SQLite file (SQLite runs only) whose `clients`
+// table break_clients_table() renames under it: a broken database, to provoke
+// the storage failures that routes catch to answer in their own form. The
+// file goes with it.
+class BrokenDatabaseServer {
+ public:
+  BrokenDatabaseServer()
+      : path_(
+            (std::filesystem::temp_directory_path() / ("renkei-broken-" + random_token(8) + ".db"))
+                .string()) {
+    ServerConfig config = test_config();
+    config.database = path_;
+    server_ = std::make_unique<TestServer>(config);
+  }
+  ~BrokenDatabaseServer() {
+    server_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+  }
+  BrokenDatabaseServer(const BrokenDatabaseServer&) = delete;
+  BrokenDatabaseServer& operator=(const BrokenDatabaseServer&) = delete;
+
+  TestServer& server() { return *server_; }
+  // Renames the table; SQLite's message when that failed, else "".
+  std::string break_clients_table() {
+    sqlite3* db = nullptr;
+    std::string error;
+    if (sqlite3_open(path_.c_str(), &db) != SQLITE_OK ||
+        sqlite3_exec(db, "ALTER TABLE clients RENAME TO clients_gone", nullptr, nullptr, nullptr) !=
+            SQLITE_OK) {
+      error = db ? sqlite3_errmsg(db) : "out of memory";
+    }
+    sqlite3_close(db);
+    return error;
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<TestServer> server_;
 };
 
 // Staff switch a client off (enabled = false) in the store, as the admin API
