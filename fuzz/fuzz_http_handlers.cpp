@@ -239,11 +239,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Reply r = send(server, std::string("GET /authorize?response_type=code&client_id=demo-app"
                                        "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback"
                                        "&state=s&code_challenge=") +
-                               kChallenge + "&code_challenge_method=S256 HTTP/1.1\r\n\r\n");
+                               kChallenge +
+                               "&code_challenge_method=S256 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     FUZZ_CHECK(r.status == 200);  // the flow page itself, with the session cookie
     cookie = session_cookie(r.head);
     Reply flow =
-        send(server, "GET /api/flow HTTP/1.1\r\nCookie: renkei_session=" + cookie + "\r\n\r\n");
+        send(server, "GET /api/flow HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: renkei_session=" +
+                         cookie + "\r\n\r\n");
     FUZZ_CHECK(flow.status == 200);
     csrf = csrf_of(flow.body);
   }
@@ -285,6 +287,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       if (flags & 32) headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
       bytes = method + " " + path + " HTTP/1.1\r\n";
+      // A Host header (HTTP/1.1 requires one), except now and then.
+      if (!(flags & 128)) bytes += "Host: 127.0.0.1\r\n";
       for (const auto& [name, value] : headers) bytes += name + ": " + value + "\r\n";
       if (!(flags & 64)) bytes += "Content-Length: " + std::to_string(body.size()) + "\r\n";
       bytes += "\r\n" + body;

@@ -986,6 +986,20 @@ TEST_F(HostileRequests, ATrickledRequestIsCutOffAtItsDeadline) {
   EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
 }
 
+// Found by the hostile-input sweep: an HTTP/1.1 request without Host, or one
+// with two, was served. RFC 9112 §3.2 says 400; HTTP/1.0 may leave it out.
+TEST_F(HostileRequests, AHostHeaderIsRequiredOnceInHttp11) {
+  const RawReply none =
+      exchange(server_.port(), "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(none.status, 400) << none.head;
+  EXPECT_EQ(error_code(none), "bad_request") << none.body;
+  const RawReply two = exchange(server_.port(), request("GET", "/healthz", {"Host: 127.0.0.1"}));
+  EXPECT_EQ(two.status, 400) << two.head;
+  EXPECT_EQ(error_code(two), "bad_request") << two.body;
+  EXPECT_EQ(exchange(server_.port(), "GET /healthz HTTP/1.0\r\n\r\n").status, 200);
+  EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
+}
+
 // A client that stops sending mid-request holds one worker until the read
 // timeout (10 s), never the server: another request is answered meanwhile.
 TEST_F(HostileRequests, StalledClientDoesNotBlockOthers) {

@@ -195,6 +195,15 @@ bool host_allowed(const std::string& issuer_host, const Request& req) {
   return equals_folded("localhost") || equals_folded(issuer_host);
 }
 
+// RFC 9112 §3.2: an HTTP/1.1 request without a Host header, or any request
+// with more than one, is answered 400; a proxy in front and this server could
+// otherwise disagree on which host was asked for (found by the hostile-input
+// sweep: both were served). HTTP/1.0 may leave it out (HAProxy's checks do).
+bool host_field_well_formed(const Request& req) {
+  const std::size_t n = req.headers.count("Host");
+  return n == 1 || (n == 0 && req.version != "HTTP/1.1");
+}
+
 bool is_unlimited_path(const std::string& path) {
   return path == "/healthz" || path == "/metrics";
 }
@@ -390,6 +399,11 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         // as const (as static_routes.cpp does for an unsatisfiable Range).
         if (!req.ranges.empty() && !range_allowed(req)) {
           const_cast<Request&>(req).ranges.clear();
+        }
+        if (!host_field_well_formed(req)) {
+          send_error(res, ErrorCode::bad_request);
+          app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
+          return HandlerResponse::Handled;
         }
         if (!host_allowed(state->issuer_host, req)) {
           send_error(res, ErrorCode::forbidden);
