@@ -28,6 +28,7 @@ using Key = testing::TestKey;
 const auto ec_key = testing::make_ec_key;
 const auto rsa_key = [](std::size_t bits = 2048) { return testing::make_rsa_key(bits); };
 const auto sign = testing::sign_jwt;
+using testing::with_signature;
 const auto unsigned_jwt = [](const json& header, const json& claims, const std::string& sig = "") {
   return testing::unsigned_jwt(header, claims, sig);
 };
@@ -411,12 +412,6 @@ TEST(PublicKeySet, RefusesAKeyWithAMemberOfTheWrongJsonType) {
 // RFC 7518 §3.4: an ES256 signature is exactly 64 octets (R and S); RFC 8017
 // §8.1.2: an RSASSA-PSS signature has the modulus' length. cjose reads the
 // first 64 bytes of an ES256 signature, so a longer one verified before.
-std::string with_signature(const std::string& jwt, const std::function<void(std::string&)>& edit) {
-  const auto dot = jwt.rfind('.');
-  std::string sig = *base64url_decode(jwt.substr(dot + 1));
-  edit(sig);
-  return jwt.substr(0, dot + 1) + base64url_encode(sig);
-}
 
 TEST(DpopProof, RefusesASignatureOfAnyOtherLengthThanTheAlgorithmGives) {
   auto ec = ec_key();

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -73,6 +74,16 @@ inline std::string sign_jwt(const TestKey& key, const nlohmann::json& header,
   if (jws) cjose_jws_release(jws);
   cjose_header_release(hdr);
   return out;
+}
+
+// `jwt` with its signature's bytes changed by `edit` (a byte appended, one
+// short …), everything else as signed.
+inline std::string with_signature(const std::string& jwt,
+                                  const std::function<void(std::string&)>& edit) {
+  const auto dot = jwt.rfind('.');
+  std::string sig = *base64url_decode(jwt.substr(dot + 1));
+  edit(sig);
+  return jwt.substr(0, dot + 1) + base64url_encode(sig);
 }
 
 // A JWT with a chosen header and no valid signature (alg none, HS256 …).
