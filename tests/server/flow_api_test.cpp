@@ -134,6 +134,141 @@ TEST(FlowApi, IdleFlowExpires) {
   EXPECT_EQ(again.screen(), "expired");
 }
 
+// SPEC §8a, no dead ends: a flow idle past flow_idle_seconds is over, and its
+// page leads back to the app, which learns access_denied (the customer did not
+// finish; not temporarily_unavailable, which would tell the app the server is
+// overloaded or closed) with state and iss, on every reload, and through
+// cancel and leave too. Audit finding D1: 410 with no way back, cancel 409,
+// leave 400/409.
+TEST(FlowApi, ExpiredFlowKeepsOfferingTheAppAccessDenied) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_customer_entry());
+  ts.clock().advance(901);
+  Answer first = fc.get();
+  EXPECT_EQ(first.status, 410);
+  EXPECT_EQ(first.code(), "session_expired");
+  EXPECT_EQ(first.screen(), "expired");
+  const std::string to = first.body.value("redirect_to", "");
+  EXPECT_EQ(to.rfind(std::string(kDemoRedirect) + "?", 0), 0u) << first.body.dump();
+  EXPECT_NE(to.find("error=access_denied"), std::string::npos) << to;
+  EXPECT_NE(to.find("state=" + fc.oauth_state()), std::string::npos) << to;
+  EXPECT_NE(to.find("iss="), std::string::npos) << to;
+  EXPECT_EQ(to.find("code="), std::string::npos) << to;
+  // Reloaded: the same way back.
+  Answer again = fc.get();
+  EXPECT_EQ(again.screen(), "expired");
+  EXPECT_EQ(again.body.value("redirect_to", ""), to);
+  // Cancel and leave give it too (the flow's outcome, whatever the reason).
+  Answer cancel = fc.post("/api/flow/cancel");
+  EXPECT_EQ(cancel.status, 200) << cancel.body.dump();
+  EXPECT_EQ(cancel.screen(), "expired");
+  EXPECT_EQ(cancel.body.value("redirect_to", ""), to);
+  Answer leave = fc.post("/api/flow/leave", {{"reason", "out_of_hours"}});
+  EXPECT_EQ(leave.status, 200) << leave.body.dump();
+  EXPECT_EQ(leave.body.value("redirect_to", ""), to);
+  // A step is refused, with the way back.
+  Answer step = fc.customer();
+  EXPECT_EQ(step.code(), "invalid_step");
+  EXPECT_EQ(step.body.value("redirect_to", ""), to);
+}
+
+// The step that finds the flow idle answers session_expired with the way back.
+TEST(FlowApi, StepOnAnIdleFlowAnswersSessionExpiredWithTheWayBack) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm());
+  ts.clock().advance(901);
+  Answer a = fc.post("/api/flow/phone");
+  EXPECT_EQ(a.status, 410);
+  EXPECT_EQ(a.screen(), "expired");
+  const std::string to = a.body.value("redirect_to", "");
+  EXPECT_NE(to.find("error=access_denied"), std::string::npos) << a.body.dump();
+  EXPECT_NE(to.find("state=" + fc.oauth_state()), std::string::npos) << to;
+}
+
+// Audit finding D2: after 中止する a reload lost 連携元画面へ (GET gave no
+// redirect_to, cancel and leave answered 409), so a webview that reloaded the
+// page before the tap never told the app. The cancelled flow keeps its
+// outcome; one left for the app keeps its own error, not access_denied.
+TEST(FlowApi, CancelledOrLeftFlowKeepsItsWayBackOnReload) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_customer_entry());
+  Answer cancel = fc.post("/api/flow/cancel");
+  ASSERT_EQ(cancel.status, 200) << cancel.body.dump();
+  const std::string to = cancel.body.value("redirect_to", "");
+  ASSERT_NE(to.find("error=access_denied"), std::string::npos) << to;
+  Answer reload = fc.get();
+  EXPECT_EQ(reload.status, 200);
+  EXPECT_EQ(reload.screen(), "cancelled");
+  EXPECT_EQ(reload.body.value("redirect_to", ""), to);
+  // 連携元画面へ of a closed service after the cancel: still access_denied.
+  Answer leave = fc.post("/api/flow/leave", {{"reason", "out_of_hours"}});
+  EXPECT_EQ(leave.status, 200) << leave.body.dump();
+  EXPECT_EQ(leave.body.value("redirect_to", ""), to);
+
+  FlowClient left(ts);
+  ASSERT_NO_FATAL_FAILURE(left.to_customer_entry());
+  Answer out = left.post("/api/flow/leave", {{"reason", "busy"}});
+  ASSERT_EQ(out.status, 200) << out.body.dump();
+  const std::string left_to = out.body.value("redirect_to", "");
+  ASSERT_NE(left_to.find("error=temporarily_unavailable"), std::string::npos) << left_to;
+  EXPECT_NE(left_to.find("state=" + left.oauth_state()), std::string::npos) << left_to;
+  EXPECT_EQ(left.get().body.value("redirect_to", ""), left_to);
+  EXPECT_EQ(left.post("/api/flow/cancel").body.value("redirect_to", ""), left_to);
+  EXPECT_EQ(left.stored().app_error, "temporarily_unavailable");
+}
+
+// A completed flow repeats nothing: its code went out once, in the consent
+// answer (single use, kept as a digest only) and is never issued again.
+TEST(FlowApi, CompletedFlowOnReloadRepeatsNoCodeAndNoError) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_consent());
+  Answer done = fc.post("/api/flow/consent", {{"consent", true}});
+  ASSERT_EQ(done.status, 200) << done.body.dump();
+  ASSERT_NE(done.body.value("redirect_to", "").find("code="), std::string::npos);
+  Answer reload = fc.get();
+  EXPECT_EQ(reload.screen(), "completed");
+  EXPECT_FALSE(reload.body.contains("redirect_to")) << reload.body.dump();
+  Answer cancel = fc.post("/api/flow/cancel");
+  EXPECT_EQ(cancel.code(), "invalid_step");
+  EXPECT_FALSE(cancel.body.contains("redirect_to")) << cancel.body.dump();
+}
+
+// Audit finding D3: after the lock a reload showed ⑤ (and ②) with an enabled
+// form and no message. GET /api/flow says the account is locked (B84), so the
+// page draws the same locked state (SPEC §8a).
+TEST(FlowApi, GetFlowTellsALockedAccountOnThePinAndCustomerScreens) {
+  TestServer ts;
+  FlowClient fc(ts);
+  ASSERT_NO_FATAL_FAILURE(fc.to_pin_entry());
+  EXPECT_FALSE(fc.get().body.contains("locked"));
+  for (int i = 1; i <= 4; ++i) ASSERT_EQ(fc.pin("9876").code(), "auth_mismatch") << i;
+  EXPECT_FALSE(fc.get().body.contains("locked"));  // not yet
+  ASSERT_EQ(fc.pin("9876").code(), "locked_now");
+  Answer reload = fc.get();
+  EXPECT_EQ(reload.status, 200);
+  EXPECT_EQ(reload.screen(), "pin_entry");
+  ASSERT_TRUE(reload.body.contains("locked")) << reload.body.dump();
+  EXPECT_EQ(reload.body["locked"]["code"], "locked");
+  EXPECT_EQ(reload.body["locked"]["reason"], "B84");
+  EXPECT_EQ(reload.body["locked"]["message"], std::string(message_ja(ErrorCode::locked)));
+  // ② of another flow on the same account.
+  FlowClient other(ts);
+  ASSERT_NO_FATAL_FAILURE(other.to_customer_entry());
+  EXPECT_EQ(other.get().body["locked"]["code"], "locked");
+  // ① names no account yet; another account on ② is not locked.
+  FlowClient fresh(ts);
+  EXPECT_FALSE(fresh.get().body.contains("locked"));
+  // The lock lifts at 0:00 JST: the form is open again.
+  ts.clock().set(from_jst({2026, 11, 26}, 0, 2, 0));
+  FlowClient next_day(ts);
+  ASSERT_NO_FATAL_FAILURE(next_day.to_customer_entry());
+  EXPECT_FALSE(next_day.get().body.contains("locked"));
+}
+
 // ------------------------------------------------ manual tables: required
 
 TEST(FlowApi, AccountScreenRequiredFieldsShowTheDialog) {
@@ -601,9 +736,14 @@ TEST_P(CancelAt, RedirectsWithAccessDenied) {
   EXPECT_NE(to.find("error=access_denied"), std::string::npos) << to;
   EXPECT_NE(to.find("state=" + fc.oauth_state()), std::string::npos) << to;
   EXPECT_EQ(to.find("code="), std::string::npos) << to;
-  // A cancelled flow takes nothing more.
-  EXPECT_EQ(fc.post("/api/flow/cancel").code(), "invalid_step");
-  EXPECT_EQ(fc.pin(kPin).code(), "invalid_step");
+  // A cancelled flow takes nothing more, but every answer about it keeps its
+  // way back to the app (SPEC §8a): 中止する again gives the same redirect.
+  Answer again = fc.post("/api/flow/cancel");
+  EXPECT_EQ(again.status, 200) << again.body.dump();
+  EXPECT_EQ(again.body.value("redirect_to", ""), to);
+  Answer refused = fc.pin(kPin);
+  EXPECT_EQ(refused.code(), "invalid_step");
+  EXPECT_EQ(refused.body.value("redirect_to", ""), to);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryScreen, CancelAt,

@@ -149,6 +149,41 @@ TEST_F(OAuthTest, UnknownClientOrRedirectUriIsNeverRedirected) {
   EXPECT_FALSE(r->has_header("Location"));
 }
 
+// Audit finding A5: a browser (the customer's webview) sent with an unknown
+// client or a redirect URI that is not registered saw raw JSON. It gets a
+// plain page now: 400, the catalog's message, the institution's name, no
+// redirect and no link to the URI it was given; programs keep the envelope.
+TEST_F(OAuthTest, RefusedAuthorizeIsAPlainPageForABrowser) {
+  const std::string challenge = make_pkce().challenge;
+  for (const auto& [client_id, redirect] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"evil-app", kDemoRedirect}, {"demo-app", "https://attacker.example/cb?<x>"}}) {
+    AuthorizeRequest req;
+    req.client_id = client_id;
+    req.redirect_uri = redirect;
+    req.challenge = challenge;
+    auto r = http_.Get(authorize_path(req).c_str(),
+                       {{"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}});
+    ASSERT_TRUE(r) << client_id;
+    EXPECT_EQ(r->status, 400) << client_id;
+    EXPECT_FALSE(r->has_header("Location")) << client_id;
+    EXPECT_TRUE(set_cookie_header(*r, "renkei_session").empty()) << client_id;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8") << client_id;
+    EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store") << client_id;
+    EXPECT_NE(r->body.find(std::string(message_ja(ErrorCode::bad_request))), std::string::npos)
+        << r->body;
+    EXPECT_EQ(r->body.find("attacker"), std::string::npos) << r->body;
+    EXPECT_EQ(r->body.find("<a "), std::string::npos) << r->body;
+    EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+              std::string::npos);
+    // A program asking for JSON keeps the envelope.
+    auto j = http_.Get(authorize_path(req).c_str(), {{"Accept", "application/json"}});
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->status, 400);
+    EXPECT_EQ(json_of(j)["error"]["code"], "bad_request");
+  }
+}
+
 TEST_F(OAuthTest, OtherRequestErrorsGoBackToTheAppWithInvalidRequest) {
   const std::string challenge = make_pkce().challenge;
   struct Case {
@@ -355,9 +390,11 @@ TEST_F(OAuthTest, OutOfHoursPageLeadsBackToTheAppWithTemporarilyUnavailable) {
   EXPECT_EQ(to.find("attacker"), std::string::npos);
   EXPECT_EQ(to.find("forged"), std::string::npos);
 
-  // The flow is over: leaving twice or going on is refused.
-  EXPECT_EQ(customer.post("/api/flow/leave", {{"reason", "out_of_hours"}}).second["error"]["code"],
-            "invalid_step");
+  // The flow is over: leaving twice gives the same way back (a reloaded page,
+  // SPEC §8a), nothing else; going on is refused.
+  auto [again_status, again] = customer.post("/api/flow/leave", {{"reason", "system_error"}});
+  EXPECT_EQ(again_status, 200) << again.dump();
+  EXPECT_EQ(again.value("redirect_to", ""), to);
 
   // Without a flow (no session) there is nothing to return to: no redirect.
   FlowBrowser stranger(server_);

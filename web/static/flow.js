@@ -61,6 +61,7 @@
     lastRequest: null,  // { path, body } of the last POST, for 再試行する
     canLeave: false,    // a flow (session and CSRF token) exists to leave
     leaveReason: '',    // the code the customer leaves for the app with
+    outcome: '',        // an ended flow's way back to the app (the server's redirect_to)
     dirty: new Set(),
     composing: new Set(),
   };
@@ -415,11 +416,60 @@
     return info && info.endpoint ? info.endpoint : '';
   }
 
+  // The message screen. Its title and text are the catalog's: every caller
+  // has waited for it (ensureCatalog, or whenCatalog in render), else a page
+  // answered before its core or /api/catalog loaded shows nothing (issue: a
+  // reloaded expired flow came up blank).
   function showMessage(code, fallbackText, titleScreen) {
     const info = titleScreen ? screenInfo(titleScreen) : null;
     if (info) $('message-title').textContent = info.title;
     $('alert-message').textContent = messageFor(code, fallbackText);
+    $('message-actions').hidden = true;
     showScreen('message', info ? info.title : document.title, '');
+  }
+
+  // Runs `draw` once the catalog is there (at once when it is), also when it
+  // could not be had (then the server's texts are shown).
+  function whenCatalog(draw) {
+    if (state.catalog) draw();
+    else ensureCatalog().then(draw);
+  }
+
+  // What an answer says about the way back of an ended flow (SPEC §8a): the
+  // server gives redirect_to for a cancelled or expired flow, also on reload.
+  function noteOutcome(json) {
+    if (json && typeof json.redirect_to === 'string') state.outcome = json.redirect_to;
+  }
+
+  // 連携元画面へ on an ended flow: a link to the app with the outcome the
+  // flow ended with (error, state, iss), hidden when the server gave none.
+  function showReturn(link) {
+    const back = state.outcome;
+    link.href = back || '#';
+    link.hidden = !back;
+    return Boolean(back);
+  }
+
+  // A flow that is over: cancelled (API連携認証の中止), completed, expired.
+  function renderEnded(view) {
+    if (state.view !== view) return;  // a newer view was drawn meanwhile
+    if (view.screen === 'cancelled') {
+      showScreen('cancelled', view.title, view.screen_id);
+      for (const el of document.querySelectorAll('[data-message]')) {
+        el.textContent = messageFor(el.getAttribute('data-message'), '');
+      }
+      showReturn($('return-link'));
+      return;
+    }
+    if (view.screen === 'completed') {
+      showMessage('', '', 'completed');
+      $('alert-message').hidden = true;
+      return;
+    }
+    // expired: its message (start over from the app) and 連携元画面へ.
+    showMessage('session_expired', '', 'expired');
+    $('alert-message').hidden = false;
+    $('message-actions').hidden = !showReturn($('message-return-link'));
   }
 
   // ----- no dead ends (SPEC §8a) ---------------------------------------------
@@ -495,6 +545,7 @@
     }
     if (answer && answer.error) {
       await ensureCatalog();
+      noteOutcome(answer);
       showError(answer.error, answer.flow || null, answer.service);
     }
   }
@@ -579,21 +630,8 @@
         if (typeof call.seconds_left === 'number') startCountdown(call.seconds_left);
         break;
       }
-      case 'cancelled':
-        showScreen('cancelled', view.title, view.screen_id);
-        ensureCatalog().then(() => {
-          for (const el of document.querySelectorAll('[data-message]')) {
-            el.textContent = messageFor(el.getAttribute('data-message'), '');
-          }
-        });
-        break;
-      case 'completed':
-        showMessage('', '', 'completed');
-        $('alert-message').hidden = true;
-        break;
-      default:  // expired
-        showMessage('session_expired', '', 'expired');
-        $('alert-message').hidden = false;
+      default:  // cancelled, completed, expired: messages, drawn with the catalog
+        whenCatalog(() => renderEnded(view));
         break;
     }
   }
@@ -689,14 +727,13 @@
     if (!json) return;
     if (json.error) {
       await ensureCatalog();
+      noteOutcome(json);
       showError(json.error, json.flow || null, json.service);
       return;
     }
     state.lastRequest = null;  // nothing to retry (and no PIN kept in memory)
     if (json.redirect_to && json.flow && json.flow.screen === 'cancelled') {
-      const link = $('return-link');
-      link.href = json.redirect_to;
-      link.hidden = false;
+      noteOutcome(json);
       render(json.flow);
       return;
     }
@@ -880,17 +917,28 @@
   async function start() {
     const json = await api('/api/flow');
     if (json.profile) applyProfile(json);
+    noteOutcome(json);
     if (json.error) {
       await ensureCatalog();
-      if (json.flow) render(json.flow);
-      if (!json.flow || json.flow.screen === 'expired') {
-        showMessage(json.error.code, json.error.message, 'expired');
-        $('alert-message').hidden = false;
-        showTrouble(json.error.code, json.service, start);
+      if (json.flow) {  // expired just now: its message and 連携元画面へ
+        render(json.flow);
+        return;
       }
+      showMessage(json.error.code, json.error.message, 'expired');
+      $('alert-message').hidden = false;
+      showTrouble(json.error.code, json.service, start);
       return;
     }
     render(json.flow);
+    // ② or ⑤ of a locked account (B84): the form stays disabled with its
+    // message after a reload too (SPEC §8a); 中止する stays.
+    const screen = json.flow && json.flow.screen;
+    if (json.locked && typeof json.locked === 'object' && $('screen-' + screen) &&
+        LOCKS.has(json.locked.code) && (screen === 'pin_entry' || screen === 'customer_entry')) {
+      await ensureCatalog();
+      setAlert(screen, messageFor(json.locked.code, json.locked.message));
+      lockForm(screen);
+    }
   }
 
   async function main() {

@@ -9,6 +9,7 @@
 #include "flow/flow_session.h"
 #include "http/http_util.h"
 #include "http/routes.h"
+#include "oauth/oauth.h"
 #include "ops/crypto.h"
 #include "renkei/case_runner.h"
 #include "renkei/json.h"
@@ -94,6 +95,8 @@ void get_flow(App& app, FlowService& service, const httplib::Request& req,
   if (found.error && found.flow) {  // expired just now: the page shows where it stood
     json body = error_envelope(*found.error);
     body["flow"] = flow_view_json(found.flow->state, now);
+    // SPEC §8a: 連携元画面へ, the app told error=access_denied with state and iss.
+    body["redirect_to"] = outcome_redirect(app, *found.flow);
     send_json(res, http_status(*found.error), body);
     return;
   }
@@ -116,6 +119,13 @@ void get_flow(App& app, FlowService& service, const httplib::Request& req,
             {"account_types", account_types_json()},
             {"dev_mode", app.config().dev_mode},
             {"service", service_hours_json(app, now)}};
+  // An ended flow (cancelled, expired) offers its outcome again: a page
+  // reloaded before 連携元画面へ was followed still leads the app to it.
+  const std::string outcome = outcome_redirect(app, flow);
+  if (!outcome.empty()) body["redirect_to"] = outcome;
+  // ② or ⑤ of a locked account: the page disables the form, as after the
+  // refused attempt (SPEC §8a), also after a reload.
+  if (found.lock_notice) body["locked"] = error_envelope(*found.lock_notice)["error"];
   send_json(res, 200, body);
 }
 
@@ -125,6 +135,7 @@ void send_step_result(App& app, httplib::Response& res, const StepResult& r) {
     json body = error_envelope(*r.error, r.field_errors, r.show_required_dialog);
     if (!r.view.is_null()) body["flow"] = r.view;
     if (!r.service.is_null() || *r.error == ErrorCode::out_of_hours) body["service"] = r.service;
+    if (!r.redirect_to.empty()) body["redirect_to"] = r.redirect_to;  // an ended flow's way back
     send_json(res, http_status(*r.error), body);
     return;
   }

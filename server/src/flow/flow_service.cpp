@@ -186,6 +186,7 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
         if (!is_idle_expired(found->flow->state, now, app_.flow_config())) {
           std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
           found->client_display_name = client ? client->display_name : found->flow->client_id;
+          if (lock_in_force(tx, *found->flow, now)) found->lock_notice = ErrorCode::locked;
           return found;
         }
         return std::optional<FlowLookup>();
@@ -209,9 +210,22 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
     } else {
       std::optional<ClientRecord> client = tx.find_client(found.flow->client_id);
       found.client_display_name = client ? client->display_name : found.flow->client_id;
+      if (lock_in_force(tx, *found.flow, now)) found.lock_notice = ErrorCode::locked;
     }
     return found;
   });
+}
+
+bool FlowService::lock_in_force(StoreTx& tx, const FlowRecord& flow, UnixSeconds now) {
+  std::optional<std::int64_t> account_id;
+  if (flow.state.screen == Screen::pin_entry) {
+    account_id = flow.account_id;
+  } else if (flow.state.screen == Screen::customer_entry && flow.state.account) {
+    // ②: the account typed on ①, whose lock ② reports to any attempt (the
+    // lock is Renkei's own, kept by its local id, whatever the records source).
+    if (std::optional<AccountRecord> a = tx.find_account(*flow.state.account)) account_id = a->id;
+  }
+  return account_id && app_.flow_config().lockout.is_locked(tx.load_lock(*account_id), now);
 }
 
 std::optional<std::string> FlowService::pick_call_number(StoreTx& tx,
@@ -263,8 +277,9 @@ FlowService::Applied FlowService::apply(StoreTx& tx, FlowRecord& flow, const Flo
       enqueue_result_mail(tx, app_, flow, client ? client->display_name : flow.client_id, now);
       out.mail_enqueued = true;
     } else if (std::holds_alternative<Cancel>(event)) {
-      out.redirect_to =
-          leave_with ? error_redirect(app_, flow, *leave_with) : denial_redirect(app_, flow);
+      // Kept with the flow: a reloaded page offers the same way back.
+      flow.app_error = leave_with ? std::string(*leave_with) : std::string("access_denied");
+      out.redirect_to = error_redirect(app_, flow, flow.app_error);
     }
   }
   // Back on ① (call_expired): nothing established so far carries over.
@@ -369,6 +384,19 @@ StepResult FlowService::run(const StepRequest& request) {
       a.detail = "csrf token missing or wrong";
       tx.append_audit(a);  // only the log row: the flow is left as it was
       d.early = ErrorCode::forbidden;
+      return d;
+    }
+
+    // An ended flow (cancelled, expired) asked to cancel or leave again (a
+    // page reloaded or restored before its 連携元画面へ was followed): the
+    // outcome it ended with, again, and nothing else changes (SPEC §8a).
+    if ((step == FlowStep::cancel || step == FlowStep::leave) &&
+        !ended_flow_error(flow).empty()) {
+      AuditRecord a = flow_audit_row(flow, origin, d.step_name, "ok", now, "customer");
+      a.detail = "the flow had ended (" + std::string(screen_wire_name(before.screen)) +
+                 "): its outcome again, error=" + ended_flow_error(flow);
+      tx.append_audit(a);
+      d.applied.redirect_to = outcome_redirect(app_, flow);
       return d;
     }
 
@@ -563,6 +591,10 @@ StepResult FlowService::run(const StepRequest& request) {
     result.csrf_token = d.flow.csrf_token;
   }
   result.redirect_to = std::move(d.applied.redirect_to);
+  // Every answer about an ended flow offers its way back to the app (SPEC
+  // §8a): the step that expired it (session_expired), a step it refuses
+  // (invalid_step).
+  if (result.redirect_to.empty()) result.redirect_to = outcome_redirect(app_, d.flow);
   return result;
 }
 

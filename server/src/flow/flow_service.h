@@ -93,7 +93,8 @@ struct StepResult {
   // Set when ② rotated the session: the new cookie value and CSRF token.
   std::string new_session;
   std::string csrf_token;
-  // Where the page sends the browser (consent, cancel, leave).
+  // Where the page sends the browser (consent, cancel, leave), and for an
+  // ended flow (cancelled, expired) its outcome again (oauth.h outcome_redirect).
   std::string redirect_to;
 };
 
@@ -103,6 +104,10 @@ struct FlowLookup {
   std::optional<ErrorCode> error;  // session_expired (no flow, or idle)
   std::optional<FlowRecord> flow;  // the flow, also when it has just expired
   std::string client_display_name;
+  // locked (B84): the flow is on ② or ⑤ and its account is locked now, so the
+  // page shows that screen's form disabled with the message, as after the
+  // attempt that was refused (SPEC §8a), also after a reload.
+  std::optional<ErrorCode> lock_notice;
 };
 
 // ④'s incoming call as the webhook or a simulator reports it.
@@ -185,6 +190,8 @@ class FlowService {
  private:
   struct Asked;
   struct Applied;
+  // FlowLookup::lock_notice: on ② or ⑤, the flow's account locked at `now`.
+  bool lock_in_force(StoreTx& tx, const FlowRecord& flow, UnixSeconds now);
   // Part 1's records question for ② and ⑤, asked with no transaction open
   // (see the top of this file); nothing asked for the other steps, or when the
   // request will be refused anyway (no flow, wrong CSRF token, client off,

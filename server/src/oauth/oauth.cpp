@@ -244,6 +244,50 @@ void audit_authorize(App& app, const httplib::Request& req, UnixSeconds now, std
                    [&](StoreTx& tx) { write_audit(tx, req, now, f); });
 }
 
+// Text for an HTML page: & < > " ' as character references.
+std::string html_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A refused /authorize that must not redirect (unknown client, redirect URI
+// missing or not registered, a bad pushed request: RFC 6749 §4.1.2.1): the
+// error envelope for a program, and for a browser (Accept: text/html, the
+// customer's webview) a plain page with the catalog's message and the
+// institution's name, as 400. No link anywhere: the redirect URI is not known
+// to be the app's (docs/http-api.md "OAuth 2.0").
+void send_authorize_refusal(const App& app, const httplib::Request& req,
+                            httplib::Response& res) {
+  if (req.get_header_value("Accept").find("text/html") == std::string::npos) {
+    send_error(res, ErrorCode::bad_request);
+    return;
+  }
+  const std::string name = html_text(app.config().profile.name);
+  const std::string message = html_text(message_ja(ErrorCode::bad_request));
+  std::string page =
+      "<!doctype html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<meta name=\"referrer\" content=\"no-referrer\">\n<link rel=\"icon\" href=\"data:,\">\n"
+      "<title>" + name + "</title>\n<link rel=\"stylesheet\" href=\"/static/flow.css\">\n"
+      "</head>\n<body>\n<div class=\"page\">\n<header class=\"brand\">\n"
+      "<p class=\"brand-name\">" + name + "</p>\n</header>\n<main id=\"main\">\n"
+      "<h1 class=\"alert\" role=\"alert\">" + message + "</h1>\n</main>\n</div>\n"
+      "</body>\n</html>\n";
+  res.status = http_status(ErrorCode::bad_request);
+  res.set_content(page, "text/html; charset=utf-8");
+}
+
 void handle_authorize(App& app, const StaticFiles& files, const httplib::Request& req,
                       httplib::Response& res) {
   const UnixSeconds now = app.now();
@@ -264,7 +308,7 @@ void handle_authorize(App& app, const StaticFiles& files, const httplib::Request
   }
   if (!client) {
     audit_authorize(app, req, now, bad, "", "unknown or missing client_id");
-    send_error(res, ErrorCode::bad_request);
+    send_authorize_refusal(app, req, res);
     no_store(res);
     return;
   }
@@ -272,7 +316,7 @@ void handle_authorize(App& app, const StaticFiles& files, const httplib::Request
   const int redirect_status = is_fapi(*client) ? 303 : 302;
   auto refuse = [&](const std::string& detail) {
     audit_authorize(app, req, now, bad, client->id, detail);
-    send_error(res, ErrorCode::bad_request);
+    send_authorize_refusal(app, req, res);
     no_store(res);
   };
 

@@ -20,12 +20,22 @@ inline constexpr const char* kScope = "accounts.read";
 // returns the redirect URL: redirect_uri?code=…&state=…&iss=… (RFC 9207).
 std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
                                 std::int64_t account_id, UnixSeconds now);
-// redirect_uri?error=access_denied&state=…&iss=… for 中止する / 拒否する.
-std::string denial_redirect(const App& app, const FlowRecord& flow);
 // redirect_uri?error=<error>&state=…&iss=… (RFC 6749 §4.1.2.1, RFC 9207) to
 // the flow's own redirect URI, e.g. temporarily_unavailable when the customer
 // leaves a closed service for the app (SPEC §8a).
 std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error);
+// The error an ended flow gives the app (SPEC §8a, no dead ends): a cancelled
+// flow its stored app_error (access_denied when none was stored), an
+// idle-expired one access_denied (the customer did not finish: not the
+// server's overload or maintenance that temporarily_unavailable would tell
+// the app, nor its failure, server_error); "" for a flow that runs or
+// completed. A completed flow has no outcome to repeat: its code went out once
+// in the consent answer, is kept only as a digest, is single use, and is
+// never issued twice for one consent.
+std::string ended_flow_error(const FlowRecord& flow);
+// error_redirect with ended_flow_error, or "" when that is "": what a reloaded
+// page of an ended flow offers as 連携元画面へ, as often as it is asked.
+std::string outcome_redirect(const App& app, const FlowRecord& flow);
 
 // Creates a new flow for a validated authorization request and returns the
 // session cookie value (the caller sets the cookie). Used by /authorize.

@@ -39,16 +39,28 @@ std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& f
                     {{"code", code}, {"state", flow.oauth_state}, {"iss", app.config().issuer}});
 }
 
-std::string denial_redirect(const App& app, const FlowRecord& flow) {
-  return error_redirect(app, flow, "access_denied");
-}
-
 std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error) {
   // Only ever the flow's own redirect URI: /authorize stored it after an exact
   // match with the client's registered ones, together with the app's state.
   return with_query(flow.redirect_uri, {{"error", std::string(error)},
                                         {"state", flow.oauth_state},
                                         {"iss", app.config().issuer}});
+}
+
+std::string ended_flow_error(const FlowRecord& flow) {
+  switch (flow.state.screen) {
+    case Screen::cancelled:
+      return flow.app_error.empty() ? std::string("access_denied") : flow.app_error;
+    case Screen::expired:
+      return "access_denied";
+    default:
+      return "";
+  }
+}
+
+std::string outcome_redirect(const App& app, const FlowRecord& flow) {
+  const std::string error = ended_flow_error(flow);
+  return error.empty() ? std::string() : error_redirect(app, flow, error);
 }
 
 std::string start_flow_record(StoreTx& tx, const App& app, FlowRecord flow, std::string* flow_id) {

@@ -58,8 +58,8 @@ namespace renkei::server {
   "UPDATE flows SET session_digest = ?, csrf_token = ?, client_id = ?,"                \
   " redirect_uri = ?, oauth_state = ?, code_challenge = ?, scope = ?, state_json = ?," \
   " screen = ?, call_dialled = ?, call_opened_at = ?, call_expires_at = ?,"            \
-  " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?"     \
-  " WHERE flow_id = ?"
+  " account_id = ?, client_ip = ?, user_agent = ?, created_at = ?, updated_at = ?,"    \
+  " app_error = ? WHERE flow_id = ?"
 
 // Inside SqlRepositories: a read whose rows the caller writes back, with
 // " FOR UPDATE" appended where the backend takes row locks (locking() and
@@ -226,12 +226,12 @@ class SqlRepositories : public StoreTx {
     const store_rows::FlowIndexColumns c = store_rows::flow_index_columns(f);
     run("INSERT INTO flows (flow_id, session_digest, csrf_token, client_id, redirect_uri,"
         " oauth_state, code_challenge, scope, state_json, screen, call_dialled, call_opened_at,"
-        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " call_expires_at, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt,"
+        " app_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert_flow", f.flow_id, f.session_digest, f.csrf_token, f.client_id, f.redirect_uri,
         f.oauth_state, f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled,
         c.call_opened_at, c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at,
-        f.updated_at, f.dpop_jkt);
+        f.updated_at, f.dpop_jkt, f.app_error);
   }
 
   std::optional<FlowRecord> flow_by_session(const std::string& session_digest) override {
@@ -267,7 +267,7 @@ class SqlRepositories : public StoreTx {
     q.binds(f.session_digest, f.csrf_token, f.client_id, f.redirect_uri, f.oauth_state,
             f.code_challenge, f.scope, c.state_json, c.screen, c.call_dialled, c.call_opened_at,
             c.call_expires_at, f.account_id, f.client_ip, f.user_agent, f.created_at, f.updated_at,
-            f.flow_id);
+            f.app_error, f.flow_id);
     tx().write(q, "update_flow: no such flow");
   }
 

@@ -84,7 +84,8 @@ LedgerEntry read_ledger(const Row& q) {
 
 #define RENKEI_FLOW_COLUMNS                                                                     \
   "flow_id, session_digest, csrf_token, client_id, redirect_uri, oauth_state, code_challenge, " \
-  "scope, state_json, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt"
+  "scope, state_json, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt, "     \
+  "app_error"
 
 template <class Row>
 FlowRecord read_flow(const Row& q) {
@@ -108,6 +109,7 @@ FlowRecord read_flow(const Row& q) {
   f.created_at = q.int64(12);
   f.updated_at = q.int64(13);
   f.dpop_jkt = q.text(14);
+  f.app_error = q.text(15);
   return f;
 }
 

@@ -29,6 +29,12 @@ struct FlowRecord {
   std::string user_agent;
   UnixSeconds created_at = 0;
   UnixSeconds updated_at = 0;
+  // The RFC 6749 §4.1.2.1 error the app is sent for a flow that ended
+  // without consent (SPEC §8a): "access_denied" (中止する / 拒否する),
+  // "temporarily_unavailable" or "server_error" (連携元画面へ); "" while the
+  // flow runs, after consent, and for an idle-expired flow (its error is
+  // implied: oauth.h outcome_redirect).
+  std::string app_error;
 };
 
 class FlowRepository {
