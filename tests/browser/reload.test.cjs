@@ -136,6 +136,20 @@ test('中止する, then a reload: 連携元画面へ is still there (access_den
   });
 });
 
+test('/authorize for an unknown app: a page with the catalog\'s message, no way to anywhere', async () => {
+  await withPage(async (page) => {
+    const target = encodeURIComponent('https://attacker.example/cb');
+    const answer = await page.goto(`${server.base}/authorize?response_type=code&client_id=nobody&redirect_uri=${target}&state=s`);
+    assert.equal(answer.status(), 400);
+    assert.match(answer.headers()['content-type'], /^text\/html/);
+    assert.equal((await page.textContent('h1')).trim(), messages.get('bad_request'));
+    assert.equal(await page.locator('a').count(), 0, 'no link: the redirect URI is not known to be the app\'s');
+    assert.equal(page.url().startsWith(server.base), true);
+    await h.screenshots(page, 'authorize-refused');
+    assert.deepEqual(await h.axeViolations(page), []);
+  });
+});
+
 // Last in this file: the demo customer stays locked on this server.
 test('a locked account: ⑤ and ② stay disabled with the B84 message after a reload', async (t) => {
   if (skipIfClosed(t)) return;

@@ -282,7 +282,7 @@ void send_authorize_refusal(const App& app, const httplib::Request& req,
       "<title>" + name + "</title>\n<link rel=\"stylesheet\" href=\"/static/flow.css\">\n"
       "</head>\n<body>\n<div class=\"page\">\n<header class=\"brand\">\n"
       "<p class=\"brand-name\">" + name + "</p>\n</header>\n<main id=\"main\">\n"
-      "<h1 class=\"alert\" role=\"alert\">" + message + "</h1>\n</main>\n</div>\n"
+      "<h1 class=\"alert\">" + message + "</h1>\n</main>\n</div>\n"
       "</body>\n</html>\n";
   res.status = http_status(ErrorCode::bad_request);
   res.set_content(page, "text/html; charset=utf-8");
