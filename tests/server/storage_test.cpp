@@ -400,6 +400,7 @@ TEST_P(StoreTest, FlowsRoundTripWithTheCoreState) {
   EXPECT_EQ(got->user_agent, "test");
   EXPECT_EQ(got->created_at, kT0);
   EXPECT_EQ(got->updated_at, kT0);
+  EXPECT_EQ(got->app_error, "");
 
   // Rotation of the session and a state deep in the flow.
   f.session_digest = "rotated";
@@ -421,6 +422,13 @@ TEST_P(StoreTest, FlowsRoundTripWithTheCoreState) {
   got = tx->flow_by_id("flow-1");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->session_digest, "rotated");
+  // An ended flow keeps the error it gave the app (SPEC §8a, migration 5).
+  f.state.screen = Screen::cancelled;
+  f.app_error = "temporarily_unavailable";
+  tx->update_flow(f);
+  got = tx->flow_by_id("flow-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->app_error, "temporarily_unavailable");
   EXPECT_FALSE(tx->flow_by_id("nope"));
 
   EXPECT_THROW(tx->insert_flow(sample_flow("flow-1")), StorageError);  // duplicate id
@@ -1836,10 +1844,12 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     EXPECT_TRUE(tx->remember_jti("dpop", "k", "j", 200));
     EXPECT_TRUE(tx->commit());
   }
+  const std::string latest = std::to_string(store_schema::version());
   EXPECT_EQ(postgres_exec(database_->conninfo(),
                           "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
-                          " (SELECT MAX(version) FROM schema_version) <> 4 THEN"
-                          " RAISE EXCEPTION 'schema_version is not one row of 4'; END IF; END $$"),
+                          " (SELECT MAX(version) FROM schema_version) <> " + latest + " THEN"
+                          " RAISE EXCEPTION 'schema_version is not one row of " + latest +
+                              "'; END IF; END $$"),
             "");
 }
 
