@@ -155,8 +155,7 @@ TEST_F(OAuthTest, UnknownClientOrRedirectUriIsNeverRedirected) {
 // redirect and no link to the URI it was given; programs keep the envelope.
 TEST_F(OAuthTest, RefusedAuthorizeIsAPlainPageForABrowser) {
   const std::string challenge = make_pkce().challenge;
-  for (const auto& [client_id, redirect] :
-       std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [client_id, redirect] : std::vector<std::pair<std::string, std::string>>{
            {"evil-app", kDemoRedirect}, {"demo-app", "https://attacker.example/cb?<x>"}}) {
     AuthorizeRequest req;
     req.client_id = client_id;

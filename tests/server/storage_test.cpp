@@ -1845,12 +1845,12 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     EXPECT_TRUE(tx->commit());
   }
   const std::string latest = std::to_string(store_schema::version());
-  EXPECT_EQ(postgres_exec(database_->conninfo(),
-                          "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
-                          " (SELECT MAX(version) FROM schema_version) <> " + latest + " THEN"
-                          " RAISE EXCEPTION 'schema_version is not one row of " + latest +
-                              "'; END IF; END $$"),
-            "");
+  const std::string check =
+      "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
+      " (SELECT MAX(version) FROM schema_version) <> " +
+      latest + " THEN RAISE EXCEPTION 'schema_version is not one row of " + latest +
+      "'; END IF; END $$";
+  EXPECT_EQ(postgres_exec(database_->conninfo(), check), "");
 }
 
 // The deadlock tests' data: one customer with two accounts (their ids in a

@@ -390,8 +390,7 @@ StepResult FlowService::run(const StepRequest& request) {
     // An ended flow (cancelled, expired) asked to cancel or leave again (a
     // page reloaded or restored before its 連携元画面へ was followed): the
     // outcome it ended with, again, and nothing else changes (SPEC §8a).
-    if ((step == FlowStep::cancel || step == FlowStep::leave) &&
-        !ended_flow_error(flow).empty()) {
+    if ((step == FlowStep::cancel || step == FlowStep::leave) && !ended_flow_error(flow).empty()) {
       AuditRecord a = flow_audit_row(flow, origin, d.step_name, "ok", now, "customer");
       a.detail = "the flow had ended (" + std::string(screen_wire_name(before.screen)) +
                  "): its outcome again, error=" + ended_flow_error(flow);

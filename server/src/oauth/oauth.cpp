@@ -250,12 +250,23 @@ std::string html_text(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -267,23 +278,23 @@ std::string html_text(std::string_view s) {
 // customer's webview) a plain page with the catalog's message and the
 // institution's name, as 400. No link anywhere: the redirect URI is not known
 // to be the app's (docs/http-api.md "OAuth 2.0").
-void send_authorize_refusal(const App& app, const httplib::Request& req,
-                            httplib::Response& res) {
+void send_authorize_refusal(const App& app, const httplib::Request& req, httplib::Response& res) {
   if (req.get_header_value("Accept").find("text/html") == std::string::npos) {
     send_error(res, ErrorCode::bad_request);
     return;
   }
   const std::string name = html_text(app.config().profile.name);
   const std::string message = html_text(message_ja(ErrorCode::bad_request));
-  std::string page =
-      "<!doctype html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-      "<meta name=\"referrer\" content=\"no-referrer\">\n<link rel=\"icon\" href=\"data:,\">\n"
-      "<title>" + name + "</title>\n<link rel=\"stylesheet\" href=\"/static/flow.css\">\n"
-      "</head>\n<body>\n<div class=\"page\">\n<header class=\"brand\">\n"
-      "<p class=\"brand-name\">" + name + "</p>\n</header>\n<main id=\"main\">\n"
-      "<h1 class=\"alert\">" + message + "</h1>\n</main>\n</div>\n"
-      "</body>\n</html>\n";
+  std::string page;
+  page += "<!doctype html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n";
+  page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  page += "<meta name=\"referrer\" content=\"no-referrer\">\n<link rel=\"icon\" href=\"data:,\">\n";
+  page += "<title>" + name + "</title>\n";
+  page += "<link rel=\"stylesheet\" href=\"/static/flow.css\">\n</head>\n<body>\n";
+  page += "<div class=\"page\">\n<header class=\"brand\">\n";
+  page += "<p class=\"brand-name\">" + name + "</p>\n</header>\n";
+  page += "<main id=\"main\">\n<h1 class=\"alert\">" + message + "</h1>\n</main>\n";
+  page += "</div>\n</body>\n</html>\n";
   res.status = http_status(ErrorCode::bad_request);
   res.set_content(page, "text/html; charset=utf-8");
 }

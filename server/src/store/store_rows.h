@@ -84,7 +84,7 @@ LedgerEntry read_ledger(const Row& q) {
 
 #define RENKEI_FLOW_COLUMNS                                                                     \
   "flow_id, session_digest, csrf_token, client_id, redirect_uri, oauth_state, code_challenge, " \
-  "scope, state_json, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt, "     \
+  "scope, state_json, account_id, client_ip, user_agent, created_at, updated_at, dpop_jkt, "    \
   "app_error"
 
 template <class Row>
