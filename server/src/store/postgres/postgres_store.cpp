@@ -19,10 +19,13 @@
 // was acknowledged and no COMMIT sent, so nothing of it can have taken
 // effect: the statement throws StorageConnectionLost (storage_error.h), the
 // connection is dropped, and with_transaction runs the unit again on another
-// one. A connection lost later in the transaction is a plain StorageError
+// one. A connection lost later in the transaction is a StorageOutcomeUnknown
 // (the caller has seen answers), and so is one lost in a round trip that held
 // the COMMIT, which PostgreSQL may have carried out without its answer
-// arriving: such a transaction is never run twice.
+// arriving: such a transaction is never run twice, unless its unit is
+// idempotent (with_idempotent_transaction, storage.h). A server that cannot be
+// reached at all (connect fails) is a StorageUnavailable too: the HTTP layer
+// answers 503 with Retry-After for it, not 500 (storage_error.h).
 //
 // Concurrency. SQLite's single writer makes every StoreTx serializable; here
 // the same guarantees for the callers come from READ COMMITTED plus row locks
@@ -188,7 +191,7 @@ class PgConnection {
       msg += error_cause(nullptr, conn_);
       PQfinish(conn_);
       conn_ = nullptr;
-      throw StorageError(msg);
+      throw StorageUnavailable(msg);
     }
     // Notices ("relation … already exists, skipping") are not errors: keep
     // them off stderr.
@@ -282,6 +285,9 @@ class PgConnection {
     // round trip (its BEGIN went in it), which held no COMMIT: nothing of the
     // transaction can have taken effect (StorageConnectionLost).
     bool lost_before_anything_ran = false;
+    // … the connection broke (connection_gone), whenever: an outage
+    // (StorageUnavailable) unless lost_before_anything_ran.
+    bool connection_lost = false;
     PGresult* last = nullptr;  // `last`'s result when ok (the caller clears it)
   };
   // Sends the queued statements and then `last` in one round trip (libpq's
@@ -364,10 +370,11 @@ class PgConnection {
       PQclear(out.last);
       out.last = nullptr;
     }
-    if (!out.ok && batch.front().opens &&
-        std::none_of(batch.begin(), batch.end(), [](const Deferred& d) { return d.closes; }) &&
-        connection_gone(conn_, first_state)) {
-      out.lost_before_anything_ran = true;
+    if (!out.ok && connection_gone(conn_, first_state)) {
+      out.connection_lost = true;
+      out.lost_before_anything_ran =
+          batch.front().opens &&
+          std::none_of(batch.begin(), batch.end(), [](const Deferred& d) { return d.closes; });
     }
     return out;
   }
@@ -393,8 +400,11 @@ class PgConnection {
       const std::string state = sqlstate(res);
       PQclear(res);
       // Prepared outside the transaction, whose BEGIN is still queued: a
-      // connection lost here lost nothing of it.
-      if (begin_queued() && connection_gone(conn_, state)) throw StorageConnectionLost(msg);
+      // connection lost here lost nothing of it. Lost later, it is an outage.
+      if (connection_gone(conn_, state)) {
+        if (begin_queued()) throw StorageConnectionLost(msg);
+        throw StorageOutcomeUnknown(msg);
+      }
       throw StorageError(msg);
     }
     PQclear(res);
@@ -466,12 +476,14 @@ std::string utf8_or_replaced(std::string_view in) {
 struct TxStatus {
   bool failed = false;      // a statement failed: PostgreSQL aborted the transaction
   bool conflicted = false;  // … with a deadlock or serialization failure
+  bool lost_connection = false;  // … because the connection broke
   std::string cause;        // the first failure: "<operation>: <SQLSTATE> <message>"
 
   // `message` is the thrown one, "storage: <cause>".
-  void note(const std::string& message, bool conflict) {
+  void note(const std::string& message, bool conflict, bool connection_lost = false) {
     failed = true;
     if (conflict) conflicted = true;
+    if (connection_lost) lost_connection = true;
     if (cause.empty()) cause = message.rfind("storage: ", 0) == 0 ? message.substr(9) : message;
   }
 };
@@ -574,7 +586,9 @@ class PgQuery {
     } catch (const StorageError& e) {
       // A failed PREPARE aborts the transaction too (or, with the BEGIN
       // still queued, leaves nothing to send on that connection).
-      if (status) status->note(e.what(), false);
+      if (status) {
+        status->note(e.what(), false, dynamic_cast<const StorageUnavailable*>(&e) != nullptr);
+      }
       throw;
     }
   }
@@ -589,6 +603,7 @@ class PgQuery {
     std::string msg;
     bool conflict = false;
     bool lost_before_anything_ran = false;
+    bool connection_lost = false;
     if (conn_.has_pending()) {
       // The queued statements (BEGIN, deferred writes) go first, in the same
       // round trip; a failure of theirs fails this statement.
@@ -604,6 +619,7 @@ class PgQuery {
       msg = "storage: " + r.message;
       conflict = r.conflict;
       lost_before_anything_ran = r.lost_before_anything_ran;
+      connection_lost = r.connection_lost;
     } else {
       std::vector<const char*> values;
       values.reserve(params_.size());
@@ -614,13 +630,15 @@ class PgQuery {
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
       msg = std::string("storage: ") + what_ + ": " + error_cause(res_, conn_.raw());
       conflict = is_conflict(res_);
+      connection_lost = connection_gone(conn_.raw(), sqlstate(res_));
       PQclear(res_);
       res_ = nullptr;
     }
     // PostgreSQL aborts the whole transaction on an error: commit() must fail.
-    if (status_) status_->note(msg, conflict);
+    if (status_) status_->note(msg, conflict, connection_lost);
     if (conflict) throw StorageConflict(msg);
     if (lost_before_anything_ran) throw StorageConnectionLost(msg);
+    if (connection_lost) throw StorageOutcomeUnknown(msg);
     throw StorageError(msg);
   }
 
@@ -645,6 +663,7 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
   [[nodiscard]] bool commit() override;
   TxMode mode() const override { return mode_; }
   bool conflicted() const override { return status_.conflicted; }
+  bool lost_connection() const override { return status_.lost_connection; }
   std::string failure_cause() const override { return status_.cause; }
 
   void lock_for_seeding() override {
@@ -814,7 +833,9 @@ class PostgresStore final : public Store {
       conn = acquire();
       if (!conn->broken() && !conn->closed_by_server()) break;
       drop(std::move(conn));
-      if (attempt >= pool_size_) throw StorageError("storage: begin: no working connection");
+      if (attempt >= pool_size_) {
+        throw StorageUnavailable("storage: begin: no working connection");
+      }
     }
     PgConnection::Deferred begin;
     begin.sql = mode == TxMode::read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
@@ -915,8 +936,9 @@ bool PostgresTx::commit() {
   PQclear(r.last);
   if (tag == "COMMIT") return true;
   // Never a StorageConnectionLost: the COMMIT was sent, and may have
-  // happened although its answer was lost.
-  status_.note(r.ok ? "commit: answered " + tag : r.message, r.conflict);
+  // happened although its answer was lost (a StorageUnavailable then:
+  // throw_commit_failure asks lost_connection()).
+  status_.note(r.ok ? "commit: answered " + tag : r.message, r.conflict, r.connection_lost);
   if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     conn_->try_exec("ROLLBACK");
   }

@@ -80,13 +80,18 @@ constexpr int kMaxGroupMembers = 64;
 constexpr auto kMaxGroupAge = std::chrono::milliseconds(20);
 
 // SQLITE_BUSY (the busy timeout ran out: another process held the database)
-// is a StorageConflict: the whole transaction may be tried again.
+// is a StorageConflict: the whole transaction may be tried again (and one
+// that outlasts with_transaction's reruns is an outage, is_storage_outage).
+// SQLITE_CANTOPEN (the file or its journal cannot be opened) is a
+// StorageUnavailable: an outage of the database, not an error of the unit.
 [[noreturn]] void fail(sqlite3* db, const char* what) {
   std::string msg = "storage: ";
   msg += what;
   msg += ": ";
   msg += db ? sqlite3_errmsg(db) : "out of memory";
-  if (db && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY) throw StorageConflict(msg);
+  const int primary = db ? (sqlite3_extended_errcode(db) & 0xff) : SQLITE_NOMEM;
+  if (primary == SQLITE_BUSY) throw StorageConflict(msg);
+  if (primary == SQLITE_CANTOPEN) throw StorageUnavailable(msg);
   throw StorageError(msg);
 }
 
@@ -102,11 +107,12 @@ class Connection {
     const int flags =
         (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
         SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    if (const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr); rc != SQLITE_OK) {
       std::string msg = "storage: open: ";
       msg += db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       db_ = nullptr;
+      if ((rc & 0xff) == SQLITE_CANTOPEN) throw StorageUnavailable(msg);
       throw StorageError(msg);
     }
     sqlite3_extended_result_codes(db_, 1);
