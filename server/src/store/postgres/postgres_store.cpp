@@ -80,11 +80,9 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -92,6 +90,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/connection_pool.h"
 #include "store/sql_repositories.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
@@ -771,11 +770,11 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
 class PostgresStore final : public Store {
  public:
   PostgresStore(std::string conninfo, int pool_size)
-      : conninfo_(std::move(conninfo)), pool_size_(std::max(1, pool_size)) {
+      : conninfo_(std::move(conninfo)),
+        pool_(static_cast<std::size_t>(std::max(1, pool_size))) {
     auto conn = std::make_unique<PgConnection>(conninfo_);
     create_schema(*conn);
-    idle_.push_back(std::move(conn));
-    open_ = 1;
+    pool_.adopt(std::move(conn));
   }
 
   void checkpoint() override {
@@ -787,26 +786,13 @@ class PostgresStore final : public Store {
   // Gives a connection back to the pool (or drops it when it broke).
   void release(std::unique_ptr<PgConnection> conn) {
     conn->discard_pending();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (conn->broken() || PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) {
-        --open_;  // dropped; a new one is opened when needed
-      } else {
-        idle_.push_back(std::move(conn));
-      }
-    }
-    cv_.notify_one();
+    // Dropped when broken or left in a transaction; a new one is opened when needed.
+    const bool keep = !conn->broken() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
+    pool_.give_back(std::move(conn), keep);
   }
   void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // A pooled connection that cannot be used: closed, and its place freed.
-  void drop(std::unique_ptr<PgConnection> conn) {
-    conn.reset();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --open_;
-    }
-    cv_.notify_one();
-  }
+  void drop(std::unique_ptr<PgConnection> conn) { pool_.give_back(std::move(conn), false); }
 
  protected:
   std::unique_ptr<StoreTx> start(TxMode mode) override {
@@ -833,7 +819,7 @@ class PostgresStore final : public Store {
       conn = acquire();
       if (!conn->broken() && !conn->closed_by_server()) break;
       drop(std::move(conn));
-      if (attempt >= pool_size_) {
+      if (attempt >= static_cast<int>(pool_.capacity())) {
         throw StorageUnavailable("storage: begin: no working connection");
       }
     }
@@ -847,24 +833,7 @@ class PostgresStore final : public Store {
   }
 
   std::unique_ptr<PgConnection> acquire() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
-    if (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      return conn;
-    }
-    ++open_;
-    lock.unlock();
-    try {
-      return std::make_unique<PgConnection>(conninfo_);
-    } catch (...) {
-      lock.lock();
-      --open_;
-      lock.unlock();
-      cv_.notify_one();
-      throw;
-    }
+    return pool_.acquire([&] { return std::make_unique<PgConnection>(conninfo_); });
   }
 
   // The schema in one transaction, under an advisory lock so that several
@@ -889,11 +858,7 @@ class PostgresStore final : public Store {
   }
 
   const std::string conninfo_;
-  const int pool_size_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<PgConnection>> idle_;
-  int open_ = 0;              // connections in existence: idle + lent to transactions
+  ConnectionPool<PgConnection> pool_;  // at most pool_size connections, idle + lent
   TransactionOwners owners_;  // threads with an open transaction
 };
 

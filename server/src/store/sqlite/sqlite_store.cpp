@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/connection_pool.h"
 #include "store/sql_repositories.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
@@ -455,15 +456,8 @@ class SqliteStore final : public Store {
   void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // Takes back a read-only connection (dropped when it is left in a transaction).
   void give_back(std::unique_ptr<Connection> reader) {
-    {
-      std::lock_guard<std::mutex> lock(readers_mutex_);
-      if (sqlite3_get_autocommit(reader->db())) {
-        idle_readers_.push_back(std::move(reader));
-      } else {
-        --open_readers_;
-      }
-    }
-    readers_cv_.notify_one();
+    const bool idle = sqlite3_get_autocommit(reader->db()) != 0;
+    readers_.give_back(std::move(reader), idle);
   }
 
  protected:
@@ -516,24 +510,7 @@ class SqliteStore final : public Store {
 
  private:
   std::unique_ptr<Connection> acquire_reader() {
-    std::unique_lock<std::mutex> lock(readers_mutex_);
-    readers_cv_.wait(lock, [&] { return !idle_readers_.empty() || open_readers_ < kReaders; });
-    if (!idle_readers_.empty()) {
-      auto reader = std::move(idle_readers_.back());
-      idle_readers_.pop_back();
-      return reader;
-    }
-    ++open_readers_;
-    lock.unlock();
-    try {
-      return std::make_unique<Connection>(path_, /*read_only=*/true);
-    } catch (...) {
-      lock.lock();
-      --open_readers_;
-      lock.unlock();
-      readers_cv_.notify_one();
-      throw;
-    }
+    return readers_.acquire([&] { return std::make_unique<Connection>(path_, /*read_only=*/true); });
   }
 
   void create_schema() {
@@ -555,10 +532,7 @@ class SqliteStore final : public Store {
   Connection conn_;           // the writer
   std::mutex mutex_;          // held by the read-write transaction on conn_
   TransactionOwners owners_;  // threads with an open transaction
-  std::mutex readers_mutex_;
-  std::condition_variable readers_cv_;
-  std::vector<std::unique_ptr<Connection>> idle_readers_;
-  std::size_t open_readers_ = 0;        // idle + lent
+  ConnectionPool<Connection> readers_{kReaders};  // read-only, opened when first needed
   std::shared_ptr<CommitGroup> group_;  // the open outer transaction (mutex_)
   std::atomic<int> queued_writers_{0};  // threads waiting for mutex_
   std::atomic<std::uint64_t> commits_{0};
