@@ -411,7 +411,8 @@ def pg_ctl(action):
 
 def system_error_probe(port, ledger, token, problems):
     """With PostgreSQL down: every kind of request answers system_error in
-    time; none hangs, none says a token or a code is unknown."""
+    time, as an outage (503 with Retry-After); none hangs, none says a token
+    or a code is unknown."""
     cookie = next(iter(ledger.in_flight.values()), ("no-such-session", None))[0]
     step = {"Cookie": f"renkei_session={cookie}", "X-CSRF-Token": ledger.csrf.get(cookie, "none")}
     probes = [
@@ -437,23 +438,28 @@ def system_error_probe(port, ledger, token, problems):
         for method, path, body, headers, form in probes:
             t0 = time.time()
             try:
-                st, resp, _ = call(port, method, path, body, headers=headers, form=form, timeout=10)
+                st, resp, got = call(port, method, path, body, headers=headers, form=form, timeout=10)
             except (OSError, http.client.HTTPException) as e:
                 problems.append(f"database down: {method} {path}: no answer within 10 s ({e})")
                 continue
             slowest = max(slowest, time.time() - t0)
             err = resp.get("error") if isinstance(resp, dict) else None
-            code = err.get("code") if isinstance(err, dict) else err
-            # /healthz says 503 (HAProxy takes the instance out); the others
-            # answer the catalog's system_error (500), /token in RFC 6749's
-            # form with the catalog code beside it.
-            expected = 503 if path == "/healthz" else 500
-            if st != expected or code not in ("system_error", "server_error") or \
-                    (isinstance(resp, dict) and resp.get("code", "system_error") != "system_error"):
-                problems.append(f"database down: {method} {path} answered {st} {resp}")
+            # An outage of the store, not an internal error: every route says
+            # 503 Service Unavailable with Retry-After (RFC 9110 §15.6.4;
+            # /healthz so takes the instance out of HAProxy) and the catalog's
+            # system_error; /token in RFC 6749's form, temporarily_unavailable,
+            # with the catalog code beside it.
+            retry_after = next((v for k, v in got if k.lower() == "retry-after"), None)
+            if form:
+                ok = err == "temporarily_unavailable" and resp.get("code") == "system_error"
+            else:
+                ok = isinstance(err, dict) and err.get("code") == "system_error"
+            if st != 503 or not ok or not (retry_after or "").isdigit():
+                problems.append(f"database down: {method} {path} answered {st} "
+                                f"(Retry-After {retry_after}) {resp}")
             answered += 1
         time.sleep(0.3)
-    return f"{answered} requests answered system_error, slowest {slowest * 1000:.0f} ms"
+    return f"{answered} requests answered 503 system_error, slowest {slowest * 1000:.0f} ms"
 
 
 def kill_postgres_phase(port, server, args, first, problems):

@@ -422,7 +422,7 @@ TEST_P(StoreTest, FlowsRoundTripWithTheCoreState) {
   got = tx->flow_by_id("flow-1");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->session_digest, "rotated");
-  // An ended flow keeps the error it gave the app (SPEC §8a, migration 5).
+  // An ended flow keeps the error it gave the app (SPEC §8a, migration 6).
   f.state.screen = Screen::cancelled;
   f.app_error = "temporarily_unavailable";
   tx->update_flow(f);
@@ -964,6 +964,40 @@ TEST_P(StoreTest, TextThatIsNotUtf8IsLookedUpAndStoredWithoutFailing) {
   }
   auto read = store_->begin();
   EXPECT_TRUE(read->find_client("demo-app"));
+}
+
+// An operation-log row with a once_key is written at most once, however often
+// its unit runs (with_idempotent_transaction); rows without one are all kept.
+TEST_P(StoreTest, AnAuditRowWithAOnceKeyIsWrittenAtMostOnce) {
+  AuditRecord keyed;
+  keyed.at = kT0;
+  keyed.step = "purge";
+  keyed.outcome = "ok";
+  keyed.actor = "system";
+  keyed.once_key = "key-1";
+  AuditRecord plain = keyed;
+  plain.once_key.clear();
+  plain.step = "plain";
+  for (int run = 0; run < 2; ++run) {
+    auto tx = store_->begin();
+    tx->append_audit(keyed);
+    tx->append_audit(keyed);  // twice in one transaction too
+    tx->append_audit(plain);
+    ASSERT_TRUE(tx->commit());
+  }
+  AuditRecord other = keyed;
+  other.once_key = "key-2";
+  with_idempotent_transaction(*store_, [&](StoreTx& tx) { tx.append_audit(other); });
+  auto tx = store_->begin(TxMode::read_only);
+  AuditQuery q;
+  q.limit = 10;
+  const std::vector<AuditRecord> rows = tx->query_audit(q);
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(),
+                          [](const AuditRecord& r) { return r.step == "purge"; }),
+            2);
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(),
+                          [](const AuditRecord& r) { return r.step == "plain"; }),
+            2);
 }
 
 // Retention (issue 12): the purge job's deletions take exactly the older rows.
@@ -1844,13 +1878,13 @@ TEST_F(PostgresStore, ASchemaOneDatabaseIsUpgradedAndItsCallersMasked) {
     EXPECT_TRUE(tx->remember_jti("dpop", "k", "j", 200));
     EXPECT_TRUE(tx->commit());
   }
-  const std::string latest = std::to_string(store_schema::version());
-  const std::string check =
-      "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
-      " (SELECT MAX(version) FROM schema_version) <> " +
-      latest + " THEN RAISE EXCEPTION 'schema_version is not one row of " + latest +
-      "'; END IF; END $$";
-  EXPECT_EQ(postgres_exec(database_->conninfo(), check), "");
+  EXPECT_EQ(postgres_exec(database_->conninfo(),
+                          "DO $$ BEGIN IF (SELECT COUNT(*) FROM schema_version) <> 1 OR"
+                          " (SELECT MAX(version) FROM schema_version) <> " +
+                              std::to_string(store_schema::version()) +
+                              " THEN RAISE EXCEPTION 'schema_version is not one row of the"
+                              " current version'; END IF; END $$"),
+            "");
 }
 
 // The deadlock tests' data: one customer with two accounts (their ids in a
@@ -2006,8 +2040,9 @@ TEST_F(PostgresStore, AConnectionLostInsideATransactionFailsItCleanly) {
                             "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                             " WHERE datname = current_database() AND pid <> pg_backend_pid()"),
               "");
-    EXPECT_THROW(tx->upsert_customer(sample_customer("C2")), StorageError);
+    EXPECT_THROW(tx->upsert_customer(sample_customer("C2")), StorageUnavailable);
     EXPECT_FALSE(tx->commit());
+    EXPECT_TRUE(tx->lost_connection());
   }
   auto tx = store->begin();  // the pool of one opened a new connection
   EXPECT_FALSE(tx->find_customer("C1"));
@@ -2281,6 +2316,45 @@ TEST_F(PostgresStore, WithTransactionRunsAUnitLostBeforeAnythingRanAgainOnANewCo
 // acknowledged), or in the round trip that held its COMMIT (which
 // PostgreSQL may have carried out), is not run again: with_transaction
 // throws a plain StorageError, the unit ran once, and nothing of it is kept.
+// A unit that only appends an operation-log row sends BEGIN, the row and
+// COMMIT in one round trip: a connection lost there may have committed, so
+// with_transaction never runs it again (StorageOutcomeUnknown, an outage).
+// With a once_key and with_idempotent_transaction it runs again and the log
+// holds the row once.
+TEST_F(PostgresStore, ALogOnlyUnitLostWithItsCommitRunsAgainOnlyWhenIdempotent) {
+  auto store = open_postgres_store(database_->conninfo(), 1);
+  AuditRecord a;
+  a.at = kT0;
+  a.step = "purge";
+  a.outcome = "ok";
+  a.actor = "system";
+  a.once_key = "purge-key";
+  int calls = 0;
+  try {
+    with_transaction(*store, TxMode::read_write, [&](StoreTx& tx) {
+      ++calls;
+      tx.append_audit(a);
+      terminate_other_backends(database_->conninfo());
+    });
+    ADD_FAILURE() << "the unit succeeded";
+  } catch (const StorageOutcomeUnknown& e) {
+    EXPECT_EQ(calls, 1) << e.what();
+  }
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM audit"), "0");
+  const std::uint64_t retries_before = storage_connection_retries();
+  calls = 0;
+  with_idempotent_transaction(*store, [&](StoreTx& tx) {
+    tx.append_audit(a);
+    if (++calls == 1) terminate_other_backends(database_->conninfo());
+  });
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(storage_connection_retries() - retries_before, 1u);
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM audit"), "1");
+  // Had the lost COMMIT happened, the rerun finds the row: still one.
+  with_idempotent_transaction(*store, [&](StoreTx& tx) { tx.append_audit(a); });
+  EXPECT_EQ(postgres_value(database_->conninfo(), "SELECT COUNT(*) FROM audit"), "1");
+}
+
 TEST_F(PostgresStore, AConnectionLostAfterTheFirstRoundTripOrWithTheCommitIsNotRunAgain) {
   auto store = open_postgres_store(database_->conninfo(), 1);
   ASSERT_NO_FATAL_FAILURE(store_flow(*store, "flow-1"));
@@ -2295,8 +2369,10 @@ TEST_F(PostgresStore, AConnectionLostAfterTheFirstRoundTripOrWithTheCommitIsNotR
       ADD_FAILURE() << "the unit succeeded";
     } catch (const StorageConnectionLost& e) {
       ADD_FAILURE() << "treated as lost before anything ran: " << e.what();
+    } catch (const StorageUnavailable& e) {
+      EXPECT_EQ(calls, 1) << e.what();  // an outage (HTTP 503), never run again
     } catch (const StorageError& e) {
-      EXPECT_EQ(calls, 1) << e.what();
+      ADD_FAILURE() << "a lost connection not told apart from an error: " << e.what();
     }
   };
   {
@@ -2542,9 +2618,54 @@ TEST_F(PostgresStore, AnUnreachableServerThrowsStorageErrorWithoutThePassword) {
   try {
     open_postgres_store("postgresql://renkei:s3cret-pw@127.0.0.1:1/renkei?connect_timeout=2", 1);
     ADD_FAILURE() << "expected StorageError";
-  } catch (const StorageError& e) {
+  } catch (const StorageUnavailable& e) {  // an outage: HTTP 503, not 500
     EXPECT_EQ(std::string(e.what()).find("s3cret-pw"), std::string::npos) << e.what();
+  } catch (const StorageError& e) {
+    ADD_FAILURE() << "not a StorageUnavailable: " << e.what();
   }
+}
+
+// A database that stops taking connections (as a PostgreSQL server that is
+// down): the pool's connections, ended, are dropped, no new one can be made,
+// and begin() throws StorageUnavailable (an outage, is_storage_outage), which
+// with_transaction does not rerun; the same store works again once the
+// database takes connections.
+TEST_F(PostgresStore, ADatabaseRefusingConnectionsIsAnOutageAndTheStoreRecovers) {
+  auto store = open_postgres_store(database_->conninfo(), 2);
+  const auto server = postgres_server_uri();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(postgres_exec(*server, "ALTER DATABASE " + database_->name() +
+                                       " ALLOW_CONNECTIONS false"),
+            "");
+  ASSERT_EQ(postgres_exec(*server, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                                   " WHERE datname = '" + database_->name() + "'"),
+            "");
+  int calls = 0;
+  try {
+    with_transaction(*store, TxMode::read_only, [&](StoreTx& tx) {
+      ++calls;
+      return tx.count_accounts();
+    });
+    ADD_FAILURE() << "the unit ran on a database that takes no connection";
+  } catch (const StorageUnavailable& e) {
+    EXPECT_TRUE(is_storage_outage(e));
+    EXPECT_EQ(calls, 0) << e.what();
+  }
+  ASSERT_EQ(postgres_exec(*server, "ALTER DATABASE " + database_->name() +
+                                       " ALLOW_CONNECTIONS true"),
+            "");
+  auto tx = store->begin(TxMode::read_only);
+  EXPECT_EQ(tx->count_accounts(), 0);
+  EXPECT_TRUE(tx->commit());
+}
+
+// What the HTTP layer answers 503 for (is_storage_outage) and what stays 500.
+TEST(StorageErrors, OutagesAreToldApartFromInternalErrors) {
+  EXPECT_TRUE(is_storage_outage(StorageUnavailable("down")));
+  EXPECT_TRUE(is_storage_outage(StorageConnectionLost("lost before anything ran")));
+  EXPECT_TRUE(is_storage_outage(StorageConflict("busy beyond every rerun")));
+  EXPECT_FALSE(is_storage_outage(StorageError("no such table")));
+  EXPECT_FALSE(is_storage_outage(std::runtime_error("other")));
 }
 
 // The migration files of the two backends, as the build embedded them: the

@@ -34,6 +34,7 @@
 #include "core_sim.h"
 #include "http/gateway_transport.h"
 #include "losing_store.h"
+#include "outage_store.h"
 #include "postgres_test_database.h"
 #include "renkei/time.h"
 #include "http/routes.h"
@@ -146,12 +147,26 @@ class TestServer {
 
   // A server on PostgreSQL (RENKEI_TEST_BACKEND=postgres only) whose store
   // loses pooled connections on cue (losing_store.h): losing_store().
-  static std::unique_ptr<TestServer> losing_connections(ServerConfig config = test_config()) {
+  // `movable_clock`: on a MovableClock, as with_movable_clock().
+  static std::unique_ptr<TestServer> losing_connections(ServerConfig config = test_config(),
+                                                        bool movable_clock = false) {
     if (test_backend() != "postgres") {
       throw std::logic_error("losing_connections needs RENKEI_TEST_BACKEND=postgres");
     }
-    return std::unique_ptr<TestServer>(
-        new TestServer(std::move(config), std::make_shared<ManualClock>(open_instant()), {}, true));
+    std::shared_ptr<Clock> clock = std::make_shared<ManualClock>(open_instant());
+    if (movable_clock) {
+      config.movable_clock = true;
+      clock = std::make_shared<MovableClock>();
+    }
+    return std::unique_ptr<TestServer>(new TestServer(std::move(config), clock, {}, true));
+  }
+
+  // A server whose store is an OutageStore (outage_store.h) around the usual
+  // one (SQLite in memory, or PostgreSQL under RENKEI_TEST_BACKEND=postgres):
+  // outage_store().fail(…) makes every transaction fail as an outage would.
+  static std::unique_ptr<TestServer> with_outages(ServerConfig config = test_config()) {
+    return std::unique_ptr<TestServer>(new TestServer(
+        std::move(config), std::make_shared<ManualClock>(open_instant()), {}, false, true));
   }
 
   ~TestServer() {
@@ -170,6 +185,13 @@ class TestServer {
     if (!losing_) throw std::logic_error("not a losing_connections() server");
     return *losing_;
   }
+  // The store of a with_outages() server.
+  OutageStore& outage_store() {
+    if (!outages_) throw std::logic_error("not a with_outages() server");
+    return *outages_;
+  }
+  // The PostgreSQL database of this server (null on SQLite).
+  const PostgresTestDatabase* postgres_database() const { return postgres_.get(); }
   // The manual clock (every server but with_movable_clock's).
   ManualClock& clock() {
     auto* manual = dynamic_cast<ManualClock*>(clock_.get());
@@ -191,7 +213,7 @@ class TestServer {
 
  private:
   TestServer(ServerConfig config, std::shared_ptr<Clock> clock, const Routes& extra_routes,
-             bool lose_connections = false)
+             bool lose_connections = false, bool outages = false)
       : clock_(std::move(clock)) {
     if (test_backend() == "postgres" && config.database == ":memory:") {
       const auto uri = postgres_server_uri();
@@ -218,6 +240,10 @@ class TestServer {
           open_store(config.database, config.worker_threads), postgres_->conninfo());
       losing_ = losing.get();
       app_ = make_app(std::move(config), std::move(losing), clock_, &error);
+    } else if (outages) {
+      auto store = std::make_unique<OutageStore>(open_store(config.database, config.worker_threads));
+      outages_ = store.get();
+      app_ = make_app(std::move(config), std::move(store), clock_, &error);
     } else {
       app_ = make_app(std::move(config), clock_, &error);
     }
@@ -239,6 +265,7 @@ class TestServer {
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<App> app_;
   ConnectionLosingStore* losing_ = nullptr;  // app_'s store, for losing_connections()
+  OutageStore* outages_ = nullptr;           // app_'s store, for with_outages()
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
   std::thread thread_;

@@ -128,7 +128,8 @@ bool is_clean_text(std::string_view s, std::size_t max) {
 }
 
 // Wraps a handler: security headers, the token, the staff name for actions,
-// and no exception out (storage failures answer system_error).
+// and no exception out (storage failures answer system_error: 503 with
+// Retry-After for an outage of the store, send_failure).
 httplib::Server::Handler admin_route(App& app, bool action, Handler h) {
   return [&app, action, h = std::move(h)](const Request& req, Response& res) {
     add_security_headers(res, true);
@@ -151,7 +152,7 @@ httplib::Server::Handler admin_route(App& app, bool action, Handler h) {
       log_caught_exception(req, e.what());  // never unexplained (nothing secret: path, type)
       res.headers.clear();
       res.body.clear();
-      send_error(res, ErrorCode::system_error);
+      send_failure(res, e);
     }
   };
 }
@@ -1331,8 +1332,12 @@ void post_dev_clock(Ctx& ctx) {
   const UnixSeconds now = ctx.app.now();
   AuditRecord a = staff_audit(ctx, target ? "set_clock" : "advance_clock", now, reason);
   add_detail(a, "from " + format_jst(before) + " to " + format_jst(now));
-  with_transaction(ctx.app.store(), TxMode::read_write,
-                   [&](OperationLogRepository& log) { log.append_audit(a); });
+  // The clock has moved: its record must not be lost to a dropped connection.
+  // The unit only logs (on PostgreSQL one round trip with its COMMIT), so it
+  // is idempotent (a once_key chosen here) and runs again after one.
+  a.once_key = ctx.app.random().token();
+  with_idempotent_transaction(ctx.app.store(),
+                              [&](OperationLogRepository& log) { log.append_audit(a); });
   send_json(ctx.res, 200, clock_json(ctx.app));
 }
 

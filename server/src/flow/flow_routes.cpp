@@ -175,9 +175,10 @@ void post_step(App& app, FlowService& service, const httplib::Request& req,
     send_step_result(app, res, service.run(*input));
   } catch (const std::exception& e) {
     log_caught_exception(req, e.what());  // a 500 never unexplained
-    // Storage or an internal failure: the transaction rolled back; no details out.
+    // Storage or an internal failure: the transaction rolled back; no details
+    // out. An outage of the store answers 503 with Retry-After (send_failure).
     count_step(app, step_wire_name(step), "system_error");
-    send_error(res, ErrorCode::system_error);
+    send_failure(res, e);
   }
 }
 
@@ -218,7 +219,7 @@ void register_flow_routes(httplib::Server& server, App& app) {
       get_flow(app, *service, req, res);
     } catch (const std::exception& e) {
       log_caught_exception(req, e.what());  // a 500 never unexplained
-      send_error(res, ErrorCode::system_error);
+      send_failure(res, e);
     }
   });
   // Each screen's POST as the core's screens table names it (endpoint and

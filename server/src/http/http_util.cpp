@@ -9,6 +9,7 @@
 
 #include "ops/crypto.h"
 #include "renkei/json.h"
+#include "store/storage_error.h"
 
 namespace renkei::server {
 namespace {
@@ -215,6 +216,20 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
 void send_error(httplib::Response& res, ErrorCode code, const std::vector<FieldError>& fields,
                 bool show_required_dialog) {
   send_json(res, http_status(code), error_envelope(code, fields, show_required_dialog));
+}
+
+void mark_storage_outage(httplib::Response& res) {
+  res.status = 503;
+  res.set_header("Retry-After", std::to_string(kStorageRetryAfterSeconds));
+}
+
+void send_system_error(httplib::Response& res, bool outage) {
+  send_error(res, ErrorCode::system_error);
+  if (outage) mark_storage_outage(res);
+}
+
+void send_failure(httplib::Response& res, const std::exception& e) {
+  send_system_error(res, is_storage_outage(e));
 }
 
 std::optional<nlohmann::json> json_body(const httplib::Request& req, httplib::Response& res) {

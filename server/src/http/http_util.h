@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -22,6 +23,21 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 // The error envelope (renkei::error_envelope) with the catalog's HTTP status.
 void send_error(httplib::Response& res, ErrorCode code, const std::vector<FieldError>& fields = {},
                 bool show_required_dialog = false);
+
+// Seconds a client is asked to wait (Retry-After, RFC 9110 §10.2.3) before
+// trying again after a storage outage: about what a database restart or a
+// fail-over takes.
+inline constexpr int kStorageRetryAfterSeconds = 5;
+// Makes `res` a 503 Service Unavailable with Retry-After: kStorageRetryAfterSeconds
+// (RFC 9110 §15.6.4), keeping its body: the answer to an outage of the store.
+void mark_storage_outage(httplib::Response& res);
+// system_error for a failure a route could not handle: the catalog's envelope
+// and status (500), or, when `outage` (is_storage_outage, store/storage_error.h:
+// the database cannot serve now), the same envelope with 503 and Retry-After,
+// which load balancers and clients treat as worth retrying.
+void send_system_error(httplib::Response& res, bool outage);
+// send_system_error for the exception a route caught.
+void send_failure(httplib::Response& res, const std::exception& e);
 
 // Parses the request body as a JSON object. On failure writes the error
 // (bad_request: wrong content type, not UTF-8, malformed, too deep, a key

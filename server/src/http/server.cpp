@@ -8,7 +8,8 @@
 //                 a new flow (GET /authorize) only gets three quarters of the
 //                 in-flight slots, so flows under way can finish (see below)
 //   handler       a route, or the error handler for 4xx/5xx without a body,
-//                 or the exception handler (system_error, nothing leaked)
+//                 or the exception handler (system_error, nothing leaked; 503
+//                 with Retry-After when the store is down, is_storage_outage)
 //   post-routing  security headers, X-Request-Id, metrics, one JSON log line
 #include <netdb.h>
 #include <netinet/in.h>
@@ -448,10 +449,12 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
   svr.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown exception";
+    bool outage = false;  // the store cannot serve now: 503, Retry-After
     try {
       if (ep) std::rethrow_exception(ep);
     } catch (const std::exception& e) {
       what = e.what();
+      outage = is_storage_outage(e);
     } catch (...) {
     }
     write_log_line({{"time", utc_now_iso_ms()},
@@ -462,7 +465,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     // Nothing the handler prepared (cookies, partial bodies) goes out.
     res.headers.clear();
     res.body.clear();
-    send_error(res, ErrorCode::system_error);
+    send_system_error(res, outage);
   });
 
   // Metric names as strings made once (Metrics takes std::string; a literal
@@ -528,10 +531,13 @@ void register_ops_routes(httplib::Server& server, App& app) {
       with_transaction(app.store(), TxMode::read_only,
                        [](StoreTx& tx) { (void)tx.count_accounts(); });
       send_json(res, 200, {{"status", "ok"}});
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      // 503 whatever the failure (the instance cannot serve: out of the load
+      // balancer); Retry-After when it is an outage of the store.
       nlohmann::json body = error_envelope(ErrorCode::system_error);
       body["status"] = "unavailable";
       send_json(res, 503, body);
+      if (is_storage_outage(e)) mark_storage_outage(res);
     }
   });
   // Metrics name flows, clients and outcomes: outside dev_mode only a scraper

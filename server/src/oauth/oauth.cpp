@@ -156,6 +156,7 @@ struct AuditFacts {
   std::string account;
   std::string actor = "customer";
   std::string detail;
+  std::string once_key;  // AuditRecord::once_key
 };
 
 // Positional, because GCC's -Wextra flags designated initializers that skip members.
@@ -182,6 +183,7 @@ void write_audit(StoreTx& tx, const httplib::Request& req, UnixSeconds now, Audi
   r.user_agent = header_for_log(req, "User-Agent");
   r.actor = std::move(f.actor);
   r.detail = std::move(f.detail);
+  r.once_key = std::move(f.once_key);
   tx.append_audit(r);
 }
 
@@ -237,11 +239,14 @@ void no_store(httplib::Response& res) {
 void audit_authorize(App& app, const httplib::Request& req, UnixSeconds now, std::string outcome,
                      std::string client_id, std::string detail = "") {
   // A failure throws: the server's exception handler answers system_error,
-  // so no answer goes out whose operation-log row was lost.
-  const AuditFacts f =
+  // so no answer goes out whose operation-log row was lost. The unit only
+  // logs (on PostgreSQL: BEGIN, the row and COMMIT in one round trip), so it
+  // is made idempotent to be run again after a lost connection: the row's
+  // once_key is chosen before it, and a rerun writes at most that one row.
+  AuditFacts f =
       facts("authorize", std::move(outcome), std::move(client_id), "customer", std::move(detail));
-  with_transaction(app.store(), TxMode::read_write,
-                   [&](StoreTx& tx) { write_audit(tx, req, now, f); });
+  f.once_key = app.random().token();
+  with_idempotent_transaction(app.store(), [&](StoreTx& tx) { write_audit(tx, req, now, f); });
 }
 
 // Text for an HTML page: & < > " ' as character references.
@@ -455,6 +460,19 @@ void handle_authorize(App& app, const StaticFiles& files, const httplib::Request
     });
   } catch (const StorageError& e) {
     log_caught_exception(req, e.what());
+    if (is_storage_outage(e)) {
+      // The flow could not be stored, so no page of ours can lead the
+      // customer back: the app learns it at once (SPEC §8a), by the error
+      // RFC 6749 §4.1.2.1 has for a 503 that a redirect cannot carry.
+      app.metrics().count("renkei_authorize_total", "outcome=\"temporarily_unavailable\"");
+      res.set_redirect(with_query(*redirect_uri.value,
+                                  {{"error", "temporarily_unavailable"},
+                                   {"error_description", "the service is temporarily unavailable"},
+                                   {"state", *state.value},
+                                   {"iss", app.config().issuer}}),
+                       redirect_status);
+      return;
+    }
     send_error(res, ErrorCode::system_error);
     no_store(res);
     return;
@@ -511,6 +529,8 @@ void send_oauth_error(httplib::Response& res, const OAuthError& e) {
   send_json(res, e.status, body);
   // RFC 6749 §5.2: a failed client authentication answers 401 with a challenge.
   if (e.status == 401) res.set_header("WWW-Authenticate", kBasicChallenge);
+  // An outage of the store (failure_answer): Retry-After with the 503.
+  if (e.status == 503) mark_storage_outage(res);
   no_store(res);
 }
 
@@ -933,8 +953,21 @@ std::optional<OAuthError> authenticate_in(StoreTx& tx, const App& app, const htt
   return e;
 }
 
-const OAuthError kNotStored{"server_error", ErrorCode::system_error, 500,
-                            "the request could not be stored"};
+// The answer of /token, /revoke and /par to a failure they could not handle,
+// in RFC 6749's error form. RFC 6749 §5.2 names no error for a failure of the
+// server at the token endpoint; these endpoints borrow the authorization
+// endpoint's two (§4.1.2.1), as many servers do: server_error (500) for an
+// internal error, temporarily_unavailable (503, with Retry-After) for an
+// outage of the store (is_storage_outage: the database cannot serve now),
+// which the client may simply retry later. The catalog's code beside it is
+// system_error either way (the same customer-facing message).
+OAuthError failure_answer(const std::exception* e, const char* description) {
+  if (e && is_storage_outage(*e)) {
+    return {"temporarily_unavailable", ErrorCode::system_error, 503,
+            "the service is temporarily unavailable; try again later"};
+  }
+  return {"server_error", ErrorCode::system_error, 500, description};
+}
 
 void handle_token(App& app, const httplib::Request& req, httplib::Response& res) {
   const UnixSeconds now = app.now();
@@ -975,7 +1008,7 @@ void handle_token(App& app, const httplib::Request& req, httplib::Response& res)
     });
   } catch (const StorageError& e) {
     log_caught_exception(req, e.what());
-    return send_oauth_error(res, kNotStored);
+    return send_oauth_error(res, failure_answer(&e, "the request could not be stored"));
   }
   if (auth_error) return send_oauth_error(res, *auth_error);
   if (result.replay_metric) app.metrics().count(result.replay_metric);
@@ -1026,7 +1059,7 @@ void handle_revoke(App& app, const httplib::Request& req, httplib::Response& res
     });
   } catch (const StorageError& e) {
     log_caught_exception(req, e.what());
-    return send_oauth_error(res, kNotStored);
+    return send_oauth_error(res, failure_answer(&e, "the request could not be stored"));
   }
   if (error) return send_oauth_error(res, *error);
   res.status = 200;
@@ -1128,7 +1161,7 @@ void handle_par(App& app, const httplib::Request& req, httplib::Response& res) {
     });
   } catch (const StorageError& e) {
     log_caught_exception(req, e.what());
-    return send_oauth_error(res, kNotStored);
+    return send_oauth_error(res, failure_answer(&e, "the request could not be stored"));
   }
   if (auth_error) return send_oauth_error(res, *auth_error);
   if (error) return send_oauth_error(res, *error);
@@ -1177,12 +1210,12 @@ httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
       log_caught_exception(req, e.what());
       res.headers.clear();
       res.body.clear();
-      send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
+      send_oauth_error(res, failure_answer(&e, "internal error"));
     } catch (...) {
       log_caught_exception(req, "unknown exception");
       res.headers.clear();
       res.body.clear();
-      send_oauth_error(res, {"server_error", ErrorCode::system_error, 500, "internal error"});
+      send_oauth_error(res, failure_answer(nullptr, "internal error"));
     }
   };
 }

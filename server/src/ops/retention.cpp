@@ -75,8 +75,11 @@ PurgeCounts purge_expired(App& app) {
       a.outcome = "ok";
       a.actor = "system";
       a.detail = describe(n);
-      with_transaction(store, TxMode::read_write,
-                       [&](OperationLogRepository& log) { log.append_audit(a); });
+      // Only a log row (on PostgreSQL one round trip with its COMMIT):
+      // idempotent by its once_key, so a lost connection runs it again.
+      a.once_key = app.random().token();
+      with_idempotent_transaction(store,
+                                  [&](OperationLogRepository& log) { log.append_audit(a); });
     }
     store.checkpoint();  // the deleted rows leave the write-ahead log too
   }

@@ -550,6 +550,20 @@ class SqlRepositories : public StoreTx {
 
   // A write whose answer nobody reads (Tx::write: PostgreSQL defers it).
   void append_audit(const AuditRecord& r) override {
+    if (!r.once_key.empty()) {
+      // Idempotent: nothing when a row with this key is there (the partial
+      // unique index audit_once_key, migration 0005).
+      Query q = query(
+          "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
+          " masked_phone, client_id, ip, user_agent, actor, detail, once_key)"
+          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+          " ON CONFLICT (once_key) WHERE once_key IS NOT NULL DO NOTHING",
+          "append_audit");
+      q.binds(r.at, r.flow_id, r.step, r.outcome, r.account, r.name_kana, r.masked_phone,
+              r.client_id, r.ip, r.user_agent, r.actor, r.detail, r.once_key);
+      tx().write(q, nullptr);
+      return;
+    }
     Query q = query(
         "INSERT INTO audit (occurred_at, flow_id, step, outcome, account, name_kana,"
         " masked_phone, client_id, ip, user_agent, actor, detail)"

@@ -87,6 +87,10 @@ class StoreTx : public AccountRepository,
   // True once a statement of this transaction (or its COMMIT) failed with a
   // StorageConflict: a commit() that returned false may then be retried.
   virtual bool conflicted() const = 0;
+  // True once a statement of this transaction or its commit() failed because
+  // the connection to the database broke (PostgreSQL): a commit() that
+  // returned false was then an outage (StorageUnavailable), not an error.
+  virtual bool lost_connection() const { return false; }
   // Why a statement of this transaction or its commit() failed, for an error
   // or log line (with_transaction's "storage: commit failed: …"): the
   // operation, the database's error code (PostgreSQL's SQLSTATE) and its
@@ -135,12 +139,16 @@ void count_storage_connection_retry();
 
 // The StorageError for a commit() that returned false, with the store's
 // cause (StoreTx::failure_cause) when it has one: a StorageConflict when the
-// transaction conflicted.
+// transaction conflicted, a StorageOutcomeUnknown when its connection broke.
 [[noreturn]] inline void throw_commit_failure(const StoreTx& tx) {
   const std::string cause = tx.failure_cause();
   if (tx.conflicted()) {
     throw StorageConflict(cause.empty() ? "storage: commit: conflict"
                                         : "storage: commit: conflict: " + cause);
+  }
+  if (tx.lost_connection()) {
+    throw StorageOutcomeUnknown(cause.empty() ? "storage: commit failed: connection lost"
+                                              : "storage: commit failed: " + cause);
   }
   throw StorageError(cause.empty() ? "storage: commit failed" : "storage: commit failed: " + cause);
 }
@@ -159,7 +167,24 @@ void count_storage_connection_retry();
 // sent, no metric counted, no answer written inside it). To give up without
 // committing, fn throws.
 template <class Fn>
-auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_t<Fn&, StoreTx&> {
+auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_t<Fn&, StoreTx&>;
+
+// with_transaction for a read-write unit whose writes take effect at most
+// once however often it runs: each keyed so that a second run finds it done
+// (an operation-log row with its once_key, chosen before the unit:
+// operation_log_repository.h). It also runs again after a
+// StorageOutcomeUnknown: a connection lost after something of it may have
+// taken effect, or with its COMMIT under way. A unit that only writes such
+// rows on PostgreSQL sends BEGIN, the write and COMMIT in one round trip, so
+// without this no lost connection of it could ever be rerun.
+template <class Fn>
+auto with_idempotent_transaction(Store& store, Fn&& fn) -> std::invoke_result_t<Fn&, StoreTx&>;
+
+namespace store_detail {
+
+template <class Fn>
+auto run_unit(Store& store, TxMode mode, bool idempotent, Fn& fn)
+    -> std::invoke_result_t<Fn&, StoreTx&> {
   using Result = std::invoke_result_t<Fn&, StoreTx&>;
   thread_local std::minstd_rand jitter{std::random_device{}()};
   for (int attempt = 1;; ++attempt) {
@@ -180,12 +205,28 @@ auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_
       if (attempt >= kTransactionAttempts) throw;
       count_storage_connection_retry();
       continue;  // no pause: another connection, not time, is what helps
+    } catch (const StorageOutcomeUnknown&) {
+      if (!idempotent || attempt >= kTransactionAttempts) throw;
+      count_storage_connection_retry();
+      continue;  // as above: the unit's writes cannot happen twice
     }
     count_storage_conflict_retry();
     const int ceiling_us = 1000 << attempt;
     std::this_thread::sleep_for(
         std::chrono::microseconds(1000 + static_cast<int>(jitter() % ceiling_us)));
   }
+}
+
+}  // namespace store_detail
+
+template <class Fn>
+auto with_transaction(Store& store, TxMode mode, Fn&& fn) -> std::invoke_result_t<Fn&, StoreTx&> {
+  return store_detail::run_unit(store, mode, /*idempotent=*/false, fn);
+}
+
+template <class Fn>
+auto with_idempotent_transaction(Store& store, Fn&& fn) -> std::invoke_result_t<Fn&, StoreTx&> {
+  return store_detail::run_unit(store, TxMode::read_write, /*idempotent=*/true, fn);
 }
 
 // SQLite (WAL, synchronous=FULL for acknowledged durability, foreign keys on):

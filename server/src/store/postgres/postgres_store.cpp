@@ -19,10 +19,13 @@
 // was acknowledged and no COMMIT sent, so nothing of it can have taken
 // effect: the statement throws StorageConnectionLost (storage_error.h), the
 // connection is dropped, and with_transaction runs the unit again on another
-// one. A connection lost later in the transaction is a plain StorageError
+// one. A connection lost later in the transaction is a StorageOutcomeUnknown
 // (the caller has seen answers), and so is one lost in a round trip that held
 // the COMMIT, which PostgreSQL may have carried out without its answer
-// arriving: such a transaction is never run twice.
+// arriving: such a transaction is never run twice, unless its unit is
+// idempotent (with_idempotent_transaction, storage.h). A server that cannot be
+// reached at all (connect fails) is a StorageUnavailable too: the HTTP layer
+// answers 503 with Retry-After for it, not 500 (storage_error.h).
 //
 // Concurrency. SQLite's single writer makes every StoreTx serializable; here
 // the same guarantees for the callers come from READ COMMITTED plus row locks
@@ -77,11 +80,9 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -89,6 +90,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/connection_pool.h"
 #include "store/sql_repositories.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
@@ -188,7 +190,7 @@ class PgConnection {
       msg += error_cause(nullptr, conn_);
       PQfinish(conn_);
       conn_ = nullptr;
-      throw StorageError(msg);
+      throw StorageUnavailable(msg);
     }
     // Notices ("relation … already exists, skipping") are not errors: keep
     // them off stderr.
@@ -282,6 +284,9 @@ class PgConnection {
     // round trip (its BEGIN went in it), which held no COMMIT: nothing of the
     // transaction can have taken effect (StorageConnectionLost).
     bool lost_before_anything_ran = false;
+    // … the connection broke (connection_gone), whenever: an outage
+    // (StorageUnavailable) unless lost_before_anything_ran.
+    bool connection_lost = false;
     PGresult* last = nullptr;  // `last`'s result when ok (the caller clears it)
   };
   // Sends the queued statements and then `last` in one round trip (libpq's
@@ -364,10 +369,11 @@ class PgConnection {
       PQclear(out.last);
       out.last = nullptr;
     }
-    if (!out.ok && batch.front().opens &&
-        std::none_of(batch.begin(), batch.end(), [](const Deferred& d) { return d.closes; }) &&
-        connection_gone(conn_, first_state)) {
-      out.lost_before_anything_ran = true;
+    if (!out.ok && connection_gone(conn_, first_state)) {
+      out.connection_lost = true;
+      out.lost_before_anything_ran =
+          batch.front().opens &&
+          std::none_of(batch.begin(), batch.end(), [](const Deferred& d) { return d.closes; });
     }
     return out;
   }
@@ -393,8 +399,11 @@ class PgConnection {
       const std::string state = sqlstate(res);
       PQclear(res);
       // Prepared outside the transaction, whose BEGIN is still queued: a
-      // connection lost here lost nothing of it.
-      if (begin_queued() && connection_gone(conn_, state)) throw StorageConnectionLost(msg);
+      // connection lost here lost nothing of it. Lost later, it is an outage.
+      if (connection_gone(conn_, state)) {
+        if (begin_queued()) throw StorageConnectionLost(msg);
+        throw StorageOutcomeUnknown(msg);
+      }
       throw StorageError(msg);
     }
     PQclear(res);
@@ -466,12 +475,14 @@ std::string utf8_or_replaced(std::string_view in) {
 struct TxStatus {
   bool failed = false;      // a statement failed: PostgreSQL aborted the transaction
   bool conflicted = false;  // … with a deadlock or serialization failure
+  bool lost_connection = false;  // … because the connection broke
   std::string cause;        // the first failure: "<operation>: <SQLSTATE> <message>"
 
   // `message` is the thrown one, "storage: <cause>".
-  void note(const std::string& message, bool conflict) {
+  void note(const std::string& message, bool conflict, bool connection_lost = false) {
     failed = true;
     if (conflict) conflicted = true;
+    if (connection_lost) lost_connection = true;
     if (cause.empty()) cause = message.rfind("storage: ", 0) == 0 ? message.substr(9) : message;
   }
 };
@@ -574,7 +585,9 @@ class PgQuery {
     } catch (const StorageError& e) {
       // A failed PREPARE aborts the transaction too (or, with the BEGIN
       // still queued, leaves nothing to send on that connection).
-      if (status) status->note(e.what(), false);
+      if (status) {
+        status->note(e.what(), false, dynamic_cast<const StorageUnavailable*>(&e) != nullptr);
+      }
       throw;
     }
   }
@@ -589,6 +602,7 @@ class PgQuery {
     std::string msg;
     bool conflict = false;
     bool lost_before_anything_ran = false;
+    bool connection_lost = false;
     if (conn_.has_pending()) {
       // The queued statements (BEGIN, deferred writes) go first, in the same
       // round trip; a failure of theirs fails this statement.
@@ -604,6 +618,7 @@ class PgQuery {
       msg = "storage: " + r.message;
       conflict = r.conflict;
       lost_before_anything_ran = r.lost_before_anything_ran;
+      connection_lost = r.connection_lost;
     } else {
       std::vector<const char*> values;
       values.reserve(params_.size());
@@ -614,13 +629,15 @@ class PgQuery {
       if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
       msg = std::string("storage: ") + what_ + ": " + error_cause(res_, conn_.raw());
       conflict = is_conflict(res_);
+      connection_lost = connection_gone(conn_.raw(), sqlstate(res_));
       PQclear(res_);
       res_ = nullptr;
     }
     // PostgreSQL aborts the whole transaction on an error: commit() must fail.
-    if (status_) status_->note(msg, conflict);
+    if (status_) status_->note(msg, conflict, connection_lost);
     if (conflict) throw StorageConflict(msg);
     if (lost_before_anything_ran) throw StorageConnectionLost(msg);
+    if (connection_lost) throw StorageOutcomeUnknown(msg);
     throw StorageError(msg);
   }
 
@@ -645,6 +662,7 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
   [[nodiscard]] bool commit() override;
   TxMode mode() const override { return mode_; }
   bool conflicted() const override { return status_.conflicted; }
+  bool lost_connection() const override { return status_.lost_connection; }
   std::string failure_cause() const override { return status_.cause; }
 
   void lock_for_seeding() override {
@@ -752,11 +770,11 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
 class PostgresStore final : public Store {
  public:
   PostgresStore(std::string conninfo, int pool_size)
-      : conninfo_(std::move(conninfo)), pool_size_(std::max(1, pool_size)) {
+      : conninfo_(std::move(conninfo)),
+        pool_(static_cast<std::size_t>(std::max(1, pool_size))) {
     auto conn = std::make_unique<PgConnection>(conninfo_);
     create_schema(*conn);
-    idle_.push_back(std::move(conn));
-    open_ = 1;
+    pool_.adopt(std::move(conn));
   }
 
   void checkpoint() override {
@@ -768,26 +786,13 @@ class PostgresStore final : public Store {
   // Gives a connection back to the pool (or drops it when it broke).
   void release(std::unique_ptr<PgConnection> conn) {
     conn->discard_pending();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (conn->broken() || PQtransactionStatus(conn->raw()) != PQTRANS_IDLE) {
-        --open_;  // dropped; a new one is opened when needed
-      } else {
-        idle_.push_back(std::move(conn));
-      }
-    }
-    cv_.notify_one();
+    // Dropped when broken or left in a transaction; a new one is opened when needed.
+    const bool keep = !conn->broken() && PQtransactionStatus(conn->raw()) == PQTRANS_IDLE;
+    pool_.give_back(std::move(conn), keep);
   }
   void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // A pooled connection that cannot be used: closed, and its place freed.
-  void drop(std::unique_ptr<PgConnection> conn) {
-    conn.reset();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --open_;
-    }
-    cv_.notify_one();
-  }
+  void drop(std::unique_ptr<PgConnection> conn) { pool_.give_back(std::move(conn), false); }
 
  protected:
   std::unique_ptr<StoreTx> start(TxMode mode) override {
@@ -814,7 +819,9 @@ class PostgresStore final : public Store {
       conn = acquire();
       if (!conn->broken() && !conn->closed_by_server()) break;
       drop(std::move(conn));
-      if (attempt >= pool_size_) throw StorageError("storage: begin: no working connection");
+      if (attempt >= static_cast<int>(pool_.capacity())) {
+        throw StorageUnavailable("storage: begin: no working connection");
+      }
     }
     PgConnection::Deferred begin;
     begin.sql = mode == TxMode::read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
@@ -826,24 +833,7 @@ class PostgresStore final : public Store {
   }
 
   std::unique_ptr<PgConnection> acquire() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < pool_size_; });
-    if (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      return conn;
-    }
-    ++open_;
-    lock.unlock();
-    try {
-      return std::make_unique<PgConnection>(conninfo_);
-    } catch (...) {
-      lock.lock();
-      --open_;
-      lock.unlock();
-      cv_.notify_one();
-      throw;
-    }
+    return pool_.acquire([&] { return std::make_unique<PgConnection>(conninfo_); });
   }
 
   // The schema in one transaction, under an advisory lock so that several
@@ -868,11 +858,7 @@ class PostgresStore final : public Store {
   }
 
   const std::string conninfo_;
-  const int pool_size_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<PgConnection>> idle_;
-  int open_ = 0;              // connections in existence: idle + lent to transactions
+  ConnectionPool<PgConnection> pool_;  // at most pool_size connections, idle + lent
   TransactionOwners owners_;  // threads with an open transaction
 };
 
@@ -915,8 +901,9 @@ bool PostgresTx::commit() {
   PQclear(r.last);
   if (tag == "COMMIT") return true;
   // Never a StorageConnectionLost: the COMMIT was sent, and may have
-  // happened although its answer was lost.
-  status_.note(r.ok ? "commit: answered " + tag : r.message, r.conflict);
+  // happened although its answer was lost (a StorageUnavailable then:
+  // throw_commit_failure asks lost_connection()).
+  status_.note(r.ok ? "commit: answered " + tag : r.message, r.conflict, r.connection_lost);
   if (!conn_->broken() && PQtransactionStatus(conn_->raw()) != PQTRANS_IDLE) {
     conn_->try_exec("ROLLBACK");
   }

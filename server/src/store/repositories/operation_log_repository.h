@@ -26,6 +26,11 @@ struct AuditRecord {
   std::string user_agent;
   std::string actor;           // "customer", "app:<id>", "telephony", "staff:<name>", "system"
   std::string detail;          // short, non-secret note
+  // Written only: "" for none, or a key chosen before the unit (a random
+  // token) that makes the row's append idempotent: a second append with the
+  // same key writes nothing, so a unit that only logs may run again after a
+  // lost connection (with_idempotent_transaction, storage.h).
+  std::string once_key;
 };
 
 struct AuditQuery {
@@ -41,6 +46,7 @@ class OperationLogRepository {
  public:
   // A failure fails the transaction, here or (PostgreSQL: sent with the
   // transaction's next statement or COMMIT) at that statement or commit().
+  // A record with a once_key already in the log is not written again.
   virtual void append_audit(const AuditRecord& r) = 0;
   virtual std::vector<AuditRecord> query_audit(const AuditQuery& q) = 0;
 

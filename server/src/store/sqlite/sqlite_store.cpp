@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/connection_pool.h"
 #include "store/sql_repositories.h"
 #include "store/storage.h"
 #include "store/store_schema.h"
@@ -80,13 +81,18 @@ constexpr int kMaxGroupMembers = 64;
 constexpr auto kMaxGroupAge = std::chrono::milliseconds(20);
 
 // SQLITE_BUSY (the busy timeout ran out: another process held the database)
-// is a StorageConflict: the whole transaction may be tried again.
+// is a StorageConflict: the whole transaction may be tried again (and one
+// that outlasts with_transaction's reruns is an outage, is_storage_outage).
+// SQLITE_CANTOPEN (the file or its journal cannot be opened) is a
+// StorageUnavailable: an outage of the database, not an error of the unit.
 [[noreturn]] void fail(sqlite3* db, const char* what) {
   std::string msg = "storage: ";
   msg += what;
   msg += ": ";
   msg += db ? sqlite3_errmsg(db) : "out of memory";
-  if (db && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY) throw StorageConflict(msg);
+  const int primary = db ? (sqlite3_extended_errcode(db) & 0xff) : SQLITE_NOMEM;
+  if (primary == SQLITE_BUSY) throw StorageConflict(msg);
+  if (primary == SQLITE_CANTOPEN) throw StorageUnavailable(msg);
   throw StorageError(msg);
 }
 
@@ -102,11 +108,12 @@ class Connection {
     const int flags =
         (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
         SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    if (const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr); rc != SQLITE_OK) {
       std::string msg = "storage: open: ";
       msg += db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       db_ = nullptr;
+      if ((rc & 0xff) == SQLITE_CANTOPEN) throw StorageUnavailable(msg);
       throw StorageError(msg);
     }
     sqlite3_extended_result_codes(db_, 1);
@@ -449,15 +456,8 @@ class SqliteStore final : public Store {
   void forget_owner(std::thread::id owner) { owners_.leave(owner); }
   // Takes back a read-only connection (dropped when it is left in a transaction).
   void give_back(std::unique_ptr<Connection> reader) {
-    {
-      std::lock_guard<std::mutex> lock(readers_mutex_);
-      if (sqlite3_get_autocommit(reader->db())) {
-        idle_readers_.push_back(std::move(reader));
-      } else {
-        --open_readers_;
-      }
-    }
-    readers_cv_.notify_one();
+    const bool idle = sqlite3_get_autocommit(reader->db()) != 0;
+    readers_.give_back(std::move(reader), idle);
   }
 
  protected:
@@ -510,24 +510,7 @@ class SqliteStore final : public Store {
 
  private:
   std::unique_ptr<Connection> acquire_reader() {
-    std::unique_lock<std::mutex> lock(readers_mutex_);
-    readers_cv_.wait(lock, [&] { return !idle_readers_.empty() || open_readers_ < kReaders; });
-    if (!idle_readers_.empty()) {
-      auto reader = std::move(idle_readers_.back());
-      idle_readers_.pop_back();
-      return reader;
-    }
-    ++open_readers_;
-    lock.unlock();
-    try {
-      return std::make_unique<Connection>(path_, /*read_only=*/true);
-    } catch (...) {
-      lock.lock();
-      --open_readers_;
-      lock.unlock();
-      readers_cv_.notify_one();
-      throw;
-    }
+    return readers_.acquire([&] { return std::make_unique<Connection>(path_, /*read_only=*/true); });
   }
 
   void create_schema() {
@@ -549,10 +532,7 @@ class SqliteStore final : public Store {
   Connection conn_;           // the writer
   std::mutex mutex_;          // held by the read-write transaction on conn_
   TransactionOwners owners_;  // threads with an open transaction
-  std::mutex readers_mutex_;
-  std::condition_variable readers_cv_;
-  std::vector<std::unique_ptr<Connection>> idle_readers_;
-  std::size_t open_readers_ = 0;        // idle + lent
+  ConnectionPool<Connection> readers_{kReaders};  // read-only, opened when first needed
   std::shared_ptr<CommitGroup> group_;  // the open outer transaction (mutex_)
   std::atomic<int> queued_writers_{0};  // threads waiting for mutex_
   std::atomic<std::uint64_t> commits_{0};
