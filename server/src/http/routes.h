@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "ops/app.h"
 
@@ -33,6 +35,13 @@ bool serve_flow_page(const StaticFiles& files, const httplib::Request& req, http
 // OAuth 2.0: /authorize, /token, /revoke, /.well-known/oauth-authorization-server.
 void register_oauth_routes(httplib::Server& server, App& app,
                            std::shared_ptr<const StaticFiles> files);
+// True for the endpoints whose errors take the form of RFC 6749 §5.2 (/token,
+// /revoke, /par): an error of the request itself (framing, size) is answered
+// there with send_oauth_request_error, elsewhere with the error envelope.
+bool is_oauth_form_endpoint(std::string_view path);
+// {"error":"invalid_request","error_description":…} with the catalog's
+// bad_request code and message, answered `status`.
+void send_oauth_request_error(httplib::Response& res, int status, std::string description);
 // Account API for the app (/api/v1/...), bearer access tokens.
 void register_account_routes(httplib::Server& server, App& app);
 // /healthz, /metrics.

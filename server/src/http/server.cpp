@@ -31,6 +31,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "http/framing.h"
 #include "http/http_util.h"
 #include "http/json_text.h"
 #include "http/routes.h"
@@ -355,6 +356,19 @@ void answer_busy(Response& res, const Request& req, int status, int retry_after)
   res.set_header("Connection", "close");
 }
 
+// A request malformed as HTTP (framing, size): answered `status` with the
+// error envelope's bad_request, or on /token, /par and /revoke in the form of
+// their other errors (RFC 6749 §5.2: "invalid_request"), so an OAuth client
+// reads every answer of theirs the same way.
+void answer_malformed(Response& res, const Request& req, int status, const char* description) {
+  if (is_oauth_form_endpoint(req.path)) {
+    send_oauth_request_error(res, status, description);
+    return;
+  }
+  send_error(res, ErrorCode::bad_request);
+  res.status = status;
+}
+
 // The Content-Length the client declared (0 when absent or malformed; httplib
 // rejects a malformed one itself).
 std::size_t declared_length(const Request& req) {
@@ -400,6 +414,14 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         if (!req.ranges.empty() && !range_allowed(req)) {
           const_cast<Request&>(req).ranges.clear();
         }
+        // A request framing refused (framing.h): answered at once, and its
+        // connection closed.
+        if (const Framing framing = request_framing(); framing.status != 0) {
+          answer_malformed(res, req, framing.status, framing.reason);
+          res.set_header("Connection", "close");
+          app.metrics().count("renkei_http_refused_total", "reason=\"framing\"");
+          return HandlerResponse::Handled;
+        }
         if (!host_field_well_formed(req)) {
           send_error(res, ErrorCode::bad_request);
           app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
@@ -414,8 +436,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         // A declared body over the limit is refused before httplib would read
         // (and discard) all of it.
         if (declared_length(req) > max_body_bytes) {
-          send_error(res, ErrorCode::bad_request);
-          res.status = 413;
+          answer_malformed(res, req, 413, "the request body is too large");
           res.set_header("Connection", "close");
           return HandlerResponse::Handled;
         }
@@ -438,9 +459,17 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
   // Only responses without a body: a handler that answered with its own
   // envelope (or page) keeps it.
-  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Request& req,
+                                                                Response& res) {
     if (!res.body.empty()) return HandlerResponse::Unhandled;
     int status = res.status;
+    // httplib's own early errors (a body cut short 400, 413, 414, 416): in the
+    // OAuth form on the OAuth endpoints.
+    if (status >= 400 && status < 500 && status != 404 && status != 405 &&
+        is_oauth_form_endpoint(req.path)) {
+      answer_malformed(res, req, status, "the request is malformed");
+      return HandlerResponse::Handled;
+    }
     send_error(res, code_for_status(status));
     res.status = status;  // keep 404, 405, 413, 414 …
     return HandlerResponse::Handled;
@@ -604,7 +633,7 @@ struct Connection {
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
 // header) reads and writes it.
-class SocketStream final : public httplib::Stream {
+class SocketStream final : public httplib::Stream, public ByteSource {
  public:
   SocketStream(socket_t sock, time_t read_sec, time_t read_usec, time_t write_sec,
                time_t write_usec, Connection& connection)
@@ -628,35 +657,38 @@ class SocketStream final : public httplib::Stream {
     // What was written before a read goes out first (a "100 Continue" before
     // the body it asks for).
     if (!out_.empty() && !flush()) return -1;
-    if (buffer_off_ < buffer_size_) {
-      const std::size_t n = std::min(size, buffer_size_ - buffer_off_);
-      std::memcpy(ptr, buffer_.data() + buffer_off_, n);
-      buffer_off_ += n;
+    if (in_off_ < in_.size()) {
+      const std::size_t n = std::min(size, in_.size() - in_off_);
+      std::memcpy(ptr, in_.data() + in_off_, n);
+      in_off_ += n;
       return static_cast<ssize_t>(n);
     }
-    buffer_off_ = 0;
-    buffer_size_ = 0;
-    // Past the deadline nothing more is read, even bytes already waiting:
-    // a trickle always has one.
-    if (Clock::now() >= read_deadline_) return -1;
-    char* into = size >= buffer_.size() ? ptr : buffer_.data();
-    const std::size_t room = size >= buffer_.size() ? size : buffer_.size();
-    // The bytes are usually there already (the wait saw them): one recv
-    // without waiting, and the timed wait only when it finds nothing.
-    ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!is_readable()) return -1;
-      n = recv_eintr(into, room, 0);
-    }
-    if (n <= 0 || into == ptr) return n;
-    if (static_cast<std::size_t>(n) <= size) {
-      std::memcpy(ptr, buffer_.data(), static_cast<std::size_t>(n));
-      return n;
-    }
-    std::memcpy(ptr, buffer_.data(), size);
-    buffer_off_ = size;
-    buffer_size_ = static_cast<std::size_t>(n);
-    return static_cast<ssize_t>(size);
+    in_.clear();
+    in_off_ = 0;
+    // A refused request is its rewritten bytes and nothing more.
+    if (input_ended_) return 0;
+    if (size >= kReadChunk) return receive(ptr, size);
+    const ssize_t n = fill(in_);
+    if (n <= 0) return n;
+    return read(ptr, size);
+  }
+
+  // Reads the request's head into the buffer and checks its framing
+  // (framing.h), before httplib reads any of it; a refused request is its
+  // rewritten bytes and nothing more.
+  Framing frame(std::size_t max_body) {
+    const Framing f = read_and_frame(in_, max_body, *this);
+    if (f.status != 0) input_ended_ = true;
+    return f;
+  }
+
+  // ByteSource: appends what the socket has, waiting for it at most until
+  // the read timeout or the request's deadline.
+  bool read_more(std::string& to) override { return fill(to) > 0; }
+  void send_continue() override {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    out_.append(kContinue);
+    flush();
   }
 
   // Collected, not sent: httplib 0.11.4 writes an answer's status line and
@@ -715,6 +747,27 @@ class SocketStream final : public httplib::Stream {
     char c;
     return recv_eintr(&c, 1, MSG_PEEK) > 0;
   }
+  // Appends one recv's bytes to `to`; its result.
+  ssize_t fill(std::string& to) {
+    const std::size_t old = to.size();
+    to.resize(old + kReadChunk);
+    const ssize_t n = receive(to.data() + old, kReadChunk);
+    to.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return n;
+  }
+  // One recv: the bytes are usually there already (the wait saw them), so
+  // first without waiting, and the timed wait only when it finds nothing.
+  // Past the deadline nothing more is read, even bytes already waiting: a
+  // trickle always has one.
+  ssize_t receive(char* into, std::size_t room) {
+    if (Clock::now() >= read_deadline_) return -1;
+    ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!is_readable()) return -1;
+      n = recv_eintr(into, room, 0);
+    }
+    return n;
+  }
   ssize_t recv_eintr(char* ptr, size_t size, int flags) const {
     ssize_t n;
     do {
@@ -750,15 +803,18 @@ class SocketStream final : public httplib::Stream {
   }
 
   static constexpr std::size_t kFlushBytes = 64 * 1024;
+  static constexpr std::size_t kReadChunk = 4096;
   Connection& names_;
   const socket_t sock_;
   const int read_ms_;
   const int write_ms_;
   const Clock::time_point read_deadline_;
   std::string out_;
-  std::array<char, 4096> buffer_{};
-  std::size_t buffer_off_ = 0;
-  std::size_t buffer_size_ = 0;
+  // Bytes read and not yet handed to httplib: the request's head (and what
+  // came with it) from frame(), then body reads of less than kReadChunk.
+  std::string in_;
+  std::size_t in_off_ = 0;
+  bool input_ended_ = false;
 };
 
 class KeepAliveServer final : public httplib::Server {
@@ -789,7 +845,15 @@ class KeepAliveServer final : public httplib::Server {
       SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
                           write_timeout_usec_, connection);
       bool connection_closed = false;
+      // The head is read and its framing checked first (framing.h); a
+      // refused request is answered by the pre-routing middleware, and its
+      // connection closed: what follows it cannot be told apart from a next
+      // request.
+      const Framing framing = stream.frame(payload_max_length_);
+      set_request_framing(framing);
       ret = process_request(stream, /*close_connection=*/count == 1, connection_closed, nullptr);
+      set_request_framing({});
+      if (framing.status != 0) connection_closed = true;
       // The answer goes out in one send (SocketStream::write collects it).
       if (!stream.flush()) ret = false;
       if (!ret || connection_closed) break;
