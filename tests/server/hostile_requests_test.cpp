@@ -610,7 +610,8 @@ std::vector<Row> catalog() {
       {"trace_method", S::none,
        [](const Ctx&, TestServer&) { return request("TRACE", "/api/flow"); }, 400, "bad_request"},
       {"delete_on_flow", S::none,
-       [](const Ctx&, TestServer&) { return request("DELETE", "/api/flow"); }, 404, "not_found"},
+       [](const Ctx&, TestServer&) { return request("DELETE", "/api/flow"); }, 405,
+       "method_not_allowed"},
       // ---- static files: path traversal ----
       {"static_dot_dot", S::none,
        [](const Ctx&, TestServer&) { return request("GET", "/static/../../CMakeLists.txt"); }, 400,
@@ -1232,6 +1233,49 @@ TEST_F(HostileRequests, OAuthEndpointsAnswerEarlyErrorsInTheirOwnForm) {
         exchange(server_.port(), request("POST", path, {form, "Range: bytes=x"}, "token=x"));
     EXPECT_EQ(range.status, 416) << range.head;
     EXPECT_EQ(error_code(range), "invalid_request") << range.body;
+  }
+}
+
+// Found by the hostile-input sweep: a wrong method on an existing path was
+// answered 404, as if the path did not exist. RFC 9110 §15.5.6: 405 with the
+// methods it has in Allow, in the same envelope. The admin API shows nothing
+// before its token: every method on every path under /admin/api is 401
+// without it (OPTIONS included), then 405 or 404.
+TEST_F(HostileRequests, AWrongMethodOnAnExistingPathIs405WithAllow) {
+  struct Case {
+    std::string bytes;
+    int status;
+    const char* code;
+    const char* allow;
+  };
+  const std::string admin = std::string("Authorization: Bearer ") + kTestAdminToken;
+  const std::vector<Case> cases = {
+      {request("DELETE", "/api/flow"), 405, "method_not_allowed", "GET, HEAD"},
+      {request("GET", "/token"), 405, "method_not_allowed", "POST"},
+      {request("HEAD", "/token"), 405, "", "POST"},
+      {request("PUT", "/api/flow/account", {}, "{}"), 405, "method_not_allowed", "POST"},
+      {request("POST", "/healthz", {}, ""), 405, "method_not_allowed", "GET, HEAD"},
+      {request("OPTIONS", "/static/app.js"), 405, "method_not_allowed", "GET, HEAD"},
+      {request("PATCH", "/api/v1/account", {}, "{}"), 405, "method_not_allowed", "GET, HEAD"},
+      {request("GET", "/no/such/path"), 404, "not_found", ""},
+      {request("DELETE", "/no/such/path"), 404, "not_found", ""},
+      // The admin API: the token first, whatever the method.
+      {request("OPTIONS", "/admin/api/status"), 401, "unauthorized", ""},
+      {request("DELETE", "/admin/api/status"), 401, "unauthorized", ""},
+      {request("PATCH", "/admin/api/no-such-thing", {}, "{}"), 401, "unauthorized", ""},
+      {request("DELETE", "/admin/api/status", {admin}), 405, "method_not_allowed", "GET, HEAD"},
+      {request("OPTIONS", "/admin/api/clients", {admin}), 405, "method_not_allowed",
+       "GET, HEAD, POST"},
+      {request("POST", "/admin/api/calendar/windows/w1", {admin}, "{}"), 405,
+       "method_not_allowed", "DELETE"},
+      {request("GET", "/admin/api/no-such-thing", {admin}), 404, "not_found", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.bytes.substr(0, c.bytes.find('\r')));
+    RawReply r = exchange(server_.port(), c.bytes, false, 5000ms);
+    EXPECT_EQ(r.status, c.status) << r.head;
+    EXPECT_EQ(error_code(r), c.code) << r.body.substr(0, 300);  // HEAD: no body
+    EXPECT_EQ(header_value(r, "Allow"), c.allow) << r.head;
   }
 }
 

@@ -391,6 +391,8 @@ ErrorCode code_for_status(int status) {
       return ErrorCode::forbidden;
     case 404:
       return ErrorCode::not_found;
+    case 405:
+      return ErrorCode::method_not_allowed;
     case 503:
       return ErrorCode::busy;
     default:
@@ -398,7 +400,8 @@ ErrorCode code_for_status(int status) {
   }
 }
 
-void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state) {
+void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state,
+                        std::shared_ptr<const RouteTable> routes) {
   const int max_in_flight = app.config().max_in_flight;
 
   const std::size_t max_body_bytes = app.config().max_body_bytes;
@@ -459,10 +462,19 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
   // Only responses without a body: a handler that answered with its own
   // envelope (or page) keeps it.
-  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Request& req,
-                                                                Response& res) {
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([routes](const Request& req,
+                                                                      Response& res) {
     if (!res.body.empty()) return HandlerResponse::Unhandled;
     int status = res.status;
+    // No route of this method: 405 with Allow when another method has one
+    // (RFC 9110 §15.5.6).
+    if (status == 404) {
+      if (std::string allow = routes->allowed(req.path); !allow.empty()) {
+        send_error(res, ErrorCode::method_not_allowed);
+        res.set_header("Allow", allow);
+        return HandlerResponse::Handled;
+      }
+    }
     // httplib's own early errors (a body cut short 400, 413, 414, 416): in the
     // OAuth form on the OAuth endpoints.
     if (status >= 400 && status < 500 && status != 404 && status != 405 &&
@@ -547,7 +559,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
 }  // namespace
 
-void register_ops_routes(httplib::Server& server, App& app) {
+void register_ops_routes(Router& server, App& app) {
   // Liveness and readiness: the store answers a trivial transaction. Run as
   // any other unit (with_transaction), so that a pooled PostgreSQL connection
   // the server closed meanwhile costs a rerun on another one, not a 503 that
@@ -616,11 +628,13 @@ constexpr int kIdleSliceMs = 500;
 
 // What a connection keeps from one request to the next: its two ends, looked
 // up on its first request (httplib asks for both on every request: two system
-// calls and two getnameinfo each time). Not the read buffer: as in httplib,
-// bytes read beyond a request go with its stream. After a request httplib
-// could not parse (answered 400 without closing), they are the rest of that
-// request, not a next one; keeping them answered each of its lines with
-// another 400 (found by the hostile catalog).
+// calls and two getnameinfo each time), and the read buffer's memory (a 4 KiB
+// allocation per request cost more than the framing's checks: callgrind,
+// renkei_load_bench), not its bytes: as in httplib, bytes read beyond a
+// request go with its stream. After a request httplib could not parse
+// (answered 400 without closing), they are the rest of that request, not a
+// next one; keeping them answered each of its lines with another 400 (found
+// by the hostile catalog).
 struct Endpoint {
   bool known = false;
   std::string ip;
@@ -629,6 +643,7 @@ struct Endpoint {
 struct Connection {
   Endpoint remote;
   Endpoint local;
+  std::string buffer;
 };
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
@@ -641,7 +656,10 @@ class SocketStream final : public httplib::Stream, public ByteSource {
         sock_(sock),
         read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
         write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)),
-        read_deadline_(Clock::now() + kRequestReadDeadline) {}
+        read_deadline_(Clock::now() + kRequestReadDeadline),
+        in_(connection.buffer) {
+    in_.clear();
+  }
 
   // A wait for the request's next bytes ends at the read timeout or at the
   // request's deadline, whichever comes first.
@@ -658,6 +676,11 @@ class SocketStream final : public httplib::Stream, public ByteSource {
     // the body it asks for).
     if (!out_.empty() && !flush()) return -1;
     if (in_off_ < in_.size()) {
+      // httplib reads the request line and the header fields a byte a time.
+      if (size == 1) {
+        *ptr = in_[in_off_++];
+        return 1;
+      }
       const std::size_t n = std::min(size, in_.size() - in_off_);
       std::memcpy(ptr, in_.data() + in_off_, n);
       in_off_ += n;
@@ -812,7 +835,7 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   std::string out_;
   // Bytes read and not yet handed to httplib: the request's head (and what
   // came with it) from frame(), then body reads of less than kReadChunk.
-  std::string in_;
+  std::string& in_;  // the connection's
   std::size_t in_off_ = 0;
   bool input_ended_ = false;
 };
@@ -907,19 +930,20 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
     return new httplib::ThreadPool(static_cast<std::size_t>(threads));
   };
 
-  install_middleware(*svr, app, state);
+  Router router(*svr);
+  install_middleware(*svr, app, state, router.table());
 
   std::shared_ptr<StaticFiles> static_files = make_static_files(app);
-  register_flow_routes(*svr, app);
-  register_telephony_routes(*svr, app);
-  register_oauth_routes(*svr, app, static_files);
-  register_account_routes(*svr, app);
-  register_ops_routes(*svr, app);
-  register_admin_routes(*svr, app);
+  register_flow_routes(router, app);
+  register_telephony_routes(router, app);
+  register_oauth_routes(router, app, static_files);
+  register_account_routes(router, app);
+  register_ops_routes(router, app);
+  register_admin_routes(router, app);
   // Static files come from register_static_routes alone (ETag, caching,
   // traversal checks); nothing may use httplib mount points, which would win
   // over every route.
-  register_static_routes(*svr, std::move(static_files));
+  register_static_routes(router, std::move(static_files));
   return svr;
 }
 

@@ -1146,7 +1146,7 @@ httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
 
 }  // namespace
 
-void register_oauth_routes(httplib::Server& server, App& app,
+void register_oauth_routes(Router& server, App& app,
                            std::shared_ptr<const StaticFiles> files) {
   server.Get("/authorize", [&app, files](const httplib::Request& req, httplib::Response& res) {
     // httplib hands HEAD to this GET handler. HEAD is safe (RFC 9110
