@@ -10,7 +10,10 @@
 //   handler       a route, or the error handler for 4xx/5xx without a body,
 //                 or the exception handler (system_error, nothing leaked)
 //   post-routing  security headers, X-Request-Id, metrics, one JSON log line
+#include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,6 +25,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +33,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "http/framing.h"
@@ -615,7 +620,8 @@ void register_ops_routes(Router& server, App& app) {
 // "Connection: close", process_request (protected in httplib::Server) for
 // each. The slice bounds how long a stopping server waits for its idle
 // connections (100 ms slices measured 2 ms more per page with its tail than
-// 1 s slices). TLS (httplib::SSLServer) keeps httplib's loop.
+// 1 s slices). TLS in the server itself (tls_cert_file) runs the same loop on
+// httplib::SSLServer, its stream reading and writing through OpenSSL.
 // Unlike httplib's loop (issue 10, the server's CPU per page load): an answer
 // is collected and sent with one send() (httplib writes the headers and the
 // body separately, each after two polls), a request's bytes are read without
@@ -644,6 +650,7 @@ struct Connection {
   Endpoint remote;
   Endpoint local;
   std::string buffer;
+  SSL* ssl = nullptr;  // TLS in the server itself; its socket is non-blocking
 };
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
@@ -657,6 +664,7 @@ class SocketStream final : public httplib::Stream, public ByteSource {
         read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
         write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)),
         read_deadline_(Clock::now() + kRequestReadDeadline),
+        ssl_(connection.ssl),
         in_(connection.buffer) {
     in_.clear();
   }
@@ -664,8 +672,10 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   // A wait for the request's next bytes ends at the read timeout or at the
   // request's deadline, whichever comes first.
   bool is_readable() const override {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now());
+    if (ssl_ != nullptr && SSL_pending(ssl_) > 0) return true;
+    // Rounded up: a wait that ends for want of time ends at or past the
+    // deadline, so past_deadline() sees it.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(read_deadline_ - Clock::now());
     if (left.count() <= 0) return false;
     return wait(POLLIN, static_cast<int>(std::min<std::int64_t>(left.count(), read_ms_))) > 0;
   }
@@ -708,6 +718,11 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   // ByteSource: appends what the socket has, waiting for it at most until
   // the read timeout or the request's deadline.
   bool read_more(std::string& to) override { return fill(to) > 0; }
+
+  // A read found the request's deadline passed: whatever httplib answered,
+  // the connection is closed after it (the rest of that request would
+  // otherwise be read as the next one, and get another 10 s).
+  bool past_deadline() const { return past_deadline_; }
   void send_continue() override {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     out_.append(kContinue);
@@ -731,6 +746,17 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   bool flush() {
     std::size_t off = 0;
     while (off < out_.size()) {
+      if (ssl_ != nullptr) {
+        ERR_clear_error();
+        const int n = SSL_write(ssl_, out_.data() + off,
+                                static_cast<int>(std::min<std::size_t>(out_.size() - off, INT_MAX)));
+        if (n > 0) {
+          off += static_cast<std::size_t>(n);
+          continue;
+        }
+        if (!wait_for_tls(n, write_ms_)) break;
+        continue;
+      }
       ssize_t n = ::send(sock_, out_.data() + off, out_.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -783,13 +809,48 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   // Past the deadline nothing more is read, even bytes already waiting: a
   // trickle always has one.
   ssize_t receive(char* into, std::size_t room) {
-    if (Clock::now() >= read_deadline_) return -1;
+    if (Clock::now() >= read_deadline_) {
+      past_deadline_ = true;
+      return -1;
+    }
+    if (ssl_ != nullptr) {
+      for (;;) {
+        // SSL_get_error reads the thread's error queue: cleared first, or an
+        // old entry makes a WANT_READ look like a failure.
+        ERR_clear_error();
+        const int n = SSL_read(ssl_, into, static_cast<int>(std::min<std::size_t>(room, INT_MAX)));
+        if (n > 0) return n;
+        if (SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN) return 0;
+        // A record arriving a byte at a time is waited for within the
+        // request's deadline, as plain bytes are.
+        if (!wait_for_tls(n, read_ms_) || Clock::now() >= read_deadline_) {
+          past_deadline_ = Clock::now() >= read_deadline_;
+          return -1;
+        }
+      }
+    }
     ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!is_readable()) return -1;
+      if (!is_readable()) {
+        past_deadline_ = Clock::now() >= read_deadline_;
+        return -1;
+      }
       n = recv_eintr(into, room, 0);
     }
     return n;
+  }
+  // After an SSL_read or SSL_write that returned `result` <= 0: waits for
+  // what TLS wants (readable: within the read timeout and the deadline;
+  // writable: within `timeout_ms`); false on any other error or timeout.
+  bool wait_for_tls(int result, int timeout_ms) const {
+    switch (SSL_get_error(ssl_, result)) {
+      case SSL_ERROR_WANT_READ:
+        return is_readable();
+      case SSL_ERROR_WANT_WRITE:
+        return wait(POLLOUT, timeout_ms) > 0;
+      default:
+        return false;
+    }
   }
   ssize_t recv_eintr(char* ptr, size_t size, int flags) const {
     ssize_t n;
@@ -832,23 +893,63 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   const int read_ms_;
   const int write_ms_;
   const Clock::time_point read_deadline_;
+  SSL* const ssl_;
   std::string out_;
   // Bytes read and not yet handed to httplib: the request's head (and what
   // came with it) from frame(), then body reads of less than kReadChunk.
   std::string& in_;  // the connection's
   std::size_t in_off_ = 0;
   bool input_ended_ = false;
+  bool past_deadline_ = false;
 };
 
-class KeepAliveServer final : public httplib::Server {
+// The TLS handshake of a connection to the server itself (tls_cert_file),
+// on its socket made non-blocking, within kRequestReadDeadline (a handshake
+// trickled a byte at a time holds a worker no longer than a request). Null
+// when it fails or takes too long.
+SSL* accept_tls(SSL_CTX* ctx, socket_t sock) {
+  const int flags = ::fcntl(sock, F_GETFL, 0);
+  if (flags < 0 || ::fcntl(sock, F_SETFL, flags | O_NONBLOCK) != 0) return nullptr;
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return nullptr;
+  if (SSL_set_fd(ssl, sock) != 1) {
+    SSL_free(ssl);
+    return nullptr;
+  }
+  const auto deadline = Clock::now() + kRequestReadDeadline;
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_accept(ssl);
+    if (r == 1) return ssl;
+    const int error = SSL_get_error(ssl, r);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{sock, static_cast<short>(error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+    if ((error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) || left.count() <= 0 ||
+        ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      SSL_free(ssl);
+      return nullptr;
+    }
+  }
+}
+
+// Base: httplib::Server (plain HTTP) or httplib::SSLServer (TLS in the
+// server itself): the same connection loop, stream, deadline and framing for
+// both. SSLServer's own loop (httplib's) bounded each wait only, not a
+// request, and skipped the framing.
+template <class Base>
+class KeepAliveServer final : public Base {
+ public:
+  using Base::Base;
+
  private:
   // True when a request's first bytes arrived within the keep-alive timeout;
   // false on timeout, error, or a stopping server.
-  bool wait_for_request(socket_t sock) const {
+  bool wait_for_request(socket_t sock, SSL* ssl) const {
+    if (ssl != nullptr && SSL_pending(ssl) > 0) return true;
     const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+        std::chrono::steady_clock::now() + std::chrono::seconds(this->keep_alive_timeout_sec_);
     for (;;) {
-      if (svr_sock_ == INVALID_SOCKET) return false;
+      if (this->svr_sock_ == INVALID_SOCKET) return false;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
@@ -862,25 +963,44 @@ class KeepAliveServer final : public httplib::Server {
 
   bool process_and_close_socket(socket_t sock) override {
     bool ret = false;
-    std::size_t count = keep_alive_max_count_;
     Connection connection;
-    while (count > 0 && wait_for_request(sock)) {
-      SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
-                          write_timeout_usec_, connection);
+    if constexpr (std::is_same_v<Base, httplib::SSLServer>) {
+      connection.ssl = accept_tls(this->ssl_context(), sock);
+      if (connection.ssl == nullptr) {
+        ::shutdown(sock, SHUT_RDWR);
+        ::close(sock);
+        return false;
+      }
+    }
+    // As httplib's SSLServer: the request knows its connection's TLS.
+    std::function<void(httplib::Request&)> setup;
+    if (connection.ssl != nullptr) {
+      setup = [ssl = connection.ssl](httplib::Request& req) { req.ssl = ssl; };
+    }
+    std::size_t count = this->keep_alive_max_count_;
+    while (count > 0 && wait_for_request(sock, connection.ssl)) {
+      SocketStream stream(sock, this->read_timeout_sec_, this->read_timeout_usec_,
+                          this->write_timeout_sec_, this->write_timeout_usec_, connection);
       bool connection_closed = false;
       // The head is read and its framing checked first (framing.h); a
       // refused request is answered by the pre-routing middleware, and its
       // connection closed: what follows it cannot be told apart from a next
       // request.
-      const Framing framing = stream.frame(payload_max_length_);
+      const Framing framing = stream.frame(this->payload_max_length_);
       set_request_framing(framing);
-      ret = process_request(stream, /*close_connection=*/count == 1, connection_closed, nullptr);
+      ret = this->process_request(stream, /*close_connection=*/count == 1, connection_closed,
+                                  setup);
       set_request_framing({});
       if (framing.status != 0) connection_closed = true;
       // The answer goes out in one send (SocketStream::write collects it).
       if (!stream.flush()) ret = false;
-      if (!ret || connection_closed) break;
+      if (!ret || connection_closed || stream.past_deadline()) break;
       --count;
+    }
+    if (connection.ssl != nullptr) {
+      ERR_clear_error();
+      SSL_shutdown(connection.ssl);  // close_notify, not waited for
+      SSL_free(connection.ssl);
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
@@ -894,9 +1014,10 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
   const ServerConfig& cfg = app.config();
   std::unique_ptr<httplib::Server> svr;
   if (!cfg.tls_cert_file.empty() && !cfg.tls_key_file.empty()) {
-    svr = std::make_unique<httplib::SSLServer>(cfg.tls_cert_file.c_str(), cfg.tls_key_file.c_str());
+    svr = std::make_unique<KeepAliveServer<httplib::SSLServer>>(cfg.tls_cert_file.c_str(),
+                                                                 cfg.tls_key_file.c_str());
   } else {
-    svr = std::make_unique<KeepAliveServer>();
+    svr = std::make_unique<KeepAliveServer<httplib::Server>>();
   }
   auto state = std::make_shared<ServerState>(cfg);
 
