@@ -1148,6 +1148,8 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
     EXPECT_EQ(r.status, c.status) << r.head;
     EXPECT_EQ(error_code(r), c.code) << r.body.substr(0, 300);
     EXPECT_NE(header_value(r, "X-Request-Id"), "") << "answered by the middleware";
+    EXPECT_EQ(header_value(r, "Connection"), "close");
+    EXPECT_EQ(r.head.find("Connection:"), r.head.rfind("Connection:")) << "said once";
   }
   EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
 }

@@ -423,10 +423,10 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
           const_cast<Request&>(req).ranges.clear();
         }
         // A request framing refused (framing.h): answered at once, and its
-        // connection closed.
+        // connection closed (its rewritten head asks for that, so httplib
+        // writes "Connection: close" itself).
         if (const Framing framing = request_framing(); framing.status != 0) {
           answer_malformed(res, req, framing.status, framing.reason);
-          res.set_header("Connection", "close");
           app.metrics().count("renkei_http_refused_total", "reason=\"framing\"");
           return HandlerResponse::Handled;
         }
