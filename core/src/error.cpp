@@ -88,6 +88,8 @@ constexpr std::array<CatalogEntry, kErrorCodeCount> kCatalog{{
     {ErrorCode::forbidden, "forbidden", "この操作は許可されていません。", "", 403},
     {ErrorCode::range_not_served, "range_not_served",
      "約3か月より前の取引明細はご照会いただけません。", "", 400},
+    {ErrorCode::method_not_allowed, "method_not_allowed",
+     "ご指定のページではこの操作は行えません。", "", 405},
 }};
 
 constexpr bool catalog_in_enum_order() {
@@ -97,7 +99,7 @@ constexpr bool catalog_in_enum_order() {
   return true;
 }
 static_assert(catalog_in_enum_order(), "kCatalog must list every ErrorCode in enum order");
-static_assert(static_cast<int>(ErrorCode::range_not_served) + 1 == kErrorCodeCount,
+static_assert(static_cast<int>(ErrorCode::method_not_allowed) + 1 == kErrorCodeCount,
               "kErrorCodeCount must equal the number of ErrorCode values");
 
 const CatalogEntry& entry(ErrorCode code) {

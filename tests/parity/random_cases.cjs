@@ -485,7 +485,8 @@ const CODES = ['required', 'invalid_utf8', 'control_character', 'invalid_charact
   'email_mismatch', 'consent_required', 'invalid_input', 'account_not_eligible', 'auth_mismatch',
   'locked_now', 'locked', 'out_of_hours', 'busy', 'system_error', 'service_unavailable',
   'call_pending', 'call_expired', 'cancelled', 'invalid_step', 'session_expired', 'call_withheld',
-  'call_not_matched', 'bad_request', 'not_found', 'unauthorized', 'forbidden', 'range_not_served'];
+  'call_not_matched', 'bad_request', 'not_found', 'unauthorized', 'forbidden', 'range_not_served',
+  'method_not_allowed'];
 
 function messageCase(rng) {
   return { kind: 'message', code: rng.chance(0.9) ? rng.pick(CODES) : rng.pick(['LOCKED', 'nope', 3, null]) };

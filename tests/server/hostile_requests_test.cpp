@@ -307,7 +307,7 @@ std::vector<Row> catalog() {
        [](const Ctx&, TestServer&) {
          return request("POST", "/token", {"Content-Length: -5"}, "", false);
        },
-       413, "bad_request"},
+       400, "invalid_request"},
       {"content_length_not_a_number", S::none,
        [](const Ctx&, TestServer&) {
          return request("POST", "/token", {"Content-Length: 12abc"}, "grant_type=x", false);
@@ -378,7 +378,7 @@ std::vector<Row> catalog() {
                          "Content-Type: application/json"},
                         kAccount.dump());
        },
-       403, "forbidden"},
+       400, "bad_request"},
       // ---- JSON shape ----
       {"json_nested_100000_deep", S::account_entry,
        [](const Ctx& c, TestServer&) {
@@ -550,31 +550,32 @@ std::vector<Row> catalog() {
          return request("GET", "/api/flow", {"Cookie: renkei_session=" + std::string(43, 'A')});
        },
        410, "session_expired"},
+      // A head over 64 KiB (kMaxHeadBytes): 431 (RFC 6585 §5), at once.
       {"ten_thousand_cookie_headers", S::none,
        [](const Ctx&, TestServer&) {
          std::vector<std::string> h;
          for (int i = 0; i < 10000; ++i) h.push_back("Cookie: c" + std::to_string(i) + "=v");
          return request("GET", "/api/flow", h);
        },
-       410, "session_expired"},
+       431, "bad_request"},
       {"ten_thousand_cookies_in_one_header", S::none,
        [](const Ctx&, TestServer&) {
          std::string v;
          for (int i = 0; i < 10000; ++i) v += "c" + std::to_string(i) + "=v; ";
          return request("GET", "/api/flow", {"Cookie: " + v});
        },
-       400, "bad_request"},
+       431, "bad_request"},
       {"cookie_header_100_kb", S::none,
        [](const Ctx&, TestServer&) {
          return request("GET", "/api/flow",
                         {"Cookie: renkei_session=" + std::string(100 * 1024, 'x')});
        },
-       400, "bad_request"},
+       431, "bad_request"},
       {"header_1_mb", S::none,
        [](const Ctx&, TestServer&) {
          return request("GET", "/healthz", {"X-Big: " + std::string(1024 * 1024, 'x')});
        },
-       400, "bad_request"},
+       431, "bad_request"},
       // ---- request lines and methods ----
       {"unknown_method", S::none,
        [](const Ctx&, TestServer&) { return request("BREW", "/api/flow"); }, 400, "bad_request"},
@@ -605,11 +606,12 @@ std::vector<Row> catalog() {
        [](const Ctx&, TestServer&) {
          return request("GET", "/api/flow", {"Cookie: renkei_session=a\rInjected: yes"});
        },
-       410, "session_expired"},
+       400, "bad_request"},
       {"trace_method", S::none,
        [](const Ctx&, TestServer&) { return request("TRACE", "/api/flow"); }, 400, "bad_request"},
       {"delete_on_flow", S::none,
-       [](const Ctx&, TestServer&) { return request("DELETE", "/api/flow"); }, 404, "not_found"},
+       [](const Ctx&, TestServer&) { return request("DELETE", "/api/flow"); }, 405,
+       "method_not_allowed"},
       // ---- static files: path traversal ----
       {"static_dot_dot", S::none,
        [](const Ctx&, TestServer&) { return request("GET", "/static/../../CMakeLists.txt"); }, 400,
@@ -998,6 +1000,285 @@ TEST_F(HostileRequests, AHostHeaderIsRequiredOnceInHttp11) {
   EXPECT_EQ(error_code(two), "bad_request") << two.body;
   EXPECT_EQ(exchange(server_.port(), "GET /healthz HTTP/1.0\r\n\r\n").status, 200);
   EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// Request framing (RFC 9112 §6; server/src/http/framing.h). Found by the
+// hostile-input sweep: each of these was answered only after the 10 s read
+// deadline, or served with a body httplib made up.
+
+// Sends `bytes` on one connection and reads until the server closes it (or
+// `timeout`): everything it answered, and whether it closed.
+struct Conversation {
+  std::string in;
+  bool closed = false;
+  std::chrono::milliseconds took{0};
+  int answers() const {
+    int n = 0;
+    for (std::size_t at = in.find("HTTP/1.1 "); at != std::string::npos;
+         at = in.find("HTTP/1.1 ", at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+};
+Conversation converse(int port, const std::string& bytes,
+                      std::chrono::milliseconds timeout = 5000ms) {
+  Conversation c;
+  const auto start = std::chrono::steady_clock::now();
+  int fd = connect_to(port);
+  if (fd < 0) return c;
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  const auto deadline = start + timeout;
+  char buf[65536];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      c.closed = true;
+      break;
+    }
+    c.in.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  c.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                start);
+  return c;
+}
+
+// A request with the given header lines (no Connection: close, so that the
+// server's closing is seen) and raw bytes after the head.
+std::string framed(const std::string& method, const std::string& target,
+                   const std::vector<std::string>& headers, const std::string& after_head = "") {
+  std::string out = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (const std::string& h : headers) out += h + "\r\n";
+  return out + "\r\n" + after_head;
+}
+
+struct FramingCase {
+  const char* name;
+  std::string bytes;
+  int status;
+  const char* code;
+};
+
+TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
+  const std::string json = "Content-Type: application/json";
+  const std::vector<FramingCase> cases = {
+      {"content_length_negative",
+       framed("POST", "/api/flow/account", {json, "Content-Length: -1"}, "{}"), 400,
+       "bad_request"},
+      {"content_length_plus", framed("POST", "/api/flow/account", {json, "Content-Length: +2"}, "{}"),
+       400, "bad_request"},
+      {"content_length_exponent",
+       framed("POST", "/api/flow/account", {json, "Content-Length: 1e3"}, "{}"), 400,
+       "bad_request"},
+      {"content_length_empty", framed("POST", "/api/flow/account", {json, "Content-Length:"}, "{}"),
+       400, "bad_request"},
+      {"content_length_two_numbers",
+       framed("POST", "/api/flow/account", {json, "Content-Length:  2 2"}, "{}"), 400,
+       "bad_request"},
+      {"content_length_overflows",
+       framed("POST", "/api/flow/account", {json, "Content-Length: 99999999999999999999999"},
+              "{}"),
+       400, "bad_request"},
+      {"content_lengths_differ",
+       framed("POST", "/api/flow/account", {json, "Content-Length: 2", "Content-Length: 3"},
+              "{}x"),
+       400, "bad_request"},
+      {"content_length_and_chunked",
+       framed("POST", "/api/flow/account",
+              {json, "Content-Length: 7", "Transfer-Encoding: chunked"}, "2\r\n{}\r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"transfer_encoding_gzip",
+       framed("POST", "/api/flow/account", {json, "Transfer-Encoding: gzip"}, "{}"), 501,
+       "bad_request"},
+      {"transfer_encoding_chunked_not_last",
+       framed("POST", "/api/flow/account", {json, "Transfer-Encoding: chunked, gzip"},
+              "2\r\n{}\r\n0\r\n\r\n"),
+       501, "bad_request"},
+      {"chunk_size_negative",
+       framed("POST", "/api/flow/account", {json, "Transfer-Encoding: chunked"},
+              "-2\r\n{}\r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"chunk_size_overflows",
+       framed("POST", "/api/flow/account", {json, "Transfer-Encoding: chunked"},
+              "fffffffffffffffffffff\r\n{}\r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"chunk_size_hex_prefix",
+       framed("POST", "/api/flow/account", {json, "Transfer-Encoding: chunked"},
+              "0x2\r\n{}\r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"chunk_longer_than_its_size",
+       framed("POST", "/api/flow/account", {json, "Transfer-Encoding: chunked"},
+              "1\r\n{}\r\n0\r\n\r\n"),
+       400, "bad_request"},
+      {"nul_in_header_value",
+       framed("GET", "/healthz", {std::string("X-Note: a\0b", 11)}), 400, "bad_request"},
+      {"bare_cr_in_header_value", framed("GET", "/healthz", {"X-Note: a\rb"}), 400,
+       "bad_request"},
+      {"space_before_colon", framed("POST", "/api/flow/account", {json, "Content-Length : 2"}, "{}"),
+       400, "bad_request"},
+      {"obs_fold", framed("GET", "/healthz", {"X-Note: a", " folded"}), 400, "bad_request"},
+      // The OAuth endpoints answer in their own error form (RFC 6749 §5.2).
+      {"token_content_length_exponent",
+       framed("POST", "/token",
+              {"Content-Type: application/x-www-form-urlencoded", "Content-Length: 1e1"},
+              "grant_type=x"),
+       400, "invalid_request"},
+      {"par_transfer_encoding_gzip",
+       framed("POST", "/par",
+              {"Content-Type: application/x-www-form-urlencoded", "Transfer-Encoding: gzip"}, "x"),
+       501, "invalid_request"},
+  };
+  for (const FramingCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    // A second request after the first: never answered, the connection is
+    // closed after the refusal (what follows a badly framed request cannot
+    // be told from a next request).
+    Conversation talk = converse(server_.port(), c.bytes + request("GET", "/healthz"));
+    EXPECT_TRUE(talk.closed) << "the connection must be closed";
+    EXPECT_LT(talk.took, 3s) << "answered at once, not at the read deadline";
+    EXPECT_EQ(talk.answers(), 1) << talk.in.substr(0, 400);
+    RawReply r = parse_reply(talk.in);
+    EXPECT_EQ(r.status, c.status) << r.head;
+    EXPECT_EQ(error_code(r), c.code) << r.body.substr(0, 300);
+    EXPECT_NE(header_value(r, "X-Request-Id"), "") << "answered by the middleware";
+    EXPECT_EQ(header_value(r, "Connection"), "close");
+    EXPECT_EQ(r.head.find("Connection:"), r.head.rfind("Connection:")) << "said once";
+  }
+  EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
+}
+
+// RFC 9112 §6.3 rule 7: a POST with neither Content-Length nor
+// Transfer-Encoding has no body. httplib read until the peer closed, so the
+// client got its answer at the 10 s read deadline (hostile-input sweep); now
+// the route answers at once, its usual error for the missing body, and the
+// connection is kept.
+TEST_F(HostileRequests, APostWithoutLengthHasAnEmptyBodyAndIsAnsweredAtOnce) {
+  const std::string admin = "Authorization: Bearer test-admin-token";
+  const auto start = std::chrono::steady_clock::now();
+  RawReply first =
+      exchange(server_.port(), framed("POST", "/admin/api/accounts/lock/lift", {admin}), false,
+               5000ms);
+  EXPECT_FALSE(first.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(first.status, 400) << first.head;
+  EXPECT_EQ(error_code(first), "bad_request") << first.body;
+  EXPECT_EQ(header_value(first, "Connection"), "") << "the connection is kept";
+
+  for (const char* method : {"PUT", "PATCH", "DELETE"}) {
+    SCOPED_TRACE(method);
+    Conversation other = converse(
+        server_.port(), framed(method, "/admin/api/accounts/pin", {"Connection: close"}), 5000ms);
+    EXPECT_LT(other.took, 3s);
+    EXPECT_EQ(parse_reply(other.in).status, 401) << other.in.substr(0, 300);
+  }
+}
+
+// A chunked body is decoded before httplib sees it: chunk extensions and
+// trailer fields are allowed, the payload limit applies to it as to a
+// declared length, and the route gets the body whole.
+TEST_F(HostileRequests, AChunkedBodyIsDecodedAndLimited) {
+  const std::string form = "Content-Type: application/x-www-form-urlencoded";
+  RawReply ok = exchange(
+      server_.port(),
+      framed("POST", "/token", {form, "Transfer-Encoding: chunked", "Connection: close"},
+             "b;ext=1\r\ngrant_type=\r\n1b\r\npassword&client_id=demo-app\r\n0\r\n"
+             "X-Trailer: t\r\n\r\n"),
+      false, 5000ms);
+  EXPECT_EQ(ok.status, 400) << ok.head;
+  EXPECT_EQ(error_code(ok), "unsupported_grant_type") << ok.body;
+
+  const std::string big(20000, 'a');
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", big.size());
+  RawReply over = exchange(server_.port(),
+                           framed("POST", "/token", {form, "Transfer-Encoding: chunked"},
+                                  std::string(size) + "\r\n" + big + "\r\n0\r\n\r\n"),
+                           false, 5000ms);
+  EXPECT_FALSE(over.timed_out);
+  EXPECT_EQ(over.status, 413) << over.head;
+  EXPECT_EQ(error_code(over), "invalid_request") << over.body;
+
+  // Expect: 100-continue is answered before the chunked body is read.
+  Conversation cont = converse(
+      server_.port(),
+      framed("POST", "/token",
+             {form, "Transfer-Encoding: chunked", "Expect: 100-continue", "Connection: close"},
+             "26\r\ngrant_type=password&client_id=demo-app\r\n0\r\n\r\n"));
+  EXPECT_EQ(cont.in.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400", 0), 0u)
+      << cont.in.substr(0, 300);
+  EXPECT_NE(cont.in.find("unsupported_grant_type"), std::string::npos);
+}
+
+// httplib's own early answers on /token, /par and /revoke (a declared body
+// over the limit, a Range it cannot parse) come in the OAuth error form of their
+// other errors (RFC 6749 §5.2), not the envelope.
+TEST_F(HostileRequests, OAuthEndpointsAnswerEarlyErrorsInTheirOwnForm) {
+  const std::string form = "Content-Type: application/x-www-form-urlencoded";
+  for (const char* path : {"/token", "/par", "/revoke"}) {
+    SCOPED_TRACE(path);
+    RawReply declared = exchange(
+        server_.port(), request("POST", path, {form, "Content-Length: 1000000"}, "", false));
+    EXPECT_EQ(declared.status, 413) << declared.head;
+    EXPECT_EQ(error_code(declared), "invalid_request") << declared.body;
+    RawReply sent = exchange(server_.port(), request("POST", path, {form}, std::string(20000, 'a')));
+    EXPECT_EQ(sent.status, 413) << sent.head;
+    EXPECT_EQ(error_code(sent), "invalid_request") << sent.body;
+    // A Range httplib cannot parse: its 416, before any route.
+    RawReply range =
+        exchange(server_.port(), request("POST", path, {form, "Range: bytes=x"}, "token=x"));
+    EXPECT_EQ(range.status, 416) << range.head;
+    EXPECT_EQ(error_code(range), "invalid_request") << range.body;
+  }
+}
+
+// Found by the hostile-input sweep: a wrong method on an existing path was
+// answered 404, as if the path did not exist. RFC 9110 §15.5.6: 405 with the
+// methods it has in Allow, in the same envelope. The admin API shows nothing
+// before its token: every method on every path under /admin/api is 401
+// without it (OPTIONS included), then 405 or 404.
+TEST_F(HostileRequests, AWrongMethodOnAnExistingPathIs405WithAllow) {
+  struct Case {
+    std::string bytes;
+    int status;
+    const char* code;
+    const char* allow;
+  };
+  const std::string admin = std::string("Authorization: Bearer ") + kTestAdminToken;
+  const std::vector<Case> cases = {
+      {request("DELETE", "/api/flow"), 405, "method_not_allowed", "GET, HEAD"},
+      {request("GET", "/token"), 405, "method_not_allowed", "POST"},
+      {request("HEAD", "/token"), 405, "", "POST"},
+      {request("PUT", "/api/flow/account", {}, "{}"), 405, "method_not_allowed", "POST"},
+      {request("POST", "/healthz", {}, ""), 405, "method_not_allowed", "GET, HEAD"},
+      {request("OPTIONS", "/static/app.js"), 405, "method_not_allowed", "GET, HEAD"},
+      {request("PATCH", "/api/v1/account", {}, "{}"), 405, "method_not_allowed", "GET, HEAD"},
+      {request("GET", "/no/such/path"), 404, "not_found", ""},
+      {request("DELETE", "/no/such/path"), 404, "not_found", ""},
+      // The admin API: the token first, whatever the method.
+      {request("OPTIONS", "/admin/api/status"), 401, "unauthorized", ""},
+      {request("DELETE", "/admin/api/status"), 401, "unauthorized", ""},
+      {request("PATCH", "/admin/api/no-such-thing", {}, "{}"), 401, "unauthorized", ""},
+      {request("DELETE", "/admin/api/status", {admin}), 405, "method_not_allowed", "GET, HEAD"},
+      {request("OPTIONS", "/admin/api/clients", {admin}), 405, "method_not_allowed",
+       "GET, HEAD, POST"},
+      {request("POST", "/admin/api/calendar/windows/w1", {admin}, "{}"), 405,
+       "method_not_allowed", "DELETE"},
+      {request("GET", "/admin/api/no-such-thing", {admin}), 404, "not_found", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.bytes.substr(0, c.bytes.find('\r')));
+    RawReply r = exchange(server_.port(), c.bytes, false, 5000ms);
+    EXPECT_EQ(r.status, c.status) << r.head;
+    EXPECT_EQ(error_code(r), c.code) << r.body.substr(0, 300);  // HEAD: no body
+    EXPECT_EQ(header_value(r, "Allow"), c.allow) << r.head;
+  }
 }
 
 // A client that stops sending mid-request holds one worker until the read

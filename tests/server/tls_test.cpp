@@ -6,11 +6,19 @@
 #include <httplib.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -325,6 +333,106 @@ TEST_F(TlsTest, RotatedCookieAfterCustomerEntryIsSecure) {
   ASSERT_TRUE(after) << httplib::to_string(after.error());
   EXPECT_EQ(after->status, 200) << after->body;
   EXPECT_EQ(screen_of(after), "phone_confirm");
+}
+
+// A TLS connection of the test's own (OpenSSL, no verification: what is
+// sent matters here), for requests no client library would send.
+class RawTls {
+ public:
+  explicit RawTls(int port) {
+    std::signal(SIGPIPE, SIG_IGN);  // writing to a connection the server closed
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    fd_ = connect_to(port);
+    if (ctx_ == nullptr || fd_ < 0) return;
+    timeval tv{5, 0};  // no read waits longer
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    if (SSL_connect(ssl_) != 1) {
+      SSL_free(ssl_);
+      ssl_ = nullptr;
+    }
+  }
+  ~RawTls() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  }
+  bool ok() const { return ssl_ != nullptr; }
+  // Sends `bytes`, `piece` bytes a record with `gap` between records; false
+  // once the connection is gone.
+  bool send(const std::string& bytes, std::size_t piece = 0,
+            std::chrono::milliseconds gap = std::chrono::milliseconds(0)) {
+    const std::size_t step = piece ? piece : bytes.size();
+    for (std::size_t off = 0; off < bytes.size(); off += step) {
+      const int n = static_cast<int>(std::min(step, bytes.size() - off));
+      if (SSL_write(ssl_, bytes.data() + off, n) != n) return false;
+      if (gap.count() > 0) std::this_thread::sleep_for(gap);
+    }
+    return true;
+  }
+  // Everything the server sends until it closes or 5 s pass without a byte.
+  std::string read_all() {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n <= 0) break;
+      in.append(buf, static_cast<std::size_t>(n));
+    }
+    return in;
+  }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+};
+
+// Found by the hostile-input sweep for plain HTTP, and true of in-server TLS
+// until it ran the same connection loop: a request trickled a byte at a time
+// held its worker for as long as the client liked. Over TLS too a request
+// now has 10 s from its first byte to arrive whole.
+TEST_F(TlsTest, ATrickledRequestIsCutOffAtItsDeadline) {
+  RawTls tls(server_->port());
+  ASSERT_TRUE(tls.ok());
+  const std::string slow = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " +
+                           std::string(150, 'a') + "\r\nConnection: close\r\n\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  const bool sent_whole = tls.send(slow, 1, std::chrono::milliseconds(100));  // over 17 s
+  const std::string answer = tls.read_all();
+  EXPECT_FALSE(sent_whole) << "the connection must be closed at the deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(14));
+  EXPECT_EQ(answer.find("200 OK"), std::string::npos) << answer.substr(0, 200);
+  auto again = https()->Get("/healthz");
+  ASSERT_TRUE(again) << httplib::to_string(again.error());
+  EXPECT_EQ(again->status, 200);
+}
+
+// The request framing (server/src/http/framing.h) holds over TLS as over
+// plain HTTP: a POST without Content-Length has an empty body and is
+// answered at once; a Content-Length that is not a number is refused.
+TEST_F(TlsTest, RequestFramingIsCheckedOverTlsToo) {
+  {
+    RawTls tls(server_->port());
+    ASSERT_TRUE(tls.ok());
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(tls.send("POST /admin/api/accounts/lock/lift HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Authorization: Bearer " +
+                         std::string(kTestAdminToken) + "\r\nConnection: close\r\n\r\n"));
+    const std::string answer = tls.read_all();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 300);
+    EXPECT_NE(answer.find("\"bad_request\""), std::string::npos) << answer;
+  }
+  {
+    RawTls tls(server_->port());
+    ASSERT_TRUE(tls.ok());
+    ASSERT_TRUE(tls.send("POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1e3\r\n\r\n"));
+    const std::string answer = tls.read_all();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 300);
+    EXPECT_NE(answer.find("\"invalid_request\""), std::string::npos) << answer;
+  }
 }
 
 // Without TLS configuration: plain HTTP, no Secure flag, no HSTS.

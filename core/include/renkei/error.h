@@ -46,10 +46,11 @@ enum class ErrorCode {
   unauthorized,         // missing or wrong credentials (admin API, account API)
   forbidden,            // CSRF check failed or not allowed
   range_not_served,     // transactions older than the served period
+  method_not_allowed,   // a method the path does not answer (HTTP 405, with Allow)
 };
 
 // Number of codes; keep equal to the enum's size (checked by a test).
-inline constexpr int kErrorCodeCount = 33;
+inline constexpr int kErrorCodeCount = 34;
 
 // The stable name on the wire, e.g. "auth_mismatch".
 std::string_view wire_name(ErrorCode code);

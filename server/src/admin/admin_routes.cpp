@@ -1341,15 +1341,24 @@ void post_dev_clock(Ctx& ctx) {
   send_json(ctx.res, 200, clock_json(ctx.app));
 }
 
-// ---------- unknown paths ----------
+// ---------- unknown paths and methods ----------
 
-void not_found(Ctx& ctx) {
-  send_error(ctx.res, ErrorCode::not_found);
+// A path no route of the request's method matches: 405 with Allow when
+// routes of other methods match it, 404 otherwise. Only ever after the
+// token: without it every method on every path under /admin/api is 401.
+void no_such_route(Ctx& ctx, const RouteTable& routes) {
+  const std::string allow = routes.allowed(ctx.req.path);
+  if (allow.empty()) {
+    send_error(ctx.res, ErrorCode::not_found);
+    return;
+  }
+  send_error(ctx.res, ErrorCode::method_not_allowed);
+  ctx.res.set_header("Allow", allow);
 }
 
 }  // namespace
 
-void register_admin_routes(httplib::Server& server, App& app) {
+void register_admin_routes(Router& server, App& app) {
   constexpr bool kRead = false;
   constexpr bool kAction = true;
   server.Get("/admin/api/status", admin_route(app, kRead, get_status));
@@ -1376,14 +1385,20 @@ void register_admin_routes(httplib::Server& server, App& app) {
     server.Post("/admin/api/dev/calls", admin_route(app, kAction, post_dev_call));
     server.Post("/admin/api/dev/clock", admin_route(app, kAction, post_dev_clock));
   }
-  // Anything else under /admin/api: still the token first, then not_found,
-  // so the API's shape is not visible without it.
+  // Anything else under /admin/api, whatever the method (OPTIONS included):
+  // still the token first, then 404 or 405, so the API's shape is not
+  // visible without it. Registered past the route table: no route of its own.
   const char* const kRest = R"(/admin/api(/.*)?)";
-  server.Get(kRest, admin_route(app, kRead, not_found));
-  server.Post(kRest, admin_route(app, kRead, not_found));
-  server.Put(kRest, admin_route(app, kRead, not_found));
-  server.Patch(kRest, admin_route(app, kRead, not_found));
-  server.Delete(kRest, admin_route(app, kRead, not_found));
+  auto rest = [&app, routes = server.table()] {
+    return admin_route(app, kRead, [routes](Ctx& c) { no_such_route(c, *routes); });
+  };
+  httplib::Server& s = server.server();
+  s.Get(kRest, rest());
+  s.Post(kRest, rest());
+  s.Put(kRest, rest());
+  s.Patch(kRest, rest());
+  s.Delete(kRest, rest());
+  s.Options(kRest, rest());
 }
 
 }  // namespace renkei::server

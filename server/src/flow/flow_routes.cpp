@@ -207,7 +207,7 @@ void get_catalog(const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-void register_flow_routes(httplib::Server& server, App& app) {
+void register_flow_routes(Router& server, App& app) {
   // One service for every flow route: it holds the records source.
   auto service = std::make_shared<FlowService>(app);
   server.Get("/api/catalog", [](const httplib::Request& req, httplib::Response& res) {

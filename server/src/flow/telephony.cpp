@@ -175,7 +175,7 @@ void handle_simulate(App& app, FlowService& service, const httplib::Request& req
 
 }  // namespace
 
-void register_telephony_routes(httplib::Server& server, App& app) {
+void register_telephony_routes(Router& server, App& app) {
   auto service = std::make_shared<FlowService>(app);
   server.Post("/telephony/calls",
               [&app, service](const httplib::Request& req, httplib::Response& res) {

@@ -11,7 +11,10 @@
 //                 or the exception handler (system_error, nothing leaked; 503
 //                 with Retry-After when the store is down, is_storage_outage)
 //   post-routing  security headers, X-Request-Id, metrics, one JSON log line
+#include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -23,6 +26,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -30,8 +34,10 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
+#include "http/framing.h"
 #include "http/http_util.h"
 #include "http/json_text.h"
 #include "http/routes.h"
@@ -356,6 +362,19 @@ void answer_busy(Response& res, const Request& req, int status, int retry_after)
   res.set_header("Connection", "close");
 }
 
+// A request malformed as HTTP (framing, size): answered `status` with the
+// error envelope's bad_request, or on /token, /par and /revoke in the form of
+// their other errors (RFC 6749 §5.2: "invalid_request"), so an OAuth client
+// reads every answer of theirs the same way.
+void answer_malformed(Response& res, const Request& req, int status, const char* description) {
+  if (is_oauth_form_endpoint(req.path)) {
+    send_oauth_request_error(res, status, description);
+    return;
+  }
+  send_error(res, ErrorCode::bad_request);
+  res.status = status;
+}
+
 // The Content-Length the client declared (0 when absent or malformed; httplib
 // rejects a malformed one itself).
 std::size_t declared_length(const Request& req) {
@@ -378,6 +397,8 @@ ErrorCode code_for_status(int status) {
       return ErrorCode::forbidden;
     case 404:
       return ErrorCode::not_found;
+    case 405:
+      return ErrorCode::method_not_allowed;
     case 503:
       return ErrorCode::busy;
     default:
@@ -385,7 +406,8 @@ ErrorCode code_for_status(int status) {
   }
 }
 
-void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state) {
+void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerState> state,
+                        std::shared_ptr<const RouteTable> routes) {
   const int max_in_flight = app.config().max_in_flight;
 
   const std::size_t max_body_bytes = app.config().max_body_bytes;
@@ -401,6 +423,14 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         if (!req.ranges.empty() && !range_allowed(req)) {
           const_cast<Request&>(req).ranges.clear();
         }
+        // A request framing refused (framing.h): answered at once, and its
+        // connection closed (its rewritten head asks for that, so httplib
+        // writes "Connection: close" itself).
+        if (const Framing framing = request_framing(); framing.status != 0) {
+          answer_malformed(res, req, framing.status, framing.reason);
+          app.metrics().count("renkei_http_refused_total", "reason=\"framing\"");
+          return HandlerResponse::Handled;
+        }
         if (!host_field_well_formed(req)) {
           send_error(res, ErrorCode::bad_request);
           app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
@@ -415,8 +445,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         // A declared body over the limit is refused before httplib would read
         // (and discard) all of it.
         if (declared_length(req) > max_body_bytes) {
-          send_error(res, ErrorCode::bad_request);
-          res.status = 413;
+          answer_malformed(res, req, 413, "the request body is too large");
           res.set_header("Connection", "close");
           return HandlerResponse::Handled;
         }
@@ -439,9 +468,26 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
   // Only responses without a body: a handler that answered with its own
   // envelope (or page) keeps it.
-  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([routes](const Request& req,
+                                                                      Response& res) {
     if (!res.body.empty()) return HandlerResponse::Unhandled;
     int status = res.status;
+    // No route of this method: 405 with Allow when another method has one
+    // (RFC 9110 §15.5.6).
+    if (status == 404) {
+      if (std::string allow = routes->allowed(req.path); !allow.empty()) {
+        send_error(res, ErrorCode::method_not_allowed);
+        res.set_header("Allow", allow);
+        return HandlerResponse::Handled;
+      }
+    }
+    // httplib's own early errors (a body cut short 400, 413, 414, 416): in the
+    // OAuth form on the OAuth endpoints.
+    if (status >= 400 && status < 500 && status != 404 && status != 405 &&
+        is_oauth_form_endpoint(req.path)) {
+      answer_malformed(res, req, status, "the request is malformed");
+      return HandlerResponse::Handled;
+    }
     send_error(res, code_for_status(status));
     res.status = status;  // keep 404, 405, 413, 414 …
     return HandlerResponse::Handled;
@@ -521,7 +567,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
 }  // namespace
 
-void register_ops_routes(httplib::Server& server, App& app) {
+void register_ops_routes(Router& server, App& app) {
   // Liveness and readiness: the store answers a trivial transaction. Run as
   // any other unit (with_transaction), so that a pooled PostgreSQL connection
   // the server closed meanwhile costs a rerun on another one, not a 503 that
@@ -580,7 +626,8 @@ void register_ops_routes(httplib::Server& server, App& app) {
 // "Connection: close", process_request (protected in httplib::Server) for
 // each. The slice bounds how long a stopping server waits for its idle
 // connections (100 ms slices measured 2 ms more per page with its tail than
-// 1 s slices). TLS (httplib::SSLServer) keeps httplib's loop.
+// 1 s slices). TLS in the server itself (tls_cert_file) runs the same loop on
+// httplib::SSLServer, its stream reading and writing through OpenSSL.
 // Unlike httplib's loop (issue 10, the server's CPU per page load): an answer
 // is collected and sent with one send() (httplib writes the headers and the
 // body separately, each after two polls), a request's bytes are read without
@@ -593,11 +640,13 @@ constexpr int kIdleSliceMs = 500;
 
 // What a connection keeps from one request to the next: its two ends, looked
 // up on its first request (httplib asks for both on every request: two system
-// calls and two getnameinfo each time). Not the read buffer: as in httplib,
-// bytes read beyond a request go with its stream. After a request httplib
-// could not parse (answered 400 without closing), they are the rest of that
-// request, not a next one; keeping them answered each of its lines with
-// another 400 (found by the hostile catalog).
+// calls and two getnameinfo each time), and the read buffer's memory (a 4 KiB
+// allocation per request cost more than the framing's checks: callgrind,
+// renkei_load_bench), not its bytes: as in httplib, bytes read beyond a
+// request go with its stream. After a request httplib could not parse
+// (answered 400 without closing), they are the rest of that request, not a
+// next one; keeping them answered each of its lines with another 400 (found
+// by the hostile catalog).
 struct Endpoint {
   bool known = false;
   std::string ip;
@@ -606,11 +655,13 @@ struct Endpoint {
 struct Connection {
   Endpoint remote;
   Endpoint local;
+  std::string buffer;
+  SSL* ssl = nullptr;  // TLS in the server itself; its socket is non-blocking
 };
 
 // A connected socket as httplib's detail::SocketStream (not in the installed
 // header) reads and writes it.
-class SocketStream final : public httplib::Stream {
+class SocketStream final : public httplib::Stream, public ByteSource {
  public:
   SocketStream(socket_t sock, time_t read_sec, time_t read_usec, time_t write_sec,
                time_t write_usec, Connection& connection)
@@ -618,13 +669,19 @@ class SocketStream final : public httplib::Stream {
         sock_(sock),
         read_ms_(static_cast<int>(read_sec * 1000 + read_usec / 1000)),
         write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)),
-        read_deadline_(Clock::now() + kRequestReadDeadline) {}
+        read_deadline_(Clock::now() + kRequestReadDeadline),
+        ssl_(connection.ssl),
+        in_(connection.buffer) {
+    in_.clear();
+  }
 
   // A wait for the request's next bytes ends at the read timeout or at the
   // request's deadline, whichever comes first.
   bool is_readable() const override {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now());
+    if (ssl_ != nullptr && SSL_pending(ssl_) > 0) return true;
+    // Rounded up: a wait that ends for want of time ends at or past the
+    // deadline, so past_deadline() sees it.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(read_deadline_ - Clock::now());
     if (left.count() <= 0) return false;
     return wait(POLLIN, static_cast<int>(std::min<std::int64_t>(left.count(), read_ms_))) > 0;
   }
@@ -634,35 +691,48 @@ class SocketStream final : public httplib::Stream {
     // What was written before a read goes out first (a "100 Continue" before
     // the body it asks for).
     if (!out_.empty() && !flush()) return -1;
-    if (buffer_off_ < buffer_size_) {
-      const std::size_t n = std::min(size, buffer_size_ - buffer_off_);
-      std::memcpy(ptr, buffer_.data() + buffer_off_, n);
-      buffer_off_ += n;
+    if (in_off_ < in_.size()) {
+      // httplib reads the request line and the header fields a byte a time.
+      if (size == 1) {
+        *ptr = in_[in_off_++];
+        return 1;
+      }
+      const std::size_t n = std::min(size, in_.size() - in_off_);
+      std::memcpy(ptr, in_.data() + in_off_, n);
+      in_off_ += n;
       return static_cast<ssize_t>(n);
     }
-    buffer_off_ = 0;
-    buffer_size_ = 0;
-    // Past the deadline nothing more is read, even bytes already waiting:
-    // a trickle always has one.
-    if (Clock::now() >= read_deadline_) return -1;
-    char* into = size >= buffer_.size() ? ptr : buffer_.data();
-    const std::size_t room = size >= buffer_.size() ? size : buffer_.size();
-    // The bytes are usually there already (the wait saw them): one recv
-    // without waiting, and the timed wait only when it finds nothing.
-    ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!is_readable()) return -1;
-      n = recv_eintr(into, room, 0);
-    }
-    if (n <= 0 || into == ptr) return n;
-    if (static_cast<std::size_t>(n) <= size) {
-      std::memcpy(ptr, buffer_.data(), static_cast<std::size_t>(n));
-      return n;
-    }
-    std::memcpy(ptr, buffer_.data(), size);
-    buffer_off_ = size;
-    buffer_size_ = static_cast<std::size_t>(n);
-    return static_cast<ssize_t>(size);
+    in_.clear();
+    in_off_ = 0;
+    // A refused request is its rewritten bytes and nothing more.
+    if (input_ended_) return 0;
+    if (size >= kReadChunk) return receive(ptr, size);
+    const ssize_t n = fill(in_);
+    if (n <= 0) return n;
+    return read(ptr, size);
+  }
+
+  // Reads the request's head into the buffer and checks its framing
+  // (framing.h), before httplib reads any of it; a refused request is its
+  // rewritten bytes and nothing more.
+  Framing frame(std::size_t max_body) {
+    const Framing f = read_and_frame(in_, max_body, *this);
+    if (f.status != 0) input_ended_ = true;
+    return f;
+  }
+
+  // ByteSource: appends what the socket has, waiting for it at most until
+  // the read timeout or the request's deadline.
+  bool read_more(std::string& to) override { return fill(to) > 0; }
+
+  // A read found the request's deadline passed: whatever httplib answered,
+  // the connection is closed after it (the rest of that request would
+  // otherwise be read as the next one, and get another 10 s).
+  bool past_deadline() const { return past_deadline_; }
+  void send_continue() override {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    out_.append(kContinue);
+    flush();
   }
 
   // Collected, not sent: httplib 0.11.4 writes an answer's status line and
@@ -682,6 +752,17 @@ class SocketStream final : public httplib::Stream {
   bool flush() {
     std::size_t off = 0;
     while (off < out_.size()) {
+      if (ssl_ != nullptr) {
+        ERR_clear_error();
+        const int n = SSL_write(ssl_, out_.data() + off,
+                                static_cast<int>(std::min<std::size_t>(out_.size() - off, INT_MAX)));
+        if (n > 0) {
+          off += static_cast<std::size_t>(n);
+          continue;
+        }
+        if (!wait_for_tls(n, write_ms_)) break;
+        continue;
+      }
       ssize_t n = ::send(sock_, out_.data() + off, out_.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -721,6 +802,62 @@ class SocketStream final : public httplib::Stream {
     char c;
     return recv_eintr(&c, 1, MSG_PEEK) > 0;
   }
+  // Appends one recv's bytes to `to`; its result.
+  ssize_t fill(std::string& to) {
+    const std::size_t old = to.size();
+    to.resize(old + kReadChunk);
+    const ssize_t n = receive(to.data() + old, kReadChunk);
+    to.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return n;
+  }
+  // One recv: the bytes are usually there already (the wait saw them), so
+  // first without waiting, and the timed wait only when it finds nothing.
+  // Past the deadline nothing more is read, even bytes already waiting: a
+  // trickle always has one.
+  ssize_t receive(char* into, std::size_t room) {
+    if (Clock::now() >= read_deadline_) {
+      past_deadline_ = true;
+      return -1;
+    }
+    if (ssl_ != nullptr) {
+      for (;;) {
+        // SSL_get_error reads the thread's error queue: cleared first, or an
+        // old entry makes a WANT_READ look like a failure.
+        ERR_clear_error();
+        const int n = SSL_read(ssl_, into, static_cast<int>(std::min<std::size_t>(room, INT_MAX)));
+        if (n > 0) return n;
+        if (SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN) return 0;
+        // A record arriving a byte at a time is waited for within the
+        // request's deadline, as plain bytes are.
+        if (!wait_for_tls(n, read_ms_) || Clock::now() >= read_deadline_) {
+          past_deadline_ = Clock::now() >= read_deadline_;
+          return -1;
+        }
+      }
+    }
+    ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!is_readable()) {
+        past_deadline_ = Clock::now() >= read_deadline_;
+        return -1;
+      }
+      n = recv_eintr(into, room, 0);
+    }
+    return n;
+  }
+  // After an SSL_read or SSL_write that returned `result` <= 0: waits for
+  // what TLS wants (readable: within the read timeout and the deadline;
+  // writable: within `timeout_ms`); false on any other error or timeout.
+  bool wait_for_tls(int result, int timeout_ms) const {
+    switch (SSL_get_error(ssl_, result)) {
+      case SSL_ERROR_WANT_READ:
+        return is_readable();
+      case SSL_ERROR_WANT_WRITE:
+        return wait(POLLOUT, timeout_ms) > 0;
+      default:
+        return false;
+    }
+  }
   ssize_t recv_eintr(char* ptr, size_t size, int flags) const {
     ssize_t n;
     do {
@@ -756,26 +893,69 @@ class SocketStream final : public httplib::Stream {
   }
 
   static constexpr std::size_t kFlushBytes = 64 * 1024;
+  static constexpr std::size_t kReadChunk = 4096;
   Connection& names_;
   const socket_t sock_;
   const int read_ms_;
   const int write_ms_;
   const Clock::time_point read_deadline_;
+  SSL* const ssl_;
   std::string out_;
-  std::array<char, 4096> buffer_{};
-  std::size_t buffer_off_ = 0;
-  std::size_t buffer_size_ = 0;
+  // Bytes read and not yet handed to httplib: the request's head (and what
+  // came with it) from frame(), then body reads of less than kReadChunk.
+  std::string& in_;  // the connection's
+  std::size_t in_off_ = 0;
+  bool input_ended_ = false;
+  bool past_deadline_ = false;
 };
 
-class KeepAliveServer final : public httplib::Server {
+// The TLS handshake of a connection to the server itself (tls_cert_file),
+// on its socket made non-blocking, within kRequestReadDeadline (a handshake
+// trickled a byte at a time holds a worker no longer than a request). Null
+// when it fails or takes too long.
+SSL* accept_tls(SSL_CTX* ctx, socket_t sock) {
+  const int flags = ::fcntl(sock, F_GETFL, 0);
+  if (flags < 0 || ::fcntl(sock, F_SETFL, flags | O_NONBLOCK) != 0) return nullptr;
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return nullptr;
+  if (SSL_set_fd(ssl, sock) != 1) {
+    SSL_free(ssl);
+    return nullptr;
+  }
+  const auto deadline = Clock::now() + kRequestReadDeadline;
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_accept(ssl);
+    if (r == 1) return ssl;
+    const int error = SSL_get_error(ssl, r);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{sock, static_cast<short>(error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+    if ((error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) || left.count() <= 0 ||
+        ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      SSL_free(ssl);
+      return nullptr;
+    }
+  }
+}
+
+// Base: httplib::Server (plain HTTP) or httplib::SSLServer (TLS in the
+// server itself): the same connection loop, stream, deadline and framing for
+// both. SSLServer's own loop (httplib's) bounded each wait only, not a
+// request, and skipped the framing.
+template <class Base>
+class KeepAliveServer final : public Base {
+ public:
+  using Base::Base;
+
  private:
   // True when a request's first bytes arrived within the keep-alive timeout;
   // false on timeout, error, or a stopping server.
-  bool wait_for_request(socket_t sock) const {
+  bool wait_for_request(socket_t sock, SSL* ssl) const {
+    if (ssl != nullptr && SSL_pending(ssl) > 0) return true;
     const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+        std::chrono::steady_clock::now() + std::chrono::seconds(this->keep_alive_timeout_sec_);
     for (;;) {
-      if (svr_sock_ == INVALID_SOCKET) return false;
+      if (this->svr_sock_ == INVALID_SOCKET) return false;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
@@ -789,17 +969,44 @@ class KeepAliveServer final : public httplib::Server {
 
   bool process_and_close_socket(socket_t sock) override {
     bool ret = false;
-    std::size_t count = keep_alive_max_count_;
     Connection connection;
-    while (count > 0 && wait_for_request(sock)) {
-      SocketStream stream(sock, read_timeout_sec_, read_timeout_usec_, write_timeout_sec_,
-                          write_timeout_usec_, connection);
+    if constexpr (std::is_same_v<Base, httplib::SSLServer>) {
+      connection.ssl = accept_tls(this->ssl_context(), sock);
+      if (connection.ssl == nullptr) {
+        ::shutdown(sock, SHUT_RDWR);
+        ::close(sock);
+        return false;
+      }
+    }
+    // As httplib's SSLServer: the request knows its connection's TLS.
+    std::function<void(httplib::Request&)> setup;
+    if (connection.ssl != nullptr) {
+      setup = [ssl = connection.ssl](httplib::Request& req) { req.ssl = ssl; };
+    }
+    std::size_t count = this->keep_alive_max_count_;
+    while (count > 0 && wait_for_request(sock, connection.ssl)) {
+      SocketStream stream(sock, this->read_timeout_sec_, this->read_timeout_usec_,
+                          this->write_timeout_sec_, this->write_timeout_usec_, connection);
       bool connection_closed = false;
-      ret = process_request(stream, /*close_connection=*/count == 1, connection_closed, nullptr);
+      // The head is read and its framing checked first (framing.h); a
+      // refused request is answered by the pre-routing middleware, and its
+      // connection closed: what follows it cannot be told apart from a next
+      // request.
+      const Framing framing = stream.frame(this->payload_max_length_);
+      set_request_framing(framing);
+      ret = this->process_request(stream, /*close_connection=*/count == 1, connection_closed,
+                                  setup);
+      set_request_framing({});
+      if (framing.status != 0) connection_closed = true;
       // The answer goes out in one send (SocketStream::write collects it).
       if (!stream.flush()) ret = false;
-      if (!ret || connection_closed) break;
+      if (!ret || connection_closed || stream.past_deadline()) break;
       --count;
+    }
+    if (connection.ssl != nullptr) {
+      ERR_clear_error();
+      SSL_shutdown(connection.ssl);  // close_notify, not waited for
+      SSL_free(connection.ssl);
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
@@ -813,9 +1020,10 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
   const ServerConfig& cfg = app.config();
   std::unique_ptr<httplib::Server> svr;
   if (!cfg.tls_cert_file.empty() && !cfg.tls_key_file.empty()) {
-    svr = std::make_unique<httplib::SSLServer>(cfg.tls_cert_file.c_str(), cfg.tls_key_file.c_str());
+    svr = std::make_unique<KeepAliveServer<httplib::SSLServer>>(cfg.tls_cert_file.c_str(),
+                                                                 cfg.tls_key_file.c_str());
   } else {
-    svr = std::make_unique<KeepAliveServer>();
+    svr = std::make_unique<KeepAliveServer<httplib::Server>>();
   }
   auto state = std::make_shared<ServerState>(cfg);
 
@@ -849,19 +1057,20 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
     return new httplib::ThreadPool(static_cast<std::size_t>(threads));
   };
 
-  install_middleware(*svr, app, state);
+  Router router(*svr);
+  install_middleware(*svr, app, state, router.table());
 
   std::shared_ptr<StaticFiles> static_files = make_static_files(app);
-  register_flow_routes(*svr, app);
-  register_telephony_routes(*svr, app);
-  register_oauth_routes(*svr, app, static_files);
-  register_account_routes(*svr, app);
-  register_ops_routes(*svr, app);
-  register_admin_routes(*svr, app);
+  register_flow_routes(router, app);
+  register_telephony_routes(router, app);
+  register_oauth_routes(router, app, static_files);
+  register_account_routes(router, app);
+  register_ops_routes(router, app);
+  register_admin_routes(router, app);
   // Static files come from register_static_routes alone (ETag, caching,
   // traversal checks); nothing may use httplib mount points, which would win
   // over every route.
-  register_static_routes(*svr, std::move(static_files));
+  register_static_routes(router, std::move(static_files));
   return svr;
 }
 

@@ -829,7 +829,7 @@ bool serve_flow_page(const StaticFiles& files, const httplib::Request& req,
   return files.serve_flow_page(req, res);
 }
 
-void register_static_routes(httplib::Server& server, std::shared_ptr<StaticFiles> files) {
+void register_static_routes(Router& server, std::shared_ptr<StaticFiles> files) {
   server.Get("/flow", redirect_to_folder);
   server.Get(R"(/flow/(.*))", [files](const httplib::Request& req, httplib::Response& res) {
     files->serve(req, res, files->web_root() / "flow", req.matches[1], false);

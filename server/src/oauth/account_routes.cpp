@@ -393,7 +393,7 @@ std::optional<nlohmann::json> read_transactions(const httplib::Request& req, htt
 
 }  // namespace
 
-void register_account_routes(httplib::Server& server, App& app) {
+void register_account_routes(Router& server, App& app) {
   server.Get("/api/v1/account", [&app](const httplib::Request& req, httplib::Response& res) {
     serve(app, req, res, "account", [](RecordsSource&, const Caller& c, UnixSeconds, ErrorCode*) {
       return std::optional<nlohmann::json>(nlohmann::json{

@@ -534,6 +534,18 @@ void send_oauth_error(httplib::Response& res, const OAuthError& e) {
   no_store(res);
 }
 
+}  // namespace
+
+bool is_oauth_form_endpoint(std::string_view path) {
+  return path == "/token" || path == "/revoke" || path == "/par";
+}
+
+void send_oauth_request_error(httplib::Response& res, int status, std::string description) {
+  send_oauth_error(res, {"invalid_request", ErrorCode::bad_request, status, std::move(description)});
+}
+
+namespace {
+
 using Form = std::map<std::string, std::string>;
 
 std::optional<std::string> form_value(const Form& form, const char* key) {
@@ -1222,7 +1234,7 @@ httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
 
 }  // namespace
 
-void register_oauth_routes(httplib::Server& server, App& app,
+void register_oauth_routes(Router& server, App& app,
                            std::shared_ptr<const StaticFiles> files) {
   server.Get("/authorize", [&app, files](const httplib::Request& req, httplib::Response& res) {
     // httplib hands HEAD to this GET handler. HEAD is safe (RFC 9110
