@@ -15,11 +15,13 @@
 //     1*DIGIT, two that differ, Content-Length beside Transfer-Encoding, a bad
 //     chunk, a NUL or bare CR or bare LF in a header line, whitespace before a
 //     field's colon, a line without one, a request line other than
-//     method SP request-target SP HTTP-version CRLF), 501 (a transfer coding other than
-//     one final "chunked"), 413 (a chunked body over the limit), 431 (a head
-//     over kMaxHeadBytes). The refused request is handed on as its request
-//     line alone with "Connection: close" and no body; the pre-routing
-//     middleware answers it from request_framing() (server.cpp).
+//     method SP request-target SP HTTP/1.x CRLF, a method httplib does not
+//     parse), 501 (a transfer coding other than one final "chunked"), 413
+//     (a chunked body over the limit), 431 (a head over kMaxHeadBytes).
+//     The refused request is handed on as its request line alone (or
+//     "GET /" when httplib would not parse that) with "Connection: close"
+//     and no body; the pre-routing middleware answers it from
+//     request_framing() (server.cpp).
 #pragma once
 
 #include <cstddef>
