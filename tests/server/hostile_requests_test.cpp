@@ -1157,6 +1157,10 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
        "POST /api/flow/account HTTP/1.1\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n", 400,
        "bad_request"},
       {"unknown_method", framed("BREW", "/healthz", {}), 400, "bad_request"},
+      // A body declared over the limit where no route refuses it first:
+      // httplib read (and dropped) it all, and answered 413 at the deadline.
+      {"content_length_over_limit_on_healthz",
+       framed("POST", "/healthz", {"Content-Length: 18446744073709551615"}), 413, "bad_request"},
       // Lines ending in bare LFs only: the head never ended for framing (no
       // CRLF CRLF), so it was answered at the read deadline.
       {"lines_ending_in_lf_only", "GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n", 400,
@@ -1218,6 +1222,11 @@ TEST_F(HostileRequests, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(statuses(two.in), (std::vector<int>{200, 404})) << two.in.substr(0, 400);
   EXPECT_TRUE(two.closed);
   EXPECT_LT(two.took, 3s) << "answered at once, not at a timeout";
+
+  // Empty lines before a request line are ignored (RFC 9112 §2.2).
+  const Conversation blank_lines =
+      converse(port, "\r\n\r\n" + framed("GET", "/healthz", {}) + request("GET", "/healthz"));
+  EXPECT_EQ(statuses(blank_lines.in), (std::vector<int>{200, 200})) << blank_lines.in.substr(0, 400);
 
   const Conversation three = converse(
       port, framed("GET", "/healthz", {"Content-Length: 5"}, "hello") +

@@ -213,13 +213,14 @@ Framing dechunk(std::string& bytes, std::size_t at, std::size_t max_body, ByteSo
 // LF is at or after the request line's. `*scanned` (0 at first) lets the next
 // call resume where this one stopped.
 // A head whose lines end in bare LFs ends, for a lenient reader, at the
-// first "\n\n": `*bare_lf` says it came before any "\n\r\n" (the head is then
-// refused at once, where it was answered at the read deadline).
+// first "\n\n": `*bare_lf` says one came and no "\n\r\n" yet (the head is
+// then refused at once, where it was answered at the read deadline). One
+// before a "\n\r\n" is a bare LF line that frame_request refuses.
 std::size_t find_head_end(std::string_view bytes, std::size_t* scanned, bool* bare_lf) {
   const std::size_t from = *scanned >= 2 ? *scanned - 2 : 0;
   const std::size_t at = bytes.find("\n\r\n", from);
+  *bare_lf = at == kNpos && bytes.find("\n\n", *scanned >= 1 ? *scanned - 1 : 0) != kNpos;
   *scanned = bytes.size();
-  *bare_lf = bytes.substr(0, at == kNpos ? bytes.size() : at).find("\n\n", from) != kNpos;
   return at == kNpos ? kNpos : at + 3;
 }
 
@@ -297,6 +298,12 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
     return refuse(bytes, 400, "Content-Length and Transfer-Encoding together");
   }
   if (codings == 0) {
+    // A declared body over the limit: httplib read and dropped all of it
+    // before answering 413 (at the read deadline for a large one) where no
+    // route refused it first (/healthz, /metrics).
+    if (length && *length > max_body) {
+      return refuse(bytes, 413, "the request body is too large");
+    }
     Framing served;
     served.head = head_end;
     if (lengths == 0 && expects_content(method)) {
@@ -346,16 +353,20 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
 }  // namespace
 
 Framing read_and_frame(std::string& bytes, std::size_t max_body, ByteSource& source) {
-  // RFC 9112 §2.2: empty lines before a request line are ignored (a client
-  // may send a CRLF after a request's body); they would not parse as one.
-  while (!bytes.empty() && (bytes.front() == '\r' || bytes.front() == '\n')) {
-    std::size_t n = 0;
-    while (n < bytes.size() && (bytes[n] == '\r' || bytes[n] == '\n')) ++n;
-    bytes.erase(0, n);
-    if (bytes.empty() && !source.read_more(bytes)) return {};
-  }
   std::size_t scanned = 0;
   for (;;) {
+    // RFC 9112 §2.2: empty lines before a request line are ignored (a
+    // client may send a CRLF after a request's body); they would not parse
+    // as one.
+    if (scanned == 0 && !bytes.empty() && (bytes.front() == '\r' || bytes.front() == '\n')) {
+      std::size_t n = 0;
+      while (n < bytes.size() && (bytes[n] == '\r' || bytes[n] == '\n')) ++n;
+      bytes.erase(0, n);
+      if (bytes.empty()) {
+        if (!source.read_more(bytes)) return {};
+        continue;
+      }
+    }
     bool bare_lf = false;
     const std::size_t end = find_head_end(bytes, &scanned, &bare_lf);
     if (bare_lf) return refuse(bytes, 400, "a header line ends with a bare LF");
