@@ -254,6 +254,12 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
     if (line.empty() || line.back() != '\r') {
       return refuse(bytes, 400, "a header line ends with a bare LF");
     }
+    // httplib 0.11.4 answers a longer line (CPPHTTPLIB_HEADER_MAX_LENGTH,
+    // CRLF included) 400 without reading the rest of the head, and kept the
+    // connection: refused here, answered by the middleware, closed.
+    if (line.size() + 1 > kMaxFieldLineBytes) {
+      return refuse(bytes, 431, "a header line is too large");
+    }
     line.remove_suffix(1);
     // RFC 9110 §5.5: NUL, CR and LF are never part of a field value.
     if (has_nul_or_cr(line)) {

@@ -17,7 +17,8 @@
 //     field's colon, a line without one, a request line other than
 //     method SP request-target SP HTTP/1.x CRLF, a method httplib does not
 //     parse), 501 (a transfer coding other than one final "chunked"), 413
-//     (a chunked body over the limit), 431 (a head over kMaxHeadBytes).
+//     (a chunked body over the limit), 431 (a head over kMaxHeadBytes, a
+//     header line over kMaxFieldLineBytes).
 //     The refused request is handed on as its request line alone (or
 //     "GET /" when httplib would not parse that) with "Connection: close"
 //     and no body; the pre-routing middleware answers it from
@@ -33,6 +34,8 @@ namespace renkei::server {
 
 // The largest request head (request line and header fields) read.
 inline constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+// The longest header line (CRLF included) httplib 0.11.4 parses.
+inline constexpr std::size_t kMaxFieldLineBytes = 8192;
 
 // What framing decided about the request being served on this thread.
 struct Framing {
