@@ -1157,6 +1157,12 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
        "POST /api/flow/account HTTP/1.1\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n", 400,
        "bad_request"},
       {"unknown_method", framed("BREW", "/healthz", {}), 400, "bad_request"},
+      // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding is faulty
+      // framing (it was decoded, and kept its connection with Keep-Alive).
+      {"chunked_in_http_1_0",
+       "POST /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "0\r\n\r\n",
+       400, "bad_request"},
       // httplib answered a header line over 8 KiB 400 itself, and kept the
       // connection, the rest of the head unread.
       {"header_line_over_8_kb", framed("GET", "/healthz", {"X-Long: " + std::string(9000, 'a')}),

@@ -303,6 +303,11 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
   if (codings > 0 && lengths > 0) {
     return refuse(bytes, 400, "Content-Length and Transfer-Encoding together");
   }
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is faulty
+  // framing (an HTTP/1.0 intermediary before us would not have read it so).
+  if (codings > 0 && head[first_lf - 2] == '0') {
+    return refuse(bytes, 400, "Transfer-Encoding in an HTTP/1.0 request");
+  }
   if (codings == 0) {
     // A declared body over the limit: httplib read and dropped all of it
     // before answering 413 (at the read deadline for a large one) where no
