@@ -1206,6 +1206,16 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
     EXPECT_EQ(header_value(r, "Connection"), "close");
     EXPECT_EQ(r.head.find("Connection:"), r.head.rfind("Connection:")) << "said once";
   }
+  // Alone, without the request after it (whose CRLF CRLF ended the head for
+  // framing above): a head of lines ending in bare LFs only was answered at
+  // the read deadline.
+  for (const std::string lf_only : {"GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n",
+                                    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\n"}) {
+    const Conversation talk = converse(server_.port(), lf_only);
+    EXPECT_LT(talk.took, 3s) << "answered at once, not at the read deadline";
+    EXPECT_TRUE(talk.closed);
+    EXPECT_EQ(parse_reply(talk.in).status, 400) << talk.in.substr(0, 200);
+  }
   EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
 }
 
