@@ -307,12 +307,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!(flags & 64)) bytes += "Content-Length: " + std::to_string(body.size()) + "\r\n";
       bytes += "\r\n" + body;
     }
+    // A HEAD request's answer has no body to tell a deliberate 5xx by.
+    const bool head_request = bytes.rfind("HEAD ", 0) == 0;
     Reply r = send(server, std::move(bytes));
     // The deliberate 5xx: 503 busy, and 501 for a transfer coding other
     // than chunked (framing.h).
     const bool deliberate =
-        (r.status == 503 && r.body.find("\"busy\"") != std::string::npos) ||
-        (r.status == 501 && r.body.find("\"bad_request\"") != std::string::npos);
+        (r.status == 503 && (head_request || r.body.find("\"busy\"") != std::string::npos)) ||
+        (r.status == 501 && (head_request || r.body.find("\"bad_request\"") != std::string::npos));
     if (r.status >= 500 && !deliberate) {
       std::fprintf(stdout, "status %d\n%s\n\n%s\n", r.status, r.head.c_str(), r.body.c_str());
       std::fflush(stdout);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -41,6 +42,7 @@ struct RawReply {
   std::string head;
   std::string body;
   bool timed_out = false;
+  bool closed = false;  // the server closed the connection after its answer
 };
 
 // Parses what the server sent: the status line, the head, the body (by
@@ -109,11 +111,21 @@ RawReply exchange(int port, const std::string& bytes, bool half_close = false,
     if (n <= 0) break;
     in.append(buf, static_cast<std::size_t>(n));
   }
+  // Closed after the answer: the next read finds the end (within 3 s).
+  bool closed = false;
+  if (!timed_out) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 3000) > 0) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      closed = n == 0 || (n < 0 && errno == ECONNRESET);
+    }
+  }
   ::shutdown(fd, SHUT_RDWR);
   writer.join();
   ::close(fd);
   RawReply r = parse_reply(in);
   r.timed_out = timed_out;
+  r.closed = closed;
   return r;
 }
 
@@ -601,7 +613,7 @@ std::vector<Row> catalog() {
        [](const Ctx&, TestServer&) {
          return request("GET", "/api/flow", {"X-Long: " + std::string(9000, 'a')});
        },
-       400, "bad_request"},
+       431, "bad_request"},
       {"bare_cr_in_header_value", S::none,
        [](const Ctx&, TestServer&) {
          return request("GET", "/api/flow", {"Cookie: renkei_session=a\rInjected: yes"});
@@ -975,15 +987,21 @@ TEST_F(HostileRequests, SlowClientDoesNotBlockOthers) {
 // byte within the 10 s read timeout) held its worker for as long as it kept
 // trickling; 66 of them froze the server. A request now has 10 s from its
 // first byte to arrive whole; then its connection is closed.
+// The request does not ask to close: the server closes the connection after
+// its answer by itself (what was left of the request would otherwise be read
+// as the next one, with another 10 s).
 TEST_F(HostileRequests, ATrickledRequestIsCutOffAtItsDeadline) {
   const std::string padding(150, 'a');
-  const std::string slow_request = request("GET", "/healthz", {"X-Slow: " + padding});
+  const std::string slow_request =
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + padding + "\r\n\r\n";
   ASSERT_GT(slow_request.size(), 150u);  // at 1 byte per 100 ms: over 15 s
   const auto start = std::chrono::steady_clock::now();
   RawReply slow = exchange(server_.port(), slow_request, false, 30000ms, 1, 100ms);
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_FALSE(slow.timed_out);
   EXPECT_NE(slow.status, 200) << "the request must not be served";
+  EXPECT_TRUE(slow.closed) << "the connection must be closed after the answer";
+  EXPECT_EQ(header_value(slow, "Connection"), "close") << slow.head;
   EXPECT_LT(took, 14s) << "the connection is closed at the deadline, not at the request's end";
   EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
 }
@@ -1124,6 +1142,43 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
       {"space_before_colon", framed("POST", "/api/flow/account", {json, "Content-Length : 2"}, "{}"),
        400, "bad_request"},
       {"obs_fold", framed("GET", "/healthz", {"X-Note: a", " folded"}), 400, "bad_request"},
+      // httplib splits the request line on runs of spaces and trims each
+      // part: " POST" was its POST but not framing's, so no body was
+      // assumed and httplib read one until the 10 s deadline.
+      {"request_line_leading_space",
+       " " + framed("POST", "/api/flow/account", {json}), 400, "bad_request"},
+      {"request_line_leading_tab",
+       "\t" + framed("POST", "/api/flow/account", {json}), 400, "bad_request"},
+      {"request_line_two_spaces", framed("POST", " /api/flow/account", {json}), 400,
+       "bad_request"},
+      {"request_line_trailing_space", "POST /api/flow/account HTTP/1.1 \r\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n",
+       400, "bad_request"},
+      {"request_line_bare_lf",
+       "POST /api/flow/account HTTP/1.1\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n", 400,
+       "bad_request"},
+      {"unknown_method", framed("BREW", "/healthz", {}), 400, "bad_request"},
+      // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding is faulty
+      // framing (it was decoded, and kept its connection with Keep-Alive).
+      {"chunked_in_http_1_0",
+       "POST /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "0\r\n\r\n",
+       400, "bad_request"},
+      // httplib answered a header line over 8 KiB 400 itself, and kept the
+      // connection, the rest of the head unread.
+      {"header_line_over_8_kb", framed("GET", "/healthz", {"X-Long: " + std::string(9000, 'a')}),
+       431, "bad_request"},
+      // A body declared over the limit where no route refuses it first:
+      // httplib read (and dropped) it all, and answered 413 at the deadline.
+      {"content_length_over_limit_on_healthz",
+       framed("POST", "/healthz", {"Content-Length: 18446744073709551615"}), 413, "bad_request"},
+      // Lines ending in bare LFs only: the head never ended for framing (no
+      // CRLF CRLF), so it was answered at the read deadline.
+      {"lines_ending_in_lf_only", "GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n", 400,
+       "bad_request"},
+      {"blank_line_bare_lf", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\n", 400,
+       "bad_request"},
+      {"http_2_version", "GET /healthz HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 400,
+       "bad_request"},
       // The OAuth endpoints answer in their own error form (RFC 6749 §5.2).
       {"token_content_length_exponent",
        framed("POST", "/token",
@@ -1151,7 +1206,95 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
     EXPECT_EQ(header_value(r, "Connection"), "close");
     EXPECT_EQ(r.head.find("Connection:"), r.head.rfind("Connection:")) << "said once";
   }
+  // Alone, without the request after it (whose CRLF CRLF ended the head for
+  // framing above): a head of lines ending in bare LFs only was answered at
+  // the read deadline.
+  for (const std::string lf_only : {"GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n",
+                                    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\n"}) {
+    const Conversation talk = converse(server_.port(), lf_only);
+    EXPECT_LT(talk.took, 3s) << "answered at once, not at the read deadline";
+    EXPECT_TRUE(talk.closed);
+    EXPECT_EQ(parse_reply(talk.in).status, 400) << talk.in.substr(0, 200);
+  }
   EXPECT_EQ(exchange(server_.port(), request("GET", "/healthz")).status, 200);
+}
+
+// The statuses of the answers in `in`, in order.
+std::vector<int> statuses(const std::string& in) {
+  std::vector<int> out;
+  for (std::size_t at = in.find("HTTP/1.1 "); at != std::string::npos;
+       at = in.find("HTTP/1.1 ", at + 1)) {
+    out.push_back(std::atoi(in.c_str() + at + 9));
+  }
+  return out;
+}
+
+// RFC 9112 §9.3.2: pipelined requests are answered in order. The bytes read
+// beyond a request went with it, so a second request sent with the first was
+// never answered and its client waited for it until the keep-alive timeout.
+// Now framing says where each request ends; what follows is the next one,
+// including after a body httplib does not read (a GET's, skipped), a body
+// read by framing (chunked) and one read by httplib (Content-Length).
+TEST_F(HostileRequests, PipelinedRequestsAreAnsweredInOrder) {
+  const int port = server_.port();
+  const Conversation two =
+      converse(port, framed("GET", "/healthz", {}) + request("GET", "/no-such-page"));
+  EXPECT_EQ(statuses(two.in), (std::vector<int>{200, 404})) << two.in.substr(0, 400);
+  EXPECT_TRUE(two.closed);
+  EXPECT_LT(two.took, 3s) << "answered at once, not at a timeout";
+
+  // Empty lines before a request line are ignored (RFC 9112 §2.2).
+  const Conversation blank_lines =
+      converse(port, "\r\n\r\n" + framed("GET", "/healthz", {}) + request("GET", "/healthz"));
+  EXPECT_EQ(statuses(blank_lines.in), (std::vector<int>{200, 200})) << blank_lines.in.substr(0, 400);
+
+  const Conversation three = converse(
+      port, framed("GET", "/healthz", {"Content-Length: 5"}, "hello") +
+                framed("POST", "/healthz", {"Transfer-Encoding: chunked"}, "2\r\nab\r\n0\r\n\r\n") +
+                framed("POST", "/healthz", {"Content-Length: 3"}, "abc") + "\r\n" +
+                request("GET", "/healthz"));
+  EXPECT_EQ(statuses(three.in), (std::vector<int>{200, 405, 405, 200})) << three.in.substr(0, 400);
+  EXPECT_TRUE(three.closed);
+  EXPECT_LT(three.took, 3s);
+
+  // A GET's body is never read as a request: smuggling one in it fails.
+  const std::string hidden = request("GET", "/no-such-page");
+  const Conversation smuggled = converse(
+      port, framed("GET", "/healthz", {"Content-Length: " + std::to_string(hidden.size())}, hidden) +
+                request("GET", "/healthz"));
+  EXPECT_EQ(statuses(smuggled.in), (std::vector<int>{200, 200})) << smuggled.in.substr(0, 400);
+}
+
+// A refused request (bad framing, a declared body over the limit) closes its
+// connection after its answer: the requests after it are not answered.
+TEST_F(HostileRequests, APipelinedRequestAfterARefusedOneIsNotAnswered) {
+  const int port = server_.port();
+  const Conversation bad_length = converse(
+      port, framed("GET", "/healthz", {}) +
+                framed("POST", "/api/flow/account", {"Content-Length: +2"}, "{}") +
+                request("GET", "/healthz"));
+  EXPECT_EQ(statuses(bad_length.in), (std::vector<int>{200, 400})) << bad_length.in.substr(0, 400);
+  EXPECT_TRUE(bad_length.closed);
+  EXPECT_LT(bad_length.took, 3s);
+
+  const Conversation too_large = converse(
+      port, framed("GET", "/healthz", {}) +
+                framed("POST", "/api/flow/account", {"Content-Length: 99999999"}, "{}") +
+                request("GET", "/healthz"));
+  EXPECT_EQ(statuses(too_large.in), (std::vector<int>{200, 413})) << too_large.in.substr(0, 400);
+  EXPECT_TRUE(too_large.closed);
+  EXPECT_LT(too_large.took, 3s);
+}
+
+// Response::set_header adds: the declared-413 answer (and the busy ones) said
+// "Connection: close" twice when the client had asked to close.
+TEST_F(HostileRequests, AClosingAnswerSaysConnectionCloseOnce) {
+  const RawReply r = exchange(
+      server_.port(), request("POST", "/api/flow/account", {"Content-Length: 99999999"}, "", false));
+  EXPECT_EQ(r.status, 413) << r.head;
+  EXPECT_EQ(header_value(r, "Connection"), "close") << r.head;
+  EXPECT_EQ(r.head.find("Connection:"), r.head.rfind("Connection:")) << r.head;
+  EXPECT_EQ(r.head.find("Keep-Alive:"), std::string::npos) << r.head;
 }
 
 // RFC 9112 §6.3 rule 7: a POST with neither Content-Length nor

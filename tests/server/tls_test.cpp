@@ -435,6 +435,41 @@ TEST_F(TlsTest, RequestFramingIsCheckedOverTlsToo) {
   }
 }
 
+// Pipelining over TLS as over plain HTTP (RFC 9112 §9.3.2): requests sent
+// together are answered in order (the bytes after the first went with it, and
+// the second was never answered); after a refused one the connection closes.
+TEST_F(TlsTest, PipelinedRequestsAreAnsweredInOrder) {
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string last = "GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  auto statuses = [](const std::string& in) {
+    std::string out;
+    for (std::size_t at = in.find("HTTP/1.1 "); at != std::string::npos;
+         at = in.find("HTTP/1.1 ", at + 1)) {
+      out += in.substr(at + 9, 3) + " ";
+    }
+    return out;
+  };
+  {
+    RawTls tls(server_->port());
+    ASSERT_TRUE(tls.ok());
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(tls.send(get + get + last));
+    const std::string answer = tls.read_all();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+    EXPECT_EQ(statuses(answer), "200 200 404 ") << answer.substr(0, 300);
+  }
+  {
+    RawTls tls(server_->port());
+    ASSERT_TRUE(tls.ok());
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(tls.send(get + "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1e3\r\n\r\n" + last));
+    const std::string answer = tls.read_all();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
+        << "closed after the refusal, not at a timeout";
+    EXPECT_EQ(statuses(answer), "200 400 ") << answer.substr(0, 300);
+  }
+}
+
 // Without TLS configuration: plain HTTP, no Secure flag, no HSTS.
 TEST(PlainHttpTest, SessionCookieIsNotSecureAndNoHsts) {
   TestServer server;

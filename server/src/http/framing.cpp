@@ -57,17 +57,67 @@ int hex_value(char c) {
   return -1;
 }
 
+// tchar (RFC 9110 §5.6.2).
+bool is_tchar(char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return c != '\0' && std::memchr("!#$%&'*+-.^_`|~", c, 15) != nullptr;
+}
+
+// RFC 9112 §3: method SP request-target SP HTTP-version, exactly (`line`
+// without its CRLF), of HTTP/1.0 or HTTP/1.1 (the versions httplib parses). httplib 0.11.4 splits the line on runs of spaces and
+// trims spaces and tabs around each part: " POST / HTTP/1.1" was its POST
+// and not ours (no Content-Length: 0 added; it then read a body until the
+// peer closed). One rule here, strict, so both read the same request.
+bool request_line_well_formed(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size() && is_tchar(line[i])) ++i;
+  if (i == 0 || i >= line.size() || line[i] != ' ') return false;
+  const std::size_t target = ++i;
+  while (i < line.size() && static_cast<unsigned char>(line[i]) > 0x20 && line[i] != 0x7f) ++i;
+  if (i == target || i >= line.size() || line[i] != ' ') return false;
+  const std::string_view version = line.substr(i + 1);
+  return version == "HTTP/1.1" || version == "HTTP/1.0";
+}
+
+// The methods httplib 0.11.4 parses (its parse_request_line); any other is
+// refused here, 400 as httplib did, but answered by the middleware and with
+// its connection closed (httplib answered without reading the head's
+// fields, and kept the connection).
+bool method_known(std::string_view m) {
+  switch (m.size()) {
+    case 3:
+      return m == "GET" || m == "PUT" || m == "PRI";
+    case 4:
+      return m == "POST" || m == "HEAD";
+    case 5:
+      return m == "PATCH" || m == "TRACE";
+    case 6:
+      return m == "DELETE";
+    case 7:
+      return m == "CONNECT" || m == "OPTIONS";
+    default:
+      return false;
+  }
+}
+
 bool expects_content(std::string_view method) {
   // httplib 0.11.4's expect_content(): the methods whose body it reads.
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" ||
          method == "PRI";
 }
 
+// The request handed on in place of a refused one: its request line (or,
+// when httplib would not parse that, one it does, so that the middleware
+// answers) with "Connection: close" and no body.
 Framing refuse(std::string& bytes, int status, const char* reason) {
-  std::size_t lf = bytes.find('\n');
-  std::size_t end = lf == kNpos ? bytes.size() : lf;
-  if (end > 0 && bytes[end - 1] == '\r') --end;
-  bytes.resize(end);
+  const std::size_t lf = bytes.find('\n');
+  if (lf != kNpos && lf > 0 && bytes[lf - 1] == '\r' &&
+      request_line_well_formed(std::string_view(bytes.data(), lf - 1)) &&
+      method_known(std::string_view(bytes.data(), bytes.find(' ')))) {
+    bytes.resize(lf - 1);
+  } else {
+    bytes = "GET / HTTP/1.1";
+  }
   bytes += "\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
   return {status, reason};
 }
@@ -162,9 +212,14 @@ Framing dechunk(std::string& bytes, std::size_t at, std::size_t max_body, ByteSo
 // LF, then lines up to one that is "\r\n" — so at the first "\n\r\n", whose
 // LF is at or after the request line's. `*scanned` (0 at first) lets the next
 // call resume where this one stopped.
-std::size_t find_head_end(std::string_view bytes, std::size_t* scanned) {
+// A head whose lines end in bare LFs ends, for a lenient reader, at the
+// first "\n\n": `*bare_lf` says one came and no "\n\r\n" yet (the head is
+// then refused at once, where it was answered at the read deadline). One
+// before a "\n\r\n" is a bare LF line that frame_request refuses.
+std::size_t find_head_end(std::string_view bytes, std::size_t* scanned, bool* bare_lf) {
   const std::size_t from = *scanned >= 2 ? *scanned - 2 : 0;
   const std::size_t at = bytes.find("\n\r\n", from);
+  *bare_lf = at == kNpos && bytes.find("\n\n", *scanned >= 1 ? *scanned - 1 : 0) != kNpos;
   *scanned = bytes.size();
   return at == kNpos ? kNpos : at + 3;
 }
@@ -174,7 +229,14 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
                       ByteSource& source) {
   const std::string_view head(bytes.data(), head_end);
   const std::size_t first_lf = head.find('\n');
-  const std::string_view method = head.substr(0, std::min(head.find(' '), first_lf));
+  if (first_lf == 0 || head[first_lf - 1] != '\r' ||
+      !request_line_well_formed(head.substr(0, first_lf - 1))) {
+    return refuse(bytes, 400, "the request line is malformed");
+  }
+  const std::string_view method = head.substr(0, head.find(' '));
+  if (!method_known(method)) {
+    return refuse(bytes, 400, "the method is not one served");
+  }
   const std::size_t fields_end = head_end - 2;  // the blank line
 
   int lengths = 0;
@@ -191,6 +253,12 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
     pos = lf + 1;
     if (line.empty() || line.back() != '\r') {
       return refuse(bytes, 400, "a header line ends with a bare LF");
+    }
+    // httplib 0.11.4 answers a longer line (CPPHTTPLIB_HEADER_MAX_LENGTH,
+    // CRLF included) 400 without reading the rest of the head, and kept the
+    // connection: refused here, answered by the middleware, closed.
+    if (line.size() + 1 > kMaxFieldLineBytes) {
+      return refuse(bytes, 431, "a header line is too large");
     }
     line.remove_suffix(1);
     // RFC 9110 §5.5: NUL, CR and LF are never part of a field value.
@@ -235,12 +303,28 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
   if (codings > 0 && lengths > 0) {
     return refuse(bytes, 400, "Content-Length and Transfer-Encoding together");
   }
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 request is faulty
+  // framing (an HTTP/1.0 intermediary before us would not have read it so).
+  if (codings > 0 && head[first_lf - 2] == '0') {
+    return refuse(bytes, 400, "Transfer-Encoding in an HTTP/1.0 request");
+  }
   if (codings == 0) {
+    // A declared body over the limit: httplib read and dropped all of it
+    // before answering 413 (at the read deadline for a large one) where no
+    // route refused it first (/healthz, /metrics).
+    if (length && *length > max_body) {
+      return refuse(bytes, 413, "the request body is too large");
+    }
+    Framing served;
+    served.head = head_end;
     if (lengths == 0 && expects_content(method)) {
       // RFC 9112 §6.3 rule 7: no body.
-      bytes.insert(fields_end, "Content-Length: 0\r\n");
+      static constexpr std::string_view kNoBody = "Content-Length: 0\r\n";
+      bytes.insert(fields_end, kNoBody);
+      served.head += kNoBody.size();
     }
-    return {};
+    served.length = served.head + (lengths > 0 ? *length : 0);
+    return served;
   }
   if (codings > 1 || !iequals(coding, "chunked")) {
     return refuse(bytes, 501, "the only transfer coding served is chunked");
@@ -268,10 +352,13 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
   out += "Content-Length: ";
   out += std::to_string(body.size());
   out += "\r\n\r\n";
+  Framing served;
+  served.head = out.size();
+  served.length = out.size() + body.size();
   out += body;
   out.append(bytes, after, kNpos);
   bytes.swap(out);
-  return {};
+  return served;
 }
 
 }  // namespace
@@ -279,7 +366,21 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
 Framing read_and_frame(std::string& bytes, std::size_t max_body, ByteSource& source) {
   std::size_t scanned = 0;
   for (;;) {
-    const std::size_t end = find_head_end(bytes, &scanned);
+    // RFC 9112 §2.2: empty lines before a request line are ignored (a
+    // client may send a CRLF after a request's body); they would not parse
+    // as one.
+    if (scanned == 0 && !bytes.empty() && (bytes.front() == '\r' || bytes.front() == '\n')) {
+      std::size_t n = 0;
+      while (n < bytes.size() && (bytes[n] == '\r' || bytes[n] == '\n')) ++n;
+      bytes.erase(0, n);
+      if (bytes.empty()) {
+        if (!source.read_more(bytes)) return {};
+        continue;
+      }
+    }
+    bool bare_lf = false;
+    const std::size_t end = find_head_end(bytes, &scanned, &bare_lf);
+    if (bare_lf) return refuse(bytes, 400, "a header line ends with a bare LF");
     if (end != kNpos) return frame_request(bytes, end, max_body, source);
     if (bytes.size() >= kMaxHeadBytes) return refuse(bytes, 431, "the request head is too large");
     if (!source.read_more(bytes)) return {};

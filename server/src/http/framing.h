@@ -14,14 +14,19 @@
 //   - anything else wrong is refused: 400 (a Content-Length that is not
 //     1*DIGIT, two that differ, Content-Length beside Transfer-Encoding, a bad
 //     chunk, a NUL or bare CR or bare LF in a header line, whitespace before a
-//     field's colon, a line without one), 501 (a transfer coding other than
-//     one final "chunked"), 413 (a chunked body over the limit), 431 (a head
-//     over kMaxHeadBytes). The refused request is handed on as its request
-//     line alone with "Connection: close" and no body; the pre-routing
-//     middleware answers it from request_framing() (server.cpp).
+//     field's colon, a line without one, a request line other than
+//     method SP request-target SP HTTP/1.x CRLF, a method httplib does not
+//     parse), 501 (a transfer coding other than one final "chunked"), 413
+//     (a chunked body over the limit), 431 (a head over kMaxHeadBytes, a
+//     header line over kMaxFieldLineBytes).
+//     The refused request is handed on as its request line alone (or
+//     "GET /" when httplib would not parse that) with "Connection: close"
+//     and no body; the pre-routing middleware answers it from
+//     request_framing() (server.cpp).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -29,11 +34,19 @@ namespace renkei::server {
 
 // The largest request head (request line and header fields) read.
 inline constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+// The longest header line (CRLF included) httplib 0.11.4 parses.
+inline constexpr std::size_t kMaxFieldLineBytes = 8192;
 
 // What framing decided about the request being served on this thread.
 struct Framing {
   int status = 0;            // 0: served as usual; else the status to answer
   const char* reason = "";   // why (ASCII; an error description)
+  // Where the request ends in the rewritten bytes, when served (status 0):
+  // its head is bytes[0, head), its body the `length - head` bytes after it
+  // (not necessarily read yet); what follows is the connection's next
+  // request. 0 when the head never arrived whole.
+  std::size_t head = 0;
+  std::uint64_t length = 0;
 };
 
 // Where a request's bytes come from while its chunked body is read.

@@ -176,6 +176,14 @@ struct RequestState {
 };
 thread_local RequestState t_request;
 
+// An answer after which its connection is closed (busy, a declared body over
+// the limit: the body was not read). The connection loop closes it; the
+// post-routing handler makes the answer say so, once: httplib adds its own
+// "Connection: close" when the client asked to close, and
+// Response::set_header adds rather than replaces.
+thread_local bool t_close_after_answer = false;
+void close_after_answer() { t_close_after_answer = true; }
+
 // DNS rebinding (issue 12, found by review): a page on evil.example whose
 // name is made to resolve to this server is same-origin with it and sends
 // "Host: evil.example". Only the issuer's host, "localhost" and IP literals
@@ -359,7 +367,7 @@ void answer_busy(Response& res, const Request& req, int status, int retry_after)
   //   as long as the overload lasted. Closing after busy frees the worker for
   //   the next waiting connection, so every client gets an answer in turn.
   (void)req;
-  res.set_header("Connection", "close");
+  close_after_answer();
 }
 
 // A request malformed as HTTP (framing, size): answered `status` with the
@@ -446,7 +454,7 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
         // (and discard) all of it.
         if (declared_length(req) > max_body_bytes) {
           answer_malformed(res, req, 413, "the request body is too large");
-          res.set_header("Connection", "close");
+          close_after_answer();
           return HandlerResponse::Handled;
         }
         int retry_after = 1;
@@ -530,6 +538,11 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
     t.active = false;
     t.counted = false;
 
+    if (t_close_after_answer) {
+      res.headers.erase("Connection");
+      res.headers.erase("Keep-Alive");
+      res.set_header("Connection", "close");
+    }
     res.set_header("X-Request-Id", id);
     if (!app.config().instance_name.empty()) {
       res.set_header("X-Renkei-Instance", app.config().instance_name);
@@ -642,11 +655,15 @@ constexpr int kIdleSliceMs = 500;
 // up on its first request (httplib asks for both on every request: two system
 // calls and two getnameinfo each time), and the read buffer's memory (a 4 KiB
 // allocation per request cost more than the framing's checks: callgrind,
-// renkei_load_bench), not its bytes: as in httplib, bytes read beyond a
-// request go with its stream. After a request httplib could not parse
-// (answered 400 without closing), they are the rest of that request, not a
-// next one; keeping them answered each of its lines with another 400 (found
-// by the hostile catalog).
+// renkei_load_bench), and the bytes read beyond a request: the start of the
+// next one (pipelining, RFC 9112 §9.3.2: answered in order). They are kept
+// only when framing knows where the request ended and httplib read it as
+// framing did (its whole head, none of what followed; a body it left unread
+// is skipped when it is all there). Otherwise (a refused request, one cut
+// off at its deadline, one httplib could not parse: it answers 400 without
+// closing) the connection is closed after the answer: what follows cannot
+// be told apart from a next request (keeping it answered each line of a bad
+// request with another 400: found by the hostile catalog).
 struct Endpoint {
   bool known = false;
   std::string ip;
@@ -671,9 +688,7 @@ class SocketStream final : public httplib::Stream, public ByteSource {
         write_ms_(static_cast<int>(write_sec * 1000 + write_usec / 1000)),
         read_deadline_(Clock::now() + kRequestReadDeadline),
         ssl_(connection.ssl),
-        in_(connection.buffer) {
-    in_.clear();
-  }
+        in_(connection.buffer) {}
 
   // A wait for the request's next bytes ends at the read timeout or at the
   // request's deadline, whichever comes first.
@@ -695,18 +710,24 @@ class SocketStream final : public httplib::Stream, public ByteSource {
       // httplib reads the request line and the header fields a byte a time.
       if (size == 1) {
         *ptr = in_[in_off_++];
+        ++consumed_;
         return 1;
       }
       const std::size_t n = std::min(size, in_.size() - in_off_);
       std::memcpy(ptr, in_.data() + in_off_, n);
       in_off_ += n;
+      consumed_ += n;
       return static_cast<ssize_t>(n);
     }
     in_.clear();
     in_off_ = 0;
     // A refused request is its rewritten bytes and nothing more.
     if (input_ended_) return 0;
-    if (size >= kReadChunk) return receive(ptr, size);
+    if (size >= kReadChunk) {
+      const ssize_t n = receive(ptr, size);
+      if (n > 0) consumed_ += static_cast<std::uint64_t>(n);
+      return n;
+    }
     const ssize_t n = fill(in_);
     if (n <= 0) return n;
     return read(ptr, size);
@@ -716,9 +737,27 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   // (framing.h), before httplib reads any of it; a refused request is its
   // rewritten bytes and nothing more.
   Framing frame(std::size_t max_body) {
-    const Framing f = read_and_frame(in_, max_body, *this);
-    if (f.status != 0) input_ended_ = true;
-    return f;
+    framing_ = read_and_frame(in_, max_body, *this);
+    if (framing_.status != 0) input_ended_ = true;
+    return framing_;
+  }
+
+  // After httplib served the request: leaves what followed it in the
+  // connection's buffer, for its next request, and says whether there may be
+  // one (the struct Connection comment).
+  bool keep_what_follows() {
+    const Framing& f = framing_;
+    const std::size_t buffered = in_.size() - in_off_;
+    if (f.status != 0 || f.length == 0 || past_deadline_ || consumed_ < f.head ||
+        consumed_ > f.length || f.length - consumed_ > buffered) {
+      in_.clear();
+      return false;
+    }
+    // The rest of a body httplib did not read (a GET's, or one refused
+    // before reading) is skipped.
+    in_.erase(0, in_off_ + static_cast<std::size_t>(f.length - consumed_));
+    in_off_ = 0;
+    return true;
   }
 
   // ByteSource: appends what the socket has, waiting for it at most until
@@ -810,13 +849,20 @@ class SocketStream final : public httplib::Stream, public ByteSource {
     to.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
     return n;
   }
+  // A read ended: when at the request's deadline, whatever httplib answers
+  // says "Connection: close", and the connection is closed after it.
+  void note_deadline() {
+    if (Clock::now() < read_deadline_) return;
+    past_deadline_ = true;
+    close_after_answer();
+  }
   // One recv: the bytes are usually there already (the wait saw them), so
   // first without waiting, and the timed wait only when it finds nothing.
   // Past the deadline nothing more is read, even bytes already waiting: a
   // trickle always has one.
   ssize_t receive(char* into, std::size_t room) {
     if (Clock::now() >= read_deadline_) {
-      past_deadline_ = true;
+      note_deadline();
       return -1;
     }
     if (ssl_ != nullptr) {
@@ -830,7 +876,7 @@ class SocketStream final : public httplib::Stream, public ByteSource {
         // A record arriving a byte at a time is waited for within the
         // request's deadline, as plain bytes are.
         if (!wait_for_tls(n, read_ms_) || Clock::now() >= read_deadline_) {
-          past_deadline_ = Clock::now() >= read_deadline_;
+          note_deadline();
           return -1;
         }
       }
@@ -838,7 +884,7 @@ class SocketStream final : public httplib::Stream, public ByteSource {
     ssize_t n = recv_eintr(into, room, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (!is_readable()) {
-        past_deadline_ = Clock::now() >= read_deadline_;
+        note_deadline();
         return -1;
       }
       n = recv_eintr(into, room, 0);
@@ -905,6 +951,8 @@ class SocketStream final : public httplib::Stream, public ByteSource {
   // came with it) from frame(), then body reads of less than kReadChunk.
   std::string& in_;  // the connection's
   std::size_t in_off_ = 0;
+  std::uint64_t consumed_ = 0;  // bytes of this request handed to httplib
+  Framing framing_;
   bool input_ended_ = false;
   bool past_deadline_ = false;
 };
@@ -950,7 +998,10 @@ class KeepAliveServer final : public Base {
  private:
   // True when a request's first bytes arrived within the keep-alive timeout;
   // false on timeout, error, or a stopping server.
-  bool wait_for_request(socket_t sock, SSL* ssl) const {
+  bool wait_for_request(socket_t sock, const Connection& connection) const {
+    // The next request's first bytes came with the last one (pipelining).
+    if (!connection.buffer.empty()) return true;
+    SSL* const ssl = connection.ssl;
     if (ssl != nullptr && SSL_pending(ssl) > 0) return true;
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(this->keep_alive_timeout_sec_);
@@ -984,7 +1035,7 @@ class KeepAliveServer final : public Base {
       setup = [ssl = connection.ssl](httplib::Request& req) { req.ssl = ssl; };
     }
     std::size_t count = this->keep_alive_max_count_;
-    while (count > 0 && wait_for_request(sock, connection.ssl)) {
+    while (count > 0 && wait_for_request(sock, connection)) {
       SocketStream stream(sock, this->read_timeout_sec_, this->read_timeout_usec_,
                           this->write_timeout_sec_, this->write_timeout_usec_, connection);
       bool connection_closed = false;
@@ -992,15 +1043,19 @@ class KeepAliveServer final : public Base {
       // refused request is answered by the pre-routing middleware, and its
       // connection closed: what follows it cannot be told apart from a next
       // request.
+      t_close_after_answer = false;
       const Framing framing = stream.frame(this->payload_max_length_);
       set_request_framing(framing);
       ret = this->process_request(stream, /*close_connection=*/count == 1, connection_closed,
                                   setup);
       set_request_framing({});
-      if (framing.status != 0) connection_closed = true;
+      if (framing.status != 0 || t_close_after_answer) connection_closed = true;
       // The answer goes out in one send (SocketStream::write collects it).
       if (!stream.flush()) ret = false;
-      if (!ret || connection_closed || stream.past_deadline()) break;
+      // What followed the request is its connection's next request, or the
+      // connection closes (the struct Connection comment).
+      if (!stream.keep_what_follows()) connection_closed = true;
+      if (!ret || connection_closed) break;
       --count;
     }
     if (connection.ssl != nullptr) {
