@@ -27,12 +27,12 @@
 #include <string>
 #include <vector>
 
-#include "ops/app.h"
-#include "ops/clock.h"
-#include "ops/crypto.h"
 #include "fuzz_check.h"
 #include "http/framing.h"
 #include "http/routes.h"
+#include "ops/app.h"
+#include "ops/clock.h"
+#include "ops/crypto.h"
 #include "test_server.h"
 
 namespace {
@@ -127,8 +127,8 @@ struct NoMoreBytes final : renkei::server::ByteSource {
 Reply send(httplib::Server& server, std::string request) {
   // As the connection loop (server.cpp): the framing first (framing.h).
   NoMoreBytes none;
-  renkei::server::set_request_framing(renkei::server::read_and_frame(
-      request, harness().app->config().max_body_bytes, none));
+  renkei::server::set_request_framing(
+      renkei::server::read_and_frame(request, harness().app->config().max_body_bytes, none));
   MemoryStream stream(std::move(request));
   bool closed = false;
   (server.*ServerAccess::process_request_ptr())(stream, true, closed, nullptr);

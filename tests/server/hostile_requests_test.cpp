@@ -1064,7 +1064,7 @@ Conversation converse(int port, const std::string& bytes,
   }
   ::close(fd);
   c.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                start);
+                                                                 start);
   return c;
 }
 
@@ -1088,10 +1088,9 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
   const std::string json = "Content-Type: application/json";
   const std::vector<FramingCase> cases = {
       {"content_length_negative",
-       framed("POST", "/api/flow/account", {json, "Content-Length: -1"}, "{}"), 400,
-       "bad_request"},
-      {"content_length_plus", framed("POST", "/api/flow/account", {json, "Content-Length: +2"}, "{}"),
-       400, "bad_request"},
+       framed("POST", "/api/flow/account", {json, "Content-Length: -1"}, "{}"), 400, "bad_request"},
+      {"content_length_plus",
+       framed("POST", "/api/flow/account", {json, "Content-Length: +2"}, "{}"), 400, "bad_request"},
       {"content_length_exponent",
        framed("POST", "/api/flow/account", {json, "Content-Length: 1e3"}, "{}"), 400,
        "bad_request"},
@@ -1101,12 +1100,10 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
        framed("POST", "/api/flow/account", {json, "Content-Length:  2 2"}, "{}"), 400,
        "bad_request"},
       {"content_length_overflows",
-       framed("POST", "/api/flow/account", {json, "Content-Length: 99999999999999999999999"},
-              "{}"),
+       framed("POST", "/api/flow/account", {json, "Content-Length: 99999999999999999999999"}, "{}"),
        400, "bad_request"},
       {"content_lengths_differ",
-       framed("POST", "/api/flow/account", {json, "Content-Length: 2", "Content-Length: 3"},
-              "{}x"),
+       framed("POST", "/api/flow/account", {json, "Content-Length: 2", "Content-Length: 3"}, "{}x"),
        400, "bad_request"},
       {"content_length_and_chunked",
        framed("POST", "/api/flow/account",
@@ -1135,24 +1132,23 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
        framed("POST", "/api/flow/account", {json, "Transfer-Encoding: chunked"},
               "1\r\n{}\r\n0\r\n\r\n"),
        400, "bad_request"},
-      {"nul_in_header_value",
-       framed("GET", "/healthz", {std::string("X-Note: a\0b", 11)}), 400, "bad_request"},
-      {"bare_cr_in_header_value", framed("GET", "/healthz", {"X-Note: a\rb"}), 400,
+      {"nul_in_header_value", framed("GET", "/healthz", {std::string("X-Note: a\0b", 11)}), 400,
        "bad_request"},
-      {"space_before_colon", framed("POST", "/api/flow/account", {json, "Content-Length : 2"}, "{}"),
-       400, "bad_request"},
+      {"bare_cr_in_header_value", framed("GET", "/healthz", {"X-Note: a\rb"}), 400, "bad_request"},
+      {"space_before_colon",
+       framed("POST", "/api/flow/account", {json, "Content-Length : 2"}, "{}"), 400, "bad_request"},
       {"obs_fold", framed("GET", "/healthz", {"X-Note: a", " folded"}), 400, "bad_request"},
       // httplib splits the request line on runs of spaces and trims each
       // part: " POST" was its POST but not framing's, so no body was
       // assumed and httplib read one until the 10 s deadline.
-      {"request_line_leading_space",
-       " " + framed("POST", "/api/flow/account", {json}), 400, "bad_request"},
-      {"request_line_leading_tab",
-       "\t" + framed("POST", "/api/flow/account", {json}), 400, "bad_request"},
-      {"request_line_two_spaces", framed("POST", " /api/flow/account", {json}), 400,
+      {"request_line_leading_space", " " + framed("POST", "/api/flow/account", {json}), 400,
        "bad_request"},
-      {"request_line_trailing_space", "POST /api/flow/account HTTP/1.1 \r\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n",
-       400, "bad_request"},
+      {"request_line_leading_tab", "\t" + framed("POST", "/api/flow/account", {json}), 400,
+       "bad_request"},
+      {"request_line_two_spaces", framed("POST", " /api/flow/account", {json}), 400, "bad_request"},
+      {"request_line_trailing_space",
+       "POST /api/flow/account HTTP/1.1 \r\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n", 400,
+       "bad_request"},
       {"request_line_bare_lf",
        "POST /api/flow/account HTTP/1.1\nHost: 127.0.0.1\r\n" + json + "\r\n\r\n", 400,
        "bad_request"},
@@ -1173,12 +1169,9 @@ TEST_F(HostileRequests, BadFramingIsRefusedAtOnceAndTheConnectionClosed) {
        framed("POST", "/healthz", {"Content-Length: 18446744073709551615"}), 413, "bad_request"},
       // Lines ending in bare LFs only: the head never ended for framing (no
       // CRLF CRLF), so it was answered at the read deadline.
-      {"lines_ending_in_lf_only", "GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n", 400,
-       "bad_request"},
-      {"blank_line_bare_lf", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\n", 400,
-       "bad_request"},
-      {"http_2_version", "GET /healthz HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 400,
-       "bad_request"},
+      {"lines_ending_in_lf_only", "GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n", 400, "bad_request"},
+      {"blank_line_bare_lf", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\n", 400, "bad_request"},
+      {"http_2_version", "GET /healthz HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 400, "bad_request"},
       // The OAuth endpoints answer in their own error form (RFC 6749 §5.2).
       {"token_content_length_exponent",
        framed("POST", "/token",
@@ -1246,7 +1239,8 @@ TEST_F(HostileRequests, PipelinedRequestsAreAnsweredInOrder) {
   // Empty lines before a request line are ignored (RFC 9112 §2.2).
   const Conversation blank_lines =
       converse(port, "\r\n\r\n" + framed("GET", "/healthz", {}) + request("GET", "/healthz"));
-  EXPECT_EQ(statuses(blank_lines.in), (std::vector<int>{200, 200})) << blank_lines.in.substr(0, 400);
+  EXPECT_EQ(statuses(blank_lines.in), (std::vector<int>{200, 200}))
+      << blank_lines.in.substr(0, 400);
 
   const Conversation three = converse(
       port, framed("GET", "/healthz", {"Content-Length: 5"}, "hello") +
@@ -1260,8 +1254,9 @@ TEST_F(HostileRequests, PipelinedRequestsAreAnsweredInOrder) {
   // A GET's body is never read as a request: smuggling one in it fails.
   const std::string hidden = request("GET", "/no-such-page");
   const Conversation smuggled = converse(
-      port, framed("GET", "/healthz", {"Content-Length: " + std::to_string(hidden.size())}, hidden) +
-                request("GET", "/healthz"));
+      port,
+      framed("GET", "/healthz", {"Content-Length: " + std::to_string(hidden.size())}, hidden) +
+          request("GET", "/healthz"));
   EXPECT_EQ(statuses(smuggled.in), (std::vector<int>{200, 200})) << smuggled.in.substr(0, 400);
 }
 
@@ -1269,18 +1264,18 @@ TEST_F(HostileRequests, PipelinedRequestsAreAnsweredInOrder) {
 // connection after its answer: the requests after it are not answered.
 TEST_F(HostileRequests, APipelinedRequestAfterARefusedOneIsNotAnswered) {
   const int port = server_.port();
-  const Conversation bad_length = converse(
-      port, framed("GET", "/healthz", {}) +
-                framed("POST", "/api/flow/account", {"Content-Length: +2"}, "{}") +
-                request("GET", "/healthz"));
+  const Conversation bad_length =
+      converse(port, framed("GET", "/healthz", {}) +
+                         framed("POST", "/api/flow/account", {"Content-Length: +2"}, "{}") +
+                         request("GET", "/healthz"));
   EXPECT_EQ(statuses(bad_length.in), (std::vector<int>{200, 400})) << bad_length.in.substr(0, 400);
   EXPECT_TRUE(bad_length.closed);
   EXPECT_LT(bad_length.took, 3s);
 
-  const Conversation too_large = converse(
-      port, framed("GET", "/healthz", {}) +
-                framed("POST", "/api/flow/account", {"Content-Length: 99999999"}, "{}") +
-                request("GET", "/healthz"));
+  const Conversation too_large =
+      converse(port, framed("GET", "/healthz", {}) +
+                         framed("POST", "/api/flow/account", {"Content-Length: 99999999"}, "{}") +
+                         request("GET", "/healthz"));
   EXPECT_EQ(statuses(too_large.in), (std::vector<int>{200, 413})) << too_large.in.substr(0, 400);
   EXPECT_TRUE(too_large.closed);
   EXPECT_LT(too_large.took, 3s);
@@ -1289,8 +1284,8 @@ TEST_F(HostileRequests, APipelinedRequestAfterARefusedOneIsNotAnswered) {
 // Response::set_header adds: the declared-413 answer (and the busy ones) said
 // "Connection: close" twice when the client had asked to close.
 TEST_F(HostileRequests, AClosingAnswerSaysConnectionCloseOnce) {
-  const RawReply r = exchange(
-      server_.port(), request("POST", "/api/flow/account", {"Content-Length: 99999999"}, "", false));
+  const RawReply r = exchange(server_.port(), request("POST", "/api/flow/account",
+                                                      {"Content-Length: 99999999"}, "", false));
   EXPECT_EQ(r.status, 413) << r.head;
   EXPECT_EQ(header_value(r, "Connection"), "close") << r.head;
   EXPECT_EQ(r.head.find("Connection:"), r.head.rfind("Connection:")) << r.head;
@@ -1305,9 +1300,8 @@ TEST_F(HostileRequests, AClosingAnswerSaysConnectionCloseOnce) {
 TEST_F(HostileRequests, APostWithoutLengthHasAnEmptyBodyAndIsAnsweredAtOnce) {
   const std::string admin = "Authorization: Bearer test-admin-token";
   const auto start = std::chrono::steady_clock::now();
-  RawReply first =
-      exchange(server_.port(), framed("POST", "/admin/api/accounts/lock/lift", {admin}), false,
-               5000ms);
+  RawReply first = exchange(
+      server_.port(), framed("POST", "/admin/api/accounts/lock/lift", {admin}), false, 5000ms);
   EXPECT_FALSE(first.timed_out);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   EXPECT_EQ(first.status, 400) << first.head;
@@ -1328,12 +1322,12 @@ TEST_F(HostileRequests, APostWithoutLengthHasAnEmptyBodyAndIsAnsweredAtOnce) {
 // declared length, and the route gets the body whole.
 TEST_F(HostileRequests, AChunkedBodyIsDecodedAndLimited) {
   const std::string form = "Content-Type: application/x-www-form-urlencoded";
-  RawReply ok = exchange(
-      server_.port(),
-      framed("POST", "/token", {form, "Transfer-Encoding: chunked", "Connection: close"},
-             "b;ext=1\r\ngrant_type=\r\n1b\r\npassword&client_id=demo-app\r\n0\r\n"
-             "X-Trailer: t\r\n\r\n"),
-      false, 5000ms);
+  RawReply ok =
+      exchange(server_.port(),
+               framed("POST", "/token", {form, "Transfer-Encoding: chunked", "Connection: close"},
+                      "b;ext=1\r\ngrant_type=\r\n1b\r\npassword&client_id=demo-app\r\n0\r\n"
+                      "X-Trailer: t\r\n\r\n"),
+               false, 5000ms);
   EXPECT_EQ(ok.status, 400) << ok.head;
   EXPECT_EQ(error_code(ok), "unsupported_grant_type") << ok.body;
 
@@ -1370,7 +1364,8 @@ TEST_F(HostileRequests, OAuthEndpointsAnswerEarlyErrorsInTheirOwnForm) {
         server_.port(), request("POST", path, {form, "Content-Length: 1000000"}, "", false));
     EXPECT_EQ(declared.status, 413) << declared.head;
     EXPECT_EQ(error_code(declared), "invalid_request") << declared.body;
-    RawReply sent = exchange(server_.port(), request("POST", path, {form}, std::string(20000, 'a')));
+    RawReply sent =
+        exchange(server_.port(), request("POST", path, {form}, std::string(20000, 'a')));
     EXPECT_EQ(sent.status, 413) << sent.head;
     EXPECT_EQ(error_code(sent), "invalid_request") << sent.body;
     // A Range httplib cannot parse: its 416, before any route.
@@ -1411,8 +1406,8 @@ TEST_F(HostileRequests, AWrongMethodOnAnExistingPathIs405WithAllow) {
       {request("DELETE", "/admin/api/status", {admin}), 405, "method_not_allowed", "GET, HEAD"},
       {request("OPTIONS", "/admin/api/clients", {admin}), 405, "method_not_allowed",
        "GET, HEAD, POST"},
-      {request("POST", "/admin/api/calendar/windows/w1", {admin}, "{}"), 405,
-       "method_not_allowed", "DELETE"},
+      {request("POST", "/admin/api/calendar/windows/w1", {admin}, "{}"), 405, "method_not_allowed",
+       "DELETE"},
       {request("GET", "/admin/api/no-such-thing", {admin}), 404, "not_found", ""},
   };
   for (const Case& c : cases) {

@@ -49,20 +49,21 @@ class StorageOutage : public ::testing::Test {
     std::vector<Probe> probes;
     auto http = server_->client();
     probes.push_back({"GET /healthz", http.Get("/healthz"), false, true});
-    probes.push_back({"GET /api/flow",
-                      http.Get("/api/flow", {{"Cookie", "renkei_session=" + flow.cookie()}})});
-    probes.push_back({"POST /api/flow/account",
-                      http.Post("/api/flow/account",
-                                {{"Cookie", "renkei_session=" + flow.cookie()},
-                                 {"X-CSRF-Token", flow.csrf()}},
-                                demo_account_body().dump(), "application/json")});
-    probes.push_back({"POST /dev/simulate-call",
-                      http.Post("/dev/simulate-call",
-                                {{"Cookie", "renkei_session=" + flow.cookie()},
-                                 {"X-CSRF-Token", flow.csrf()}},
-                                "{}", "application/json")});
-    probes.push_back({"GET /authorize", http.Get(authorize_path(AuthorizeRequest{
-                                            .challenge = make_pkce().challenge}))});
+    probes.push_back(
+        {"GET /api/flow", http.Get("/api/flow", {{"Cookie", "renkei_session=" + flow.cookie()}})});
+    probes.push_back(
+        {"POST /api/flow/account",
+         http.Post("/api/flow/account",
+                   {{"Cookie", "renkei_session=" + flow.cookie()}, {"X-CSRF-Token", flow.csrf()}},
+                   demo_account_body().dump(), "application/json")});
+    probes.push_back(
+        {"POST /dev/simulate-call",
+         http.Post("/dev/simulate-call",
+                   {{"Cookie", "renkei_session=" + flow.cookie()}, {"X-CSRF-Token", flow.csrf()}},
+                   "{}", "application/json")});
+    probes.push_back(
+        {"GET /authorize",
+         http.Get(authorize_path(AuthorizeRequest{.challenge = make_pkce().challenge}))});
     probes.push_back({"GET /api/v1/account", api_get(http, "/api/v1/account", tokens.access)});
     probes.push_back({"GET /admin/api/accounts",
                       http.Get("/admin/api/accounts?branch=115&type=ordinary&number=1100026",
@@ -73,10 +74,9 @@ class StorageOutage : public ::testing::Test {
                                  {"refresh_token", tokens.refresh},
                                  {"client_id", "demo-app"}}),
                       true});
-    probes.push_back({"POST /revoke",
-                      post_form(http, "/revoke",
-                                {{"token", tokens.refresh}, {"client_id", "demo-app"}}),
-                      true});
+    probes.push_back(
+        {"POST /revoke",
+         post_form(http, "/revoke", {{"token", tokens.refresh}, {"client_id", "demo-app"}}), true});
     probes.push_back({"POST /par",
                       post_form(http, "/par",
                                 {{"response_type", "code"},
@@ -118,8 +118,7 @@ TEST_P(StorageOutageKinds, EveryKindOfRouteAnswers503WithRetryAfter) {
   for (const Probe& p : probe_every_route(GetParam())) {
     ASSERT_TRUE(p.result) << p.name;
     EXPECT_EQ(p.result->status, 503) << p.name << ": " << p.result->body;
-    EXPECT_EQ(p.result->get_header_value("Retry-After"),
-              std::to_string(kStorageRetryAfterSeconds))
+    EXPECT_EQ(p.result->get_header_value("Retry-After"), std::to_string(kStorageRetryAfterSeconds))
         << p.name;
     expect_system_error_body(p);
     if (p.oauth_form) {
@@ -192,12 +191,13 @@ TEST_F(StorageOutage, AuthorizeSendsTheAppTemporarilyUnavailableWhenTheFlowCanno
 std::string set_connections_allowed(const PostgresTestDatabase& db, bool allowed) {
   const auto server = postgres_server_uri();
   if (!server) return "no RENKEI_TEST_POSTGRES_URI";
-  std::string error = postgres_exec(*server, "ALTER DATABASE " + db.name() +
-                                                 " ALLOW_CONNECTIONS " +
+  std::string error = postgres_exec(*server, "ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS " +
                                                  (allowed ? "true" : "false"));
   if (!error.empty() || allowed) return error;
-  return postgres_exec(*server, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-                                " WHERE datname = '" + db.name() + "'");
+  return postgres_exec(*server,
+                       "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                       " WHERE datname = '" +
+                           db.name() + "'");
 }
 
 TEST(StorageOutagePostgres, ADatabaseThatRefusesConnectionsIsAnOutageUntilItIsBack) {
@@ -219,8 +219,8 @@ TEST(StorageOutagePostgres, ADatabaseThatRefusesConnectionsIsAnOutageUntilItIsBa
   cases.push_back({"GET /api/flow",
                    http.Get("/api/flow", {{"Cookie", "renkei_session=" + flow.cookie()}}),
                    nullptr});
-  cases.push_back({"GET /api/v1/account", api_get(http, "/api/v1/account", tokens.access),
-                   nullptr});
+  cases.push_back(
+      {"GET /api/v1/account", api_get(http, "/api/v1/account", tokens.access), nullptr});
   cases.push_back({"GET /admin/api/accounts",
                    http.Get("/admin/api/accounts?branch=115&type=ordinary&number=1100026",
                             {{"Authorization", std::string("Bearer ") + kTestAdminToken}}),
@@ -245,7 +245,8 @@ TEST(StorageOutagePostgres, ADatabaseThatRefusesConnectionsIsAnOutageUntilItIsBa
     } else {
       ASSERT_TRUE(body.contains("error")) << c.name << ": " << c.r->body;
       EXPECT_EQ(body["error"].value("code", ""), "system_error") << c.name;
-      EXPECT_EQ(body["error"].value("message", ""), std::string(message_ja(ErrorCode::system_error)))
+      EXPECT_EQ(body["error"].value("message", ""),
+                std::string(message_ja(ErrorCode::system_error)))
           << c.name;
     }
   }

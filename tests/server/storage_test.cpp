@@ -2634,11 +2634,13 @@ TEST_F(PostgresStore, ADatabaseRefusingConnectionsIsAnOutageAndTheStoreRecovers)
   auto store = open_postgres_store(database_->conninfo(), 2);
   const auto server = postgres_server_uri();
   ASSERT_TRUE(server);
-  ASSERT_EQ(postgres_exec(*server, "ALTER DATABASE " + database_->name() +
-                                       " ALLOW_CONNECTIONS false"),
-            "");
-  ASSERT_EQ(postgres_exec(*server, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-                                   " WHERE datname = '" + database_->name() + "'"),
+  ASSERT_EQ(
+      postgres_exec(*server, "ALTER DATABASE " + database_->name() + " ALLOW_CONNECTIONS false"),
+      "");
+  ASSERT_EQ(postgres_exec(*server,
+                          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                          " WHERE datname = '" +
+                              database_->name() + "'"),
             "");
   int calls = 0;
   try {
@@ -2651,9 +2653,9 @@ TEST_F(PostgresStore, ADatabaseRefusingConnectionsIsAnOutageAndTheStoreRecovers)
     EXPECT_TRUE(is_storage_outage(e));
     EXPECT_EQ(calls, 0) << e.what();
   }
-  ASSERT_EQ(postgres_exec(*server, "ALTER DATABASE " + database_->name() +
-                                       " ALLOW_CONNECTIONS true"),
-            "");
+  ASSERT_EQ(
+      postgres_exec(*server, "ALTER DATABASE " + database_->name() + " ALLOW_CONNECTIONS true"),
+      "");
   auto tx = store->begin(TxMode::read_only);
   EXPECT_EQ(tx->count_accounts(), 0);
   EXPECT_TRUE(tx->commit());

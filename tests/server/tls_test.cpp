@@ -18,12 +18,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "flow_client.h"
 #include "oauth_test_support.h"
@@ -396,8 +396,9 @@ class RawTls {
 TEST_F(TlsTest, ATrickledRequestIsCutOffAtItsDeadline) {
   RawTls tls(server_->port());
   ASSERT_TRUE(tls.ok());
-  const std::string slow = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " +
-                           std::string(150, 'a') + "\r\nConnection: close\r\n\r\n";
+  const std::string slow =
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + std::string(150, 'a') +
+      "\r\nConnection: close\r\n\r\n";
   const auto start = std::chrono::steady_clock::now();
   const bool sent_whole = tls.send(slow, 1, std::chrono::milliseconds(100));  // over 17 s
   const std::string answer = tls.read_all();
@@ -417,9 +418,10 @@ TEST_F(TlsTest, RequestFramingIsCheckedOverTlsToo) {
     RawTls tls(server_->port());
     ASSERT_TRUE(tls.ok());
     const auto start = std::chrono::steady_clock::now();
-    ASSERT_TRUE(tls.send("POST /admin/api/accounts/lock/lift HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         "Authorization: Bearer " +
-                         std::string(kTestAdminToken) + "\r\nConnection: close\r\n\r\n"));
+    ASSERT_TRUE(
+        tls.send("POST /admin/api/accounts/lock/lift HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Authorization: Bearer " +
+                 std::string(kTestAdminToken) + "\r\nConnection: close\r\n\r\n"));
     const std::string answer = tls.read_all();
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 300);
@@ -440,7 +442,8 @@ TEST_F(TlsTest, RequestFramingIsCheckedOverTlsToo) {
 // the second was never answered); after a refused one the connection closes.
 TEST_F(TlsTest, PipelinedRequestsAreAnsweredInOrder) {
   const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-  const std::string last = "GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  const std::string last =
+      "GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   auto statuses = [](const std::string& in) {
     std::string out;
     for (std::size_t at = in.find("HTTP/1.1 "); at != std::string::npos;
@@ -462,7 +465,8 @@ TEST_F(TlsTest, PipelinedRequestsAreAnsweredInOrder) {
     RawTls tls(server_->port());
     ASSERT_TRUE(tls.ok());
     const auto start = std::chrono::steady_clock::now();
-    ASSERT_TRUE(tls.send(get + "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1e3\r\n\r\n" + last));
+    ASSERT_TRUE(tls.send(
+        get + "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1e3\r\n\r\n" + last));
     const std::string answer = tls.read_all();
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
         << "closed after the refusal, not at a timeout";

@@ -133,7 +133,7 @@ void handle_webhook(App& app, FlowService& service, const httplib::Request& req,
     send_json(res, 200, answer_json(service.incoming_call(call)));
   } catch (const std::exception& e) {
     log_caught_exception(req, e.what());  // a 500 never unexplained
-    send_failure(res, e);  // 503 with Retry-After for an outage of the store
+    send_failure(res, e);                 // 503 with Retry-After for an outage of the store
   }
 }
 
@@ -169,7 +169,7 @@ void handle_simulate(App& app, FlowService& service, const httplib::Request& req
     send_json(res, 200, answer_json(*match));
   } catch (const std::exception& e) {
     log_caught_exception(req, e.what());  // a 500 never unexplained
-    send_failure(res, e);  // 503 with Retry-After for an outage of the store
+    send_failure(res, e);                 // 503 with Retry-After for an outage of the store
   }
 }
 

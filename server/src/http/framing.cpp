@@ -6,21 +6,12 @@
 #include <cstring>
 #include <optional>
 
+#include "http/ascii.h"
+
 namespace renkei::server {
 namespace {
 
 constexpr std::size_t kNpos = std::string::npos;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// `s` equals `lower_name` (lower case) without regard to ASCII case.
-bool iequals(std::string_view s, std::string_view lower_name) {
-  if (s.size() != lower_name.size()) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (lower(s[i]) != lower_name[i]) return false;
-  }
-  return true;
-}
 
 // memchr, not find_first_of (which looks each character up in the set): with
 // find_first_of frame_request took 7,800 instructions a request; with memchr
@@ -29,12 +20,8 @@ bool iequals(std::string_view s, std::string_view lower_name) {
 bool contains(std::string_view s, char c) {
   return !s.empty() && std::memchr(s.data(), c, s.size()) != nullptr;
 }
-bool has_nul_or_cr(std::string_view s) { return contains(s, '\0') || contains(s, '\r'); }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
+bool has_nul_or_cr(std::string_view s) {
+  return contains(s, '\0') || contains(s, '\r');
 }
 
 // 1*DIGIT (RFC 9110 §8.6), at most 2^64-1; nullopt otherwise.
@@ -50,13 +37,6 @@ std::optional<std::uint64_t> parse_length(std::string_view s) {
   return n;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // tchar (RFC 9110 §5.6.2).
 bool is_tchar(char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
@@ -64,10 +44,10 @@ bool is_tchar(char c) {
 }
 
 // RFC 9112 §3: method SP request-target SP HTTP-version, exactly (`line`
-// without its CRLF), of HTTP/1.0 or HTTP/1.1 (the versions httplib parses). httplib 0.11.4 splits the line on runs of spaces and
-// trims spaces and tabs around each part: " POST / HTTP/1.1" was its POST
-// and not ours (no Content-Length: 0 added; it then read a body until the
-// peer closed). One rule here, strict, so both read the same request.
+// without its CRLF), of HTTP/1.0 or HTTP/1.1 (the versions httplib parses). httplib 0.11.4 splits
+// the line on runs of spaces and trims spaces and tabs around each part: " POST / HTTP/1.1" was its
+// POST and not ours (no Content-Length: 0 added; it then read a body until the peer closed). One
+// rule here, strict, so both read the same request.
 bool request_line_well_formed(std::string_view line) {
   std::size_t i = 0;
   while (i < line.size() && is_tchar(line[i])) ++i;
@@ -274,7 +254,7 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
     }
     switch (name.size()) {
       case 14:
-        if (iequals(name, "content-length")) {
+        if (iequals_lower(name, "content-length")) {
           auto n = parse_length(trim_ows(line.substr(colon + 1)));
           if (!n || (length && *length != *n)) length_bad = true;
           if (n) length = n;
@@ -282,14 +262,15 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
         }
         break;
       case 17:
-        if (iequals(name, "transfer-encoding")) {
+        if (iequals_lower(name, "transfer-encoding")) {
           coding = trim_ows(line.substr(colon + 1));
           coding_line = span;
           ++codings;
         }
         break;
       case 6:
-        if (iequals(name, "expect") && iequals(trim_ows(line.substr(colon + 1)), "100-continue")) {
+        if (iequals_lower(name, "expect") &&
+            iequals_lower(trim_ows(line.substr(colon + 1)), "100-continue")) {
           expect_line = span;
         }
         break;
@@ -326,7 +307,7 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
     served.length = served.head + (lengths > 0 ? *length : 0);
     return served;
   }
-  if (codings > 1 || !iequals(coding, "chunked")) {
+  if (codings > 1 || !iequals_lower(coding, "chunked")) {
     return refuse(bytes, 501, "the only transfer coding served is chunked");
   }
 
@@ -391,7 +372,11 @@ namespace {
 thread_local Framing t_framing;
 }  // namespace
 
-void set_request_framing(Framing f) { t_framing = f; }
-Framing request_framing() { return t_framing; }
+void set_request_framing(Framing f) {
+  t_framing = f;
+}
+Framing request_framing() {
+  return t_framing;
+}
 
 }  // namespace renkei::server

@@ -39,8 +39,8 @@ inline constexpr std::size_t kMaxFieldLineBytes = 8192;
 
 // What framing decided about the request being served on this thread.
 struct Framing {
-  int status = 0;            // 0: served as usual; else the status to answer
-  const char* reason = "";   // why (ASCII; an error description)
+  int status = 0;           // 0: served as usual; else the status to answer
+  const char* reason = "";  // why (ASCII; an error description)
   // Where the request ends in the rewritten bytes, when served (status 0):
   // its head is bytes[0, head), its body the `length - head` bytes after it
   // (not necessarily read yet); what follows is the connection's next

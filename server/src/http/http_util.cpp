@@ -1,5 +1,6 @@
 #include "http/http_util.h"
 
+#include "http/ascii.h"
 #include "http/json_text.h"
 
 #include <chrono>
@@ -42,22 +43,6 @@ bool is_sha256_source(std::string_view s) {
   return true;
 }
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF
 // (one decoder, utf8_sequence in json_text.cpp, for this and the access log).
 bool is_valid_utf8(std::string_view s) {
@@ -77,27 +62,20 @@ bool is_valid_utf8(std::string_view s) {
 // "application/json" with an optional charset that must be UTF-8.
 bool is_json_content_type(std::string_view value) {
   std::size_t semi = value.find(';');
-  if (lower(trim(value.substr(0, semi))) != "application/json") return false;
+  if (ascii_lower(trim_ows(value.substr(0, semi))) != "application/json") return false;
   while (semi != std::string_view::npos) {
     value = value.substr(semi + 1);
     semi = value.find(';');
-    std::string_view param = trim(value.substr(0, semi));
+    std::string_view param = trim_ows(value.substr(0, semi));
     if (param.empty()) continue;
     std::size_t eq = param.find('=');
     if (eq == std::string_view::npos) return false;
-    std::string name = lower(trim(param.substr(0, eq)));
-    std::string_view v = trim(param.substr(eq + 1));
+    std::string name = ascii_lower(trim_ows(param.substr(0, eq)));
+    std::string_view v = trim_ows(param.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    if (name == "charset" && lower(v) != "utf-8" && lower(v) != "utf8") return false;
+    if (name == "charset" && ascii_lower(v) != "utf-8" && ascii_lower(v) != "utf8") return false;
   }
   return true;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // application/x-www-form-urlencoded decoding: '+' is a space, %XX a byte; a
@@ -268,12 +246,12 @@ std::string cookie_value(const httplib::Request& req, const std::string& name) {
     std::string_view rest = header;
     while (!rest.empty()) {
       std::size_t semi = rest.find(';');
-      std::string_view pair = trim(rest.substr(0, semi));
+      std::string_view pair = trim_ows(rest.substr(0, semi));
       rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
       std::size_t eq = pair.find('=');
       if (eq == std::string_view::npos) continue;
-      if (trim(pair.substr(0, eq)) != name) continue;
-      std::string_view value = trim(pair.substr(eq + 1));
+      if (trim_ows(pair.substr(0, eq)) != name) continue;
+      std::string_view value = trim_ows(pair.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
         value = value.substr(1, value.size() - 2);
       }

@@ -72,8 +72,7 @@ std::shared_ptr<StaticFiles> make_static_files(App& app);
 bool serve_flow_page(const StaticFiles& files, const httplib::Request& req, httplib::Response& res);
 
 // OAuth 2.0: /authorize, /token, /revoke, /.well-known/oauth-authorization-server.
-void register_oauth_routes(Router& server, App& app,
-                           std::shared_ptr<const StaticFiles> files);
+void register_oauth_routes(Router& server, App& app, std::shared_ptr<const StaticFiles> files);
 // True for the endpoints whose errors take the form of RFC 6749 §5.2 (/token,
 // /revoke, /par): an error of the request itself (framing, size) is answered
 // there with send_oauth_request_error, elsewhere with the error envelope.

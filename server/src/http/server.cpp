@@ -13,9 +13,9 @@
 //   post-routing  security headers, X-Request-Id, metrics, one JSON log line
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -37,6 +37,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "http/ascii.h"
 #include "http/framing.h"
 #include "http/http_util.h"
 #include "http/json_text.h"
@@ -120,10 +121,6 @@ class RateLimiter {
   std::array<Shard, 16> shards_;
 };
 
-char ascii_lower(char ch) {
-  return (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
-}
-
 // The issuer's host name, lower case: the one name besides localhost and IP
 // literals that host_allowed accepts. Computed once, not per request.
 std::string issuer_host_of(const std::string& issuer) {
@@ -182,7 +179,9 @@ thread_local RequestState t_request;
 // "Connection: close" when the client asked to close, and
 // Response::set_header adds rather than replaces.
 thread_local bool t_close_after_answer = false;
-void close_after_answer() { t_close_after_answer = true; }
+void close_after_answer() {
+  t_close_after_answer = true;
+}
 
 // DNS rebinding (issue 12, found by review): a page on evil.example whose
 // name is made to resolve to this server is same-origin with it and sends
@@ -476,30 +475,30 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
 
   // Only responses without a body: a handler that answered with its own
   // envelope (or page) keeps it.
-  svr.set_error_handler(httplib::Server::HandlerWithResponse([routes](const Request& req,
-                                                                      Response& res) {
-    if (!res.body.empty()) return HandlerResponse::Unhandled;
-    int status = res.status;
-    // No route of this method: 405 with Allow when another method has one
-    // (RFC 9110 §15.5.6).
-    if (status == 404) {
-      if (std::string allow = routes->allowed(req.path); !allow.empty()) {
-        send_error(res, ErrorCode::method_not_allowed);
-        res.set_header("Allow", allow);
+  svr.set_error_handler(
+      httplib::Server::HandlerWithResponse([routes](const Request& req, Response& res) {
+        if (!res.body.empty()) return HandlerResponse::Unhandled;
+        int status = res.status;
+        // No route of this method: 405 with Allow when another method has one
+        // (RFC 9110 §15.5.6).
+        if (status == 404) {
+          if (std::string allow = routes->allowed(req.path); !allow.empty()) {
+            send_error(res, ErrorCode::method_not_allowed);
+            res.set_header("Allow", allow);
+            return HandlerResponse::Handled;
+          }
+        }
+        // httplib's own early errors (a body cut short 400, 413, 414, 416): in the
+        // OAuth form on the OAuth endpoints.
+        if (status >= 400 && status < 500 && status != 404 && status != 405 &&
+            is_oauth_form_endpoint(req.path)) {
+          answer_malformed(res, req, status, "the request is malformed");
+          return HandlerResponse::Handled;
+        }
+        send_error(res, code_for_status(status));
+        res.status = status;  // keep 404, 405, 413, 414 …
         return HandlerResponse::Handled;
-      }
-    }
-    // httplib's own early errors (a body cut short 400, 413, 414, 416): in the
-    // OAuth form on the OAuth endpoints.
-    if (status >= 400 && status < 500 && status != 404 && status != 405 &&
-        is_oauth_form_endpoint(req.path)) {
-      answer_malformed(res, req, status, "the request is malformed");
-      return HandlerResponse::Handled;
-    }
-    send_error(res, code_for_status(status));
-    res.status = status;  // keep 404, 405, 413, 414 …
-    return HandlerResponse::Handled;
-  }));
+      }));
 
   svr.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown exception";
@@ -793,8 +792,9 @@ class SocketStream final : public httplib::Stream, public ByteSource {
     while (off < out_.size()) {
       if (ssl_ != nullptr) {
         ERR_clear_error();
-        const int n = SSL_write(ssl_, out_.data() + off,
-                                static_cast<int>(std::min<std::size_t>(out_.size() - off, INT_MAX)));
+        const int n =
+            SSL_write(ssl_, out_.data() + off,
+                      static_cast<int>(std::min<std::size_t>(out_.size() - off, INT_MAX)));
         if (n > 0) {
           off += static_cast<std::size_t>(n);
           continue;
@@ -976,7 +976,8 @@ SSL* accept_tls(SSL_CTX* ctx, socket_t sock) {
     const int r = SSL_accept(ssl);
     if (r == 1) return ssl;
     const int error = SSL_get_error(ssl, r);
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     pollfd p{sock, static_cast<short>(error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
     if ((error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) || left.count() <= 0 ||
         ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
@@ -1046,8 +1047,8 @@ class KeepAliveServer final : public Base {
       t_close_after_answer = false;
       const Framing framing = stream.frame(this->payload_max_length_);
       set_request_framing(framing);
-      ret = this->process_request(stream, /*close_connection=*/count == 1, connection_closed,
-                                  setup);
+      ret =
+          this->process_request(stream, /*close_connection=*/count == 1, connection_closed, setup);
       set_request_framing({});
       if (framing.status != 0 || t_close_after_answer) connection_closed = true;
       // The answer goes out in one send (SocketStream::write collects it).
@@ -1076,7 +1077,7 @@ std::unique_ptr<httplib::Server> build_server(App& app) {
   std::unique_ptr<httplib::Server> svr;
   if (!cfg.tls_cert_file.empty() && !cfg.tls_key_file.empty()) {
     svr = std::make_unique<KeepAliveServer<httplib::SSLServer>>(cfg.tls_cert_file.c_str(),
-                                                                 cfg.tls_key_file.c_str());
+                                                                cfg.tls_key_file.c_str());
   } else {
     svr = std::make_unique<KeepAliveServer<httplib::Server>>();
   }

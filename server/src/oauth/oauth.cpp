@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "flow/flow_session.h"
+#include "http/ascii.h"
 #include "http/http_util.h"
 #include "http/routes.h"
 #include "oauth/jose.h"
@@ -52,13 +53,6 @@ constexpr std::int64_t kDpopFutureSkew = 10;
 
 bool is_fapi(const ClientRecord& c) {
   return c.profile == kProfileFapi2;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return out;
 }
 
 bool is_base64url_char(char c) {
@@ -541,7 +535,8 @@ bool is_oauth_form_endpoint(std::string_view path) {
 }
 
 void send_oauth_request_error(httplib::Response& res, int status, std::string description) {
-  send_oauth_error(res, {"invalid_request", ErrorCode::bad_request, status, std::move(description)});
+  send_oauth_error(res,
+                   {"invalid_request", ErrorCode::bad_request, status, std::move(description)});
 }
 
 namespace {
@@ -557,7 +552,7 @@ std::optional<std::string> form_value(const Form& form, const char* key) {
 // Reads the form body; the content type must be form-urlencoded and no
 // parameter may appear twice (RFC 6749 §3.2).
 std::optional<OAuthError> read_form(const httplib::Request& req, Form* form) {
-  std::string type = lower(req.get_header_value("Content-Type"));
+  std::string type = ascii_lower(req.get_header_value("Content-Type"));
   const std::string expected = "application/x-www-form-urlencoded";
   if (type.compare(0, expected.size(), expected) != 0 ||
       (type.size() > expected.size() && type[expected.size()] != ';' &&
@@ -627,7 +622,7 @@ std::optional<OAuthError> read_credentials(const httplib::Request& req, const Fo
     return std::nullopt;
   }
   if (!auth.empty()) {
-    if (auth.size() < 6 || lower(auth.substr(0, 6)) != "basic ") {
+    if (auth.size() < 6 || ascii_lower(auth.substr(0, 6)) != "basic ") {
       return invalid_client("unsupported client authentication scheme");
     }
     if (body_secret) return invalid_request("more than one client authentication method");
@@ -1234,8 +1229,7 @@ httplib::Server::Handler oauth_endpoint(App& app, Handler handler) {
 
 }  // namespace
 
-void register_oauth_routes(Router& server, App& app,
-                           std::shared_ptr<const StaticFiles> files) {
+void register_oauth_routes(Router& server, App& app, std::shared_ptr<const StaticFiles> files) {
   server.Get("/authorize", [&app, files](const httplib::Request& req, httplib::Response& res) {
     // httplib hands HEAD to this GET handler. HEAD is safe (RFC 9110
     // §9.2.1): a link checker's or prefetcher's HEAD starts no flow and does

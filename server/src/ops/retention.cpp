@@ -78,8 +78,7 @@ PurgeCounts purge_expired(App& app) {
       // Only a log row (on PostgreSQL one round trip with its COMMIT):
       // idempotent by its once_key, so a lost connection runs it again.
       a.once_key = app.random().token();
-      with_idempotent_transaction(store,
-                                  [&](OperationLogRepository& log) { log.append_audit(a); });
+      with_idempotent_transaction(store, [&](OperationLogRepository& log) { log.append_audit(a); });
     }
     store.checkpoint();  // the deleted rows leave the write-ahead log too
   }

@@ -473,10 +473,10 @@ std::string utf8_or_replaced(std::string_view in) {
 
 // What the statements of a transaction tell it about their failures.
 struct TxStatus {
-  bool failed = false;      // a statement failed: PostgreSQL aborted the transaction
-  bool conflicted = false;  // … with a deadlock or serialization failure
+  bool failed = false;           // a statement failed: PostgreSQL aborted the transaction
+  bool conflicted = false;       // … with a deadlock or serialization failure
   bool lost_connection = false;  // … because the connection broke
-  std::string cause;        // the first failure: "<operation>: <SQLSTATE> <message>"
+  std::string cause;             // the first failure: "<operation>: <SQLSTATE> <message>"
 
   // `message` is the thrown one, "storage: <cause>".
   void note(const std::string& message, bool conflict, bool connection_lost = false) {
@@ -770,8 +770,7 @@ class PostgresTx final : public SqlRepositories<PostgresTx, PgQuery> {
 class PostgresStore final : public Store {
  public:
   PostgresStore(std::string conninfo, int pool_size)
-      : conninfo_(std::move(conninfo)),
-        pool_(static_cast<std::size_t>(std::max(1, pool_size))) {
+      : conninfo_(std::move(conninfo)), pool_(static_cast<std::size_t>(std::max(1, pool_size))) {
     auto conn = std::make_unique<PgConnection>(conninfo_);
     create_schema(*conn);
     pool_.adopt(std::move(conn));
@@ -859,7 +858,7 @@ class PostgresStore final : public Store {
 
   const std::string conninfo_;
   ConnectionPool<PgConnection> pool_;  // at most pool_size connections, idle + lent
-  TransactionOwners owners_;  // threads with an open transaction
+  TransactionOwners owners_;           // threads with an open transaction
 };
 
 PostgresTx::PostgresTx(PostgresStore& store, std::unique_ptr<PgConnection> conn, TxMode mode)

@@ -510,7 +510,8 @@ class SqliteStore final : public Store {
 
  private:
   std::unique_ptr<Connection> acquire_reader() {
-    return readers_.acquire([&] { return std::make_unique<Connection>(path_, /*read_only=*/true); });
+    return readers_.acquire(
+        [&] { return std::make_unique<Connection>(path_, /*read_only=*/true); });
   }
 
   void create_schema() {
@@ -529,12 +530,12 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const bool in_memory_;
-  Connection conn_;           // the writer
-  std::mutex mutex_;          // held by the read-write transaction on conn_
-  TransactionOwners owners_;  // threads with an open transaction
+  Connection conn_;                               // the writer
+  std::mutex mutex_;                              // held by the read-write transaction on conn_
+  TransactionOwners owners_;                      // threads with an open transaction
   ConnectionPool<Connection> readers_{kReaders};  // read-only, opened when first needed
-  std::shared_ptr<CommitGroup> group_;  // the open outer transaction (mutex_)
-  std::atomic<int> queued_writers_{0};  // threads waiting for mutex_
+  std::shared_ptr<CommitGroup> group_;            // the open outer transaction (mutex_)
+  std::atomic<int> queued_writers_{0};            // threads waiting for mutex_
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> members_waited_{0};
 
