@@ -151,7 +151,7 @@ test('/authorize for an unknown app: a page with the catalog\'s message, no way 
 });
 
 // Last in this file: the demo customer stays locked on this server.
-test('a locked account: ⑤ and ② stay disabled with the B84 message after a reload', async (t) => {
+test('a locked account: ② is disabled on arrival from ①, and ⑤ and ② stay disabled with the B84 message after a reload', async (t) => {
   if (skipIfClosed(t)) return;
   await withPage(async (page) => {
     await toCustomer(page);
@@ -174,7 +174,16 @@ test('a locked account: ⑤ and ② stay disabled with the B84 message after a r
     await h.screenshots(page, 'pin-locked-reloaded');
   });
   await withPage(async (page) => {
+    // ① 次へ onto ② of the locked account: ② is disabled at once, with no
+    // attempt and no reload (SPEC §8a; ① itself checks only its form, as the
+    // manual's ① shows no account error).
     await toCustomer(page);
+    await page.waitForSelector('#alert-customer_entry:not([hidden])');
+    assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('locked'));
+    assert.ok(await page.isDisabled('#name_kana'), 'disabled on arrival');
+    assert.ok(await page.isDisabled('#form-customer button[type=submit]'));
+    assert.ok(await page.isEnabled('#screen-customer_entry [data-action="cancel"]'));
+    await h.screenshots(page, 'customer-locked-on-arrival');
     await page.reload();
     await page.waitForSelector(visible('customer_entry'));
     await page.waitForSelector('#alert-customer_entry:not([hidden])');

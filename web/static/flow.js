@@ -559,6 +559,21 @@
     form.setAttribute('data-locked', 'true');
   }
 
+  // ② or ⑤ of a locked account (B84), as the server says with `locked`: on
+  // arriving there (① 次へ, ④ 確定する) and after a reload, the form is
+  // disabled with its message at once, as after a refused attempt (SPEC §8a);
+  // 中止する stays.
+  async function showLockNotice(json) {
+    const screen = json.flow && json.flow.screen;
+    if (json.locked && typeof json.locked === 'object' && $('screen-' + screen) &&
+        LOCKS.has(json.locked.code) && (screen === 'pin_entry' || screen === 'customer_entry')) {
+      await ensureCatalog();
+      if (state.screen !== screen) return;  // a newer answer moved the page on
+      setAlert(screen, messageFor(json.locked.code, json.locked.message));
+      lockForm(screen);
+    }
+  }
+
   function unlockForms() {
     for (const form of document.querySelectorAll('form[data-locked]')) {
       form.removeAttribute('data-locked');
@@ -745,6 +760,7 @@
       setAlert(state.screen, '');
       hideTrouble();
       render(json.flow);
+      await showLockNotice(json);
     }
   }
 
@@ -930,15 +946,7 @@
       return;
     }
     render(json.flow);
-    // ② or ⑤ of a locked account (B84): the form stays disabled with its
-    // message after a reload too (SPEC §8a); 中止する stays.
-    const screen = json.flow && json.flow.screen;
-    if (json.locked && typeof json.locked === 'object' && $('screen-' + screen) &&
-        LOCKS.has(json.locked.code) && (screen === 'pin_entry' || screen === 'customer_entry')) {
-      await ensureCatalog();
-      setAlert(screen, messageFor(json.locked.code, json.locked.message));
-      lockForm(screen);
-    }
+    await showLockNotice(json);
   }
 
   async function main() {
