@@ -464,6 +464,15 @@
     if (view.screen === 'completed') {
       showMessage('', '', 'completed');
       $('alert-message').hidden = true;
+      // Reloaded before the app had its code: the server issued a new one
+      // (the old one withdrawn); on to the app as after 許可する, with
+      // 連携元画面へ in case the navigation does not happen. Once the app
+      // exchanged its code there is none: the completion message only (a
+      // redirect with neither code nor error tells the app nothing).
+      if (showReturn($('message-return-link'))) {
+        $('message-actions').hidden = false;
+        window.location.assign(state.outcome);
+      }
       return;
     }
     // expired: its message (start over from the app) and 連携元画面へ.
