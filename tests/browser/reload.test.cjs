@@ -150,8 +150,43 @@ test('/authorize for an unknown app: a page with the catalog\'s message, no way 
   });
 });
 
+test('許可する, then a reload before the app had its code: on to the app with a new code; once exchanged, the completion only', async (t) => {
+  if (skipIfClosed(t)) return;
+  await withPage(async (page) => {
+    await toCustomer(page);
+    // The first navigation to the app is lost (the webview reloaded instead).
+    let first = null;
+    await page.route('**/demo/callback**', async (route) => {
+      first = new URL(route.request().url());
+      await route.abort();
+    });
+    await h.walkScreens(page);
+    for (let i = 0; i < 100 && !first; i += 1) await h.sleep(50);
+    assert.ok(first && first.searchParams.get('code'), 'the consent\'s code');
+    await page.unroute('**/demo/callback**');
+    const exchanged = page.waitForResponse((r) => r.url().endsWith('/token'), { timeout: 15000 });
+    const request = page.waitForRequest((r) => r.url().includes('/demo/callback'), { timeout: 15000 });
+    await page.goto(`${server.base}/flow/`);
+    const again = new URL((await request).url());
+    assert.equal(again.origin + again.pathname, `${server.base}/demo/callback`);
+    assert.ok(again.searchParams.get('code'));
+    assert.notEqual(again.searchParams.get('code'), first.searchParams.get('code'), 'a new code');
+    assert.equal(again.searchParams.get('state'), first.searchParams.get('state'));
+    assert.equal(again.searchParams.get('iss'), server.base);
+    assert.equal((await exchanged).status(), 200, 'the app exchanged the new code');
+    // Exchanged: a reload stays on the completion screen, with no way to send
+    // the app anything.
+    await page.goto(`${server.base}/flow/`);
+    await page.waitForSelector(visible('message'));
+    await h.sleep(300);
+    assert.ok(page.url().startsWith(`${server.base}/flow/`), page.url());
+    assert.equal(await page.isHidden('#message-return-link'), true);
+    await h.screenshots(page, 'completed-reloaded');
+  });
+});
+
 // Last in this file: the demo customer stays locked on this server.
-test('a locked account: ⑤ and ② stay disabled with the B84 message after a reload', async (t) => {
+test('a locked account: ② is disabled on arrival from ①, and ⑤ and ② stay disabled with the B84 message after a reload', async (t) => {
   if (skipIfClosed(t)) return;
   await withPage(async (page) => {
     await toCustomer(page);
@@ -174,7 +209,16 @@ test('a locked account: ⑤ and ② stay disabled with the B84 message after a r
     await h.screenshots(page, 'pin-locked-reloaded');
   });
   await withPage(async (page) => {
+    // ① 次へ onto ② of the locked account: ② is disabled at once, with no
+    // attempt and no reload (SPEC §8a; ① itself checks only its form, as the
+    // manual's ① shows no account error).
     await toCustomer(page);
+    await page.waitForSelector('#alert-customer_entry:not([hidden])');
+    assert.equal((await page.textContent('#alert-customer_entry')).trim(), messages.get('locked'));
+    assert.ok(await page.isDisabled('#name_kana'), 'disabled on arrival');
+    assert.ok(await page.isDisabled('#form-customer button[type=submit]'));
+    assert.ok(await page.isEnabled('#screen-customer_entry [data-action="cancel"]'));
+    await h.screenshots(page, 'customer-locked-on-arrival');
     await page.reload();
     await page.waitForSelector(visible('customer_entry'));
     await page.waitForSelector('#alert-customer_entry:not([hidden])');

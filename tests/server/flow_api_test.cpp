@@ -222,16 +222,23 @@ TEST(FlowApi, CancelledOrLeftFlowKeepsItsWayBackOnReload) {
 
 // A completed flow repeats nothing: its code went out once, in the consent
 // answer (single use, kept as a digest only) and is never issued again.
-TEST(FlowApi, CompletedFlowOnReloadRepeatsNoCodeAndNoError) {
+// A reload of a completed flow whose code was not exchanged gets a new code
+// (oauth_test.cpp CompletedFlowReload has the exchange), never an error that
+// would contradict the consent; a step on it repeats nothing.
+TEST(FlowApi, CompletedFlowOnReloadGetsANewCodeAndNoError) {
   TestServer ts;
   FlowClient fc(ts);
   ASSERT_NO_FATAL_FAILURE(fc.to_consent());
   Answer done = fc.post("/api/flow/consent", {{"consent", true}});
   ASSERT_EQ(done.status, 200) << done.body.dump();
-  ASSERT_NE(done.body.value("redirect_to", "").find("code="), std::string::npos);
+  const std::string first = done.body.value("redirect_to", "");
+  ASSERT_NE(first.find("code="), std::string::npos);
   Answer reload = fc.get();
   EXPECT_EQ(reload.screen(), "completed");
-  EXPECT_FALSE(reload.body.contains("redirect_to")) << reload.body.dump();
+  const std::string again = reload.body.value("redirect_to", "");
+  EXPECT_NE(again.find("code="), std::string::npos) << reload.body.dump();
+  EXPECT_EQ(again.find("error="), std::string::npos);
+  EXPECT_NE(again, first);
   Answer cancel = fc.post("/api/flow/cancel");
   EXPECT_EQ(cancel.code(), "invalid_step");
   EXPECT_FALSE(cancel.body.contains("redirect_to")) << cancel.body.dump();
@@ -267,6 +274,49 @@ TEST(FlowApi, GetFlowTellsALockedAccountOnThePinAndCustomerScreens) {
   FlowClient next_day(ts);
   ASSERT_NO_FATAL_FAILURE(next_day.to_customer_entry());
   EXPECT_FALSE(next_day.get().body.contains("locked"));
+}
+
+// SPEC §8a: ① 次へ onto ② of a locked account answers `locked` with the view,
+// so the page disables ② at once (the manual tells B84 on ②, never on ①:
+// ① checks the form only), and ④ 確定する onto ⑤ of an account locked meanwhile.
+TEST(FlowApi, StepOntoTheCustomerOrPinScreenOfALockedAccountSaysLocked) {
+  TestServer ts;
+  FlowClient waiting(ts);  // past ② before the lock
+  ASSERT_NO_FATAL_FAILURE(waiting.to_phone_confirm());
+  FlowClient fc(ts);
+  Answer first = fc.account();
+  ASSERT_EQ(first.status, 200);
+  EXPECT_FALSE(first.body.contains("locked"));
+  ASSERT_NO_FATAL_FAILURE(fc.to_phone_confirm_from_customer_entry());
+  ASSERT_EQ(fc.post("/api/flow/phone").status, 200);
+  ASSERT_EQ(fc.simulate_call().status, 200);
+  Answer pin_screen = fc.post("/api/flow/call/confirm");
+  ASSERT_EQ(pin_screen.screen(), "pin_entry");
+  EXPECT_FALSE(pin_screen.body.contains("locked"));
+  for (int i = 1; i <= 4; ++i) ASSERT_EQ(fc.pin("9876").code(), "auth_mismatch") << i;
+  ASSERT_EQ(fc.pin("9876").code(), "locked_now");
+
+  FlowClient other(ts);
+  // ① itself tells nothing about the account (only its form is checked there).
+  Answer on_one = other.get();
+  EXPECT_FALSE(on_one.body.contains("locked"));
+  Answer a = other.account();
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(a.screen(), "customer_entry");
+  ASSERT_TRUE(a.body.contains("locked")) << a.body.dump();
+  EXPECT_EQ(a.body["locked"], other.get().body["locked"]);  // as on reload
+  EXPECT_EQ(a.body["locked"]["code"], "locked");
+  EXPECT_EQ(a.body["locked"]["reason"], "B84");
+  EXPECT_EQ(a.body["locked"]["message"], std::string(message_ja(ErrorCode::locked)));
+  EXPECT_EQ(lock_of(ts, demo_account()).failures, 5);  // arriving is no attempt
+
+  // ④ 確定する of the flow that passed ② before the lock: ⑤ disabled at once.
+  ASSERT_EQ(waiting.post("/api/flow/phone").status, 200);
+  ASSERT_EQ(waiting.simulate_call().status, 200);
+  Answer confirm = waiting.post("/api/flow/call/confirm");
+  ASSERT_EQ(confirm.status, 200) << confirm.body.dump();
+  EXPECT_EQ(confirm.screen(), "pin_entry");
+  EXPECT_EQ(confirm.body["locked"]["code"], "locked");
 }
 
 // ------------------------------------------------ manual tables: required

@@ -152,6 +152,12 @@ class FlowClient {
     ASSERT_EQ(a.status, 200) << a.body.dump();
     ASSERT_EQ(a.screen(), "phone_confirm");
   }
+  // ② 次へ from ② (the flow is already there).
+  void to_phone_confirm_from_customer_entry() {
+    Answer a = customer();
+    ASSERT_EQ(a.status, 200) << a.body.dump();
+    ASSERT_EQ(a.screen(), "phone_confirm");
+  }
   void to_call_wait() {
     ASSERT_NO_FATAL_FAILURE(to_phone_confirm());
     Answer a = post("/api/flow/phone");

@@ -944,3 +944,207 @@ TEST(OAuthUnexpectedFailure, IsAnsweredServerErrorAndLeavesALogLine) {
 
 }  // namespace
 }  // namespace renkei::server::testing
+
+namespace renkei::server::testing {
+namespace {
+
+// The six screens through the flow API, to 許可する; returns the consent's
+// redirect (redirect_uri?code&state&iss).
+std::string consent_through_the_pages(FlowBrowser& browser, const Pkce& pkce) {
+  AuthorizeRequest request;
+  request.challenge = pkce.challenge;
+  auto r = browser.authorize(authorize_path(request));
+  EXPECT_TRUE(r);
+  browser.get_flow();
+  const std::vector<std::pair<std::string, nlohmann::json>> steps = {
+      {"/api/flow/account",
+       {{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}}},
+      {"/api/flow/customer",
+       {{"name_kana", "ﾃﾞｰﾀ ｻﾄﾙ"}, {"birth_year", "1985"}, {"birth_month", "04"},
+        {"birth_day", "12"}, {"phone", "09011113333"}, {"email", "s@example.jp"},
+        {"email_confirm", "s@example.jp"}}},
+      {"/api/flow/phone", nlohmann::json::object()},
+      {"/dev/simulate-call", nlohmann::json::object()},
+      {"/api/flow/call/confirm", nlohmann::json::object()},
+      {"/api/flow/pin", {{"pin", "1234"}}},
+      {"/api/flow/consent", {{"consent", true}}}};
+  nlohmann::json body;
+  for (const auto& [path, input] : steps) {
+    int status = 0;
+    std::tie(status, body) = browser.post(path, input);
+    EXPECT_EQ(status, 200) << path << ": " << body.dump();
+    if (status != 200) return "";
+  }
+  return body.value("redirect_to", "");
+}
+
+// The operation log's rows of the flow named by `session` with `step`.
+std::vector<AuditRecord> audit_rows(TestServer& server, const std::string& session,
+                                    const std::string& step) {
+  auto tx = server.app().store().begin();
+  auto flow = tx->flow_by_session(secret_digest(session));
+  std::vector<AuditRecord> out;
+  if (!flow) return out;
+  AuditQuery q;
+  q.flow_id = flow->flow_id;
+  q.limit = 1000;
+  for (const AuditRecord& a : tx->query_audit(q)) {
+    if (a.step == step) out.push_back(a);
+  }
+  return out;
+}
+
+// SPEC §8a: a webview that reloads between 許可する and following the redirect
+// still leads the app to a code: a NEW one for the same grant (same state,
+// iss, redirect URI and PKCE challenge), the old one withdrawn (at most one
+// unexchanged code); once a code was exchanged a reload issues none.
+TEST(CompletedFlowReload, IssuesANewCodeForTheGrantUntilOneWasExchanged) {
+  TestServer server;
+  FlowBrowser customer(server);
+  const Pkce pkce = make_pkce();
+  const std::string first = consent_through_the_pages(customer, pkce);
+  ASSERT_FALSE(query_of(first)["code"].empty()) << first;
+
+  nlohmann::json reload = customer.get_flow();
+  EXPECT_EQ(reload["flow"]["screen"], "completed");
+  const std::string second = reload.value("redirect_to", "");
+  ASSERT_FALSE(second.empty()) << reload.dump();
+  EXPECT_EQ(without_query(second), kDemoRedirect);
+  EXPECT_EQ(query_of(second)["state"], kDemoState);
+  EXPECT_EQ(query_of(second)["iss"], server.app().config().issuer);
+  EXPECT_EQ(query_of(second).count("error"), 0u);
+  ASSERT_FALSE(query_of(second)["code"].empty());
+  EXPECT_NE(query_of(second)["code"], query_of(first)["code"]);
+
+  auto app = server.client();
+  // The first code no longer works (and withdrawing it revoked nothing).
+  auto old = exchange_code(app, query_of(first)["code"], pkce.verifier);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, 400);
+  EXPECT_EQ(json_of(old)["error"], "invalid_grant");
+
+  // Long after the second code's 60 s, a reload still gives a fresh one.
+  server.clock().advance(600);
+  const std::string third = customer.get_flow().value("redirect_to", "");
+  ASSERT_FALSE(query_of(third)["code"].empty());
+  auto expired = exchange_code(app, query_of(second)["code"], pkce.verifier);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->status, 400) << "withdrawn when the third was issued";
+  auto wrong_verifier = exchange_code(app, query_of(third)["code"], make_pkce().verifier);
+  ASSERT_TRUE(wrong_verifier);
+  EXPECT_EQ(wrong_verifier->status, 400) << "bound to the same PKCE challenge";
+
+  // The wrong verifier burnt the third: a reload issues none any more.
+  nlohmann::json after_attempt = customer.get_flow();
+  EXPECT_FALSE(after_attempt.contains("redirect_to")) << after_attempt.dump();
+
+  // Every reload is in the operation log (SPEC §9).
+  std::vector<AuditRecord> views = audit_rows(server, customer.session(), "view");
+  int issued = 0;
+  int refused = 0;
+  for (const AuditRecord& a : views) {
+    if (a.detail.find("no code issued again") != std::string::npos) {
+      ++refused;
+    } else if (a.detail.find("issued again") != std::string::npos) {
+      ++issued;
+    }
+    EXPECT_EQ(a.client_id, "demo-app");
+    EXPECT_FALSE(a.account.empty());
+  }
+  EXPECT_EQ(issued, 2);
+  EXPECT_EQ(refused, 1);
+}
+
+TEST(CompletedFlowReload, NoCodeOnceExchangedOrRevoked) {
+  TestServer server;
+  auto app = server.client();
+  {
+    FlowBrowser customer(server);
+    const Pkce pkce = make_pkce();
+    const std::string code = query_of(consent_through_the_pages(customer, pkce))["code"];
+    auto tokens = exchange_code(app, code, pkce.verifier);
+    ASSERT_TRUE(tokens);
+    ASSERT_EQ(tokens->status, 200) << tokens->body;
+    for (int i = 0; i < 2; ++i) {
+      nlohmann::json reload = customer.get_flow();
+      EXPECT_EQ(reload["flow"]["screen"], "completed");
+      EXPECT_FALSE(reload.contains("redirect_to")) << reload.dump();
+    }
+    // The tokens still work: a reload after the exchange withdraws nothing.
+    auto balance = api_get(app, "/api/v1/account/balance", json_of(tokens)["access_token"]);
+    ASSERT_TRUE(balance);
+    EXPECT_EQ(balance->status, 200);
+  }
+  {
+    FlowBrowser customer(server);
+    const Pkce pkce = make_pkce();
+    const std::string code = query_of(consent_through_the_pages(customer, pkce))["code"];
+    {
+      auto tx = server.app().store().begin();
+      auto flow = tx->flow_by_session(secret_digest(customer.session()));
+      ASSERT_TRUE(flow);
+      auto grant = tx->grant_of_flow(flow->flow_id);
+      ASSERT_TRUE(grant);
+      grant->revoked_at = server.app().now();
+      grant->revoked_by = "staff:test";
+      tx->update_grant(*grant);
+      ASSERT_TRUE(tx->commit());
+    }
+    nlohmann::json reload = customer.get_flow();
+    EXPECT_FALSE(reload.contains("redirect_to")) << reload.dump();
+    auto refused = exchange_code(app, code, pkce.verifier);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400);
+  }
+}
+
+// The code issued again is bound as the first (FAPI 2.0: the pushed dpop_jkt,
+// RFC 9449 §10), and short-lived (60 s).
+TEST(CompletedFlowReload, TheNewCodeKeepsTheFirstOnesBinding) {
+  TestServer server;
+  App& app = server.app();
+  // The records first: the local source reads the same store.
+  RecordsResult<std::optional<AccountInfo>> info = app.records().find_account(demo_account_ref());
+  ASSERT_TRUE(info.ok() && info.value());
+  auto tx = app.store().begin();
+  const std::int64_t account_id = local_account_id(*tx, *info.value());
+  FlowRecord flow;
+  flow.client_id = "demo-app";
+  flow.redirect_uri = kDemoRedirect;
+  flow.oauth_state = kDemoState;
+  flow.code_challenge = make_pkce().challenge;
+  flow.scope = "accounts.read";
+  flow.dpop_jkt = "jkt-of-the-pushed-request";
+  std::string flow_id;
+  start_flow_record(*tx, app, flow, &flow_id);
+  std::optional<FlowRecord> stored = tx->flow_by_id(flow_id);
+  ASSERT_TRUE(stored);
+  // Not completed: nothing.
+  CodeReissue none = reissue_authorization(*tx, app, *stored, app.now());
+  EXPECT_TRUE(none.redirect_to.empty());
+  stored->state.screen = Screen::completed;
+  stored->account_id = account_id;
+  tx->update_flow(*stored);
+  const std::string first = query_of(issue_authorization(*tx, app, *stored, account_id, app.now()))["code"];
+  CodeReissue again = reissue_authorization(*tx, app, *stored, app.now());
+  EXPECT_EQ(again.replaced, 1);
+  const std::string code = query_of(again.redirect_to)["code"];
+  ASSERT_FALSE(code.empty());
+  EXPECT_FALSE(tx->consume_code(secret_digest(first)).has_value()) << "the first is gone";
+  std::optional<AuthorizationCodeRecord> record = tx->consume_code(secret_digest(code));
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->dpop_jkt, flow.dpop_jkt);
+  EXPECT_EQ(record->code_challenge, flow.code_challenge);
+  EXPECT_EQ(record->redirect_uri, flow.redirect_uri);
+  EXPECT_EQ(record->client_id, flow.client_id);
+  EXPECT_FALSE(record->used);
+  EXPECT_LE(record->expires_at, app.now() + 60);
+  EXPECT_GT(record->expires_at, app.now());
+  // Presented once (used): no further code.
+  CodeReissue after = reissue_authorization(*tx, app, *stored, app.now());
+  EXPECT_TRUE(after.redirect_to.empty());
+  EXPECT_FALSE(after.refusal.empty());
+}
+
+}  // namespace
+}  // namespace renkei::server::testing

@@ -464,6 +464,15 @@
     if (view.screen === 'completed') {
       showMessage('', '', 'completed');
       $('alert-message').hidden = true;
+      // Reloaded before the app had its code: the server issued a new one
+      // (the old one withdrawn); on to the app as after 許可する, with
+      // 連携元画面へ in case the navigation does not happen. Once the app
+      // exchanged its code there is none: the completion message only (a
+      // redirect with neither code nor error tells the app nothing).
+      if (showReturn($('message-return-link'))) {
+        $('message-actions').hidden = false;
+        window.location.assign(state.outcome);
+      }
       return;
     }
     // expired: its message (start over from the app) and 連携元画面へ.
@@ -557,6 +566,21 @@
     if (!form) return;
     for (const el of form.querySelectorAll('input, select, button[type=submit]')) el.disabled = true;
     form.setAttribute('data-locked', 'true');
+  }
+
+  // ② or ⑤ of a locked account (B84), as the server says with `locked`: on
+  // arriving there (① 次へ, ④ 確定する) and after a reload, the form is
+  // disabled with its message at once, as after a refused attempt (SPEC §8a);
+  // 中止する stays.
+  async function showLockNotice(json) {
+    const screen = json.flow && json.flow.screen;
+    if (json.locked && typeof json.locked === 'object' && $('screen-' + screen) &&
+        LOCKS.has(json.locked.code) && (screen === 'pin_entry' || screen === 'customer_entry')) {
+      await ensureCatalog();
+      if (state.screen !== screen) return;  // a newer answer moved the page on
+      setAlert(screen, messageFor(json.locked.code, json.locked.message));
+      lockForm(screen);
+    }
   }
 
   function unlockForms() {
@@ -745,6 +769,7 @@
       setAlert(state.screen, '');
       hideTrouble();
       render(json.flow);
+      await showLockNotice(json);
     }
   }
 
@@ -930,15 +955,7 @@
       return;
     }
     render(json.flow);
-    // ② or ⑤ of a locked account (B84): the form stays disabled with its
-    // message after a reload too (SPEC §8a); 中止する stays.
-    const screen = json.flow && json.flow.screen;
-    if (json.locked && typeof json.locked === 'object' && $('screen-' + screen) &&
-        LOCKS.has(json.locked.code) && (screen === 'pin_entry' || screen === 'customer_entry')) {
-      await ensureCatalog();
-      setAlert(screen, messageFor(json.locked.code, json.locked.message));
-      lockForm(screen);
-    }
+    await showLockNotice(json);
   }
 
   async function main() {

@@ -123,6 +123,9 @@ void get_flow(App& app, FlowService& service, const httplib::Request& req,
   // reloaded before 連携元画面へ was followed still leads the app to it.
   const std::string outcome = outcome_redirect(app, flow);
   if (!outcome.empty()) body["redirect_to"] = outcome;
+  // A completed flow whose code was not exchanged: a new code (the old one
+  // withdrawn), so that the app still learns the outcome (SPEC §8a).
+  if (!found.redirect_to.empty()) body["redirect_to"] = found.redirect_to;
   // ② or ⑤ of a locked account: the page disables the form, as after the
   // refused attempt (SPEC §8a), also after a reload.
   if (found.lock_notice) body["locked"] = error_envelope(*found.lock_notice)["error"];
@@ -145,6 +148,9 @@ void send_step_result(App& app, httplib::Response& res, const StepResult& r) {
     body["csrf_token"] = r.csrf_token;
   }
   if (!r.redirect_to.empty()) body["redirect_to"] = r.redirect_to;
+  // ① 次へ (or ④ 確定する) onto ② (⑤) of a locked account: the form is
+  // disabled at once (SPEC §8a), as GET /api/flow says after a reload.
+  if (r.lock_notice) body["locked"] = error_envelope(*r.lock_notice)["error"];
   send_json(res, 200, body);
 }
 

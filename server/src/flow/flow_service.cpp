@@ -183,7 +183,9 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
           found->error = ErrorCode::session_expired;
           return found;
         }
-        if (!is_idle_expired(found->flow->state, now, app_.flow_config())) {
+        // A completed flow gets its code again (written below).
+        if (!is_idle_expired(found->flow->state, now, app_.flow_config()) &&
+            found->flow->state.screen != Screen::completed) {
           std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
           found->client_display_name = client ? client->display_name : found->flow->client_id;
           if (lock_in_force(tx, *found->flow, now)) found->lock_notice = ErrorCode::locked;
@@ -193,13 +195,30 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
       });
   if (read) return std::move(*read);
   // The core's rule 2 (flow.h): a flow idle longer than the timeout is over.
-  // Written in its own transaction, on the flow as it is by then (a step may
-  // have moved it on in between).
+  // A completed flow's code is issued again. Written in its own transaction,
+  // on the flow as it is by then (a step may have moved it on in between).
   return with_transaction(app_.store(), TxMode::read_write, [&](StoreTx& tx) {
     FlowLookup found;
     found.flow = tx.flow_by_session(session_digest);
     if (!found.flow) {
       found.error = ErrorCode::session_expired;
+    } else if (found.flow->state.screen == Screen::completed) {
+      // SPEC §8a: the app always learns the outcome, also when the webview
+      // reloaded between 許可する and following the redirect (oauth.h).
+      std::optional<ClientRecord> client = tx.find_client(found.flow->client_id);
+      found.client_display_name = client ? client->display_name : found.flow->client_id;
+      CodeReissue again = reissue_authorization(tx, app_, *found.flow, now);
+      AuditRecord a = flow_audit_row(*found.flow, origin, "view", "ok", now, "customer");
+      if (!again.redirect_to.empty()) {
+        a.detail = "the authorization code issued again (a reload of the completed flow)";
+        if (again.replaced > 0) {
+          a.detail += "; " + std::to_string(again.replaced) + " unexchanged code withdrawn";
+        }
+      } else {
+        a.detail = "completed: no code issued again: " + again.refusal;
+      }
+      tx.append_audit(a);
+      found.redirect_to = std::move(again.redirect_to);
     } else if (is_idle_expired(found.flow->state, now, app_.flow_config())) {
       found.flow->state.screen = Screen::expired;
       found.flow->updated_at = now;
@@ -363,6 +382,7 @@ StepResult FlowService::run(const StepRequest& request) {
     std::string step_name;
     std::optional<RecordsFailure> records_failure;  // the records could not answer
     bool pool_exhausted = false;
+    std::optional<ErrorCode> lock_notice;  // StepResult::lock_notice
   };
   // 1b–3 in one read-write transaction, run again on a storage conflict: only
   // store work in here (no metric, no mail wake-up, no answer).
@@ -550,6 +570,13 @@ StepResult FlowService::run(const StepRequest& request) {
     }
     if (!refusal_detail.empty()) audit.detail = refusal_detail;
     tx.append_audit(audit);
+    // A step that brings the customer to ② or ⑤ of a locked account (① 次へ,
+    // ④ 確定する): the page shows the form disabled at once, as GET /api/flow
+    // does after a reload (SPEC §8a), not first after an attempt.
+    if (!d.outcome.error && before.screen != flow.state.screen &&
+        lock_in_force(tx, flow, now)) {
+      d.lock_notice = ErrorCode::locked;
+    }
     return d;
   });
 
@@ -590,6 +617,7 @@ StepResult FlowService::run(const StepRequest& request) {
     result.csrf_token = d.flow.csrf_token;
   }
   result.redirect_to = std::move(d.applied.redirect_to);
+  result.lock_notice = d.lock_notice;
   // Every answer about an ended flow offers its way back to the app (SPEC
   // §8a): the step that expired it (session_expired), a step it refuses
   // (invalid_step).

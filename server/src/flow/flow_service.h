@@ -96,6 +96,10 @@ struct StepResult {
   // Where the page sends the browser (consent, cancel, leave), and for an
   // ended flow (cancelled, expired) its outcome again (oauth.h outcome_redirect).
   std::string redirect_to;
+  // locked (B84): the step brought the flow to ② or ⑤ of an account locked
+  // now (① 次へ, ④ 確定する): the page disables the form at once, as
+  // FlowLookup::lock_notice does after a reload.
+  std::optional<ErrorCode> lock_notice;
 };
 
 // What GET /api/flow needs: the flow named by a session, after the core's
@@ -108,6 +112,10 @@ struct FlowLookup {
   // page shows that screen's form disabled with the message, as after the
   // attempt that was refused (SPEC §8a), also after a reload.
   std::optional<ErrorCode> lock_notice;
+  // A completed flow: a new authorization code for its grant while no code
+  // was exchanged and the grant is active (oauth.h reissue_authorization),
+  // redirect_uri?code&state&iss; "" once the code was exchanged.
+  std::string redirect_to;
 };
 
 // ④'s incoming call as the webhook or a simulator reports it.

@@ -20,6 +20,22 @@ inline constexpr const char* kScope = "accounts.read";
 // returns the redirect URL: redirect_uri?code=…&state=…&iss=… (RFC 9207).
 std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
                                 std::int64_t account_id, UnixSeconds now);
+// A reload of a completed flow (SPEC §8a: the app always learns the
+// outcome): while its grant is active and no code of it was presented at
+// /token, a NEW code for the same grant, bound as the first one (PKCE
+// challenge, redirect URI, dpop_jkt; 60 s, single use, kept only as a digest)
+// with the same state and iss, replacing every unexchanged code (the old one
+// no longer works: at most one unexchanged code exists). Once a code was
+// presented (exchanged, or burnt by a failed attempt), or the grant was
+// revoked or expired, no code: `refusal` says why (for the operation log).
+// A write: every code of the grant not yet presented is deleted either way.
+struct CodeReissue {
+  std::string redirect_to;  // redirect_uri?code&state&iss, or ""
+  int replaced = 0;         // the unexchanged codes withdrawn
+  std::string refusal;      // why no code, or "" (not a completed flow: both "")
+};
+CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
+                                  UnixSeconds now);
 // redirect_uri?error=<error>&state=…&iss=… (RFC 6749 §4.1.2.1, RFC 9207) to
 // the flow's own redirect URI, e.g. temporarily_unavailable when the customer
 // leaves a closed service for the app (SPEC §8a).

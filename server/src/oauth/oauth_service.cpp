@@ -10,6 +10,29 @@
 
 namespace renkei::server {
 
+namespace {
+
+// A new code for `grant`, bound as the flow's request asked (PKCE challenge,
+// redirect URI, DPoP key), and the redirect that carries it.
+std::string issue_code(StoreTx& tx, const App& app, const FlowRecord& flow,
+                       const GrantRecord& grant, UnixSeconds now) {
+  const std::string code = app.random().token();
+  AuthorizationCodeRecord record;
+  record.code_digest = secret_digest(code);
+  record.client_id = flow.client_id;
+  record.redirect_uri = flow.redirect_uri;
+  record.code_challenge = flow.code_challenge;
+  record.grant_id = grant.id;
+  // FAPI 2.0 §5.3.2.1: a code lives at most 60 s, whatever code_ttl_seconds says.
+  record.expires_at = now + std::min<UnixSeconds>(app.config().code_ttl_seconds, 60);
+  record.dpop_jkt = flow.dpop_jkt;  // RFC 9449 §10: bound to the pushed dpop_jkt, or ""
+  tx.insert_code(record);
+  return with_query(flow.redirect_uri,
+                    {{"code", code}, {"state", flow.oauth_state}, {"iss", app.config().issuer}});
+}
+
+}  // namespace
+
 std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
                                 std::int64_t account_id, UnixSeconds now) {
   GrantRecord grant;
@@ -22,21 +45,36 @@ std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& f
   grant.expires_at =
       now + static_cast<UnixSeconds>(app.config().authorization_days) * kSecondsPerDay;
   tx.insert_grant(grant);
+  return issue_code(tx, app, flow, grant, now);
+}
 
-  const std::string code = app.random().token();
-  AuthorizationCodeRecord record;
-  record.code_digest = secret_digest(code);
-  record.client_id = flow.client_id;
-  record.redirect_uri = flow.redirect_uri;
-  record.code_challenge = flow.code_challenge;
-  record.grant_id = grant.id;
-  // FAPI 2.0 §5.3.2.1: a code lives at most 60 s, whatever code_ttl_seconds says.
-  record.expires_at = now + std::min<UnixSeconds>(app.config().code_ttl_seconds, 60);
-  record.dpop_jkt = flow.dpop_jkt;  // RFC 9449 §10: bound to the pushed dpop_jkt, or ""
-  tx.insert_code(record);
-
-  return with_query(flow.redirect_uri,
-                    {{"code", code}, {"state", flow.oauth_state}, {"iss", app.config().issuer}});
+CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
+                                  UnixSeconds now) {
+  CodeReissue out;
+  if (flow.state.screen != Screen::completed) return out;
+  std::optional<GrantRecord> found = tx.grant_of_flow(flow.flow_id);
+  if (!found) {
+    out.refusal = "no grant for the flow";
+    return out;
+  }
+  // Locks in /token's order (the code, then its grant), so that neither waits
+  // for the other in a cycle: an exchange running now either finishes first
+  // (its code is then used, seen below) or finds its code deleted (unknown
+  // code: the old one no longer works).
+  out.replaced = tx.delete_unused_codes(found->id);
+  std::optional<GrantRecord> grant = tx.find_grant(found->id);
+  if (!grant) {
+    out.refusal = "no grant for the flow";
+  } else if (tx.grant_code_used(grant->id)) {
+    out.refusal = "the code was presented at /token already";
+  } else if (grant->revoked_at) {
+    out.refusal = "the grant was revoked (" + grant->revoked_by + ")";
+  } else if (now >= grant->expires_at) {
+    out.refusal = "the grant expired";
+  } else {
+    out.redirect_to = issue_code(tx, app, flow, *grant, now);
+  }
+  return out;
 }
 
 std::string error_redirect(const App& app, const FlowRecord& flow, std::string_view error) {

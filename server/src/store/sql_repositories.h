@@ -374,6 +374,27 @@ class SqlRepositories : public StoreTx {
         });
   }
 
+  int delete_unused_codes(const std::string& grant_id) override {
+    return run("DELETE FROM authorization_codes WHERE grant_id = ? AND used = FALSE",
+               "delete_unused_codes", grant_id);
+  }
+
+  bool grant_code_used(const std::string& grant_id) override {
+    Query q = query("SELECT 1 FROM authorization_codes WHERE grant_id = ? AND used = TRUE LIMIT 1",
+                    "grant_code_used");
+    q.binds(grant_id);
+    return q.step();
+  }
+
+  std::optional<GrantRecord> grant_of_flow(const std::string& flow_id) override {
+    Query q = query("SELECT " RENKEI_GRANT_COLUMNS
+                    " FROM grants WHERE flow_id = ? ORDER BY created_at, id",
+                    "grant_of_flow");
+    q.binds(flow_id);
+    if (!q.step()) return std::nullopt;
+    return store_rows::read_grant(q);
+  }
+
   void insert_grant(const GrantRecord& g) override {
     run("INSERT INTO grants (" RENKEI_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert_grant", g.id, g.client_id, g.account_id, g.scope, g.flow_id, g.created_at,

@@ -71,9 +71,18 @@ class OAuthRepository {
   // Marks the code used and returns it as it was before (used == true means a
   // replay). A write: never in a read-only transaction.
   virtual std::optional<AuthorizationCodeRecord> consume_code(const std::string& digest) = 0;
+  // A completed flow's reload (oauth.h reissue_authorization): deletes the
+  // grant's codes never presented at /token and returns how many (a write;
+  // on PostgreSQL it waits for an exchange holding one of them), and whether
+  // any code of the grant was presented (used) already.
+  virtual int delete_unused_codes(const std::string& grant_id) = 0;
+  virtual bool grant_code_used(const std::string& grant_id) = 0;
   // grants (read-write: find_grant locks the grant until the transaction ends)
   virtual void insert_grant(const GrantRecord& g) = 0;
   virtual std::optional<GrantRecord> find_grant(const std::string& id) = 0;
+  // The grant a flow's consent created (grants.flow_id); a plain read (not
+  // held: find_grant holds it).
+  virtual std::optional<GrantRecord> grant_of_flow(const std::string& flow_id) = 0;
   virtual void update_grant(const GrantRecord& g) = 0;
   virtual std::vector<GrantRecord> grants_for_account(std::int64_t account_id) = 0;
   // tokens (read-write: find_token holds the token's grant, see postgres_store.cpp)
