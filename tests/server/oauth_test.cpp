@@ -1098,6 +1098,28 @@ TEST(CompletedFlowReload, NoCodeOnceExchangedOrRevoked) {
   }
 }
 
+// Only within the time a flow may stay idle: a completed page reloaded later
+// gets no code, and the reload withdraws nothing.
+TEST(CompletedFlowReload, NoCodeAfterTheFlowsIdleTime) {
+  TestServer server;
+  FlowBrowser customer(server);
+  const Pkce pkce = make_pkce();
+  ASSERT_FALSE(query_of(consent_through_the_pages(customer, pkce))["code"].empty());
+  const int idle = server.app().config().flow_idle_seconds;
+  server.clock().advance(idle - 1);
+  const std::string late = customer.get_flow().value("redirect_to", "");
+  ASSERT_FALSE(query_of(late)["code"].empty()) << "still within the idle time";
+  server.clock().advance(1);
+  nlohmann::json reload = customer.get_flow();
+  EXPECT_EQ(reload["flow"]["screen"], "completed");
+  EXPECT_FALSE(reload.contains("redirect_to")) << reload.dump();
+  int too_late = 0;
+  for (const AuditRecord& a : audit_rows(server, customer.session(), "view")) {
+    if (a.detail.find("after flow_idle_seconds") != std::string::npos) ++too_late;
+  }
+  EXPECT_EQ(too_late, 1);
+}
+
 // The code issued again is bound as the first (FAPI 2.0: the pushed dpop_jkt,
 // RFC 9449 §10), and short-lived (60 s).
 TEST(CompletedFlowReload, TheNewCodeKeepsTheFirstOnesBinding) {

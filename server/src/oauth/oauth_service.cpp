@@ -57,6 +57,14 @@ CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord&
     out.refusal = "no grant for the flow";
     return out;
   }
+  // A reload between 許可する and the redirect happens within moments; the
+  // page of a flow left longer than a flow may stay idle gets no code (and
+  // withdraws none), so that a session cookie found later in a webview's
+  // storage cannot take the app's pending code or mint new ones.
+  if (now - found->created_at >= app.config().flow_idle_seconds) {
+    out.refusal = "the completed page was reloaded after flow_idle_seconds";
+    return out;
+  }
   // Locks in /token's order (the code, then its grant), so that neither waits
   // for the other in a cycle: an exchange running now either finishes first
   // (its code is then used, seen below) or finds its code deleted (unknown
