@@ -960,8 +960,12 @@ std::string consent_through_the_pages(FlowBrowser& browser, const Pkce& pkce) {
       {"/api/flow/account",
        {{"branch", "115"}, {"account_type", "ordinary"}, {"account_number", "1100026"}}},
       {"/api/flow/customer",
-       {{"name_kana", "ﾃﾞｰﾀ ｻﾄﾙ"}, {"birth_year", "1985"}, {"birth_month", "04"},
-        {"birth_day", "12"}, {"phone", "09011113333"}, {"email", "s@example.jp"},
+       {{"name_kana", "ﾃﾞｰﾀ ｻﾄﾙ"},
+        {"birth_year", "1985"},
+        {"birth_month", "04"},
+        {"birth_day", "12"},
+        {"phone", "09011113333"},
+        {"email", "s@example.jp"},
         {"email_confirm", "s@example.jp"}}},
       {"/api/flow/phone", nlohmann::json::object()},
       {"/dev/simulate-call", nlohmann::json::object()},
@@ -1147,7 +1151,8 @@ TEST(CompletedFlowReload, TheNewCodeKeepsTheFirstOnesBinding) {
   stored->state.screen = Screen::completed;
   stored->account_id = account_id;
   tx->update_flow(*stored);
-  const std::string first = query_of(issue_authorization(*tx, app, *stored, account_id, app.now()))["code"];
+  const std::string first =
+      query_of(issue_authorization(*tx, app, *stored, account_id, app.now()))["code"];
   CodeReissue again = reissue_authorization(*tx, app, *stored, app.now());
   EXPECT_EQ(again.replaced, 1);
   const std::string code = query_of(again.redirect_to)["code"];

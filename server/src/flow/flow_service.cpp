@@ -573,8 +573,7 @@ StepResult FlowService::run(const StepRequest& request) {
     // A step that brings the customer to ② or ⑤ of a locked account (① 次へ,
     // ④ 確定する): the page shows the form disabled at once, as GET /api/flow
     // does after a reload (SPEC §8a), not first after an attempt.
-    if (!d.outcome.error && before.screen != flow.state.screen &&
-        lock_in_force(tx, flow, now)) {
+    if (!d.outcome.error && before.screen != flow.state.screen && lock_in_force(tx, flow, now)) {
       d.lock_notice = ErrorCode::locked;
     }
     return d;
