@@ -469,9 +469,13 @@
       // 連携元画面へ in case the navigation does not happen. Once the app
       // exchanged its code there is none: the completion message only (a
       // redirect with neither code nor error tells the app nothing).
+      // Replacing this page's history entry, and not going on by itself when
+      // the customer came back to it (戻る from the app): the app's page
+      // is not followed by this one again and again.
       if (showReturn($('message-return-link'))) {
         $('message-actions').hidden = false;
-        window.location.assign(state.outcome);
+        const nav = performance.getEntriesByType?.('navigation')?.[0];
+        if (nav?.type !== 'back_forward') window.location.replace(state.outcome);
       }
       return;
     }

@@ -87,11 +87,28 @@ json profile_json(const InstitutionProfile& p) {
               {"copyright", p.copyright}};
 }
 
+// Whether the request is the page's own fetch of its state (flow.js, or the
+// page's preload of it): only that may issue a completed flow's code again,
+// which withdraws the app's pending one (SPEC §8a; oauth.h). Not a HEAD (its
+// answer is thrown away), not a navigation or a prefetch, which another site
+// can start with the customer's cookie (SameSite=Lax goes with a top-level
+// navigation): Fetch Metadata (Sec-Fetch-Site, Sec-Fetch-Mode) tells them
+// apart; a browser without it sends neither header and is served as before.
+bool is_the_pages_own_fetch(const httplib::Request& req) {
+  if (req.method != "GET") return false;
+  const std::string site = req.get_header_value("Sec-Fetch-Site");
+  const std::string mode = req.get_header_value("Sec-Fetch-Mode");
+  return (site.empty() || site == "same-origin") &&
+         (mode.empty() || mode == "cors" || mode == "same-origin") &&
+         !req.has_header("Sec-Purpose") && !req.has_header("Purpose");
+}
+
 // GET /api/flow
 void get_flow(App& app, FlowService& service, const httplib::Request& req,
               httplib::Response& res) {
   const UnixSeconds now = app.now();
-  FlowLookup found = service.look_up(session_digest_of(app, req), request_origin(req), now);
+  FlowLookup found = service.look_up(session_digest_of(app, req), request_origin(req), now,
+                                     is_the_pages_own_fetch(req));
   if (found.error && found.flow) {  // expired just now: the page shows where it stood
     json body = error_envelope(*found.error);
     body["flow"] = flow_view_json(found.flow->state, now);

@@ -167,7 +167,7 @@ std::optional<FlowRecord> FlowService::flow_of_session(const std::string& sessio
 }
 
 FlowLookup FlowService::look_up(const std::string& session_digest, const RequestOrigin& origin,
-                                UnixSeconds now) {
+                                UnixSeconds now, bool may_reissue_code) {
   FlowLookup out;
   if (session_digest.empty()) {
     out.error = ErrorCode::session_expired;
@@ -183,9 +183,14 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
           found->error = ErrorCode::session_expired;
           return found;
         }
-        // A completed flow gets its code again (written below).
-        if (!is_idle_expired(found->flow->state, now, app_.flow_config()) &&
-            found->flow->state.screen != Screen::completed) {
+        // A completed flow whose code can be issued again is written below.
+        const bool completed = found->flow->state.screen == Screen::completed;
+        if (completed && !(may_reissue_code && code_reissuable(tx, app_, *found->flow, now))) {
+          std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
+          found->client_display_name = client ? client->display_name : found->flow->client_id;
+          return found;
+        }
+        if (!is_idle_expired(found->flow->state, now, app_.flow_config()) && !completed) {
           std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
           found->client_display_name = client ? client->display_name : found->flow->client_id;
           if (lock_in_force(tx, *found->flow, now)) found->lock_notice = ErrorCode::locked;
@@ -207,6 +212,7 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
       // reloaded between 許可する and following the redirect (oauth.h).
       std::optional<ClientRecord> client = tx.find_client(found.flow->client_id);
       found.client_display_name = client ? client->display_name : found.flow->client_id;
+      if (!may_reissue_code) return found;  // completed since the read above
       CodeReissue again = reissue_authorization(tx, app_, *found.flow, now);
       AuditRecord a = flow_audit_row(*found.flow, origin, "view", "ok", now, "customer");
       if (!again.redirect_to.empty()) {

@@ -163,8 +163,11 @@ class FlowService {
   StepResult run(const StepRequest& request);
 
   // GET /api/flow's lookup (see FlowLookup). Throws like run().
+  // `may_reissue_code`: the request is the page's own fetch of its state, so
+  // a completed flow's code may be issued again (oauth.h,
+  // reissue_authorization); otherwise a completed flow is only read.
   FlowLookup look_up(const std::string& session_digest, const RequestOrigin& origin,
-                     UnixSeconds now);
+                     UnixSeconds now, bool may_reissue_code);
 
   // A flow named by its session digest, as it is (no rule applied), and
   // whether `csrf_token` is its token (constant time). For the simulator.

@@ -36,6 +36,9 @@ struct CodeReissue {
 };
 CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
                                   UnixSeconds now);
+// Whether reissue_authorization would issue a code now (read only: no lock
+// taken, nothing withdrawn), so that a reload that gets none writes nothing.
+bool code_reissuable(StoreTx& tx, const App& app, const FlowRecord& flow, UnixSeconds now);
 // redirect_uri?error=<error>&state=…&iss=… (RFC 6749 §4.1.2.1, RFC 9207) to
 // the flow's own redirect URI, e.g. temporarily_unavailable when the customer
 // leaves a closed service for the app (SPEC §8a).

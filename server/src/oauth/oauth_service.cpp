@@ -48,6 +48,32 @@ std::string issue_authorization(StoreTx& tx, const App& app, const FlowRecord& f
   return issue_code(tx, app, flow, grant, now);
 }
 
+namespace {
+
+// Why `grant`'s code cannot be issued again now, or "" when it can.
+std::string reissue_refusal(StoreTx& tx, const App& app, const GrantRecord& grant,
+                            UnixSeconds now) {
+  // A reload between 許可する and the redirect happens within moments; the
+  // page of a flow left longer than a flow may stay idle gets no code (and
+  // withdraws none), so that a session cookie found later in a webview's
+  // storage cannot take the app's pending code or mint new ones.
+  if (now - grant.created_at >= app.config().flow_idle_seconds) {
+    return "the completed page was reloaded after flow_idle_seconds";
+  }
+  if (tx.grant_code_used(grant.id)) return "the code was presented at /token already";
+  if (grant.revoked_at) return "the grant was revoked (" + grant.revoked_by + ")";
+  if (now >= grant.expires_at) return "the grant expired";
+  return "";
+}
+
+}  // namespace
+
+bool code_reissuable(StoreTx& tx, const App& app, const FlowRecord& flow, UnixSeconds now) {
+  if (flow.state.screen != Screen::completed) return false;
+  std::optional<GrantRecord> grant = tx.grant_of_flow(flow.flow_id);
+  return grant && reissue_refusal(tx, app, *grant, now).empty();
+}
+
 CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord& flow,
                                   UnixSeconds now) {
   CodeReissue out;
@@ -57,14 +83,8 @@ CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord&
     out.refusal = "no grant for the flow";
     return out;
   }
-  // A reload between 許可する and the redirect happens within moments; the
-  // page of a flow left longer than a flow may stay idle gets no code (and
-  // withdraws none), so that a session cookie found later in a webview's
-  // storage cannot take the app's pending code or mint new ones.
-  if (now - found->created_at >= app.config().flow_idle_seconds) {
-    out.refusal = "the completed page was reloaded after flow_idle_seconds";
-    return out;
-  }
+  // Nothing is withdrawn once no code can be issued.
+  if (out.refusal = reissue_refusal(tx, app, *found, now); !out.refusal.empty()) return out;
   // Locks in /token's order (the code, then its grant), so that neither waits
   // for the other in a cycle: an exchange running now either finishes first
   // (its code is then used, seen below) or finds its code deleted (unknown
@@ -73,13 +93,7 @@ CodeReissue reissue_authorization(StoreTx& tx, const App& app, const FlowRecord&
   std::optional<GrantRecord> grant = tx.find_grant(found->id);
   if (!grant) {
     out.refusal = "no grant for the flow";
-  } else if (tx.grant_code_used(grant->id)) {
-    out.refusal = "the code was presented at /token already";
-  } else if (grant->revoked_at) {
-    out.refusal = "the grant was revoked (" + grant->revoked_by + ")";
-  } else if (now >= grant->expires_at) {
-    out.refusal = "the grant expired";
-  } else {
+  } else if (out.refusal = reissue_refusal(tx, app, *grant, now); out.refusal.empty()) {
     out.redirect_to = issue_code(tx, app, flow, *grant, now);
   }
   return out;
