@@ -122,6 +122,23 @@ TEST_F(OpsTest, HealthzAnswersOk) {
   EXPECT_EQ((*body)["status"], "ok");
 }
 
+// Paths the caller chooses make no label of their own: a wrong method on
+// any static path (405) and any unauthenticated admin path (401) each count
+// under one value, so that the metrics cannot be grown without bound.
+TEST_F(OpsTest, MetricsLabelsStayBoundedWhateverThePath) {
+  auto cli = server_.client();
+  for (int i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_TRUE(cli.Post("/static/x" + n, "", "text/plain"));
+    ASSERT_TRUE(cli.Get("/admin/api/made-up-" + n));
+  }
+  auto res = cli.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_FALSE(contains(res->body, "x3")) << res->body;
+  EXPECT_FALSE(contains(res->body, "made-up")) << res->body;
+  EXPECT_TRUE(contains(res->body, "route=\"unauthenticated\",status=\"401\"} 5")) << res->body;
+}
+
 TEST_F(OpsTest, MetricsCountRequests) {
   auto cli = server_.client();
   ASSERT_TRUE(cli.Get("/healthz"));

@@ -275,11 +275,18 @@ bool is_api_response(const Request& req, const Response& res) {
 }
 
 // A bounded label for metrics: at most three path segments; segments that look
-// like ids (digits or long) collapse to ":id"; unmatched paths to one value.
-// Appended to `out` in place (one buffer per request, no copy per segment).
+// like ids (digits or long) collapse to ":id"; paths no route serves (404, or
+// 405: no route of that method) to one value, and every 401 to one value too
+// (the admin API answers any path under it 401 before anything else, so its
+// paths are the caller's to choose). Appended to `out` in place (one buffer
+// per request, no copy per segment).
 void append_route_label(std::string& out, std::string_view path, int status) {
-  if (status == 404) {
+  if (status == 404 || status == 405) {
     out += "unmatched";
+    return;
+  }
+  if (status == 401) {
+    out += "unauthenticated";
     return;
   }
   const std::size_t start = out.size();
