@@ -17,7 +17,7 @@ namespace renkei::server::testing {
 
 class OutageStore : public Store {
  public:
-  enum class Failure { none, unavailable, conflict, internal };
+  enum class Failure { none, unavailable, conflict, internal, outcome_unknown };
 
   explicit OutageStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
 
@@ -40,6 +40,8 @@ class OutageStore : public Store {
           throw StorageUnavailable("storage: test outage: cannot connect");
         case Failure::conflict:
           throw StorageConflict("storage: test outage: database is locked");
+        case Failure::outcome_unknown:
+          throw StorageOutcomeUnknown("storage: test outage: connection lost with the COMMIT");
         default:
           throw StorageError("storage: test failure: no such table");
       }

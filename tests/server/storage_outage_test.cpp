@@ -142,17 +142,21 @@ INSTANTIATE_TEST_SUITE_P(Outages, StorageOutageKinds,
 
 // A true internal failure of the store (a statement failed) stays the
 // catalog's 500, without Retry-After; /healthz still takes the instance out.
+// So does a unit whose connection broke when it may have taken effect
+// (StorageOutcomeUnknown): a client told to retry would repeat it — a code
+// exchange that did commit would come back as a replay and revoke the grant.
 TEST_F(StorageOutage, ATrueInternalFailureStays500WithoutRetryAfter) {
-  for (const Probe& p : probe_every_route(Failure::internal)) {
-    ASSERT_TRUE(p.result) << p.name;
-    EXPECT_EQ(p.result->status, p.healthz ? 503 : 500) << p.name << ": " << p.result->body;
-    EXPECT_FALSE(p.result->has_header("Retry-After")) << p.name;
-    expect_system_error_body(p);
-    if (p.oauth_form) {
-      const nlohmann::json body = nlohmann::json::parse(p.result->body, nullptr, false);
-      EXPECT_EQ(body.value("error", ""), "server_error") << p.name;
+  for (const Failure f : {Failure::internal, Failure::outcome_unknown})
+    for (const Probe& p : probe_every_route(f)) {
+      ASSERT_TRUE(p.result) << p.name;
+      EXPECT_EQ(p.result->status, p.healthz ? 503 : 500) << p.name << ": " << p.result->body;
+      EXPECT_FALSE(p.result->has_header("Retry-After")) << p.name;
+      expect_system_error_body(p);
+      if (p.oauth_form) {
+        const nlohmann::json body = nlohmann::json::parse(p.result->body, nullptr, false);
+        EXPECT_EQ(body.value("error", ""), "server_error") << p.name;
+      }
     }
-  }
 }
 
 // /authorize whose flow cannot be stored for an outage, once the client and

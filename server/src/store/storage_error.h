@@ -70,8 +70,12 @@ struct StorageOutcomeUnknown : StorageUnavailable {
 // included), or a StorageConflict that outlasted with_transaction's reruns
 // (SQLite: another process held the database beyond the busy timeout each
 // time; PostgreSQL: deadlocks or serialization failures over and over).
-// Trying again later is what helps: HTTP 503 with Retry-After.
+// Trying again later is what helps: HTTP 503 with Retry-After. Not a
+// StorageOutcomeUnknown: its unit may have taken effect, and a client told
+// to try again would repeat it (a code exchange that committed would come back
+// as a replay and revoke the grant); it stays a 500 without Retry-After.
 inline bool is_storage_outage(const std::exception& e) {
+  if (dynamic_cast<const StorageOutcomeUnknown*>(&e) != nullptr) return false;
   return dynamic_cast<const StorageUnavailable*>(&e) != nullptr ||
          dynamic_cast<const StorageConflict*>(&e) != nullptr;
 }
