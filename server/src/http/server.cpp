@@ -389,20 +389,6 @@ void answer_malformed(Response& res, const Request& req, int status, const char*
   res.status = status;
 }
 
-// The Content-Length the client declared (0 when absent or malformed; httplib
-// rejects a malformed one itself).
-std::size_t declared_length(const Request& req) {
-  const std::string* v = header_or_null(req, "Content-Length");
-  if (v == nullptr) return 0;
-  std::size_t n = 0;
-  for (char c : *v) {
-    if (c < '0' || c > '9') return 0;
-    if (n > SIZE_MAX / 10 - 10) return SIZE_MAX;  // absurdly large
-    n = n * 10 + static_cast<std::size_t>(c - '0');
-  }
-  return n;
-}
-
 ErrorCode code_for_status(int status) {
   switch (status) {
     case 401:
@@ -424,61 +410,54 @@ void install_middleware(httplib::Server& svr, App& app, std::shared_ptr<ServerSt
                         std::shared_ptr<const RouteTable> routes) {
   const int max_in_flight = app.config().max_in_flight;
 
-  const std::size_t max_body_bytes = app.config().max_body_bytes;
-  svr.set_pre_routing_handler(
-      [state, max_in_flight, max_body_bytes, &app](const Request& req, Response& res) {
-        RequestState& t = t_request;
-        t = RequestState{};
-        t.active = true;
-        t.start = Clock::now();
-        t.id = state->next_id();
-        // The request is httplib's own non-const object, handed to handlers
-        // as const (as static_routes.cpp does for an unsatisfiable Range).
-        if (!req.ranges.empty() && !range_allowed(req)) {
-          const_cast<Request&>(req).ranges.clear();
-        }
-        // A request framing refused (framing.h): answered at once, and its
-        // connection closed (its rewritten head asks for that, so httplib
-        // writes "Connection: close" itself).
-        if (const Framing framing = request_framing(); framing.status != 0) {
-          answer_malformed(res, req, framing.status, framing.reason);
-          app.metrics().count("renkei_http_refused_total", "reason=\"framing\"");
-          return HandlerResponse::Handled;
-        }
-        if (!host_field_well_formed(req)) {
-          send_error(res, ErrorCode::bad_request);
-          app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
-          return HandlerResponse::Handled;
-        }
-        if (!host_allowed(state->issuer_host, req)) {
-          send_error(res, ErrorCode::forbidden);
-          app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
-          return HandlerResponse::Handled;
-        }
-        if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
-        // A declared body over the limit is refused before httplib would read
-        // (and discard) all of it.
-        if (declared_length(req) > max_body_bytes) {
-          answer_malformed(res, req, 413, "the request body is too large");
-          close_after_answer();
-          return HandlerResponse::Handled;
-        }
-        int retry_after = 1;
-        if (!state->limiter.allow(req.remote_addr, t.start, &retry_after)) {
-          answer_busy(res, req, 429, retry_after);
-          app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
-          return HandlerResponse::Handled;
-        }
-        const int limit = starts_new_flow(req) ? new_flow_limit(max_in_flight) : max_in_flight;
-        if (state->in_flight.fetch_add(1) + 1 > limit) {
-          state->in_flight.fetch_sub(1);
-          answer_busy(res, req, 503, 1);
-          app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");
-          return HandlerResponse::Handled;
-        }
-        t.counted = true;
-        return HandlerResponse::Unhandled;
-      });
+  // A declared body over max_body_bytes never gets here: the request's
+  // framing (framing.cpp) refused it before httplib read any of it.
+  svr.set_pre_routing_handler([state, max_in_flight, &app](const Request& req, Response& res) {
+    RequestState& t = t_request;
+    t = RequestState{};
+    t.active = true;
+    t.start = Clock::now();
+    t.id = state->next_id();
+    // The request is httplib's own non-const object, handed to handlers
+    // as const (as static_routes.cpp does for an unsatisfiable Range).
+    if (!req.ranges.empty() && !range_allowed(req)) {
+      const_cast<Request&>(req).ranges.clear();
+    }
+    // A request framing refused (framing.h): answered at once, and its
+    // connection closed (its rewritten head asks for that, so httplib
+    // writes "Connection: close" itself).
+    if (const Framing framing = request_framing(); framing.status != 0) {
+      answer_malformed(res, req, framing.status, framing.reason);
+      app.metrics().count("renkei_http_refused_total", "reason=\"framing\"");
+      return HandlerResponse::Handled;
+    }
+    if (!host_field_well_formed(req)) {
+      send_error(res, ErrorCode::bad_request);
+      app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
+      return HandlerResponse::Handled;
+    }
+    if (!host_allowed(state->issuer_host, req)) {
+      send_error(res, ErrorCode::forbidden);
+      app.metrics().count("renkei_http_refused_total", "reason=\"host\"");
+      return HandlerResponse::Handled;
+    }
+    if (is_unlimited_path(req.path)) return HandlerResponse::Unhandled;
+    int retry_after = 1;
+    if (!state->limiter.allow(req.remote_addr, t.start, &retry_after)) {
+      answer_busy(res, req, 429, retry_after);
+      app.metrics().count("renkei_http_shed_total", "reason=\"rate_limit\"");
+      return HandlerResponse::Handled;
+    }
+    const int limit = starts_new_flow(req) ? new_flow_limit(max_in_flight) : max_in_flight;
+    if (state->in_flight.fetch_add(1) + 1 > limit) {
+      state->in_flight.fetch_sub(1);
+      answer_busy(res, req, 503, 1);
+      app.metrics().count("renkei_http_shed_total", "reason=\"in_flight\"");
+      return HandlerResponse::Handled;
+    }
+    t.counted = true;
+    return HandlerResponse::Unhandled;
+  });
 
   // Only responses without a body: a handler that answered with its own
   // envelope (or page) keeps it.
