@@ -268,6 +268,16 @@ Framing frame_request(std::string& bytes, std::size_t head_end, std::size_t max_
           ++codings;
         }
         break;
+      case 16:
+        // httplib 0.11.4 (built with zlib and brotli) inflates a gzip,
+        // deflate or br request body into memory, and its payload limit
+        // bounds only the compressed bytes: a small body could become
+        // gigabytes. No client of ours compresses a request body.
+        if (iequals_lower(name, "content-encoding") &&
+            !iequals_lower(trim_ows(line.substr(colon + 1)), "identity")) {
+          return refuse(bytes, 415, "a request body with a content coding is not accepted");
+        }
+        break;
       case 6:
         if (iequals_lower(name, "expect") &&
             iequals_lower(trim_ows(line.substr(colon + 1)), "100-continue")) {

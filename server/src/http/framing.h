@@ -16,7 +16,9 @@
 //     chunk, a NUL or bare CR or bare LF in a header line, whitespace before a
 //     field's colon, a line without one, a request line other than
 //     method SP request-target SP HTTP/1.x CRLF, a method httplib does not
-//     parse), 501 (a transfer coding other than one final "chunked"), 413
+//     parse), 501 (a transfer coding other than one final "chunked"), 415
+//     (a Content-Encoding other than identity: httplib would inflate the
+//     body past the payload limit), 413
 //     (a chunked body over the limit), 431 (a head over kMaxHeadBytes, a
 //     header line over kMaxFieldLineBytes).
 //     The refused request is handed on as its request line alone (or
