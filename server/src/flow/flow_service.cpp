@@ -55,6 +55,13 @@ struct CallEventRaced : std::runtime_error {
   CallEventRaced() : std::runtime_error("call event written by another transaction") {}
 };
 
+// The app's name the page shows: its registered display name, or its id when
+// the client is gone.
+std::string client_display_name(StoreTx& tx, const FlowRecord& flow) {
+  std::optional<ClientRecord> client = tx.find_client(flow.client_id);
+  return client ? client->display_name : flow.client_id;
+}
+
 }  // namespace
 
 // ---------- names ----------
@@ -186,13 +193,11 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
         // A completed flow whose code can be issued again is written below.
         const bool completed = found->flow->state.screen == Screen::completed;
         if (completed && !(may_reissue_code && code_reissuable(tx, app_, *found->flow, now))) {
-          std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
-          found->client_display_name = client ? client->display_name : found->flow->client_id;
+          found->client_display_name = client_display_name(tx, *found->flow);
           return found;
         }
         if (!is_idle_expired(found->flow->state, now, app_.flow_config()) && !completed) {
-          std::optional<ClientRecord> client = tx.find_client(found->flow->client_id);
-          found->client_display_name = client ? client->display_name : found->flow->client_id;
+          found->client_display_name = client_display_name(tx, *found->flow);
           if (lock_in_force(tx, *found->flow, now)) found->lock_notice = ErrorCode::locked;
           return found;
         }
@@ -210,8 +215,7 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
     } else if (found.flow->state.screen == Screen::completed) {
       // SPEC §8a: the app always learns the outcome, also when the webview
       // reloaded between 許可する and following the redirect (oauth.h).
-      std::optional<ClientRecord> client = tx.find_client(found.flow->client_id);
-      found.client_display_name = client ? client->display_name : found.flow->client_id;
+      found.client_display_name = client_display_name(tx, *found.flow);
       if (!may_reissue_code) return found;  // completed since the read above
       CodeReissue again = reissue_authorization(tx, app_, *found.flow, now);
       AuditRecord a = flow_audit_row(*found.flow, origin, "view", "ok", now, "customer");
@@ -233,8 +237,7 @@ FlowLookup FlowService::look_up(const std::string& session_digest, const Request
           flow_audit_row(*found.flow, origin, "view", "session_expired", now, "customer"));
       found.error = ErrorCode::session_expired;
     } else {
-      std::optional<ClientRecord> client = tx.find_client(found.flow->client_id);
-      found.client_display_name = client ? client->display_name : found.flow->client_id;
+      found.client_display_name = client_display_name(tx, *found.flow);
       if (lock_in_force(tx, *found.flow, now)) found.lock_notice = ErrorCode::locked;
     }
     return found;

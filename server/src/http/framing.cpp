@@ -116,16 +116,16 @@ Framing dechunk(std::string& bytes, std::size_t at, std::size_t max_body, ByteSo
   const std::size_t start = at;
   // Chunk lines and trailer fields beside the data: bounded as a head is.
   const std::size_t max_framed = max_body + kMaxHeadBytes;
-  enum class Got { line, ended, too_large };
-  // The LF ending the line at `from`, reading more as needed.
-  auto line_at = [&](std::size_t from, std::size_t* lf) {
+  // The LF ending the line at `from` in *lf, reading more as needed; the
+  // refusal when the body ends first or grows too large.
+  auto line_at = [&](std::size_t from, std::size_t* lf) -> Framing {
     std::size_t searched = from;
     for (;;) {
       *lf = bytes.find('\n', searched);
-      if (*lf != kNpos) return Got::line;
+      if (*lf != kNpos) return {};
       searched = bytes.size();
-      if (bytes.size() - start > max_framed) return Got::too_large;
-      if (!source.read_more(bytes)) return Got::ended;
+      if (bytes.size() - start > max_framed) return {413, "the chunked body is too large"};
+      if (!source.read_more(bytes)) return {400, "the chunked body ended early"};
     }
   };
   auto have = [&](std::size_t n) {
@@ -136,9 +136,7 @@ Framing dechunk(std::string& bytes, std::size_t at, std::size_t max_body, ByteSo
   };
   for (;;) {
     std::size_t lf = 0;
-    const Got got = line_at(at, &lf);
-    if (got == Got::too_large) return {413, "the chunked body is too large"};
-    if (got == Got::ended) return {400, "the chunked body ended early"};
+    if (Framing f = line_at(at, &lf); f.status != 0) return f;
     std::string_view line(bytes.data() + at, lf - at);
     if (line.empty() || line.back() != '\r') return {400, "a chunk line ends with a bare LF"};
     line.remove_suffix(1);
@@ -174,9 +172,7 @@ Framing dechunk(std::string& bytes, std::size_t at, std::size_t max_body, ByteSo
   // dropped.
   for (;;) {
     std::size_t lf = 0;
-    const Got got = line_at(at, &lf);
-    if (got == Got::too_large) return {413, "the chunked body is too large"};
-    if (got == Got::ended) return {400, "the chunked body ended early"};
+    if (Framing f = line_at(at, &lf); f.status != 0) return f;
     std::string_view line(bytes.data() + at, lf - at);
     at = lf + 1;
     if (line == "\r") break;
